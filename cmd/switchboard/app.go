@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/switchboard-rtc/switchboard/signaling"
+	"github.com/switchboard-rtc/switchboard/stun"
+	"github.com/switchboard-rtc/switchboard/turn"
+	"github.com/switchboard-rtc/switchboard/web"
+)
+
+var errShutdownTimeout = errors.New("graceful shutdown timed out")
+
+// listeners are bound before run so tests can pass 127.0.0.1:0 sockets.
+type listeners struct {
+	http    net.Listener
+	turnUDP net.PacketConn // nil with turnTCP: no bundled relay
+	turnTCP net.Listener
+}
+
+func listen(c *config) (ls listeners, err error) {
+	if ls.http, err = net.Listen("tcp", c.HTTPAddr); err != nil {
+		return ls, err
+	}
+	if c.TURNAddr == "" {
+		return ls, nil
+	}
+	if ls.turnUDP, err = net.ListenPacket("udp", c.TURNAddr); err != nil {
+		ls.http.Close()
+		return ls, err
+	}
+	if ls.turnTCP, err = net.Listen("tcp", c.TURNAddr); err != nil {
+		ls.http.Close()
+		ls.turnUDP.Close()
+		return ls, err
+	}
+	return ls, nil
+}
+
+// run serves until ctx ends, then shuts down within c.ShutdownTimeout.
+func run(ctx context.Context, c *config, ls listeners, log *slog.Logger) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	var relay *turn.Server
+	if ls.turnUDP != nil {
+		binding := stun.NewConn(ls.turnUDP)
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "switchboard_stun_binding_answered_total",
+			Help: "STUN Binding requests answered on the TURN UDP port.",
+		}, func() float64 { return float64(binding.Answered()) }))
+		var err error
+		relay, err = turn.NewServer(turn.Config{
+			UDP: binding, TCP: ls.turnTCP,
+			PublicIP:          c.publicIP,
+			RelayBindAddress:  c.RelayBind,
+			RelayPortMin:      c.relayMin,
+			RelayPortMax:      c.relayMax,
+			Secret:            []byte(c.TURNSecret),
+			CredentialTTL:     c.CredentialTTL,
+			AllowPrivatePeers: c.AllowPrivatePeers,
+			Logger:            log.With("component", "turn"),
+			Registerer:        reg,
+		})
+		if err != nil {
+			return err
+		}
+		defer relay.Close()
+	}
+
+	sig, err := signaling.New(signaling.Config{
+		AllowedOrigins:  c.origins(),
+		MaxMessageSize:  int64(c.MaxMessageSize),
+		RateLimit:       c.RateLimit,
+		RateBurst:       c.RateBurst,
+		MaxPeersPerRoom: c.RoomSize,
+		ICEServers:      iceServers(relay),
+		Logger:          log.With("component", "signaling"),
+		Registerer:      reg,
+	})
+	if err != nil {
+		return err
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", sig.Handler())
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+	mux.Handle("/", web.Handler())
+	hs := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ls.http) }()
+
+	attrs := []any{"http", ls.http.Addr().String(), "public_ip", c.publicIP.String()}
+	if relay != nil {
+		attrs = append(attrs, "turn", ls.turnUDP.LocalAddr().String(), "relay_ports", c.RelayPorts)
+	}
+	log.Info("switchboard started", attrs...)
+	if relay != nil && c.secretGenerated {
+		log.Warn("no -turn-secret set: generated a random one for this run; TURN credentials will not survive a restart or work across nodes")
+	}
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "cause", context.Cause(ctx), "deadline", c.ShutdownTimeout)
+	sctx, cancel := context.WithTimeoutCause(context.Background(), c.ShutdownTimeout, errShutdownTimeout)
+	defer cancel()
+	// Stop accepting first, then close sessions; the relay closes on return.
+	err = errors.Join(hs.Shutdown(sctx), sig.Shutdown(sctx))
+	<-served
+	if err != nil {
+		return err
+	}
+	log.Info("shutdown complete")
+	return nil
+}
+
+// iceServers hands each session the bundled STUN/TURN URLs with its own
+// credentials, whose username carries the session id.
+func iceServers(relay *turn.Server) signaling.ICEProvider {
+	if relay == nil {
+		return nil
+	}
+	stunURLs, turnURLs := relay.URLs()
+	return func(sessionID string) ([]signaling.ICEServer, time.Duration) {
+		user, pass, ttl := relay.Credentials(sessionID)
+		return []signaling.ICEServer{
+			{URLs: stunURLs},
+			{URLs: turnURLs, Username: user, Credential: pass},
+		}, ttl
+	}
+}

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// config is everything an operator can set. Every flag has an environment
+// twin: -turn-secret is SWITCHBOARD_TURN_SECRET. Flags beat the environment.
+type config struct {
+	HTTPAddr          string
+	TURNAddr          string
+	TURNSecret        string
+	PublicIP          string
+	RelayPorts        string
+	RelayBind         string
+	AllowedOrigins    string
+	CredentialTTL     time.Duration
+	RoomSize          int
+	RateLimit         float64
+	RateBurst         int
+	MaxMessageSize    int
+	AllowPrivatePeers bool
+	LogLevel          string
+	LogFormat         string
+	ShutdownTimeout   time.Duration
+
+	// Derived by validate.
+	secretGenerated    bool
+	relayMin, relayMax int
+	publicIP           net.IP
+	logLevel           slog.Level
+}
+
+var errConfig = errors.New("invalid configuration")
+
+const envPrefix = "SWITCHBOARD_"
+
+func envName(flagName string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// parseConfig reads the environment, then args. It returns flag.ErrHelp
+// after printing usage for -h/--help.
+func parseConfig(args []string, getenv func(string) string, out io.Writer) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("switchboard", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&c.HTTPAddr, "http", ":8080", "HTTP listen address: signaling, demo page, /metrics, /healthz")
+	fs.StringVar(&c.TURNAddr, "turn", ":3478", "STUN/TURN listen address, UDP and TCP; empty disables the bundled relay")
+	fs.StringVar(&c.TURNSecret, "turn-secret", "", "shared secret for TURN REST API credentials (random per start when empty)")
+	fs.StringVar(&c.PublicIP, "public-ip", "", "address advertised in ICE URLs and relay candidates (default: first non-loopback IPv4, else 127.0.0.1)")
+	fs.StringVar(&c.RelayPorts, "relay-ports", "49152-65535", "UDP port range for relay allocations, MIN-MAX")
+	fs.StringVar(&c.RelayBind, "relay-bind", "0.0.0.0", "local address relay sockets bind to")
+	fs.StringVar(&c.AllowedOrigins, "allowed-origins", "", "comma-separated browser origins allowed besides same-origin; * allows any")
+	fs.DurationVar(&c.CredentialTTL, "credential-ttl", time.Hour, "lifetime of TURN credentials")
+	fs.IntVar(&c.RoomSize, "room-size", 16, "most peers in one room")
+	fs.Float64Var(&c.RateLimit, "rate-limit", 50, "frames per second one session may send")
+	fs.IntVar(&c.RateBurst, "rate-burst", 100, "burst above -rate-limit")
+	fs.IntVar(&c.MaxMessageSize, "max-message-size", 64<<10, "largest signaling frame in bytes; larger closes with 1009")
+	fs.BoolVar(&c.AllowPrivatePeers, "allow-private-peers", false, "let TURN relay to loopback/private/link-local peers (unsafe on a public server)")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long graceful shutdown may take")
+
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := envName(f.Name)
+		f.Usage += " [$" + name + "]"
+		if v := getenv(name); v != "" && envErr == nil {
+			if err := f.Value.Set(v); err != nil {
+				envErr = fmt.Errorf("%w: %s=%q: %v", errConfig, name, v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return nil, envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("%w: unexpected argument %q", errConfig, fs.Arg(0))
+	}
+	return c, c.validate()
+}
+
+func (c *config) validate() error {
+	var err error
+	if c.relayMin, c.relayMax, err = parsePortRange(c.RelayPorts); err != nil {
+		return err
+	}
+	if c.PublicIP == "" {
+		c.publicIP = defaultPublicIP()
+	} else if c.publicIP = net.ParseIP(c.PublicIP); c.publicIP == nil || c.publicIP.IsUnspecified() {
+		return fmt.Errorf("%w: -public-ip %q is not a concrete IP address", errConfig, c.PublicIP)
+	}
+	if c.TURNSecret == "" {
+		c.TURNSecret, c.secretGenerated = rand.Text(), true
+	} else if len(c.TURNSecret) < 16 {
+		return fmt.Errorf("%w: -turn-secret must be at least 16 characters", errConfig)
+	}
+	if err := c.logLevel.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return fmt.Errorf("%w: -log-level %q: %v", errConfig, c.LogLevel, err)
+	}
+	switch {
+	case c.LogFormat != "text" && c.LogFormat != "json":
+		return fmt.Errorf("%w: -log-format must be text or json", errConfig)
+	case c.ShutdownTimeout <= 0:
+		return fmt.Errorf("%w: -shutdown-timeout must be positive", errConfig)
+	case net.ParseIP(c.RelayBind) == nil:
+		return fmt.Errorf("%w: -relay-bind %q is not an IP address", errConfig, c.RelayBind)
+	}
+	return nil // the signaling and turn packages validate the rest
+}
+
+func (c *config) origins() []string {
+	var out []string
+	for _, o := range strings.Split(c.AllowedOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func parsePortRange(s string) (lo, hi int, err error) {
+	a, b, ok := strings.Cut(s, "-")
+	lo, err1 := strconv.Atoi(strings.TrimSpace(a))
+	hi, err2 := strconv.Atoi(strings.TrimSpace(b))
+	if !ok || err1 != nil || err2 != nil || lo < 1 || hi > 65535 || lo > hi {
+		return 0, 0, fmt.Errorf("%w: -relay-ports %q is not MIN-MAX within 1-65535", errConfig, s)
+	}
+	return lo, hi, nil
+}
+
+// defaultPublicIP picks the first up, non-loopback IPv4 address: on a
+// laptop that is the LAN address, reachable by browsers on the same
+// network and by tabs on the same machine.
+func defaultPublicIP() net.IP {
+	ifaces, _ := net.Interfaces()
+	for _, ifc := range ifaces {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && !ipn.IP.IsLinkLocalUnicast() {
+				return ipn.IP.To4()
+			}
+		}
+	}
+	return net.IPv4(127, 0, 0, 1).To4()
+}
+
+func newLogger(c *config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.logLevel}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+

@@ -1,0 +1,102 @@
+package signaling
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config tunes the signaling server. Zero values take the documented
+// defaults; New rejects values that make no sense.
+type Config struct {
+	// AllowedOrigins lists browser origins (scheme://host[:port]) allowed
+	// besides the server's own. "*" allows any origin and must be asked for
+	// on purpose. Requests without an Origin header (non-browser clients)
+	// are allowed. Defaults to none: same-origin only.
+	AllowedOrigins []string
+	// MaxMessageSize is the largest frame a client may send; a larger one
+	// closes the connection with 1009. Defaults to 64 KiB.
+	MaxMessageSize int64
+	// RateLimit is the sustained number of frames per second a session may
+	// send, RateBurst the bucket size. Defaults to 50/s and 100.
+	RateLimit float64
+	RateBurst int
+	// MaxPeersPerRoom caps room size. Defaults to 16.
+	MaxPeersPerRoom int
+	// PingInterval is how often the server pings an idle connection; it is
+	// announced to clients as "heartbeat". Defaults to 20 s, below the 60 s
+	// idle cut of common proxies.
+	PingInterval time.Duration
+	// PongTimeout is how long after a missed ping the connection is
+	// dropped. Defaults to 10 s.
+	PongTimeout time.Duration
+	// WriteTimeout bounds one write to a client. Defaults to 10 s.
+	WriteTimeout time.Duration
+	// SendQueueBytes is how much may wait to be sent to one client; past
+	// it the client is too slow and is disconnected. Defaults to 1 MiB.
+	SendQueueBytes int
+	// ICEServers hands out STUN/TURN servers; nil hands out none.
+	ICEServers ICEProvider
+	// Router moves frames between sessions. Defaults to a MemoryRouter.
+	Router Router
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the server's metrics; nil registers nowhere.
+	Registerer prometheus.Registerer
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxMessageSize == 0 {
+		c.MaxMessageSize = 64 << 10
+	}
+	if c.RateLimit == 0 {
+		c.RateLimit = 50
+	}
+	if c.RateBurst == 0 {
+		c.RateBurst = 100
+	}
+	if c.MaxPeersPerRoom == 0 {
+		c.MaxPeersPerRoom = 16
+	}
+	if c.PingInterval == 0 {
+		c.PingInterval = 20 * time.Second
+	}
+	if c.PongTimeout == 0 {
+		c.PongTimeout = 10 * time.Second
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.SendQueueBytes == 0 {
+		c.SendQueueBytes = 1 << 20
+	}
+	if c.Router == nil {
+		c.Router = NewMemoryRouter(c.MaxPeersPerRoom)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.MaxMessageSize < 1024:
+		return fmt.Errorf("%w: MaxMessageSize %d is below 1 KiB", errBadConfig, c.MaxMessageSize)
+	case c.RateLimit < 0 || c.RateBurst < 1:
+		return fmt.Errorf("%w: RateLimit must be positive and RateBurst at least 1", errBadConfig)
+	case c.MaxPeersPerRoom < 2:
+		return fmt.Errorf("%w: MaxPeersPerRoom %d is below 2", errBadConfig, c.MaxPeersPerRoom)
+	case c.PingInterval < 0 || c.PongTimeout < 0 || c.WriteTimeout < 0:
+		return fmt.Errorf("%w: timeouts must be positive", errBadConfig)
+	case c.SendQueueBytes < int(c.MaxMessageSize):
+		return fmt.Errorf("%w: SendQueueBytes must hold at least one MaxMessageSize frame", errBadConfig)
+	}
+	for _, o := range c.AllowedOrigins {
+		if o != "*" && !validOrigin(o) {
+			return fmt.Errorf("%w: allowed origin %q is not scheme://host[:port]", errBadConfig, o)
+		}
+	}
+	return nil
+}

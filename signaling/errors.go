@@ -1,0 +1,48 @@
+package signaling
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes sent to clients in {"type":"error"} frames, HTTP error bodies
+// and WebSocket close reasons. They are part of the protocol contract
+// (docs/protocol.md): never rename one.
+const (
+	CodeBadJSON       = "bad_json"        // frame is not a JSON object, or a field has the wrong type
+	CodeUnknownType   = "unknown_type"    // "type" names no request
+	CodeMissingField  = "missing_field"   // a required field is absent
+	CodeBadRoom       = "bad_room"        // room name is not 1-64 of [A-Za-z0-9._-]
+	CodeBadName       = "bad_name"        // display name too long or not printable UTF-8
+	CodeAlreadyInRoom = "already_in_room" // join while in a room: leave first
+	CodeNotInRoom     = "not_in_room"     // relay or leave without a room
+	CodeUnknownPeer   = "unknown_peer"    // "to" is not another peer in the sender's room
+	CodeRoomFull      = "room_full"       // room holds Config.MaxPeersPerRoom peers
+	CodeTooLarge      = "too_large"       // frame over Config.MaxMessageSize (close 1009)
+	CodeRateLimited   = "rate_limited"    // over the per-session token bucket; frame dropped
+	CodeSlowConsumer  = "slow_consumer"   // send queue over Config.SendQueueBytes (close 1008)
+	CodeBadOrigin     = "bad_origin"      // HTTP 403: Origin neither same-origin nor allowed
+	CodeUnauthorized  = "unauthorized"    // HTTP 401: missing or unknown session token
+	CodeShutdown      = "shutdown"        // server is stopping (close 1001)
+)
+
+// Error is a client-facing error: a machine code and a human message.
+type Error struct {
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+func newError(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// The two routing refusals a Router reports; they are exported so that
+// Router implementations in other packages can return them.
+var (
+	ErrRoomFull    = errors.New("room is full")
+	ErrUnknownPeer = errors.New("no such peer in room")
+)
+
+var errBadConfig = errors.New("invalid signaling config")

@@ -1,0 +1,34 @@
+package signaling
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	connections prometheus.Gauge
+	relayed     *prometheus.CounterVec
+	errors      *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer, router Router) *metrics {
+	m := &metrics{
+		connections: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "switchboard_signaling_connections",
+			Help: "Open signaling connections.",
+		}),
+		relayed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_signaling_relayed_total",
+			Help: "Frames relayed between peers, by type.",
+		}, []string{"type"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_signaling_errors_total",
+			Help: "Errors reported to clients, by code.",
+		}, []string{"code"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.connections, m.relayed, m.errors,
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "switchboard_signaling_rooms",
+				Help: "Rooms with at least one peer.",
+			}, func() float64 { return float64(router.Rooms()) }))
+	}
+	return m
+}

@@ -1,0 +1,202 @@
+// Package signaling is the rendezvous service: peers join rooms and exchange
+// SDP offers/answers, ICE candidates and application messages through it.
+// The protocol (docs/protocol.md) is transport-neutral; ws.go carries it
+// over WebSocket and a Router moves frames between sessions.
+package signaling
+
+import (
+	"bytes"
+	"encoding/json"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Request types a client may send.
+const (
+	typeJoin      = "join"
+	typeLeave     = "leave"
+	typeOffer     = "offer"
+	typeAnswer    = "answer"
+	typeCandidate = "candidate"
+	typeMessage   = "message"
+	typePing      = "ping"
+)
+
+const (
+	maxRoomLen = 64
+	maxNameLen = 64 // bytes of UTF-8
+)
+
+// request is one decoded client frame. Optional JSON values stay raw so the
+// server can tell an absent field (nil) from an explicit null.
+type request struct {
+	Type      string          `json:"type"`
+	ID        json.RawMessage `json:"id,omitempty"`
+	Room      string          `json:"room,omitempty"`
+	Name      string          `json:"name,omitempty"`
+	To        string          `json:"to,omitempty"`
+	SDP       string          `json:"sdp,omitempty"`
+	Candidate json.RawMessage `json:"candidate,omitempty"`
+	Data      json.RawMessage `json:"data,omitempty"`
+}
+
+// decodeRequest parses and validates one frame. On failure it still returns
+// the request id when it could read one, so the error can echo it.
+func decodeRequest(frame []byte) (*request, *Error) {
+	var req request
+	if err := json.Unmarshal(frame, &req); err != nil {
+		return &req, newError(CodeBadJSON, "frame is not a valid request object: %v", err)
+	}
+	if err := req.validate(); err != nil {
+		return &req, err
+	}
+	return &req, nil
+}
+
+func (r *request) validate() *Error {
+	if bytes.Equal(r.ID, []byte("null")) {
+		r.ID = nil
+	}
+	if len(r.ID) > 0 && !isScalarID(r.ID) {
+		r.ID = nil
+		return newError(CodeBadJSON, "id must be a string or a number")
+	}
+	switch r.Type {
+	case "":
+		return newError(CodeMissingField, "type is required")
+	case typeJoin:
+		if r.Room == "" {
+			return newError(CodeMissingField, "join needs room")
+		}
+		if !validRoom(r.Room) {
+			return newError(CodeBadRoom, "room must be 1-64 characters of A-Z a-z 0-9 . _ -")
+		}
+		if !validName(r.Name) {
+			return newError(CodeBadName, "name must be at most 64 bytes of printable UTF-8")
+		}
+	case typeOffer, typeAnswer:
+		if r.To == "" {
+			return newError(CodeMissingField, "%s needs to", r.Type)
+		}
+		if r.SDP == "" {
+			return newError(CodeMissingField, "%s needs sdp", r.Type)
+		}
+	case typeCandidate:
+		if r.To == "" {
+			return newError(CodeMissingField, "candidate needs to")
+		}
+		if r.Candidate == nil {
+			return newError(CodeMissingField, "candidate needs candidate (an object, or null for end of candidates)")
+		}
+		if c := bytes.TrimSpace(r.Candidate); c[0] != '{' && !bytes.Equal(c, []byte("null")) {
+			return newError(CodeBadJSON, "candidate must be an RTCIceCandidateInit object or null")
+		}
+	case typeMessage:
+		if r.Data == nil {
+			return newError(CodeMissingField, "message needs data")
+		}
+	case typeLeave, typePing:
+	default:
+		return newError(CodeUnknownType, "unknown type %q", truncate(r.Type, 32))
+	}
+	return nil
+}
+
+func isScalarID(raw json.RawMessage) bool {
+	c := raw[0]
+	return c == '"' || c == '-' || (c >= '0' && c <= '9')
+}
+
+func validRoom(room string) bool {
+	if len(room) == 0 || len(room) > maxRoomLen {
+		return false
+	}
+	for i := 0; i < len(room); i++ {
+		c := room[i]
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func validName(name string) bool {
+	if len(name) > maxNameLen || !utf8.ValidString(name) {
+		return false
+	}
+	for _, r := range name {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// Frames the server sends. Field order is the wire order: type first.
+
+// PeerInfo describes a room member.
+type PeerInfo struct {
+	ID   string `json:"id"`
+	Name string `json:"name,omitempty"`
+}
+
+type welcomeFrame struct {
+	Type       string      `json:"type"`
+	Session    string      `json:"session"`
+	Token      string      `json:"token"`
+	ICEServers []ICEServer `json:"iceServers"`
+	Heartbeat  int         `json:"heartbeat"`
+}
+
+type joinedFrame struct {
+	Type  string          `json:"type"`
+	Room  string          `json:"room"`
+	Peers []PeerInfo      `json:"peers"`
+	Re    json.RawMessage `json:"re,omitempty"`
+}
+
+type peerFrame struct {
+	Type string   `json:"type"`
+	Peer PeerInfo `json:"peer"`
+}
+
+type replyFrame struct {
+	Type string          `json:"type"`
+	Room string          `json:"room,omitempty"`
+	Re   json.RawMessage `json:"re,omitempty"`
+}
+
+type relayFrame struct {
+	Type      string          `json:"type"`
+	From      string          `json:"from"`
+	To        string          `json:"to,omitempty"`
+	SDP       string          `json:"sdp,omitempty"`
+	Candidate json.RawMessage `json:"candidate,omitempty"`
+	Data      json.RawMessage `json:"data,omitempty"`
+}
+
+type errorFrame struct {
+	Type    string          `json:"type"`
+	Code    string          `json:"code"`
+	Message string          `json:"message"`
+	Re      json.RawMessage `json:"re,omitempty"`
+}
+
+// encode marshals a server frame. Every frame type above marshals without
+// error (RawMessage fields were validated when decoded), so a failure is a
+// programming error.
+func encode(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("signaling: cannot encode server frame: " + err.Error())
+	}
+	return b
+}

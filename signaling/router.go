@@ -1,0 +1,105 @@
+package signaling
+
+import "sync"
+
+// Mailbox is where a Router delivers frames for one local session.
+type Mailbox interface {
+	// Deliver queues frame for sending and must not block. The frame is
+	// shared between recipients and must not be modified.
+	Deliver(frame []byte)
+}
+
+// Router owns room membership and moves encoded frames between the members
+// of a room. It is the one seam between a node and the rest of the cluster:
+// the in-memory router serves a single node, and a pub/sub router can
+// implement the same contract across nodes.
+type Router interface {
+	// Join adds peer to room with the mailbox that receives its frames and
+	// returns the peers already there. It fails with ErrRoomFull.
+	Join(room string, peer PeerInfo, mb Mailbox) ([]PeerInfo, error)
+	// Leave removes the peer from room; unknown peers are ignored.
+	Leave(room, peerID string)
+	// Send delivers frame to peer "to" in room, or to every member but
+	// "from" when to is empty. It fails with ErrUnknownPeer when "to" is not
+	// a member other than the sender.
+	Send(room, from, to string, frame []byte) error
+	// Rooms reports how many rooms have members.
+	Rooms() int
+}
+
+// MemoryRouter is the single-node Router.
+type MemoryRouter struct {
+	maxPeers int
+
+	mu    sync.RWMutex
+	rooms map[string]map[string]member
+}
+
+type member struct {
+	info PeerInfo
+	mb   Mailbox
+}
+
+// NewMemoryRouter returns a router that admits at most maxPeers per room.
+func NewMemoryRouter(maxPeers int) *MemoryRouter {
+	return &MemoryRouter{maxPeers: maxPeers, rooms: make(map[string]map[string]member)}
+}
+
+// Join implements Router.
+func (r *MemoryRouter) Join(room string, peer PeerInfo, mb Mailbox) ([]PeerInfo, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	members := r.rooms[room]
+	if len(members) >= r.maxPeers {
+		return nil, ErrRoomFull
+	}
+	if members == nil {
+		members = make(map[string]member)
+		r.rooms[room] = members
+	}
+	peers := make([]PeerInfo, 0, len(members))
+	for _, m := range members {
+		peers = append(peers, m.info)
+	}
+	members[peer.ID] = member{info: peer, mb: mb}
+	return peers, nil
+}
+
+// Leave implements Router.
+func (r *MemoryRouter) Leave(room, peerID string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	members := r.rooms[room]
+	delete(members, peerID)
+	if len(members) == 0 {
+		delete(r.rooms, room)
+	}
+}
+
+// Send implements Router.
+func (r *MemoryRouter) Send(room, from, to string, frame []byte) error {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	members := r.rooms[room]
+	if to != "" {
+		m, ok := members[to]
+		if !ok || to == from {
+			return ErrUnknownPeer
+		}
+		m.mb.Deliver(frame)
+		return nil
+	}
+	for id, m := range members {
+		if id != from {
+			m.mb.Deliver(frame)
+		}
+	}
+	return nil
+}
+
+// Rooms implements Router.
+func (r *MemoryRouter) Rooms() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return len(r.rooms)
+}

@@ -1,0 +1,137 @@
+package signaling
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+
+	"golang.org/x/time/rate"
+)
+
+// transport is what a session needs from the connection carrying it.
+type transport interface {
+	Mailbox
+	// close ends the connection with a protocol close code and a machine
+	// code as reason. It must not block the caller on the network.
+	close(code int, reason string)
+}
+
+// session is one peer's signaling state. handle and leave run on the
+// transport's single reader goroutine, so room and name need no lock.
+type session struct {
+	srv     *Server
+	id      string // public: other peers address this one by it
+	token   string // secret: proves ownership of the session
+	out     transport
+	limiter *rate.Limiter
+
+	room string
+	name string
+}
+
+func newSession(srv *Server, out transport) *session {
+	return &session{
+		srv:     srv,
+		id:      rand.Text(),
+		token:   rand.Text() + rand.Text(),
+		out:     out,
+		limiter: rate.NewLimiter(rate.Limit(srv.cfg.RateLimit), srv.cfg.RateBurst),
+	}
+}
+
+func (s *session) welcome() []byte {
+	var servers []ICEServer
+	if s.srv.cfg.ICEServers != nil {
+		servers, _ = s.srv.cfg.ICEServers(s.id)
+	}
+	if servers == nil {
+		servers = []ICEServer{}
+	}
+	return encode(welcomeFrame{
+		Type: "welcome", Session: s.id, Token: s.token, ICEServers: servers,
+		Heartbeat: int(s.srv.cfg.PingInterval.Seconds()),
+	})
+}
+
+// handle processes one client frame.
+func (s *session) handle(frame []byte) {
+	req, perr := decodeRequest(frame)
+	if !s.limiter.Allow() {
+		s.reject(req.ID, newError(CodeRateLimited, "more than %g frames/s (burst %d); frame dropped",
+			s.srv.cfg.RateLimit, s.srv.cfg.RateBurst))
+		return
+	}
+	if perr != nil {
+		s.reject(req.ID, perr)
+		return
+	}
+	switch req.Type {
+	case typeJoin:
+		s.join(req)
+	case typeLeave:
+		if s.room == "" {
+			s.reject(req.ID, newError(CodeNotInRoom, "not in a room"))
+			return
+		}
+		room := s.room
+		s.leave()
+		s.out.Deliver(encode(replyFrame{Type: "left", Room: room, Re: req.ID}))
+	case typePing:
+		s.out.Deliver(encode(replyFrame{Type: "pong", Re: req.ID}))
+	default:
+		s.relay(req)
+	}
+}
+
+func (s *session) join(req *request) {
+	if s.room != "" {
+		s.reject(req.ID, newError(CodeAlreadyInRoom, "already in room %q; leave it first", s.room))
+		return
+	}
+	self := PeerInfo{ID: s.id, Name: req.Name}
+	peers, err := s.srv.router.Join(req.Room, self, s.out)
+	if errors.Is(err, ErrRoomFull) {
+		s.reject(req.ID, newError(CodeRoomFull, "room %q is full (%d peers)", req.Room, s.srv.cfg.MaxPeersPerRoom))
+		return
+	}
+	if err != nil {
+		s.srv.log.Error("join failed", "session", s.id, "room", req.Room, "err", err)
+		return
+	}
+	s.room, s.name = req.Room, req.Name
+	// joined is queued before peer-joined goes out, so any offer a peer
+	// sends in reply reaches this session after it.
+	s.out.Deliver(encode(joinedFrame{Type: "joined", Room: req.Room, Peers: peers, Re: req.ID}))
+	_ = s.srv.router.Send(s.room, s.id, "", encode(peerFrame{Type: "peer-joined", Peer: self}))
+}
+
+// leave quits the current room, if any, and tells the others.
+func (s *session) leave() {
+	if s.room == "" {
+		return
+	}
+	s.srv.router.Leave(s.room, s.id)
+	_ = s.srv.router.Send(s.room, s.id, "", encode(peerFrame{Type: "peer-left", Peer: PeerInfo{ID: s.id}}))
+	s.room, s.name = "", ""
+}
+
+func (s *session) relay(req *request) {
+	if s.room == "" {
+		s.reject(req.ID, newError(CodeNotInRoom, "join a room before sending %s", req.Type))
+		return
+	}
+	frame := encode(relayFrame{
+		Type: req.Type, From: s.id, To: req.To,
+		SDP: req.SDP, Candidate: req.Candidate, Data: req.Data,
+	})
+	if err := s.srv.router.Send(s.room, s.id, req.To, frame); err != nil {
+		s.reject(req.ID, newError(CodeUnknownPeer, "no peer %q in room %q", truncate(req.To, 64), s.room))
+		return
+	}
+	s.srv.metrics.relayed.WithLabelValues(req.Type).Inc()
+}
+
+func (s *session) reject(id json.RawMessage, e *Error) {
+	s.srv.metrics.errors.WithLabelValues(e.Code).Inc()
+	s.out.Deliver(encode(errorFrame{Type: "error", Code: e.Code, Message: e.Message, Re: id}))
+}

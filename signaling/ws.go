@@ -1,0 +1,189 @@
+package signaling
+
+import (
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// wsConn carries one session over WebSocket. A single reader goroutine
+// runs for the connection's life; a writer goroutine exists only while
+// frames are queued, so an idle connection costs one goroutine.
+type wsConn struct {
+	srv  *Server
+	ws   *websocket.Conn
+	sess *session
+
+	mu      sync.Mutex
+	queue   [][]byte
+	queued  int  // bytes in queue
+	writing bool // a writer goroutine is draining queue
+	closed  bool
+	pinger  *time.Timer
+}
+
+// writeBuffers is shared by all connections: a write buffer is held only
+// while a frame is being written, not for the connection's life.
+var writeBuffers sync.Pool
+
+func (s *Server) newUpgrader() *websocket.Upgrader {
+	return &websocket.Upgrader{
+		ReadBufferSize:  2048,
+		WriteBufferPool: &writeBuffers,
+		// Origin is checked in serveWS, before the upgrade, so that a
+		// refusal carries a JSON error body.
+		CheckOrigin: func(*http.Request) bool { return true },
+	}
+}
+
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	if !s.originAllowed(r) {
+		s.httpError(w, http.StatusForbidden, newError(CodeBadOrigin, "origin %q is not allowed", r.Header.Get("Origin")))
+		return
+	}
+	ws, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // Upgrade has answered the client
+	}
+	c := &wsConn{srv: s, ws: ws}
+	c.sess = newSession(s, c)
+	if !s.register(c.sess) {
+		c.closeNow(websocket.CloseGoingAway, CodeShutdown)
+		return
+	}
+	ws.SetReadLimit(s.cfg.MaxMessageSize)
+	c.extendDeadline()
+	ws.SetPongHandler(func(string) error { c.extendDeadline(); return nil })
+	c.pinger = time.AfterFunc(s.cfg.PingInterval, c.ping)
+	c.Deliver(c.sess.welcome())
+	// A fresh goroutine starts with a small stack; the handler's own has
+	// grown while parsing the HTTP request.
+	s.wg.Add(1)
+	go c.readLoop()
+}
+
+func (c *wsConn) extendDeadline() {
+	cfg := &c.srv.cfg
+	_ = c.ws.SetReadDeadline(time.Now().Add(cfg.PingInterval + cfg.PongTimeout))
+}
+
+func (c *wsConn) readLoop() {
+	defer c.srv.wg.Done()
+	defer c.finish()
+	for {
+		kind, frame, err := c.ws.ReadMessage()
+		if err != nil {
+			if errors.Is(err, websocket.ErrReadLimit) {
+				// gorilla has already sent close 1009.
+				c.srv.metrics.errors.WithLabelValues(CodeTooLarge).Inc()
+			}
+			return
+		}
+		c.extendDeadline()
+		if kind != websocket.TextMessage {
+			c.sess.reject(nil, newError(CodeBadJSON, "binary frames are not supported; send JSON text"))
+			continue
+		}
+		c.sess.handle(frame)
+	}
+}
+
+// finish runs once the reader has stopped: the session leaves its room and
+// the connection is released.
+func (c *wsConn) finish() {
+	c.sess.leave()
+	c.srv.unregister(c.sess)
+	c.mu.Lock()
+	c.closed = true
+	c.queue = nil
+	c.pinger.Stop()
+	c.mu.Unlock()
+	_ = c.ws.Close()
+}
+
+// Deliver implements Mailbox. It runs under the router's lock, so it only
+// queues; a slow client is cut off rather than allowed to grow the queue.
+func (c *wsConn) Deliver(frame []byte) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	if c.queued+len(frame) > c.srv.cfg.SendQueueBytes {
+		c.closed = true
+		c.queue = nil
+		c.mu.Unlock()
+		c.srv.metrics.errors.WithLabelValues(CodeSlowConsumer).Inc()
+		c.close(websocket.ClosePolicyViolation, CodeSlowConsumer)
+		return
+	}
+	c.queue = append(c.queue, frame)
+	c.queued += len(frame)
+	start := !c.writing
+	c.writing = true
+	c.mu.Unlock()
+	if start {
+		c.srv.wg.Add(1)
+		go c.writeLoop()
+	}
+}
+
+// writeLoop drains the queue in batches and exits when it is empty.
+func (c *wsConn) writeLoop() {
+	defer c.srv.wg.Done()
+	for {
+		c.mu.Lock()
+		batch := c.queue
+		c.queue, c.queued = nil, 0
+		if len(batch) == 0 || c.closed {
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		_ = c.ws.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+		for _, frame := range batch {
+			if err := c.ws.WriteMessage(websocket.TextMessage, frame); err != nil {
+				// The reader sees the closed socket and cleans up.
+				_ = c.ws.Close()
+				c.mu.Lock()
+				c.writing, c.closed, c.queue = false, true, nil
+				c.mu.Unlock()
+				return
+			}
+		}
+	}
+}
+
+func (c *wsConn) ping() {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return
+	}
+	err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.srv.cfg.WriteTimeout))
+	if err == nil {
+		c.pinger.Reset(c.srv.cfg.PingInterval)
+	}
+}
+
+// close implements transport: it sends a close frame and drops the
+// connection from a goroutine of its own, because the caller may hold the
+// router's lock and the write may wait on a slow client.
+func (c *wsConn) close(code int, reason string) {
+	c.srv.wg.Add(1)
+	go func() {
+		defer c.srv.wg.Done()
+		c.closeNow(code, reason)
+	}()
+}
+
+func (c *wsConn) closeNow(code int, reason string) {
+	msg := websocket.FormatCloseMessage(code, reason)
+	_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(c.srv.cfg.WriteTimeout))
+	_ = c.ws.Close()
+}

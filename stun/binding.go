@@ -1,0 +1,97 @@
+// Package stun answers STUN Binding requests (RFC 5389) right at the UDP
+// socket the TURN server shares. Binding is the packet a public STUN/TURN
+// port sees most, and it needs neither authentication nor state, so it
+// never has to reach the TURN machinery.
+package stun
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"sync/atomic"
+
+	"github.com/pion/stun/v2"
+)
+
+const (
+	headerSize  = 20
+	magicCookie = 0x2112A442
+	software    = "switchboard"
+)
+
+// Conn wraps a UDP socket: ReadFrom answers Binding requests itself and
+// returns every other packet to the caller. Like net.PacketConn it expects
+// a single reader.
+type Conn struct {
+	net.PacketConn
+	req, resp stun.Message
+	answered  atomic.Uint64
+}
+
+// NewConn wraps pc.
+func NewConn(pc net.PacketConn) *Conn {
+	return &Conn{PacketConn: pc}
+}
+
+// Answered reports how many Binding requests the socket has answered.
+func (c *Conn) Answered() uint64 { return c.answered.Load() }
+
+// ReadFrom implements net.PacketConn.
+func (c *Conn) ReadFrom(p []byte) (int, net.Addr, error) {
+	for {
+		n, addr, err := c.PacketConn.ReadFrom(p)
+		if err != nil || !c.answer(p[:n], addr) {
+			return n, addr, err
+		}
+	}
+}
+
+// answer replies to pkt if it is a well-formed Binding request.
+func (c *Conn) answer(pkt []byte, addr net.Addr) bool {
+	from, ok := addr.(*net.UDPAddr)
+	if !ok || !looksLikeBinding(pkt) {
+		return false
+	}
+	if err := bindingResponse(&c.req, &c.resp, pkt, from); err != nil {
+		return false // malformed: let the TURN server count and drop it
+	}
+	if _, err := c.PacketConn.WriteTo(c.resp.Raw, addr); err == nil {
+		c.answered.Add(1)
+	}
+	return true
+}
+
+// looksLikeBinding checks the fixed header without decoding: the message
+// type, the magic cookie and a length that fits the packet.
+func looksLikeBinding(pkt []byte) bool {
+	if len(pkt) < headerSize {
+		return false
+	}
+	return binary.BigEndian.Uint16(pkt[0:2]) == stun.BindingRequest.Value() &&
+		binary.BigEndian.Uint32(pkt[4:8]) == magicCookie &&
+		int(binary.BigEndian.Uint16(pkt[2:4])) == len(pkt)-headerSize
+}
+
+// bindingResponse decodes pkt into req and builds the success response
+// into resp: XOR-MAPPED-ADDRESS of from, SOFTWARE and FINGERPRINT.
+func bindingResponse(req, resp *stun.Message, pkt []byte, from *net.UDPAddr) error {
+	req.Raw = append(req.Raw[:0], pkt...)
+	if err := req.Decode(); err != nil {
+		return fmt.Errorf("%w: %w", errNotBinding, err)
+	}
+	if req.Type != stun.BindingRequest {
+		return errNotBinding
+	}
+	if req.Contains(stun.AttrFingerprint) {
+		if err := stun.Fingerprint.Check(req); err != nil {
+			return fmt.Errorf("%w: %w", errNotBinding, err)
+		}
+	}
+	return resp.Build(
+		stun.NewTransactionIDSetter(req.TransactionID),
+		stun.BindingSuccess,
+		&stun.XORMappedAddress{IP: from.IP, Port: from.Port},
+		stun.NewSoftware(software),
+		stun.Fingerprint,
+	)
+}

@@ -1,0 +1,5 @@
+package stun
+
+import "errors"
+
+var errNotBinding = errors.New("not a STUN Binding request")
