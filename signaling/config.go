@@ -84,7 +84,7 @@ func (c *Config) validate() error {
 	switch {
 	case c.MaxMessageSize < 1024:
 		return fmt.Errorf("%w: MaxMessageSize %d is below 1 KiB", errBadConfig, c.MaxMessageSize)
-	case c.RateLimit < 0 || c.RateBurst < 1:
+	case !(c.RateLimit > 0) || c.RateBurst < 1: // !(x > 0) also catches NaN
 		return fmt.Errorf("%w: RateLimit must be positive and RateBurst at least 1", errBadConfig)
 	case c.MaxPeersPerRoom < 2:
 		return fmt.Errorf("%w: MaxPeersPerRoom %d is below 2", errBadConfig, c.MaxPeersPerRoom)

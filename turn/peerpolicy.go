@@ -9,22 +9,22 @@ import (
 // this filter, a TURN server is an open proxy into the network it runs in
 // (loopback services, cloud metadata, the office LAN).
 var blockedPeerPrefixes = mustPrefixes(
-	"0.0.0.0/8",       // "this network"
-	"10.0.0.0/8",      // RFC 1918
-	"100.64.0.0/10",   // carrier-grade NAT
-	"127.0.0.0/8",     // loopback
-	"169.254.0.0/16",  // link-local, cloud metadata
-	"172.16.0.0/12",   // RFC 1918
-	"192.0.0.0/24",    // IETF protocol assignments
-	"192.168.0.0/16",  // RFC 1918
-	"198.18.0.0/15",   // benchmarking
-	"224.0.0.0/3",     // multicast, reserved, broadcast
-	"::/128",          // unspecified
-	"::1/128",         // loopback
-	"64:ff9b:1::/48",  // local-use NAT64
-	"fc00::/7",        // unique local
-	"fe80::/10",       // link-local
-	"ff00::/8",        // multicast
+	"0.0.0.0/8",      // "this network"
+	"10.0.0.0/8",     // RFC 1918
+	"100.64.0.0/10",  // carrier-grade NAT
+	"127.0.0.0/8",    // loopback
+	"169.254.0.0/16", // link-local, cloud metadata
+	"172.16.0.0/12",  // RFC 1918
+	"192.0.0.0/24",   // IETF protocol assignments
+	"192.168.0.0/16", // RFC 1918
+	"198.18.0.0/15",  // benchmarking
+	"224.0.0.0/3",    // multicast, reserved, broadcast
+	"::/128",         // unspecified
+	"::1/128",        // loopback
+	"64:ff9b:1::/48", // local-use NAT64
+	"fc00::/7",       // unique local
+	"fe80::/10",      // link-local
+	"ff00::/8",       // multicast
 )
 
 func mustPrefixes(cidrs ...string) []netip.Prefix {

@@ -52,8 +52,14 @@ func NewServer(cfg Config) (*Server, error) {
 		AuthHandler:   s.authenticate,
 		LoggerFactory: slogFactory{cfg.Logger},
 		EventHandler: turn.EventHandler{
+			// pion reports only verdicts on MESSAGE-INTEGRITY here;
+			// authenticate counts the refusals that never get that far.
 			OnAuth: func(_, _ net.Addr, _, _, _ string, _ string, verdict bool) {
-				s.metrics.auth.WithLabelValues(map[bool]string{true: "ok", false: "rejected"}[verdict]).Inc()
+				if verdict {
+					s.metrics.authOK.Inc()
+				} else {
+					s.metrics.authBadPassword.Inc()
+				}
 			},
 		},
 	}
@@ -77,11 +83,15 @@ func NewServer(cfg Config) (*Server, error) {
 
 // authenticate checks the username's expiry and derives the long-term key
 // from the shared secret; pion then verifies MESSAGE-INTEGRITY with it, so
-// a wrong password fails there with 401.
+// a wrong password fails there. pion/turn v4 answers both refusals with
+// 400 Bad Request (RFC 5389 asks for 401; v5 does that).
 func (s *Server) authenticate(username, realm string, src net.Addr) ([]byte, bool) {
 	expiry, _, err := parseUsername(username)
-	if err == nil && time.Now().After(expiry) {
+	if err != nil {
+		s.metrics.authBadUsername.Inc()
+	} else if time.Now().After(expiry) {
 		err = errExpired
+		s.metrics.authExpired.Inc()
 	}
 	if err != nil {
 		s.log.Debug("turn auth refused", "client", src, "err", err)

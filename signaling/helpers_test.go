@@ -1,0 +1,152 @@
+package signaling
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+const waitFor = 5 * time.Second
+
+// startServer serves a signaling Server on 127.0.0.1:0 until the test ends.
+func startServer(t *testing.T, cfg Config) (*Server, string) {
+	t.Helper()
+	srv, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: srv.Handler()}
+	served := make(chan struct{})
+	go func() { defer close(served); _ = hs.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		defer cancel()
+		if err := hs.Shutdown(ctx); err != nil {
+			t.Errorf("http shutdown: %v", err)
+		}
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("signaling shutdown: %v", err)
+		}
+		<-served
+	})
+	return srv, "ws://" + ln.Addr().String() + "/v1/ws"
+}
+
+type frame map[string]any
+
+func (f frame) str(key string) string { s, _ := f[key].(string); return s }
+
+// client is a protocol client over a real WebSocket.
+type client struct {
+	t       *testing.T
+	ws      *websocket.Conn
+	id      string
+	welcome frame
+}
+
+func dial(t *testing.T, url string, header http.Header) *client {
+	t.Helper()
+	ws, resp, err := websocket.DefaultDialer.Dial(url, header)
+	if err != nil {
+		t.Fatalf("dial: %v (response %+v)", err, resp)
+	}
+	t.Cleanup(func() { ws.Close() })
+	c := &client{t: t, ws: ws}
+	c.welcome = c.expect("welcome")
+	c.id = c.welcome.str("session")
+	return c
+}
+
+func (c *client) sendRaw(s string) {
+	c.t.Helper()
+	if err := c.ws.WriteMessage(websocket.TextMessage, []byte(s)); err != nil {
+		c.t.Fatalf("write: %v", err)
+	}
+}
+
+func (c *client) send(v any) {
+	c.t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.sendRaw(string(b))
+}
+
+// read returns the next frame, failing the test after waitFor.
+func (c *client) read() frame {
+	c.t.Helper()
+	_ = c.ws.SetReadDeadline(time.Now().Add(waitFor))
+	_, b, err := c.ws.ReadMessage()
+	if err != nil {
+		c.t.Fatalf("read: %v", err)
+	}
+	var f frame
+	if err := json.Unmarshal(b, &f); err != nil {
+		c.t.Fatalf("server sent invalid JSON %q: %v", b, err)
+	}
+	return f
+}
+
+func (c *client) expect(typ string) frame {
+	c.t.Helper()
+	f := c.read()
+	if f.str("type") != typ {
+		c.t.Fatalf("got %v, want type %q", f, typ)
+	}
+	return f
+}
+
+func (c *client) join(room string) frame {
+	c.t.Helper()
+	c.send(frame{"type": "join", "room": room})
+	return c.expect("joined")
+}
+
+// alive proves the connection still works and nothing else is queued
+// ahead: a ping is answered by the very next frame.
+func (c *client) alive() {
+	c.t.Helper()
+	c.send(frame{"type": "ping", "id": "alive"})
+	if f := c.expect("pong"); f.str("re") != "alive" {
+		c.t.Fatalf("pong %v does not echo id", f)
+	}
+}
+
+// expectClose reads until the server closes and returns the close frame.
+func (c *client) expectClose() *websocket.CloseError {
+	c.t.Helper()
+	deadline := time.Now().Add(waitFor)
+	_ = c.ws.SetReadDeadline(deadline)
+	for time.Now().Before(deadline) {
+		_, _, err := c.ws.ReadMessage()
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) {
+			return ce
+		}
+		if err != nil {
+			c.t.Fatalf("connection ended without a close frame: %v", err)
+		}
+	}
+	c.t.Fatal("server did not close the connection")
+	return nil
+}
+
+func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
+}

@@ -1,0 +1,287 @@
+package signaling
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+func decodeJSON(resp *http.Response, v any) error {
+	defer resp.Body.Close()
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+func TestWelcome(t *testing.T) {
+	ice := func(id string) ([]ICEServer, time.Duration) {
+		return []ICEServer{{URLs: []string{"turn:127.0.0.1:3478"}, Username: "u:" + id, Credential: "c"}}, time.Hour
+	}
+	_, url := startServer(t, Config{ICEServers: ice, PingInterval: 15 * time.Second})
+	a, b := dial(t, url, nil), dial(t, url, nil)
+	if len(a.id) < 22 || a.id == b.id {
+		t.Fatalf("session ids %q and %q: want distinct ids of at least 128 bits", a.id, b.id)
+	}
+	if tok := a.welcome.str("token"); len(tok) < 43 || tok == b.welcome.str("token") {
+		t.Fatalf("token %q: want a distinct secret of at least 256 bits", tok)
+	}
+	if a.welcome["heartbeat"] != float64(15) {
+		t.Fatalf("heartbeat %v, want 15", a.welcome["heartbeat"])
+	}
+	servers := a.welcome["iceServers"].([]any)
+	if len(servers) != 1 || servers[0].(map[string]any)["username"] != "u:"+a.id {
+		t.Fatalf("iceServers %v", servers)
+	}
+}
+
+func TestRelay(t *testing.T) {
+	_, url := startServer(t, Config{})
+	alice, bob, carol := dial(t, url, nil), dial(t, url, nil), dial(t, url, nil)
+	other := dial(t, url, nil)
+	other.join("elsewhere")
+
+	if j := alice.join("room-1"); len(j["peers"].([]any)) != 0 || j.str("room") != "room-1" {
+		t.Fatalf("first joined: %v", j)
+	}
+	bob.send(frame{"type": "join", "room": "room-1", "name": "Bob", "id": 7})
+	j := bob.expect("joined")
+	if j["re"] != float64(7) {
+		t.Fatalf("joined %v does not echo id", j)
+	}
+	if peers := j["peers"].([]any); len(peers) != 1 || peers[0].(map[string]any)["id"] != alice.id {
+		t.Fatalf("bob's peers: %v", peers)
+	}
+	pj := alice.expect("peer-joined")["peer"].(map[string]any)
+	if pj["id"] != bob.id || pj["name"] != "Bob" {
+		t.Fatalf("peer-joined: %v", pj)
+	}
+	carol.join("room-1")
+	alice.expect("peer-joined")
+	bob.expect("peer-joined")
+
+	// Directed frames reach only their target, with from added.
+	alice.send(frame{"type": "offer", "to": bob.id, "sdp": "v=0 offer"})
+	if f := bob.expect("offer"); f.str("from") != alice.id || f.str("sdp") != "v=0 offer" {
+		t.Fatalf("offer: %v", f)
+	}
+	bob.send(frame{"type": "answer", "to": alice.id, "sdp": "v=0 answer"})
+	if f := alice.expect("answer"); f.str("from") != bob.id || f.str("sdp") != "v=0 answer" {
+		t.Fatalf("answer: %v", f)
+	}
+	cand := map[string]any{"candidate": "candidate:1 1 udp 1 127.0.0.1 5000 typ host", "sdpMid": "0", "sdpMLineIndex": float64(0)}
+	alice.send(frame{"type": "candidate", "to": bob.id, "candidate": cand})
+	if f := bob.expect("candidate"); f.str("from") != alice.id || f["candidate"].(map[string]any)["candidate"] != cand["candidate"] {
+		t.Fatalf("candidate: %v", f)
+	}
+	alice.sendRaw(`{"type":"candidate","to":"` + bob.id + `","candidate":null}`)
+	if f := bob.expect("candidate"); f["candidate"] != nil {
+		t.Fatalf("end-of-candidates: %v", f)
+	} else if _, present := f["candidate"]; !present {
+		t.Fatalf("end-of-candidates lost its null: %v", f)
+	}
+
+	// A message without "to" goes to the whole room but the sender.
+	alice.send(frame{"type": "message", "data": map[string]any{"kind": "chat", "text": "hi"}})
+	for _, c := range []*client{bob, carol} {
+		f := c.expect("message")
+		if f.str("from") != alice.id || f["data"].(map[string]any)["text"] != "hi" {
+			t.Fatalf("broadcast: %v", f)
+		}
+	}
+	// Everything above reached its targets, so had it leaked to alice or
+	// to the other room it would be queued ahead of these pongs.
+	alice.alive()
+	carol.alive()
+	other.alive()
+
+	// Leave, then disconnect: both tell the rest of the room.
+	carol.send(frame{"type": "leave", "id": "bye"})
+	if f := carol.expect("left"); f.str("room") != "room-1" || f.str("re") != "bye" {
+		t.Fatalf("left: %v", f)
+	}
+	for _, c := range []*client{alice, bob} {
+		if f := c.expect("peer-left"); f["peer"].(map[string]any)["id"] != carol.id {
+			t.Fatalf("peer-left: %v", f)
+		}
+	}
+	carol.join("room-2") // a session may move on to another room
+	bob.ws.Close()
+	if f := alice.expect("peer-left"); f["peer"].(map[string]any)["id"] != bob.id {
+		t.Fatalf("peer-left after disconnect: %v", f)
+	}
+	alice.send(frame{"type": "offer", "to": bob.id, "sdp": "v=0"})
+	if f := alice.expect("error"); f.str("code") != CodeUnknownPeer {
+		t.Fatalf("offer to departed peer: %v", f)
+	}
+}
+
+func TestICEServersEndpoint(t *testing.T) {
+	ice := func(id string) ([]ICEServer, time.Duration) {
+		return []ICEServer{{URLs: []string{"turn:x"}, Username: "u:" + id, Credential: "c"}}, 90 * time.Second
+	}
+	_, url := startServer(t, Config{ICEServers: ice})
+	c := dial(t, url, nil)
+	endpoint := "http" + strings.TrimSuffix(strings.TrimPrefix(url, "ws"), "/ws") + "/ice-servers"
+
+	for _, auth := range []string{"", "Bearer wrong", c.welcome.str("token")} {
+		req, _ := http.NewRequest(http.MethodGet, endpoint, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body errorFrame
+		if err := decodeJSON(resp, &body); err != nil || resp.StatusCode != http.StatusUnauthorized || body.Code != CodeUnauthorized {
+			t.Errorf("Authorization %q: status %d body %+v, want 401 unauthorized", auth, resp.StatusCode, body)
+		}
+	}
+
+	req, _ := http.NewRequest(http.MethodGet, endpoint, nil)
+	req.Header.Set("Authorization", "Bearer "+c.welcome.str("token"))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got iceServersResponse
+	if err := decodeJSON(resp, &got); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %v", resp.StatusCode, err)
+	}
+	if got.TTL != 90 || len(got.ICEServers) != 1 || got.ICEServers[0].Username != "u:"+c.id {
+		t.Fatalf("got %+v", got)
+	}
+
+	// A closed session's token no longer works.
+	c.ws.Close()
+	deadline := time.Now().Add(waitFor)
+	for {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusUnauthorized {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("token of a closed session still accepted")
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval, bounded by deadline
+	}
+}
+
+func TestHeartbeat(t *testing.T) {
+	cfg := Config{PingInterval: 50 * time.Millisecond, PongTimeout: 100 * time.Millisecond}
+	_, url := startServer(t, cfg)
+
+	// A client that answers pings outlives many ping intervals.
+	live := dial(t, url, nil)
+	pings := make(chan struct{}, 16)
+	live.ws.SetPingHandler(func(data string) error {
+		select {
+		case pings <- struct{}{}:
+		default:
+		}
+		return live.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+	})
+	go func() { // keep reading so ping handlers run; ends when the test closes ws
+		for {
+			if _, _, err := live.ws.NextReader(); err != nil {
+				return
+			}
+		}
+	}()
+	for i := 0; i < 5; i++ {
+		select {
+		case <-pings:
+		case <-time.After(waitFor):
+			t.Fatalf("ping %d never came", i)
+		}
+	}
+
+	// A client that never answers is dropped after interval + timeout.
+	dead := dial(t, url, nil)
+	dead.ws.SetPingHandler(func(string) error { return nil })
+	start := time.Now()
+	_ = dead.ws.SetReadDeadline(start.Add(waitFor))
+	for {
+		if _, _, err := dead.ws.ReadMessage(); err != nil {
+			if ne, ok := err.(interface{ Timeout() bool }); ok && ne.Timeout() {
+				t.Fatal("server never dropped the silent client")
+			}
+			break
+		}
+	}
+	if d := time.Since(start); d < cfg.PingInterval+cfg.PongTimeout {
+		t.Fatalf("dropped after %v, before the pong deadline", d)
+	}
+	live.ws.Close()
+}
+
+func TestSlowConsumerDisconnected(t *testing.T) {
+	_, url := startServer(t, Config{RateLimit: 1e6, RateBurst: 1e6, MaxMessageSize: 4096, SendQueueBytes: 8192})
+	slow, fast := dial(t, url, nil), dial(t, url, nil)
+	slow.join("r")
+	fast.join("r")
+	slow.expect("peer-joined")
+	payload := strings.Repeat("x", 3000)
+	// slow never reads: once the kernel buffers fill, the queue passes
+	// 8 KiB and the server cuts slow off. The bound is generous: loopback
+	// buffers hold a few MiB.
+	var closed bool
+	for i := 0; i < 20000 && !closed; i++ {
+		fast.send(frame{"type": "message", "to": slow.id, "data": payload, "id": i})
+		if i%100 == 99 {
+			fast.send(frame{"type": "ping"})
+			for {
+				f := fast.read()
+				if f.str("type") == "pong" {
+					break
+				}
+				if f.str("type") == "error" && f.str("code") == CodeUnknownPeer {
+					closed = true // slow has been removed from the room
+				}
+				if f.str("type") == "peer-left" {
+					closed = true
+				}
+			}
+		}
+	}
+	if !closed {
+		t.Fatal("slow consumer was never disconnected")
+	}
+	if ce := slow.expectClose(); ce.Code != websocket.ClosePolicyViolation || ce.Text != CodeSlowConsumer {
+		t.Fatalf("slow consumer closed with %d %q", ce.Code, ce.Text)
+	}
+	fast.alive()
+}
+
+func TestShutdownClosesSessions(t *testing.T) {
+	srv, url := startServer(t, Config{})
+	a, b := dial(t, url, nil), dial(t, url, nil)
+	a.join("r")
+	b.join("r")
+	ctx, cancel := contextWithTimeout(waitFor)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*client{a, b} {
+		if ce := c.expectClose(); ce.Code != websocket.CloseGoingAway || ce.Text != CodeShutdown {
+			t.Fatalf("closed with %d %q, want 1001 shutdown", ce.Code, ce.Text)
+		}
+	}
+	// Late arrivals are turned away the same way.
+	ws, _, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	late := &client{t: t, ws: ws}
+	if ce := late.expectClose(); ce.Code != websocket.CloseGoingAway {
+		t.Fatalf("late client closed with %d", ce.Code)
+	}
+}
