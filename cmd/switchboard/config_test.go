@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(kv map[string]string) func(string) string {
+	return func(k string) string { return kv[k] }
+}
+
+func TestConfigFlagsBeatEnvironment(t *testing.T) {
+	c, err := parseConfig([]string{"-http", "127.0.0.1:9000"}, env(map[string]string{
+		"SWITCHBOARD_HTTP":           "127.0.0.1:7000",
+		"SWITCHBOARD_CREDENTIAL_TTL": "10m",
+		"SWITCHBOARD_RELAY_PORTS":    "50000-50100",
+		"SWITCHBOARD_PUBLIC_IP":      "203.0.113.5",
+		"SWITCHBOARD_TURN_SECRET":    "0123456789abcdef",
+	}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPAddr != "127.0.0.1:9000" || c.CredentialTTL != 10*time.Minute ||
+		c.relayMin != 50000 || c.relayMax != 50100 || c.publicIP.String() != "203.0.113.5" || c.secretGenerated {
+		t.Fatalf("got %+v", c)
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	c, err := parseConfig(nil, env(nil), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPAddr != ":8080" || c.TURNAddr != ":3478" || c.relayMin != 49152 || c.relayMax != 65535 ||
+		c.CredentialTTL != time.Hour || !c.secretGenerated || len(c.TURNSecret) < 16 || c.publicIP == nil {
+		t.Fatalf("got %+v", c)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	cases := []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"-relay-ports", "6000-5000"}, nil, "-relay-ports"},
+		{[]string{"-relay-ports", "1-70000"}, nil, "-relay-ports"},
+		{[]string{"-public-ip", "example.com"}, nil, "-public-ip"},
+		{[]string{"-public-ip", "0.0.0.0"}, nil, "-public-ip"},
+		{[]string{"-turn-secret", "short"}, nil, "-turn-secret"},
+		{[]string{"-log-level", "loud"}, nil, "-log-level"},
+		{[]string{"-log-format", "xml"}, nil, "-log-format"},
+		{[]string{"-relay-bind", "any"}, nil, "-relay-bind"},
+		{[]string{"stray"}, nil, "unexpected argument"},
+		{nil, map[string]string{"SWITCHBOARD_ROOM_SIZE": "many"}, "SWITCHBOARD_ROOM_SIZE"},
+		{[]string{"-no-such-flag"}, nil, "no-such-flag"},
+	}
+	for _, tc := range cases {
+		_, err := parseConfig(tc.args, env(tc.env), &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v %v: error %v, want one naming %q", tc.args, tc.env, err, tc.want)
+		}
+	}
+}
+
+func TestHelpListsEveryOptionWithEnvTwin(t *testing.T) {
+	var out bytes.Buffer
+	_, err := parseConfig([]string{"--help"}, env(nil), &out)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("err %v", err)
+	}
+	for _, name := range []string{"http", "turn", "turn-secret", "public-ip", "relay-ports", "allowed-origins", "credential-ttl"} {
+		if !strings.Contains(out.String(), "-"+name) || !strings.Contains(out.String(), "$"+envName(name)) {
+			t.Errorf("help lacks -%s or $%s:\n%s", name, envName(name), out.String())
+		}
+	}
+	if !strings.Contains(out.String(), `(default ":8080")`) {
+		t.Error("help does not show defaults")
+	}
+}

@@ -1,0 +1,303 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/pion/ice/v4"
+	"github.com/pion/webrtc/v4"
+)
+
+const e2eTimeout = 20 * time.Second
+
+// sigClient is a minimal protocol client for the tests: one reader
+// goroutine feeding a channel, and writes serialised by a mutex because
+// pion calls OnICECandidate from its own goroutines.
+type sigClient struct {
+	t       *testing.T
+	ws      *websocket.Conn
+	writeMu sync.Mutex
+	frames  chan map[string]any
+	welcome map[string]any
+	ended   error // why the reader stopped; read after frames is closed
+}
+
+func dialSignaling(t *testing.T, url string) *sigClient {
+	t.Helper()
+	ws, _, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &sigClient{t: t, ws: ws, frames: make(chan map[string]any, 64)}
+	go func() {
+		defer close(c.frames)
+		for {
+			_, b, err := ws.ReadMessage()
+			if err != nil {
+				c.ended = err
+				return
+			}
+			var f map[string]any
+			if json.Unmarshal(b, &f) == nil {
+				c.frames <- f
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		ws.Close()
+		for range c.frames { // wait for the reader to finish
+		}
+	})
+	c.welcome = c.next("welcome")
+	return c
+}
+
+func (c *sigClient) send(v any) {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if err := c.ws.WriteJSON(v); err != nil {
+		c.t.Errorf("signaling write: %v", err)
+	}
+}
+
+func (c *sigClient) next(typ string) map[string]any {
+	c.t.Helper()
+	select {
+	case f, ok := <-c.frames:
+		if !ok {
+			c.t.Fatalf("signaling closed while waiting for %q", typ)
+		}
+		if f["type"] != typ {
+			c.t.Fatalf("got %v, want %q", f, typ)
+		}
+		return f
+	case <-time.After(e2eTimeout):
+		c.t.Fatalf("timed out waiting for %q", typ)
+	}
+	return nil
+}
+
+// iceServers converts the welcome's iceServers into pion's type.
+func (c *sigClient) iceServers() []webrtc.ICEServer {
+	raw, _ := json.Marshal(c.welcome["iceServers"])
+	var servers []webrtc.ICEServer
+	if err := json.Unmarshal(raw, &servers); err != nil {
+		c.t.Fatal(err)
+	}
+	return servers
+}
+
+// relayPeer is a pion PeerConnection that may only use TURN relays.
+type relayPeer struct {
+	pc       *webrtc.PeerConnection
+	sig      *sigClient
+	remoteID string
+	pending  []webrtc.ICECandidateInit // candidates that beat the remote description
+	opened   chan *webrtc.DataChannel
+	received chan string
+}
+
+func newRelayPeer(t *testing.T, sig *sigClient) *relayPeer {
+	t.Helper()
+	var se webrtc.SettingEngine
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled) // no multicast off the box
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeTCP4})
+	api := webrtc.NewAPI(webrtc.WithSettingEngine(se))
+	pc, err := api.NewPeerConnection(webrtc.Configuration{
+		ICEServers:         sig.iceServers(),
+		ICETransportPolicy: webrtc.ICETransportPolicyRelay,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pc.Close() })
+	p := &relayPeer{pc: pc, sig: sig, opened: make(chan *webrtc.DataChannel, 1), received: make(chan string, 4)}
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if c == nil {
+			sig.send(map[string]any{"type": "candidate", "to": p.remoteID, "candidate": nil})
+			return
+		}
+		sig.send(map[string]any{"type": "candidate", "to": p.remoteID, "candidate": c.ToJSON()})
+	})
+	pc.OnDataChannel(p.watch)
+	return p
+}
+
+func (p *relayPeer) watch(dc *webrtc.DataChannel) {
+	dc.OnOpen(func() { p.opened <- dc })
+	dc.OnMessage(func(m webrtc.DataChannelMessage) { p.received <- string(m.Data) })
+}
+
+// handle applies one signaling frame from the remote peer.
+func (p *relayPeer) handle(t *testing.T, f map[string]any) {
+	t.Helper()
+	switch f["type"] {
+	case "offer", "answer":
+		sdpType := webrtc.SDPTypeOffer
+		if f["type"] == "answer" {
+			sdpType = webrtc.SDPTypeAnswer
+		}
+		if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: sdpType, SDP: f["sdp"].(string)}); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range p.pending {
+			if err := p.pc.AddICECandidate(c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p.pending = nil
+		if sdpType == webrtc.SDPTypeOffer {
+			answer, err := p.pc.CreateAnswer(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.pc.SetLocalDescription(answer); err != nil {
+				t.Fatal(err)
+			}
+			p.sig.send(map[string]any{"type": "answer", "to": p.remoteID, "sdp": answer.SDP})
+		}
+	case "candidate":
+		if f["candidate"] == nil {
+			return // end of candidates
+		}
+		raw, _ := json.Marshal(f["candidate"])
+		var c webrtc.ICECandidateInit
+		if err := json.Unmarshal(raw, &c); err != nil {
+			t.Fatal(err)
+		}
+		if p.pc.RemoteDescription() == nil {
+			p.pending = append(p.pending, c)
+		} else if err := p.pc.AddICECandidate(c); err != nil {
+			t.Fatal(err)
+		}
+	default:
+		t.Fatalf("unexpected frame %v", f)
+	}
+}
+
+// TestCallThroughRelay is the walking skeleton end to end: two pion peers
+// meet in a room, negotiate over our signaling with relay-only ICE using
+// the credentials from welcome, open a DataChannel through our TURN server
+// and exchange messages both ways.
+func TestCallThroughRelay(t *testing.T) {
+	app := startApp(t, nil)
+	aliceSig, bobSig := dialSignaling(t, app.wsURL), dialSignaling(t, app.wsURL)
+	aliceSig.send(map[string]any{"type": "join", "room": "e2e", "name": "alice"})
+	aliceSig.next("joined")
+	bobSig.send(map[string]any{"type": "join", "room": "e2e", "name": "bob"})
+	bobPeers := bobSig.next("joined")["peers"].([]any)
+	bobJoined := aliceSig.next("peer-joined")
+
+	alice, bob := newRelayPeer(t, aliceSig), newRelayPeer(t, bobSig)
+	alice.remoteID = bobJoined["peer"].(map[string]any)["id"].(string)
+	bob.remoteID = bobPeers[0].(map[string]any)["id"].(string)
+
+	dc, err := alice.pc.CreateDataChannel("chat", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice.watch(dc)
+	offer, err := alice.pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	aliceSig.send(map[string]any{"type": "offer", "to": alice.remoteID, "sdp": offer.SDP})
+
+	// Pump signaling until both channels are open.
+	var aliceDC, bobDC *webrtc.DataChannel
+	deadline := time.After(e2eTimeout)
+	for aliceDC == nil || bobDC == nil {
+		select {
+		case f := <-aliceSig.frames:
+			alice.handle(t, f)
+		case f := <-bobSig.frames:
+			bob.handle(t, f)
+		case aliceDC = <-alice.opened:
+		case bobDC = <-bob.opened:
+		case <-deadline:
+			t.Fatalf("data channel did not open: alice %s, bob %s", alice.pc.ICEConnectionState(), bob.pc.ICEConnectionState())
+		}
+	}
+
+	if err := aliceDC.SendText("hello from alice"); err != nil {
+		t.Fatal(err)
+	}
+	expectText(t, bob.received, "hello from alice")
+	if err := bobDC.SendText("hello from bob"); err != nil {
+		t.Fatal(err)
+	}
+	expectText(t, alice.received, "hello from bob")
+
+	for name, p := range map[string]*relayPeer{"alice": alice, "bob": bob} {
+		pair, err := p.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
+		if err != nil || pair == nil {
+			t.Fatalf("%s: no selected pair: %v", name, err)
+		}
+		if pair.Local.Typ != webrtc.ICECandidateTypeRelay || pair.Remote.Typ != webrtc.ICECandidateTypeRelay {
+			t.Fatalf("%s: selected pair %s, want relay on both ends", name, pair)
+		}
+	}
+
+	// The call shows up in the operator's metrics.
+	metrics := get(t, app.httpURL+"/metrics")
+	for _, want := range []string{
+		`switchboard_signaling_relayed_total{type="offer"} 1`,
+		`switchboard_signaling_relayed_total{type="answer"} 1`,
+		`switchboard_signaling_connections 2`,
+		`switchboard_signaling_rooms 1`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if !strings.Contains(metrics, `switchboard_turn_auth_total{result="ok"}`) ||
+		strings.Contains(metrics, "switchboard_turn_allocations 0\n") ||
+		!strings.Contains(metrics, `switchboard_turn_relayed_bytes_total{direction="in"}`) {
+		t.Errorf("TURN metrics do not show the call:\n%s", grepLines(metrics, "switchboard_turn"))
+	}
+}
+
+func expectText(t *testing.T, ch <-chan string, want string) {
+	t.Helper()
+	select {
+	case got := <-ch:
+		if got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	case <-time.After(e2eTimeout):
+		t.Fatalf("never received %q", want)
+	}
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
+	}
+	return string(b)
+}
+
+func grepLines(s, substr string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
