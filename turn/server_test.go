@@ -263,3 +263,12 @@ func TestConfigValidation(t *testing.T) {
 		}
 	}
 }
+
+func splitHostPort(t *testing.T, addr string) (string, string) {
+	t.Helper()
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return host, port
+}
