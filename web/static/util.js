@@ -1,0 +1,54 @@
+// Small pure helpers for the demo page.
+
+const ADJECTIVES = [
+  "amber", "bold", "brisk", "calm", "clever", "cosmic", "crisp", "daring", "eager", "fancy",
+  "gentle", "golden", "happy", "jolly", "lively", "lucky", "mellow", "merry", "misty", "nimble",
+  "quiet", "rapid", "rosy", "sunny", "swift", "tidy", "vivid", "witty", "young", "zesty",
+];
+const NOUNS = [
+  "badger", "comet", "falcon", "fern", "harbor", "heron", "island", "koala", "lantern", "maple",
+  "meadow", "otter", "panda", "pebble", "pine", "puffin", "quartz", "river", "robin", "saturn",
+  "sparrow", "summit", "tiger", "tulip", "valley", "walrus", "willow", "yak", "zebra", "orchid",
+];
+
+function pick(list) {
+  const i = crypto.getRandomValues(new Uint32Array(1))[0] % list.length;
+  return list[i];
+}
+
+/** A readable room name such as "merry-otter-42". */
+export function randomRoomName() {
+  const n = crypto.getRandomValues(new Uint32Array(1))[0] % 100;
+  return `${pick(ADJECTIVES)}-${pick(NOUNS)}-${n}`;
+}
+
+/** Mirrors the server's rule: 1-64 of A-Z a-z 0-9 . _ - */
+export function validRoom(room) {
+  return /^[A-Za-z0-9._-]{1,64}$/.test(room);
+}
+
+/**
+ * Mirrors the server's rule: at most 64 bytes of UTF-8, printable in Go's
+ * sense (letters, marks, numbers, punctuation, symbols and the ASCII space).
+ */
+export function validName(name) {
+  return new TextEncoder().encode(name).length <= 64 && /^[\p{L}\p{M}\p{N}\p{P}\p{S} ]*$/u.test(name);
+}
+
+/** A peer's name, or "Guest" plus the start of its id. */
+export function displayName(name, id) {
+  if (name) return name;
+  return id ? `Guest ${String(id).slice(0, 4)}` : "Guest";
+}
+
+/** Up to two initials for an avatar. */
+export function initials(name) {
+  const words = String(name || "?").trim().split(/\s+/).filter(Boolean);
+  const letters = words.slice(0, 2).map((w) => [...w][0].toUpperCase());
+  return letters.join("") || "?";
+}
+
+/** HH:MM in the user's locale. */
+export function formatTime(date) {
+  return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}

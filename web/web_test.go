@@ -1,0 +1,75 @@
+package web
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func TestWebServesDemo(t *testing.T) {
+	srv := httptest.NewServer(Handler())
+	t.Cleanup(srv.Close)
+
+	tests := []struct {
+		path        string
+		contentType string // prefix
+		body        string // substring
+	}{
+		{"/", "text/html", `<script type="module" src="app.js">`},
+		{"/client.js", "text/javascript", "export class SignalingClient"},
+		{"/app.js", "text/javascript", "window.switchboard"},
+		{"/style.css", "text/css", ".tile"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			resp, err := http.Get(srv.URL + tt.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, tt.contentType) {
+				t.Errorf("Content-Type %q, want %s", ct, tt.contentType)
+			}
+			csp := resp.Header.Get("Content-Security-Policy")
+			for _, want := range []string{"default-src 'self'", "connect-src 'self' ws: wss:"} {
+				if !strings.Contains(csp, want) {
+					t.Errorf("Content-Security-Policy %q lacks %q", csp, want)
+				}
+			}
+			if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+				t.Errorf("X-Content-Type-Options %q, want nosniff", got)
+			}
+			if !strings.Contains(string(body), tt.body) {
+				t.Errorf("body lacks %q", tt.body)
+			}
+		})
+	}
+}
+
+// The CSP forbids inline code; a stray inline script, style or event
+// handler would break the page in browsers only.
+func TestWebPageHasNoInlineCode(t *testing.T) {
+	page, err := static.ReadFile("static/index.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	html := strings.ToLower(string(page))
+	for _, tag := range regexp.MustCompile(`<script[^>]*>`).FindAllString(html, -1) {
+		if !strings.Contains(tag, " src=") {
+			t.Errorf("inline script %s", tag)
+		}
+	}
+	for _, m := range regexp.MustCompile(`<style|\sstyle=|\son[a-z]+=|javascript:`).FindAllString(html, -1) {
+		t.Errorf("index.html contains %q, which the CSP blocks", strings.TrimSpace(m))
+	}
+}
