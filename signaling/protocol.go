@@ -153,6 +153,7 @@ type welcomeFrame struct {
 	Session    string      `json:"session"`
 	Token      string      `json:"token"`
 	ICEServers []ICEServer `json:"iceServers"`
+	TTL        int         `json:"ttl"` // seconds the TURN credentials stay valid
 	Heartbeat  int         `json:"heartbeat"`
 }
 

@@ -27,8 +27,8 @@ func TestWelcome(t *testing.T) {
 	if tok := a.welcome.str("token"); len(tok) < 43 || tok == b.welcome.str("token") {
 		t.Fatalf("token %q: want a distinct secret of at least 256 bits", tok)
 	}
-	if a.welcome["heartbeat"] != float64(15) {
-		t.Fatalf("heartbeat %v, want 15", a.welcome["heartbeat"])
+	if a.welcome["heartbeat"] != float64(15) || a.welcome["ttl"] != float64(3600) {
+		t.Fatalf("heartbeat %v ttl %v, want 15 and 3600", a.welcome["heartbeat"], a.welcome["ttl"])
 	}
 	servers := a.welcome["iceServers"].([]any)
 	if len(servers) != 1 || servers[0].(map[string]any)["username"] != "u:"+a.id {
@@ -283,5 +283,39 @@ func TestShutdownClosesSessions(t *testing.T) {
 	late := &client{t: t, ws: ws}
 	if ce := late.expectClose(); ce.Code != websocket.CloseGoingAway {
 		t.Fatalf("late client closed with %d", ce.Code)
+	}
+}
+
+// TestConcurrentJoinsAnnounceEachPeerOnce: however joins interleave, each
+// member learns of every other exactly once — in its joined list or by a
+// later peer-joined — and hears nothing before its own joined.
+func TestConcurrentJoinsAnnounceEachPeerOnce(t *testing.T) {
+	const n = 12
+	_, url := startServer(t, Config{})
+	clients := make([]*client, n)
+	for i := range clients {
+		clients[i] = dial(t, url, nil)
+	}
+	for _, c := range clients {
+		go func() { _ = c.ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"join","room":"crowd"}`)) }()
+	}
+	for _, c := range clients {
+		seen := map[string]int{}
+		first := c.read()
+		if first.str("type") != "joined" {
+			t.Fatalf("first frame %v, want joined", first)
+		}
+		for _, p := range first["peers"].([]any) {
+			seen[p.(map[string]any)["id"].(string)]++
+		}
+		for len(seen) < n-1 {
+			f := c.expect("peer-joined")
+			seen[f["peer"].(map[string]any)["id"].(string)]++
+		}
+		for id, count := range seen {
+			if count != 1 || id == c.id {
+				t.Fatalf("client %s learned of %s %d times", c.id, id, count)
+			}
+		}
 	}
 }

@@ -14,11 +14,15 @@ type Mailbox interface {
 // the in-memory router serves a single node, and a pub/sub router can
 // implement the same contract across nodes.
 type Router interface {
-	// Join adds peer to room with the mailbox that receives its frames and
-	// returns the peers already there. It fails with ErrRoomFull.
-	Join(room string, peer PeerInfo, mb Mailbox) ([]PeerInfo, error)
-	// Leave removes the peer from room; unknown peers are ignored.
-	Leave(room, peerID string)
+	// Join adds peer to room with the mailbox that receives its frames.
+	// It queues joined(peers already there) to mb, then announce to every
+	// other member, with no other Join, Leave or Send of the room in
+	// between: nobody hears of the newcomer, or sends it anything, before
+	// its joined frame. It fails with ErrRoomFull and queues nothing.
+	Join(room string, peer PeerInfo, mb Mailbox, joined func(peers []PeerInfo) []byte, announce []byte) error
+	// Leave removes the peer from room and queues announce to the members
+	// left, as one step. Unknown peers are ignored.
+	Leave(room, peerID string, announce []byte)
 	// Send delivers frame to peer "to" in room, or to every member but
 	// "from" when to is empty. It fails with ErrUnknownPeer when "to" is not
 	// a member other than the sender.
@@ -46,12 +50,12 @@ func NewMemoryRouter(maxPeers int) *MemoryRouter {
 }
 
 // Join implements Router.
-func (r *MemoryRouter) Join(room string, peer PeerInfo, mb Mailbox) ([]PeerInfo, error) {
+func (r *MemoryRouter) Join(room string, peer PeerInfo, mb Mailbox, joined func([]PeerInfo) []byte, announce []byte) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	members := r.rooms[room]
 	if len(members) >= r.maxPeers {
-		return nil, ErrRoomFull
+		return ErrRoomFull
 	}
 	if members == nil {
 		members = make(map[string]member)
@@ -60,17 +64,27 @@ func (r *MemoryRouter) Join(room string, peer PeerInfo, mb Mailbox) ([]PeerInfo,
 	peers := make([]PeerInfo, 0, len(members))
 	for _, m := range members {
 		peers = append(peers, m.info)
+		m.mb.Deliver(announce)
 	}
+	// Queued under the lock like the announcements: a member that hears
+	// of the newcomer can only reach it after this.
+	mb.Deliver(joined(peers))
 	members[peer.ID] = member{info: peer, mb: mb}
-	return peers, nil
+	return nil
 }
 
 // Leave implements Router.
-func (r *MemoryRouter) Leave(room, peerID string) {
+func (r *MemoryRouter) Leave(room, peerID string, announce []byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	members := r.rooms[room]
+	if _, ok := members[peerID]; !ok {
+		return
+	}
 	delete(members, peerID)
+	for _, m := range members {
+		m.mb.Deliver(announce)
+	}
 	if len(members) == 0 {
 		delete(r.rooms, room)
 	}

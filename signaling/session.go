@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"time"
 
 	"golang.org/x/time/rate"
 )
@@ -17,7 +18,7 @@ type transport interface {
 }
 
 // session is one peer's signaling state. handle and leave run on the
-// transport's single reader goroutine, so room and name need no lock.
+// transport's single reader goroutine, so room needs no lock.
 type session struct {
 	srv     *Server
 	id      string // public: other peers address this one by it
@@ -26,7 +27,6 @@ type session struct {
 	limiter *rate.Limiter
 
 	room string
-	name string
 }
 
 func newSession(srv *Server, out transport) *session {
@@ -41,14 +41,15 @@ func newSession(srv *Server, out transport) *session {
 
 func (s *session) welcome() []byte {
 	var servers []ICEServer
+	var ttl time.Duration
 	if s.srv.cfg.ICEServers != nil {
-		servers, _ = s.srv.cfg.ICEServers(s.id)
+		servers, ttl = s.srv.cfg.ICEServers(s.id)
 	}
 	if servers == nil {
 		servers = []ICEServer{}
 	}
 	return encode(welcomeFrame{
-		Type: "welcome", Session: s.id, Token: s.token, ICEServers: servers,
+		Type: "welcome", Session: s.id, Token: s.token, ICEServers: servers, TTL: int(ttl.Seconds()),
 		Heartbeat: int(s.srv.cfg.PingInterval.Seconds()),
 	})
 }
@@ -89,7 +90,10 @@ func (s *session) join(req *request) {
 		return
 	}
 	self := PeerInfo{ID: s.id, Name: req.Name}
-	peers, err := s.srv.router.Join(req.Room, self, s.out)
+	joined := func(peers []PeerInfo) []byte {
+		return encode(joinedFrame{Type: "joined", Room: req.Room, Peers: peers, Re: req.ID})
+	}
+	err := s.srv.router.Join(req.Room, self, s.out, joined, encode(peerFrame{Type: "peer-joined", Peer: self}))
 	if errors.Is(err, ErrRoomFull) {
 		s.reject(req.ID, newError(CodeRoomFull, "room %q is full (%d peers)", req.Room, s.srv.cfg.MaxPeersPerRoom))
 		return
@@ -98,11 +102,7 @@ func (s *session) join(req *request) {
 		s.srv.log.Error("join failed", "session", s.id, "room", req.Room, "err", err)
 		return
 	}
-	s.room, s.name = req.Room, req.Name
-	// joined is queued before peer-joined goes out, so any offer a peer
-	// sends in reply reaches this session after it.
-	s.out.Deliver(encode(joinedFrame{Type: "joined", Room: req.Room, Peers: peers, Re: req.ID}))
-	_ = s.srv.router.Send(s.room, s.id, "", encode(peerFrame{Type: "peer-joined", Peer: self}))
+	s.room = req.Room
 }
 
 // leave quits the current room, if any, and tells the others.
@@ -110,9 +110,8 @@ func (s *session) leave() {
 	if s.room == "" {
 		return
 	}
-	s.srv.router.Leave(s.room, s.id)
-	_ = s.srv.router.Send(s.room, s.id, "", encode(peerFrame{Type: "peer-left", Peer: PeerInfo{ID: s.id}}))
-	s.room, s.name = "", ""
+	s.srv.router.Leave(s.room, s.id, encode(peerFrame{Type: "peer-left", Peer: PeerInfo{ID: s.id}}))
+	s.room = ""
 }
 
 func (s *session) relay(req *request) {

@@ -6,21 +6,35 @@ import (
 	"log/slog"
 
 	"github.com/pion/logging"
+	"golang.org/x/time/rate"
 )
 
 // slogFactory routes pion's logs into slog; pion's Trace level maps to Debug.
-type slogFactory struct{ log *slog.Logger }
-
-func (f slogFactory) NewLogger(scope string) logging.LeveledLogger {
-	return slogLogger{f.log.With("scope", scope)}
+// pion logs once per bad packet, so a client could flood the log: lines
+// above Debug share a budget and the excess is dropped.
+type slogFactory struct {
+	log    *slog.Logger
+	budget *rate.Limiter
 }
 
-type slogLogger struct{ log *slog.Logger }
+func newSlogFactory(log *slog.Logger) slogFactory {
+	return slogFactory{log: log, budget: rate.NewLimiter(10, 50)}
+}
+
+func (f slogFactory) NewLogger(scope string) logging.LeveledLogger {
+	return slogLogger{f.log.With("scope", scope), f.budget}
+}
+
+type slogLogger struct {
+	log    *slog.Logger
+	budget *rate.Limiter
+}
 
 func (l slogLogger) logf(level slog.Level, format string, args ...any) {
-	if l.log.Enabled(context.Background(), level) {
-		l.log.Log(context.Background(), level, fmt.Sprintf(format, args...))
+	if !l.log.Enabled(context.Background(), level) || level > slog.LevelDebug && !l.budget.Allow() {
+		return
 	}
+	l.log.Log(context.Background(), level, fmt.Sprintf(format, args...))
 }
 
 func (l slogLogger) Trace(msg string)                  { l.logf(slog.LevelDebug, "%s", msg) }

@@ -36,8 +36,9 @@ func mustPrefixes(cidrs ...string) []netip.Prefix {
 }
 
 // peerAllowed reports whether a client may create a permission or channel
-// towards peer. The relay's own public address is always allowed so two
-// clients of this server can relay to each other.
+// towards peer. The relay's own public address is allowed so two clients
+// of this server can relay to each other; datagramAllowed then keeps that
+// traffic on relay ports.
 func (s *Server) peerAllowed(_ net.Addr, peer net.IP) bool {
 	addr, ok := netip.AddrFromSlice(peer)
 	if !ok {
@@ -53,6 +54,21 @@ func (s *Server) peerAllowed(_ net.Addr, peer net.IP) bool {
 			s.log.Debug("peer denied", "peer", addr)
 			return false
 		}
+	}
+	return true
+}
+
+// datagramAllowed is checked per relayed datagram: towards the relay's own
+// address only relay ports may be reached, not the TURN port itself or
+// other services on the host.
+func (s *Server) datagramAllowed(peer *net.UDPAddr) bool {
+	if s.cfg.AllowPrivatePeers || peer.Port >= s.cfg.RelayPortMin && peer.Port <= s.cfg.RelayPortMax {
+		return true
+	}
+	addr, ok := netip.AddrFromSlice(peer.IP)
+	if ok && addr.Unmap() == s.publicIP {
+		s.metrics.deniedPeers.Inc()
+		return false
 	}
 	return true
 }

@@ -7,11 +7,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// countingRelays hands out relay sockets from a port range and counts the
-// bytes that cross them.
+// countingRelays hands out relay sockets from a port range that count the
+// bytes crossing them and enforce the port half of the peer policy.
 type countingRelays struct {
 	*turn.RelayAddressGeneratorPortRange
 	in, out prometheus.Counter
+	// allowed vets each datagram's destination; pion's permission check
+	// sees only the peer IP.
+	allowed func(*net.UDPAddr) bool
 }
 
 func (g *countingRelays) AllocatePacketConn(network string, requestedPort int) (net.PacketConn, net.Addr, error) {
@@ -19,12 +22,13 @@ func (g *countingRelays) AllocatePacketConn(network string, requestedPort int) (
 	if err != nil {
 		return nil, nil, err
 	}
-	return &countingConn{PacketConn: conn, in: g.in, out: g.out}, addr, nil
+	return &countingConn{PacketConn: conn, in: g.in, out: g.out, allowed: g.allowed}, addr, nil
 }
 
 type countingConn struct {
 	net.PacketConn
 	in, out prometheus.Counter
+	allowed func(*net.UDPAddr) bool
 }
 
 func (c *countingConn) ReadFrom(p []byte) (int, net.Addr, error) {
@@ -36,6 +40,11 @@ func (c *countingConn) ReadFrom(p []byte) (int, net.Addr, error) {
 }
 
 func (c *countingConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	if udp, ok := addr.(*net.UDPAddr); ok && !c.allowed(udp) {
+		// Dropped like any lost datagram: an error would only make pion
+		// log once per packet the client sends.
+		return len(p), nil
+	}
 	n, err := c.PacketConn.WriteTo(p, addr)
 	if n > 0 {
 		c.out.Add(float64(n))

@@ -45,12 +45,12 @@ func NewServer(cfg Config) (*Server, error) {
 			MinPort:      uint16(cfg.RelayPortMin),
 			MaxPort:      uint16(cfg.RelayPortMax),
 		},
-		in: s.metrics.relayedIn, out: s.metrics.relayedOut,
+		in: s.metrics.relayedIn, out: s.metrics.relayedOut, allowed: s.datagramAllowed,
 	}
 	sc := turn.ServerConfig{
 		Realm:         cfg.Realm,
 		AuthHandler:   s.authenticate,
-		LoggerFactory: slogFactory{cfg.Logger},
+		LoggerFactory: newSlogFactory(cfg.Logger),
 		EventHandler: turn.EventHandler{
 			// pion reports only verdicts on MESSAGE-INTEGRITY here;
 			// authenticate counts the refusals that never get that far.

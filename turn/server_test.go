@@ -3,6 +3,7 @@ package turn
 import (
 	"bytes"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -107,13 +108,10 @@ func TestAllocateAndRelay(t *testing.T) {
 				t.Errorf("allocations: gauge series %d (%v), count %d; want 1", n, err, r.srv.turn.AllocationCount())
 			}
 
-			peer, err := net.ListenPacket("udp4", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer peer.Close()
 			// The relay's public address is 127.0.0.1 here, so a peer on it
-			// counts as the relay itself and is allowed.
+			// counts as the relay itself and is allowed on relay ports.
+			peer := listenInRange(t, 40000, 60000)
+			defer peer.Close()
 			if _, err := relayConn.WriteTo([]byte("to peer"), peer.LocalAddr()); err != nil {
 				t.Fatal(err)
 			}
@@ -134,11 +132,12 @@ func TestAllocateAndRelay(t *testing.T) {
 			if err != nil || !bytes.Equal(buf[:n], []byte("to client")) {
 				t.Fatalf("client read %q, %v", buf[:n], err)
 			}
-			in := testutil.ToFloat64(r.srv.metrics.relayedIn)
-			out := testutil.ToFloat64(r.srv.metrics.relayedOut)
-			if in != float64(len("to client")) || out != float64(len("to peer")) {
-				t.Errorf("relayed bytes in=%v out=%v", in, out)
-			}
+			// The server counts after its write returns, which may be after
+			// the peer has the datagram: poll.
+			waitUntil(t, func() bool {
+				return testutil.ToFloat64(r.srv.metrics.relayedIn) == float64(len("to client")) &&
+					testutil.ToFloat64(r.srv.metrics.relayedOut) == float64(len("to peer"))
+			}, "relayed bytes counted")
 		})
 	}
 }
@@ -233,6 +232,49 @@ func TestPrivatePeerRefusedOnTheWire(t *testing.T) {
 	if got := testutil.ToFloat64(r.srv.metrics.deniedPeers); got < 1 {
 		t.Errorf("denied peers counter %v", got)
 	}
+}
+
+// TestRelaySelfOnlyOnRelayPorts: towards its own address the relay reaches
+// relay ports only, never the TURN port or other local services.
+func TestRelaySelfOnlyOnRelayPorts(t *testing.T) {
+	r := startRelay(t, func(c *Config) { c.RelayPortMin, c.RelayPortMax = 45000, 45100 })
+	user, pass, _ := r.srv.Credentials("s")
+	relayConn, err := r.newClient(t, "udp", user, pass).Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relayConn.Close()
+	turnPort, _ := net.ResolveUDPAddr("udp4", r.udp)
+	if _, err := relayConn.WriteTo([]byte("into the turn port"), turnPort); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, func() bool { return testutil.ToFloat64(r.srv.metrics.deniedPeers) >= 1 }, "datagram to the TURN port denied")
+	if got := testutil.ToFloat64(r.srv.metrics.relayedOut); got != 0 {
+		t.Fatalf("%v bytes relayed to a non-relay port", got)
+	}
+}
+
+func waitUntil(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond) // poll interval, bounded by the deadline
+	}
+}
+
+// listenInRange binds a UDP socket on 127.0.0.1 at a free port in [lo, hi].
+func listenInRange(t *testing.T, lo, hi int) net.PacketConn {
+	t.Helper()
+	for port := lo; port <= hi; port++ {
+		if pc, err := net.ListenPacket("udp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
+			return pc
+		}
+	}
+	t.Fatalf("no free UDP port in %d-%d", lo, hi)
+	return nil
 }
 
 func TestConfigValidation(t *testing.T) {
