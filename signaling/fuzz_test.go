@@ -1,7 +1,9 @@
 package signaling
 
 import (
+	"bytes"
 	"encoding/json"
+	"reflect"
 	"testing"
 )
 
@@ -30,9 +32,59 @@ func FuzzDecodeRequest(f *testing.F) {
 			}
 			return
 		}
-		out := encode(relayFrame{Type: req.Type, From: "f", To: req.To, SDP: req.SDP, Candidate: req.Candidate, Data: req.Data})
-		if !json.Valid(out) {
+		if out := appendRelayFrame(nil, req, "f"); !json.Valid(out) {
 			t.Fatalf("invalid relay frame %s", out)
 		}
 	})
+}
+
+// FuzzRelayFastPath: whenever the fast path accepts a frame, encoding/json
+// must read the same request from it, and both must relay the same frame.
+func FuzzRelayFastPath(f *testing.F) {
+	for _, seed := range []string{
+		`{"type":"offer","to":"x","sdp":"v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n","id":3}`,
+		`{"type":"candidate","to":"x","candidate":{"candidate":"c","sdpMLineIndex":0}}`,
+		`{"type":"candidate","to":"x","candidate":null}`,
+		`{"type":"message","data":{"a":[1,2.5e3,-0,true,null,"\u00e9"]}}`,
+		`{"type":"message","data":1,"TYPE":"join"}`,
+		` {"type" : "answer" , "to":"y","sdp":"s","room":"r"} `,
+		`{"type":"offer","to":"x","sdp":"a","type":"answer"}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		fast, ok := decodeRelayFast(frame)
+		if !ok {
+			return
+		}
+		slow, err := decodeRequest(frame)
+		if err != nil {
+			if fast.validate() == nil {
+				t.Fatalf("fast path accepts %q, encoding/json refuses: %v", frame, err)
+			}
+			return
+		}
+		if fast.Type != slow.Type || fast.To != slow.To || !bytes.Equal(fast.ID, slow.ID) && !(fast.ID == nil && slow.ID == nil) {
+			t.Fatalf("%q: fast %+v, slow %+v", frame, fast, slow)
+		}
+		if (fast.validate() == nil) != (slow.validate() == nil) {
+			t.Fatalf("%q: validation differs", frame)
+		}
+		if !sameJSON(appendRelayFrame(nil, fast, "f"), appendRelayFrame(nil, slow, "f")) {
+			t.Fatalf("%q: relayed frames differ:\n%s\n%s", frame, appendRelayFrame(nil, fast, "f"), appendRelayFrame(nil, slow, "f"))
+		}
+	})
+}
+
+// sameJSON compares two documents as values, numbers by their text (so
+// 1e700, which overflows float64, still compares).
+func sameJSON(a, b []byte) bool {
+	decode := func(doc []byte) (v any, ok bool) {
+		d := json.NewDecoder(bytes.NewReader(doc))
+		d.UseNumber()
+		return v, d.Decode(&v) == nil
+	}
+	va, okA := decode(a)
+	vb, okB := decode(b)
+	return okA && okB && reflect.DeepEqual(va, vb)
 }

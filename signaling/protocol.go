@@ -35,17 +35,30 @@ type request struct {
 	Room      string          `json:"room,omitempty"`
 	Name      string          `json:"name,omitempty"`
 	To        string          `json:"to,omitempty"`
-	SDP       string          `json:"sdp,omitempty"`
+	SDP       string          `json:"sdp,omitempty"` // decodeRequest only
 	Candidate json.RawMessage `json:"candidate,omitempty"`
 	Data      json.RawMessage `json:"data,omitempty"`
+
+	sdpRaw []byte // sdp as a JSON string, as it is relayed
 }
 
-// decodeRequest parses and validates one frame. On failure it still returns
-// the request id when it could read one, so the error can echo it.
+// decodeRequest parses and validates one frame with encoding/json: the
+// path for every frame decodeRelayFast declines. On failure it still
+// returns the request id when it could read one, so the error can echo it.
 func decodeRequest(frame []byte) (*request, *Error) {
 	var req request
 	if err := json.Unmarshal(frame, &req); err != nil {
+		req.dropBadID()
 		return &req, newError(CodeBadJSON, "frame is not a valid request object: %v", err)
+	}
+	if !utf8.Valid(frame) {
+		// Relayed as is, it would make the recipient's browser drop its
+		// WebSocket (text frames must be UTF-8).
+		req.dropBadID()
+		return &req, newError(CodeBadJSON, "frame is not valid UTF-8")
+	}
+	if req.SDP != "" {
+		req.sdpRaw = appendJSONString(nil, req.SDP)
 	}
 	if err := req.validate(); err != nil {
 		return &req, err
@@ -78,7 +91,7 @@ func (r *request) validate() *Error {
 		if r.To == "" {
 			return newError(CodeMissingField, "%s needs to", r.Type)
 		}
-		if r.SDP == "" {
+		if len(r.sdpRaw) <= len(`""`) {
 			return newError(CodeMissingField, "%s needs sdp", r.Type)
 		}
 	case typeCandidate:
@@ -100,6 +113,14 @@ func (r *request) validate() *Error {
 		return newError(CodeUnknownType, "unknown type %q", truncate(r.Type, 32))
 	}
 	return nil
+}
+
+// dropBadID forgets an id the protocol does not allow, so an error never
+// echoes it.
+func (r *request) dropBadID() {
+	if len(r.ID) > 0 && !isScalarID(r.ID) {
+		r.ID = nil
+	}
 }
 
 func isScalarID(raw json.RawMessage) bool {
@@ -173,15 +194,6 @@ type replyFrame struct {
 	Type string          `json:"type"`
 	Room string          `json:"room,omitempty"`
 	Re   json.RawMessage `json:"re,omitempty"`
-}
-
-type relayFrame struct {
-	Type      string          `json:"type"`
-	From      string          `json:"from"`
-	To        string          `json:"to,omitempty"`
-	SDP       string          `json:"sdp,omitempty"`
-	Candidate json.RawMessage `json:"candidate,omitempty"`
-	Data      json.RawMessage `json:"data,omitempty"`
 }
 
 type errorFrame struct {

@@ -30,6 +30,7 @@ func TestErrorCodes(t *testing.T) {
 	}{
 		{"not json", alice, `{"type":`, CodeBadJSON},
 		{"array", alice, `[1,2]`, CodeBadJSON},
+		{"invalid utf-8", alice, "{\"type\":\"message\",\"data\":\"\xff\",\"id\":\"r1\"}", CodeBadJSON},
 		{"wrong field type", alice, `{"type":"offer","to":"x","sdp":5,"id":"r1"}`, CodeBadJSON},
 		{"object id", alice, `{"type":"ping","id":{"a":1}}`, CodeBadJSON},
 		{"candidate not object", alice, `{"type":"candidate","to":"x","candidate":"a=1","id":"r1"}`, CodeBadJSON},

@@ -54,17 +54,21 @@ func (s *session) welcome() []byte {
 	})
 }
 
-// handle processes one client frame.
-func (s *session) handle(frame []byte) {
+// handle processes one client frame. It reports whether the frame took
+// the slow path: anything but a relay that went through.
+func (s *session) handle(frame []byte) (slow bool) {
+	if req, ok := decodeRelayFast(frame); ok && req.validate() == nil && s.room != "" && s.limiter.Allow() {
+		return !s.relay(req)
+	}
 	req, perr := decodeRequest(frame)
 	if !s.limiter.Allow() {
 		s.reject(req.ID, newError(CodeRateLimited, "more than %g frames/s (burst %d); frame dropped",
 			s.srv.cfg.RateLimit, s.srv.cfg.RateBurst))
-		return
+		return true
 	}
 	if perr != nil {
 		s.reject(req.ID, perr)
-		return
+		return true
 	}
 	switch req.Type {
 	case typeJoin:
@@ -82,6 +86,7 @@ func (s *session) handle(frame []byte) {
 	default:
 		s.relay(req)
 	}
+	return true
 }
 
 func (s *session) join(req *request) {
@@ -114,20 +119,20 @@ func (s *session) leave() {
 	s.room = ""
 }
 
-func (s *session) relay(req *request) {
+// relay forwards req to its recipients and reports whether it went out.
+func (s *session) relay(req *request) bool {
 	if s.room == "" {
 		s.reject(req.ID, newError(CodeNotInRoom, "join a room before sending %s", req.Type))
-		return
+		return false
 	}
-	frame := encode(relayFrame{
-		Type: req.Type, From: s.id, To: req.To,
-		SDP: req.SDP, Candidate: req.Candidate, Data: req.Data,
-	})
+	size := len(req.sdpRaw) + len(req.Candidate) + len(req.Data) + len(req.To) + len(s.id) + 64
+	frame := appendRelayFrame(make([]byte, 0, size), req, s.id)
 	if err := s.srv.router.Send(s.room, s.id, req.To, frame); err != nil {
 		s.reject(req.ID, newError(CodeUnknownPeer, "no peer %q in room %q", truncate(req.To, 64), s.room))
-		return
+		return false
 	}
-	s.srv.metrics.relayed.WithLabelValues(req.Type).Inc()
+	s.srv.metrics.relayed[req.Type].Inc()
+	return true
 }
 
 func (s *session) reject(id json.RawMessage, e *Error) {

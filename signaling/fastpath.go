@@ -1,0 +1,153 @@
+package signaling
+
+import (
+	"bytes"
+	"unicode/utf8"
+)
+
+// decodeRelayFast decodes offer, answer, candidate and message frames
+// without unescaping their payload: sdp, candidate and data stay the raw
+// JSON they arrived as and are spliced into the relayed frame. It gives
+// up (ok false) on anything it does not handle exactly as encoding/json
+// would — other types, escaped or case-folded keys, type mismatches, deep
+// nesting — and decodeRequest then takes the frame. The returned request
+// aliases frame.
+func decodeRelayFast(frame []byte) (req *request, ok bool) {
+	if !utf8.Valid(frame) {
+		return nil, false
+	}
+	s := jsonScanner{b: frame}
+	s.skipSpace()
+	if s.i >= len(frame) || frame[s.i] != '{' {
+		return nil, false
+	}
+	req = &request{}
+	if !s.object(req.fastField) {
+		return nil, false
+	}
+	if s.skipSpace(); s.i != len(frame) {
+		return nil, false
+	}
+	switch req.Type {
+	case typeOffer, typeAnswer, typeCandidate, typeMessage:
+		return req, true
+	}
+	return nil, false
+}
+
+func (r *request) fastField(key []byte, keyEscaped bool, v []byte) bool {
+	if keyEscaped {
+		return false
+	}
+	switch string(key) {
+	case "type":
+		inner, ok := plainString(v)
+		if !ok {
+			return false
+		}
+		switch string(inner) { // constants, so no allocation
+		case typeOffer:
+			r.Type = typeOffer
+		case typeAnswer:
+			r.Type = typeAnswer
+		case typeCandidate:
+			r.Type = typeCandidate
+		case typeMessage:
+			r.Type = typeMessage
+		default:
+			return false
+		}
+	case "id":
+		r.ID = v
+	case "to":
+		inner, ok := plainString(v)
+		if !ok {
+			return false
+		}
+		r.To = string(inner)
+	case "sdp":
+		if v[0] != '"' {
+			return false
+		}
+		r.sdpRaw = v
+	case "candidate":
+		r.Candidate = v
+	case "data":
+		r.Data = v
+	case "room", "name":
+		return v[0] == '"' // unused here, but a wrong type is a bad_json
+	default:
+		// encoding/json matches keys case-insensitively; leave those to it.
+		for _, known := range knownKeys {
+			if bytes.EqualFold(key, []byte(known)) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+var knownKeys = [...]string{"type", "id", "room", "name", "to", "sdp", "candidate", "data"}
+
+// plainString returns the content of a JSON string without escapes.
+func plainString(v []byte) ([]byte, bool) {
+	if len(v) < 2 || v[0] != '"' || bytes.IndexByte(v, '\\') >= 0 {
+		return nil, false
+	}
+	return v[1 : len(v)-1], true
+}
+
+// appendRelayFrame writes the frame the recipients of r get: r's fields
+// with "from" added and "id" dropped.
+func appendRelayFrame(dst []byte, r *request, from string) []byte {
+	dst = append(dst, `{"type":"`...)
+	dst = append(dst, r.Type...) // one of the four relay types
+	dst = append(dst, `","from":`...)
+	dst = appendJSONString(dst, from)
+	if r.To != "" {
+		dst = append(dst, `,"to":`...)
+		dst = appendJSONString(dst, r.To)
+	}
+	if r.sdpRaw != nil {
+		dst = append(dst, `,"sdp":`...)
+		dst = append(dst, r.sdpRaw...)
+	}
+	if r.Candidate != nil {
+		dst = append(dst, `,"candidate":`...)
+		dst = append(dst, r.Candidate...)
+	}
+	if r.Data != nil {
+		dst = append(dst, `,"data":`...)
+		dst = append(dst, r.Data...)
+	}
+	return append(dst, '}')
+}
+
+// appendJSONString quotes s, which is valid UTF-8, as a JSON string.
+func appendJSONString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			dst = append(dst, '\\', c)
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		default:
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
