@@ -32,7 +32,7 @@ var writeBuffers sync.Pool
 
 func (s *Server) newUpgrader() *websocket.Upgrader {
 	return &websocket.Upgrader{
-		ReadBufferSize:  2048,
+		ReadBufferSize:  1024,
 		WriteBufferPool: &writeBuffers,
 		// Origin is checked in serveWS, before the upgrade, so that a
 		// refusal carries a JSON error body.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -109,6 +110,13 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger) error {
 	}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ls.http) }()
+	if c.PprofAddr != "" {
+		_, stopPprof, err := servePprof(c.PprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
+	}
 
 	attrs := []any{"http", ls.http.Addr().String(), "public_ip", c.publicIP.String()}
 	if relay != nil {
@@ -151,4 +159,23 @@ func iceServers(relay *turn.Server) signaling.ICEProvider {
 			{URLs: turnURLs, Username: user, Credential: pass},
 		}, ttl
 	}
+}
+
+// servePprof serves net/http/pprof on its own listener, apart from the
+// public mux, and returns the bound address and a function that stops it.
+func servePprof(addr string, log *slog.Logger) (bound string, stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("pprof listener: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ln) }()
+	log.Info("pprof listening", "addr", ln.Addr().String())
+	return ln.Addr().String(), func() { _ = srv.Close(); <-done }, nil
 }

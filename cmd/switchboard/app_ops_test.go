@@ -1,6 +1,8 @@
 package main
 
 import (
+	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -39,5 +41,27 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	if _, _, err := websocket.DefaultDialer.Dial(app.wsURL, nil); err == nil {
 		t.Fatal("server still accepts connections after shutdown")
+	}
+}
+
+// TestPprofIsOptIn: the profiler answers on its own listener when asked
+// for, and never on the public one.
+func TestPprofIsOptIn(t *testing.T) {
+	app := startApp(t, func(c *config) { c.PprofAddr = "127.0.0.1:0" })
+	resp, err := http.Get(app.httpURL + "/debug/pprof/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		t.Fatal("pprof is served on the public listener")
+	}
+	addr, stop, err := servePprof("127.0.0.1:0", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if body := get(t, "http://"+addr+"/debug/pprof/"); !strings.Contains(body, "goroutine") {
+		t.Fatalf("pprof index: %.200s", body)
 	}
 }

@@ -32,6 +32,7 @@ type config struct {
 	LogLevel          string
 	LogFormat         string
 	ShutdownTimeout   time.Duration
+	PprofAddr         string
 
 	// Derived by validate.
 	secretGenerated    bool
@@ -70,6 +71,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long graceful shutdown may take")
+	fs.StringVar(&c.PprofAddr, "pprof", "", "address for Go's /debug/pprof profiler, e.g. 127.0.0.1:6060 (off when empty; never expose it publicly)")
 
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
