@@ -88,8 +88,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: RateLimit must be positive and RateBurst at least 1", errBadConfig)
 	case c.MaxPeersPerRoom < 2:
 		return fmt.Errorf("%w: MaxPeersPerRoom %d is below 2", errBadConfig, c.MaxPeersPerRoom)
-	case c.PingInterval < 0 || c.PongTimeout < 0 || c.WriteTimeout < 0:
+	case c.PongTimeout < 0 || c.WriteTimeout < 0:
 		return fmt.Errorf("%w: timeouts must be positive", errBadConfig)
+	case c.PingInterval < heartbeatSlots*time.Millisecond:
+		return fmt.Errorf("%w: PingInterval %v is under %v", errBadConfig, c.PingInterval, heartbeatSlots*time.Millisecond)
 	case c.SendQueueBytes < int(c.MaxMessageSize):
 		return fmt.Errorf("%w: SendQueueBytes must hold at least one MaxMessageSize frame", errBadConfig)
 	}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 )
@@ -186,6 +187,7 @@ func TestConfigValidation(t *testing.T) {
 		{MaxPeersPerRoom: 1},
 		{RateLimit: -1},
 		{PingInterval: -1},
+		{PingInterval: time.Millisecond},
 		{MaxMessageSize: 1 << 20, SendQueueBytes: 1024},
 		{AllowedOrigins: []string{"evil.example"}},
 		{AllowedOrigins: []string{"https://a.example/path"}},

@@ -1,6 +1,9 @@
 package signaling
 
-import "sync"
+import (
+	"slices"
+	"sync"
+)
 
 // Mailbox is where a Router delivers frames for one local session.
 type Mailbox interface {
@@ -31,12 +34,14 @@ type Router interface {
 	Rooms() int
 }
 
-// MemoryRouter is the single-node Router.
+// MemoryRouter is the single-node Router. A room is a small slice: rooms
+// hold a handful of peers, where a scan beats hashing and a slice costs a
+// fraction of a map's memory.
 type MemoryRouter struct {
 	maxPeers int
 
 	mu    sync.RWMutex
-	rooms map[string]map[string]member
+	rooms map[string][]member
 }
 
 type member struct {
@@ -46,7 +51,7 @@ type member struct {
 
 // NewMemoryRouter returns a router that admits at most maxPeers per room.
 func NewMemoryRouter(maxPeers int) *MemoryRouter {
-	return &MemoryRouter{maxPeers: maxPeers, rooms: make(map[string]map[string]member)}
+	return &MemoryRouter{maxPeers: maxPeers, rooms: make(map[string][]member)}
 }
 
 // Join implements Router.
@@ -57,10 +62,6 @@ func (r *MemoryRouter) Join(room string, peer PeerInfo, mb Mailbox, joined func(
 	if len(members) >= r.maxPeers {
 		return ErrRoomFull
 	}
-	if members == nil {
-		members = make(map[string]member)
-		r.rooms[room] = members
-	}
 	peers := make([]PeerInfo, 0, len(members))
 	for _, m := range members {
 		peers = append(peers, m.info)
@@ -69,7 +70,7 @@ func (r *MemoryRouter) Join(room string, peer PeerInfo, mb Mailbox, joined func(
 	// Queued under the lock like the announcements: a member that hears
 	// of the newcomer can only reach it after this.
 	mb.Deliver(joined(peers))
-	members[peer.ID] = member{info: peer, mb: mb}
+	r.rooms[room] = append(members, member{info: peer, mb: mb})
 	return nil
 }
 
@@ -78,15 +79,18 @@ func (r *MemoryRouter) Leave(room, peerID string, announce []byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	members := r.rooms[room]
-	if _, ok := members[peerID]; !ok {
+	i := slices.IndexFunc(members, func(m member) bool { return m.info.ID == peerID })
+	if i < 0 {
 		return
 	}
-	delete(members, peerID)
+	members = slices.Delete(members, i, i+1)
 	for _, m := range members {
 		m.mb.Deliver(announce)
 	}
 	if len(members) == 0 {
 		delete(r.rooms, room)
+	} else {
+		r.rooms[room] = members
 	}
 }
 
@@ -95,20 +99,23 @@ func (r *MemoryRouter) Send(room, from, to string, frame []byte) error {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	members := r.rooms[room]
-	if to != "" {
-		m, ok := members[to]
-		if !ok || to == from {
-			return ErrUnknownPeer
+	if to == "" {
+		for _, m := range members {
+			if m.info.ID != from {
+				m.mb.Deliver(frame)
+			}
 		}
-		m.mb.Deliver(frame)
 		return nil
 	}
-	for id, m := range members {
-		if id != from {
-			m.mb.Deliver(frame)
+	if to != from {
+		for _, m := range members {
+			if m.info.ID == to {
+				m.mb.Deliver(frame)
+				return nil
+			}
 		}
 	}
-	return nil
+	return ErrUnknownPeer
 }
 
 // Rooms implements Router.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gorilla/websocket"
 )
@@ -22,9 +23,15 @@ type Server struct {
 
 	mu       sync.Mutex
 	sessions map[string]*session // by token
+	nextSlot int
 	closing  bool
+	stop     chan struct{}  // closed by Shutdown
 	wg       sync.WaitGroup // every goroutine the server starts
 }
+
+// heartbeatSlots spreads pings over the interval, so 10,000 connections
+// are not all pinged, and all given a writer goroutine, at once.
+const heartbeatSlots = 32
 
 // New builds a server from cfg; zero fields take their defaults.
 func New(cfg Config) (*Server, error) {
@@ -37,10 +44,42 @@ func New(cfg Config) (*Server, error) {
 		router:   cfg.Router,
 		log:      cfg.Logger,
 		sessions: make(map[string]*session),
+		stop:     make(chan struct{}),
 	}
 	s.metrics = newMetrics(cfg.Registerer, cfg.Router)
 	s.upgrader = s.newUpgrader()
+	s.wg.Add(1)
+	go s.heartbeat()
 	return s, nil
+}
+
+// heartbeat pings every session once per PingInterval, one slot of them
+// per tick. One goroutine for all connections costs less than a timer per
+// connection, which is most of what an idle connection holds.
+func (s *Server) heartbeat() {
+	defer s.wg.Done()
+	tick := time.NewTicker(s.cfg.PingInterval / heartbeatSlots)
+	defer tick.Stop()
+	var due []*session
+	for slot := 0; ; slot = (slot + 1) % heartbeatSlots {
+		select {
+		case <-s.stop:
+			return
+		case <-tick.C:
+		}
+		s.mu.Lock()
+		for _, sess := range s.sessions {
+			if sess.slot == slot {
+				due = append(due, sess)
+			}
+		}
+		s.mu.Unlock()
+		for i, sess := range due {
+			sess.out.ping()
+			due[i] = nil
+		}
+		due = due[:0]
+	}
 }
 
 // Handler serves the protocol's HTTP endpoints under /v1/.
@@ -55,6 +94,9 @@ func (s *Server) Handler() http.Handler {
 // goroutines until ctx ends. New connections are refused from the start.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	if !s.closing {
+		close(s.stop)
+	}
 	s.closing = true
 	open := make([]*session, 0, len(s.sessions))
 	for _, sess := range s.sessions {
@@ -80,6 +122,8 @@ func (s *Server) register(sess *session) bool {
 	if s.closing {
 		return false
 	}
+	sess.slot = s.nextSlot
+	s.nextSlot = (s.nextSlot + 1) % heartbeatSlots
 	s.sessions[sess.token] = sess
 	s.metrics.connections.Inc()
 	return true

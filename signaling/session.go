@@ -15,6 +15,8 @@ type transport interface {
 	// close ends the connection with a protocol close code and a machine
 	// code as reason. It must not block the caller on the network.
 	close(code int, reason string)
+	// ping sends a keepalive ping; it must not block either.
+	ping()
 }
 
 // session is one peer's signaling state. handle and leave run on the
@@ -25,6 +27,7 @@ type session struct {
 	token   string // secret: proves ownership of the session
 	out     transport
 	limiter *rate.Limiter
+	slot    int // heartbeat slot, see Server.heartbeat
 
 	room string
 }

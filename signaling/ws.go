@@ -12,7 +12,7 @@ import (
 
 // wsConn carries one session over WebSocket. A single reader goroutine
 // runs for the connection's life; a writer goroutine exists only while
-// frames are queued, so an idle connection costs one goroutine.
+// frames or a ping are due, so an idle connection costs one goroutine.
 type wsConn struct {
 	srv  *Server
 	ws   *websocket.Conn
@@ -21,9 +21,9 @@ type wsConn struct {
 	mu      sync.Mutex
 	queue   [][]byte
 	queued  int  // bytes in queue
+	pingDue bool // the heartbeat asked for a ping
 	writing bool // a writer goroutine is draining queue
 	closed  bool
-	pinger  *time.Timer
 }
 
 // writeBuffers is shared by all connections: a write buffer is held only
@@ -58,7 +58,6 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	ws.SetReadLimit(s.cfg.MaxMessageSize)
 	c.extendDeadline()
 	ws.SetPongHandler(func(string) error { c.extendDeadline(); return nil })
-	c.pinger = time.AfterFunc(s.cfg.PingInterval, c.ping)
 	c.Deliver(c.sess.welcome())
 	// A fresh goroutine starts with a small stack; the handler's own has
 	// grown while parsing the HTTP request.
@@ -141,7 +140,6 @@ func (c *wsConn) finish() {
 	c.mu.Lock()
 	c.closed = true
 	c.queue = nil
-	c.pinger.Stop()
 	c.mu.Unlock()
 	_ = c.ws.Close()
 }
@@ -164,6 +162,11 @@ func (c *wsConn) Deliver(frame []byte) {
 	}
 	c.queue = append(c.queue, frame)
 	c.queued += len(frame)
+	c.startWriterLocked()
+}
+
+// startWriterLocked starts a writer unless one is running, and unlocks mu.
+func (c *wsConn) startWriterLocked() {
 	start := !c.writing
 	c.writing = true
 	c.mu.Unlock()
@@ -173,20 +176,35 @@ func (c *wsConn) Deliver(frame []byte) {
 	}
 }
 
+// ping implements transport: the writer sends a ping at its next turn.
+func (c *wsConn) ping() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.pingDue = true
+	c.startWriterLocked()
+}
+
 // writeLoop drains the queue in batches and exits when it is empty.
 func (c *wsConn) writeLoop() {
 	defer c.srv.wg.Done()
 	for {
 		c.mu.Lock()
-		batch := c.queue
-		c.queue, c.queued = nil, 0
-		if len(batch) == 0 || c.closed {
+		batch, ping := c.queue, c.pingDue
+		c.queue, c.queued, c.pingDue = nil, 0, false
+		if len(batch) == 0 && !ping || c.closed {
 			c.writing = false
 			c.mu.Unlock()
 			return
 		}
 		c.mu.Unlock()
-		_ = c.ws.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+		deadline := time.Now().Add(c.srv.cfg.WriteTimeout)
+		_ = c.ws.SetWriteDeadline(deadline)
+		if ping && c.ws.WriteControl(websocket.PingMessage, nil, deadline) != nil {
+			batch = nil // the reader sees the dead socket soon enough
+		}
 		for _, frame := range batch {
 			if err := c.ws.WriteMessage(websocket.TextMessage, frame); err != nil {
 				// The reader sees the closed socket and cleans up.
@@ -197,19 +215,6 @@ func (c *wsConn) writeLoop() {
 				return
 			}
 		}
-	}
-}
-
-func (c *wsConn) ping() {
-	c.mu.Lock()
-	closed := c.closed
-	c.mu.Unlock()
-	if closed {
-		return
-	}
-	err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.srv.cfg.WriteTimeout))
-	if err == nil {
-		c.pinger.Reset(c.srv.cfg.PingInterval)
 	}
 }
 

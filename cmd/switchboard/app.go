@@ -129,7 +129,9 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger) error {
 
 	select {
 	case err := <-served:
-		return fmt.Errorf("http server: %w", err)
+		sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
+		defer cancel()
+		return errors.Join(fmt.Errorf("http server: %w", err), sig.Shutdown(sctx))
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "cause", context.Cause(ctx), "deadline", c.ShutdownTimeout)
