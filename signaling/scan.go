@@ -24,11 +24,27 @@ func (s *jsonScanner) skipSpace() {
 	}
 }
 
+// plainByte marks the bytes a string may hold as they are: everything but
+// the quote, the backslash and control characters. A table lookup per
+// byte is what keeps scanning a 1.5 KB SDP cheap.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // str consumes a string starting at the opening quote and reports whether
 // it holds escapes.
 func (s *jsonScanner) str() (escaped, ok bool) {
 	s.i++
 	for s.i < len(s.b) {
+		for s.i < len(s.b) && plainByte[s.b[s.i]] {
+			s.i++
+		}
+		if s.i >= len(s.b) {
+			break
+		}
 		c := s.b[s.i]
 		switch {
 		case c == '"':

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"time"
+)
+
+// Scenarios the tool runs.
+const (
+	scenarioIdle  = "idle"
+	scenarioRelay = "relay"
+)
+
+// Room layouts for the idle scenario.
+const (
+	roomsPairs = "pairs" // connections 2i and 2i+1 share room "idle-i"
+	roomsNone  = "none"  // connections stay in no room
+)
+
+// Bounds on -size: a frame must hold the JSON envelope and the timestamp,
+// and stay below the server's default 64 KiB frame limit.
+const (
+	minFrameSize = 256
+	maxFrameSize = 60 << 10
+)
+
+// config is one run of the tool. Defaults are those of the flags below.
+type config struct {
+	// URL is the server's WebSocket endpoint. Defaults to
+	// ws://127.0.0.1:8080/v1/ws.
+	URL string
+	// Scenario is "idle" or "relay". Defaults to relay.
+	Scenario string
+
+	// Conns is how many connections the idle scenario opens. Defaults to
+	// 10000.
+	Conns int
+	// Rooms is the idle layout: "pairs" or "none". Defaults to pairs.
+	Rooms string
+
+	// Pairs is how many two-peer rooms the relay scenario fills. Defaults
+	// to 50.
+	Pairs int
+	// Rate is the total offers per second the relay scenario sends, spread
+	// evenly over the connections; 0 sends flat out within Window.
+	// Defaults to 0.
+	Rate float64
+	// Window is how many offers one connection may have in flight when
+	// sending flat out; with Rate it caps one catch-up burst. Defaults
+	// to 8.
+	Window int
+	// Size is the length of one offer frame's JSON in bytes. Defaults to
+	// 1500.
+	Size int
+
+	// Duration is how long the relay scenario measures, or how long the
+	// idle scenario holds its connections. Defaults to 10 s.
+	Duration time.Duration
+	// Warmup runs before Duration and is left out of the figures.
+	// Defaults to 2 s.
+	Warmup time.Duration
+	// Drain is how long the relay scenario waits for in-flight offers
+	// after sending stops; what is still missing then counts as lost.
+	// Defaults to 2 s.
+	Drain time.Duration
+	// Settle is how long the idle scenario waits after the last connect
+	// before it samples the server. Defaults to 2 s.
+	Settle time.Duration
+
+	// DialConcurrency is how many connections are being set up at once.
+	// Defaults to 64.
+	DialConcurrency int
+	// DialTimeout bounds one connection's dial, handshake, welcome and
+	// join. Defaults to 10 s.
+	DialTimeout time.Duration
+
+	// ServerPID, when set, is the server process whose VmRSS the idle
+	// scenario and whose CPU time the relay scenario sample from /proc
+	// (Linux, same machine).
+	ServerPID int
+	// MetricsURL, when set, is the server's Prometheus endpoint; the idle
+	// scenario reads the Go heap and stack figures from it.
+	MetricsURL string
+
+	// MaxErrors is how many errors a run tolerates before it exits
+	// non-zero. Defaults to 0.
+	MaxErrors int
+	// JSON prints a one-line JSON summary instead of text.
+	JSON bool
+	// Progress prints a line per second to stderr. Defaults to on unless
+	// JSON is set.
+	Progress bool
+	// CPUProfile, when set, is where the tool writes its own CPU profile,
+	// to check that the load generator is not what limits a run.
+	CPUProfile string
+}
+
+// parseConfig reads args; it returns flag.ErrHelp after printing usage for
+// -h/--help.
+func parseConfig(args []string, out io.Writer) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("sbload", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: sbload [flags]\n\nLoad generator for the switchboard signaling server. Scenarios:\n"+
+			"  idle   open -conns connections, hold them for -duration, report connect rate and server memory\n"+
+			"  relay  -pairs two-peer rooms exchange -size byte offers, flat out (-window) or at -rate; report msgs/s and latency\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&c.URL, "url", "ws://127.0.0.1:8080/v1/ws", "server WebSocket endpoint")
+	fs.StringVar(&c.Scenario, "scenario", scenarioRelay, "idle or relay")
+	fs.IntVar(&c.Conns, "conns", 10000, "idle: connections to open")
+	fs.StringVar(&c.Rooms, "rooms", roomsPairs, "idle: pairs (two connections per room) or none")
+	fs.IntVar(&c.Pairs, "pairs", 50, "relay: two-peer rooms")
+	fs.Float64Var(&c.Rate, "rate", 0, "relay: total offers/s spread over all connections; 0 sends flat out")
+	fs.IntVar(&c.Window, "window", 8, "relay: offers in flight per connection when flat out; largest catch-up burst with -rate")
+	fs.IntVar(&c.Size, "size", 1500, "relay: bytes of JSON per offer frame")
+	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "relay: measured time; idle: how long connections are held")
+	fs.DurationVar(&c.Warmup, "warmup", 2*time.Second, "relay: time before -duration left out of the figures")
+	fs.DurationVar(&c.Drain, "drain", 2*time.Second, "relay: wait for in-flight offers after sending stops")
+	fs.DurationVar(&c.Settle, "settle", 2*time.Second, "idle: wait after the last connect before sampling the server")
+	fs.IntVar(&c.DialConcurrency, "dial-concurrency", 64, "connections set up at once")
+	fs.DurationVar(&c.DialTimeout, "dial-timeout", 10*time.Second, "bound on one connection's dial, welcome and join")
+	fs.IntVar(&c.ServerPID, "server-pid", 0, "server process id: idle samples its VmRSS, relay its CPU time, from /proc")
+	fs.StringVar(&c.MetricsURL, "metrics-url", "", "idle: server /metrics URL to read Go memory figures from")
+	fs.IntVar(&c.MaxErrors, "max-errors", 0, "exit 1 when a run counts more errors than this")
+	fs.BoolVar(&c.JSON, "json", false, "print a one-line JSON summary instead of text")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the tool's own CPU profile to this file")
+	progress := fs.String("progress", "auto", "per-second progress on stderr: on, off, or auto (on unless -json)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("%w: unexpected argument %q", errConfig, fs.Arg(0))
+	}
+	switch *progress {
+	case "on":
+		c.Progress = true
+	case "off":
+	case "auto":
+		c.Progress = !c.JSON
+	default:
+		return nil, fmt.Errorf("%w: -progress must be on, off or auto", errConfig)
+	}
+	return c, c.validate()
+}
+
+func (c *config) validate() error {
+	u, err := url.Parse(c.URL)
+	switch {
+	case err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "":
+		return fmt.Errorf("%w: -url %q is not a ws:// or wss:// URL", errConfig, c.URL)
+	case c.Scenario != scenarioIdle && c.Scenario != scenarioRelay:
+		return fmt.Errorf("%w: -scenario must be idle or relay, not %q", errConfig, c.Scenario)
+	case c.Duration <= 0 || c.Warmup < 0 || c.Drain < 0 || c.Settle < 0 || c.DialTimeout <= 0:
+		return fmt.Errorf("%w: -duration and -dial-timeout must be positive, -warmup, -drain and -settle not negative", errConfig)
+	case c.DialConcurrency < 1:
+		return fmt.Errorf("%w: -dial-concurrency must be at least 1", errConfig)
+	case c.MaxErrors < 0:
+		return fmt.Errorf("%w: -max-errors must not be negative", errConfig)
+	case c.ServerPID < 0:
+		return fmt.Errorf("%w: -server-pid must not be negative", errConfig)
+	}
+	if c.MetricsURL != "" {
+		if u, err := url.Parse(c.MetricsURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%w: -metrics-url %q is not an http:// URL", errConfig, c.MetricsURL)
+		}
+	}
+	if c.Scenario == scenarioIdle {
+		switch {
+		case c.Conns < 1:
+			return fmt.Errorf("%w: -conns must be at least 1", errConfig)
+		case c.Rooms != roomsPairs && c.Rooms != roomsNone:
+			return fmt.Errorf("%w: -rooms must be pairs or none", errConfig)
+		}
+		return nil
+	}
+	switch {
+	case c.Pairs < 1:
+		return fmt.Errorf("%w: -pairs must be at least 1", errConfig)
+	case c.Rate < 0:
+		return fmt.Errorf("%w: -rate must not be negative", errConfig)
+	case c.Rate > float64(2*c.Pairs)*1e6:
+		return fmt.Errorf("%w: -rate over 1,000,000 offers/s per connection; add -pairs", errConfig)
+	case c.Window < 1 || c.Window > 4096:
+		return fmt.Errorf("%w: -window must be 1-4096", errConfig)
+	case c.Size < minFrameSize || c.Size > maxFrameSize:
+		return fmt.Errorf("%w: -size must be %d-%d bytes", errConfig, minFrameSize, maxFrameSize)
+	}
+	return nil
+}
