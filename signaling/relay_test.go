@@ -203,10 +203,10 @@ func TestHeartbeat(t *testing.T) {
 	}
 
 	// A client that never answers is dropped after interval + timeout.
+	start := time.Now() // before the server sets its first deadline
 	dead := dial(t, url, nil)
 	dead.ws.SetPingHandler(func(string) error { return nil })
-	start := time.Now()
-	_ = dead.ws.SetReadDeadline(start.Add(waitFor))
+	_ = dead.ws.SetReadDeadline(time.Now().Add(waitFor))
 	for {
 		if _, _, err := dead.ws.ReadMessage(); err != nil {
 			if ne, ok := err.(interface{ Timeout() bool }); ok && ne.Timeout() {
