@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,6 +20,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"go.uber.org/goleak"
 
 	"github.com/switchboard-rtc/switchboard/signaling"
 )
@@ -74,26 +75,13 @@ func testConfig(t *testing.T, url string, args ...string) *config {
 	return cfg
 }
 
-// checkGoroutines fails the test if goroutines started after it was called
-// are still running a bounded time after the test.
-func checkGoroutines(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(3 * time.Second)
-		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
-		if n := runtime.NumGoroutine(); n > before {
-			buf := make([]byte, 1<<16)
-			t.Errorf("%d goroutines left running:\n%s", n-before, buf[:runtime.Stack(buf, true)])
-		}
-	})
+// TestMain fails the package if a scenario leaves a goroutine behind.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
 }
 
 func TestRelayFlatOut(t *testing.T) {
 	url, _, _ := testServer(t, 1e6)
-	checkGoroutines(t)
 	errs := newErrorLog()
 	// A dial timeout shorter than the run: setup deadlines must not outlive
 	// the setup.
@@ -118,7 +106,6 @@ func TestRelayFlatOut(t *testing.T) {
 
 func TestRelayPaced(t *testing.T) {
 	url, _, _ := testServer(t, 1e6)
-	checkGoroutines(t)
 	errs := newErrorLog()
 	const rate = 400
 	cfg := testConfig(t, url, "-pairs", "2", "-rate", "400", "-server-pid", "0")
@@ -140,7 +127,6 @@ func TestRelayPaced(t *testing.T) {
 
 func TestIdle(t *testing.T) {
 	url, metrics, _ := testServer(t, 0)
-	checkGoroutines(t)
 	errs := newErrorLog()
 	cfg := testConfig(t, url, "-scenario", "idle", "-conns", "7", "-duration", "400ms",
 		"-server-pid", strconv.Itoa(os.Getpid()), "-metrics-url", metrics)
@@ -166,7 +152,6 @@ func TestIdle(t *testing.T) {
 // rate limit: offers beyond it are refused, and the run must fail.
 func TestRunFailsOnErrors(t *testing.T) {
 	url, _, _ := testServer(t, 0)
-	checkGoroutines(t)
 	var out, log bytes.Buffer
 	cfg := testConfig(t, url, "-pairs", "1", "-window", "64", "-drain", "200ms", "-json")
 	err := run(t.Context(), cfg, &out, &log)
@@ -186,13 +171,13 @@ func TestRunFailsOnErrors(t *testing.T) {
 // TestServerCloseCounted shuts the server down mid-run: every connection
 // it closes must count as an error.
 func TestServerCloseCounted(t *testing.T) {
-	url, _, srv := testServer(t, 1e6)
-	checkGoroutines(t)
+	url, metricsURL, srv := testServer(t, 1e6)
 	errs := newErrorLog()
 	cfg := testConfig(t, url, "-pairs", "2", "-rate", "200", "-drain", "100ms")
 	stopped := make(chan error, 1)
 	go func() {
-		time.Sleep(400 * time.Millisecond)
+		// Shut down once offers are flowing, so the run is under way.
+		waitRelayed(metricsURL, 5*time.Second)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		stopped <- srv.Shutdown(ctx)
@@ -322,6 +307,31 @@ func TestHistogram(t *testing.T) {
 	for _, v := range []int64{0, 1, 127, 128, 129, 1 << 20, 1<<62 + 12345, math.MaxInt64} {
 		if b := bucketOf(v); b >= histBuckets || bucketTop(b) < v || (b > 0 && bucketTop(b-1) >= v) {
 			t.Errorf("value %d in bucket %d (top %d)", v, b, bucketTop(b))
+		}
+	}
+}
+
+// waitRelayed polls the server's metrics until it has relayed an offer or
+// the bound passes.
+func waitRelayed(metricsURL string, bound time.Duration) {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(bound)
+	for {
+		if resp, err := http.Get(metricsURL); err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			const series = `switchboard_signaling_relayed_total{type="offer"} `
+			for _, line := range strings.Split(string(body), "\n") {
+				if v, ok := strings.CutPrefix(line, series); ok && v != "0" {
+					return
+				}
+			}
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			return
 		}
 	}
 }
