@@ -54,7 +54,7 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := &pollConn{signal: make(chan struct{}, 1)}
-	sess, cursor, notices, ok := s.open(c, p.token, p.after, p.fromLast)
+	sess, cursor, notices, ok := s.open(c, p, false)
 	if !ok {
 		s.httpError(w, http.StatusServiceUnavailable, newError(CodeShutdown, "%s", closeMessages[CodeShutdown]))
 		return

@@ -180,16 +180,19 @@ func (s *Server) goEnd(sess *session, reason string) {
 
 // open gives a new channel its session: the one token names, resumed
 // from after (or from its newest event when fromLast), else a new one.
-// notices are what the channel sends before any event: "resumed", or
-// "resume_failed" ahead of a new session's welcome. It fails only while
-// the server shuts down.
-func (s *Server) open(ch channel, token string, after uint64, fromLast bool) (sess *session, cursor uint64, notices [][]byte, ok bool) {
-	if token != "" {
-		if old := s.lookup(token); old != nil {
-			cursor, last, err := old.attach(ch, after, fromLast)
+// notices are what the channel sends before any event: "resumed" when
+// announce is set, or "resume_failed" ahead of a new session's welcome. It
+// fails only while the server shuts down.
+func (s *Server) open(ch channel, p resumeParams, announce bool) (sess *session, cursor uint64, notices [][]byte, ok bool) {
+	if p.token != "" {
+		if old := s.lookup(p.token); old != nil {
+			cursor, last, err := old.attach(ch, p.after, p.fromLast)
 			if err == nil {
 				s.metrics.resumes.WithLabelValues("resumed").Inc()
-				return old, cursor, [][]byte{encode(resumedFrame{Type: "resumed", Session: old.id, After: cursor, Last: last})}, true
+				if announce {
+					notices = [][]byte{encode(resumedFrame{Type: "resumed", Session: old.id, After: cursor, Last: last})}
+				}
+				return old, cursor, notices, true
 			}
 			// Events the client asked for are gone: the session cannot
 			// go on without a gap, so it ends and its peers hear of it.

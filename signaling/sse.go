@@ -72,7 +72,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 	}
 	rc := http.NewResponseController(w)
 	c := newSSEConn()
-	sess, cursor, notices, ok := s.open(c, p.token, p.after, p.fromLast)
+	sess, cursor, notices, ok := s.open(c, p, true)
 	if !ok {
 		s.httpError(w, http.StatusServiceUnavailable, newError(CodeShutdown, "%s", closeMessages[CodeShutdown]))
 		return
@@ -99,11 +99,6 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 	buf := make([]byte, 0, 512)
 	for {
 		beat, reason := c.due()
-		if reason != "" {
-			writeSSE(bw, 0, noticeFrame(reason, closeMessages[reason]))
-			s.flushSSE(rc, bw)
-			return
-		}
 		for {
 			batch, err := sess.log.Read(cursor, (*batchp)[:0], eventBatch)
 			if err != nil || len(batch) == 0 {
@@ -114,6 +109,11 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 				writeSSE(bw, ev.Seq, buf)
 				cursor = ev.Seq
 			}
+		}
+		if reason != "" {
+			writeSSE(bw, 0, noticeFrame(reason, closeMessages[reason]))
+			s.flushSSE(rc, bw)
+			return
 		}
 		if beat {
 			_, _ = bw.WriteString(": hb\n\n")

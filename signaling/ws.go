@@ -63,7 +63,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return // Upgrade has answered the client
 	}
 	c := &wsConn{srv: s, ws: ws, opened: time.Now()}
-	sess, cursor, notices, ok := s.open(c, p.token, p.after, p.fromLast)
+	sess, cursor, notices, ok := s.open(c, p, true)
 	if !ok {
 		c.closeNow(websocket.CloseGoingAway, CodeShutdown)
 		return
