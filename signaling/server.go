@@ -22,7 +22,7 @@ type Server struct {
 	upgrader *websocket.Upgrader
 
 	mu       sync.Mutex
-	sessions map[string]*session // by token
+	sessions map[string]*session // live on this node, by id
 	nextSlot int
 	closing  bool
 	stop     chan struct{}  // closed by Shutdown
@@ -148,19 +148,24 @@ func (s *Server) register(sess *session) bool {
 	}
 	sess.slot = s.nextSlot
 	s.nextSlot = (s.nextSlot + 1) % heartbeatSlots
-	s.sessions[sess.token] = sess
+	s.sessions[sess.id] = sess
 	s.metrics.sessions.Inc()
 	return true
 }
 
-// lookup finds a live session by its token.
+// lookup finds a live session by its token. The Store knows tokens; this
+// node knows the sessions it runs.
 func (s *Server) lookup(token string) *session {
 	if token == "" {
 		return nil
 	}
+	rec, _, ok := s.cfg.Store.Find(token)
+	if !ok {
+		return nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.sessions[token]
+	return s.sessions[rec.ID]
 }
 
 // endSession ends sess for reason (a Code*), closing its channel with the
@@ -178,12 +183,12 @@ func (s *Server) endSession(sess *session, reason string) {
 	}
 	s.metrics.ended.WithLabelValues(reason).Inc()
 	s.mu.Lock()
-	if _, ok := s.sessions[sess.token]; ok {
-		delete(s.sessions, sess.token)
+	if _, ok := s.sessions[sess.id]; ok {
+		delete(s.sessions, sess.id)
 		s.metrics.sessions.Dec()
 	}
 	s.mu.Unlock()
-	s.cfg.Store.Drop(sess.id)
+	s.cfg.Store.Drop(SessionRecord{ID: sess.id, Token: sess.token})
 }
 
 // goEnd ends sess from a goroutine of its own: the caller holds the
@@ -223,6 +228,7 @@ func (s *Server) open(ch channel, p resumeParams, announce bool) (sess *session,
 	}
 	sess = newSession(s)
 	if !s.register(sess) {
+		s.cfg.Store.Drop(SessionRecord{ID: sess.id, Token: sess.token})
 		return nil, 0, nil, false
 	}
 	if _, _, err := sess.attach(ch, 0, false); err != nil {

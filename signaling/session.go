@@ -49,12 +49,12 @@ type session struct {
 }
 
 func newSession(srv *Server) *session {
-	id := rand.Text()
+	rec := SessionRecord{ID: rand.Text(), Token: rand.Text() + rand.Text()}
 	return &session{
 		srv:     srv,
-		id:      id,
-		token:   rand.Text() + rand.Text(),
-		log:     srv.cfg.Store.NewLog(id),
+		id:      rec.ID,
+		token:   rec.Token,
+		log:     srv.cfg.Store.Create(rec),
 		limiter: rate.NewLimiter(rate.Limit(srv.cfg.RateLimit), srv.cfg.RateBurst),
 	}
 }
