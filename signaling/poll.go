@@ -44,13 +44,8 @@ func (c *pollConn) closedFor() string {
 const pollMaxBytes = 256 << 10
 
 func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
-	if !s.originAllowed(r) {
-		s.refuseOrigin(w, r)
-		return
-	}
-	p, perr := parseResume(r, false)
-	if perr != nil {
-		s.httpError(w, http.StatusBadRequest, perr)
+	p, ok := s.channelRequest(w, r, false)
+	if !ok {
 		return
 	}
 	c := &pollConn{signal: make(chan struct{}, 1)}

@@ -243,13 +243,8 @@ func (s *Server) open(ch channel, p resumeParams, announce bool) (sess *session,
 // proves the caller is a peer: without it anyone could mint TURN
 // credentials.
 func (s *Server) serveICEServers(w http.ResponseWriter, r *http.Request) {
-	if !s.originAllowed(r) {
-		s.refuseOrigin(w, r)
-		return
-	}
-	sess := s.bearer(r)
+	sess := s.authorize(w, r)
 	if sess == nil {
-		s.httpError(w, http.StatusUnauthorized, newError(CodeUnauthorized, "send the welcome token as Authorization: Bearer <token>"))
 		return
 	}
 	resp := iceServersResponse{ICEServers: []ICEServer{}}
@@ -262,13 +257,22 @@ func (s *Server) serveICEServers(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(resp)
 }
 
-// bearer returns the live session named by the Authorization header.
-func (s *Server) bearer(r *http.Request) *session {
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
+// authorize checks a request made for a session: its origin, and the
+// session's token as Authorization: Bearer. It answers refusals itself and
+// then returns nil.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request) *session {
+	if !s.originAllowed(r) {
+		s.refuseOrigin(w, r)
 		return nil
 	}
-	return s.lookup(token)
+	var sess *session
+	if token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		sess = s.lookup(token)
+	}
+	if sess == nil {
+		s.httpError(w, http.StatusUnauthorized, newError(CodeUnauthorized, "send the welcome token as Authorization: Bearer <token>"))
+	}
+	return sess
 }
 
 func (s *Server) refuseOrigin(w http.ResponseWriter, r *http.Request) {

@@ -208,8 +208,7 @@ type replyFunc func(id json.RawMessage, e *Error)
 // the slow path: anything but a relay that went through.
 func (s *session) handle(frame []byte, reject replyFunc) (slow bool) {
 	s.mu.Lock()
-	bye := false
-	slow, bye = s.handleLocked(frame, reject)
+	slow, bye := s.handleLocked(frame, reject)
 	s.mu.Unlock()
 	if bye {
 		s.srv.endSession(s, CodeBye)

@@ -61,13 +61,8 @@ func (c *sseConn) due() (beat bool, reason string) {
 const sseRetry = "retry: 1000\n\n"
 
 func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
-	if !s.originAllowed(r) {
-		s.refuseOrigin(w, r)
-		return
-	}
-	p, perr := parseResume(r, true)
-	if perr != nil {
-		s.httpError(w, http.StatusBadRequest, perr)
+	p, ok := s.channelRequest(w, r, true)
+	if !ok {
 		return
 	}
 	rc := http.NewResponseController(w)

@@ -57,13 +57,8 @@ func (s *Server) newUpgrader() *websocket.Upgrader {
 }
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
-	if !s.originAllowed(r) {
-		s.refuseOrigin(w, r)
-		return
-	}
-	p, perr := parseResume(r, false)
-	if perr != nil {
-		s.httpError(w, http.StatusBadRequest, perr)
+	p, ok := s.channelRequest(w, r, false)
+	if !ok {
 		return
 	}
 	ws, err := s.upgrader.Upgrade(w, r, nil)
