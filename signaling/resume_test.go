@@ -326,3 +326,19 @@ func TestBusySessionBufferTrimmed(t *testing.T) {
 		bob.alive() // each round trip lets a pong through
 	}
 }
+
+// TestWelcomeNotKept: the welcome leaves the replay buffer once sent, and
+// a resume from 0 replays everything after it.
+func TestWelcomeNotKept(t *testing.T) {
+	_, url := startServer(t, Config{})
+	a := dial(t, url, nil)
+	a.join("r")
+	a.ws.Close()
+	r := dialRaw(t, url+"?token="+a.welcome.str("token")+"&after=0")
+	if f := r.expect("resumed"); f["after"] != float64(1) {
+		t.Fatalf("resumed %v", f)
+	}
+	if f := r.expect("joined"); seqOf(f) != 2 {
+		t.Fatalf("replayed %v", f)
+	}
+}

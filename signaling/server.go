@@ -208,6 +208,9 @@ func (s *Server) goEnd(sess *session, reason string) {
 // fails only while the server shuts down.
 func (s *Server) open(ch channel, p resumeParams, announce bool) (sess *session, cursor uint64, notices [][]byte, ok bool) {
 	if p.token != "" {
+		if !p.fromLast && p.after == 0 {
+			p.after = 1 // a client with the token has the welcome, which is not kept
+		}
 		if old := s.lookup(p.token); old != nil {
 			cursor, last, err := old.attach(ch, p.after, p.fromLast)
 			if err == nil {

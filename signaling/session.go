@@ -142,6 +142,10 @@ func (s *session) taken(ch channel, seq uint64) {
 	s.chMu.Lock()
 	if s.ch == ch {
 		s.log.Taken(seq)
+		// The welcome is never replayed: only a client that has it knows
+		// the token to resume with. Dropping it at once keeps an idle
+		// session's buffer small until its first pong.
+		s.log.Ack(1)
 	}
 	s.chMu.Unlock()
 }
