@@ -124,9 +124,12 @@ func (r *request) dropBadID() {
 	}
 }
 
+// isScalarID accepts the ids the protocol allows. Echoed as re, an id
+// that is not valid UTF-8 would make the sender's browser drop its
+// WebSocket (1007), so it is refused too.
 func isScalarID(raw json.RawMessage) bool {
 	c := raw[0]
-	return c == '"' || c == '-' || (c >= '0' && c <= '9')
+	return (c == '"' || c == '-' || (c >= '0' && c <= '9')) && utf8.Valid(raw)
 }
 
 func validRoom(room string) bool {

@@ -113,11 +113,7 @@ func (c *wsConn) readLoop() {
 		buf := frameBuffers.Get().(*[]byte)
 		frame, err := readFrame(r, (*buf)[:0])
 		if err != nil {
-			if errors.Is(err, websocket.ErrReadLimit) {
-				// gorilla has already sent close 1009.
-				c.srv.metrics.errors.WithLabelValues(CodeTooLarge).Inc()
-			}
-			c.finish(err)
+			c.finish(err) // on ErrReadLimit gorilla has sent close 1009
 			return
 		}
 		slow := true
@@ -174,6 +170,7 @@ func (c *wsConn) finish(err error) {
 		return
 	case errors.Is(err, websocket.ErrReadLimit):
 		// A client that broke the size limit would only break it again.
+		c.srv.metrics.errors.WithLabelValues(CodeTooLarge).Inc()
 		c.srv.endSession(c.sess, CodeTooLarge)
 		return
 	}
