@@ -264,12 +264,26 @@ func (s *session) join(req *request, reject replyFunc) {
 		return
 	}
 	self := PeerInfo{ID: s.id, Name: req.Name}
+	limit := s.srv.cfg.MaxPeersPerRoom
+	if secret := s.srv.cfg.JoinSecret; secret != nil {
+		claims, err := checkJoinToken(secret, req.Token, req.Room)
+		if err != nil {
+			s.refuse(reject, req.ID, err)
+			return
+		}
+		if claims.Name != "" {
+			self.Name = claims.Name
+		}
+		if claims.MaxPeers > 0 {
+			limit = min(limit, claims.MaxPeers)
+		}
+	}
 	joined := func(peers []PeerInfo) []byte {
 		return encode(joinedFrame{Type: "joined", Room: req.Room, Peers: peers, Re: req.ID})
 	}
-	err := s.srv.router.Join(req.Room, self, s, joined, encode(peerFrame{Type: "peer-joined", Peer: self}))
+	err := s.srv.router.Join(req.Room, self, s, limit, joined, encode(peerFrame{Type: "peer-joined", Peer: self}))
 	if errors.Is(err, ErrRoomFull) {
-		s.refuse(reject, req.ID, newError(CodeRoomFull, "room %q is full (%d peers)", req.Room, s.srv.cfg.MaxPeersPerRoom))
+		s.refuse(reject, req.ID, newError(CodeRoomFull, "room %q is full (%d peers)", req.Room, limit))
 		return
 	}
 	if err != nil {

@@ -91,6 +91,7 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger) error {
 		SSEMaxAge:       c.SSEMaxAge,
 		PollWait:        c.PollWait,
 		WSMaxAge:        c.WSMaxAge,
+		JoinSecret:      c.joinSecret(),
 		ICEServers:      iceServers(relay),
 		Logger:          log.With("component", "signaling"),
 		Registerer:      reg,
