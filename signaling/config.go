@@ -3,6 +3,7 @@ package signaling
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,6 +56,27 @@ type Config struct {
 	// PingInterval) with 4000 "resume", so load balancers can be drained.
 	// Zero, the default, keeps them open.
 	WSMaxAge time.Duration
+	// MaxSessions caps live sessions on this node; past it new ones are
+	// refused before any upgrade with 503 server_full. Defaults to what
+	// the file descriptor limit allows, less a reserve that keeps
+	// /healthz, /metrics and the relay working at the cap.
+	MaxSessions int
+	// MaxSessionsPerAddr caps live sessions per client address (429
+	// too_many_sessions). Defaults to 500: an office behind one NAT fits.
+	MaxSessionsPerAddr int
+	// JoinRatePerAddr and JoinBurstPerAddr bound joins per client address
+	// (rate_limited past them), which makes guessing room names slow.
+	// Default to 10/s and 50.
+	JoinRatePerAddr  float64
+	JoinBurstPerAddr int
+	// RoomJoinRate and RoomJoinBurst bound joins per room, and with them
+	// the membership events each member gets. Default to 5/s and 20.
+	RoomJoinRate  float64
+	RoomJoinBurst int
+	// TrustedProxies are the proxies whose X-Forwarded-For or Forwarded
+	// headers name the client. Defaults to none: the socket's address is
+	// the client's.
+	TrustedProxies []netip.Prefix
 	// JoinSecret, when set, closes rooms to anyone without a join token:
 	// an HS256 JWT signed with it by the application's backend, naming
 	// the room (or a prefix ending in "*") and an expiry. Nil, the
@@ -110,6 +132,24 @@ func (c *Config) setDefaults() {
 	if c.PollWait == 0 {
 		c.PollWait = 25 * time.Second
 	}
+	if c.MaxSessions == 0 {
+		c.MaxSessions = defaultMaxSessions()
+	}
+	if c.MaxSessionsPerAddr == 0 {
+		c.MaxSessionsPerAddr = 500
+	}
+	if c.JoinRatePerAddr == 0 {
+		c.JoinRatePerAddr = 10
+	}
+	if c.JoinBurstPerAddr == 0 {
+		c.JoinBurstPerAddr = 50
+	}
+	if c.RoomJoinRate == 0 {
+		c.RoomJoinRate = 5
+	}
+	if c.RoomJoinBurst == 0 {
+		c.RoomJoinBurst = 20
+	}
 	if c.Router == nil {
 		c.Router = NewMemoryRouter(c.MaxPeersPerRoom)
 	}
@@ -137,6 +177,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: the replay buffer must hold at least 16 events and one MaxMessageSize frame", errBadConfig)
 	case c.ResumeGrace < 0 || c.SSEMaxAge < time.Second || c.PollWait < 0 || c.WSMaxAge < 0:
 		return fmt.Errorf("%w: ResumeGrace, PollWait and WSMaxAge must not be negative, SSEMaxAge at least 1 s", errBadConfig)
+	}
+	if c.MaxSessions < 1 || c.MaxSessionsPerAddr < 1 || !(c.JoinRatePerAddr > 0) || c.JoinBurstPerAddr < 1 ||
+		!(c.RoomJoinRate > 0) || c.RoomJoinBurst < 1 {
+		return fmt.Errorf("%w: session caps and join rates must be positive", errBadConfig)
 	}
 	if c.JoinSecret != nil && len(c.JoinSecret) < 32 {
 		return fmt.Errorf("%w: JoinSecret must be at least 32 bytes (HS256 wants a key as long as its hash)", errBadConfig)

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,7 +34,8 @@ type session struct {
 	token   string // secret: proves ownership of the session
 	log     EventLog
 	limiter *rate.Limiter
-	slot    int // heartbeat slot, see Server.heartbeat
+	addr    netip.Addr // the client's, for per-address limits
+	slot    int        // heartbeat slot, see Server.heartbeat
 	ended   atomic.Bool
 
 	// mu serialises requests, which may arrive on several channels at once
@@ -48,13 +50,14 @@ type session struct {
 	grace *time.Timer // runs while detached
 }
 
-func newSession(srv *Server) *session {
+func newSession(srv *Server, addr netip.Addr) *session {
 	rec := SessionRecord{ID: rand.Text(), Token: rand.Text() + rand.Text()}
 	return &session{
 		srv:     srv,
 		id:      rec.ID,
 		token:   rec.Token,
 		log:     srv.cfg.Store.Create(rec),
+		addr:    addr,
 		limiter: rate.NewLimiter(rate.Limit(srv.cfg.RateLimit), srv.cfg.RateBurst),
 	}
 }
@@ -261,6 +264,17 @@ func (s *session) handleLocked(frame []byte, reject replyFunc) (slow, bye bool) 
 func (s *session) join(req *request, reject replyFunc) {
 	if s.room != "" {
 		s.refuse(reject, req.ID, newError(CodeAlreadyInRoom, "already in room %q; leave it first", s.room))
+		return
+	}
+	// Joins are rationed per client address (guessing room names gets
+	// slow) and per room (members are not flooded with membership
+	// events), before any work is done for them.
+	if !s.srv.addrJoins.allow(s.addr) {
+		s.refuse(reject, req.ID, newError(CodeRateLimited, "more than %g joins/s from your address; join dropped", s.srv.cfg.JoinRatePerAddr))
+		return
+	}
+	if !s.srv.roomJoins.allow(req.Room) {
+		s.refuse(reject, req.ID, newError(CodeRateLimited, "more than %g joins/s into room %q; join dropped", s.srv.cfg.RoomJoinRate, req.Room))
 		return
 	}
 	self := PeerInfo{ID: s.id, Name: req.Name}

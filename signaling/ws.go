@@ -61,14 +61,24 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	addr := s.clientAddr(r)
+	if refusal := s.admission(r, p, addr); refusal != nil {
+		s.httpError(w, admissionStatus(refusal), refusal)
+		return
+	}
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // Upgrade has answered the client
 	}
 	c := &wsConn{srv: s, ws: ws, opened: time.Now()}
-	sess, cursor, notices, ok := s.open(c, p, true)
-	if !ok {
-		c.closeNow(websocket.CloseGoingAway, CodeShutdown)
+	sess, cursor, notices, refusal := s.open(c, p, addr, true)
+	if refusal != nil {
+		// Admitted a moment ago, refused now: the cap filled meanwhile.
+		code := websocket.CloseTryAgainLater
+		if refusal.Code == CodeShutdown {
+			code = websocket.CloseGoingAway
+		}
+		c.closeNow(code, refusal.Code)
 		return
 	}
 	c.sess, c.reject = sess, sess.rejectAsEvent

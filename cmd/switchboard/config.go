@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -37,6 +38,13 @@ type config struct {
 	WSMaxAge          time.Duration
 	JoinSecret        string
 	JoinSecretFile    string
+	MaxSessions       int
+	MaxSessionsPerIP  int
+	JoinRate          float64
+	JoinBurst         int
+	RoomJoinRate      float64
+	RoomJoinBurst     int
+	TrustedProxies    string
 	AllowPrivatePeers bool
 	LogLevel          string
 	LogFormat         string
@@ -44,6 +52,7 @@ type config struct {
 	PprofAddr         string
 
 	// Derived by validate.
+	trustedProxies     []netip.Prefix
 	secretGenerated    bool
 	relayMin, relayMax int
 	publicIP           net.IP
@@ -84,6 +93,13 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	fs.DurationVar(&c.WSMaxAge, "ws-max-age", 0, "close WebSockets older than this with 4000 resume, to drain load balancers (0: never)")
 	fs.StringVar(&c.JoinSecret, "join-secret", "", "HS256 key (32+ bytes) that join tokens from your application must be signed with; empty leaves rooms open")
 	fs.StringVar(&c.JoinSecretFile, "join-secret-file", "", "file holding the -join-secret (keeps it out of the process list)")
+	fs.IntVar(&c.MaxSessions, "max-sessions", 0, "most live sessions; new ones get 503 server_full (0: what the file descriptor limit allows, less a reserve)")
+	fs.IntVar(&c.MaxSessionsPerIP, "max-sessions-per-ip", 500, "most live sessions per client address (429 too_many_sessions)")
+	fs.Float64Var(&c.JoinRate, "join-rate", 10, "joins per second per client address; guessing room names gets slow")
+	fs.IntVar(&c.JoinBurst, "join-burst", 50, "burst above -join-rate")
+	fs.Float64Var(&c.RoomJoinRate, "room-join-rate", 5, "joins per second into one room")
+	fs.IntVar(&c.RoomJoinBurst, "room-join-burst", 20, "burst above -room-join-rate")
+	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs of proxies whose X-Forwarded-For/Forwarded name the client (default: none, the socket address counts)")
 	fs.BoolVar(&c.AllowPrivatePeers, "allow-private-peers", false, "let TURN relay to loopback/private/link-local peers (unsafe on a public server)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
@@ -139,6 +155,17 @@ func (c *config) validate() error {
 	}
 	if c.JoinSecret != "" && len(c.JoinSecret) < 32 {
 		return fmt.Errorf("%w: -join-secret must be at least 32 bytes", errConfig)
+	}
+	c.trustedProxies = nil
+	for _, cidr := range strings.Split(c.TrustedProxies, ",") {
+		if cidr = strings.TrimSpace(cidr); cidr == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(cidr)
+		if err != nil {
+			return fmt.Errorf("%w: -trusted-proxies %q is not a CIDR", errConfig, cidr)
+		}
+		c.trustedProxies = append(c.trustedProxies, p.Masked())
 	}
 	if err := c.logLevel.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		return fmt.Errorf("%w: -log-level %q: %v", errConfig, c.LogLevel, err)
