@@ -24,6 +24,17 @@ type Config struct {
 	// send, RateBurst the bucket size. Defaults to 50/s and 100.
 	RateLimit float64
 	RateBurst int
+	// ByteRate is the sustained number of bytes per second a session may
+	// send, every frame counted (control and continuation frames too),
+	// ByteBurst the bucket size. A WebSocket over it is read more slowly
+	// (TCP pushes back on the sender); a POST over it is refused. The
+	// default, 32 KiB/s and 256 KiB, lets even 8 members sending flat out
+	// not outrun a member reading at 256 KB/s.
+	ByteRate  int
+	ByteBurst int
+	// BodyTimeout bounds reading a request body (408 past it). Defaults
+	// to 10 s.
+	BodyTimeout time.Duration
 	// MaxPeersPerRoom caps room size. Defaults to 16.
 	MaxPeersPerRoom int
 	// PingInterval is how often the server pings an idle connection; it is
@@ -105,6 +116,15 @@ func (c *Config) setDefaults() {
 	if c.RateBurst == 0 {
 		c.RateBurst = 100
 	}
+	if c.ByteRate == 0 {
+		c.ByteRate = 32 << 10
+	}
+	if c.ByteBurst == 0 {
+		c.ByteBurst = 256 << 10
+	}
+	if c.BodyTimeout == 0 {
+		c.BodyTimeout = 10 * time.Second
+	}
 	if c.MaxPeersPerRoom == 0 {
 		c.MaxPeersPerRoom = 16
 	}
@@ -167,6 +187,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: MaxMessageSize %d is below 1 KiB", errBadConfig, c.MaxMessageSize)
 	case !(c.RateLimit > 0) || c.RateBurst < 1: // !(x > 0) also catches NaN
 		return fmt.Errorf("%w: RateLimit must be positive and RateBurst at least 1", errBadConfig)
+	case c.ByteRate < 1024 || int64(c.ByteBurst) < c.MaxMessageSize:
+		return fmt.Errorf("%w: ByteRate must be at least 1 KiB/s and ByteBurst hold one MaxMessageSize frame", errBadConfig)
+	case c.BodyTimeout < 0:
+		return fmt.Errorf("%w: BodyTimeout must not be negative", errBadConfig)
 	case c.MaxPeersPerRoom < 2:
 		return fmt.Errorf("%w: MaxPeersPerRoom %d is below 2", errBadConfig, c.MaxPeersPerRoom)
 	case c.PongTimeout < 0 || c.WriteTimeout < 0:

@@ -30,6 +30,7 @@ const (
 	CodeResume          = "resume"            // the server ended the channel: resume at once (close 4000)
 	CodeBadRequest      = "bad_request"       // HTTP 400: a malformed query parameter or header
 	CodeBye             = "bye"               // the client ended its session on purpose
+	CodeTimeout         = "timeout"           // HTTP 408: a request body did not arrive within Config.BodyTimeout
 	CodeServerFull      = "server_full"       // HTTP 503: the server holds Config.MaxSessions sessions
 	CodeTooManySessions = "too_many_sessions" // HTTP 429: the client's address holds Config.MaxSessionsPerAddr sessions
 )

@@ -21,6 +21,9 @@ type Server struct {
 	metrics  *metrics
 	log      *slog.Logger
 	upgrader *websocket.Upgrader
+	// overLimit refuses frames over the rate limit, unread; one value, so
+	// that the WebSocket can tell it apart and answer a flood sparingly.
+	overLimit *Error
 
 	mu        sync.Mutex
 	sessions  map[string]*session // live on this node, by id
@@ -53,6 +56,7 @@ func New(cfg Config) (*Server, error) {
 		roomJoins: newKeyedLimiters[string](cfg.RoomJoinRate, cfg.RoomJoinBurst),
 		stop:      make(chan struct{}),
 	}
+	s.overLimit = newError(CodeRateLimited, "more than %g frames/s (burst %d); frames dropped unread", cfg.RateLimit, cfg.RateBurst)
 	s.metrics = newMetrics(cfg.Registerer, cfg.Router)
 	s.upgrader = s.newUpgrader()
 	s.wg.Add(1)

@@ -30,6 +30,8 @@ type config struct {
 	RateLimit         float64
 	RateBurst         int
 	MaxMessageSize    int
+	ByteRate          int
+	ByteBurst         int
 	ResumeGrace       time.Duration
 	ReplayEvents      int
 	ReplayBytes       int
@@ -85,6 +87,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	fs.Float64Var(&c.RateLimit, "rate-limit", 50, "frames per second one session may send")
 	fs.IntVar(&c.RateBurst, "rate-burst", 100, "burst above -rate-limit")
 	fs.IntVar(&c.MaxMessageSize, "max-message-size", 64<<10, "largest signaling frame in bytes; larger closes with 1009")
+	fs.IntVar(&c.ByteRate, "byte-rate", 32<<10, "bytes per second one session may send, every frame counted; a WebSocket over it is read more slowly")
+	fs.IntVar(&c.ByteBurst, "byte-burst", 256<<10, "burst above -byte-rate, in bytes (at least -max-message-size)")
 	fs.DurationVar(&c.ResumeGrace, "resume-grace", 30*time.Second, "how long a session whose channel dropped keeps its room and buffers events for a resume")
 	fs.IntVar(&c.ReplayEvents, "replay-events", 1024, "most events kept per session for a resume")
 	fs.IntVar(&c.ReplayBytes, "replay-bytes", 1<<20, "most bytes of events kept per session for a resume; also the most that may wait for a slow client")
