@@ -243,12 +243,13 @@ func TestResumeFailures(t *testing.T) {
 		expectFailed(t, dialRaw(t, url+"?token="+bob.welcome.str("token")+"&after=3"))
 	})
 	t.Run("buffer overflow while detached", func(t *testing.T) {
-		_, url := startServer(t, Config{ReplayEvents: 16})
+		srv, url := startServer(t, Config{ReplayEvents: 16})
 		alice, bob := dial(t, url, nil), dial(t, url, nil)
 		alice.join("r")
 		bob.join("r")
 		alice.expect("peer-joined")
 		bob.ws.Close()
+		waitDetached(t, srv, bob.welcome.str("token"))
 		// Bob's buffer holds what he was sent but never acknowledged, so
 		// at most 16 more events fit; then his session ends.
 		for i := 0; i < 17; i++ {

@@ -107,7 +107,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/poll", s.tracked(s.servePoll))
 	mux.HandleFunc("POST /v1/send", s.tracked(s.serveSend))
 	mux.HandleFunc("GET /v1/ice-servers", s.serveICEServers)
-	return mux
+	return s.GuardHost(mux)
 }
 
 // tracked counts h's run in the server's goroutines, so that Shutdown
