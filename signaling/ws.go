@@ -20,7 +20,7 @@ type wsConn struct {
 	ws     *websocket.Conn
 	sess   *session
 	reject replyFunc // sess.rejectAsEvent, bound once
-	opened time.Time
+	opened int64     // Unix ns
 	// pingSeq is the newest seq written before the last ping: its pong
 	// proves the client has read that far, so the log may drop it.
 	pingSeq  atomic.Uint64
@@ -73,7 +73,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // Upgrade has answered the client
 	}
-	c := &wsConn{srv: s, ws: ws, opened: time.Now()}
+	c := &wsConn{srv: s, ws: ws, opened: time.Now().UnixNano()}
 	sess, cursor, notices, refusal := s.open(c, p, addr, true)
 	if refusal != nil {
 		// Admitted a moment ago, refused now: the cap filled meanwhile.
@@ -85,7 +85,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.sess, c.reject = sess, sess.rejectAsEvent
-	mw.conn.budget.Store(sess.bytes)
+	mw.conn.sess.Store(sess)
 	s.metrics.connections.WithLabelValues("ws").Inc()
 	ws.SetReadLimit(s.cfg.MaxMessageSize)
 	c.extendDeadline()
@@ -104,7 +104,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 // count like any frame, and over the limit get no pong.
 func (c *wsConn) onPing(data string) error {
 	c.extendDeadline()
-	if !c.sess.limiter.Allow() {
+	if !c.sess.allowFrame() {
 		c.srv.metrics.errors.WithLabelValues(CodeRateLimited).Inc()
 		return nil
 	}
@@ -125,7 +125,7 @@ func (c *wsConn) onPing(data string) error {
 func (c *wsConn) onPong(string) error {
 	if c.pingsOut.Add(-1) < 0 {
 		c.pingsOut.Store(0)
-		if !c.sess.limiter.Allow() {
+		if !c.sess.allowFrame() {
 			c.srv.metrics.errors.WithLabelValues(CodeRateLimited).Inc()
 			return nil
 		}
@@ -237,7 +237,7 @@ func (c *wsConn) wake() {
 // heartbeat implements channel: the writer sends a ping at its next turn,
 // and a socket past its maximum age is asked to resume elsewhere.
 func (c *wsConn) heartbeat() {
-	if max := c.srv.cfg.WSMaxAge; max > 0 && time.Since(c.opened) >= max {
+	if max := c.srv.cfg.WSMaxAge; max > 0 && time.Duration(time.Now().UnixNano()-c.opened) >= max {
 		c.close(closeResume, CodeResume)
 		return
 	}
