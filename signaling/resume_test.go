@@ -343,3 +343,35 @@ func TestWelcomeNotKept(t *testing.T) {
 		t.Fatalf("replayed %v", f)
 	}
 }
+
+// TestQuietSessionAckedEarly: a WebSocket that went quiet with events
+// unacknowledged is pinged within about a second, not at its next
+// heartbeat (20 s), and the pong frees its replay buffer.
+func TestQuietSessionAckedEarly(t *testing.T) {
+	srv, url := startServer(t, Config{})
+	a, b := dial(t, url, nil), dial(t, url, nil)
+	a.join("r")
+	b.join("r")
+	a.expect("peer-joined")
+	go func() { // reading lets the client answer the server's pings
+		for {
+			if _, _, err := a.ws.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	log := srv.lookup(a.welcome.str("token")).log.(*memoryLog)
+	deadline := time.Now().Add(waitFor)
+	for {
+		log.mu.Lock()
+		kept := len(log.events)
+		log.mu.Unlock()
+		if kept == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d events still kept %v after the session went quiet", kept, waitFor)
+		}
+		time.Sleep(10 * time.Millisecond) // polls state that has no event, bounded by the deadline
+	}
+}

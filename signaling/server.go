@@ -82,9 +82,13 @@ func (s *Server) heartbeat() {
 				s.roomJoins.sweep(now)
 			}
 		}
+		now := time.Now().UnixNano()
 		s.mu.Lock()
 		for _, sess := range s.sessions {
-			if sess.slot == slot {
+			// A session in this slot is due its heartbeat; one that went
+			// quiet with events unacknowledged gets it early, so that its
+			// pong frees them (see wsConn.writeLoop).
+			if ackDue := sess.ackDue.Load(); sess.slot == slot || ackDue != 0 && now >= ackDue {
 				if ch := sess.attached(); ch != nil {
 					due = append(due, ch)
 				}

@@ -36,9 +36,12 @@ type session struct {
 	// refusedAt is when the last rate_limited refusal went out (Unix ns):
 	// a flood over the limit gets one a second, not one a frame.
 	refusedAt atomic.Int64
-	addr      netip.Addr // the client's, for per-address limits
-	slot      int        // heartbeat slot, see Server.heartbeat
-	ended     atomic.Bool
+	// ackDue is when (Unix ns) the heartbeat should ping early because
+	// events written are not yet acknowledged; 0 when none are.
+	ackDue atomic.Int64
+	addr   netip.Addr // the client's, for per-address limits
+	slot   int        // heartbeat slot, see Server.heartbeat
+	ended  atomic.Bool
 
 	// mu serialises requests, which may arrive on several channels at once
 	// (concurrent POSTs, a WebSocket being replaced).
@@ -99,6 +102,7 @@ func (s *session) attach(ch channel, after uint64, fromLast bool) (cursor, last 
 	}
 	old := s.ch
 	s.ch = ch
+	s.ackDue.Store(0) // the old channel's business
 	if s.grace != nil {
 		s.grace.Stop()
 	}

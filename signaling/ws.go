@@ -40,9 +40,15 @@ type wsConn struct {
 	closed  bool
 }
 
-// ackBytes is how much a WebSocket writes between pings that acknowledge
-// it; see writeLoop.
-const ackBytes = 64 << 10
+// A pong acknowledges what was written before its ping. A WebSocket
+// pings after every ackBytes it writes, and idleAckDelay after it went
+// quiet with events unacknowledged, so that its replay buffer holds about
+// ackBytes while busy and nothing soon after, not everything since the
+// last heartbeat.
+const (
+	ackBytes     = 64 << 10
+	idleAckDelay = time.Second
+)
 
 // writeBuffers is shared by all connections: a write buffer is held only
 // while a frame is being written, not for the connection's life.
@@ -302,11 +308,12 @@ func (c *wsConn) writeLoop() {
 			pending = len(batch) == eventBatch
 			c.sess.taken(c, c.cursor)
 		}
-		// A pong acknowledges what was written before its ping, so a busy
-		// session pings every ackBytes: its replay buffer then holds about
-		// that much, not ReplayBytes per session until the next heartbeat.
-		ping = ping || c.unacked >= ackBytes
+		ping = ping || c.unacked >= ackBytes // see ackBytes
+		if !ping && c.unacked > 0 && c.sess.ackDue.Load() == 0 {
+			c.sess.ackDue.Store(time.Now().Add(idleAckDelay).UnixNano())
+		}
 		if ok && ping {
+			c.sess.ackDue.Store(0)
 			c.unacked = 0
 			c.pingSeq.Store(c.cursor)
 			c.pingsOut.Add(1)
