@@ -77,18 +77,24 @@ func (s *Server) heartbeat() {
 		case <-s.stop:
 			return
 		case now := <-tick.C:
-			if slot == 0 {
+			if slot%4 == 0 { // about every 2.5 s: a room's bucket is one limiter per room
 				s.addrJoins.sweep(now)
 				s.roomJoins.sweep(now)
 			}
 		}
 		now := time.Now().UnixNano()
 		s.mu.Lock()
+		// A session that went quiet with events unacknowledged gets its
+		// heartbeat early, so that its pong frees them (see ackBytes); at
+		// most a slot's share per tick, so that a wave of connections is
+		// not all pinged, and given writers, at once.
+		early := max(64, len(s.sessions)/heartbeatSlots)
 		for _, sess := range s.sessions {
-			// A session in this slot is due its heartbeat; one that went
-			// quiet with events unacknowledged gets it early, so that its
-			// pong frees them (see wsConn.writeLoop).
-			if ackDue := sess.ackDue.Load(); sess.slot == slot || ackDue != 0 && now >= ackDue {
+			ackDue := sess.ackDue.Load()
+			if sess.slot == slot || early > 0 && ackDue != 0 && now >= ackDue {
+				if sess.slot != slot {
+					early--
+				}
 				if ch := sess.attached(); ch != nil {
 					due = append(due, ch)
 				}

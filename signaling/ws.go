@@ -252,8 +252,44 @@ func (c *wsConn) heartbeat() {
 		c.mu.Unlock()
 		return
 	}
-	c.pingDue = true
-	c.startWriterLocked()
+	if c.writing || c.pending || c.notices != nil || !c.ready {
+		c.pingDue = true
+		c.startWriterLocked()
+		return
+	}
+	// Idle, which most connections are: the heartbeat writes the ping
+	// itself, as the writer, instead of starting a goroutine for it. A
+	// socket that cannot take two bytes at once is not being read, and
+	// is given up on rather than allowed to hold up the heartbeat.
+	c.writing = true
+	c.mu.Unlock()
+	ok := c.writePing(time.Now().Add(inlinePingWait))
+	c.mu.Lock()
+	c.writing = false
+	if !ok {
+		c.closed = true
+		c.mu.Unlock()
+		_ = c.ws.Close() // the reader detaches the session
+		return
+	}
+	if c.pending || c.pingDue || c.notices != nil {
+		c.startWriterLocked() // events came meanwhile
+		return
+	}
+	c.mu.Unlock()
+}
+
+// inlinePingWait bounds a ping the heartbeat writes itself.
+const inlinePingWait = 50 * time.Millisecond
+
+// writePing sends a ping that acknowledges everything written so far. Only
+// the writer calls it.
+func (c *wsConn) writePing(deadline time.Time) bool {
+	c.sess.ackDue.Store(0)
+	c.unacked = 0
+	c.pingSeq.Store(c.cursor)
+	c.pingsOut.Add(1)
+	return c.ws.WriteControl(websocket.PingMessage, nil, deadline) == nil
 }
 
 // startWriterLocked starts a writer unless one runs or the connection is
@@ -313,11 +349,7 @@ func (c *wsConn) writeLoop() {
 			c.sess.ackDue.Store(time.Now().Add(idleAckDelay).UnixNano())
 		}
 		if ok && ping {
-			c.sess.ackDue.Store(0)
-			c.unacked = 0
-			c.pingSeq.Store(c.cursor)
-			c.pingsOut.Add(1)
-			ok = c.ws.WriteControl(websocket.PingMessage, nil, deadline) == nil
+			ok = c.writePing(deadline)
 		}
 		if !ok {
 			// The reader sees the closed socket and detaches.
