@@ -20,6 +20,10 @@ func TestWebServesDemo(t *testing.T) {
 	}{
 		{"/", "text/html", `<script type="module" src="app.js">`},
 		{"/client.js", "text/javascript", "export class SignalingClient"},
+		{"/channels.js", "text/javascript", "export class SseChannel"},
+		{"/outbox.js", "text/javascript", "export class Outbox"},
+		{"/reconnect.js", "text/javascript", "export class Redial"},
+		{"/ice.js", "text/javascript", "export class IceRefresher"},
 		{"/app.js", "text/javascript", "window.switchboard"},
 		{"/style.css", "text/css", ".tile"},
 	}

@@ -2,8 +2,10 @@
 // peer.js (one RTCPeerConnection per remote peer) and media.js.
 //
 // URL parameters: room, name, autojoin=1 (join on load), relay=1 (force
-// TURN with iceTransportPolicy "relay"). window.switchboard exposes the
-// call state for tests and curious developers.
+// TURN with iceTransportPolicy "relay"), transport=ws|sse|poll (force one
+// signaling channel instead of falling back from WebSocket to server-sent
+// events to long-polling). window.switchboard exposes the call state for
+// tests and curious developers.
 
 import { SignalingClient } from "./client.js";
 import { Peer } from "./peer.js";
@@ -15,11 +17,14 @@ const MAX_CHAT_LOG = 500; // messages kept on screen
 
 const params = new URLSearchParams(location.search);
 const forceRelay = params.get("relay") === "1";
+const TRANSPORT_LABELS = { ws: "WebSocket", sse: "Server-sent events", poll: "Long-polling" };
+const forcedTransport = Object.hasOwn(TRANSPORT_LABELS, params.get("transport")) ? params.get("transport") : null;
 
 const $ = (id) => document.getElementById(id);
 const ui = {
   connStatus: $("conn-status"),
   connText: $("conn-text"),
+  connTransport: $("conn-transport"),
   lobby: $("lobby"),
   joinForm: $("join-form"),
   roomInput: $("room-input"),
@@ -47,6 +52,10 @@ const ui = {
 const state = {
   sessionId: null,
   connected: false,
+  transport: null, // "ws", "sse" or "poll": the channel signaling is on
+  resumes: 0, // channels that took up the session again (nothing lost)
+  sessions: 0, // sessions started (a reconnect that could not resume starts one)
+  peerConnections: 0, // RTCPeerConnections created; a resume creates none
   room: null,
   name: "",
   mediaMode: null,
@@ -58,7 +67,8 @@ const state = {
 window.switchboard = state;
 
 const wsScheme = location.protocol === "https:" ? "wss:" : "ws:";
-const signaling = new SignalingClient(`${wsScheme}//${location.host}/v1/ws`);
+const signaling = new SignalingClient(`${wsScheme}//${location.host}/v1/ws`, forcedTransport ? { transports: [forcedTransport] } : {});
+state.transport = signaling.transport;
 const peers = new Map(); // id -> {peer: Peer, tile, info}
 let media = null; // result of acquireMedia
 let localTile = null;
@@ -259,7 +269,8 @@ function renderToggles() {
 
 signaling.addEventListener("state", ({ detail }) => {
   state.connected = detail.state === "open";
-  if (detail.state !== "open") state.sessionId = null;
+  state.sessionId = signaling.sessionId; // a session outlives a lost channel
+  state.transport = detail.transport;
   let text;
   switch (detail.state) {
     case "connecting":
@@ -276,13 +287,28 @@ signaling.addEventListener("state", ({ detail }) => {
   }
   ui.connStatus.dataset.state = detail.state;
   ui.connText.textContent = text;
+  ui.connTransport.textContent = TRANSPORT_LABELS[detail.transport] || detail.transport;
+  ui.connTransport.dataset.transport = detail.transport;
+  ui.connTransport.title = forcedTransport ? "Signaling channel (forced by ?transport=)" : "Signaling channel";
   // Tiles keep their own status: media flows peer to peer while
   // signaling reconnects.
 });
 
 signaling.addEventListener("welcome", ({ detail }) => {
   state.sessionId = detail.session;
+  state.sessions++;
   log("session", detail.session, "ice servers", detail.iceServers.map((s) => s.urls).flat().join(" "));
+});
+
+// A resumed session is still in its room and its peers saw nothing: every
+// call goes on, and what was sent meanwhile has been replayed.
+signaling.addEventListener("resumed", ({ detail }) => {
+  state.resumes++;
+  log("resumed on", detail.transport, "after event", detail.after, "(last", detail.last + ")");
+});
+
+signaling.addEventListener("resume-failed", ({ detail }) => {
+  log("could not resume:", detail.message || "session gone", "- starting a new session");
 });
 
 signaling.addEventListener("joined", ({ detail }) => {
@@ -338,7 +364,8 @@ signaling.addEventListener("error", ({ detail }) => {
 });
 
 signaling.addEventListener("close", ({ detail }) => {
-  if (detail.willReconnect) log("signaling closed", detail.code, detail.reason || "", "- reconnecting");
+  if (detail.willReconnect) log("signaling", detail.transport, "closed", detail.code, detail.reason || "", "- reconnecting");
+  else if (detail.code === 4001) log("signaling taken over by another channel of this session");
 });
 
 signaling.addEventListener("ice-servers", ({ detail }) => {
@@ -347,6 +374,14 @@ signaling.addEventListener("ice-servers", ({ detail }) => {
 });
 
 window.addEventListener("online", () => signaling.reconnectNow());
+// Say bye when the page goes away, so peers see us leave at once instead of
+// after the server's resume grace period.
+window.addEventListener("pagehide", () => {
+  if (inCall) signaling.disconnect();
+});
+window.addEventListener("pageshow", (ev) => {
+  if (ev.persisted && inCall) leaveCall("The call ended while the page was away.");
+});
 
 // --- peers ---
 
@@ -385,6 +420,7 @@ function addPeer(info, initiator) {
     rtt: null,
   };
   state.peers[info.id] = ps;
+  state.peerConnections++;
   const entry = { peer, tile, info };
   peers.set(info.id, entry);
 

@@ -1,0 +1,148 @@
+// Upstream: frames waiting for their turn, and getting them out on the
+// channel in use. No DOM code.
+//
+// A token bucket keeps the client below the server's per-session rate
+// limit (50 frames/s, burst 100): a newcomer offering to 15 peers with
+// trickled candidates would otherwise burst past it and have candidates
+// dropped; frames wait in order instead. The queue belongs to the session,
+// not to a channel: frames queued while a channel is down go out on the
+// next one once the session is resumed.
+
+import { postFrames, PostError } from "./channels.js";
+
+const encoder = new TextEncoder();
+
+export class Outbox {
+  /**
+   * @param {object} o
+   * @param {string} o.base      the server's http(s) origin, for POST /v1/send
+   * @param {number} o.rate      frames per second
+   * @param {number} o.burst     bucket size
+   * @param {number} o.limit     most frames kept waiting
+   * @param {number} o.maxBytes  largest POST body
+   * @param {(f: object) => void} o.answerError  an error frame from a POST answer
+   * @param {(ch: object, err: Error) => void} o.failed  a POST did not complete
+   * @param {(err: Error) => void} o.refused  a POST was refused as a whole (a client bug)
+   */
+  constructor(o) {
+    this.o = o;
+    this.items = []; // {text, bytes}
+    this._tokens = 0;
+    this._at = 0;
+    this._timer = null;
+    this._posting = null; // the channel a POST is in flight on: one at a time keeps order
+    this._channel = null;
+    this._token = null;
+  }
+
+  get length() {
+    return this.items.length;
+  }
+
+  /** A new session starts with a full bucket on the server too. */
+  refill() {
+    this._tokens = this.o.burst;
+    this._at = Date.now();
+  }
+
+  /** Queues an encoded frame; false when the queue is full. */
+  push(text) {
+    if (this.items.length >= this.o.limit) return false;
+    this.items.push({ text, bytes: byteLength(text) });
+    this.flush();
+    return true;
+  }
+
+  /** Drops every waiting frame (the session ended). */
+  clear() {
+    this.items = [];
+  }
+
+  /**
+   * Sends on ch (a channel carrying the session whose token this is) from
+   * now on; null stops sending until the next call.
+   */
+  use(ch, token) {
+    this._channel = ch;
+    this._token = token;
+    if (!ch) {
+      clearTimeout(this._timer);
+      this._timer = null;
+      this._posting = null;
+    }
+    this.flush();
+  }
+
+  flush() {
+    const ch = this._channel;
+    if (!ch || !ch.writable || this._posting || this._timer) return;
+    if (ch.kind === "ws") {
+      for (const item of this._take(Infinity)) ch.sendText(item.text);
+    } else {
+      const batch = this._take(this.o.maxBytes);
+      if (batch.length > 0) this._post(ch, batch);
+    }
+    if (this.items.length > 0 && !this._posting) {
+      const wait = Math.max(1, Math.ceil(((1 - this._tokens) * 1000) / this.o.rate));
+      this._timer = setTimeout(() => {
+        this._timer = null;
+        this.flush();
+      }, wait);
+    }
+  }
+
+  // Takes the frames that may go now: at most what the bucket allows and at
+  // most maxBytes as one JSON array (always at least one frame).
+  _take(maxBytes) {
+    const now = Date.now();
+    this._tokens = Math.min(this.o.burst, this._tokens + ((now - this._at) * this.o.rate) / 1000);
+    this._at = now;
+    let n = 0;
+    let bytes = 2; // the brackets of an array
+    while (n < this.items.length && n < Math.floor(this._tokens)) {
+      const next = bytes + this.items[n].bytes + (n > 0 ? 1 : 0);
+      if (n > 0 && next > maxBytes) break;
+      bytes = next;
+      n++;
+    }
+    this._tokens -= n;
+    return this.items.splice(0, n);
+  }
+
+  // What piles up while a POST is in flight goes in the next one. Errors
+  // for posted frames come only in the answer.
+  _post(ch, batch) {
+    this._posting = ch;
+    const done = () => {
+      if (this._posting !== ch) return; // use() moved on meanwhile
+      this._posting = null;
+      this.flush();
+    };
+    postFrames(this.o.base, this._token, batch.map((i) => i.text)).then(
+      (answers) => {
+        if (this._posting !== ch) return;
+        for (const a of answers) if (a && typeof a === "object" && a.type === "error") this.o.answerError(a);
+        done();
+      },
+      (err) => {
+        if (this._posting !== ch) return;
+        if (err instanceof PostError && (err.status === 400 || err.status === 413)) {
+          this.o.refused(err);
+          done();
+          return;
+        }
+        // Unknown whether it arrived: send again once the session is
+        // resumed (a duplicate is harmless to the negotiation, a loss is
+        // not). A 401 means the session is gone; the resume will tell.
+        this.items.unshift(...batch);
+        this._posting = null;
+        this.o.failed(ch, err);
+      },
+    );
+  }
+}
+
+/** UTF-8 length of s; below 1 KiB an upper bound, which is all batching needs. */
+export function byteLength(s) {
+  return s.length * 3 <= 1024 ? s.length * 3 : encoder.encode(s).length;
+}
