@@ -34,13 +34,34 @@ type Config struct {
 	PongTimeout time.Duration
 	// WriteTimeout bounds one write to a client. Defaults to 10 s.
 	WriteTimeout time.Duration
-	// SendQueueBytes is how much may wait to be sent to one client; past
-	// it the client is too slow and is disconnected. Defaults to 1 MiB.
-	SendQueueBytes int
+	// ReplayEvents and ReplayBytes bound each session's replay buffer:
+	// the events kept for a resume, including those not yet sent. When
+	// unsent events alone pass a bound the client is too slow (attached:
+	// close 1008 slow_consumer) or gone too long (detached), and the
+	// session ends. Default to 1024 events and 1 MiB.
+	ReplayEvents int
+	ReplayBytes  int
+	// ResumeGrace is how long a session without a channel keeps its room
+	// and collects events for a resume. Defaults to 30 s.
+	ResumeGrace time.Duration
+	// SSEMaxAge ends each server-sent event stream after this long, so no
+	// proxy holds it forever; EventSource reconnects and resumes by
+	// itself. Defaults to 30 s.
+	SSEMaxAge time.Duration
+	// PollWait is how long a long-poll is held when there is nothing to
+	// send. Defaults to 25 s.
+	PollWait time.Duration
+	// WSMaxAge closes WebSockets older than this (checked once per
+	// PingInterval) with 4000 "resume", so load balancers can be drained.
+	// Zero, the default, keeps them open.
+	WSMaxAge time.Duration
 	// ICEServers hands out STUN/TURN servers; nil hands out none.
 	ICEServers ICEProvider
 	// Router moves frames between sessions. Defaults to a MemoryRouter.
 	Router Router
+	// Store keeps sessions' replay buffers. Defaults to a MemoryStore
+	// bounded by ReplayEvents and ReplayBytes.
+	Store Store
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Registerer receives the server's metrics; nil registers nowhere.
@@ -69,11 +90,26 @@ func (c *Config) setDefaults() {
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = 10 * time.Second
 	}
-	if c.SendQueueBytes == 0 {
-		c.SendQueueBytes = 1 << 20
+	if c.ReplayEvents == 0 {
+		c.ReplayEvents = 1024
+	}
+	if c.ReplayBytes == 0 {
+		c.ReplayBytes = 1 << 20
+	}
+	if c.ResumeGrace == 0 {
+		c.ResumeGrace = 30 * time.Second
+	}
+	if c.SSEMaxAge == 0 {
+		c.SSEMaxAge = 30 * time.Second
+	}
+	if c.PollWait == 0 {
+		c.PollWait = 25 * time.Second
 	}
 	if c.Router == nil {
 		c.Router = NewMemoryRouter(c.MaxPeersPerRoom)
+	}
+	if c.Store == nil {
+		c.Store = NewMemoryStore(ReplayLimits{Events: c.ReplayEvents, Bytes: c.ReplayBytes})
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -92,8 +128,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: timeouts must be positive", errBadConfig)
 	case c.PingInterval < heartbeatSlots*time.Millisecond:
 		return fmt.Errorf("%w: PingInterval %v is under %v", errBadConfig, c.PingInterval, heartbeatSlots*time.Millisecond)
-	case c.SendQueueBytes < int(c.MaxMessageSize):
-		return fmt.Errorf("%w: SendQueueBytes must hold at least one MaxMessageSize frame", errBadConfig)
+	case c.ReplayBytes < int(c.MaxMessageSize)+1024 || c.ReplayEvents < 16:
+		return fmt.Errorf("%w: the replay buffer must hold at least 16 events and one MaxMessageSize frame", errBadConfig)
+	case c.ResumeGrace < 0 || c.SSEMaxAge < time.Second || c.PollWait < 0 || c.WSMaxAge < 0:
+		return fmt.Errorf("%w: ResumeGrace, PollWait and WSMaxAge must not be negative, SSEMaxAge at least 1 s", errBadConfig)
 	}
 	for _, o := range c.AllowedOrigins {
 		if o != "*" && !validOrigin(o) {

@@ -24,6 +24,18 @@ const (
 	CodeBadOrigin     = "bad_origin"      // HTTP 403: Origin neither same-origin nor allowed
 	CodeUnauthorized  = "unauthorized"    // HTTP 401: missing or unknown session token
 	CodeShutdown      = "shutdown"        // server is stopping (close 1001)
+	CodeResumeFailed  = "resume_failed"   // token unknown, grace period over or events lost: a new session follows
+	CodeReplaced      = "replaced"        // another channel took the session over (close 4001, poll 409)
+	CodeResume        = "resume"          // the server ended the channel: resume at once (close 4000)
+	CodeBadRequest    = "bad_request"     // HTTP 400: a malformed query parameter or header
+	CodeBye           = "bye"             // the client ended its session on purpose
+)
+
+// WebSocket close codes of our own (the 4000-4999 range is the
+// application's).
+const (
+	closeResume   = 4000 // reconnect at once and resume
+	closeReplaced = 4001 // another channel took over the session
 )
 
 // Error is a client-facing error: a machine code and a human message.
@@ -45,4 +57,14 @@ var (
 	ErrUnknownPeer = errors.New("no such peer in room")
 )
 
-var errBadConfig = errors.New("invalid signaling config")
+// EventLog refusals; exported so that Store implementations in other
+// packages can return them.
+var (
+	ErrLogFull   = errors.New("replay buffer full")
+	ErrReplayGap = errors.New("requested events are no longer kept")
+)
+
+var (
+	errBadConfig = errors.New("invalid signaling config")
+	errBadSeq    = errors.New("not a sequence number")
+)

@@ -88,6 +88,15 @@ func (c *client) send(v any) {
 	c.sendRaw(string(b))
 }
 
+// hangUp closes the WebSocket the way a browser does on purpose (1000),
+// which ends the session at once rather than detaching it.
+func (c *client) hangUp() {
+	c.t.Helper()
+	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye")
+	_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(waitFor))
+	c.ws.Close()
+}
+
 // read returns the next frame, failing the test after waitFor.
 func (c *client) read() frame {
 	c.t.Helper()

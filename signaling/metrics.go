@@ -3,17 +3,32 @@ package signaling
 import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
-	connections prometheus.Gauge
-	relayed     map[string]prometheus.Counter // by relay type, resolved once
+	connections *prometheus.GaugeVec // open channels, by transport
+	sessions    prometheus.Gauge
+	ended       *prometheus.CounterVec // sessions ended, by reason
+	resumes     *prometheus.CounterVec // by outcome
+	relayed     map[string]prometheus.Counter
 	errors      *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, router Router) *metrics {
 	m := &metrics{
-		connections: prometheus.NewGauge(prometheus.GaugeOpts{
+		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "switchboard_signaling_connections",
-			Help: "Open signaling connections.",
+			Help: "Open signaling channels, by transport (ws, sse, poll).",
+		}, []string{"transport"}),
+		sessions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "switchboard_signaling_sessions",
+			Help: "Live sessions, attached to a channel or detached within their grace period.",
 		}),
+		ended: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_signaling_sessions_ended_total",
+			Help: "Sessions ended, by reason (bye, expired, slow_consumer, resume_failed, shutdown).",
+		}, []string{"reason"}),
+		resumes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_signaling_resumes_total",
+			Help: "Channels that asked to resume a session, by outcome (resumed, failed).",
+		}, []string{"outcome"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_signaling_errors_total",
 			Help: "Errors reported to clients, by code.",
@@ -28,7 +43,7 @@ func newMetrics(reg prometheus.Registerer, router Router) *metrics {
 		m.relayed[t] = relayed.WithLabelValues(t)
 	}
 	if reg != nil {
-		reg.MustRegister(m.connections, relayed, m.errors,
+		reg.MustRegister(m.connections, m.sessions, m.ended, m.resumes, relayed, m.errors,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "switchboard_signaling_rooms",
 				Help: "Rooms with at least one peer.",

@@ -20,6 +20,7 @@ const (
 	typeCandidate = "candidate"
 	typeMessage   = "message"
 	typePing      = "ping"
+	typeBye       = "bye"
 )
 
 const (
@@ -108,7 +109,7 @@ func (r *request) validate() *Error {
 		if r.Data == nil {
 			return newError(CodeMissingField, "message needs data")
 		}
-	case typeLeave, typePing:
+	case typeLeave, typePing, typeBye:
 	default:
 		return newError(CodeUnknownType, "unknown type %q", truncate(r.Type, 32))
 	}
@@ -176,6 +177,15 @@ type welcomeFrame struct {
 	ICEServers []ICEServer `json:"iceServers"`
 	TTL        int         `json:"ttl"` // seconds the TURN credentials stay valid
 	Heartbeat  int         `json:"heartbeat"`
+}
+
+// resumedFrame is the notice that opens a resumed channel: the events
+// after After up to Last follow.
+type resumedFrame struct {
+	Type    string `json:"type"`
+	Session string `json:"session"`
+	After   uint64 `json:"after"`
+	Last    uint64 `json:"last"`
 }
 
 type joinedFrame struct {

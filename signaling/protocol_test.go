@@ -188,7 +188,7 @@ func TestConfigValidation(t *testing.T) {
 		{RateLimit: -1},
 		{PingInterval: -1},
 		{PingInterval: time.Millisecond},
-		{MaxMessageSize: 1 << 20, SendQueueBytes: 1024},
+		{MaxMessageSize: 1 << 20, ReplayBytes: 1024},
 		{AllowedOrigins: []string{"evil.example"}},
 		{AllowedOrigins: []string{"https://a.example/path"}},
 	}

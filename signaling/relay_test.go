@@ -107,7 +107,7 @@ func TestRelay(t *testing.T) {
 		}
 	}
 	carol.join("room-2") // a session may move on to another room
-	bob.ws.Close()
+	bob.hangUp()
 	if f := alice.expect("peer-left"); f["peer"].(map[string]any)["id"] != bob.id {
 		t.Fatalf("peer-left after disconnect: %v", f)
 	}
@@ -154,8 +154,8 @@ func TestICEServersEndpoint(t *testing.T) {
 		t.Fatalf("got %+v", got)
 	}
 
-	// A closed session's token no longer works.
-	c.ws.Close()
+	// An ended session's token no longer works.
+	c.hangUp()
 	deadline := time.Now().Add(waitFor)
 	for {
 		resp, err := http.DefaultClient.Do(req)
@@ -222,7 +222,7 @@ func TestHeartbeat(t *testing.T) {
 }
 
 func TestSlowConsumerDisconnected(t *testing.T) {
-	_, url := startServer(t, Config{RateLimit: 1e6, RateBurst: 1e6, MaxMessageSize: 4096, SendQueueBytes: 8192})
+	_, url := startServer(t, Config{RateLimit: 1e6, RateBurst: 1e6, MaxMessageSize: 4096, ReplayBytes: 8192})
 	slow, fast := dial(t, url, nil), dial(t, url, nil)
 	slow.join("r")
 	fast.join("r")

@@ -53,14 +53,14 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// heartbeat pings every session once per PingInterval, one slot of them
-// per tick. One goroutine for all connections costs less than a timer per
-// connection, which is most of what an idle connection holds.
+// heartbeat beats every attached channel once per PingInterval, one slot
+// of sessions per tick. One goroutine for all connections costs less than
+// a timer per connection, which is most of what an idle connection holds.
 func (s *Server) heartbeat() {
 	defer s.wg.Done()
 	tick := time.NewTicker(s.cfg.PingInterval / heartbeatSlots)
 	defer tick.Stop()
-	var due []*session
+	var due []channel
 	for slot := 0; ; slot = (slot + 1) % heartbeatSlots {
 		select {
 		case <-s.stop:
@@ -70,12 +70,14 @@ func (s *Server) heartbeat() {
 		s.mu.Lock()
 		for _, sess := range s.sessions {
 			if sess.slot == slot {
-				due = append(due, sess)
+				if ch := sess.attached(); ch != nil {
+					due = append(due, ch)
+				}
 			}
 		}
 		s.mu.Unlock()
-		for i, sess := range due {
-			sess.out.ping()
+		for i, ch := range due {
+			ch.heartbeat()
 			due[i] = nil
 		}
 		due = due[:0]
@@ -86,12 +88,16 @@ func (s *Server) heartbeat() {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/ws", s.serveWS)
+	mux.HandleFunc("GET /v1/sse", s.serveSSE)
+	mux.HandleFunc("GET /v1/poll", s.servePoll)
+	mux.HandleFunc("POST /v1/send", s.serveSend)
 	mux.HandleFunc("GET /v1/ice-servers", s.serveICEServers)
 	return mux
 }
 
-// Shutdown closes every session with 1001 "shutdown" and waits for their
-// goroutines until ctx ends. New connections are refused from the start.
+// Shutdown ends every session, closing WebSockets with 1001 "shutdown",
+// and waits for their goroutines until ctx ends. New sessions are refused
+// from the start.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if !s.closing {
@@ -104,7 +110,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	for _, sess := range open {
-		sess.out.close(websocket.CloseGoingAway, CodeShutdown)
+		s.endSession(sess, CodeShutdown)
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
@@ -125,17 +131,87 @@ func (s *Server) register(sess *session) bool {
 	sess.slot = s.nextSlot
 	s.nextSlot = (s.nextSlot + 1) % heartbeatSlots
 	s.sessions[sess.token] = sess
-	s.metrics.connections.Inc()
+	s.metrics.sessions.Inc()
 	return true
 }
 
-func (s *Server) unregister(sess *session) {
+// lookup finds a live session by its token.
+func (s *Server) lookup(token string) *session {
+	if token == "" {
+		return nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.sessions[token]
+}
+
+// endSession ends sess for reason (a Code*), closing its channel with the
+// WebSocket code that goes with it, and forgets it.
+func (s *Server) endSession(sess *session, reason string) {
+	code := websocket.CloseGoingAway
+	switch reason {
+	case CodeSlowConsumer:
+		code = websocket.ClosePolicyViolation
+	case CodeBye:
+		code = websocket.CloseNormalClosure
+	}
+	if !sess.end(code, reason) {
+		return
+	}
+	s.metrics.ended.WithLabelValues(reason).Inc()
+	s.mu.Lock()
 	if _, ok := s.sessions[sess.token]; ok {
 		delete(s.sessions, sess.token)
-		s.metrics.connections.Dec()
+		s.metrics.sessions.Dec()
 	}
+	s.mu.Unlock()
+	s.cfg.Store.Drop(sess.id)
+}
+
+// goEnd ends sess from a goroutine of its own: the caller holds the
+// router's lock, which ending (leaving the room) needs.
+func (s *Server) goEnd(sess *session, reason string) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.endSession(sess, reason)
+	}()
+}
+
+// open gives a new channel its session: the one token names, resumed
+// from after (or from its newest event when fromLast), else a new one.
+// notices are what the channel sends before any event: "resumed" when
+// announce is set, or "resume_failed" ahead of a new session's welcome. It
+// fails only while the server shuts down.
+func (s *Server) open(ch channel, p resumeParams, announce bool) (sess *session, cursor uint64, notices [][]byte, ok bool) {
+	if p.token != "" {
+		if old := s.lookup(p.token); old != nil {
+			cursor, last, err := old.attach(ch, p.after, p.fromLast)
+			if err == nil {
+				s.metrics.resumes.WithLabelValues("resumed").Inc()
+				if announce {
+					notices = [][]byte{encode(resumedFrame{Type: "resumed", Session: old.id, After: cursor, Last: last})}
+				}
+				return old, cursor, notices, true
+			}
+			// Events the client asked for are gone: the session cannot
+			// go on without a gap, so it ends and its peers hear of it.
+			s.endSession(old, CodeResumeFailed)
+		}
+		s.metrics.resumes.WithLabelValues("failed").Inc()
+		s.metrics.errors.WithLabelValues(CodeResumeFailed).Inc()
+		notices = append(notices, encode(errorFrame{Type: "error", Code: CodeResumeFailed,
+			Message: "the session is gone (unknown token, grace period over, or events no longer kept); this is a new session"}))
+	}
+	sess = newSession(s)
+	if !s.register(sess) {
+		return nil, 0, nil, false
+	}
+	if _, _, err := sess.attach(ch, 0, false); err != nil {
+		return nil, 0, nil, false // ended by a concurrent Shutdown
+	}
+	sess.Deliver(sess.welcome())
+	return sess, 0, notices, true
 }
 
 // serveICEServers hands fresh ICE credentials to a connected session, so a
@@ -144,14 +220,11 @@ func (s *Server) unregister(sess *session) {
 // credentials.
 func (s *Server) serveICEServers(w http.ResponseWriter, r *http.Request) {
 	if !s.originAllowed(r) {
-		s.httpError(w, http.StatusForbidden, newError(CodeBadOrigin, "origin %q is not allowed", r.Header.Get("Origin")))
+		s.refuseOrigin(w, r)
 		return
 	}
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	s.mu.Lock()
-	sess := s.sessions[token]
-	s.mu.Unlock()
-	if !ok || sess == nil {
+	sess := s.bearer(r)
+	if sess == nil {
 		s.httpError(w, http.StatusUnauthorized, newError(CodeUnauthorized, "send the welcome token as Authorization: Bearer <token>"))
 		return
 	}
@@ -165,9 +238,23 @@ func (s *Server) serveICEServers(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(resp)
 }
 
+// bearer returns the live session named by the Authorization header.
+func (s *Server) bearer(r *http.Request) *session {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return nil
+	}
+	return s.lookup(token)
+}
+
+func (s *Server) refuseOrigin(w http.ResponseWriter, r *http.Request) {
+	s.httpError(w, http.StatusForbidden, newError(CodeBadOrigin, "origin %q is not allowed", truncate(r.Header.Get("Origin"), 128)))
+}
+
 func (s *Server) httpError(w http.ResponseWriter, status int, e *Error) {
 	s.metrics.errors.WithLabelValues(e.Code).Inc()
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(errorFrame{Type: "error", Code: e.Code, Message: e.Message})
 }

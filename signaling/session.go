@@ -4,42 +4,185 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
 )
 
-// transport is what a session needs from the connection carrying it.
-type transport interface {
-	Mailbox
-	// close ends the connection with a protocol close code and a machine
-	// code as reason. It must not block the caller on the network.
+// channel is what a session needs from the connection carrying it: a
+// WebSocket, an SSE stream or a poll. A channel pulls events from the
+// session's log; the session only tells it when there are new ones.
+type channel interface {
+	// wake says events were appended. It must not block.
+	wake()
+	// heartbeat runs once per PingInterval while the channel is attached.
+	heartbeat()
+	// close ends the channel with a WebSocket close code and a machine code
+	// as reason. It must not block the caller on the network.
 	close(code int, reason string)
-	// ping sends a keepalive ping; it must not block either.
-	ping()
 }
 
-// session is one peer's signaling state. handle and leave run on the
-// transport's single reader goroutine, so room needs no lock.
+// session is one peer's signaling state. It outlives the channels that
+// carry it: while none is attached it is detached, keeps its room and
+// collects events, until it is resumed or its grace period ends.
 type session struct {
 	srv     *Server
 	id      string // public: other peers address this one by it
 	token   string // secret: proves ownership of the session
-	out     transport
+	log     EventLog
 	limiter *rate.Limiter
 	slot    int // heartbeat slot, see Server.heartbeat
+	ended   atomic.Bool
 
+	// mu serialises requests, which may arrive on several channels at once
+	// (concurrent POSTs, a WebSocket being replaced).
+	mu   sync.Mutex
 	room string
+
+	// chMu guards the attachment. Order: mu before the router's lock
+	// before chMu; the log's lock is never held while taking another.
+	chMu  sync.Mutex
+	ch    channel
+	grace *time.Timer // runs while detached
 }
 
-func newSession(srv *Server, out transport) *session {
+func newSession(srv *Server) *session {
+	id := rand.Text()
 	return &session{
 		srv:     srv,
-		id:      rand.Text(),
+		id:      id,
 		token:   rand.Text() + rand.Text(),
-		out:     out,
+		log:     srv.cfg.Store.NewLog(id),
 		limiter: rate.NewLimiter(rate.Limit(srv.cfg.RateLimit), srv.cfg.RateBurst),
 	}
+}
+
+// Deliver implements Mailbox: the frame is numbered into the log, then the
+// attached channel, if any, is woken. It runs under the router's lock, so
+// a full log ends the session from another goroutine.
+func (s *session) Deliver(frame []byte) {
+	if _, err := s.log.Append(frame); err != nil {
+		s.srv.metrics.errors.WithLabelValues(CodeSlowConsumer).Inc()
+		s.srv.goEnd(s, CodeSlowConsumer)
+		return
+	}
+	s.chMu.Lock()
+	ch := s.ch
+	s.chMu.Unlock()
+	if ch != nil {
+		ch.wake()
+	}
+}
+
+// attach makes ch the session's channel from position after (the newest
+// seq when fromLast), closing the channel it replaces. It returns the
+// position ch starts from and the newest seq.
+func (s *session) attach(ch channel, after uint64, fromLast bool) (cursor, last uint64, err error) {
+	s.chMu.Lock()
+	if s.ended.Load() {
+		s.chMu.Unlock()
+		return 0, 0, ErrReplayGap
+	}
+	if fromLast {
+		after = s.log.Last()
+	}
+	last, err = s.log.Resume(after)
+	if err != nil {
+		s.chMu.Unlock()
+		return 0, last, err
+	}
+	old := s.ch
+	s.ch = ch
+	if s.grace != nil {
+		s.grace.Stop()
+	}
+	s.chMu.Unlock()
+	if old != nil {
+		s.srv.metrics.errors.WithLabelValues(CodeReplaced).Inc()
+		old.close(closeReplaced, CodeReplaced)
+	}
+	return after, last, nil
+}
+
+// detach ends ch's turn; the grace period starts unless another channel
+// has taken over.
+func (s *session) detach(ch channel) {
+	s.chMu.Lock()
+	defer s.chMu.Unlock()
+	if s.ch != ch {
+		return
+	}
+	s.ch = nil
+	if s.ended.Load() {
+		return
+	}
+	if s.grace == nil {
+		s.grace = time.AfterFunc(s.srv.cfg.ResumeGrace, s.expire)
+	} else {
+		s.grace.Reset(s.srv.cfg.ResumeGrace)
+	}
+}
+
+// expire ends the session if its grace period ran out while detached.
+func (s *session) expire() {
+	s.chMu.Lock()
+	detached := s.ch == nil
+	s.chMu.Unlock()
+	if detached {
+		s.srv.endSession(s, "expired")
+	}
+}
+
+// taken and ack move the log's marks for ch, and only while ch is the
+// attached channel: a replaced channel's late writes or pongs must not
+// drop events its successor still has to send.
+func (s *session) taken(ch channel, seq uint64) {
+	s.chMu.Lock()
+	if s.ch == ch {
+		s.log.Taken(seq)
+	}
+	s.chMu.Unlock()
+}
+
+func (s *session) ack(ch channel, seq uint64) {
+	s.chMu.Lock()
+	if s.ch == ch {
+		s.log.Ack(seq)
+	}
+	s.chMu.Unlock()
+}
+
+// attached reports the session's channel, nil while detached.
+func (s *session) attached() channel {
+	s.chMu.Lock()
+	defer s.chMu.Unlock()
+	return s.ch
+}
+
+// end stops the session for good: it leaves its room (peers get
+// peer-left) and its channel, if any, is closed with reason. Only the
+// first call does anything.
+func (s *session) end(code int, reason string) bool {
+	s.chMu.Lock()
+	if s.ended.Swap(true) {
+		s.chMu.Unlock()
+		return false
+	}
+	ch := s.ch
+	s.ch = nil
+	if s.grace != nil {
+		s.grace.Stop()
+	}
+	s.chMu.Unlock()
+	s.mu.Lock()
+	s.leave()
+	s.mu.Unlock()
+	if ch != nil {
+		ch.close(code, reason)
+	}
+	return true
 }
 
 func (s *session) welcome() []byte {
@@ -57,53 +200,73 @@ func (s *session) welcome() []byte {
 	})
 }
 
+// replyFunc receives a request's refusal. Over WebSocket it becomes an
+// event of the session; over POST /v1/send it goes into the answer.
+type replyFunc func(id json.RawMessage, e *Error)
+
 // handle processes one client frame. It reports whether the frame took
 // the slow path: anything but a relay that went through.
-func (s *session) handle(frame []byte) (slow bool) {
+func (s *session) handle(frame []byte, reject replyFunc) (slow bool) {
+	s.mu.Lock()
+	bye := false
+	slow, bye = s.handleLocked(frame, reject)
+	s.mu.Unlock()
+	if bye {
+		s.srv.endSession(s, CodeBye)
+	}
+	return slow
+}
+
+func (s *session) handleLocked(frame []byte, reject replyFunc) (slow, bye bool) {
+	if s.ended.Load() {
+		return true, false // a request that raced the session's end
+	}
 	if req, ok := decodeRelayFast(frame); ok && req.validate() == nil && s.room != "" && s.limiter.Allow() {
-		return !s.relay(req)
+		return !s.relay(req, reject), false
 	}
 	req, perr := decodeRequest(frame)
 	if !s.limiter.Allow() {
-		s.reject(req.ID, newError(CodeRateLimited, "more than %g frames/s (burst %d); frame dropped",
+		s.refuse(reject, req.ID, newError(CodeRateLimited, "more than %g frames/s (burst %d); frame dropped",
 			s.srv.cfg.RateLimit, s.srv.cfg.RateBurst))
-		return true
+		return true, false
 	}
 	if perr != nil {
-		s.reject(req.ID, perr)
-		return true
+		s.refuse(reject, req.ID, perr)
+		return true, false
 	}
 	switch req.Type {
 	case typeJoin:
-		s.join(req)
+		s.join(req, reject)
 	case typeLeave:
 		if s.room == "" {
-			s.reject(req.ID, newError(CodeNotInRoom, "not in a room"))
-			return
+			s.refuse(reject, req.ID, newError(CodeNotInRoom, "not in a room"))
+			break
 		}
 		room := s.room
 		s.leave()
-		s.out.Deliver(encode(replyFrame{Type: "left", Room: room, Re: req.ID}))
+		s.Deliver(encode(replyFrame{Type: "left", Room: room, Re: req.ID}))
 	case typePing:
-		s.out.Deliver(encode(replyFrame{Type: "pong", Re: req.ID}))
+		s.Deliver(encode(replyFrame{Type: "pong", Re: req.ID}))
+	case typeBye:
+		return true, true
 	default:
-		s.relay(req)
+		s.relay(req, reject)
 	}
-	return true
+	return true, false
 }
 
-func (s *session) join(req *request) {
+func (s *session) join(req *request, reject replyFunc) {
 	if s.room != "" {
-		s.reject(req.ID, newError(CodeAlreadyInRoom, "already in room %q; leave it first", s.room))
+		s.refuse(reject, req.ID, newError(CodeAlreadyInRoom, "already in room %q; leave it first", s.room))
 		return
 	}
 	self := PeerInfo{ID: s.id, Name: req.Name}
 	joined := func(peers []PeerInfo) []byte {
 		return encode(joinedFrame{Type: "joined", Room: req.Room, Peers: peers, Re: req.ID})
 	}
-	err := s.srv.router.Join(req.Room, self, s.out, joined, encode(peerFrame{Type: "peer-joined", Peer: self}))
+	err := s.srv.router.Join(req.Room, self, s, joined, encode(peerFrame{Type: "peer-joined", Peer: self}))
 	if errors.Is(err, ErrRoomFull) {
-		s.reject(req.ID, newError(CodeRoomFull, "room %q is full (%d peers)", req.Room, s.srv.cfg.MaxPeersPerRoom))
+		s.refuse(reject, req.ID, newError(CodeRoomFull, "room %q is full (%d peers)", req.Room, s.srv.cfg.MaxPeersPerRoom))
 		return
 	}
 	if err != nil {
@@ -123,22 +286,28 @@ func (s *session) leave() {
 }
 
 // relay forwards req to its recipients and reports whether it went out.
-func (s *session) relay(req *request) bool {
+func (s *session) relay(req *request, reject replyFunc) bool {
 	if s.room == "" {
-		s.reject(req.ID, newError(CodeNotInRoom, "join a room before sending %s", req.Type))
+		s.refuse(reject, req.ID, newError(CodeNotInRoom, "join a room before sending %s", req.Type))
 		return false
 	}
 	size := len(req.sdpRaw) + len(req.Candidate) + len(req.Data) + len(req.To) + len(s.id) + 64
 	frame := appendRelayFrame(make([]byte, 0, size), req, s.id)
 	if err := s.srv.router.Send(s.room, s.id, req.To, frame); err != nil {
-		s.reject(req.ID, newError(CodeUnknownPeer, "no peer %q in room %q", truncate(req.To, 64), s.room))
+		s.refuse(reject, req.ID, newError(CodeUnknownPeer, "no peer %q in room %q", truncate(req.To, 64), s.room))
 		return false
 	}
 	s.srv.metrics.relayed[req.Type].Inc()
 	return true
 }
 
-func (s *session) reject(id json.RawMessage, e *Error) {
+func (s *session) refuse(reject replyFunc, id json.RawMessage, e *Error) {
 	s.srv.metrics.errors.WithLabelValues(e.Code).Inc()
-	s.out.Deliver(encode(errorFrame{Type: "error", Code: e.Code, Message: e.Message, Re: id}))
+	reject(id, e)
+}
+
+// rejectAsEvent is the replyFunc of channels that carry requests and
+// events together: the error becomes the session's next event.
+func (s *session) rejectAsEvent(id json.RawMessage, e *Error) {
+	s.Deliver(encode(errorFrame{Type: "error", Code: e.Code, Message: e.Message, Re: id}))
 }

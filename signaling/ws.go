@@ -5,24 +5,32 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
 )
 
-// wsConn carries one session over WebSocket. A single reader goroutine
-// runs for the connection's life; a writer goroutine exists only while
-// frames or a ping are due, so an idle connection costs one goroutine.
+// wsConn carries a session over WebSocket. A single reader goroutine runs
+// for the connection's life; a writer goroutine exists only while events,
+// notices or a ping are due, so an idle connection costs one goroutine.
 type wsConn struct {
-	srv  *Server
-	ws   *websocket.Conn
-	sess *session
+	srv    *Server
+	ws     *websocket.Conn
+	sess   *session
+	reject replyFunc // sess.rejectAsEvent, bound once
+	opened time.Time
+	// pingSeq is the newest seq written before the last ping: its pong
+	// proves the client has read that far, so the log may drop it.
+	pingSeq atomic.Uint64
 
 	mu      sync.Mutex
-	queue   [][]byte
-	queued  int  // bytes in queue
-	pingDue bool // the heartbeat asked for a ping
-	writing bool // a writer goroutine is draining queue
+	cursor  uint64   // newest seq written; the writer's own
+	notices [][]byte // sent before any event: resumed, resume_failed
+	pending bool     // events were appended since the writer last looked
+	pingDue bool     // the heartbeat asked for a ping
+	ready   bool     // notices and cursor are set: writing may start
+	writing bool     // a writer goroutine is running
 	closed  bool
 }
 
@@ -42,23 +50,38 @@ func (s *Server) newUpgrader() *websocket.Upgrader {
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if !s.originAllowed(r) {
-		s.httpError(w, http.StatusForbidden, newError(CodeBadOrigin, "origin %q is not allowed", r.Header.Get("Origin")))
+		s.refuseOrigin(w, r)
+		return
+	}
+	p, perr := parseResume(r, false)
+	if perr != nil {
+		s.httpError(w, http.StatusBadRequest, perr)
 		return
 	}
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // Upgrade has answered the client
 	}
-	c := &wsConn{srv: s, ws: ws}
-	c.sess = newSession(s, c)
-	if !s.register(c.sess) {
+	c := &wsConn{srv: s, ws: ws, opened: time.Now()}
+	sess, cursor, notices, ok := s.open(c, p, true)
+	if !ok {
 		c.closeNow(websocket.CloseGoingAway, CodeShutdown)
 		return
 	}
+	c.sess, c.reject = sess, sess.rejectAsEvent
+	s.metrics.connections.WithLabelValues("ws").Inc()
 	ws.SetReadLimit(s.cfg.MaxMessageSize)
 	c.extendDeadline()
-	ws.SetPongHandler(func(string) error { c.extendDeadline(); return nil })
-	c.Deliver(c.sess.welcome())
+	ws.SetPongHandler(func(string) error {
+		c.extendDeadline()
+		if seq := c.pingSeq.Load(); seq > 0 {
+			c.sess.ack(c, seq)
+		}
+		return nil
+	})
+	c.mu.Lock()
+	c.cursor, c.notices, c.ready, c.pending = cursor, notices, true, true
+	c.startWriterLocked()
 	// A fresh goroutine starts with a small stack; the handler's own has
 	// grown while parsing the HTTP request.
 	s.wg.Add(1)
@@ -80,7 +103,7 @@ func (c *wsConn) readLoop() {
 	for {
 		kind, r, err := c.ws.NextReader()
 		if err != nil {
-			c.finish()
+			c.finish(err)
 			return
 		}
 		c.extendDeadline()
@@ -91,14 +114,14 @@ func (c *wsConn) readLoop() {
 				// gorilla has already sent close 1009.
 				c.srv.metrics.errors.WithLabelValues(CodeTooLarge).Inc()
 			}
-			c.finish()
+			c.finish(err)
 			return
 		}
 		slow := true
 		if kind == websocket.TextMessage {
-			slow = c.sess.handle(frame)
+			slow = c.sess.handle(frame, c.reject)
 		} else {
-			c.sess.reject(nil, newError(CodeBadJSON, "binary frames are not supported; send JSON text"))
+			c.sess.refuse(c.reject, nil, newError(CodeBadJSON, "binary frames are not supported; send JSON text"))
 		}
 		*buf = frame[:0]
 		frameBuffers.Put(buf)
@@ -132,52 +155,46 @@ func readFrame(r io.Reader, buf []byte) ([]byte, error) {
 	}
 }
 
-// finish runs once the reader has stopped: the session leaves its room and
-// the connection is released.
-func (c *wsConn) finish() {
-	c.sess.leave()
-	c.srv.unregister(c.sess)
+// finish runs once the reader has stopped. A client that closed with 1000
+// or 1001 is done, and one over the size limit is cut off: their sessions
+// end. Any other end (a network drop, a dead peer) only detaches the
+// session for the grace period.
+func (c *wsConn) finish(err error) {
 	c.mu.Lock()
 	c.closed = true
-	c.queue = nil
 	c.mu.Unlock()
 	_ = c.ws.Close()
+	c.srv.metrics.connections.WithLabelValues("ws").Dec()
+	switch {
+	case websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway):
+		c.srv.endSession(c.sess, CodeBye)
+		return
+	case errors.Is(err, websocket.ErrReadLimit):
+		// A client that broke the size limit would only break it again.
+		c.srv.endSession(c.sess, CodeTooLarge)
+		return
+	}
+	c.sess.detach(c)
 }
 
-// Deliver implements Mailbox. It runs under the router's lock, so it only
-// queues; a slow client is cut off rather than allowed to grow the queue.
-func (c *wsConn) Deliver(frame []byte) {
+// wake implements channel.
+func (c *wsConn) wake() {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		return
 	}
-	if c.queued+len(frame) > c.srv.cfg.SendQueueBytes {
-		c.closed = true
-		c.queue = nil
-		c.mu.Unlock()
-		c.srv.metrics.errors.WithLabelValues(CodeSlowConsumer).Inc()
-		c.close(websocket.ClosePolicyViolation, CodeSlowConsumer)
-		return
-	}
-	c.queue = append(c.queue, frame)
-	c.queued += len(frame)
+	c.pending = true
 	c.startWriterLocked()
 }
 
-// startWriterLocked starts a writer unless one is running, and unlocks mu.
-func (c *wsConn) startWriterLocked() {
-	start := !c.writing
-	c.writing = true
-	c.mu.Unlock()
-	if start {
-		c.srv.wg.Add(1)
-		go c.writeLoop()
+// heartbeat implements channel: the writer sends a ping at its next turn,
+// and a socket past its maximum age is asked to resume elsewhere.
+func (c *wsConn) heartbeat() {
+	if max := c.srv.cfg.WSMaxAge; max > 0 && time.Since(c.opened) >= max {
+		c.close(closeResume, CodeResume)
+		return
 	}
-}
-
-// ping implements transport: the writer sends a ping at its next turn.
-func (c *wsConn) ping() {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -187,14 +204,30 @@ func (c *wsConn) ping() {
 	c.startWriterLocked()
 }
 
-// writeLoop drains the queue in batches and exits when it is empty.
+// startWriterLocked starts a writer unless one runs or the connection is
+// not ready, and unlocks mu.
+func (c *wsConn) startWriterLocked() {
+	start := c.ready && !c.writing
+	c.writing = c.writing || start
+	c.mu.Unlock()
+	if start {
+		c.srv.wg.Add(1)
+		go c.writeLoop()
+	}
+}
+
+// writeLoop writes notices, then the log's events after the cursor, and
+// exits when nothing is due.
 func (c *wsConn) writeLoop() {
 	defer c.srv.wg.Done()
+	batchp := eventBatches.Get().(*[]Event)
+	defer func() { clear(*batchp); eventBatches.Put(batchp) }()
+	var seqBuf [24]byte
 	for {
 		c.mu.Lock()
-		batch, ping := c.queue, c.pingDue
-		c.queue, c.queued, c.pingDue = nil, 0, false
-		if len(batch) == 0 && !ping || c.closed {
+		notices, ping, pending := c.notices, c.pingDue, c.pending
+		c.notices, c.pingDue, c.pending = nil, false, false
+		if c.closed || !pending && !ping && notices == nil {
 			c.writing = false
 			c.mu.Unlock()
 			return
@@ -202,23 +235,53 @@ func (c *wsConn) writeLoop() {
 		c.mu.Unlock()
 		deadline := time.Now().Add(c.srv.cfg.WriteTimeout)
 		_ = c.ws.SetWriteDeadline(deadline)
-		if ping && c.ws.WriteControl(websocket.PingMessage, nil, deadline) != nil {
-			batch = nil // the reader sees the dead socket soon enough
+		ok := true
+		for _, n := range notices {
+			ok = ok && c.ws.WriteMessage(websocket.TextMessage, n) == nil
 		}
-		for _, frame := range batch {
-			if err := c.ws.WriteMessage(websocket.TextMessage, frame); err != nil {
-				// The reader sees the closed socket and cleans up.
-				_ = c.ws.Close()
-				c.mu.Lock()
-				c.writing, c.closed, c.queue = false, true, nil
-				c.mu.Unlock()
-				return
+		for ok && pending {
+			batch, err := c.sess.log.Read(c.cursor, (*batchp)[:0], eventBatch)
+			if err != nil {
+				ok = false // replaced, and its successor moved on
+				break
 			}
+			for _, ev := range batch {
+				if ok = c.writeEvent(ev, seqBuf[:0]); !ok {
+					break
+				}
+				c.cursor = ev.Seq
+			}
+			pending = len(batch) == eventBatch
+			c.sess.taken(c, c.cursor)
+		}
+		if ok && ping {
+			c.pingSeq.Store(c.cursor)
+			ok = c.ws.WriteControl(websocket.PingMessage, nil, deadline) == nil
+		}
+		if !ok {
+			// The reader sees the closed socket and detaches.
+			_ = c.ws.Close()
+			c.mu.Lock()
+			c.writing, c.closed = false, true
+			c.mu.Unlock()
+			return
 		}
 	}
 }
 
-// close implements transport: it sends a close frame and drops the
+func (c *wsConn) writeEvent(ev Event, seqBuf []byte) bool {
+	w, err := c.ws.NextWriter(websocket.TextMessage)
+	if err != nil {
+		return false
+	}
+	_, err = w.Write(ev.Frame[:len(ev.Frame)-1])
+	if err == nil {
+		_, err = w.Write(appendSeqSuffix(seqBuf, ev.Seq))
+	}
+	return w.Close() == nil && err == nil
+}
+
+// close implements channel: it sends a close frame and drops the
 // connection from a goroutine of its own, because the caller may hold the
 // router's lock and the write may wait on a slow client.
 func (c *wsConn) close(code int, reason string) {

@@ -252,7 +252,7 @@ func TestCallThroughRelay(t *testing.T) {
 	for _, want := range []string{
 		`switchboard_signaling_relayed_total{type="offer"} 1`,
 		`switchboard_signaling_relayed_total{type="answer"} 1`,
-		`switchboard_signaling_connections 2`,
+		`switchboard_signaling_sessions 2`,
 		`switchboard_signaling_rooms 1`,
 	} {
 		if !strings.Contains(metrics, want) {

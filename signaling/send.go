@@ -1,0 +1,79 @@
+package signaling
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+)
+
+// serveSend is the upstream of SSE and long-polling: POST /v1/send with a
+// body of one message or an array of them. Each goes through the same
+// session code, limits included, as a WebSocket frame; the answer lists
+// each message's refusal, or null.
+func (s *Server) serveSend(w http.ResponseWriter, r *http.Request) {
+	if !s.originAllowed(r) {
+		s.refuseOrigin(w, r)
+		return
+	}
+	sess := s.bearer(r)
+	if sess == nil {
+		s.httpError(w, http.StatusUnauthorized, newError(CodeUnauthorized, "send the welcome token as Authorization: Bearer <token>"))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxMessageSize))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		s.httpError(w, http.StatusRequestEntityTooLarge, newError(CodeTooLarge, "body over %d bytes", s.cfg.MaxMessageSize))
+		return
+	case err != nil:
+		return // the client went away
+	}
+	msgs, perr := splitSendBody(body)
+	if perr != nil {
+		status := http.StatusBadRequest
+		if perr.Code == CodeTooLarge {
+			status = http.StatusRequestEntityTooLarge
+		}
+		s.httpError(w, status, perr)
+		return
+	}
+	results := make([]any, len(msgs))
+	for i, m := range msgs {
+		sess.handle(m, func(id json.RawMessage, e *Error) {
+			results[i] = errorFrame{Type: "error", Code: e.Code, Message: e.Message, Re: id}
+		})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(encode(results))
+}
+
+// maxSendBatch bounds the messages of one POST; each is also counted
+// against the session's rate limit.
+const maxSendBatch = 256
+
+// splitSendBody returns the messages of a POST body: the body itself when
+// it is an object, or the elements of an array. It checks only the
+// outline; each message is then decoded and validated like a WebSocket
+// frame, so that its error is reported in its own slot.
+func splitSendBody(body []byte) ([][]byte, *Error) {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) > 0 && trimmed[0] == '{' {
+		return [][]byte{trimmed}, nil
+	}
+	var raw []json.RawMessage
+	if len(trimmed) == 0 || trimmed[0] != '[' || json.Unmarshal(trimmed, &raw) != nil {
+		return nil, newError(CodeBadJSON, "body must be one JSON message object or an array of them")
+	}
+	if len(raw) > maxSendBatch {
+		return nil, newError(CodeTooLarge, "at most %d messages per request", maxSendBatch)
+	}
+	msgs := make([][]byte, len(raw))
+	for i, m := range raw {
+		msgs[i] = m
+	}
+	return msgs, nil
+}

@@ -1,0 +1,169 @@
+package signaling
+
+import (
+	"bufio"
+	"bytes"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// sseConn carries a session over one server-sent event stream. The
+// handler's goroutine writes; the session and the heartbeat only signal
+// it.
+type sseConn struct {
+	signal chan struct{} // capacity 1: something is due
+	mu     sync.Mutex
+	beat   bool   // a heartbeat comment is due
+	reason string // set when the channel must end: a Code*
+}
+
+func newSSEConn() *sseConn { return &sseConn{signal: make(chan struct{}, 1)} }
+
+func (c *sseConn) poke() {
+	select {
+	case c.signal <- struct{}{}:
+	default:
+	}
+}
+
+// wake implements channel.
+func (c *sseConn) wake() { c.poke() }
+
+// heartbeat implements channel.
+func (c *sseConn) heartbeat() {
+	c.mu.Lock()
+	c.beat = true
+	c.mu.Unlock()
+	c.poke()
+}
+
+// close implements channel; the handler writes the notice and returns.
+func (c *sseConn) close(_ int, reason string) {
+	c.mu.Lock()
+	if c.reason == "" {
+		c.reason = reason
+	}
+	c.mu.Unlock()
+	c.poke()
+}
+
+func (c *sseConn) due() (beat bool, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	beat, c.beat = c.beat, false
+	return beat, c.reason
+}
+
+// sseRetry is the reconnect delay EventSource is told to use: a stream the
+// server ends at its maximum age should come back at once.
+const sseRetry = "retry: 1000\n\n"
+
+func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
+	if !s.originAllowed(r) {
+		s.refuseOrigin(w, r)
+		return
+	}
+	p, perr := parseResume(r, true)
+	if perr != nil {
+		s.httpError(w, http.StatusBadRequest, perr)
+		return
+	}
+	rc := http.NewResponseController(w)
+	c := newSSEConn()
+	sess, cursor, notices, ok := s.open(c, p, true)
+	if !ok {
+		s.httpError(w, http.StatusServiceUnavailable, newError(CodeShutdown, "%s", closeMessages[CodeShutdown]))
+		return
+	}
+	s.metrics.connections.WithLabelValues("sse").Inc()
+	defer s.metrics.connections.WithLabelValues("sse").Dec()
+	defer sess.detach(c)
+
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	w.WriteHeader(http.StatusOK)
+
+	bw := bufio.NewWriterSize(w, 512)
+	_, _ = bw.WriteString(sseRetry)
+	for _, n := range notices {
+		writeSSE(bw, 0, n)
+	}
+	maxAge := time.NewTimer(s.cfg.SSEMaxAge)
+	defer maxAge.Stop()
+	batchp := eventBatches.Get().(*[]Event)
+	defer func() { clear(*batchp); eventBatches.Put(batchp) }()
+	buf := make([]byte, 0, 512)
+	for {
+		beat, reason := c.due()
+		for {
+			batch, err := sess.log.Read(cursor, (*batchp)[:0], eventBatch)
+			if err != nil || len(batch) == 0 {
+				break
+			}
+			for _, ev := range batch {
+				buf = appendEvent(buf[:0], ev)
+				writeSSE(bw, ev.Seq, buf)
+				cursor = ev.Seq
+			}
+		}
+		if reason != "" {
+			writeSSE(bw, 0, noticeFrame(reason, closeMessages[reason]))
+			s.flushSSE(rc, bw)
+			return
+		}
+		if beat {
+			_, _ = bw.WriteString(": hb\n\n")
+		}
+		if !s.flushSSE(rc, bw) {
+			return
+		}
+		sess.taken(c, cursor)
+		select {
+		case <-c.signal:
+		case <-maxAge.C:
+			return
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+// writeSSE writes one event; seq 0 marks a channel notice, which has no id
+// so that EventSource's Last-Event-ID stays on the last event.
+func writeSSE(bw *bufio.Writer, seq uint64, data []byte) {
+	if seq > 0 {
+		var idBuf [24]byte
+		_, _ = bw.WriteString("id: ")
+		_, _ = bw.Write(strconv.AppendUint(idBuf[:0], seq, 10))
+		_ = bw.WriteByte('\n')
+	}
+	// A relayed candidate or data value is spliced in as the sender wrote
+	// it, and JSON allows line breaks between tokens: each line goes on a
+	// data line of its own, and EventSource joins them with "\n", which is
+	// JSON whitespace too.
+	for {
+		_, _ = bw.WriteString("data: ")
+		i := bytes.IndexAny(data, "\r\n")
+		if i < 0 {
+			_, _ = bw.Write(data)
+			break
+		}
+		_, _ = bw.Write(data[:i])
+		_ = bw.WriteByte('\n')
+		if data[i] == '\r' && i+1 < len(data) && data[i+1] == '\n' {
+			i++
+		}
+		data = data[i+1:]
+	}
+	_, _ = bw.WriteString("\n\n")
+}
+
+// flushSSE pushes what is buffered to the client within WriteTimeout.
+func (s *Server) flushSSE(rc *http.ResponseController, bw *bufio.Writer) bool {
+	_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+	return bw.Flush() == nil && rc.Flush() == nil
+}

@@ -1,0 +1,174 @@
+package signaling
+
+import "sync"
+
+// Event is one numbered server→client message of a session. Frame is the
+// encoded message without its seq: channels add `"seq":N` as they write,
+// so one frame is shared by every recipient of a broadcast.
+type Event struct {
+	Seq   uint64
+	Frame []byte
+}
+
+// EventLog is one session's replay buffer. Every event is appended here
+// before any channel sends it; a channel reads from the position its
+// client asked for. The log keeps what the client may still need:
+//
+//   - events after the taken mark have not reached a channel yet and are
+//     never dropped; when they alone pass the bounds, Append fails;
+//   - events up to the taken mark were handed to a channel but may be lost
+//     in flight, so they are kept for a resume and dropped, oldest first,
+//     only to make room;
+//   - events up to an Ack are known to be with the client and are dropped.
+//
+// Its methods are safe for concurrent use.
+type EventLog interface {
+	// Append numbers frame with the next seq (the first is 1) and keeps
+	// it. It fails with ErrLogFull, keeping nothing, when the events no
+	// channel has taken would pass the log's bounds.
+	Append(frame []byte) (seq uint64, err error)
+	// Resume starts a channel at after: the events up to it are
+	// acknowledged and the ones after it are untaken again. It returns
+	// the newest seq, or ErrReplayGap when events after `after` are no
+	// longer kept or `after` is beyond the newest seq.
+	Resume(after uint64) (last uint64, err error)
+	// Read appends to dst up to max events with seq above after. It fails
+	// with ErrReplayGap when the event after `after` is no longer kept.
+	Read(after uint64, dst []Event, max int) ([]Event, error)
+	// Taken marks the events up to seq as handed to a channel.
+	Taken(seq uint64)
+	// Ack drops the events up to seq, capped at the taken mark: the
+	// client has them.
+	Ack(seq uint64)
+	// Last reports the newest seq, 0 before the first event.
+	Last() uint64
+}
+
+// Store keeps what a session needs beyond the channel carrying it. It is
+// the seam for sessions the way Router is for rooms: the embedded default
+// keeps them in memory, and a cluster can keep them in a shared database
+// so that a client may resume on another node.
+type Store interface {
+	// NewLog creates the event log of a new session.
+	NewLog(sessionID string) EventLog
+	// Drop forgets a session's log when the session ends.
+	Drop(sessionID string)
+}
+
+// ReplayLimits bound each session's replay buffer.
+type ReplayLimits struct {
+	Events int // most events kept
+	Bytes  int // most frame bytes kept
+}
+
+// MemoryStore is the single-node Store.
+type MemoryStore struct {
+	limits ReplayLimits
+}
+
+// NewMemoryStore returns a Store whose logs hold at most limits.
+func NewMemoryStore(limits ReplayLimits) *MemoryStore {
+	return &MemoryStore{limits: limits}
+}
+
+// NewLog implements Store.
+func (m *MemoryStore) NewLog(string) EventLog { return &memoryLog{limits: m.limits} }
+
+// Drop implements Store; a memory log is freed with its session.
+func (m *MemoryStore) Drop(string) {}
+
+// memoryLog keeps events in a slice that is nil whenever it is empty, so
+// an idle, acknowledged session holds no buffer at all.
+type memoryLog struct {
+	limits ReplayLimits
+
+	mu     sync.Mutex
+	events []Event // ascending, contiguous seqs
+	bytes  int     // frame bytes in events
+	next   uint64  // seq of the next Append, minus one
+	taken  uint64
+}
+
+func (l *memoryLog) Append(frame []byte) (uint64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for len(l.events) > 0 && (len(l.events) >= l.limits.Events || l.bytes+len(frame) > l.limits.Bytes) {
+		if l.events[0].Seq > l.taken {
+			return 0, ErrLogFull
+		}
+		l.dropFirst()
+	}
+	if len(frame) > l.limits.Bytes {
+		return 0, ErrLogFull
+	}
+	l.next++
+	l.events = append(l.events, Event{Seq: l.next, Frame: frame})
+	l.bytes += len(frame)
+	return l.next, nil
+}
+
+func (l *memoryLog) dropFirst() {
+	l.bytes -= len(l.events[0].Frame)
+	l.events[0] = Event{}
+	l.events = l.events[1:]
+	if len(l.events) == 0 {
+		l.events = nil
+	}
+}
+
+// first is the oldest seq kept, or next+1 when none is.
+func (l *memoryLog) first() uint64 {
+	if len(l.events) == 0 {
+		return l.next + 1
+	}
+	return l.events[0].Seq
+}
+
+func (l *memoryLog) Resume(after uint64) (uint64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if after > l.next || after+1 < l.first() {
+		return l.next, ErrReplayGap
+	}
+	l.taken = after
+	l.ackLocked(after)
+	return l.next, nil
+}
+
+func (l *memoryLog) Read(after uint64, dst []Event, max int) ([]Event, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if after+1 < l.first() {
+		return dst, ErrReplayGap
+	}
+	if after >= l.next {
+		return dst, nil
+	}
+	i := int(after + 1 - l.first())
+	end := min(len(l.events), i+max)
+	return append(dst, l.events[i:end]...), nil
+}
+
+func (l *memoryLog) Taken(seq uint64) {
+	l.mu.Lock()
+	l.taken = max(l.taken, min(seq, l.next))
+	l.mu.Unlock()
+}
+
+func (l *memoryLog) Ack(seq uint64) {
+	l.mu.Lock()
+	l.ackLocked(min(seq, l.taken))
+	l.mu.Unlock()
+}
+
+func (l *memoryLog) ackLocked(seq uint64) {
+	for len(l.events) > 0 && l.events[0].Seq <= seq {
+		l.dropFirst()
+	}
+}
+
+func (l *memoryLog) Last() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.next
+}
