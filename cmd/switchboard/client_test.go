@@ -216,3 +216,104 @@ func waitUntil(t *testing.T, deadline time.Time, what string, cond func() string
 		<-tick.C
 	}
 }
+
+// A session the server no longer has: resume_failed, then a new session's
+// welcome on the same channel, which the client re-joins; on SSE the stream
+// is reopened with the new token.
+func TestClientResumeFailed(t *testing.T) {
+	b := newBrowser(t, findChromium(t))
+	for _, kind := range []string{"ws", "sse", "poll"} {
+		t.Run(kind, func(t *testing.T) {
+			fake := newFakeSignal()
+			fake.pollWait = 300 * time.Millisecond
+			env := startClient(t, b, fake, `{ transports: ["`+kind+`"] }`)
+			deadline := time.Now().Add(clientBudget)
+			p := env.page
+			p.waitFor(t, deadline, "joined", `window.t.count("joined") === 1 && window.t.client.connected ? "" : "not joined"`)
+			first := fake.snapshot()
+			fake.forget()
+			env.proxy.dropAll()
+			if kind == "poll" {
+				fake.push(0, relayed("wakes the held poll")) // a poll notices a forgotten session on its next request
+			}
+			p.waitFor(t, deadline, "a new session, joined again", `(() => {
+				const t = window.t;
+				if (t.count("resume-failed") !== 1) return t.count("resume-failed") + " resume-failed";
+				if (t.count("welcome") !== 2) return t.count("welcome") + " welcomes";
+				const j = t.log.filter((e) => e.event === "joined");
+				if (j.length !== 2 || !j[1].rejoin) return "joined " + JSON.stringify(j);
+				// Not always S002: a poll whose answer the cut lost may have made one.
+				return t.client.connected && t.client.sessionId !== "S001" ? "" : "session " + t.client.sessionId;
+			})()`)
+			snap := fake.snapshot()
+			if snap.room != "room1" {
+				t.Errorf("want the new session in room1; got %+v (before: %+v)", snap, first)
+			}
+			fake.push(snap.sessions-1, relayed("to the new session"))
+			p.waitFor(t, deadline, "an event of the new session", `window.t.log.some((e) => e.event === "message" && e.data === "to the new session") ? "" : "not yet"`)
+			if kind == "sse" && !slices.Contains(snap.attaches, "sse resume 1") {
+				t.Errorf("SSE not reopened with the new token: %v", snap.attaches)
+			}
+		})
+	}
+}
+
+// Another channel taking the session over ends this one with "replaced"
+// (close 4001, an SSE notice, a poll answered 409): the client stops and
+// does not fight back.
+func TestClientReplaced(t *testing.T) {
+	b := newBrowser(t, findChromium(t))
+	for _, kind := range []string{"ws", "sse", "poll"} {
+		t.Run(kind, func(t *testing.T) {
+			fake := newFakeSignal()
+			fake.pollWait = 5 * time.Second // the client's poll is held when the takeover comes
+			env := startClient(t, b, fake, `{ transports: ["`+kind+`"] }`)
+			deadline := time.Now().Add(clientBudget)
+			p := env.page
+			p.waitFor(t, deadline, "joined", `window.t.count("joined") === 1 && window.t.client.connected ? "" : "not joined"`)
+			fake.kick(0, 4001)
+			p.waitFor(t, deadline, "closed for good", `(() => {
+				const t = window.t, c = t.client;
+				const close = t.log.find((e) => e.event === "close" && e.code === 4001);
+				if (!close) return "no close 4001";
+				if (close.willReconnect) return "will reconnect";
+				const last = t.log.filter((e) => e.event === "state").pop();
+				if (last.state !== "closed") return "state " + last.state;
+				return !c.connected && !c._channel && !c._reconnectTimer ? "" : "still trying";
+			})()`)
+			if got := fake.snapshot().received; slices.Contains(got, "bye") {
+				t.Errorf("a replaced client must not say bye: %v", got)
+			}
+		})
+	}
+}
+
+// A WebSocket that cannot open makes the client fall back to SSE, and an
+// event stream that cannot open to long-polling, resuming the session each
+// time. Errors for posted frames come in the POST answer.
+func TestClientFallback(t *testing.T) {
+	b := newBrowser(t, findChromium(t))
+	fake := newFakeSignal()
+	fake.refuse["ws"] = true
+	env := startClient(t, b, fake, `{}`)
+	deadline := time.Now().Add(clientBudget)
+	p := env.page
+	p.waitFor(t, deadline, "joined over SSE", `window.t.count("joined") === 1 && window.t.client.transport === "sse" && window.t.client.connected ? "" : "on " + window.t.client.transport`)
+
+	fake.mu.Lock()
+	fake.refuse["sse"] = true
+	fake.mu.Unlock()
+	env.proxy.dropAll()
+	fake.push(0, relayed("while falling back"))
+	p.waitFor(t, deadline, "resumed on long-polling", `(() => {
+		const t = window.t;
+		if (t.client.transport !== "poll" || !t.client.connected) return "on " + t.client.transport;
+		if (t.count("welcome") !== 1 || t.count("joined") !== 1) return "started over";
+		return t.log.some((e) => e.event === "message" && e.data === "while falling back") ? "" : "event lost";
+	})()`)
+
+	code, err := evalAwait[string](p, `window.t.client.request({ type: "join", room: "room2" }).then(() => "joined", (e) => e.code)`)
+	if err != nil || code != "already_in_room" {
+		t.Errorf("second join over POST: %q, %v; want already_in_room", code, err)
+	}
+}

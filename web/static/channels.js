@@ -18,6 +18,15 @@
 const WS_CLOSE_RESUME = 4000; // the server ended an old socket: resume at once
 const WS_CLOSE_REPLACED = 4001; // another channel took over the session
 
+// Notices (error frames without seq) with which the server ends an SSE
+// stream or answers a poll (409, 410): the channel is over. resume_failed
+// is not among them: a new session's welcome follows it on the same channel.
+const ENDING_NOTICES = new Set(["replaced", "resume", "shutdown", "slow_consumer", "bye"]);
+
+function ending(code, status) {
+  return { code: status, reason: code, replaced: code === "replaced", resumeNow: code === "resume" };
+}
+
 /** The http(s) origin of a ws(s)://, http(s):// URL or path of the server. */
 export function httpBase(url) {
   const u = new URL(url, globalThis.location ? globalThis.location.href : undefined);
@@ -155,8 +164,8 @@ export class SseChannel {
       healthy = true;
       const f = parse(ev.data);
       if (!f) return;
-      if (f.type === "error" && f.code === "replaced") {
-        this._end({ code: WS_CLOSE_REPLACED, reason: "replaced", replaced: true });
+      if (f.type === "error" && f.seq === undefined && ENDING_NOTICES.has(f.code)) {
+        this._end(ending(f.code, f.code === "replaced" ? WS_CLOSE_REPLACED : 0));
         return;
       }
       this._hooks.frame(f);
@@ -234,14 +243,14 @@ export class PollChannel {
       try {
         const resp = await fetch(endpoint(this._base, "/v1/poll", cursor), { cache: "no-store", signal: ac.signal });
         if (this._closed) return;
-        if (resp.status === 409) {
-          this._end({ code: WS_CLOSE_REPLACED, reason: "replaced", replaced: true });
-          return;
-        }
         body = await resp.json().catch(() => null);
         if (this._closed) return;
+        if (resp.status === 409) {
+          this._end(ending("replaced", WS_CLOSE_REPLACED));
+          return;
+        }
         if (!resp.ok || !Array.isArray(body)) {
-          this._end({ code: resp.status, reason: (body && body.code) || "poll answered " + resp.status });
+          this._end(ending((body && body.code) || "poll answered " + resp.status, resp.status));
           return;
         }
       } catch (err) {
