@@ -42,7 +42,7 @@ const maxSeq = 1<<53 - 1
 // parseSeq reads a sequence number: decimal digits only, no sign, no
 // spaces, at most maxSeq.
 func parseSeq(s string) (uint64, error) {
-	if s == "" || len(s) > 16 {
+	if s == "" {
 		return 0, errBadSeq
 	}
 	for i := 0; i < len(s); i++ {

@@ -87,12 +87,30 @@ func (s *Server) heartbeat() {
 // Handler serves the protocol's HTTP endpoints under /v1/.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/ws", s.serveWS)
-	mux.HandleFunc("GET /v1/sse", s.serveSSE)
-	mux.HandleFunc("GET /v1/poll", s.servePoll)
-	mux.HandleFunc("POST /v1/send", s.serveSend)
+	mux.HandleFunc("GET /v1/ws", s.tracked(s.serveWS))
+	mux.HandleFunc("GET /v1/sse", s.tracked(s.serveSSE))
+	mux.HandleFunc("GET /v1/poll", s.tracked(s.servePoll))
+	mux.HandleFunc("POST /v1/send", s.tracked(s.serveSend))
 	mux.HandleFunc("GET /v1/ice-servers", s.serveICEServers)
 	return mux
+}
+
+// tracked counts h's run in the server's goroutines, so that Shutdown
+// waits for it and every goroutine it starts is counted before the
+// count can reach zero. Requests after Shutdown began get 503.
+func (s *Server) tracked(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			s.httpError(w, http.StatusServiceUnavailable, newError(CodeShutdown, "%s", closeMessages[CodeShutdown]))
+			return
+		}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		defer s.wg.Done()
+		h(w, r)
+	}
 }
 
 // Shutdown ends every session, closing WebSockets with 1001 "shutdown",

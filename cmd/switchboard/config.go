@@ -28,6 +28,12 @@ type config struct {
 	RateLimit         float64
 	RateBurst         int
 	MaxMessageSize    int
+	ResumeGrace       time.Duration
+	ReplayEvents      int
+	ReplayBytes       int
+	SSEMaxAge         time.Duration
+	PollWait          time.Duration
+	WSMaxAge          time.Duration
 	AllowPrivatePeers bool
 	LogLevel          string
 	LogFormat         string
@@ -67,6 +73,12 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	fs.Float64Var(&c.RateLimit, "rate-limit", 50, "frames per second one session may send")
 	fs.IntVar(&c.RateBurst, "rate-burst", 100, "burst above -rate-limit")
 	fs.IntVar(&c.MaxMessageSize, "max-message-size", 64<<10, "largest signaling frame in bytes; larger closes with 1009")
+	fs.DurationVar(&c.ResumeGrace, "resume-grace", 30*time.Second, "how long a session whose channel dropped keeps its room and buffers events for a resume")
+	fs.IntVar(&c.ReplayEvents, "replay-events", 1024, "most events kept per session for a resume")
+	fs.IntVar(&c.ReplayBytes, "replay-bytes", 1<<20, "most bytes of events kept per session for a resume; also the most that may wait for a slow client")
+	fs.DurationVar(&c.SSEMaxAge, "sse-max-age", 30*time.Second, "longest a server-sent event stream stays open before the client reconnects and resumes")
+	fs.DurationVar(&c.PollWait, "poll-wait", 25*time.Second, "longest a long-poll is held when there is nothing to send")
+	fs.DurationVar(&c.WSMaxAge, "ws-max-age", 0, "close WebSockets older than this with 4000 resume, to drain load balancers (0: never)")
 	fs.BoolVar(&c.AllowPrivatePeers, "allow-private-peers", false, "let TURN relay to loopback/private/link-local peers (unsafe on a public server)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
