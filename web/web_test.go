@@ -77,3 +77,30 @@ func TestWebPageHasNoInlineCode(t *testing.T) {
 		t.Errorf("index.html contains %q, which the CSP blocks", strings.TrimSpace(m))
 	}
 }
+
+// The client is split into ES modules; a relative import of a file that is
+// not embedded would break the page in browsers only.
+func TestWebModuleImportsResolve(t *testing.T) {
+	entries, err := static.ReadDir("static")
+	if err != nil {
+		t.Fatal(err)
+	}
+	importRE := regexp.MustCompile(`(?m)^\s*(?:import|export)\b[^;]*?\bfrom\s+"(\./[^"]+)"`)
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".js") {
+			continue
+		}
+		src, err := static.ReadFile("static/" + e.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range importRE.FindAllStringSubmatch(string(src), -1) {
+			if _, err := static.ReadFile("static/" + strings.TrimPrefix(m[1], "./")); err != nil {
+				t.Errorf("%s imports %s, which is not served", e.Name(), m[1])
+			}
+		}
+		if n := strings.Count(string(src), "\n"); n > 500 {
+			t.Errorf("%s has %d lines; split it (the project keeps files under 500)", e.Name(), n)
+		}
+	}
+}

@@ -10,7 +10,9 @@
 import { SignalingClient } from "./client.js";
 import { Peer } from "./peer.js";
 import { acquireMedia } from "./media.js";
-import { randomRoomName, validRoom, validName, displayName, initials, formatTime } from "./util.js";
+import { randomRoomName, validRoom, validName, displayName, joinErrorText } from "./util.js";
+import { ChatLog } from "./chatlog.js";
+import { createTile as newTile, attachStream, setTileStatus, setFlags, watchLayout } from "./tiles.js";
 
 const MAX_CHAT_TEXT = 2000; // characters; frames are capped at 64 KiB
 const MAX_CHAT_LOG = 500; // messages kept on screen
@@ -70,6 +72,9 @@ const wsScheme = location.protocol === "https:" ? "wss:" : "ws:";
 const signaling = new SignalingClient(`${wsScheme}//${location.host}/v1/ws`, forcedTransport ? { transports: [forcedTransport] } : {});
 state.transport = signaling.transport;
 const peers = new Map(); // id -> {peer: Peer, tile, info}
+const createTile = (o) => newTile(ui.tileTemplate, o);
+const layoutTiles = watchLayout(ui.tiles);
+const chatLog = new ChatLog(ui.chatLog, MAX_CHAT_LOG);
 let media = null; // result of acquireMedia
 let localTile = null;
 let inCall = false;
@@ -148,7 +153,7 @@ async function joinCall() {
   url.searchParams.delete("autojoin");
   history.replaceState(null, "", url);
 
-  ui.chatLog.replaceChildren();
+  chatLog.clear();
   state.chat.length = 0;
   showCall(room);
   signaling.connect();
@@ -158,19 +163,6 @@ async function joinCall() {
     if (!inCall) return;
     log("join failed:", err.code, err.message);
     leaveCall(joinErrorText(err));
-  }
-}
-
-function joinErrorText(err) {
-  switch (err.code) {
-    case "room_full":
-      return "That room is full. Try another room name.";
-    case "bad_room":
-      return "That room name is not allowed.";
-    case "bad_name":
-      return "That display name is not allowed.";
-    default:
-      return `Could not join: ${err.message || err.code}`;
   }
 }
 
@@ -470,93 +462,6 @@ function renderPeerStatus({ peer, tile }) {
   setTileStatus(tile, s, text);
 }
 
-// --- tiles ---
-
-function createTile({ name, local }) {
-  const tile = ui.tileTemplate.content.firstElementChild.cloneNode(true);
-  tile.classList.add(local ? "local" : "remote");
-  tile.querySelector(".tile-name").textContent = local ? (name ? `${name} (you)` : "You") : name;
-  tile.querySelector(".avatar").textContent = initials(name);
-  const video = tile.querySelector("video");
-  video.muted = local; // never play our own microphone back
-  const markVideo = () => tile.classList.toggle("has-video", video.videoWidth > 0);
-  video.addEventListener("loadeddata", markVideo);
-  video.addEventListener("resize", markVideo);
-  tile.querySelector(".tile-unmute").addEventListener("click", (ev) => {
-    video.muted = false;
-    ev.currentTarget.hidden = true;
-    video.play().catch(() => {});
-  });
-  return tile;
-}
-
-function attachStream(tile, stream, local) {
-  const video = tile.querySelector("video");
-  if (video.srcObject !== stream) video.srcObject = stream;
-  video.play().catch((err) => {
-    if (local || err.name !== "NotAllowedError") return;
-    // Autoplay with sound needs a user gesture (e.g. after autojoin):
-    // play muted and offer a button to turn sound on.
-    video.muted = true;
-    tile.querySelector(".tile-unmute").hidden = false;
-    video.play().catch(() => {});
-  });
-}
-
-function setTileStatus(tile, kind, text) {
-  const el = tile.querySelector(".tile-status");
-  el.dataset.state = kind;
-  el.textContent = text;
-}
-
-function setFlags(tile, { audio, video }) {
-  if (!tile) return;
-  const flags = tile.querySelector(".tile-flags");
-  flags.replaceChildren();
-  if (!audio) flags.append(flag("Muted"));
-  if (!video) flags.append(flag("Video off"));
-}
-
-function flag(text) {
-  const el = document.createElement("span");
-  el.className = "flag";
-  el.textContent = text;
-  return el;
-}
-
-// Gallery layout: pick the column count that makes 16:9 tiles largest
-// while all of them fit the stage; on narrow screens the page scrolls
-// instead, so only the width counts.
-const narrowScreen = matchMedia("(max-width: 900px)");
-const TILE_GAP = 12; // px, matches --gap in style.css
-
-function layoutTiles() {
-  const n = Math.max(1, ui.tiles.children.length);
-  const W = ui.tiles.clientWidth;
-  const H = ui.tiles.clientHeight;
-  ui.tiles.dataset.count = String(n);
-  if (W === 0) return; // hidden
-  let best = { cols: 1, width: 0 };
-  if (narrowScreen.matches) {
-    const cols = n === 1 ? 1 : W < 560 && n === 2 ? 1 : 2;
-    best = { cols, width: (W - TILE_GAP * (cols - 1)) / cols };
-  } else {
-    for (let cols = 1; cols <= n; cols++) {
-      const rows = Math.ceil(n / cols);
-      const byWidth = (W - TILE_GAP * (cols - 1)) / cols;
-      const byHeight = ((H - TILE_GAP * (rows - 1)) / rows) * (16 / 9);
-      const width = Math.min(byWidth, byHeight);
-      if (width > best.width) best = { cols, width };
-    }
-  }
-  ui.tiles.style.setProperty("--cols", String(best.cols));
-  const width = Math.min(best.width, n === 1 ? 880 : Infinity); // a lone self-view need not fill the screen
-  ui.tiles.style.setProperty("--tile-w", `${Math.floor(width)}px`);
-}
-
-new ResizeObserver(() => layoutTiles()).observe(ui.tiles);
-narrowScreen.addEventListener("change", () => layoutTiles());
-
 // --- chat ---
 
 ui.chatForm.addEventListener("submit", (ev) => {
@@ -580,38 +485,11 @@ function sendChat(text) {
 function addChat(from, name, text, mine) {
   state.chat.push({ from, name: name || "", text, at: Date.now() });
   if (state.chat.length > MAX_CHAT_LOG) state.chat.shift();
-  const li = document.createElement("li");
-  li.className = mine ? "msg mine" : "msg";
-  const meta = document.createElement("div");
-  meta.className = "msg-meta";
-  const who = document.createElement("span");
-  who.className = "msg-name";
-  who.textContent = mine ? "You" : displayName(name, from);
-  const when = document.createElement("time");
-  const now = new Date();
-  when.dateTime = now.toISOString();
-  when.textContent = formatTime(now);
-  meta.append(who, when);
-  const body = document.createElement("p");
-  body.className = "msg-text";
-  body.textContent = text;
-  li.append(meta, body);
-  appendChatItem(li);
+  chatLog.add({ from, name, text, mine });
 }
 
 function systemMessage(text) {
-  const li = document.createElement("li");
-  li.className = "msg system";
-  li.textContent = text;
-  appendChatItem(li);
-}
-
-function appendChatItem(li) {
-  const log = ui.chatLog;
-  const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
-  log.append(li);
-  while (log.children.length > MAX_CHAT_LOG) log.firstElementChild.remove();
-  if (atBottom) log.scrollTop = log.scrollHeight;
+  chatLog.system(text);
 }
 
 // --- start ---
