@@ -18,10 +18,11 @@
 const WS_CLOSE_RESUME = 4000; // the server ended an old socket: resume at once
 const WS_CLOSE_REPLACED = 4001; // another channel took over the session
 
-// Notices (error frames without seq) with which the server ends an SSE
-// stream or answers a poll (409, 410): the channel is over. resume_failed
-// is not among them: a new session's welcome follows it on the same channel.
-const ENDING_NOTICES = new Set(["replaced", "resume", "shutdown", "slow_consumer", "bye"]);
+// An error notice (no seq) other than resume_failed, whose new session's
+// welcome follows on the same channel, is the server ending an SSE stream
+// (replaced, resume, shutdown, slow_consumer, bye, ...); a poll gets the
+// same as a 409 or 410 answer.
+const endsStream = (f) => f.type === "error" && f.seq === undefined && f.code !== "resume_failed";
 
 function ending(code, status) {
   return { code: status, reason: code, replaced: code === "replaced", resumeNow: code === "resume" };
@@ -164,7 +165,7 @@ export class SseChannel {
       healthy = true;
       const f = parse(ev.data);
       if (!f) return;
-      if (f.type === "error" && f.seq === undefined && ENDING_NOTICES.has(f.code)) {
+      if (endsStream(f)) {
         this._end(ending(f.code, f.code === "replaced" ? WS_CLOSE_REPLACED : 0));
         return;
       }
