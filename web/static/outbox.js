@@ -33,6 +33,7 @@ export class Outbox {
     this._posting = null; // the channel a POST is in flight on: one at a time keeps order
     this._channel = null;
     this._token = null;
+    this._epoch = 0; // bumped by clear(): answers of older POSTs are moot
   }
 
   get length() {
@@ -56,6 +57,7 @@ export class Outbox {
   /** Drops every waiting frame (the session ended). */
   clear() {
     this.items = [];
+    this._epoch++;
   }
 
   /**
@@ -113,6 +115,7 @@ export class Outbox {
   // for posted frames come only in the answer.
   _post(ch, batch) {
     this._posting = ch;
+    const epoch = this._epoch;
     const done = () => {
       if (this._posting !== ch) return; // use() moved on meanwhile
       this._posting = null;
@@ -120,12 +123,12 @@ export class Outbox {
     };
     postFrames(this.o.base, this._token, batch.map((i) => i.text)).then(
       (answers) => {
-        if (this._posting !== ch) return;
+        if (epoch !== this._epoch) return; // the session ended meanwhile
         for (const a of answers) if (a && typeof a === "object" && a.type === "error") this.o.answerError(a);
         done();
       },
       (err) => {
-        if (this._posting !== ch) return;
+        if (epoch !== this._epoch) return;
         if (err instanceof PostError && (err.status === 400 || err.status === 413)) {
           this.o.refused(err);
           done();
@@ -133,8 +136,10 @@ export class Outbox {
         }
         // Unknown whether it arrived: send again once the session is
         // resumed (a duplicate is harmless to the negotiation, a loss is
-        // not). A 401 means the session is gone; the resume will tell.
+        // not), even when the channel died meanwhile. A 401 means the
+        // session is gone; the resume will tell.
         this.items.unshift(...batch);
+        if (this._posting !== ch) return;
         this._posting = null;
         this.o.failed(ch, err);
       },
