@@ -16,6 +16,21 @@ type resumeParams struct {
 	fromLast bool
 }
 
+// channelRequest checks a request that opens a channel (origin, resume
+// parameters), answering refusals itself.
+func (s *Server) channelRequest(w http.ResponseWriter, r *http.Request, lastEventID bool) (resumeParams, bool) {
+	if !s.originAllowed(r) {
+		s.refuseOrigin(w, r)
+		return resumeParams{}, false
+	}
+	p, err := parseResume(r, lastEventID)
+	if err != nil {
+		s.httpError(w, http.StatusBadRequest, err)
+		return p, false
+	}
+	return p, true
+}
+
 // parseResume reads token and after from the query and, on SSE, the
 // Last-Event-ID header, which wins over after: EventSource sends it on its
 // own reconnects, where the URL's after is stale.

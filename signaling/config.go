@@ -55,6 +55,11 @@ type Config struct {
 	// PingInterval) with 4000 "resume", so load balancers can be drained.
 	// Zero, the default, keeps them open.
 	WSMaxAge time.Duration
+	// JoinSecret, when set, closes rooms to anyone without a join token:
+	// an HS256 JWT signed with it by the application's backend, naming
+	// the room (or a prefix ending in "*") and an expiry. Nil, the
+	// default, leaves rooms open, as a demo needs.
+	JoinSecret []byte
 	// ICEServers hands out STUN/TURN servers; nil hands out none.
 	ICEServers ICEProvider
 	// Router moves frames between sessions. Defaults to a MemoryRouter.
@@ -132,6 +137,9 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: the replay buffer must hold at least 16 events and one MaxMessageSize frame", errBadConfig)
 	case c.ResumeGrace < 0 || c.SSEMaxAge < time.Second || c.PollWait < 0 || c.WSMaxAge < 0:
 		return fmt.Errorf("%w: ResumeGrace, PollWait and WSMaxAge must not be negative, SSEMaxAge at least 1 s", errBadConfig)
+	}
+	if c.JoinSecret != nil && len(c.JoinSecret) < 32 {
+		return fmt.Errorf("%w: JoinSecret must be at least 32 bytes (HS256 wants a key as long as its hash)", errBadConfig)
 	}
 	for _, o := range c.AllowedOrigins {
 		if o != "*" && !validOrigin(o) {

@@ -22,7 +22,8 @@ const (
 	CodeRateLimited   = "rate_limited"    // over the per-session token bucket; frame dropped
 	CodeSlowConsumer  = "slow_consumer"   // send queue over Config.SendQueueBytes (close 1008)
 	CodeBadOrigin     = "bad_origin"      // HTTP 403: Origin neither same-origin nor allowed
-	CodeUnauthorized  = "unauthorized"    // HTTP 401: missing or unknown session token
+	CodeUnauthorized  = "unauthorized"    // HTTP 401: missing or unknown session token; join without a valid join token
+	CodeForbidden     = "forbidden"       // the join token does not cover the room
 	CodeShutdown      = "shutdown"        // server is stopping (close 1001)
 	CodeResumeFailed  = "resume_failed"   // token unknown, grace period over or events lost: a new session follows
 	CodeReplaced      = "replaced"        // another channel took the session over (close 4001, poll 409)

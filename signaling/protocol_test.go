@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // TestErrorCodes sends each kind of bad request over a real connection and
@@ -92,7 +93,7 @@ func TestBinaryFrameRefused(t *testing.T) {
 }
 
 func TestOversizeFrameCloses1009(t *testing.T) {
-	_, url := startServer(t, Config{MaxMessageSize: 4096})
+	srv, url := startServer(t, Config{MaxMessageSize: 4096})
 	big, peer := dial(t, url, nil), dial(t, url, nil)
 	big.join("r")
 	peer.join("r")
@@ -105,6 +106,22 @@ func TestOversizeFrameCloses1009(t *testing.T) {
 		t.Fatalf("got %v", f)
 	}
 	peer.alive()
+	// One frame, as browsers send it, is counted like a fragmented one.
+	if n := testutil.ToFloat64(srv.metrics.errors.WithLabelValues(CodeTooLarge)); n != 1 {
+		t.Fatalf("errors_total{code=too_large} = %v", n)
+	}
+}
+
+// TestNonUTF8IDNotEchoed: an id that is not valid UTF-8 is never echoed
+// as re, which would make a browser drop its WebSocket.
+func TestNonUTF8IDNotEchoed(t *testing.T) {
+	_, url := startServer(t, Config{})
+	c := dial(t, url, nil)
+	c.sendRaw("{\"type\":\"ping\",\"id\":\"\xff\"}")
+	f := c.expect("error")
+	if _, has := f["re"]; has || f.str("code") != CodeBadJSON {
+		t.Fatalf("got %v", f)
+	}
 }
 
 func TestRateLimit(t *testing.T) {

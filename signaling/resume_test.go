@@ -292,3 +292,53 @@ func TestResumeFailures(t *testing.T) {
 		})
 	}
 }
+
+// TestBusySessionBufferTrimmed: a WebSocket that keeps reading has its
+// replay buffer trimmed by the pongs to data-driven pings, long before
+// the heartbeat, so a busy session holds about ackBytes, not ReplayBytes.
+func TestBusySessionBufferTrimmed(t *testing.T) {
+	srv, url := startServer(t, Config{RateLimit: 1e6, RateBurst: 1e6})
+	alice, bob := dial(t, url, nil), dial(t, url, nil)
+	alice.join("r")
+	bob.join("r")
+	alice.expect("peer-joined")
+	payload := strings.Repeat("x", 2048)
+	const n = 200 // 400 KiB: six times ackBytes
+	for i := 0; i < n; i++ {
+		alice.send(frame{"type": "message", "to": bob.id, "data": payload})
+	}
+	for i := 0; i < n; i++ {
+		bob.expect("message")
+	}
+	bob.alive() // reads on, so gorilla answers the pings in between
+	log := srv.lookup(bob.welcome.str("token")).log.(*memoryLog)
+	deadline := time.Now().Add(waitFor)
+	for {
+		log.mu.Lock()
+		kept := log.bytes
+		log.mu.Unlock()
+		if kept <= 2*ackBytes {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("busy session still holds %d bytes of events", kept)
+		}
+		bob.alive() // each round trip lets a pong through
+	}
+}
+
+// TestWelcomeNotKept: the welcome leaves the replay buffer once sent, and
+// a resume from 0 replays everything after it.
+func TestWelcomeNotKept(t *testing.T) {
+	_, url := startServer(t, Config{})
+	a := dial(t, url, nil)
+	a.join("r")
+	a.ws.Close()
+	r := dialRaw(t, url+"?token="+a.welcome.str("token")+"&after=0")
+	if f := r.expect("resumed"); f["after"] != float64(1) {
+		t.Fatalf("resumed %v", f)
+	}
+	if f := r.expect("joined"); seqOf(f) != 2 {
+		t.Fatalf("replayed %v", f)
+	}
+}

@@ -13,13 +13,8 @@ import (
 // session code, limits included, as a WebSocket frame; the answer lists
 // each message's refusal, or null.
 func (s *Server) serveSend(w http.ResponseWriter, r *http.Request) {
-	if !s.originAllowed(r) {
-		s.refuseOrigin(w, r)
-		return
-	}
-	sess := s.bearer(r)
+	sess := s.authorize(w, r)
 	if sess == nil {
-		s.httpError(w, http.StatusUnauthorized, newError(CodeUnauthorized, "send the welcome token as Authorization: Bearer <token>"))
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxMessageSize))

@@ -22,7 +22,7 @@ type Server struct {
 	upgrader *websocket.Upgrader
 
 	mu       sync.Mutex
-	sessions map[string]*session // by token
+	sessions map[string]*session // live on this node, by id
 	nextSlot int
 	closing  bool
 	stop     chan struct{}  // closed by Shutdown
@@ -148,19 +148,24 @@ func (s *Server) register(sess *session) bool {
 	}
 	sess.slot = s.nextSlot
 	s.nextSlot = (s.nextSlot + 1) % heartbeatSlots
-	s.sessions[sess.token] = sess
+	s.sessions[sess.id] = sess
 	s.metrics.sessions.Inc()
 	return true
 }
 
-// lookup finds a live session by its token.
+// lookup finds a live session by its token. The Store knows tokens; this
+// node knows the sessions it runs.
 func (s *Server) lookup(token string) *session {
 	if token == "" {
 		return nil
 	}
+	rec, _, ok := s.cfg.Store.Find(token)
+	if !ok {
+		return nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.sessions[token]
+	return s.sessions[rec.ID]
 }
 
 // endSession ends sess for reason (a Code*), closing its channel with the
@@ -178,12 +183,12 @@ func (s *Server) endSession(sess *session, reason string) {
 	}
 	s.metrics.ended.WithLabelValues(reason).Inc()
 	s.mu.Lock()
-	if _, ok := s.sessions[sess.token]; ok {
-		delete(s.sessions, sess.token)
+	if _, ok := s.sessions[sess.id]; ok {
+		delete(s.sessions, sess.id)
 		s.metrics.sessions.Dec()
 	}
 	s.mu.Unlock()
-	s.cfg.Store.Drop(sess.id)
+	s.cfg.Store.Drop(SessionRecord{ID: sess.id, Token: sess.token})
 }
 
 // goEnd ends sess from a goroutine of its own: the caller holds the
@@ -203,6 +208,9 @@ func (s *Server) goEnd(sess *session, reason string) {
 // fails only while the server shuts down.
 func (s *Server) open(ch channel, p resumeParams, announce bool) (sess *session, cursor uint64, notices [][]byte, ok bool) {
 	if p.token != "" {
+		if !p.fromLast && p.after == 0 {
+			p.after = 1 // a client with the token has the welcome, which is not kept
+		}
 		if old := s.lookup(p.token); old != nil {
 			cursor, last, err := old.attach(ch, p.after, p.fromLast)
 			if err == nil {
@@ -223,6 +231,7 @@ func (s *Server) open(ch channel, p resumeParams, announce bool) (sess *session,
 	}
 	sess = newSession(s)
 	if !s.register(sess) {
+		s.cfg.Store.Drop(SessionRecord{ID: sess.id, Token: sess.token})
 		return nil, 0, nil, false
 	}
 	if _, _, err := sess.attach(ch, 0, false); err != nil {
@@ -237,13 +246,8 @@ func (s *Server) open(ch channel, p resumeParams, announce bool) (sess *session,
 // proves the caller is a peer: without it anyone could mint TURN
 // credentials.
 func (s *Server) serveICEServers(w http.ResponseWriter, r *http.Request) {
-	if !s.originAllowed(r) {
-		s.refuseOrigin(w, r)
-		return
-	}
-	sess := s.bearer(r)
+	sess := s.authorize(w, r)
 	if sess == nil {
-		s.httpError(w, http.StatusUnauthorized, newError(CodeUnauthorized, "send the welcome token as Authorization: Bearer <token>"))
 		return
 	}
 	resp := iceServersResponse{ICEServers: []ICEServer{}}
@@ -256,13 +260,22 @@ func (s *Server) serveICEServers(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(resp)
 }
 
-// bearer returns the live session named by the Authorization header.
-func (s *Server) bearer(r *http.Request) *session {
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
+// authorize checks a request made for a session: its origin, and the
+// session's token as Authorization: Bearer. It answers refusals itself and
+// then returns nil.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request) *session {
+	if !s.originAllowed(r) {
+		s.refuseOrigin(w, r)
 		return nil
 	}
-	return s.lookup(token)
+	var sess *session
+	if token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		sess = s.lookup(token)
+	}
+	if sess == nil {
+		s.httpError(w, http.StatusUnauthorized, newError(CodeUnauthorized, "send the welcome token as Authorization: Bearer <token>"))
+	}
+	return sess
 }
 
 func (s *Server) refuseOrigin(w http.ResponseWriter, r *http.Request) {

@@ -49,12 +49,12 @@ type session struct {
 }
 
 func newSession(srv *Server) *session {
-	id := rand.Text()
+	rec := SessionRecord{ID: rand.Text(), Token: rand.Text() + rand.Text()}
 	return &session{
 		srv:     srv,
-		id:      id,
-		token:   rand.Text() + rand.Text(),
-		log:     srv.cfg.Store.NewLog(id),
+		id:      rec.ID,
+		token:   rec.Token,
+		log:     srv.cfg.Store.Create(rec),
 		limiter: rate.NewLimiter(rate.Limit(srv.cfg.RateLimit), srv.cfg.RateBurst),
 	}
 }
@@ -142,6 +142,10 @@ func (s *session) taken(ch channel, seq uint64) {
 	s.chMu.Lock()
 	if s.ch == ch {
 		s.log.Taken(seq)
+		// The welcome is never replayed: only a client that has it knows
+		// the token to resume with. Dropping it at once keeps an idle
+		// session's buffer small until its first pong.
+		s.log.Ack(1)
 	}
 	s.chMu.Unlock()
 }
@@ -208,8 +212,7 @@ type replyFunc func(id json.RawMessage, e *Error)
 // the slow path: anything but a relay that went through.
 func (s *session) handle(frame []byte, reject replyFunc) (slow bool) {
 	s.mu.Lock()
-	bye := false
-	slow, bye = s.handleLocked(frame, reject)
+	slow, bye := s.handleLocked(frame, reject)
 	s.mu.Unlock()
 	if bye {
 		s.srv.endSession(s, CodeBye)
@@ -261,12 +264,26 @@ func (s *session) join(req *request, reject replyFunc) {
 		return
 	}
 	self := PeerInfo{ID: s.id, Name: req.Name}
+	limit := s.srv.cfg.MaxPeersPerRoom
+	if secret := s.srv.cfg.JoinSecret; secret != nil {
+		claims, err := checkJoinToken(secret, req.Token, req.Room)
+		if err != nil {
+			s.refuse(reject, req.ID, err)
+			return
+		}
+		if claims.Name != "" {
+			self.Name = claims.Name
+		}
+		if claims.MaxPeers > 0 {
+			limit = min(limit, claims.MaxPeers)
+		}
+	}
 	joined := func(peers []PeerInfo) []byte {
 		return encode(joinedFrame{Type: "joined", Room: req.Room, Peers: peers, Re: req.ID})
 	}
-	err := s.srv.router.Join(req.Room, self, s, joined, encode(peerFrame{Type: "peer-joined", Peer: self}))
+	err := s.srv.router.Join(req.Room, self, s, limit, joined, encode(peerFrame{Type: "peer-joined", Peer: self}))
 	if errors.Is(err, ErrRoomFull) {
-		s.refuse(reject, req.ID, newError(CodeRoomFull, "room %q is full (%d peers)", req.Room, s.srv.cfg.MaxPeersPerRoom))
+		s.refuse(reject, req.ID, newError(CodeRoomFull, "room %q is full (%d peers)", req.Room, limit))
 		return
 	}
 	if err != nil {

@@ -5,8 +5,45 @@ import (
 	"testing"
 )
 
-func TestMemoryLog(t *testing.T) {
-	log := NewMemoryStore(ReplayLimits{Events: 4, Bytes: 100}).NewLog("s")
+// TestMemoryStore runs the Store contract against the in-memory store;
+// every Store implementation must pass testStoreContract.
+func TestMemoryStore(t *testing.T) {
+	testStoreContract(t, func(limits ReplayLimits) Store { return NewMemoryStore(limits) })
+}
+
+func testStoreContract(t *testing.T, newStore func(ReplayLimits) Store) {
+	t.Run("records", func(t *testing.T) { testStoreRecords(t, newStore(ReplayLimits{Events: 16, Bytes: 1024})) })
+	t.Run("log", func(t *testing.T) {
+		testEventLog(t, newStore(ReplayLimits{Events: 4, Bytes: 100}).Create(SessionRecord{ID: "i", Token: "t"}))
+	})
+}
+
+func testStoreRecords(t *testing.T, store Store) {
+	a, b := SessionRecord{ID: "a", Token: "ta"}, SessionRecord{ID: "b", Token: "tb"}
+	logA, _ := store.Create(a), store.Create(b)
+	if _, err := logA.Append([]byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	rec, log, ok := store.Find("ta")
+	if !ok || rec != a || log.Last() != 1 {
+		t.Fatalf("Find(ta): %+v %v", rec, ok)
+	}
+	for _, token := range []string{"a", "", "tA", "ta "} {
+		if _, _, ok := store.Find(token); ok {
+			t.Fatalf("Find(%q) found a session", token)
+		}
+	}
+	store.Drop(a)
+	if _, _, ok := store.Find("ta"); ok {
+		t.Fatal("dropped session still found")
+	}
+	if rec, log, ok := store.Find("tb"); !ok || rec != b || log.Last() != 0 {
+		t.Fatalf("Find(tb) after dropping a: %+v %v", rec, ok)
+	}
+}
+
+// testEventLog needs a log bounded to 4 events and 100 bytes.
+func testEventLog(t *testing.T, log EventLog) {
 	frame := func(n int) []byte { return make([]byte, n) }
 	mustAppend := func(n int, want uint64) {
 		t.Helper()
@@ -62,7 +99,10 @@ func TestMemoryLog(t *testing.T) {
 	}
 	log.Taken(7)
 	log.Ack(7)
-	if ml := log.(*memoryLog); ml.events != nil || ml.bytes != 0 || log.Last() != 7 {
-		t.Fatalf("fully acknowledged log still holds %d events, %d bytes", len(ml.events), ml.bytes)
+	if evs, err := log.Read(7, nil, 10); err != nil || len(evs) != 0 || log.Last() != 7 {
+		t.Fatalf("fully acknowledged log: %v %v, last %d", evs, err, log.Last())
+	}
+	if _, err := log.Read(6, nil, 10); !errors.Is(err, ErrReplayGap) {
+		t.Fatalf("acknowledged events still kept: %v", err)
 	}
 }

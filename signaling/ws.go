@@ -24,8 +24,12 @@ type wsConn struct {
 	// proves the client has read that far, so the log may drop it.
 	pingSeq atomic.Uint64
 
+	// The writer's own: newest seq written, and bytes written since the
+	// last ping.
+	cursor  uint64
+	unacked int
+
 	mu      sync.Mutex
-	cursor  uint64   // newest seq written; the writer's own
 	notices [][]byte // sent before any event: resumed, resume_failed
 	pending bool     // events were appended since the writer last looked
 	pingDue bool     // the heartbeat asked for a ping
@@ -33,6 +37,10 @@ type wsConn struct {
 	writing bool     // a writer goroutine is running
 	closed  bool
 }
+
+// ackBytes is how much a WebSocket writes between pings that acknowledge
+// it; see writeLoop.
+const ackBytes = 64 << 10
 
 // writeBuffers is shared by all connections: a write buffer is held only
 // while a frame is being written, not for the connection's life.
@@ -49,13 +57,8 @@ func (s *Server) newUpgrader() *websocket.Upgrader {
 }
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
-	if !s.originAllowed(r) {
-		s.refuseOrigin(w, r)
-		return
-	}
-	p, perr := parseResume(r, false)
-	if perr != nil {
-		s.httpError(w, http.StatusBadRequest, perr)
+	p, ok := s.channelRequest(w, r, false)
+	if !ok {
 		return
 	}
 	ws, err := s.upgrader.Upgrade(w, r, nil)
@@ -110,11 +113,7 @@ func (c *wsConn) readLoop() {
 		buf := frameBuffers.Get().(*[]byte)
 		frame, err := readFrame(r, (*buf)[:0])
 		if err != nil {
-			if errors.Is(err, websocket.ErrReadLimit) {
-				// gorilla has already sent close 1009.
-				c.srv.metrics.errors.WithLabelValues(CodeTooLarge).Inc()
-			}
-			c.finish(err)
+			c.finish(err) // on ErrReadLimit gorilla has sent close 1009
 			return
 		}
 		slow := true
@@ -171,6 +170,7 @@ func (c *wsConn) finish(err error) {
 		return
 	case errors.Is(err, websocket.ErrReadLimit):
 		// A client that broke the size limit would only break it again.
+		c.srv.metrics.errors.WithLabelValues(CodeTooLarge).Inc()
 		c.srv.endSession(c.sess, CodeTooLarge)
 		return
 	}
@@ -222,7 +222,8 @@ func (c *wsConn) writeLoop() {
 	defer c.srv.wg.Done()
 	batchp := eventBatches.Get().(*[]Event)
 	defer func() { clear(*batchp); eventBatches.Put(batchp) }()
-	var seqBuf [24]byte
+	scratch := frameBuffers.Get().(*[]byte)
+	defer frameBuffers.Put(scratch)
 	for {
 		c.mu.Lock()
 		notices, ping, pending := c.notices, c.pingDue, c.pending
@@ -246,15 +247,21 @@ func (c *wsConn) writeLoop() {
 				break
 			}
 			for _, ev := range batch {
-				if ok = c.writeEvent(ev, seqBuf[:0]); !ok {
+				if ok = c.writeEvent(ev, scratch); !ok {
 					break
 				}
 				c.cursor = ev.Seq
+				c.unacked += len(ev.Frame)
 			}
 			pending = len(batch) == eventBatch
 			c.sess.taken(c, c.cursor)
 		}
+		// A pong acknowledges what was written before its ping, so a busy
+		// session pings every ackBytes: its replay buffer then holds about
+		// that much, not ReplayBytes per session until the next heartbeat.
+		ping = ping || c.unacked >= ackBytes
 		if ok && ping {
+			c.unacked = 0
 			c.pingSeq.Store(c.cursor)
 			ok = c.ws.WriteControl(websocket.PingMessage, nil, deadline) == nil
 		}
@@ -269,16 +276,12 @@ func (c *wsConn) writeLoop() {
 	}
 }
 
-func (c *wsConn) writeEvent(ev Event, seqBuf []byte) bool {
-	w, err := c.ws.NextWriter(websocket.TextMessage)
-	if err != nil {
-		return false
-	}
-	_, err = w.Write(ev.Frame[:len(ev.Frame)-1])
-	if err == nil {
-		_, err = w.Write(appendSeqSuffix(seqBuf, ev.Seq))
-	}
-	return w.Close() == nil && err == nil
+// writeEvent writes ev with its seq. The frame is copied into scratch
+// first: gorilla's WriteMessage writes a whole message without
+// allocating, where a NextWriter costs an allocation per message.
+func (c *wsConn) writeEvent(ev Event, scratch *[]byte) bool {
+	*scratch = appendEvent((*scratch)[:0], ev)
+	return c.ws.WriteMessage(websocket.TextMessage, *scratch) == nil
 }
 
 // close implements channel: it sends a close frame and drops the

@@ -91,6 +91,7 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger) error {
 		SSEMaxAge:       c.SSEMaxAge,
 		PollWait:        c.PollWait,
 		WSMaxAge:        c.WSMaxAge,
+		JoinSecret:      c.joinSecret(),
 		ICEServers:      iceServers(relay),
 		Logger:          log.With("component", "signaling"),
 		Registerer:      reg,
@@ -143,8 +144,12 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger) error {
 	log.Info("shutting down", "cause", context.Cause(ctx), "deadline", c.ShutdownTimeout)
 	sctx, cancel := context.WithTimeoutCause(context.Background(), c.ShutdownTimeout, errShutdownTimeout)
 	defer cancel()
-	// Stop accepting first, then close sessions; the relay closes on return.
-	err = errors.Join(hs.Shutdown(sctx), sig.Shutdown(sctx))
+	// Sessions end in parallel with the HTTP server's shutdown, which
+	// waits for requests in flight: event streams and held polls end only
+	// when their sessions do. The relay closes on return.
+	sigDone := make(chan error, 1)
+	go func() { sigDone <- sig.Shutdown(sctx) }()
+	err = errors.Join(hs.Shutdown(sctx), <-sigDone)
 	<-served
 	if err != nil {
 		return err

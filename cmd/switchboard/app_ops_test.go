@@ -44,6 +44,35 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 }
 
+// TestShutdownEndsStreamsAtOnce: event streams and held polls, which the
+// HTTP server's shutdown waits for, end as soon as the app stops, well
+// within the deadline.
+func TestShutdownEndsStreamsAtOnce(t *testing.T) {
+	app := startApp(t, func(c *config) { c.ShutdownTimeout = 20 * time.Second })
+	sse, poll := dialOn(t, app.httpURL, "sse"), dialOn(t, app.httpURL, "poll")
+	start := time.Now()
+	if err := app.stop(); err != nil {
+		t.Fatalf("run returned %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("shutdown took %v with a stream and a poll open", d)
+	}
+	var last map[string]any
+	for f := range sse.frames {
+		last = f
+	}
+	if last == nil || last["code"] != "shutdown" {
+		t.Errorf("event stream ended with %v, want a shutdown notice", last)
+	}
+	// A poll ends with the notice, or, if it was between requests, finds
+	// the server gone.
+	for range poll.frames {
+	}
+	if poll.ended == nil {
+		t.Error("poll loop did not end")
+	}
+}
+
 // TestPprofIsOptIn: the profiler answers on its own listener when asked
 // for, and never on the public one.
 func TestPprofIsOptIn(t *testing.T) {

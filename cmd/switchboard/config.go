@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +35,8 @@ type config struct {
 	SSEMaxAge         time.Duration
 	PollWait          time.Duration
 	WSMaxAge          time.Duration
+	JoinSecret        string
+	JoinSecretFile    string
 	AllowPrivatePeers bool
 	LogLevel          string
 	LogFormat         string
@@ -79,6 +82,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	fs.DurationVar(&c.SSEMaxAge, "sse-max-age", 30*time.Second, "longest a server-sent event stream stays open before the client reconnects and resumes")
 	fs.DurationVar(&c.PollWait, "poll-wait", 25*time.Second, "longest a long-poll is held when there is nothing to send")
 	fs.DurationVar(&c.WSMaxAge, "ws-max-age", 0, "close WebSockets older than this with 4000 resume, to drain load balancers (0: never)")
+	fs.StringVar(&c.JoinSecret, "join-secret", "", "HS256 key (32+ bytes) that join tokens from your application must be signed with; empty leaves rooms open")
+	fs.StringVar(&c.JoinSecretFile, "join-secret-file", "", "file holding the -join-secret (keeps it out of the process list)")
 	fs.BoolVar(&c.AllowPrivatePeers, "allow-private-peers", false, "let TURN relay to loopback/private/link-local peers (unsafe on a public server)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
@@ -122,6 +127,19 @@ func (c *config) validate() error {
 	} else if len(c.TURNSecret) < 16 {
 		return fmt.Errorf("%w: -turn-secret must be at least 16 characters", errConfig)
 	}
+	if c.JoinSecretFile != "" {
+		if c.JoinSecret != "" {
+			return fmt.Errorf("%w: set -join-secret or -join-secret-file, not both", errConfig)
+		}
+		b, err := os.ReadFile(c.JoinSecretFile)
+		if err != nil {
+			return fmt.Errorf("%w: -join-secret-file: %v", errConfig, err)
+		}
+		c.JoinSecret = strings.TrimSpace(string(b))
+	}
+	if c.JoinSecret != "" && len(c.JoinSecret) < 32 {
+		return fmt.Errorf("%w: -join-secret must be at least 32 bytes", errConfig)
+	}
 	if err := c.logLevel.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		return fmt.Errorf("%w: -log-level %q: %v", errConfig, c.LogLevel, err)
 	}
@@ -134,6 +152,14 @@ func (c *config) validate() error {
 		return fmt.Errorf("%w: -relay-bind %q is not an IP address", errConfig, c.RelayBind)
 	}
 	return nil // the signaling and turn packages validate the rest
+}
+
+// joinSecret is nil when rooms are open.
+func (c *config) joinSecret() []byte {
+	if c.JoinSecret == "" {
+		return nil
+	}
+	return []byte(c.JoinSecret)
 }
 
 func (c *config) origins() []string {

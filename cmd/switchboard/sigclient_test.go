@@ -232,7 +232,9 @@ func (c *sigClient) readPoll(ctx context.Context, q string) error {
 		}
 		if resp.StatusCode != http.StatusOK {
 			var f map[string]any
-			_ = json.Unmarshal(b, &f)
+			if json.Unmarshal(b, &f) != nil {
+				f = map[string]any{"status": resp.StatusCode, "body": string(b)}
+			}
 			c.frames <- f
 			return fmt.Errorf("poll: status %d", resp.StatusCode)
 		}
