@@ -40,17 +40,14 @@ func browserCall(t *testing.T, chromium, aliceTransport, bobTransport string) {
 	b := newBrowser(t, chromium)
 	deadline := time.Now().Add(browserBudget)
 	room := fmt.Sprintf("browser-%d", time.Now().UnixNano())
-	pageURL := func(name, transport string) string {
-		q := url.Values{"room": {room}, "name": {name}, "autojoin": {"1"}, "relay": {"1"}, "transport": {transport}}
-		return app.httpURL + "/?" + q.Encode()
-	}
+	pageURL := func(name, transport string) string { return callPageURL(app.httpURL, room, name, transport) }
 
 	// Alice reaches the server through a proxy that can cut her connections,
 	// as a flaky network would; TURN traffic goes direct.
 	proxy := startDropProxy(t, strings.TrimPrefix(app.httpURL, "http://"))
 
 	start := time.Now()
-	alice := b.openTab(t, "Alice", strings.Replace(pageURL("Alice", aliceTransport), app.httpURL, proxy.url, 1))
+	alice := b.openTab(t, "Alice", callPageURL(proxy.url, room, "Alice", aliceTransport))
 	bob := b.openTab(t, "Bob", pageURL("Bob", bobTransport))
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -132,6 +129,63 @@ func browserCall(t *testing.T, chromium, aliceTransport, bobTransport string) {
 			t.Errorf("%s: %s", tb.name, p)
 		}
 	}
+}
+
+// A page left to pick its channel starts on WebSocket. When a proxy on the
+// way stops passing WebSockets, the page falls back to server-sent events
+// and resumes the same session there: the call goes on undisturbed.
+func TestBrowserFallback(t *testing.T) {
+	chromium := findChromium(t)
+	app := startApp(t, shortChannelAges)
+	b := newBrowser(t, chromium)
+	deadline := time.Now().Add(browserBudget)
+	room := fmt.Sprintf("fallback-%d", time.Now().UnixNano())
+	proxy := startDropProxy(t, strings.TrimPrefix(app.httpURL, "http://"))
+	alice := b.openTab(t, "Alice", callPageURL(proxy.url, room, "Alice", ""))
+	bob := b.openTab(t, "Bob", callPageURL(app.httpURL, room, "Bob", "ws"))
+	t.Cleanup(func() {
+		if t.Failed() {
+			b.dump(t)
+		}
+	})
+	waitForCall(t, deadline, alice, bob)
+	alice.waitFor(t, deadline, "signaling on WebSocket", `window.switchboard.transport === "ws" ? "" : "on " + window.switchboard.transport`)
+
+	start := time.Now()
+	before := callCounters(t, alice, bob)
+	proxy.refuseWS.Store(true)
+	proxy.dropAll()
+	alice.waitFor(t, deadline, "a resume on server-sent events", `(() => {
+		const s = window.switchboard;
+		return s.transport === "sse" && s.connected ? "" : "on " + s.transport + (s.connected ? "" : ", not connected");
+	})()`)
+	alice.chat(t, "Now on SSE")
+	bob.waitForChat(t, deadline, "Alice", "Now on SSE")
+	bob.chat(t, "Got it")
+	alice.waitForChat(t, deadline, "Bob", "Got it")
+	waitForCall(t, deadline, alice, bob)
+	after := callCounters(t, alice, bob)
+	for i, name := range []string{"Alice", "Bob"} {
+		if after[i].Session != before[i].Session || after[i].Sessions != before[i].Sessions || after[i].PeerConnections != before[i].PeerConnections {
+			t.Errorf("%s: the fallback started over: before %+v, after %+v", name, before[i], after[i])
+		}
+	}
+	t.Logf("fell back to SSE and resumed in %v", time.Since(start).Round(time.Millisecond))
+	for _, tb := range b.tabs {
+		for _, p := range tb.problemLines() {
+			t.Errorf("%s: %s", tb.name, p)
+		}
+	}
+}
+
+// callPageURL is the demo page joining room at once with relay-only ICE,
+// forced onto transport unless it is empty.
+func callPageURL(base, room, name, transport string) string {
+	q := url.Values{"room": {room}, "name": {name}, "autojoin": {"1"}, "relay": {"1"}}
+	if transport != "" {
+		q.Set("transport", transport)
+	}
+	return base + "/?" + q.Encode()
 }
 
 type counters struct {

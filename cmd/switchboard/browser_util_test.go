@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -289,9 +290,10 @@ type dropProxy struct {
 	target string
 	wg     sync.WaitGroup
 
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	closed bool
+	mu       sync.Mutex
+	conns    map[net.Conn]struct{}
+	closed   bool
+	refuseWS atomic.Bool
 }
 
 func startDropProxy(t *testing.T, target string) *dropProxy {
@@ -321,18 +323,47 @@ func (p *dropProxy) accept() {
 		if err != nil {
 			return
 		}
-		up, err := net.Dial("tcp", p.target)
-		if err != nil || !p.track(down, up) {
+		if !p.track(down) {
 			down.Close()
-			if up != nil {
-				up.Close()
-			}
 			continue
 		}
-		p.wg.Add(2)
-		go p.pipe(up, down)
-		go p.pipe(down, up)
+		p.wg.Add(1)
+		go p.connect(down)
 	}
+}
+
+// connect forwards down to the target, unless WebSockets are refused and
+// down opens with a WebSocket handshake: then it cuts it, as a proxy
+// without Upgrade support would.
+func (p *dropProxy) connect(down net.Conn) {
+	defer p.wg.Done()
+	var first []byte
+	if p.refuseWS.Load() {
+		buf := make([]byte, 4096)
+		_ = down.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := down.Read(buf)
+		_ = down.SetReadDeadline(time.Time{})
+		if err != nil || bytes.HasPrefix(buf[:n], []byte("GET /v1/ws")) {
+			down.Close()
+			return
+		}
+		first = buf[:n]
+	}
+	up, err := net.Dial("tcp", p.target)
+	if err != nil || !p.track(up) {
+		down.Close()
+		if up != nil {
+			up.Close()
+		}
+		return
+	}
+	if _, err := up.Write(first); err != nil {
+		down.Close()
+		return
+	}
+	p.wg.Add(2)
+	go p.pipe(up, down)
+	go p.pipe(down, up)
 }
 
 func (p *dropProxy) track(conns ...net.Conn) bool {
