@@ -188,14 +188,14 @@ func callPageURL(base, room, name, transport string) string {
 	return base + "/?" + q.Encode()
 }
 
-type counters struct {
+type pageCounters struct {
 	Session                            string
 	Sessions, Resumes, PeerConnections int
 }
 
-func callCounters(t *testing.T, tabs ...*tab) []counters {
+func callCounters(t *testing.T, tabs ...*tab) []pageCounters {
 	t.Helper()
-	out := make([]counters, len(tabs))
+	out := make([]pageCounters, len(tabs))
 	for i, tb := range tabs {
 		s, err := eval[string](tb, `JSON.stringify({Session: window.switchboard.sessionId, Sessions: window.switchboard.sessions,
 			Resumes: window.switchboard.resumes, PeerConnections: window.switchboard.peerConnections})`)

@@ -110,11 +110,11 @@ func (tb *tab) dumpHarness(t *testing.T, fake *fakeSignal) {
 func messagesExpr(want ...string) string {
 	return `(() => {
 		const got = window.t.log.filter((e) => e.event === "message").map((e) => e.data);
-		return JSON.stringify(got) === ` + jsString(string(mustJSON(want))) + ` ? "" : "messages " + JSON.stringify(got);
+		return JSON.stringify(got) === ` + jsString(string(jsonOf(want))) + ` ? "" : "messages " + JSON.stringify(got);
 	})()`
 }
 
-func mustJSON(v any) []byte {
+func jsonOf(v any) []byte {
 	b, err := json.Marshal(v)
 	if err != nil {
 		panic(err)
@@ -122,7 +122,7 @@ func mustJSON(v any) []byte {
 	return b
 }
 
-func relayed(data string) map[string]any {
+func fakeMessage(data string) map[string]any {
 	return map[string]any{"type": "message", "from": "PEER", "data": data}
 }
 
@@ -143,13 +143,13 @@ func TestClientResume(t *testing.T) {
 			deadline := time.Now().Add(clientBudget)
 			p := env.page
 			p.waitFor(t, deadline, "joined", `window.t.count("joined") === 1 && window.t.client.connected ? "" : "not joined"`)
-			fake.push(0, relayed("m1"))
+			fake.push(0, fakeMessage("m1"))
 			p.waitFor(t, deadline, "m1", messagesExpr("m1"))
 
 			fake.replayTwice(2)
 			env.proxy.dropAll()
-			fake.push(0, relayed("m2"))
-			fake.push(0, relayed("m3"))
+			fake.push(0, fakeMessage("m2"))
+			fake.push(0, fakeMessage("m3"))
 			p.waitFor(t, deadline, "m1 to m3 after the cut", messagesExpr("m1", "m2", "m3"))
 			if kind != "poll" { // a cut between two polls goes unnoticed, as it should
 				p.waitFor(t, deadline, "a resume", `window.t.count("resumed") >= 1 && window.t.client.connected ? "" : "no resume"`)
@@ -163,13 +163,13 @@ func TestClientResume(t *testing.T) {
 			case "sse":
 				fake.kick(0, 0) // ends the stream, as -sse-max-age does
 			}
-			waitUntil(t, deadline, "the channel to come back", func() string {
+			waitForFake(t, deadline, "the channel to come back", func() string {
 				if n := len(fake.snapshot().attaches); n <= before {
 					return fmt.Sprintf("%d attaches", n)
 				}
 				return ""
 			})
-			fake.push(0, relayed("m4"))
+			fake.push(0, fakeMessage("m4"))
 			p.waitFor(t, deadline, "m4", messagesExpr("m1", "m2", "m3", "m4"))
 			p.waitFor(t, deadline, "one session, joined once, nothing lost", `(() => {
 				const t = window.t;
@@ -200,8 +200,8 @@ func TestClientResume(t *testing.T) {
 	}
 }
 
-// waitUntil polls cond (Go side) until it returns "" or the deadline passes.
-func waitUntil(t *testing.T, deadline time.Time, what string, cond func() string) {
+// waitForFake polls cond (Go side) until it returns "" or the deadline passes.
+func waitForFake(t *testing.T, deadline time.Time, what string, cond func() string) {
 	t.Helper()
 	tick := time.NewTicker(pollInterval)
 	defer tick.Stop()
@@ -234,7 +234,7 @@ func TestClientResumeFailed(t *testing.T) {
 			fake.forget()
 			env.proxy.dropAll()
 			if kind == "poll" {
-				fake.push(0, relayed("wakes the held poll")) // a poll notices a forgotten session on its next request
+				fake.push(0, fakeMessage("wakes the held poll")) // a poll notices a forgotten session on its next request
 			}
 			p.waitFor(t, deadline, "a new session, joined again", `(() => {
 				const t = window.t;
@@ -249,7 +249,7 @@ func TestClientResumeFailed(t *testing.T) {
 			if snap.room != "room1" {
 				t.Errorf("want the new session in room1; got %+v (before: %+v)", snap, first)
 			}
-			fake.push(snap.sessions-1, relayed("to the new session"))
+			fake.push(snap.sessions-1, fakeMessage("to the new session"))
 			p.waitFor(t, deadline, "an event of the new session", `window.t.log.some((e) => e.event === "message" && e.data === "to the new session") ? "" : "not yet"`)
 			if kind == "sse" && !slices.Contains(snap.attaches, "sse resume 1") {
 				t.Errorf("SSE not reopened with the new token: %v", snap.attaches)
@@ -304,7 +304,7 @@ func TestClientFallback(t *testing.T) {
 	fake.refuse["sse"] = true
 	fake.mu.Unlock()
 	env.proxy.dropAll()
-	fake.push(0, relayed("while falling back"))
+	fake.push(0, fakeMessage("while falling back"))
 	p.waitFor(t, deadline, "resumed on long-polling", `(() => {
 		const t = window.t;
 		if (t.client.transport !== "poll" || !t.client.connected) return "on " + t.client.transport;

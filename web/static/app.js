@@ -357,7 +357,7 @@ signaling.addEventListener("error", ({ detail }) => {
 
 signaling.addEventListener("close", ({ detail }) => {
   if (detail.willReconnect) log("signaling", detail.transport, "closed", detail.code, detail.reason || "", "- reconnecting");
-  else if (detail.code === 4001) log("signaling taken over by another channel of this session");
+  else if (detail.code === 4001 && inCall) systemMessage("Signaling moved to another tab or window. Reload to rejoin here.");
 });
 
 signaling.addEventListener("ice-servers", ({ detail }) => {
