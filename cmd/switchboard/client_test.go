@@ -189,15 +189,46 @@ func TestClientResume(t *testing.T) {
 					return next && next.state === "connecting" ? "" : "then " + JSON.stringify(next);
 				})()`)
 			}
+
+			// What the page sends while its channel is down waits for the
+			// resume, then goes out once.
+			fake.setRefused(kind, true)
+			env.proxy.dropAll()
+			p.waitFor(t, deadline, "the channel down", `window.t.client.connected ? "still connected" : ""`)
+			if ok, err := eval[bool](p, `window.t.client.message("sent while away")`); err != nil || !ok {
+				t.Fatalf("message while away: %v, %v; want it queued", ok, err)
+			}
+			fake.setRefused(kind, false)
+			waitForFake(t, deadline, "the queued message", func() string {
+				got := fake.snapshot().received
+				if n := countOf(got, "message"); n != 1 {
+					return fmt.Sprintf("%d messages in %v", n, got)
+				}
+				return ""
+			})
+			p.waitFor(t, deadline, "resumed again", `window.t.client.connected && window.t.count("welcome") === 1 ? "" : "not resumed"`)
+
 			snap := fake.snapshot()
 			if slices.Contains(snap.received, "bye") {
 				t.Errorf("client sent bye: %v", snap.received)
+			}
+			if n := countOf(snap.received, "message"); n != 1 {
+				t.Errorf("the queued message arrived %d times: %v", n, snap.received)
 			}
 			if snap.overlap != 0 || snap.sessions != 1 {
 				t.Errorf("want one session and a resume that replayed twice; got %+v", snap)
 			}
 		})
 	}
+}
+
+func countOf(list []string, s string) (n int) {
+	for _, x := range list {
+		if x == s {
+			n++
+		}
+	}
+	return n
 }
 
 // waitForFake polls cond (Go side) until it returns "" or the deadline passes.
@@ -294,15 +325,13 @@ func TestClientReplaced(t *testing.T) {
 func TestClientFallback(t *testing.T) {
 	b := newBrowser(t, findChromium(t))
 	fake := newFakeSignal()
-	fake.refuse["ws"] = true
+	fake.setRefused("ws", true)
 	env := startClient(t, b, fake, `{}`)
 	deadline := time.Now().Add(clientBudget)
 	p := env.page
 	p.waitFor(t, deadline, "joined over SSE", `window.t.count("joined") === 1 && window.t.client.transport === "sse" && window.t.client.connected ? "" : "on " + window.t.client.transport`)
 
-	fake.mu.Lock()
-	fake.refuse["sse"] = true
-	fake.mu.Unlock()
+	fake.setRefused("sse", true)
 	env.proxy.dropAll()
 	fake.push(0, fakeMessage("while falling back"))
 	p.waitFor(t, deadline, "resumed on long-polling", `(() => {

@@ -234,6 +234,13 @@ func (f *fakeSignal) upstream(s *fakeSession, raw []byte) map[string]any {
 
 var fakeUpgrader = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
 
+// setRefused makes the channel of kind answer 404, or work again.
+func (f *fakeSignal) setRefused(kind string, refuse bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.refuse[kind] = refuse
+}
+
 func (f *fakeSignal) refused(kind string, w http.ResponseWriter) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
