@@ -200,7 +200,7 @@ func TestSend(t *testing.T) {
 				`{"type":"error","code":"bad_json","message":"frame is not a valid request object: json: cannot unmarshal number into Go value of type signaling.request"}]`},
 		// 6 tokens: ping, join, leave, leave, offer, 7 used them all.
 		{"rate limited", token, `{"type":"ping","id":9}`, 200,
-			`[{"type":"error","code":"rate_limited","message":"more than 0.001 frames/s (burst 6); frame dropped","re":9}]`},
+			`[{"type":"error","code":"rate_limited","message":"more than 0.001 frames/s (burst 6); frames dropped unread"}]`},
 	}
 	for _, tc := range cases {
 		status, ans := post(t, base, tc.token, tc.body)

@@ -20,14 +20,14 @@ type httpConn struct {
 }
 
 // openHTTPChannel attaches a new httpConn to the session p asks for. It
-// answers 503 itself, returning a nil conn, while the server shuts down.
+// answers refusals (see admission) itself, returning a nil conn.
 // Call done when the request ends. Polls get no "resumed" notice: every
 // poll resumes.
-func (s *Server) openHTTPChannel(w http.ResponseWriter, p resumeParams, transport string) (*httpConn, *session, uint64, [][]byte) {
+func (s *Server) openHTTPChannel(w http.ResponseWriter, r *http.Request, p resumeParams, transport string) (*httpConn, *session, uint64, [][]byte) {
 	c := &httpConn{srv: s, transport: transport, signal: make(chan struct{}, 1)}
-	sess, cursor, notices, ok := s.open(c, p, transport != "poll")
-	if !ok {
-		s.httpError(w, http.StatusServiceUnavailable, newError(CodeShutdown, "%s", closeMessages[CodeShutdown]))
+	sess, cursor, notices, refusal := s.open(c, p, s.clientAddr(r), transport != "poll")
+	if refusal != nil {
+		s.httpError(w, admissionStatus(refusal), refusal)
 		return nil, nil, 0, nil
 	}
 	c.sess = sess

@@ -14,7 +14,7 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	c, sess, cursor, notices := s.openHTTPChannel(w, p, "poll")
+	c, sess, cursor, notices := s.openHTTPChannel(w, r, p, "poll")
 	if c == nil {
 		return
 	}

@@ -222,7 +222,7 @@ func TestHeartbeat(t *testing.T) {
 }
 
 func TestSlowConsumerDisconnected(t *testing.T) {
-	_, url := startServer(t, Config{RateLimit: 1e6, RateBurst: 1e6, MaxMessageSize: 4096, ReplayBytes: 8192})
+	_, url := startServer(t, Config{RateLimit: 1e6, RateBurst: 1e6, ByteRate: 1 << 30, ByteBurst: 1 << 30, MaxMessageSize: 4096, ReplayBytes: 8192})
 	slow, fast := dial(t, url, nil), dial(t, url, nil)
 	slow.join("r")
 	fast.join("r")

@@ -297,7 +297,7 @@ func TestResumeFailures(t *testing.T) {
 // replay buffer trimmed by the pongs to data-driven pings, long before
 // the heartbeat, so a busy session holds about ackBytes, not ReplayBytes.
 func TestBusySessionBufferTrimmed(t *testing.T) {
-	srv, url := startServer(t, Config{RateLimit: 1e6, RateBurst: 1e6})
+	srv, url := startServer(t, Config{RateLimit: 1e6, RateBurst: 1e6, ByteRate: 1 << 30, ByteBurst: 1 << 30})
 	alice, bob := dial(t, url, nil), dial(t, url, nil)
 	alice.join("r")
 	bob.join("r")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -20,13 +21,19 @@ type Server struct {
 	metrics  *metrics
 	log      *slog.Logger
 	upgrader *websocket.Upgrader
+	// overLimit refuses frames over the rate limit, unread; one value, so
+	// that the WebSocket can tell it apart and answer a flood sparingly.
+	overLimit *Error
 
-	mu       sync.Mutex
-	sessions map[string]*session // live on this node, by id
-	nextSlot int
-	closing  bool
-	stop     chan struct{}  // closed by Shutdown
-	wg       sync.WaitGroup // every goroutine the server starts
+	mu        sync.Mutex
+	sessions  map[string]*session // live on this node, by id
+	perAddr   sessionCounts       // live sessions by client address
+	addrJoins *keyedLimiters[netip.Addr]
+	roomJoins *keyedLimiters[string]
+	nextSlot  int
+	closing   bool
+	stop      chan struct{}  // closed by Shutdown
+	wg        sync.WaitGroup // every goroutine the server starts
 }
 
 // heartbeatSlots spreads pings over the interval, so 10,000 connections
@@ -40,12 +47,16 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:      cfg,
-		router:   cfg.Router,
-		log:      cfg.Logger,
-		sessions: make(map[string]*session),
-		stop:     make(chan struct{}),
+		cfg:       cfg,
+		router:    cfg.Router,
+		log:       cfg.Logger,
+		sessions:  make(map[string]*session),
+		perAddr:   sessionCounts{max: cfg.MaxSessionsPerAddr, counts: make(map[netip.Addr]int)},
+		addrJoins: newKeyedLimiters[netip.Addr](cfg.JoinRatePerAddr, cfg.JoinBurstPerAddr),
+		roomJoins: newKeyedLimiters[string](cfg.RoomJoinRate, cfg.RoomJoinBurst),
+		stop:      make(chan struct{}),
 	}
+	s.overLimit = newError(CodeRateLimited, "more than %g frames/s (burst %d); frames dropped unread", cfg.RateLimit, cfg.RateBurst)
 	s.metrics = newMetrics(cfg.Registerer, cfg.Router)
 	s.upgrader = s.newUpgrader()
 	s.wg.Add(1)
@@ -65,7 +76,11 @@ func (s *Server) heartbeat() {
 		select {
 		case <-s.stop:
 			return
-		case <-tick.C:
+		case now := <-tick.C:
+			if slot == 0 {
+				s.addrJoins.sweep(now)
+				s.roomJoins.sweep(now)
+			}
 		}
 		s.mu.Lock()
 		for _, sess := range s.sessions {
@@ -140,19 +155,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
-func (s *Server) register(sess *session) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing {
-		return false
-	}
-	sess.slot = s.nextSlot
-	s.nextSlot = (s.nextSlot + 1) % heartbeatSlots
-	s.sessions[sess.id] = sess
-	s.metrics.sessions.Inc()
-	return true
-}
-
 // lookup finds a live session by its token. The Store knows tokens; this
 // node knows the sessions it runs.
 func (s *Server) lookup(token string) *session {
@@ -186,6 +188,7 @@ func (s *Server) endSession(sess *session, reason string) {
 	if _, ok := s.sessions[sess.id]; ok {
 		delete(s.sessions, sess.id)
 		s.metrics.sessions.Dec()
+		s.perAddr.release(sess.addr)
 	}
 	s.mu.Unlock()
 	s.cfg.Store.Drop(SessionRecord{ID: sess.id, Token: sess.token})
@@ -199,46 +202,6 @@ func (s *Server) goEnd(sess *session, reason string) {
 		defer s.wg.Done()
 		s.endSession(sess, reason)
 	}()
-}
-
-// open gives a new channel its session: the one token names, resumed
-// from after (or from its newest event when fromLast), else a new one.
-// notices are what the channel sends before any event: "resumed" when
-// announce is set, or "resume_failed" ahead of a new session's welcome. It
-// fails only while the server shuts down.
-func (s *Server) open(ch channel, p resumeParams, announce bool) (sess *session, cursor uint64, notices [][]byte, ok bool) {
-	if p.token != "" {
-		if !p.fromLast && p.after == 0 {
-			p.after = 1 // a client with the token has the welcome, which is not kept
-		}
-		if old := s.lookup(p.token); old != nil {
-			cursor, last, err := old.attach(ch, p.after, p.fromLast)
-			if err == nil {
-				s.metrics.resumes.WithLabelValues("resumed").Inc()
-				if announce {
-					notices = [][]byte{encode(resumedFrame{Type: "resumed", Session: old.id, After: cursor, Last: last})}
-				}
-				return old, cursor, notices, true
-			}
-			// Events the client asked for are gone: the session cannot
-			// go on without a gap, so it ends and its peers hear of it.
-			s.endSession(old, CodeResumeFailed)
-		}
-		s.metrics.resumes.WithLabelValues("failed").Inc()
-		s.metrics.errors.WithLabelValues(CodeResumeFailed).Inc()
-		notices = append(notices, encode(errorFrame{Type: "error", Code: CodeResumeFailed,
-			Message: "the session is gone (unknown token, grace period over, or events no longer kept); this is a new session"}))
-	}
-	sess = newSession(s)
-	if !s.register(sess) {
-		s.cfg.Store.Drop(SessionRecord{ID: sess.id, Token: sess.token})
-		return nil, 0, nil, false
-	}
-	if _, _, err := sess.attach(ch, 0, false); err != nil {
-		return nil, 0, nil, false // ended by a concurrent Shutdown
-	}
-	sess.Deliver(sess.welcome())
-	return sess, 0, notices, true
 }
 
 // serveICEServers hands fresh ICE credentials to a connected session, so a

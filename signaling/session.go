@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,9 +33,14 @@ type session struct {
 	id      string // public: other peers address this one by it
 	token   string // secret: proves ownership of the session
 	log     EventLog
-	limiter *rate.Limiter
-	slot    int // heartbeat slot, see Server.heartbeat
-	ended   atomic.Bool
+	limiter *rate.Limiter // frames
+	bytes   *rate.Limiter // bytes
+	// refusedAt is when the last rate_limited refusal went out (Unix ns):
+	// a flood over the limit gets one a second, not one a frame.
+	refusedAt atomic.Int64
+	addr      netip.Addr // the client's, for per-address limits
+	slot      int        // heartbeat slot, see Server.heartbeat
+	ended     atomic.Bool
 
 	// mu serialises requests, which may arrive on several channels at once
 	// (concurrent POSTs, a WebSocket being replaced).
@@ -48,14 +54,16 @@ type session struct {
 	grace *time.Timer // runs while detached
 }
 
-func newSession(srv *Server) *session {
+func newSession(srv *Server, addr netip.Addr) *session {
 	rec := SessionRecord{ID: rand.Text(), Token: rand.Text() + rand.Text()}
 	return &session{
 		srv:     srv,
 		id:      rec.ID,
 		token:   rec.Token,
 		log:     srv.cfg.Store.Create(rec),
+		addr:    addr,
 		limiter: rate.NewLimiter(rate.Limit(srv.cfg.RateLimit), srv.cfg.RateBurst),
+		bytes:   rate.NewLimiter(rate.Limit(srv.cfg.ByteRate), srv.cfg.ByteBurst),
 	}
 }
 
@@ -224,15 +232,15 @@ func (s *session) handleLocked(frame []byte, reject replyFunc) (slow, bye bool) 
 	if s.ended.Load() {
 		return true, false // a request that raced the session's end
 	}
-	if req, ok := decodeRelayFast(frame); ok && req.validate() == nil && s.room != "" && s.limiter.Allow() {
+	// The limit comes before any parsing: a flood costs a token check.
+	if !s.limiter.Allow() {
+		s.overLimit(reject)
+		return true, false
+	}
+	if req, ok := decodeRelayFast(frame); ok && req.validate() == nil && s.room != "" {
 		return !s.relay(req, reject), false
 	}
 	req, perr := decodeRequest(frame)
-	if !s.limiter.Allow() {
-		s.refuse(reject, req.ID, newError(CodeRateLimited, "more than %g frames/s (burst %d); frame dropped",
-			s.srv.cfg.RateLimit, s.srv.cfg.RateBurst))
-		return true, false
-	}
 	if perr != nil {
 		s.refuse(reject, req.ID, perr)
 		return true, false
@@ -261,6 +269,17 @@ func (s *session) handleLocked(frame []byte, reject replyFunc) (slow, bye bool) 
 func (s *session) join(req *request, reject replyFunc) {
 	if s.room != "" {
 		s.refuse(reject, req.ID, newError(CodeAlreadyInRoom, "already in room %q; leave it first", s.room))
+		return
+	}
+	// Joins are rationed per client address (guessing room names gets
+	// slow) and per room (members are not flooded with membership
+	// events), before any work is done for them.
+	if !s.srv.addrJoins.allow(s.addr) {
+		s.refuse(reject, req.ID, newError(CodeRateLimited, "more than %g joins/s from your address; join dropped", s.srv.cfg.JoinRatePerAddr))
+		return
+	}
+	if !s.srv.roomJoins.allow(req.Room) {
+		s.refuse(reject, req.ID, newError(CodeRateLimited, "more than %g joins/s into room %q; join dropped", s.srv.cfg.RoomJoinRate, req.Room))
 		return
 	}
 	self := PeerInfo{ID: s.id, Name: req.Name}
@@ -318,6 +337,11 @@ func (s *session) relay(req *request, reject replyFunc) bool {
 	return true
 }
 
+// overLimit refuses a frame over the rate limit, unread.
+func (s *session) overLimit(reject replyFunc) {
+	s.refuse(reject, nil, s.srv.overLimit)
+}
+
 func (s *session) refuse(reject replyFunc, id json.RawMessage, e *Error) {
 	s.srv.metrics.errors.WithLabelValues(e.Code).Inc()
 	reject(id, e)
@@ -326,5 +350,14 @@ func (s *session) refuse(reject replyFunc, id json.RawMessage, e *Error) {
 // rejectAsEvent is the replyFunc of channels that carry requests and
 // events together: the error becomes the session's next event.
 func (s *session) rejectAsEvent(id json.RawMessage, e *Error) {
+	if e == s.srv.overLimit {
+		// A flood over the frame limit hears of it once a second, not
+		// once a frame: answering each would amplify it.
+		now := time.Now().UnixNano()
+		last := s.refusedAt.Load()
+		if now-last < int64(time.Second) || !s.refusedAt.CompareAndSwap(last, now) {
+			return
+		}
+	}
 	s.Deliver(encode(errorFrame{Type: "error", Code: e.Code, Message: e.Message, Re: id}))
 }

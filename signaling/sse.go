@@ -18,7 +18,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rc := http.NewResponseController(w)
-	c, sess, cursor, notices := s.openHTTPChannel(w, p, "sse")
+	c, sess, cursor, notices := s.openHTTPChannel(w, r, p, "sse")
 	if c == nil {
 		return
 	}

@@ -3,6 +3,7 @@ package signaling
 import (
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -22,7 +23,8 @@ type wsConn struct {
 	opened time.Time
 	// pingSeq is the newest seq written before the last ping: its pong
 	// proves the client has read that far, so the log may drop it.
-	pingSeq atomic.Uint64
+	pingSeq  atomic.Uint64
+	pingsOut atomic.Int32 // pings sent and not yet answered
 
 	// The writer's own: newest seq written, and bytes written since the
 	// last ping.
@@ -61,27 +63,34 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ws, err := s.upgrader.Upgrade(w, r, nil)
+	addr := s.clientAddr(r)
+	if refusal := s.admission(r, p, addr); refusal != nil {
+		s.httpError(w, admissionStatus(refusal), refusal)
+		return
+	}
+	mw := &meteredWriter{ResponseWriter: w}
+	ws, err := s.upgrader.Upgrade(mw, r, nil)
 	if err != nil {
 		return // Upgrade has answered the client
 	}
 	c := &wsConn{srv: s, ws: ws, opened: time.Now()}
-	sess, cursor, notices, ok := s.open(c, p, true)
-	if !ok {
-		c.closeNow(websocket.CloseGoingAway, CodeShutdown)
+	sess, cursor, notices, refusal := s.open(c, p, addr, true)
+	if refusal != nil {
+		// Admitted a moment ago, refused now: the cap filled meanwhile.
+		code := websocket.CloseTryAgainLater
+		if refusal.Code == CodeShutdown {
+			code = websocket.CloseGoingAway
+		}
+		c.closeNow(code, refusal.Code)
 		return
 	}
 	c.sess, c.reject = sess, sess.rejectAsEvent
+	mw.conn.budget.Store(sess.bytes)
 	s.metrics.connections.WithLabelValues("ws").Inc()
 	ws.SetReadLimit(s.cfg.MaxMessageSize)
 	c.extendDeadline()
-	ws.SetPongHandler(func(string) error {
-		c.extendDeadline()
-		if seq := c.pingSeq.Load(); seq > 0 {
-			c.sess.ack(c, seq)
-		}
-		return nil
-	})
+	ws.SetPingHandler(c.onPing)
+	ws.SetPongHandler(c.onPong)
 	c.mu.Lock()
 	c.cursor, c.notices, c.ready, c.pending = cursor, notices, true, true
 	c.startWriterLocked()
@@ -89,6 +98,43 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	// grown while parsing the HTTP request.
 	s.wg.Add(1)
 	go c.readLoop()
+}
+
+// onPing answers a client's ping, within the session's frame limit: pings
+// count like any frame, and over the limit get no pong.
+func (c *wsConn) onPing(data string) error {
+	c.extendDeadline()
+	if !c.sess.limiter.Allow() {
+		c.srv.metrics.errors.WithLabelValues(CodeRateLimited).Inc()
+		return nil
+	}
+	err := c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(c.srv.cfg.WriteTimeout))
+	if err == nil || errors.Is(err, websocket.ErrCloseSent) {
+		return nil
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return nil // the writer's deadline handling notices a stuck socket
+	}
+	return err
+}
+
+// onPong takes a pong as proof that the client has read everything
+// written before the ping it answers. A pong nobody asked for counts
+// against the frame limit, like a ping.
+func (c *wsConn) onPong(string) error {
+	if c.pingsOut.Add(-1) < 0 {
+		c.pingsOut.Store(0)
+		if !c.sess.limiter.Allow() {
+			c.srv.metrics.errors.WithLabelValues(CodeRateLimited).Inc()
+			return nil
+		}
+	}
+	c.extendDeadline()
+	if seq := c.pingSeq.Load(); seq > 0 {
+		c.sess.ack(c, seq)
+	}
+	return nil
 }
 
 func (c *wsConn) extendDeadline() {
@@ -263,6 +309,7 @@ func (c *wsConn) writeLoop() {
 		if ok && ping {
 			c.unacked = 0
 			c.pingSeq.Store(c.cursor)
+			c.pingsOut.Add(1)
 			ok = c.ws.WriteControl(websocket.PingMessage, nil, deadline) == nil
 		}
 		if !ok {

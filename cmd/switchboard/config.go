@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -29,6 +30,8 @@ type config struct {
 	RateLimit         float64
 	RateBurst         int
 	MaxMessageSize    int
+	ByteRate          int
+	ByteBurst         int
 	ResumeGrace       time.Duration
 	ReplayEvents      int
 	ReplayBytes       int
@@ -37,6 +40,13 @@ type config struct {
 	WSMaxAge          time.Duration
 	JoinSecret        string
 	JoinSecretFile    string
+	MaxSessions       int
+	MaxSessionsPerIP  int
+	JoinRate          float64
+	JoinBurst         int
+	RoomJoinRate      float64
+	RoomJoinBurst     int
+	TrustedProxies    string
 	AllowPrivatePeers bool
 	LogLevel          string
 	LogFormat         string
@@ -44,6 +54,7 @@ type config struct {
 	PprofAddr         string
 
 	// Derived by validate.
+	trustedProxies     []netip.Prefix
 	secretGenerated    bool
 	relayMin, relayMax int
 	publicIP           net.IP
@@ -76,6 +87,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	fs.Float64Var(&c.RateLimit, "rate-limit", 50, "frames per second one session may send")
 	fs.IntVar(&c.RateBurst, "rate-burst", 100, "burst above -rate-limit")
 	fs.IntVar(&c.MaxMessageSize, "max-message-size", 64<<10, "largest signaling frame in bytes; larger closes with 1009")
+	fs.IntVar(&c.ByteRate, "byte-rate", 32<<10, "bytes per second one session may send, every frame counted; a WebSocket over it is read more slowly")
+	fs.IntVar(&c.ByteBurst, "byte-burst", 256<<10, "burst above -byte-rate, in bytes (at least -max-message-size)")
 	fs.DurationVar(&c.ResumeGrace, "resume-grace", 30*time.Second, "how long a session whose channel dropped keeps its room and buffers events for a resume")
 	fs.IntVar(&c.ReplayEvents, "replay-events", 1024, "most events kept per session for a resume")
 	fs.IntVar(&c.ReplayBytes, "replay-bytes", 1<<20, "most bytes of events kept per session for a resume; also the most that may wait for a slow client")
@@ -84,6 +97,13 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	fs.DurationVar(&c.WSMaxAge, "ws-max-age", 0, "close WebSockets older than this with 4000 resume, to drain load balancers (0: never)")
 	fs.StringVar(&c.JoinSecret, "join-secret", "", "HS256 key (32+ bytes) that join tokens from your application must be signed with; empty leaves rooms open")
 	fs.StringVar(&c.JoinSecretFile, "join-secret-file", "", "file holding the -join-secret (keeps it out of the process list)")
+	fs.IntVar(&c.MaxSessions, "max-sessions", 0, "most live sessions; new ones get 503 server_full (0: what the file descriptor limit allows, less a reserve)")
+	fs.IntVar(&c.MaxSessionsPerIP, "max-sessions-per-ip", 500, "most live sessions per client address (429 too_many_sessions)")
+	fs.Float64Var(&c.JoinRate, "join-rate", 10, "joins per second per client address; guessing room names gets slow")
+	fs.IntVar(&c.JoinBurst, "join-burst", 50, "burst above -join-rate")
+	fs.Float64Var(&c.RoomJoinRate, "room-join-rate", 5, "joins per second into one room")
+	fs.IntVar(&c.RoomJoinBurst, "room-join-burst", 20, "burst above -room-join-rate")
+	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs of proxies whose X-Forwarded-For/Forwarded name the client (default: none, the socket address counts)")
 	fs.BoolVar(&c.AllowPrivatePeers, "allow-private-peers", false, "let TURN relay to loopback/private/link-local peers (unsafe on a public server)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
@@ -139,6 +159,17 @@ func (c *config) validate() error {
 	}
 	if c.JoinSecret != "" && len(c.JoinSecret) < 32 {
 		return fmt.Errorf("%w: -join-secret must be at least 32 bytes", errConfig)
+	}
+	c.trustedProxies = nil
+	for _, cidr := range strings.Split(c.TrustedProxies, ",") {
+		if cidr = strings.TrimSpace(cidr); cidr == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(cidr)
+		if err != nil {
+			return fmt.Errorf("%w: -trusted-proxies %q is not a CIDR", errConfig, cidr)
+		}
+		c.trustedProxies = append(c.trustedProxies, p.Masked())
 	}
 	if err := c.logLevel.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		return fmt.Errorf("%w: -log-level %q: %v", errConfig, c.LogLevel, err)
