@@ -345,4 +345,29 @@ func TestClientFallback(t *testing.T) {
 	if err != nil || code != "already_in_room" {
 		t.Errorf("second join over POST: %q, %v; want already_in_room", code, err)
 	}
+
+	// A POST refused as over the byte budget (429) is sent again later,
+	// on the same channel.
+	fake.mu.Lock()
+	fake.busy = 1
+	fake.mu.Unlock()
+	closes, err := eval[int](p, `window.t.count("close")`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := eval[bool](p, `window.t.client.message("after a 429")`); err != nil || !ok {
+		t.Fatalf("message: %v, %v", ok, err)
+	}
+	waitForFake(t, deadline, "the message after a 429", func() string {
+		if n := countOf(fake.snapshot().received, "message"); n != 1 {
+			return fmt.Sprintf("%d messages", n)
+		}
+		return ""
+	})
+	p.waitFor(t, deadline, "the same channel", fmt.Sprintf(`window.t.count("close") === %d ? "" : "channel closed"`, closes))
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	if fake.busy != 0 {
+		t.Errorf("no POST was refused with 429")
+	}
 }

@@ -28,6 +28,7 @@ type fakeSignal struct {
 	attaches  []string // "ws new", "sse resume 3", …
 	pollWait  time.Duration
 	sseMaxAge time.Duration
+	busy      int // answer this many more POSTs 429, as over the byte budget
 }
 
 type fakeSession struct {
@@ -379,7 +380,15 @@ func (f *fakeSignal) serveSend(w http.ResponseWriter, r *http.Request) {
 	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	f.mu.Lock()
 	s := f.sessions[token]
+	busy := f.busy > 0 && s != nil
+	if busy {
+		f.busy--
+	}
 	f.mu.Unlock()
+	if busy {
+		http.Error(w, `{"type":"error","code":"rate_limited","message":"over the byte budget"}`, http.StatusTooManyRequests)
+		return
+	}
 	if s == nil {
 		http.Error(w, `{"type":"error","code":"unauthorized","message":"no such session"}`, http.StatusUnauthorized)
 		return

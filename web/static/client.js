@@ -42,6 +42,8 @@ const DEFAULTS = {
   refreshIceServers: true,
   sendRate: 40, // frames per second, below the server's 50
   sendBurst: 80,
+  sendByteRate: 24 << 10, // bytes per second, below the server's 32 KiB
+  sendByteBurst: 192 << 10,
   maxQueued: 2000, // frames kept while the channel is down
   maxFrameBytes: 64 << 10, // the server refuses larger frames and bodies
 };
@@ -92,12 +94,10 @@ export class SignalingClient extends EventTarget {
     this._room = null; // the room the session is in
     this._joinSent = false; // a join is on its way for this session
     this._joinWaiters = [];
+    const o = this.options;
     this._outbox = new Outbox({
-      base: this._base,
-      rate: this.options.sendRate,
-      burst: this.options.sendBurst,
-      limit: this.options.maxQueued,
-      maxBytes: this.options.maxFrameBytes,
+      base: this._base, rate: o.sendRate, burst: o.sendBurst, byteRate: o.sendByteRate, byteBurst: o.sendByteBurst,
+      limit: o.maxQueued, maxBytes: o.maxFrameBytes,
       answerError: (f) => this._onFrame(f),
       refused: (err) => this._emit("error", { code: err.code, message: err.message }),
       failed: (ch, err) => this._channel === ch && this._failChannel(err.code || "send failed"),

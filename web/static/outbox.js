@@ -1,12 +1,13 @@
 // Upstream: frames waiting for their turn, and getting them out on the
 // channel in use. No DOM code.
 //
-// A token bucket keeps the client below the server's per-session rate
-// limit (50 frames/s, burst 100): a newcomer offering to 15 peers with
-// trickled candidates would otherwise burst past it and have candidates
-// dropped; frames wait in order instead. The queue belongs to the session,
-// not to a channel: frames queued while a channel is down go out on the
-// next one once the session is resumed.
+// Token buckets keep the client below the server's per-session limits
+// (50 frames/s, burst 100; 32 KiB/s, burst 256 KiB): a newcomer offering
+// to 15 peers with trickled candidates would otherwise burst past them and
+// have candidates dropped (or a POST refused with 429); frames wait in
+// order instead. The queue belongs to the session, not to a channel:
+// frames queued while a channel is down go out on the next one once the
+// session is resumed.
 
 import { postFrames, PostError } from "./channels.js";
 
@@ -18,6 +19,8 @@ export class Outbox {
    * @param {string} o.base      the server's http(s) origin, for POST /v1/send
    * @param {number} o.rate      frames per second
    * @param {number} o.burst     bucket size
+   * @param {number} o.byteRate  bytes per second
+   * @param {number} o.byteBurst bytes bucket size
    * @param {number} o.limit     most frames kept waiting
    * @param {number} o.maxBytes  largest POST body
    * @param {(f: object) => void} o.answerError  an error frame from a POST answer
@@ -28,6 +31,7 @@ export class Outbox {
     this.o = o;
     this.items = []; // {text, bytes}
     this._tokens = 0;
+    this._bytes = 0;
     this._at = 0;
     this._timer = null;
     this._posting = null; // the channel a POST is in flight on: one at a time keeps order
@@ -43,6 +47,7 @@ export class Outbox {
   /** A new session starts with a full bucket on the server too. */
   refill() {
     this._tokens = this.o.burst;
+    this._bytes = this.o.byteBurst;
     this._at = Date.now();
   }
 
@@ -85,29 +90,41 @@ export class Outbox {
       if (batch.length > 0) this._post(ch, batch);
     }
     if (this.items.length > 0 && !this._posting) {
-      const wait = Math.max(1, Math.ceil(((1 - this._tokens) * 1000) / this.o.rate));
-      this._timer = setTimeout(() => {
-        this._timer = null;
-        this.flush();
-      }, wait);
+      const frames = ((1 - this._tokens) * 1000) / this.o.rate;
+      const bytes = ((Math.min(this.items[0].bytes, this.o.byteBurst) - this._bytes) * 1000) / this.o.byteRate;
+      this._later(Math.max(1, Math.ceil(Math.max(frames, bytes))));
     }
   }
 
-  // Takes the frames that may go now: at most what the bucket allows and at
-  // most maxBytes as one JSON array (always at least one frame).
+  _later(ms) {
+    clearTimeout(this._timer);
+    this._timer = setTimeout(() => {
+      this._timer = null;
+      this.flush();
+    }, ms);
+  }
+
+  // Takes the frames that may go now: at most what the buckets allow and
+  // at most maxBytes as one JSON array.
   _take(maxBytes) {
     const now = Date.now();
-    this._tokens = Math.min(this.o.burst, this._tokens + ((now - this._at) * this.o.rate) / 1000);
+    const dt = (now - this._at) / 1000;
+    this._tokens = Math.min(this.o.burst, this._tokens + dt * this.o.rate);
+    this._bytes = Math.min(this.o.byteBurst, this._bytes + dt * this.o.byteRate);
     this._at = now;
     let n = 0;
-    let bytes = 2; // the brackets of an array
+    let body = 2; // the brackets of an array
+    let sent = 0;
     while (n < this.items.length && n < Math.floor(this._tokens)) {
-      const next = bytes + this.items[n].bytes + (n > 0 ? 1 : 0);
-      if (n > 0 && next > maxBytes) break;
-      bytes = next;
+      const size = this.items[n].bytes;
+      if (n > 0 && body + size + 1 > maxBytes) break;
+      if (sent + Math.min(size, this.o.byteBurst) > this._bytes) break;
+      body += size + (n > 0 ? 1 : 0);
+      sent += size;
       n++;
     }
     this._tokens -= n;
+    this._bytes -= sent;
     return this.items.splice(0, n);
   }
 
@@ -134,6 +151,15 @@ export class Outbox {
           done();
           return;
         }
+        if (err instanceof PostError && err.status === 429) {
+          // Over the byte budget: nothing was read. Try again later.
+          this.items.unshift(...batch);
+          this._bytes = 0;
+          if (this._posting !== ch) return;
+          this._posting = null;
+          this._later(1000);
+          return;
+        }
         // Unknown whether it arrived: send again once the session is
         // resumed (a duplicate is harmless to the negotiation, a loss is
         // not), even when the channel died meanwhile. A 401 means the
@@ -147,7 +173,9 @@ export class Outbox {
   }
 }
 
-/** UTF-8 length of s; below 1 KiB an upper bound, which is all batching needs. */
+/** UTF-8 length of s. */
 export function byteLength(s) {
-  return s.length * 3 <= 1024 ? s.length * 3 : encoder.encode(s).length;
+  let ascii = true;
+  for (let i = 0; i < s.length && ascii; i++) ascii = s.charCodeAt(i) < 0x80;
+  return ascii ? s.length : encoder.encode(s).length;
 }
