@@ -75,6 +75,7 @@ export class SignalingClient extends EventTarget {
     this._channel = null;
     this._ready = false; // the channel carries the session (welcome or resume seen)
     this._readyAt = 0;
+    this._resumeNowAt = 0; // last reconnect without backoff (close 4000)
     this._wanted = false; // connect() called and disconnect() not since
     this._reconnectTimer = null;
     this._connectTimer = null;
@@ -239,7 +240,6 @@ export class SignalingClient extends EventTarget {
   }
 
   // --- channels ---
-
   _dial() {
     this._reconnectTimer = null;
     const hooks = {
@@ -285,8 +285,7 @@ export class SignalingClient extends EventTarget {
 
   _channelEnded({ code, reason, replaced, resumeNow }) {
     const kind = this._channel.kind;
-    const ready = this._ready;
-    const lived = ready ? Date.now() - this._readyAt : 0;
+    const lived = this._ready ? Date.now() - this._readyAt : 0;
     this._channelGone();
     if (replaced) {
       // Another channel carries the session now: stay out of its way, no bye.
@@ -302,8 +301,9 @@ export class SignalingClient extends EventTarget {
       this._emitState("closed");
       return;
     }
-    if (resumeNow) {
-      this._dial(); // the server drains old sockets: come back at once
+    if (resumeNow && Date.now() - this._resumeNowAt > 1000) {
+      this._resumeNowAt = Date.now(); // at once, but never in a tight loop
+      this._dial(); // the server drains old sockets
       return;
     }
     const delay = this._redial.ended(lived);
@@ -327,7 +327,6 @@ export class SignalingClient extends EventTarget {
   }
 
   // --- downstream ---
-
   _onFrame(f) {
     if (typeof f.seq === "number") {
       // Events of a session: handle each once, in order. A welcome is a
