@@ -178,7 +178,7 @@ func TestSendBodyLimits(t *testing.T) {
 	}
 	defer conn.Close()
 	start := time.Now()
-	_, _ = conn.Write([]byte("POST /v1/send HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token +
+	_, _ = conn.Write([]byte("POST /v1/send HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + token +
 		"\r\nContent-Length: 100\r\n\r\n{\"type\":"))
 	_ = conn.SetReadDeadline(time.Now().Add(waitFor))
 	buf := make([]byte, 512)

@@ -162,6 +162,22 @@ func TestPollReplaced(t *testing.T) {
 	}
 }
 
+// waitDetached waits until the server has noticed that token's session
+// lost its channel; like waitAttached, it polls, bounded by waitFor.
+func waitDetached(t *testing.T, srv *Server, token string) {
+	t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for {
+		if s := srv.lookup(token); s != nil && s.attached() == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("channel never detached")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // waitAttached waits until token's session has a channel. Attaching has
 // no event a test can wait on, so this polls, bounded by waitFor.
 func waitAttached(t *testing.T, srv *Server, token string) {

@@ -17,6 +17,12 @@ type Config struct {
 	// on purpose. Requests without an Origin header (non-browser clients)
 	// are allowed. Defaults to none: same-origin only.
 	AllowedOrigins []string
+	// PublicURLs are the origins (scheme://host[:port]) the server is
+	// served under. Their hosts, localhost and IP addresses are the Host
+	// headers it answers (others get 421 bad_host, which defeats DNS
+	// rebinding), and pages from them may connect. Defaults to none:
+	// localhost and IP addresses only.
+	PublicURLs []string
 	// MaxMessageSize is the largest frame a client may send; a larger one
 	// closes the connection with 1009. Defaults to 64 KiB.
 	MaxMessageSize int64
@@ -208,6 +214,11 @@ func (c *Config) validate() error {
 	}
 	if c.JoinSecret != nil && len(c.JoinSecret) < 32 {
 		return fmt.Errorf("%w: JoinSecret must be at least 32 bytes (HS256 wants a key as long as its hash)", errBadConfig)
+	}
+	for _, o := range c.PublicURLs {
+		if !validOrigin(o) {
+			return fmt.Errorf("%w: public URL %q is not scheme://host[:port]", errBadConfig, o)
+		}
 	}
 	for _, o := range c.AllowedOrigins {
 		if o != "*" && !validOrigin(o) {

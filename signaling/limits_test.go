@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/gorilla/websocket"
@@ -154,4 +155,53 @@ func TestRoomJoinRate(t *testing.T) {
 		member.expect("peer-left")
 	}
 	member.alive()
+}
+
+// TestHostAndOrigin: origins match on scheme, host and port; a Host that
+// is no public URL's host, localhost or an IP is refused, which is what
+// a DNS rebinding page would send.
+func TestHostAndOrigin(t *testing.T) {
+	_, wsURL := startServer(t, Config{PublicURLs: []string{"https://meet.example"}, AllowedOrigins: []string{"https://app.example"}})
+	base := httpBase(wsURL)
+	hostport := strings.TrimPrefix(base, "http://")
+	_, port, _ := strings.Cut(hostport, ":")
+	cases := []struct {
+		host, origin string
+		status       int
+	}{
+		{"", "", 200},
+		{"", "http://" + hostport, 200},
+		{"", "https://" + hostport, 403},              // same host and port, other scheme
+		{"", "http://127.0.0.1:1", 403},               // other port
+		{"", "https://meet.example", 200},             // a public URL
+		{"", "https://app.example", 200},              // an allowed origin
+		{"", "http://meet.example", 403},              // a public URL's host, other scheme
+		{"meet.example", "https://meet.example", 200}, // served under its public name
+		{"localhost:" + port, "http://localhost:" + port, 200},
+		{"[::1]:" + port, "", 200},
+		{"evil.example:" + port, "http://evil.example:" + port, 421}, // DNS rebinding
+		{"evil.example", "", 421},
+		{"meet.example.evil.example", "", 421},
+	}
+	for _, tc := range cases {
+		req, _ := http.NewRequest(http.MethodGet, base+"/v1/poll", nil)
+		if tc.host != "" {
+			req.Host = tc.host
+		}
+		if tc.origin != "" {
+			req.Header.Set("Origin", tc.origin)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e errorFrame
+		decodeJSON(resp, &e)
+		if resp.StatusCode != tc.status {
+			t.Errorf("Host %q Origin %q: %d %+v, want %d", tc.host, tc.origin, resp.StatusCode, e, tc.status)
+		}
+		if tc.status == 421 && e.Code != CodeBadHost || tc.status == 403 && e.Code != CodeBadOrigin {
+			t.Errorf("Host %q Origin %q: body %+v", tc.host, tc.origin, e)
+		}
+	}
 }

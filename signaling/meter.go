@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // meteredConn paces reads from a hijacked connection to its session's
@@ -18,16 +16,15 @@ import (
 // slowly, and TCP pushes back on it. Nobody else waits.
 type meteredConn struct {
 	net.Conn
-	budget atomic.Pointer[rate.Limiter] // set once the session is known
+	sess atomic.Pointer[session] // set once the session is known
 }
 
 func (c *meteredConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if lim := c.budget.Load(); n > 0 && lim != nil {
-		now := time.Now()
-		// n is at most the read buffer (1 KiB), far below the burst, so
-		// the reservation always succeeds; it may ask us to wait.
-		if d := lim.ReserveN(now, n).DelayFrom(now); d > 0 {
+	if sess := c.sess.Load(); n > 0 && sess != nil {
+		// n is at most the read buffer (1 KiB): the wait is short, and
+		// it is the sender's own.
+		if d := sess.takeBytes(n); d > 0 {
 			time.Sleep(d)
 		}
 	}

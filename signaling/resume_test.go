@@ -243,12 +243,13 @@ func TestResumeFailures(t *testing.T) {
 		expectFailed(t, dialRaw(t, url+"?token="+bob.welcome.str("token")+"&after=3"))
 	})
 	t.Run("buffer overflow while detached", func(t *testing.T) {
-		_, url := startServer(t, Config{ReplayEvents: 16})
+		srv, url := startServer(t, Config{ReplayEvents: 16})
 		alice, bob := dial(t, url, nil), dial(t, url, nil)
 		alice.join("r")
 		bob.join("r")
 		alice.expect("peer-joined")
 		bob.ws.Close()
+		waitDetached(t, srv, bob.welcome.str("token"))
 		// Bob's buffer holds what he was sent but never acknowledged, so
 		// at most 16 more events fit; then his session ends.
 		for i := 0; i < 17; i++ {
@@ -340,5 +341,37 @@ func TestWelcomeNotKept(t *testing.T) {
 	}
 	if f := r.expect("joined"); seqOf(f) != 2 {
 		t.Fatalf("replayed %v", f)
+	}
+}
+
+// TestQuietSessionAckedEarly: a WebSocket that went quiet with events
+// unacknowledged is pinged within about a second, not at its next
+// heartbeat (20 s), and the pong frees its replay buffer.
+func TestQuietSessionAckedEarly(t *testing.T) {
+	srv, url := startServer(t, Config{})
+	a, b := dial(t, url, nil), dial(t, url, nil)
+	a.join("r")
+	b.join("r")
+	a.expect("peer-joined")
+	go func() { // reading lets the client answer the server's pings
+		for {
+			if _, _, err := a.ws.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	log := srv.lookup(a.welcome.str("token")).log.(*memoryLog)
+	deadline := time.Now().Add(waitFor)
+	for {
+		log.mu.Lock()
+		kept := len(log.events)
+		log.mu.Unlock()
+		if kept == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d events still kept %v after the session went quiet", kept, waitFor)
+		}
+		time.Sleep(10 * time.Millisecond) // polls state that has no event, bounded by the deadline
 	}
 }

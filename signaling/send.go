@@ -37,7 +37,7 @@ func (s *Server) serveSend(w http.ResponseWriter, r *http.Request) {
 	}
 	// The session's byte budget, as over WebSocket; checked before the
 	// body is parsed.
-	if !sess.bytes.AllowN(time.Now(), len(body)) {
+	if !sess.allowBytes(len(body)) {
 		s.httpError(w, http.StatusTooManyRequests, newError(CodeRateLimited, "more than %d bytes/s (burst %d); request dropped unread",
 			s.cfg.ByteRate, s.cfg.ByteBurst))
 		return

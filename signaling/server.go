@@ -82,9 +82,13 @@ func (s *Server) heartbeat() {
 				s.roomJoins.sweep(now)
 			}
 		}
+		now := time.Now().UnixNano()
 		s.mu.Lock()
 		for _, sess := range s.sessions {
-			if sess.slot == slot {
+			// A session in this slot is due its heartbeat; one that went
+			// quiet with events unacknowledged gets it early, so that its
+			// pong frees them (see wsConn.writeLoop).
+			if ackDue := sess.ackDue.Load(); sess.slot == slot || ackDue != 0 && now >= ackDue {
 				if ch := sess.attached(); ch != nil {
 					due = append(due, ch)
 				}
@@ -107,7 +111,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/poll", s.tracked(s.servePoll))
 	mux.HandleFunc("POST /v1/send", s.tracked(s.serveSend))
 	mux.HandleFunc("GET /v1/ice-servers", s.serveICEServers)
-	return mux
+	return s.GuardHost(mux)
 }
 
 // tracked counts h's run in the server's goroutines, so that Shutdown

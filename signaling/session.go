@@ -8,8 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // channel is what a session needs from the connection carrying it: a
@@ -29,18 +27,21 @@ type channel interface {
 // carry it: while none is attached it is detached, keeps its room and
 // collects events, until it is resumed or its grace period ends.
 type session struct {
-	srv     *Server
-	id      string // public: other peers address this one by it
-	token   string // secret: proves ownership of the session
-	log     EventLog
-	limiter *rate.Limiter // frames
-	bytes   *rate.Limiter // bytes
+	srv    *Server
+	id     string // public: other peers address this one by it
+	token  string // secret: proves ownership of the session
+	log    EventLog
+	frames bucket // Config.RateLimit
+	bytes  bucket // Config.ByteRate
 	// refusedAt is when the last rate_limited refusal went out (Unix ns):
 	// a flood over the limit gets one a second, not one a frame.
 	refusedAt atomic.Int64
-	addr      netip.Addr // the client's, for per-address limits
-	slot      int        // heartbeat slot, see Server.heartbeat
-	ended     atomic.Bool
+	// ackDue is when (Unix ns) the heartbeat should ping early because
+	// events written are not yet acknowledged; 0 when none are.
+	ackDue atomic.Int64
+	addr   netip.Addr // the client's, for per-address limits
+	slot   int        // heartbeat slot, see Server.heartbeat
+	ended  atomic.Bool
 
 	// mu serialises requests, which may arrive on several channels at once
 	// (concurrent POSTs, a WebSocket being replaced).
@@ -57,13 +58,11 @@ type session struct {
 func newSession(srv *Server, addr netip.Addr) *session {
 	rec := SessionRecord{ID: rand.Text(), Token: rand.Text() + rand.Text()}
 	return &session{
-		srv:     srv,
-		id:      rec.ID,
-		token:   rec.Token,
-		log:     srv.cfg.Store.Create(rec),
-		addr:    addr,
-		limiter: rate.NewLimiter(rate.Limit(srv.cfg.RateLimit), srv.cfg.RateBurst),
-		bytes:   rate.NewLimiter(rate.Limit(srv.cfg.ByteRate), srv.cfg.ByteBurst),
+		srv:   srv,
+		id:    rec.ID,
+		token: rec.Token,
+		log:   srv.cfg.Store.Create(rec),
+		addr:  addr,
 	}
 }
 
@@ -103,6 +102,7 @@ func (s *session) attach(ch channel, after uint64, fromLast bool) (cursor, last 
 	}
 	old := s.ch
 	s.ch = ch
+	s.ackDue.Store(0) // the old channel's business
 	if s.grace != nil {
 		s.grace.Stop()
 	}
@@ -233,7 +233,7 @@ func (s *session) handleLocked(frame []byte, reject replyFunc) (slow, bye bool) 
 		return true, false // a request that raced the session's end
 	}
 	// The limit comes before any parsing: a flood costs a token check.
-	if !s.limiter.Allow() {
+	if !s.allowFrame() {
 		s.overLimit(reject)
 		return true, false
 	}
@@ -335,6 +335,23 @@ func (s *session) relay(req *request, reject replyFunc) bool {
 	}
 	s.srv.metrics.relayed[req.Type].Inc()
 	return true
+}
+
+// allowFrame takes a frame token: requests, pings and unsolicited pongs
+// all count.
+func (s *session) allowFrame() bool {
+	return s.frames.allow(1, s.srv.cfg.RateLimit, float64(s.srv.cfg.RateBurst))
+}
+
+// allowBytes takes n bytes of the budget if they are there (POST).
+func (s *session) allowBytes(n int) bool {
+	return s.bytes.allow(float64(n), float64(s.srv.cfg.ByteRate), float64(s.srv.cfg.ByteBurst))
+}
+
+// takeBytes spends n bytes of the budget and says how long to wait before
+// reading more (WebSocket).
+func (s *session) takeBytes(n int) time.Duration {
+	return s.bytes.take(float64(n), float64(s.srv.cfg.ByteRate), float64(s.srv.cfg.ByteBurst))
 }
 
 // overLimit refuses a frame over the rate limit, unread.

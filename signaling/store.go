@@ -77,24 +77,19 @@ type MemoryStore struct {
 	limits ReplayLimits
 
 	mu       sync.RWMutex
-	sessions map[string]storedSession // by token
-}
-
-type storedSession struct {
-	rec SessionRecord
-	log *memoryLog
+	sessions map[string]*memoryLog // by token; a log knows its record
 }
 
 // NewMemoryStore returns a Store whose logs hold at most limits.
 func NewMemoryStore(limits ReplayLimits) *MemoryStore {
-	return &MemoryStore{limits: limits, sessions: make(map[string]storedSession)}
+	return &MemoryStore{limits: limits, sessions: make(map[string]*memoryLog)}
 }
 
 // Create implements Store.
 func (m *MemoryStore) Create(rec SessionRecord) EventLog {
-	log := &memoryLog{limits: m.limits}
+	log := &memoryLog{limits: &m.limits, rec: rec}
 	m.mu.Lock()
-	m.sessions[rec.Token] = storedSession{rec: rec, log: log}
+	m.sessions[rec.Token] = log
 	m.mu.Unlock()
 	return log
 }
@@ -103,11 +98,11 @@ func (m *MemoryStore) Create(rec SessionRecord) EventLog {
 func (m *MemoryStore) Find(token string) (SessionRecord, EventLog, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	s, ok := m.sessions[token]
+	log, ok := m.sessions[token]
 	if !ok {
 		return SessionRecord{}, nil, false
 	}
-	return s.rec, s.log, true
+	return log.rec, log, true
 }
 
 // Drop implements Store.
@@ -120,7 +115,8 @@ func (m *MemoryStore) Drop(rec SessionRecord) {
 // memoryLog keeps events in a slice that is nil whenever it is empty, so
 // an idle, acknowledged session holds no buffer at all.
 type memoryLog struct {
-	limits ReplayLimits
+	limits *ReplayLimits // the store's
+	rec    SessionRecord
 
 	mu     sync.Mutex
 	events []Event // ascending, contiguous seqs

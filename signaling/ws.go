@@ -20,7 +20,7 @@ type wsConn struct {
 	ws     *websocket.Conn
 	sess   *session
 	reject replyFunc // sess.rejectAsEvent, bound once
-	opened time.Time
+	opened int64     // Unix ns
 	// pingSeq is the newest seq written before the last ping: its pong
 	// proves the client has read that far, so the log may drop it.
 	pingSeq  atomic.Uint64
@@ -40,9 +40,15 @@ type wsConn struct {
 	closed  bool
 }
 
-// ackBytes is how much a WebSocket writes between pings that acknowledge
-// it; see writeLoop.
-const ackBytes = 64 << 10
+// A pong acknowledges what was written before its ping. A WebSocket
+// pings after every ackBytes it writes, and idleAckDelay after it went
+// quiet with events unacknowledged, so that its replay buffer holds about
+// ackBytes while busy and nothing soon after, not everything since the
+// last heartbeat.
+const (
+	ackBytes     = 64 << 10
+	idleAckDelay = time.Second
+)
 
 // writeBuffers is shared by all connections: a write buffer is held only
 // while a frame is being written, not for the connection's life.
@@ -73,7 +79,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // Upgrade has answered the client
 	}
-	c := &wsConn{srv: s, ws: ws, opened: time.Now()}
+	c := &wsConn{srv: s, ws: ws, opened: time.Now().UnixNano()}
 	sess, cursor, notices, refusal := s.open(c, p, addr, true)
 	if refusal != nil {
 		// Admitted a moment ago, refused now: the cap filled meanwhile.
@@ -85,7 +91,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.sess, c.reject = sess, sess.rejectAsEvent
-	mw.conn.budget.Store(sess.bytes)
+	mw.conn.sess.Store(sess)
 	s.metrics.connections.WithLabelValues("ws").Inc()
 	ws.SetReadLimit(s.cfg.MaxMessageSize)
 	c.extendDeadline()
@@ -104,7 +110,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 // count like any frame, and over the limit get no pong.
 func (c *wsConn) onPing(data string) error {
 	c.extendDeadline()
-	if !c.sess.limiter.Allow() {
+	if !c.sess.allowFrame() {
 		c.srv.metrics.errors.WithLabelValues(CodeRateLimited).Inc()
 		return nil
 	}
@@ -125,7 +131,7 @@ func (c *wsConn) onPing(data string) error {
 func (c *wsConn) onPong(string) error {
 	if c.pingsOut.Add(-1) < 0 {
 		c.pingsOut.Store(0)
-		if !c.sess.limiter.Allow() {
+		if !c.sess.allowFrame() {
 			c.srv.metrics.errors.WithLabelValues(CodeRateLimited).Inc()
 			return nil
 		}
@@ -237,7 +243,7 @@ func (c *wsConn) wake() {
 // heartbeat implements channel: the writer sends a ping at its next turn,
 // and a socket past its maximum age is asked to resume elsewhere.
 func (c *wsConn) heartbeat() {
-	if max := c.srv.cfg.WSMaxAge; max > 0 && time.Since(c.opened) >= max {
+	if max := c.srv.cfg.WSMaxAge; max > 0 && time.Duration(time.Now().UnixNano()-c.opened) >= max {
 		c.close(closeResume, CodeResume)
 		return
 	}
@@ -302,11 +308,12 @@ func (c *wsConn) writeLoop() {
 			pending = len(batch) == eventBatch
 			c.sess.taken(c, c.cursor)
 		}
-		// A pong acknowledges what was written before its ping, so a busy
-		// session pings every ackBytes: its replay buffer then holds about
-		// that much, not ReplayBytes per session until the next heartbeat.
-		ping = ping || c.unacked >= ackBytes
+		ping = ping || c.unacked >= ackBytes // see ackBytes
+		if !ping && c.unacked > 0 && c.sess.ackDue.Load() == 0 {
+			c.sess.ackDue.Store(time.Now().Add(idleAckDelay).UnixNano())
+		}
 		if ok && ping {
+			c.sess.ackDue.Store(0)
 			c.unacked = 0
 			c.pingSeq.Store(c.cursor)
 			c.pingsOut.Add(1)

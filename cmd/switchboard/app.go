@@ -114,7 +114,7 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger) error {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
-	mux.Handle("/", web.Handler())
+	mux.Handle("/", sig.GuardHost(web.Handler()))
 	hs := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -137,6 +137,9 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger) error {
 		attrs = append(attrs, "turn", ls.turnUDP.LocalAddr().String(), "relay_ports", c.RelayPorts)
 	}
 	log.Info("switchboard started", attrs...)
+	if len(c.publicURLs()) == 0 {
+		log.Info("no -public-url: answering localhost and IP addresses only; set it to serve under a domain name")
+	}
 	if relay != nil && c.secretGenerated {
 		log.Warn("no -turn-secret set: generated a random one for this run; TURN credentials will not survive a restart or work across nodes")
 	}

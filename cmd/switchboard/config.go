@@ -25,6 +25,7 @@ type config struct {
 	RelayPorts        string
 	RelayBind         string
 	AllowedOrigins    string
+	PublicURLs        string
 	CredentialTTL     time.Duration
 	RoomSize          int
 	RateLimit         float64
@@ -81,6 +82,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	fs.StringVar(&c.PublicIP, "public-ip", "", "address advertised in ICE URLs and relay candidates (default: first non-loopback IPv4, else 127.0.0.1)")
 	fs.StringVar(&c.RelayPorts, "relay-ports", "49152-65535", "UDP port range for relay allocations, MIN-MAX")
 	fs.StringVar(&c.RelayBind, "relay-bind", "0.0.0.0", "local address relay sockets bind to")
+	fs.StringVar(&c.PublicURLs, "public-url", "", "comma-separated origins the server is served under, e.g. https://meet.example.com; other Host names are refused (DNS rebinding), localhost and IP addresses always work")
 	fs.StringVar(&c.AllowedOrigins, "allowed-origins", "", "comma-separated browser origins allowed besides same-origin; * allows any")
 	fs.DurationVar(&c.CredentialTTL, "credential-ttl", time.Hour, "lifetime of TURN credentials")
 	fs.IntVar(&c.RoomSize, "room-size", 16, "most peers in one room")
@@ -193,9 +195,19 @@ func (c *config) joinSecret() []byte {
 	return []byte(c.JoinSecret)
 }
 
-func (c *config) origins() []string {
+func (c *config) origins() []string { return splitList(c.AllowedOrigins) }
+
+func (c *config) publicURLs() []string {
+	urls := splitList(c.PublicURLs)
+	for i, u := range urls {
+		urls[i] = strings.TrimSuffix(u, "/")
+	}
+	return urls
+}
+
+func splitList(list string) []string {
 	var out []string
-	for _, o := range strings.Split(c.AllowedOrigins, ",") {
+	for _, o := range strings.Split(list, ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			out = append(out, o)
 		}
