@@ -218,6 +218,17 @@ func TestClientResume(t *testing.T) {
 			if snap.overlap != 0 || snap.sessions != 1 {
 				t.Errorf("want one session and a resume that replayed twice; got %+v", snap)
 			}
+
+			// Leaving on purpose says bye (a WebSocket closes with 1000).
+			if _, err := eval[bool](p, `window.t.client.disconnect(), true`); err != nil {
+				t.Fatal(err)
+			}
+			waitForFake(t, deadline, "bye", func() string {
+				if got := fake.snapshot().received; !slices.Contains(got, "bye") {
+					return fmt.Sprint(got)
+				}
+				return ""
+			})
 		})
 	}
 }
