@@ -20,6 +20,10 @@ func TestWebServesDemo(t *testing.T) {
 	}{
 		{"/", "text/html", `<script type="module" src="app.js">`},
 		{"/client.js", "text/javascript", "export class SignalingClient"},
+		{"/channels.js", "text/javascript", "export class SseChannel"},
+		{"/outbox.js", "text/javascript", "export class Outbox"},
+		{"/reconnect.js", "text/javascript", "export class Redial"},
+		{"/ice.js", "text/javascript", "export class IceRefresher"},
 		{"/app.js", "text/javascript", "window.switchboard"},
 		{"/style.css", "text/css", ".tile"},
 	}
@@ -71,5 +75,32 @@ func TestWebPageHasNoInlineCode(t *testing.T) {
 	}
 	for _, m := range regexp.MustCompile(`<style|\sstyle=|\son[a-z]+=|javascript:`).FindAllString(html, -1) {
 		t.Errorf("index.html contains %q, which the CSP blocks", strings.TrimSpace(m))
+	}
+}
+
+// The client is split into ES modules; a relative import of a file that is
+// not embedded would break the page in browsers only.
+func TestWebModuleImportsResolve(t *testing.T) {
+	entries, err := static.ReadDir("static")
+	if err != nil {
+		t.Fatal(err)
+	}
+	importRE := regexp.MustCompile(`(?m)^\s*(?:import|export)\b[^;]*?\bfrom\s+"(\./[^"]+)"`)
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".js") {
+			continue
+		}
+		src, err := static.ReadFile("static/" + e.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range importRE.FindAllStringSubmatch(string(src), -1) {
+			if _, err := static.ReadFile("static/" + strings.TrimPrefix(m[1], "./")); err != nil {
+				t.Errorf("%s imports %s, which is not served", e.Name(), m[1])
+			}
+		}
+		if n := strings.Count(string(src), "\n"); n > 500 {
+			t.Errorf("%s has %d lines; split it (the project keeps files under 500)", e.Name(), n)
+		}
 	}
 }

@@ -52,3 +52,17 @@ export function initials(name) {
 export function formatTime(date) {
   return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 }
+
+/** What to tell the user when joining a room failed with err (a SignalingError). */
+export function joinErrorText(err) {
+  switch (err.code) {
+    case "room_full":
+      return "That room is full. Try another room name.";
+    case "bad_room":
+      return "That room name is not allowed.";
+    case "bad_name":
+      return "That display name is not allowed.";
+    default:
+      return `Could not join: ${err.message || err.code}`;
+  }
+}
