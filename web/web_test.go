@@ -45,13 +45,15 @@ func TestWebServesDemo(t *testing.T) {
 				t.Errorf("Content-Type %q, want %s", ct, tt.contentType)
 			}
 			csp := resp.Header.Get("Content-Security-Policy")
-			for _, want := range []string{"default-src 'self'", "connect-src 'self' ws: wss:"} {
+			for _, want := range []string{"default-src 'self'", "connect-src 'self' ws: wss:", "frame-ancestors 'none'"} {
 				if !strings.Contains(csp, want) {
 					t.Errorf("Content-Security-Policy %q lacks %q", csp, want)
 				}
 			}
-			if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
-				t.Errorf("X-Content-Type-Options %q, want nosniff", got)
+			for h, want := range map[string]string{"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"} {
+				if got := resp.Header.Get(h); got != want {
+					t.Errorf("%s %q, want %q", h, got, want)
+				}
 			}
 			if !strings.Contains(string(body), tt.body) {
 				t.Errorf("body lacks %q", tt.body)

@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
 // The browser test drives the demo page in real headless Chromium: two tabs
@@ -47,8 +51,8 @@ func browserCall(t *testing.T, chromium, aliceTransport, bobTransport string) {
 	proxy := startDropProxy(t, strings.TrimPrefix(app.httpURL, "http://"))
 
 	start := time.Now()
-	alice := b.openTab(t, "Alice", callPageURL(proxy.url, room, "Alice", aliceTransport))
-	bob := b.openTab(t, "Bob", pageURL("Bob", bobTransport))
+	alice := b.openCall(t, "Alice", callPageURL(proxy.url, room, "Alice", aliceTransport))
+	bob := b.openCall(t, "Bob", pageURL("Bob", bobTransport))
 	t.Cleanup(func() {
 		if t.Failed() {
 			b.dump(t)
@@ -141,8 +145,8 @@ func TestBrowserFallback(t *testing.T) {
 	deadline := time.Now().Add(browserBudget)
 	room := fmt.Sprintf("fallback-%d", time.Now().UnixNano())
 	proxy := startDropProxy(t, strings.TrimPrefix(app.httpURL, "http://"))
-	alice := b.openTab(t, "Alice", callPageURL(proxy.url, room, "Alice", ""))
-	bob := b.openTab(t, "Bob", callPageURL(app.httpURL, room, "Bob", "ws"))
+	alice := b.openCall(t, "Alice", callPageURL(proxy.url, room, "Alice", ""))
+	bob := b.openCall(t, "Bob", callPageURL(app.httpURL, room, "Bob", "ws"))
 	t.Cleanup(func() {
 		if t.Failed() {
 			b.dump(t)
@@ -178,8 +182,8 @@ func TestBrowserFallback(t *testing.T) {
 	}
 }
 
-// callPageURL is the demo page joining room at once with relay-only ICE,
-// forced onto transport unless it is empty.
+// callPageURL is the demo page ready to join room with one click, with
+// relay-only ICE, forced onto transport unless it is empty.
 func callPageURL(base, room, name, transport string) string {
 	q := url.Values{"room": {room}, "name": {name}, "autojoin": {"1"}, "relay": {"1"}}
 	if transport != "" {
@@ -235,4 +239,44 @@ func waitForCall(t *testing.T, deadline time.Time, a, b *tab) {
 func jsString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// evalAsync evaluates expr, which yields a promise, and waits for it.
+func evalAsync[T any](tb *tab, expr string) (T, error) {
+	ctx, cancel := context.WithTimeout(tb.ctx, evalTimeout)
+	defer cancel()
+	return chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+}
+
+// TestBrowserLobby: the lobby proposes room names nobody can guess (two
+// words, then at least 96 random bits), refuses names that pass for the
+// local user, and a join link waits for a click.
+func TestBrowserLobby(t *testing.T) {
+	chromium := findChromium(t)
+	app := startApp(t, nil)
+	b := newBrowser(t, chromium)
+	tb := b.openTab(t, "lobby", app.httpURL+"/")
+	tb.waitFor(t, time.Now().Add(e2eTimeout), "a proposed room", `document.getElementById("room-input").value !== "" ? "" : "an empty room field"`)
+	seen := map[string]bool{}
+	for i := 0; i < 3; i++ {
+		room, err := evalAsync[string](tb, `import("./util.js").then(m => m.randomRoomName())`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !regexp.MustCompile(`^[a-z]+-[a-z]+-[a-z2-7]{21}$`).MatchString(room) || seen[room] || len(room) > 64 {
+			t.Fatalf("room name %q: want two words and 21 base-32 letters (104 bits), unique", room)
+		}
+		seen[room] = true
+	}
+	for name, want := range map[string]bool{"Ada": true, "You": false, "Ada (you)": false, " me ": false} {
+		ok, err := evalAsync[bool](tb, `import("./util.js").then(m => m.validName(`+jsString(name)+`))`)
+		if err != nil || ok != want {
+			t.Errorf("validName(%q) = %v (%v), want %v", name, ok, err, want)
+		}
+	}
+	link := b.openTab(t, "link", callPageURL(app.httpURL, "r1", "Ada", ""))
+	link.waitFor(t, time.Now().Add(e2eTimeout), "the join button", `(b => b.textContent === "Join r1" ? "" : b.textContent)(document.getElementById("join-button"))`)
+	if inCall, err := eval[bool](link, `!document.getElementById("lobby").hidden`); err != nil || !inCall {
+		t.Fatalf("a join link left the lobby without a click (%v)", err)
+	}
 }

@@ -130,6 +130,19 @@ func (b *browser) openTab(t *testing.T, name, pageURL string) *tab {
 	return tb
 }
 
+// openCall opens a call page (callPageURL) and clicks Join, as a person
+// must: a link alone never shares the camera.
+func (b *browser) openCall(t *testing.T, name, pageURL string) *tab {
+	t.Helper()
+	tb := b.openTab(t, name, pageURL)
+	ctx, cancel := context.WithTimeout(tb.ctx, evalTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("join-button"))); err != nil {
+		t.Fatalf("%s: click join: %v", name, err)
+	}
+	return tb
+}
+
 // record runs on chromedp's reader goroutine: it must be quick.
 func (tb *tab) record(ev any) {
 	var line string

@@ -1,7 +1,7 @@
 // The demo page: a mesh video call with chat, on client.js (signaling),
 // peer.js (one RTCPeerConnection per remote peer) and media.js.
 //
-// URL parameters: room, name, autojoin=1 (join on load), relay=1 (force
+// URL parameters: room, name, autojoin=1 (ready to join with one click), relay=1 (force
 // TURN with iceTransportPolicy "relay"), transport=ws|sse|poll (force one
 // signaling channel instead of falling back from WebSocket to server-sent
 // events to long-polling). window.switchboard exposes the call state for
@@ -494,5 +494,6 @@ function systemMessage(text) {
 
 // --- start ---
 
-if (params.get("autojoin") === "1" && params.get("room")) joinCall();
-else ui.nameInput.focus();
+// autojoin=1 gets the page ready, but a link alone never shares the camera: one click does.
+if (params.get("autojoin") === "1" && params.get("room")) ui.joinButton.textContent = `Join ${params.get("room")}`;
+(params.get("autojoin") === "1" ? ui.joinButton : ui.nameInput).focus();
