@@ -22,6 +22,10 @@ import (
 
 var errShutdownTimeout = errors.New("graceful shutdown timed out")
 
+// readHeaderTimeout bounds how long a client may take to send its request
+// headers.
+const readHeaderTimeout = 10 * time.Second
+
 // listeners are bound before run so tests can pass 127.0.0.1:0 sockets.
 type listeners struct {
 	http    net.Listener
@@ -109,7 +113,15 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger) error {
 
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", sig.Handler())
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if c.MetricsAddr == "" {
+		mux.Handle("GET /metrics", localOnly(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	} else {
+		_, stopMetrics, err := serveMetrics(c.MetricsAddr, reg, log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
@@ -117,7 +129,7 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger) error {
 	mux.Handle("/", sig.GuardHost(web.Handler()))
 	hs := &http.Server{
 		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestHealthzAndDemoPage(t *testing.T) {
@@ -92,5 +93,41 @@ func TestPprofIsOptIn(t *testing.T) {
 	defer stop()
 	if body := get(t, "http://"+addr+"/debug/pprof/"); !strings.Contains(body, "goroutine") {
 		t.Fatalf("pprof index: %.200s", body)
+	}
+}
+
+// TestMetricsNotPublic: /metrics on the public port answers this host
+// only, never a request through a proxy; -metrics-addr moves it to a
+// listener of its own.
+func TestMetricsNotPublic(t *testing.T) {
+	app := startApp(t, nil)
+	get(t, app.httpURL+"/metrics") // from 127.0.0.1, directly
+	req, _ := http.NewRequest(http.MethodGet, app.httpURL+"/metrics", nil)
+	req.Header.Set("X-Forwarded-For", "198.51.100.7")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("proxied /metrics: %d, want 403", resp.StatusCode)
+	}
+
+	reg := prometheus.NewRegistry()
+	addr, stop, err := serveMetrics("127.0.0.1:0", reg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	get(t, "http://"+addr+"/metrics")
+	stop()
+	http.DefaultClient.CloseIdleConnections()
+	moved := startApp(t, func(c *config) { c.MetricsAddr = "127.0.0.1:0" })
+	resp, err = http.Get(moved.httpURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("/metrics still on the public port with -metrics-addr: %d", resp.StatusCode)
 	}
 }
