@@ -15,7 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/switchboard-rtc/switchboard/signaling"
-	"github.com/switchboard-rtc/switchboard/stun"
 	"github.com/switchboard-rtc/switchboard/turn"
 	"github.com/switchboard-rtc/switchboard/web"
 )
@@ -55,19 +54,14 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger) error {
 
 	var relay *turn.Server
 	if ls.turnUDP != nil {
-		binding := stun.NewConn(ls.turnUDP)
-		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "switchboard_stun_binding_answered_total",
-			Help: "STUN Binding requests answered on the TURN UDP port.",
-		}, func() float64 { return float64(binding.Answered()) }))
 		var err error
 		relay, err = turn.NewServer(turn.Config{
-			UDP: binding, TCP: ls.turnTCP,
+			UDP: []net.PacketConn{ls.turnUDP}, TCP: []net.Listener{ls.turnTCP},
 			PublicIP:          c.publicIP,
 			RelayBindAddress:  c.RelayBind,
 			RelayPortMin:      c.relayMin,
 			RelayPortMax:      c.relayMax,
-			Secret:            []byte(c.TURNSecret),
+			Secrets:           [][]byte{[]byte(c.TURNSecret)},
 			CredentialTTL:     c.CredentialTTL,
 			AllowPrivatePeers: c.AllowPrivatePeers,
 			Logger:            log.With("component", "turn"),
