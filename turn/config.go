@@ -74,6 +74,9 @@ type Config struct {
 	// DeniedPeers adds ranges to the built-in deny list; AllowedPeers opens
 	// holes in it, and wins over DeniedPeers (as in coturn).
 	DeniedPeers, AllowedPeers []AddrRange
+	// STUNOnly answers STUN Binding and ignores TURN requests (coturn's
+	// stun-only); no credentials are needed. NoSTUN ignores Binding.
+	STUNOnly, NoSTUN bool
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Registerer receives the relay's metrics; nil registers nowhere.
@@ -125,7 +128,9 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: no UDP socket, TCP or TLS listener", errBadConfig)
 	case c.PublicIP == nil || c.PublicIP.IsUnspecified():
 		return fmt.Errorf("%w: PublicIP must be a concrete address", errBadConfig)
-	case len(c.Secrets) == 0 && len(c.Users) == 0:
+	case c.STUNOnly && c.NoSTUN:
+		return fmt.Errorf("%w: STUNOnly and NoSTUN together leave nothing to serve", errBadConfig)
+	case len(c.Secrets) == 0 && len(c.Users) == 0 && !c.STUNOnly:
 		return fmt.Errorf("%w: no REST secret and no static user", errBadConfig)
 	case c.RelayPortMin < 1 || c.RelayPortMax > 65535 || c.RelayPortMin > c.RelayPortMax:
 		return fmt.Errorf("%w: relay ports %d-%d are not a range within 1-65535", errBadConfig, c.RelayPortMin, c.RelayPortMax)

@@ -7,4 +7,9 @@ var (
 	errBadUsername  = errors.New("username is not <unix expiry>[:<user>]")
 	errBadAddrRange = errors.New("not an address, range a-b or prefix")
 	errNotTURNFrame = errors.New("stream carries neither STUN nor ChannelData")
+
+	errUnknownKey     = errors.New("unknown option")
+	errUnsupportedKey = errors.New("unsupported option")
+	errBadValue       = errors.New("bad option value")
+	errBadOptions     = errors.New("invalid options")
 )

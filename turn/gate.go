@@ -81,7 +81,18 @@ func (g *gate) inbound(pkt []byte, from net.Addr, network string) gateVerdict {
 		return gateVerdict{action: gatePass} // ChannelData, or junk pion drops
 	}
 	typ := binary.BigEndian.Uint16(pkt)
-	if typ&typeClassMask != classRequest || typ == stun.BindingRequest.Value() {
+	if typ == stun.BindingRequest.Value() {
+		if g.s.cfg.NoSTUN {
+			g.s.metrics.droppedSTUNMode.Inc()
+			return gateVerdict{action: gateDrop}
+		}
+		return gateVerdict{action: gatePass}
+	}
+	if g.s.cfg.STUNOnly {
+		g.s.metrics.droppedSTUNMode.Inc()
+		return gateVerdict{action: gateDrop}
+	}
+	if typ&typeClassMask != classRequest {
 		return gateVerdict{action: gatePass}
 	}
 	m := &stun.Message{Raw: append([]byte(nil), pkt...)}

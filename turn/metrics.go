@@ -9,7 +9,9 @@ type metrics struct {
 	relayedInPackets, relayedOutPackets prometheus.Counter
 	allocCreated, allocFailed           prometheus.Counter
 	quotaUser, quotaTotal               prometheus.Counter
+	allocDraining                       prometheus.Counter
 	droppedAuthRate, droppedBandwidth   prometheus.Counter
+	droppedSTUNMode                     prometheus.Counter
 	refusedConns, timedOutConns         prometheus.Counter
 }
 
@@ -33,11 +35,11 @@ func newMetrics(reg prometheus.Registerer, allocations, bindings func() float64)
 	}, []string{"direction"})
 	allocs := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchboard_turn_allocations_total",
-		Help: "Allocate outcomes: created, failed (no relay port), quota_user, quota_total (both 486).",
+		Help: "Allocate outcomes: created, failed (no relay port), quota_user, quota_total, draining (all 486).",
 	}, []string{"outcome"})
 	dropped := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchboard_turn_dropped_total",
-		Help: "Packets dropped: auth_rate (401/438 budget of a source), bandwidth (max-bps or bps-capacity).",
+		Help: "Packets dropped: auth_rate (401/438 budget of a source), bandwidth (max-bps or bps-capacity), mode (TURN under stun-only, Binding under no-stun).",
 	}, []string{"reason"})
 	conns := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchboard_turn_connections_closed_total",
@@ -53,8 +55,10 @@ func newMetrics(reg prometheus.Registerer, allocations, bindings func() float64)
 		relayedInPackets: packets.WithLabelValues("in"), relayedOutPackets: packets.WithLabelValues("out"),
 		allocCreated: allocs.WithLabelValues("created"), allocFailed: allocs.WithLabelValues("failed"),
 		quotaUser: allocs.WithLabelValues("quota_user"), quotaTotal: allocs.WithLabelValues("quota_total"),
+		allocDraining:   allocs.WithLabelValues("draining"),
 		droppedAuthRate: dropped.WithLabelValues("auth_rate"), droppedBandwidth: dropped.WithLabelValues("bandwidth"),
-		refusedConns: conns.WithLabelValues("per_address_cap"), timedOutConns: conns.WithLabelValues("timeout"),
+		droppedSTUNMode: dropped.WithLabelValues("mode"),
+		refusedConns:    conns.WithLabelValues("per_address_cap"), timedOutConns: conns.WithLabelValues("timeout"),
 	}
 	if reg != nil {
 		reg.MustRegister(auth, m.deniedPeers, bytes, packets, allocs, dropped, conns,

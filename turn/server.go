@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/turn/v4"
@@ -34,6 +35,8 @@ type Server struct {
 	// capacityIn and capacityOut are the server-wide bps-capacity buckets.
 	capacityIn, capacityOut *rate.Limiter
 	turn                    *turn.Server
+	draining                atomic.Bool
+	deleted                 chan struct{} // an allocation ended (Drain)
 	metrics                 *metrics
 	log                     *slog.Logger
 }
@@ -46,7 +49,8 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	publicIP, _ := netip.AddrFromSlice(cfg.PublicIP)
 	s := &Server{cfg: cfg, publicIP: publicIP.Unmap(), log: cfg.Logger,
-		capacityIn: newByteBucket(cfg.BPSCapacity), capacityOut: newByteBucket(cfg.BPSCapacity)}
+		capacityIn: newByteBucket(cfg.BPSCapacity), capacityOut: newByteBucket(cfg.BPSCapacity),
+		deleted: make(chan struct{}, 1)}
 	s.policy = &peerPolicy{allowPrivate: cfg.AllowPrivatePeers, allowLoopback: cfg.AllowLoopbackPeers,
 		denied: cfg.DeniedPeers, allowed: cfg.AllowedPeers, self: s.publicIP}
 	s.userKeys = make(map[string][]byte, len(cfg.Users))
@@ -92,15 +96,24 @@ func NewServer(cfg Config) (*Server, error) {
 				s.metrics.allocCreated.Inc()
 				s.quotas.created(src, local)
 			},
-			OnAllocationDeleted: func(src, local net.Addr, _, _, _ string) { s.quotas.deleted(src, local) },
-			OnAllocationError:   func(src, _ net.Addr, _, _ string) { s.quotas.failed(src) },
+			OnAllocationDeleted: func(src, local net.Addr, _, _, _ string) {
+				s.quotas.deleted(src, local)
+				select {
+				case s.deleted <- struct{}{}:
+				default:
+				}
+			},
+			OnAllocationError: func(src, _ net.Addr, _, _ string) { s.quotas.failed(src) },
 		},
 	}
 	for _, pc := range cfg.UDP {
-		binding := stun.NewConn(pc)
-		s.bindings = append(s.bindings, binding)
+		if !cfg.NoSTUN {
+			binding := stun.NewConn(pc)
+			s.bindings = append(s.bindings, binding)
+			pc = binding
+		}
 		sc.PacketConnConfigs = append(sc.PacketConnConfigs, turn.PacketConnConfig{
-			PacketConn:            &gatedPacketConn{PacketConn: binding, g: s.gate},
+			PacketConn:            &gatedPacketConn{PacketConn: pc, g: s.gate},
 			RelayAddressGenerator: relays, PermissionHandler: s.peerAllowed,
 		})
 	}
@@ -125,6 +138,10 @@ func NewServer(cfg Config) (*Server, error) {
 
 // quota is pion's QuotaHandler; a refusal is answered 486.
 func (s *Server) quota(username, _ string, src net.Addr) bool {
+	if s.draining.Load() {
+		s.metrics.allocDraining.Inc()
+		return false
+	}
 	switch s.quotas.reserve(quotaUser(username), src) {
 	case "user":
 		s.metrics.quotaUser.Inc()
