@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"runtime"
 	"strings"
 	"time"
 )
@@ -30,8 +31,6 @@ func (o *Options) check() (Config, error) {
 		return bad("use-auth-secret needs at least one static-auth-secret")
 	case !o.StunOnly && !o.UseAuthSecret && len(o.Users) == 0:
 		return bad("no authentication: set use-auth-secret with static-auth-secret, or user= (lt-cred-mech)")
-	case o.StaleNonce < 1:
-		return bad("stale-nonce must be at least 1 second")
 	case len(o.RelayIPs) > 1:
 		return bad("one relay-ip is supported, got %d", len(o.RelayIPs))
 	case o.Prometheus && (o.PrometheusPort < 1 || o.PrometheusPort > 65535):
@@ -44,16 +43,12 @@ func (o *Options) check() (Config, error) {
 			return bad("listening-ip %q is not an IP address", ip)
 		}
 	}
-	c := Config{
-		RelayPortMin: o.MinPort, RelayPortMax: o.MaxPort, Realm: o.Realm,
-		MaxCredentialValidity: o.MaxCredentialValidity, NonceLifetime: time.Duration(o.StaleNonce) * time.Second,
-		TCPIdleTimeout: o.TCPIdleTimeout, MaxConnsPerIP: o.MaxConnsPerIP,
-		UserQuota: o.UserQuota, TotalQuota: o.TotalQuota, MaxBPS: o.MaxBPS, BPSCapacity: o.BPSCapacity,
-		AllowPrivatePeers: o.AllowPrivatePeers, AllowLoopbackPeers: o.AllowLoopbackPeers,
-		STUNOnly: o.StunOnly, NoSTUN: o.NoStun,
-	}
+	c := Config{RelayPortMin: o.MinPort, RelayPortMax: o.MaxPort, Realm: o.Realm, STUNOnly: o.StunOnly, NoSTUN: o.NoStun}
 	if c.Realm == "" {
 		c.Realm = "switchboard"
+	}
+	if err := o.ApplyPolicy(&c); err != nil {
+		return Config{}, err
 	}
 	for _, s := range o.StaticAuthSecrets {
 		if len(s) < 16 {
@@ -67,20 +62,6 @@ func (o *Options) check() (Config, error) {
 			return Config{}, err
 		}
 		c.Users = append(c.Users, user)
-	}
-	for _, spec := range o.DeniedPeerIPs {
-		r, err := ParseAddrRange(spec)
-		if err != nil {
-			return bad("denied-peer-ip: %v", err)
-		}
-		c.DeniedPeers = append(c.DeniedPeers, r)
-	}
-	for _, spec := range o.AllowedPeerIPs {
-		r, err := ParseAddrRange(spec)
-		if err != nil {
-			return bad("allowed-peer-ip: %v", err)
-		}
-		c.AllowedPeers = append(c.AllowedPeers, r)
 	}
 	if len(o.RelayIPs) == 1 {
 		if ip := net.ParseIP(o.RelayIPs[0]); ip == nil || ip.To4() == nil {
@@ -150,4 +131,56 @@ func firstPublicIPv4() net.IP {
 		}
 	}
 	return net.IPv4(127, 0, 0, 1).To4()
+}
+
+// BundledKeys are the options the relay inside `switchboard` takes too, as
+// -turn-KEY flags with SWITCHBOARD_TURN_KEY twins: the relay policy, not
+// the listeners (the bundled relay has its own -turn address flag).
+var BundledKeys = []string{
+	"user-quota", "total-quota", "max-bps", "bps-capacity", "denied-peer-ip", "allowed-peer-ip",
+	"allow-loopback-peers", "no-multicast-peers", "stale-nonce", "max-credential-validity",
+	"tcp-idle-timeout", "max-conns-per-ip", "udp-sockets", "socket-buffer",
+}
+
+// ApplyPolicy copies the relay policy (quotas, bandwidth, peer lists,
+// nonce and connection limits) into c: the part of Options the standalone
+// and the bundled relay share.
+func (o *Options) ApplyPolicy(c *Config) error {
+	if o.StaleNonce < 1 {
+		return fmt.Errorf("%w: stale-nonce must be at least 1 second", errBadOptions)
+	}
+	c.NonceLifetime = time.Duration(o.StaleNonce) * time.Second
+	c.MaxCredentialValidity, c.TCPIdleTimeout, c.MaxConnsPerIP = o.MaxCredentialValidity, o.TCPIdleTimeout, o.MaxConnsPerIP
+	c.UserQuota, c.TotalQuota, c.MaxBPS, c.BPSCapacity = o.UserQuota, o.TotalQuota, o.MaxBPS, o.BPSCapacity
+	c.AllowPrivatePeers = c.AllowPrivatePeers || o.AllowPrivatePeers
+	c.AllowLoopbackPeers = o.AllowLoopbackPeers
+	c.DeniedPeers, c.AllowedPeers = nil, nil
+	for _, spec := range o.DeniedPeerIPs {
+		r, err := ParseAddrRange(spec)
+		if err != nil {
+			return fmt.Errorf("%w: denied-peer-ip: %w", errBadOptions, err)
+		}
+		c.DeniedPeers = append(c.DeniedPeers, r)
+	}
+	for _, spec := range o.AllowedPeerIPs {
+		r, err := ParseAddrRange(spec)
+		if err != nil {
+			return fmt.Errorf("%w: allowed-peer-ip: %w", errBadOptions, err)
+		}
+		c.AllowedPeers = append(c.AllowedPeers, r)
+	}
+	return nil
+}
+
+// SocketSettings returns how many UDP sockets to bind per address and the
+// buffer each asks for, defaults filled in.
+func (o *Options) SocketSettings() (sockets, buffer int) {
+	sockets, buffer = o.UDPSockets, o.SocketBuffer
+	if sockets == 0 {
+		sockets = runtime.NumCPU()
+	}
+	if buffer == 0 {
+		buffer = defaultSocketBuffer
+	}
+	return sockets, buffer
 }

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"runtime"
 	"strconv"
 	"time"
 
@@ -86,13 +85,7 @@ func (st *Standalone) listen() error {
 	if len(ips) == 0 {
 		ips = []string{""}
 	}
-	sockets, buffer := o.UDPSockets, o.SocketBuffer
-	if sockets == 0 {
-		sockets = runtime.NumCPU()
-	}
-	if buffer == 0 {
-		buffer = defaultSocketBuffer
-	}
+	sockets, buffer := o.SocketSettings()
 	if o.Cert != "" && !o.NoTLS {
 		var err error
 		if st.certs, err = newCertReloader(o.Cert, o.PKey); err != nil {

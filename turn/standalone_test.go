@@ -160,7 +160,7 @@ func TestTLSReloadKeepsAllocations(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.reload <- struct{}{}
-	r.reload <- struct{}{} // the loop has handled the first when it takes the second
+	r.reload <- struct{}{}                                                                    // the loop has handled the first when it takes the second
 	c, err := tls.Dial("tcp", r.st.TLSAddr().String(), &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // test
 	if err != nil {
 		t.Fatal(err)
