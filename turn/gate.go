@@ -269,7 +269,10 @@ func (g *gate) outbound(pkt []byte, to net.Addr, network string) []byte {
 		return pkt
 	}
 	now := time.Now()
-	if p := g.pion.Load(); p == nil || p.value != nonce.String() {
+	// pion's nonce changes every minute, so a value seen before keeps its
+	// first sighting as its age; one "older" than two minutes is a state
+	// only a test or a clock jump makes, and is taken as new.
+	if p := g.pion.Load(); p == nil || p.value != nonce.String() || now.Sub(p.seen) > 2*time.Minute {
 		g.pion.Store(&pionNonce{value: nonce.String(), seen: now})
 	}
 	if bytes.Equal(m.TransactionID[:], g.synthTx[:]) {

@@ -290,3 +290,31 @@ func tryTCPBinding(c net.Conn) bool {
 	return resp.Decode() == nil && resp.Type == stun.BindingSuccess && xor.GetFrom(resp) == nil &&
 		xor.Port == c.LocalAddr().(*net.TCPAddr).Port
 }
+
+// TestStalePionNonceRenewed: when the pion nonce the gate holds is too old
+// to hand on, the gate feeds pion a synthetic request for a fresh one and
+// the client's request goes through as if nothing happened, over UDP and
+// TCP.
+func TestStalePionNonceRenewed(t *testing.T) {
+	for _, network := range []string{"udp", "tcp"} {
+		t.Run(network, func(t *testing.T) {
+			r := startRelay(t, nil)
+			user, pass, _ := r.srv.Credentials("s")
+			client := r.newClient(t, network, user, pass)
+			relay, err := client.Allocate()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer relay.Close()
+			old := r.srv.gate.pion.Load()
+			r.srv.gate.pion.Store(&pionNonce{value: old.value, seen: time.Now().Add(-2 * pionNonceFresh)})
+			// CreatePermission is authenticated: it needs a pion nonce.
+			if _, err := relay.WriteTo([]byte("x"), &net.UDPAddr{IP: net.IPv4(203, 0, 113, 9), Port: 9}); err != nil {
+				t.Fatalf("permission after the pion nonce aged: %v", err)
+			}
+			if p := r.srv.gate.pion.Load(); time.Since(p.seen) > time.Minute {
+				t.Fatalf("pion nonce not renewed: seen %v", p.seen)
+			}
+		})
+	}
+}
