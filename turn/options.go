@@ -45,6 +45,7 @@ type Options struct {
 
 	// Switchboard's own keys, which coturn does not have.
 	Metrics               string        // metrics: address of a /metrics listener
+	Pprof                 string        // pprof: address of a /debug/pprof listener (never public)
 	UDPSockets            int           // udp-sockets: per listening address, default one per core
 	SocketBuffer          int           // socket-buffer: SO_RCVBUF/SO_SNDBUF bytes, default 4 MiB
 	MaxCredentialValidity time.Duration // max-credential-validity, default 24h
@@ -133,6 +134,7 @@ var optionTable = []option{
 	num("prometheus-port", "Prometheus metrics port", func(o *Options) *int { return &o.PrometheusPort }),
 	str("pidfile", "write the process id here", func(o *Options) *string { return &o.PIDFile }),
 	str("metrics", "address of a /metrics listener, e.g. 127.0.0.1:9641", func(o *Options) *string { return &o.Metrics }),
+	str("pprof", "address of Go's /debug/pprof profiler, e.g. 127.0.0.1:6060 (never expose it)", func(o *Options) *string { return &o.Pprof }),
 	num("udp-sockets", "UDP sockets per listening address with SO_REUSEPORT (default: one per core)", func(o *Options) *int { return &o.UDPSockets }),
 	num("socket-buffer", "SO_RCVBUF and SO_SNDBUF of UDP sockets in bytes (default 4194304)", func(o *Options) *int { return &o.SocketBuffer }),
 	dur("max-credential-validity", "refuse REST credentials valid further ahead than this (default 24h)", func(o *Options) *time.Duration { return &o.MaxCredentialValidity }),

@@ -52,6 +52,7 @@ prometheus
 prometheus-port=9642
 pidfile=/run/switchboard-turn.pid
 metrics=127.0.0.1:9643
+pprof=127.0.0.1:6060
 udp-sockets=2
 socket-buffer=1048576
 max-credential-validity=12h
@@ -76,7 +77,7 @@ func TestConfigFileEveryKey(t *testing.T) {
 		DeniedPeerIPs: []string{"203.0.113.0-203.0.113.255"}, AllowedPeerIPs: []string{"203.0.113.7"},
 		AllowLoopbackPeers: true, NoMulticastPeers: true, UserQuota: 5, TotalQuota: 100, MaxBPS: 64000,
 		BPSCapacity: 1000000, StaleNonce: 300, LogFile: "stdout", Verbose: true, Prometheus: true,
-		PrometheusPort: 9642, PIDFile: "/run/switchboard-turn.pid", Metrics: "127.0.0.1:9643", UDPSockets: 2,
+		PrometheusPort: 9642, PIDFile: "/run/switchboard-turn.pid", Metrics: "127.0.0.1:9643", Pprof: "127.0.0.1:6060", UDPSockets: 2,
 		SocketBuffer: 1 << 20, MaxCredentialValidity: 12 * time.Hour, TCPIdleTimeout: 20 * time.Second,
 		MaxConnsPerIP: 10, ShutdownTimeout: 5 * time.Second,
 	}

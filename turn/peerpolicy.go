@@ -233,7 +233,13 @@ func (s *Server) peerAllowed(_ net.Addr, peer net.IP) bool {
 // service on the host.
 func (s *Server) datagramAllowed(peer *net.UDPAddr) bool {
 	addr, ok := netip.AddrFromSlice(peer.IP)
-	if !ok || !s.policy.isSelf(addr) || s.policy.explicitlyAllowed(addr.Unmap()) {
+	if !ok {
+		return true
+	}
+	if addr = addr.Unmap(); addr.Is4() && addr != s.policy.self {
+		return true // the common case, without canonicalPeers' allocation
+	}
+	if !s.policy.isSelf(addr) || s.policy.explicitlyAllowed(addr) {
 		return true
 	}
 	if s.livePorts.has(peer.Port) {

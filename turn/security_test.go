@@ -318,3 +318,27 @@ func TestStalePionNonceRenewed(t *testing.T) {
 		})
 	}
 }
+
+// TestReflectionRatio measures what an unauthenticated request draws: the
+// figures docs/turn.md quotes. A spoofed source gets at most AuthBurst of
+// these, then AuthRate per second.
+func TestReflectionRatio(t *testing.T) {
+	r := startRelay(t, nil)
+	c := newRawClient(t, r.udp, "", "")
+	for _, tc := range []struct {
+		name string
+		req  *stun.Message
+		max  float64
+	}{
+		{"bare Allocate header", c.build(stun.MethodAllocate, false), 5},
+		{"Allocate with REQUESTED-TRANSPORT", c.build(stun.MethodAllocate, false, requestedUDP), 3.5},
+		{"Binding", c.build(stun.MethodBinding, false), 3},
+	} {
+		resp := c.roundTrip(tc.req)
+		ratio := float64(len(resp.Raw)) / float64(len(tc.req.Raw))
+		t.Logf("%s: %d-byte request, %d-byte answer, ratio %.2f", tc.name, len(tc.req.Raw), len(resp.Raw), ratio)
+		if ratio > tc.max {
+			t.Errorf("%s: ratio %.2f over %.1f", tc.name, ratio, tc.max)
+		}
+	}
+}

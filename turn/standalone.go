@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,16 +27,17 @@ const defaultSocketBuffer = 4 << 20
 // from Options, an optional metrics listener, a pidfile, TLS reload and
 // drain.
 type Standalone struct {
-	Server  *Server
-	opts    *Options
-	log     *slog.Logger
-	udp     []net.PacketConn
-	tcp     []net.Listener
-	tls     []net.Listener
-	certs   *certReloader
-	metrics *http.Server
-	metLn   net.Listener
-	served  chan struct{}
+	Server *Server
+	opts   *Options
+	log    *slog.Logger
+	udp    []net.PacketConn
+	tcp    []net.Listener
+	tls    []net.Listener
+	certs  *certReloader
+	https  []*http.Server
+	httpWG sync.WaitGroup
+	metLn  net.Listener
+	served chan struct{} // closed once the HTTP servers are set up
 }
 
 // Signals drive a running Standalone: Reload re-reads cert/pkey (SIGHUP),
@@ -66,7 +69,10 @@ func StartStandalone(o *Options, log *slog.Logger) (_ *Standalone, err error) {
 		return nil, err
 	}
 	if err := st.serveMetrics(reg); err != nil {
-		_ = st.Server.Close()
+		pidfile := st.opts.PIDFile
+		st.opts.PIDFile = "" // not written yet: leave any file there alone
+		st.Close()
+		st.opts.PIDFile = pidfile
 		return nil, err
 	}
 	if o.PIDFile != "" {
@@ -126,25 +132,46 @@ func (st *Standalone) listen() error {
 }
 
 func (st *Standalone) serveMetrics(reg *prometheus.Registry) error {
+	defer close(st.served) // st.httpWG counts the servers
 	addr := st.opts.Metrics
 	if addr == "" && st.opts.Prometheus {
 		addr = ":" + strconv.Itoa(st.opts.PrometheusPort)
 	}
-	if addr == "" {
-		close(st.served)
-		return nil
+	if addr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		ln, err := st.serveHTTP(addr, mux)
+		if err != nil {
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+		st.metLn = ln
 	}
+	if st.opts.Pprof != "" {
+		// A listener of its own, so exposing /metrics never exposes it.
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		ln, err := st.serveHTTP(st.opts.Pprof, mux)
+		if err != nil {
+			return fmt.Errorf("pprof listener: %w", err)
+		}
+		st.log.Info("listening", "transport", "pprof", "addr", ln.Addr().String())
+	}
+	return nil
+}
+
+func (st *Standalone) serveHTTP(addr string, h http.Handler) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		close(st.served)
-		return fmt.Errorf("metrics listener: %w", err)
+		return nil, err
 	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	st.metLn = ln
-	st.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { defer close(st.served); _ = st.metrics.Serve(ln) }()
-	return nil
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	st.https = append(st.https, srv)
+	st.httpWG.Add(1)
+	go func() { defer st.httpWG.Done(); _ = srv.Serve(ln) }()
+	return ln, nil
 }
 
 func (st *Standalone) logStartup(cfg Config) {
@@ -247,10 +274,11 @@ func (st *Standalone) Close() {
 	} else {
 		st.closeSockets()
 	}
-	if st.metrics != nil {
-		_ = st.metrics.Close()
-	}
 	<-st.served
+	for _, srv := range st.https {
+		_ = srv.Close()
+	}
+	st.httpWG.Wait()
 	if st.opts.PIDFile != "" {
 		_ = os.Remove(st.opts.PIDFile)
 	}

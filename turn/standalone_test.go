@@ -77,7 +77,7 @@ func startStandalone(t *testing.T, extra string) *standaloneRun {
 		"listening-ip=127.0.0.1", "listening-port=0", "tls-listening-port=0",
 		"min-port=41000", "max-port=42000", "use-auth-secret", "static-auth-secret=" + r.secret,
 		"cert=" + r.cert, "pkey=" + r.key, "udp-sockets=2", "socket-buffer=262144",
-		"metrics=127.0.0.1:0", "pidfile=" + filepath.Join(dir, "turn.pid"), extra,
+		"metrics=127.0.0.1:0", "pprof=127.0.0.1:0", "pidfile=" + filepath.Join(dir, "turn.pid"), extra,
 	}, "\n")
 	r.options = DefaultOptions()
 	if err := r.options.ParseConfigFile(strings.NewReader(file), "test.conf"); err != nil {
