@@ -27,7 +27,9 @@ type Conn struct {
 	net.PacketConn
 	req, resp stun.Message
 	answered  atomic.Uint64
-	batch     *batch // nil: one request per read (not a *net.UDPConn)
+	batch     *batch // nil: one request per read (not a *net.UDPConn, or RFC 5780)
+	rfc       *Responder
+	rfcIdx    [2]int // this socket's (ip, port) index in rfc
 }
 
 // NewConn wraps pc. A *net.UDPConn is read and answered in batches
@@ -98,6 +100,9 @@ func (c *Conn) answer(pkt []byte, addr net.Addr) bool {
 	from, ok := addr.(*net.UDPAddr)
 	if !ok || !looksLikeBinding(pkt) {
 		return false
+	}
+	if c.rfc != nil {
+		return c.answerRFC5780(pkt, from)
 	}
 	if err := bindingResponse(&c.req, &c.resp, pkt, from); err != nil {
 		return false // malformed: let the TURN server count and drop it

@@ -19,6 +19,13 @@ type Config struct {
 	TCP []net.Listener
 	// TLS listeners already terminate TLS (tls.NewListener).
 	TLS []net.Listener
+	// AltUDP are the three further sockets of RFC 5780 NAT behaviour
+	// discovery: (primary IP, AltAddr port), (AltAddr IP, primary port) and
+	// AltAddr itself, where the primary address is UDP[0]'s. With them,
+	// Binding answers carry OTHER-ADDRESS and RESPONSE-ORIGIN and honour
+	// CHANGE-REQUEST. Both nil: no RFC 5780.
+	AltUDP  []net.PacketConn
+	AltAddr *net.UDPAddr
 	// PublicIP is the address written into relay candidates and ICE URLs.
 	// Required.
 	PublicIP net.IP
@@ -128,6 +135,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: no UDP socket, TCP or TLS listener", errBadConfig)
 	case c.PublicIP == nil || c.PublicIP.IsUnspecified():
 		return fmt.Errorf("%w: PublicIP must be a concrete address", errBadConfig)
+	case (c.AltAddr == nil) != (len(c.AltUDP) == 0), c.AltAddr != nil && (len(c.UDP) == 0 || c.NoSTUN):
+		return fmt.Errorf("%w: RFC 5780 needs AltAddr, AltUDP, a UDP socket and STUN", errBadConfig)
 	case c.STUNOnly && c.NoSTUN:
 		return fmt.Errorf("%w: STUNOnly and NoSTUN together leave nothing to serve", errBadConfig)
 	case len(c.Secrets) == 0 && len(c.Users) == 0 && !c.STUNOnly:

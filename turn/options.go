@@ -16,6 +16,8 @@ type Options struct {
 	ListeningPort      int      // listening-port, default 3478 (UDP and TCP)
 	TLSListeningPort   int      // tls-listening-port, default 5349
 	ListeningIPs       []string // listening-ip, several; default all addresses
+	AltListeningIP     string   // alt-listening-ip: second address for RFC 5780
+	AltListeningPort   int      // alt-listening-port: second port for RFC 5780, default listening-port+1
 	RelayIPs           []string // relay-ip: where relay sockets bind
 	ExternalIP         string   // external-ip: public or public/private
 	MinPort, MaxPort   int      // min-port, max-port: relay range, default 49152-65535
@@ -103,6 +105,8 @@ var optionTable = []option{
 	num("listening-port", "STUN/TURN port for UDP and TCP", func(o *Options) *int { return &o.ListeningPort }),
 	num("tls-listening-port", "TURN over TLS port", func(o *Options) *int { return &o.TLSListeningPort }),
 	list("listening-ip", "address to listen on (repeat for several; default all)", func(o *Options) *[]string { return &o.ListeningIPs }),
+	str("alt-listening-ip", "alternate address for RFC 5780 NAT discovery (needs one listening-ip)", func(o *Options) *string { return &o.AltListeningIP }),
+	num("alt-listening-port", "alternate port for RFC 5780 (default listening-port+1)", func(o *Options) *int { return &o.AltListeningPort }),
 	list("relay-ip", "address relay sockets bind to", func(o *Options) *[]string { return &o.RelayIPs }),
 	str("external-ip", "advertised relay address: PUBLIC or PUBLIC/PRIVATE", func(o *Options) *string { return &o.ExternalIP }),
 	num("min-port", "lowest relay port", func(o *Options) *int { return &o.MinPort }),

@@ -38,6 +38,16 @@ func (o *Options) check() (Config, error) {
 	case o.UDPSockets < 0 || o.UDPSockets > 256 || o.SocketBuffer < 0:
 		return bad("udp-sockets must be within 0-256 and socket-buffer positive")
 	}
+	if o.AltListeningIP != "" {
+		alt, one := net.ParseIP(o.AltListeningIP), len(o.ListeningIPs) == 1
+		if alt == nil || alt.To4() == nil || !one || net.ParseIP(o.ListeningIPs[0]).To4() == nil ||
+			net.ParseIP(o.ListeningIPs[0]).IsUnspecified() || alt.Equal(net.ParseIP(o.ListeningIPs[0])) || o.NoUDP || o.NoStun {
+			return bad("alt-listening-ip %q needs one concrete IPv4 listening-ip that differs from it, UDP and STUN", o.AltListeningIP)
+		}
+	}
+	if o.AltListeningPort < 0 || o.AltListeningPort > 65535 || o.AltListeningPort != 0 && o.AltListeningPort == o.ListeningPort {
+		return bad("alt-listening-port %d", o.AltListeningPort)
+	}
 	for _, ip := range o.ListeningIPs {
 		if net.ParseIP(ip) == nil {
 			return bad("listening-ip %q is not an IP address", ip)

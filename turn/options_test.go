@@ -19,6 +19,8 @@ listening-port=3479
 tls-listening-port 5350
 listening-ip=127.0.0.1
 listening-ip = 127.0.0.2
+alt-listening-ip=127.0.0.3
+alt-listening-port 3481
 relay-ip=127.0.0.1
 external-ip=203.0.113.5/127.0.0.1
 min-port=40000
@@ -69,6 +71,7 @@ func TestConfigFileEveryKey(t *testing.T) {
 	}
 	want := &Options{
 		ListeningPort: 3479, TLSListeningPort: 5350, ListeningIPs: []string{"127.0.0.1", "127.0.0.2"},
+		AltListeningIP: "127.0.0.3", AltListeningPort: 3481,
 		RelayIPs: []string{"127.0.0.1"}, ExternalIP: "203.0.113.5/127.0.0.1", MinPort: 40000, MaxPort: 40100,
 		Realm: "example.org", UseAuthSecret: true,
 		StaticAuthSecrets: []string{"new-secret-0123456789", "old-secret-0123456789"}, LTCredMech: true,
@@ -90,6 +93,10 @@ func TestConfigFileEveryKey(t *testing.T) {
 			t.Errorf("key %s missing from fullConfig", opt.key)
 		}
 	}
+	if _, err := o.check(); err == nil {
+		t.Fatal("alt-listening-ip with two listening-ip accepted")
+	}
+	o.ListeningIPs = o.ListeningIPs[:1]
 	cfg, err := o.check()
 	if err != nil {
 		t.Fatal(err)
@@ -155,6 +162,11 @@ func TestOptionsCheck(t *testing.T) {
 		"bad allowed range":     base + "allowed-peer-ip=x",
 		"prometheus port":       base + "prometheus\nprometheus-port=0",
 		"udp sockets":           base + "udp-sockets=1000",
+		"alt without listen ip": base + "alt-listening-ip=127.0.0.2",
+		"alt same as primary":   base + "listening-ip=127.0.0.1\nalt-listening-ip=127.0.0.1",
+		"alt v6":                base + "listening-ip=127.0.0.1\nalt-listening-ip=::1",
+		"alt without udp":       base + "listening-ip=127.0.0.1\nalt-listening-ip=127.0.0.2\nno-udp",
+		"alt port = port":       base + "listening-port=3478\nalt-listening-port=3478",
 	}
 	for name, file := range cases {
 		o := DefaultOptions()

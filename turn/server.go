@@ -106,9 +106,22 @@ func NewServer(cfg Config) (*Server, error) {
 			OnAllocationError: func(src, _ net.Addr, _, _ string) { s.quotas.failed(src) },
 		},
 	}
-	for _, pc := range cfg.UDP {
+	var rfc5780 *stun.Responder
+	if cfg.AltAddr != nil {
+		primary, ok := cfg.UDP[0].LocalAddr().(*net.UDPAddr)
+		if !ok || primary.IP.IsUnspecified() || cfg.AltAddr.IP.Equal(primary.IP) || cfg.AltAddr.Port == primary.Port {
+			return nil, fmt.Errorf("%w: RFC 5780 needs a concrete primary address and an alternate differing in IP and port", errBadConfig)
+		}
+		rfc5780 = stun.NewResponder(primary, cfg.AltAddr)
+	}
+	for _, pc := range append(append([]net.PacketConn(nil), cfg.UDP...), cfg.AltUDP...) {
 		if !cfg.NoSTUN {
 			binding := stun.NewConn(pc)
+			if rfc5780 != nil {
+				if binding = rfc5780.Add(pc); binding == nil {
+					return nil, fmt.Errorf("%w: socket %v is on none of the RFC 5780 addresses", errBadConfig, pc.LocalAddr())
+				}
+			}
 			s.bindings = append(s.bindings, binding)
 			pc = binding
 		}

@@ -27,17 +27,19 @@ const defaultSocketBuffer = 4 << 20
 // from Options, an optional metrics listener, a pidfile, TLS reload and
 // drain.
 type Standalone struct {
-	Server *Server
-	opts   *Options
-	log    *slog.Logger
-	udp    []net.PacketConn
-	tcp    []net.Listener
-	tls    []net.Listener
-	certs  *certReloader
-	https  []*http.Server
-	httpWG sync.WaitGroup
-	metLn  net.Listener
-	served chan struct{} // closed once the HTTP servers are set up
+	Server  *Server
+	opts    *Options
+	log     *slog.Logger
+	udp     []net.PacketConn
+	altUDP  []net.PacketConn // RFC 5780
+	altAddr *net.UDPAddr
+	tcp     []net.Listener
+	tls     []net.Listener
+	certs   *certReloader
+	https   []*http.Server
+	httpWG  sync.WaitGroup
+	metLn   net.Listener
+	served  chan struct{} // closed once the HTTP servers are set up
 }
 
 // Signals drive a running Standalone: Reload re-reads cert/pkey (SIGHUP),
@@ -63,7 +65,7 @@ func StartStandalone(o *Options, log *slog.Logger) (_ *Standalone, err error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	cfg.UDP, cfg.TCP, cfg.TLS = st.udp, st.tcp, st.tls
+	cfg.UDP, cfg.TCP, cfg.TLS, cfg.AltUDP, cfg.AltAddr = st.udp, st.tcp, st.tls, st.altUDP, st.altAddr
 	cfg.Logger, cfg.Registerer = log, reg
 	if st.Server, err = NewServer(cfg); err != nil {
 		return nil, err
@@ -112,6 +114,11 @@ func (st *Standalone) listen() error {
 				return err
 			}
 			st.udp = append(st.udp, conns...)
+			if o.AltListeningIP != "" {
+				if err := st.listenAlt(ip, conns[0].LocalAddr().(*net.UDPAddr).Port, buffer); err != nil {
+					return err
+				}
+			}
 		}
 		if !o.NoTCP {
 			l, err := net.Listen("tcp"+suffix, addr)
@@ -128,6 +135,37 @@ func (st *Standalone) listen() error {
 			st.tls = append(st.tls, tls.NewListener(l, st.certs.config()))
 		}
 	}
+	return nil
+}
+
+// listenAlt binds RFC 5780's three further sockets: the primary IP on the
+// alternate port, and the alternate IP on both ports.
+func (st *Standalone) listenAlt(primaryIP string, primaryPort, buffer int) error {
+	altPort := st.opts.AltListeningPort
+	if altPort == 0 && st.opts.ListeningPort != 0 {
+		altPort = primaryPort + 1 // as coturn
+	}
+	bind := func(ip string, port int) (*net.UDPAddr, error) {
+		conns, err := ListenUDP("udp4", net.JoinHostPort(ip, strconv.Itoa(port)), 1, buffer, st.log)
+		if err != nil {
+			return nil, fmt.Errorf("RFC 5780 socket: %w", err)
+		}
+		st.altUDP = append(st.altUDP, conns[0])
+		return conns[0].LocalAddr().(*net.UDPAddr), nil
+	}
+	a, err := bind(primaryIP, altPort)
+	if err != nil {
+		return err
+	}
+	altPort = a.Port // chosen by the kernel when 0
+	if _, err := bind(st.opts.AltListeningIP, primaryPort); err != nil {
+		return err
+	}
+	alt, err := bind(st.opts.AltListeningIP, altPort)
+	if err != nil {
+		return err
+	}
+	st.altAddr = alt
 	return nil
 }
 
@@ -178,6 +216,9 @@ func (st *Standalone) logStartup(cfg Config) {
 	for _, c := range st.udp[:min(len(st.udp), 1)] {
 		st.log.Info("listening", "transport", "udp", "addr", c.LocalAddr().String(), "sockets", len(st.udp))
 	}
+	for _, c := range st.altUDP {
+		st.log.Info("listening", "transport", "udp", "addr", c.LocalAddr().String(), "rfc5780", true)
+	}
 	for _, l := range st.tcp {
 		st.log.Info("listening", "transport", "tcp", "addr", l.Addr().String())
 	}
@@ -207,6 +248,15 @@ func isLocalAddress(ip net.IP) bool {
 		}
 	}
 	return false
+}
+
+// AltAddr is the RFC 5780 alternate address (alternate IP and port), nil
+// when RFC 5780 is off.
+func (st *Standalone) AltAddr() net.Addr {
+	if st.altAddr == nil {
+		return nil
+	}
+	return st.altAddr
 }
 
 // UDPAddr, TCPAddr and TLSAddr return the first listener of each kind
@@ -285,7 +335,7 @@ func (st *Standalone) Close() {
 }
 
 func (st *Standalone) closeSockets() {
-	for _, c := range st.udp {
+	for _, c := range append(st.udp, st.altUDP...) {
 		_ = c.Close()
 	}
 	for _, l := range append(st.tcp, st.tls...) {

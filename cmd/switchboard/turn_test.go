@@ -248,3 +248,19 @@ func TestTurnCommandAnswersSTUNClient(t *testing.T) {
 		}
 	}
 }
+
+// TestTurnCommandNATDiscovery: coturn's turnutils_natdiscovery completes
+// RFC 5780 mapping and filtering discovery against 127.0.0.1 and
+// 127.0.0.2 (loopback: no NAT, so both endpoint-independent).
+func TestTurnCommandNATDiscovery(t *testing.T) {
+	bin := coturnTool(t, "turnutils_natdiscovery")
+	st, logs := startTurnCommand(t, "alt-listening-ip=127.0.0.2\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "-m", "-f", "-p", portOf(st.UDPAddr()), "127.0.0.1").CombinedOutput()
+	for _, want := range []string{"Endpoint Independent Mapping", "Endpoint Independent Filtering", "Other addr: : 127.0.0.2"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("natdiscovery output lacks %q (err %v):\n%s\nserver log:\n%s", want, err, out, logs)
+		}
+	}
+}
