@@ -3,14 +3,16 @@
 # turnserver side by side on 127.0.0.1, in one run, on the same workloads:
 #   relay   coturn's turnutils_uclient to turnutils_peer, per WORKLOADS
 #   stun    STUN Binding flat out with cmd/stunload (the project's own)
+#   alloc   allocations per second (Allocate + Refresh 0), cmd/stunload -mode alloc
 # Both servers run for the whole script; each measurement alternates
 # between them so machine noise hits both. Server CPU is read from
 # /proc/PID/stat around each measurement. Prints medians and ratios
 # (ours / coturn). Figures and logs go to OUT when set.
 #
-# Usage: scripts/bench-turn.sh [relay] [stun]     (default: both)
+# Usage: scripts/bench-turn.sh [relay] [stun] [alloc]     (default: all)
 # Environment (defaults in brackets):
 #   RUNS [3]  STUN_DURATION [5s]  STUN_SOCKETS [8]  STUN_WINDOW [16]
+#   ALLOC_DURATION [5s]  ALLOC_WORKERS [8]
 #   WORKLOADS ["-m 50 -n 2000 -l 160 -z 0 -c|-m 200 -n 500 -l 160 -z 0 -c"]
 #   SERVER_ENV [none]: extra environment for our server only, e.g. GOMAXPROCS=1
 #   COTURN_PORT [3590]  OURS_PORT [3594]  PEER_PORT [3596]  OUT [none]
@@ -23,6 +25,8 @@ RUNS=${RUNS:-3}
 STUN_DURATION=${STUN_DURATION:-5s}
 STUN_SOCKETS=${STUN_SOCKETS:-8}
 STUN_WINDOW=${STUN_WINDOW:-16}
+ALLOC_DURATION=${ALLOC_DURATION:-5s}
+ALLOC_WORKERS=${ALLOC_WORKERS:-8}
 WORKLOADS=${WORKLOADS:-"-m 50 -n 2000 -l 160 -z 0 -c|-m 200 -n 500 -l 160 -z 0 -c"}
 COTURN_PORT=${COTURN_PORT:-3590}
 OURS_PORT=${OURS_PORT:-3594}
@@ -32,7 +36,7 @@ SERVER_ENV=${SERVER_ENV:-}
 SECRET=bench-secret-0123456789
 
 scenarios=("$@")
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(relay stun)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(relay stun alloc)
 for tool in turnserver turnutils_uclient turnutils_peer; do
 	command -v "$tool" >/dev/null || { echo "bench-turn: $tool missing (apt-get install coturn)" >&2; exit 1; }
 done
@@ -68,6 +72,10 @@ realm=bench
 allow-loopback-peers
 # coturn has no quota by default; the load below is 200 allocations of one user
 user-quota=-1
+# one load generator on 127.0.0.1 draws every 401 challenge: lift the
+# per-source budget (10/s by default) as coturn has none
+auth-rate=1000000
+auth-burst=1000000
 no-tls
 shutdown-timeout=1s
 CONF
@@ -148,5 +156,31 @@ if [[ " ${scenarios[*]} " == *" stun "* ]]; then
 		c=$(tr ' ' '\n' <<<"${results["stun|coturn|$m"]}" | grep . | median)
 		o=$(tr ' ' '\n' <<<"${results["stun|ours|$m"]}" | grep . | median)
 		printf 'stun  %-4s median: coturn %s, ours %s, ours/coturn %s\n' "$m" "$c" "$o" "$(ratio "$o" "$c")"
+	done
+fi
+
+if [[ " ${scenarios[*]} " == *" alloc "* ]]; then
+	for run in $(seq "$RUNS"); do
+		order=(coturn ours)
+		((run % 2 == 0)) && order=(ours coturn)
+		for who in "${order[@]}"; do
+			if [ "$who" = coturn ]; then pid=$coturn_pid port=$COTURN_PORT; else pid=$ours_pid port=$OURS_PORT; fi
+			before=$(cpu_ticks "$pid")
+			out=$("$work/stunload" -mode alloc -secret "$SECRET" -server 127.0.0.1:"$port" -sockets "$ALLOC_WORKERS" -duration "$ALLOC_DURATION")
+			after=$(cpu_ticks "$pid")
+			n=$(grep -o 'allocations=[0-9]*' <<<"$out" | cut -d= -f2)
+			failed=$(grep -o 'failed=[0-9]*' <<<"$out" | cut -d= -f2)
+			rate=$(grep -o 'rate=[0-9]*' <<<"$out" | cut -d= -f2)
+			us=$(awk -v t=$((after - before)) -v hz="$ticks_per_s" -v n="$n" 'BEGIN {if (n==0) print "nan"; else printf "%.1f", t/hz*1e6/n}')
+			printf '%-6s alloc run %d: %s/s (%s failed), %s us server CPU per allocation\n' "$who" "$run" "$rate" "$failed" "$us"
+			results["alloc|$who|rate"]+="$rate "
+			results["alloc|$who|us"]+="$us "
+		done
+	done
+	echo
+	for m in rate us; do
+		c=$(tr ' ' '\n' <<<"${results["alloc|coturn|$m"]}" | grep . | median)
+		o=$(tr ' ' '\n' <<<"${results["alloc|ours|$m"]}" | grep . | median)
+		printf 'alloc %-4s median: coturn %s, ours %s, ours/coturn %s\n' "$m" "$c" "$o" "$(ratio "$o" "$c")"
 	done
 fi

@@ -53,6 +53,7 @@ type Options struct {
 	MaxCredentialValidity time.Duration // max-credential-validity, default 24h
 	TCPIdleTimeout        time.Duration // tcp-idle-timeout, default 30s
 	MaxConnsPerIP         int           // max-conns-per-ip, default 64
+	AuthRate, AuthBurst   int           // auth-rate, auth-burst: 401/438 answers per source, default 10/s and 40
 	AllowPrivatePeers     bool          // allow-private-peers: unsafe on a public server
 	ShutdownTimeout       time.Duration // shutdown-timeout: drain deadline on SIGTERM, default 30s
 }
@@ -144,6 +145,8 @@ var optionTable = []option{
 	dur("max-credential-validity", "refuse REST credentials valid further ahead than this (default 24h)", func(o *Options) *time.Duration { return &o.MaxCredentialValidity }),
 	dur("tcp-idle-timeout", "close TCP/TLS connections without an allocation idle this long (default 30s)", func(o *Options) *time.Duration { return &o.TCPIdleTimeout }),
 	num("max-conns-per-ip", "TCP/TLS connections per source address (default 64)", func(o *Options) *int { return &o.MaxConnsPerIP }),
+	num("auth-rate", "401/438 answers per second per source address (default 10)", func(o *Options) *int { return &o.AuthRate }),
+	num("auth-burst", "burst of 401/438 answers per source address (default 40)", func(o *Options) *int { return &o.AuthBurst }),
 	boolean("allow-private-peers", "allow relaying to private, loopback and link-local peers (unsafe)", func(o *Options) *bool { return &o.AllowPrivatePeers }),
 	dur("shutdown-timeout", "drain deadline on SIGTERM (default 30s)", func(o *Options) *time.Duration { return &o.ShutdownTimeout }),
 }

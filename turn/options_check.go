@@ -149,7 +149,7 @@ func firstPublicIPv4() net.IP {
 var BundledKeys = []string{
 	"user-quota", "total-quota", "max-bps", "bps-capacity", "denied-peer-ip", "allowed-peer-ip",
 	"allow-loopback-peers", "no-multicast-peers", "stale-nonce", "max-credential-validity",
-	"tcp-idle-timeout", "max-conns-per-ip", "udp-sockets", "socket-buffer",
+	"tcp-idle-timeout", "max-conns-per-ip", "udp-sockets", "socket-buffer", "auth-rate", "auth-burst",
 }
 
 // ApplyPolicy copies the relay policy (quotas, bandwidth, peer lists,
@@ -161,6 +161,10 @@ func (o *Options) ApplyPolicy(c *Config) error {
 	}
 	c.NonceLifetime = time.Duration(o.StaleNonce) * time.Second
 	c.MaxCredentialValidity, c.TCPIdleTimeout, c.MaxConnsPerIP = o.MaxCredentialValidity, o.TCPIdleTimeout, o.MaxConnsPerIP
+	if o.AuthRate < 0 || o.AuthBurst < 0 {
+		return fmt.Errorf("%w: auth-rate and auth-burst must be positive", errBadOptions)
+	}
+	c.AuthRate, c.AuthBurst = float64(o.AuthRate), o.AuthBurst
 	c.UserQuota, c.TotalQuota, c.MaxBPS, c.BPSCapacity = o.UserQuota, o.TotalQuota, o.MaxBPS, o.BPSCapacity
 	c.AllowPrivatePeers = c.AllowPrivatePeers || o.AllowPrivatePeers
 	c.AllowLoopbackPeers = o.AllowLoopbackPeers

@@ -60,6 +60,8 @@ socket-buffer=1048576
 max-credential-validity=12h
 tcp-idle-timeout=20s
 max-conns-per-ip=10
+auth-rate=20
+auth-burst=60
 allow-private-peers=false
 --shutdown-timeout=5s
 `
@@ -82,7 +84,7 @@ func TestConfigFileEveryKey(t *testing.T) {
 		BPSCapacity: 1000000, StaleNonce: 300, LogFile: "stdout", Verbose: true, Prometheus: true,
 		PrometheusPort: 9642, PIDFile: "/run/switchboard-turn.pid", Metrics: "127.0.0.1:9643", Pprof: "127.0.0.1:6060", UDPSockets: 2,
 		SocketBuffer: 1 << 20, MaxCredentialValidity: 12 * time.Hour, TCPIdleTimeout: 20 * time.Second,
-		MaxConnsPerIP: 10, ShutdownTimeout: 5 * time.Second,
+		MaxConnsPerIP: 10, AuthRate: 20, AuthBurst: 60, ShutdownTimeout: 5 * time.Second,
 	}
 	if !reflect.DeepEqual(o, want) {
 		t.Fatalf("parsed\n%+v\nwant\n%+v", o, want)
@@ -162,6 +164,7 @@ func TestOptionsCheck(t *testing.T) {
 		"bad allowed range":     base + "allowed-peer-ip=x",
 		"prometheus port":       base + "prometheus\nprometheus-port=0",
 		"udp sockets":           base + "udp-sockets=1000",
+		"negative auth rate":    base + "auth-rate=-1",
 		"alt without listen ip": base + "alt-listening-ip=127.0.0.2",
 		"alt same as primary":   base + "listening-ip=127.0.0.1\nalt-listening-ip=127.0.0.1",
 		"alt v6":                base + "listening-ip=127.0.0.1\nalt-listening-ip=::1",

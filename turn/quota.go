@@ -50,14 +50,18 @@ func (q *quotas) created(src, local net.Addr) {
 	}
 }
 
-func (q *quotas) failed(src net.Addr) {
+// failed releases a reservation whose allocation pion could not create;
+// it reports whether there was one (an Allocate that failed).
+func (q *quotas) failed(src net.Addr) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	key := src.String()
-	if user, ok := q.pending[key]; ok {
+	user, ok := q.pending[key]
+	if ok {
 		delete(q.pending, key)
 		q.release(user)
 	}
+	return ok
 }
 
 func (q *quotas) deleted(src, local net.Addr) {

@@ -91,7 +91,10 @@ func TestFailedAllocationReleasesQuota(t *testing.T) {
 		t.Fatal("allocated on a taken port")
 	}
 	// pion reports the failure after it has answered: wait for it.
-	waitUntil(t, func() bool { n, total := r.srv.quotas.count("x"); return n == 0 && total == 0 }, "quota released")
+	waitUntil(t, func() bool {
+		n, total := r.srv.quotas.count("x")
+		return n == 0 && total == 0 && testutil.ToFloat64(r.srv.metrics.allocFailed) == 1
+	}, "quota released and the failure counted")
 }
 
 func TestMaxBPSDropsExcess(t *testing.T) {

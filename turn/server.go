@@ -103,7 +103,11 @@ func NewServer(cfg Config) (*Server, error) {
 				default:
 				}
 			},
-			OnAllocationError: func(src, _ net.Addr, _, _ string) { s.quotas.failed(src) },
+			OnAllocationError: func(src, _ net.Addr, _, _ string) {
+				if s.quotas.failed(src) {
+					s.metrics.allocFailed.Inc()
+				}
+			},
 		},
 	}
 	var rfc5780 *stun.Responder

@@ -1,8 +1,10 @@
-// Command stunload is the project's STUN Binding load generator: SOCKETS
-// UDP sockets each keep WINDOW Binding requests in flight against one
-// server for DURATION, and it prints answered requests per second. It
-// talks to loopback or any address it is given; it is for benchmarks
-// (scripts/bench-turn.sh), never aimed at servers you do not run.
+// Command stunload is the project's STUN/TURN load generator. In binding
+// mode SOCKETS UDP sockets each keep WINDOW Binding requests in flight
+// against one server for DURATION, and it prints answered requests per
+// second; in alloc mode SOCKETS workers each make and release allocations
+// (Allocate, Refresh 0) with REST credentials from SECRET. It is for
+// benchmarks (scripts/bench-turn.sh), never aimed at servers you do not
+// run.
 package main
 
 import (
@@ -36,6 +38,8 @@ func main() {
 	sockets := flag.Int("sockets", 8, "client sockets")
 	window := flag.Int("window", 16, "requests in flight per socket")
 	duration := flag.Duration("duration", 10*time.Second, "how long to load")
+	mode := flag.String("mode", "binding", "binding or alloc")
+	secret := flag.String("secret", "", "TURN REST secret (alloc mode)")
 	flag.Parse()
 	if *sockets < 1 || *sockets > maxSockets || *window < 1 || *window > maxWindow || *duration <= 0 || *duration > maxDuration {
 		fmt.Fprintf(os.Stderr, "stunload: %v: sockets 1-%d, window 1-%d, duration up to %v\n", errUsage, maxSockets, maxWindow, maxDuration)
@@ -48,6 +52,9 @@ func main() {
 	}
 	var answered, sent atomic.Uint64
 	deadline := time.Now().Add(*duration)
+	if *mode == "alloc" {
+		os.Exit(runAlloc(*server, *sockets, *secret, deadline))
+	}
 	var wg sync.WaitGroup
 	errs := make(chan error, *sockets)
 	for i := range *sockets {
@@ -125,4 +132,22 @@ func load(server *net.UDPAddr, id uint32, window int, deadline time.Time, answer
 		}
 	}
 	return nil
+}
+
+func runAlloc(server string, workers int, secret string, deadline time.Time) int {
+	var done, failed atomic.Uint64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = allocLoad(server, i, secret, deadline, &done, &failed)
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	fmt.Printf("stunload: allocations=%d failed=%d seconds=%.2f rate=%.0f/s\n",
+		done.Load(), failed.Load(), elapsed.Seconds(), float64(done.Load())/elapsed.Seconds())
+	return 0
 }
