@@ -246,3 +246,34 @@ func TestStandaloneListenersAndMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestShutdownDrainsWithinDeadline: on SIGTERM (ctx ends) new allocations
+// are refused at once and live ones get shutdown-timeout to end before
+// the relay closes them.
+func TestShutdownDrainsWithinDeadline(t *testing.T) {
+	r := startStandalone(t, "shutdown-timeout=300ms")
+	user, pass := Credentials([]byte(r.secret), "sd", time.Hour, time.Now())
+	client, _ := r.tlsClient(t, user, pass)
+	relay, err := client.Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relay.Close()
+	start := time.Now()
+	r.cancel()
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		r.done <- nil // for Cleanup
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after the drain deadline")
+	}
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Errorf("returned after %v, before the drain deadline with an allocation live", d)
+	}
+	if !r.st.Server.draining.Load() {
+		t.Error("not draining during shutdown")
+	}
+}
