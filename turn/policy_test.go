@@ -112,3 +112,28 @@ func TestParseAddrRange(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryDeniedRange: the first and last address of every built-in
+// range is refused, and so is each IPv4 one in IPv4-mapped, NAT64 and 6to4
+// spelling.
+func TestEveryDeniedRange(t *testing.T) {
+	r := startRelay(t, func(c *Config) { c.PublicIP = net.IPv4(203, 0, 113, 1) })
+	for _, p := range blockedPeerPrefixes {
+		for _, a := range []netip.Addr{p.Addr(), lastAddr(p)} {
+			spellings := []netip.Addr{a}
+			if a.Is4() {
+				b := a.As4()
+				spellings = append(spellings,
+					netip.AddrFrom16(netip.MustParseAddr("::ffff:"+a.String()).As16()),
+					netip.AddrFrom16([16]byte{0: 0x00, 1: 0x64, 2: 0xff, 3: 0x9b, 12: b[0], 13: b[1], 14: b[2], 15: b[3]}),
+					netip.AddrFrom16([16]byte{0: 0x20, 1: 0x02, 2: b[0], 3: b[1], 4: b[2], 5: b[3], 15: 1}),
+				)
+			}
+			for _, s := range spellings {
+				if r.srv.policy.allows(s) {
+					t.Errorf("%s (range %s) allowed", s, p)
+				}
+			}
+		}
+	}
+}
