@@ -92,6 +92,14 @@ for port in "$COTURN_PORT" "$OURS_PORT"; do
 	done
 done
 
+for p in "$coturn_pid" "$ours_pid"; do
+	if ! kill -0 "$p" 2>/dev/null; then
+		echo "bench-turn: a server did not start (port in use?); logs:" >&2
+		cat "$work/coturn.log" "$work/ours.log" >&2
+		exit 1
+	fi
+done
+
 ticks_per_s=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
