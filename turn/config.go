@@ -70,6 +70,9 @@ type Config struct {
 	// direction; BPSCapacity caps them for the whole server per direction.
 	// 0 means unlimited, the default. Excess datagrams are dropped.
 	MaxBPS, BPSCapacity int
+	// RelaySocketBuffer is SO_RCVBUF/SO_SNDBUF of each relay socket; 0
+	// leaves the kernel default.
+	RelaySocketBuffer int
 	// Realm defaults to "switchboard".
 	Realm string
 	// AllowPrivatePeers turns off the filter that keeps clients from

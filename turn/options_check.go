@@ -165,6 +165,8 @@ func (o *Options) ApplyPolicy(c *Config) error {
 		return fmt.Errorf("%w: auth-rate and auth-burst must be positive", errBadOptions)
 	}
 	c.AuthRate, c.AuthBurst = float64(o.AuthRate), o.AuthBurst
+	_, c.RelaySocketBuffer = o.SocketSettings()
+	c.RelaySocketBuffer = min(c.RelaySocketBuffer, 1<<20) // one per allocation: keep the cap modest
 	c.UserQuota, c.TotalQuota, c.MaxBPS, c.BPSCapacity = o.UserQuota, o.TotalQuota, o.MaxBPS, o.BPSCapacity
 	c.AllowPrivatePeers = c.AllowPrivatePeers || o.AllowPrivatePeers
 	c.AllowLoopbackPeers = o.AllowLoopbackPeers

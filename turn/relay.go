@@ -25,6 +25,12 @@ func (g *countingRelays) AllocatePacketConn(network string, requestedPort int) (
 	if ua, ok := conn.LocalAddr().(*net.UDPAddr); ok {
 		port = ua.Port
 	}
+	if uc, ok := conn.(*net.UDPConn); ok && g.srv.cfg.RelaySocketBuffer > 0 {
+		// A peer's burst waits here while the allocation's reader is
+		// descheduled; the kernel default (~208 KiB) drops it.
+		_ = uc.SetReadBuffer(g.srv.cfg.RelaySocketBuffer)
+		_ = uc.SetWriteBuffer(g.srv.cfg.RelaySocketBuffer)
+	}
 	g.srv.livePorts.add(port)
 	return &countingConn{
 		PacketConn: conn, srv: g.srv, port: port,
