@@ -15,7 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/switchboard-rtc/switchboard/signaling"
-	"github.com/switchboard-rtc/switchboard/stun"
 	"github.com/switchboard-rtc/switchboard/turn"
 	"github.com/switchboard-rtc/switchboard/web"
 )
@@ -29,7 +28,7 @@ const readHeaderTimeout = 10 * time.Second
 // listeners are bound before run so tests can pass 127.0.0.1:0 sockets.
 type listeners struct {
 	http    net.Listener
-	turnUDP net.PacketConn // nil with turnTCP: no bundled relay
+	turnUDP []net.PacketConn // empty with turnTCP nil: no bundled relay
 	turnTCP net.Listener
 }
 
@@ -40,13 +39,16 @@ func listen(c *config) (ls listeners, err error) {
 	if c.TURNAddr == "" {
 		return ls, nil
 	}
-	if ls.turnUDP, err = net.ListenPacket("udp", c.TURNAddr); err != nil {
+	sockets, buffer := c.TURN.SocketSettings()
+	if ls.turnUDP, err = turn.ListenUDP("udp", c.TURNAddr, sockets, buffer, slog.Default()); err != nil {
 		ls.http.Close()
 		return ls, err
 	}
 	if ls.turnTCP, err = net.Listen("tcp", c.TURNAddr); err != nil {
 		ls.http.Close()
-		ls.turnUDP.Close()
+		for _, pc := range ls.turnUDP {
+			pc.Close()
+		}
 		return ls, err
 	}
 	return ls, nil
@@ -58,26 +60,24 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	var relay *turn.Server
-	if ls.turnUDP != nil {
-		binding := stun.NewConn(ls.turnUDP)
-		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "switchboard_stun_binding_answered_total",
-			Help: "STUN Binding requests answered on the TURN UDP port.",
-		}, func() float64 { return float64(binding.Answered()) }))
-		var err error
-		relay, err = turn.NewServer(turn.Config{
-			UDP: binding, TCP: ls.turnTCP,
+	if len(ls.turnUDP) > 0 {
+		tc := turn.Config{
+			UDP: ls.turnUDP, TCP: []net.Listener{ls.turnTCP},
 			PublicIP:          c.publicIP,
 			RelayBindAddress:  c.RelayBind,
 			RelayPortMin:      c.relayMin,
 			RelayPortMax:      c.relayMax,
-			Secret:            []byte(c.TURNSecret),
+			Secrets:           [][]byte{[]byte(c.TURNSecret)},
 			CredentialTTL:     c.CredentialTTL,
 			AllowPrivatePeers: c.AllowPrivatePeers,
 			Logger:            log.With("component", "turn"),
 			Registerer:        reg,
-		})
-		if err != nil {
+		}
+		if err := c.TURN.ApplyPolicy(&tc); err != nil {
+			return err
+		}
+		var err error
+		if relay, err = turn.NewServer(tc); err != nil {
 			return err
 		}
 		defer relay.Close()
@@ -146,7 +146,7 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger) error {
 
 	attrs := []any{"http", ls.http.Addr().String(), "public_ip", c.publicIP.String()}
 	if relay != nil {
-		attrs = append(attrs, "turn", ls.turnUDP.LocalAddr().String(), "relay_ports", c.RelayPorts)
+		attrs = append(attrs, "turn", ls.turnUDP[0].LocalAddr().String(), "turn_udp_sockets", len(ls.turnUDP), "relay_ports", c.RelayPorts)
 	}
 	log.Info("switchboard started", attrs...)
 	if len(c.publicURLs()) == 0 {

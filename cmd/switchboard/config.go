@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/switchboard-rtc/switchboard/turn"
 )
 
 // config is everything an operator can set. Every flag has an environment
@@ -54,6 +56,9 @@ type config struct {
 	ShutdownTimeout   time.Duration
 	PprofAddr         string
 	MetricsAddr       string
+	// TURN holds the bundled relay's -turn-KEY options, the same table and
+	// code as the keys of `switchboard turn -c FILE` (turn.BundledKeys).
+	TURN *turn.Options
 
 	// Derived by validate.
 	trustedProxies     []netip.Prefix
@@ -74,7 +79,7 @@ func envName(flagName string) string {
 // parseConfig reads the environment, then args. It returns flag.ErrHelp
 // after printing usage for -h/--help.
 func parseConfig(args []string, getenv func(string) string, out io.Writer) (*config, error) {
-	c := &config{}
+	c := &config{TURN: turn.DefaultOptions()}
 	fs := flag.NewFlagSet("switchboard", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.StringVar(&c.HTTPAddr, "http", ":8080", "HTTP listen address: signaling, demo page, /metrics, /healthz")
@@ -113,6 +118,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long graceful shutdown may take")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve /metrics on a listener of its own, e.g. 10.0.0.5:9464 (default: on the HTTP port, answering this host only)")
 	fs.StringVar(&c.PprofAddr, "pprof", "", "address for Go's /debug/pprof profiler, e.g. 127.0.0.1:6060 (off when empty; never expose it publicly)")
+	c.TURN.RegisterFlags(fs, "turn-", turn.BundledKeys...)
 
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
@@ -185,6 +191,9 @@ func (c *config) validate() error {
 		return fmt.Errorf("%w: -shutdown-timeout must be positive", errConfig)
 	case net.ParseIP(c.RelayBind) == nil:
 		return fmt.Errorf("%w: -relay-bind %q is not an IP address", errConfig, c.RelayBind)
+	}
+	if err := c.TURN.ApplyPolicy(&turn.Config{}); err != nil {
+		return fmt.Errorf("%w: %v", errConfig, err)
 	}
 	return nil // the signaling and turn packages validate the rest
 }
