@@ -35,7 +35,7 @@ type Standalone struct {
 	altAddr *net.UDPAddr
 	tcp     []net.Listener
 	tls     []net.Listener
-	certs   *certReloader
+	certs   *CertReloader
 	https   []*http.Server
 	httpWG  sync.WaitGroup
 	metLn   net.Listener
@@ -96,7 +96,7 @@ func (st *Standalone) listen() error {
 	sockets, buffer := o.SocketSettings()
 	if o.Cert != "" && !o.NoTLS {
 		var err error
-		if st.certs, err = newCertReloader(o.Cert, o.PKey); err != nil {
+		if st.certs, err = NewCertReloader(o.Cert, o.PKey); err != nil {
 			return err
 		}
 	}
@@ -132,7 +132,7 @@ func (st *Standalone) listen() error {
 			if err != nil {
 				return err
 			}
-			st.tls = append(st.tls, tls.NewListener(l, st.certs.config()))
+			st.tls = append(st.tls, tls.NewListener(l, st.certs.TLSConfig()))
 		}
 	}
 	return nil
@@ -294,7 +294,7 @@ func (st *Standalone) Run(ctx context.Context, sig Signals) error {
 		case <-sig.Reload:
 			if st.certs == nil {
 				st.log.Info("reload: no TLS certificate configured")
-			} else if err := st.certs.reload(); err != nil {
+			} else if err := st.certs.Reload(); err != nil {
 				st.log.Error("reload failed; keeping the old certificate", "err", err)
 			} else {
 				st.log.Info("reloaded TLS certificate", "cert", st.opts.Cert)

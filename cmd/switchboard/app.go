@@ -55,7 +55,7 @@ func listen(c *config) (ls listeners, err error) {
 }
 
 // run serves until ctx ends, then shuts down within c.ShutdownTimeout.
-func run(ctx context.Context, c *config, ls listeners, log *slog.Logger) error {
+func run(ctx context.Context, c *config, ls listeners, log *slog.Logger, reload <-chan struct{}) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -135,7 +135,19 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ls.http) }()
+	if c.TLSCert != "" {
+		// HTTPS and WSS from the binary itself; HTTP/2 comes with it,
+		// which lifts browsers' six-connection limit for event streams.
+		certs, err := turn.NewCertReloader(c.TLSCert, c.TLSKey)
+		if err != nil {
+			return err
+		}
+		hs.TLSConfig = certs.TLSConfig()
+		go reloadOnSignal(ctx, reload, certs, log)
+		go func() { served <- hs.ServeTLS(ls.http, "", "") }()
+	} else {
+		go func() { served <- hs.Serve(ls.http) }()
+	}
 	if c.PprofAddr != "" {
 		_, stopPprof, err := servePprof(c.PprofAddr, log)
 		if err != nil {
@@ -213,4 +225,21 @@ func servePprof(addr string, log *slog.Logger) (bound string, stop func(), err e
 	go func() { defer close(done); _ = srv.Serve(ln) }()
 	log.Info("pprof listening", "addr", ln.Addr().String())
 	return ln.Addr().String(), func() { _ = srv.Close(); <-done }, nil
+}
+
+// reloadOnSignal re-reads the TLS certificate on each reload signal until
+// ctx ends; sessions already up keep the one they have.
+func reloadOnSignal(ctx context.Context, reload <-chan struct{}, certs *turn.CertReloader, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-reload:
+			if err := certs.Reload(); err != nil {
+				log.Error("TLS certificate not reloaded; keeping the old one", "err", err)
+			} else {
+				log.Info("TLS certificate reloaded")
+			}
+		}
+	}
 }

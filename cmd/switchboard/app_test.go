@@ -19,7 +19,8 @@ type testApp struct {
 	wsURL   string // ws://127.0.0.1:port/v1/ws
 	turnUDP *net.UDPAddr
 	turnTCP *net.TCPAddr
-	stop    func() error // shuts down and returns run's error
+	reload  chan struct{} // what SIGHUP sends
+	stop    func() error  // shuts down and returns run's error
 }
 
 // startApp runs the server with test defaults, adjusted by tweak, and
@@ -56,7 +57,8 @@ func startApp(t *testing.T, tweak func(*config)) *testApp {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, c, ls, log) }()
+	reload := make(chan struct{}, 1)
+	go func() { done <- run(ctx, c, ls, log, reload) }()
 	var stopped bool
 	var runErr error
 	stop := func() error {
@@ -80,6 +82,6 @@ func startApp(t *testing.T, tweak func(*config)) *testApp {
 	return &testApp{
 		cfg: c, httpURL: "http://" + addr, wsURL: "ws://" + addr + "/v1/ws",
 		turnUDP: ls.turnUDP[0].LocalAddr().(*net.UDPAddr), turnTCP: ls.turnTCP.Addr().(*net.TCPAddr),
-		stop: stop,
+		reload: reload, stop: stop,
 	}
 }

@@ -55,6 +55,8 @@ type config struct {
 	LogFormat         string
 	ShutdownTimeout   time.Duration
 	PprofAddr         string
+	TLSCert           string
+	TLSKey            string
 	MetricsAddr       string
 	// TURN holds the bundled relay's -turn-KEY options, the same table and
 	// code as the keys of `switchboard turn -c FILE` (turn.BundledKeys).
@@ -117,6 +119,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long graceful shutdown may take")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve /metrics on a listener of its own, e.g. 10.0.0.5:9464 (default: on the HTTP port, answering this host only)")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) to serve HTTPS and WSS with; reloaded on SIGHUP. Empty: plain HTTP (put a TLS proxy in front)")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key for -tls-cert")
 	fs.StringVar(&c.PprofAddr, "pprof", "", "address for Go's /debug/pprof profiler, e.g. 127.0.0.1:6060 (off when empty; never expose it publicly)")
 	c.TURN.RegisterFlags(fs, "turn-", turn.BundledKeys...)
 
@@ -169,6 +173,9 @@ func (c *config) validate() error {
 	}
 	if c.JoinSecret != "" && len(c.JoinSecret) < 32 {
 		return fmt.Errorf("%w: -join-secret must be at least 32 bytes", errConfig)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return fmt.Errorf("%w: set both -tls-cert and -tls-key, or neither", errConfig)
 	}
 	c.trustedProxies = nil
 	for _, cidr := range strings.Split(c.TrustedProxies, ",") {

@@ -57,6 +57,7 @@ func TestConfigErrors(t *testing.T) {
 		{[]string{"-log-level", "loud"}, nil, "-log-level"},
 		{[]string{"-join-secret", "too-short"}, nil, "-join-secret"},
 		{[]string{"-trusted-proxies", "10.0.0.0/8, nonsense"}, nil, "-trusted-proxies"},
+		{[]string{"-tls-cert", "cert.pem"}, nil, "-tls-key"},
 		{[]string{"-join-secret-file", "/nonexistent/secret"}, nil, "-join-secret-file"},
 		{[]string{"-join-secret-file", "/dev/null", "-join-secret", "0123456789abcdef0123456789abcdef"}, nil, "not both"},
 		{[]string{"-log-format", "xml"}, nil, "-log-format"},

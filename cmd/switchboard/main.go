@@ -45,7 +45,18 @@ func main() {
 		<-ctx.Done()
 		stop() // a second signal now kills the process
 	}()
-	if err := run(ctx, c, ls, log); err != nil {
+	reload := make(chan struct{}, 1) // SIGHUP: reload -tls-cert/-tls-key
+	hups := make(chan os.Signal, 1)
+	signal.Notify(hups, syscall.SIGHUP)
+	go func() {
+		for range hups {
+			select {
+			case reload <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	if err := run(ctx, c, ls, log, reload); err != nil {
 		log.Error("switchboard stopped", "err", err)
 		os.Exit(1)
 	}
