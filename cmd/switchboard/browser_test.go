@@ -280,3 +280,51 @@ func TestBrowserLobby(t *testing.T) {
 		t.Fatalf("a join link left the lobby without a click (%v)", err)
 	}
 }
+
+// TestBrowserJoinFloodLimited: fifteen sessions joining and leaving a
+// page's room as fast as they can get no more than the room's join rate
+// through, and the page's event loop keeps running: a 20 ms timer never
+// waits 100 ms.
+func TestBrowserJoinFloodLimited(t *testing.T) {
+	chromium := findChromium(t)
+	app := startApp(t, nil)
+	b := newBrowser(t, chromium)
+	page := b.openCall(t, "Alice", callPageURL(app.httpURL, "flooded", "Alice", "ws"))
+	page.waitFor(t, time.Now().Add(e2eTimeout), "Alice in the call", `window.switchboard && window.switchboard.sessionId ? "" : "not joined"`)
+	if _, err := eval[bool](page, `(() => {
+		window.maxGap = 0; let last = performance.now();
+		setInterval(() => { const now = performance.now(); window.maxGap = Math.max(window.maxGap, now - last - 20); last = now; }, 20);
+		return true; })()`); err != nil {
+		t.Fatal(err)
+	}
+
+	const flooders, rounds = 15, 40
+	admitted := 0
+	clients := make([]*sigClient, flooders)
+	for i := range clients {
+		clients[i] = dialSignaling(t, app.wsURL)
+	}
+	for r := 0; r < rounds; r++ { // bounded: 600 joins at most
+		for _, c := range clients {
+			c.send(map[string]any{"type": "join", "room": "flooded"})
+			f := <-c.frames
+			if f["type"] == "joined" {
+				admitted++
+				c.send(map[string]any{"type": "leave"})
+				c.next("left")
+			}
+		}
+	}
+	// The room's budget: a burst of 20 (Alice took one), then 5/s.
+	if admitted > 40 {
+		t.Fatalf("%d of %d joins into one room went through", admitted, flooders*rounds)
+	}
+	gap, err := eval[float64](page, `window.maxGap`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gap > 100 {
+		t.Fatalf("the page's event loop stalled %.0f ms under the flood", gap)
+	}
+	t.Logf("%d joins admitted; longest timer delay %.0f ms", admitted, gap)
+}

@@ -12,7 +12,7 @@ import { Peer } from "./peer.js";
 import { acquireMedia } from "./media.js";
 import { randomRoomName, validRoom, validName, displayName, joinErrorText } from "./util.js";
 import { ChatLog } from "./chatlog.js";
-import { createTile as newTile, attachStream, setTileStatus, setFlags, watchLayout } from "./tiles.js";
+import { createTile as newTile, attachStream, setTileStatus, setFlags, watchLayout, renderPeerStatus } from "./tiles.js";
 
 const MAX_CHAT_TEXT = 2000; // characters; frames are capped at 64 KiB
 const MAX_CHAT_LOG = 500; // messages kept on screen
@@ -330,8 +330,8 @@ signaling.addEventListener("peer-left", ({ detail }) => {
 });
 
 signaling.addEventListener("offer", ({ detail }) => ensurePeer(detail.from).peer.handleDescription("offer", detail.sdp));
-signaling.addEventListener("answer", ({ detail }) => peers.get(detail.from)?.peer.handleDescription("answer", detail.sdp));
-signaling.addEventListener("candidate", ({ detail }) => peers.get(detail.from)?.peer.handleCandidate(detail.candidate));
+signaling.addEventListener("answer", ({ detail }) => peers.get(detail.from)?.peer?.handleDescription("answer", detail.sdp));
+signaling.addEventListener("candidate", ({ detail }) => peers.get(detail.from)?.peer?.handleCandidate(detail.candidate));
 
 signaling.addEventListener("message", ({ detail }) => {
   const data = detail.data;
@@ -362,7 +362,7 @@ signaling.addEventListener("close", ({ detail }) => {
 
 signaling.addEventListener("ice-servers", ({ detail }) => {
   log("TURN credentials renewed, ttl", detail.ttl);
-  for (const { peer } of peers.values()) peer.setIceServers(detail.iceServers);
+  for (const { peer } of peers.values()) peer?.setIceServers(detail.iceServers);
 });
 
 window.addEventListener("online", () => signaling.reconnectNow());
@@ -381,8 +381,13 @@ function rtcConfig() {
   return { iceServers: signaling.iceServers, iceTransportPolicy: forceRelay ? "relay" : "all", bundlePolicy: "max-bundle" };
 }
 
+// A peer that joins gets a tile at once but a connection only when it
+// offers (or when we are the one to call): a join/leave flood then costs
+// the page a few DOM nodes, not a burst of RTCPeerConnections.
 function ensurePeer(id) {
-  return peers.get(id) || addPeer({ id, name: "" }, false);
+  const entry = peers.get(id) || addPeer({ id, name: "" }, false);
+  if (!entry.peer) startPeer(entry, false);
+  return entry;
 }
 
 function addPeer(info, initiator) {
@@ -391,6 +396,15 @@ function addPeer(info, initiator) {
   tile.dataset.peer = info.id;
   setTileStatus(tile, "new", initiator ? "Calling…" : "Waiting…");
   ui.tiles.append(tile);
+  const entry = { peer: null, tile, info };
+  peers.set(info.id, entry);
+  if (initiator) startPeer(entry, true);
+  layoutTiles();
+  return entry;
+}
+
+function startPeer(entry, initiator) {
+  const { info, tile } = entry;
   const peer = new Peer({
     id: info.id,
     // Exactly one side of each pair is polite; comparing ids needs no
@@ -413,54 +427,32 @@ function addPeer(info, initiator) {
   };
   state.peers[info.id] = ps;
   state.peerConnections++;
-  const entry = { peer, tile, info };
-  peers.set(info.id, entry);
-
+  entry.peer = peer;
   peer.addEventListener("track", ({ detail }) => attachStream(tile, detail.stream, false));
   peer.addEventListener("state", ({ detail }) => {
     ps.connectionState = detail.connectionState;
     ps.iceConnectionState = detail.iceConnectionState;
-    renderPeerStatus(entry);
+    renderPeerStatus(entry.peer, entry.tile);
   });
   peer.addEventListener("stats", ({ detail }) => {
     ps.iceCandidatePairType = detail.localCandidateType;
     ps.remoteCandidateType = detail.remoteCandidateType;
     ps.relayProtocol = detail.relayProtocol;
     ps.rtt = detail.rtt;
-    renderPeerStatus(entry);
+    renderPeerStatus(entry.peer, entry.tile);
   });
-  layoutTiles();
-  return entry;
 }
 
 function removePeer(id) {
   const entry = peers.get(id);
   if (!entry) return;
-  entry.peer.close();
+  entry.peer?.close();
   entry.tile.remove();
   peers.delete(id);
   delete state.peers[id];
   layoutTiles();
 }
 
-function renderPeerStatus({ peer, tile }) {
-  const s = peer.connectionState;
-  const labels = {
-    new: "Waiting…",
-    connecting: "Connecting…",
-    connected: "Connected",
-    disconnected: "Reconnecting…",
-    failed: "Connection failed",
-    closed: "Closed",
-  };
-  let text = labels[s] || s;
-  if (s === "connected" && peer.stats.localCandidateType) {
-    const relayed = peer.stats.localCandidateType === "relay" || peer.stats.remoteCandidateType === "relay";
-    text = relayed ? `Relayed${peer.stats.relayProtocol ? " (" + peer.stats.relayProtocol.toUpperCase() + ")" : ""}` : "Direct";
-    if (peer.stats.rtt !== null) text += ` · ${Math.round(peer.stats.rtt * 1000)} ms`;
-  }
-  setTileStatus(tile, s, text);
-}
 
 // --- chat ---
 

@@ -67,7 +67,17 @@ const TILE_GAP = 12; // px, matches --gap in style.css
  * come and go.
  */
 export function watchLayout(container) {
-  const layout = () => layoutTiles(container);
+  // Once per frame at most: measuring right after each DOM change would
+  // force a reflow per tile when many peers come and go at once.
+  let queued = false;
+  const layout = () => {
+    if (queued) return;
+    queued = true;
+    requestAnimationFrame(() => {
+      queued = false;
+      layoutTiles(container);
+    });
+  };
   new ResizeObserver(layout).observe(container);
   narrowScreen.addEventListener("change", layout);
   return layout;
@@ -95,4 +105,24 @@ function layoutTiles(tiles) {
   tiles.style.setProperty("--cols", String(best.cols));
   const width = Math.min(best.width, n === 1 ? 880 : Infinity); // a lone self-view need not fill the screen
   tiles.style.setProperty("--tile-w", `${Math.floor(width)}px`);
+}
+
+/** Shows a peer connection's state on its tile: "Direct · 31 ms", "Relayed (UDP)"… */
+export function renderPeerStatus(peer, tile) {
+  const s = peer.connectionState;
+  const labels = {
+    new: "Waiting…",
+    connecting: "Connecting…",
+    connected: "Connected",
+    disconnected: "Reconnecting…",
+    failed: "Connection failed",
+    closed: "Closed",
+  };
+  let text = labels[s] || s;
+  if (s === "connected" && peer.stats.localCandidateType) {
+    const relayed = peer.stats.localCandidateType === "relay" || peer.stats.remoteCandidateType === "relay";
+    text = relayed ? `Relayed${peer.stats.relayProtocol ? " (" + peer.stats.relayProtocol.toUpperCase() + ")" : ""}` : "Direct";
+    if (peer.stats.rtt !== null) text += ` · ${Math.round(peer.stats.rtt * 1000)} ms`;
+  }
+  setTileStatus(tile, s, text);
 }
