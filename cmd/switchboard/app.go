@@ -88,6 +88,8 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger, reload 
 		MaxMessageSize:     int64(c.MaxMessageSize),
 		RateLimit:          c.RateLimit,
 		RateBurst:          c.RateBurst,
+		ByteRate:           c.ByteRate,
+		ByteBurst:          c.ByteBurst,
 		MaxPeersPerRoom:    c.RoomSize,
 		ResumeGrace:        c.ResumeGrace,
 		ReplayEvents:       c.ReplayEvents,
