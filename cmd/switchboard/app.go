@@ -85,6 +85,7 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger, reload 
 
 	sig, err := signaling.New(signaling.Config{
 		AllowedOrigins:     c.origins(),
+		PublicURLs:         c.publicURLs(),
 		MaxMessageSize:     int64(c.MaxMessageSize),
 		RateLimit:          c.RateLimit,
 		RateBurst:          c.RateBurst,

@@ -131,3 +131,28 @@ func TestMetricsNotPublic(t *testing.T) {
 		t.Fatalf("/metrics still on the public port with -metrics-addr: %d", resp.StatusCode)
 	}
 }
+
+// TestPublicURLReachesTheServer: -public-url decides which Host names are
+// served, for the demo page and the protocol alike.
+func TestPublicURLReachesTheServer(t *testing.T) {
+	status := func(app *testApp, path, host string) int {
+		req, _ := http.NewRequest(http.MethodGet, app.httpURL+path, nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	plain := startApp(t, nil)
+	named := startApp(t, func(c *config) { c.PublicURLs = "https://meet.example" })
+	for _, path := range []string{"/", "/v1/poll"} {
+		if got := status(plain, path, "meet.example"); got != http.StatusMisdirectedRequest {
+			t.Errorf("%s for meet.example without -public-url: %d, want 421", path, got)
+		}
+		if got := status(named, path, "meet.example"); got != http.StatusOK {
+			t.Errorf("%s for meet.example with -public-url: %d, want 200", path, got)
+		}
+	}
+}
