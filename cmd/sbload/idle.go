@@ -11,21 +11,41 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// idleReadBuffer is small: an idle connection only ever reads its welcome,
+// idleReadBuffer (WebSocket) is small: an idle connection only ever reads its welcome,
 // joined, peer-joined and the server's pings.
 const idleReadBuffer = 1024
 
 // idleSampleEvery is how often the server's RSS is sampled during the hold.
 const idleSampleEvery = 500 * time.Millisecond
 
-type idleConn struct {
+// idleConn is one held session over any transport.
+type idleConn interface {
+	// startClose begins an orderly close; the reader then ends.
+	startClose(deadline time.Time)
+	// forceClose drops the connections.
+	forceClose()
+	// ended is closed when the reader has returned.
+	ended() <-chan struct{}
+}
+
+type wsIdleConn struct {
 	ws      *websocket.Conn
 	closing atomic.Bool
 	done    chan struct{}
 }
 
+func (c *wsIdleConn) startClose(deadline time.Time) {
+	c.closing.Store(true)
+	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+	_ = c.ws.WriteControl(websocket.CloseMessage, msg, deadline)
+}
+
+func (c *wsIdleConn) forceClose()            { c.ws.Close() }
+func (c *wsIdleConn) ended() <-chan struct{} { return c.done }
+
 // idleResult is what an idle run reports.
 type idleResult struct {
+	Transport   string
 	Conns       int // asked for
 	Connected   int
 	ConnectTime time.Duration // first dial to last joined
@@ -57,11 +77,12 @@ func (r *idleResult) bytesPerConn(before, after float64) float64 {
 // runIdle opens the connections, holds them for cfg.Duration while
 // sampling the server, and closes them before it returns.
 func runIdle(ctx context.Context, cfg *config, errs *errorLog, logf func(string, ...any)) (*idleResult, error) {
-	res := &idleResult{Conns: cfg.Conns}
+	res := &idleResult{Transport: cfg.Transport, Conns: cfg.Conns}
 	res.Before = sampleServer(ctx, cfg, errs)
 
 	d := newDialer(idleReadBuffer, cfg.DialTimeout)
-	conns := make([]*idleConn, cfg.Conns)
+	base := baseURL(cfg)
+	conns := make([]idleConn, cfg.Conns)
 	var connected atomic.Int64
 	var histMu sync.Mutex
 	var hist histogram
@@ -78,15 +99,31 @@ func runIdle(ctx context.Context, cfg *config, errs *errorLog, logf func(string,
 			room = "idle-" + strconv.Itoa(i/2)
 		}
 		t := time.Now()
-		ws, _, err := connect(ctx, d, cfg.URL, room, cfg.DialTimeout)
-		if err != nil {
-			errs.add("setup", err)
-			return
+		var c idleConn
+		if cfg.Transport == transportWS {
+			ws, _, err := connect(ctx, d, cfg.URL, room, cfg.DialTimeout)
+			if err != nil {
+				errs.add("setup", err)
+				return
+			}
+			wc := &wsIdleConn{ws: ws, done: make(chan struct{})}
+			go wc.read(errs)
+			c = wc
+		} else {
+			sess, err := newHTTPSession(ctx, base, cfg.Transport, room, cfg.DialTimeout)
+			if err != nil {
+				errs.add("setup", err)
+				return
+			}
+			// An idle page holds its event channel only; the browser
+			// drops an idle keep-alive upstream connection.
+			sess.dropUp()
+			hc := &httpIdleConn{ctx: ctx, sess: sess, done: make(chan struct{})}
+			go hc.read(errs)
+			c = hc
 		}
 		took := time.Since(t)
-		c := &idleConn{ws: ws, done: make(chan struct{})}
 		conns[i] = c
-		go c.read(errs)
 		connected.Add(1)
 		histMu.Lock()
 		hist.record(took)
@@ -148,7 +185,7 @@ hold:
 
 // read consumes the server's frames so that pings are answered (gorilla's
 // default ping handler) and notices when the server drops the connection.
-func (c *idleConn) read(errs *errorLog) {
+func (c *wsIdleConn) read(errs *errorLog) {
 	defer close(c.done)
 	for {
 		if _, _, err := c.ws.NextReader(); err != nil {
@@ -160,30 +197,28 @@ func (c *idleConn) read(errs *errorLog) {
 	}
 }
 
-// closeIdle sends every connection a close frame, waits a bounded time for
-// the server's answers, then drops the sockets.
-func closeIdle(conns []*idleConn) {
+// closeIdle starts closing every connection, waits a bounded time for
+// the readers to end, then drops the connections.
+func closeIdle(conns []idleConn) {
 	deadline := time.Now().Add(closeWait)
-	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
 	for _, c := range conns {
-		c.closing.Store(true)
-		_ = c.ws.WriteControl(websocket.CloseMessage, msg, deadline)
+		c.startClose(deadline)
 	}
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 wait:
 	for _, c := range conns {
 		select {
-		case <-c.done:
+		case <-c.ended():
 		case <-timer.C:
 			break wait
 		}
 	}
 	for _, c := range conns {
-		c.ws.Close()
+		c.forceClose()
 	}
 	for _, c := range conns {
-		<-c.done
+		<-c.ended()
 	}
 }
 
