@@ -59,6 +59,12 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 		s.httpError(w, http.StatusServiceUnavailable, newError(CodeShutdown, "%s", closeMessages[CodeShutdown]))
 		return
 	}
+	if sess.token == p.token {
+		// Resumed: a poll answers the events only (docs/protocol.md). A
+		// resumed notice would answer every poll at once, and a client
+		// would never be held but poll in a busy loop.
+		notices = nil
+	}
 	s.metrics.connections.WithLabelValues("poll").Inc()
 	defer s.metrics.connections.WithLabelValues("poll").Dec()
 	defer sess.detach(c)
