@@ -18,6 +18,8 @@
 #   half that transport's relay median, 30000 half the 60,000/s target;
 #   a rate above 90 % of a transport's relay median is skipped for it
 #   SERVER_ENV [none]: extra environment for the server only, e.g. GOGC=400
+#   SERVER_BIN [none]: run this switchboard binary instead of building one,
+#   e.g. an older commit's, to compare in one session (same sbload)
 #   QUIET_WAIT [120]: before each run, wait up to this many seconds for the
 #   machine to be idle (under QUIET_CORES [0.3] cores busy); 0 skips it.
 set -euo pipefail
@@ -54,7 +56,7 @@ for s in "${scenarios[@]}"; do
 	case $s in
 	idle | relay | latency | resume) ;;
 	-h | --help)
-		sed -n '2,23s/^# \{0,1\}//p' "$0"
+		sed -n '2,25s/^# \{0,1\}//p' "$0"
 		exit 0
 		;;
 	*)
@@ -116,20 +118,24 @@ die() {
 	exit 1
 }
 
-# The server and sbload each need a descriptor per connection (sbload two
-# per SSE or poll session while it joins). Raise the soft limit to the
-# hard one; root may also raise the hard limit.
-need=$((2 * CONNS + 1000))
+# The server and sbload each need a descriptor per session, and sbload a
+# second one per SSE or poll session while it joins (at most
+# -dial-concurrency at once). Raise the soft limit to the hard one; root
+# may also raise the hard limit.
+need=$((CONNS + 1000))
 if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt "$need" ]; then
 	ulimit -Hn "$need" 2>/dev/null || true
 fi
 ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || true
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$need" ]; then
-	die "open-file limit $(ulimit -n) is below 2*CONNS+1000; raise it (ulimit -n)"
+	die "open-file limit $(ulimit -n) is below CONNS+1000; raise it (ulimit -n)"
 fi
 
 echo "building into $tmp" >&2
 (cd "$root" && go build -o "$tmp/switchboard" ./cmd/switchboard && go build -o "$tmp/sbload" ./cmd/sbload)
+if [ -n "${SERVER_BIN:-}" ]; then
+	cp "$SERVER_BIN" "$tmp/switchboard" || die "SERVER_BIN $SERVER_BIN: cannot copy"
+fi
 
 # start_server runs a fresh server on a kernel-chosen port and reads the
 # address back from its startup log line.
@@ -330,7 +336,7 @@ for s in "${scenarios[@]}"; do
 done
 
 echo
-echo "switchboard bench: $(nproc) cores, $(go version | cut -d' ' -f3), $(uname -sr); medians of $RUNS runs${SERVER_ENV:+; server env: $SERVER_ENV}"
+echo "switchboard bench: $(nproc) cores, $(go version | cut -d' ' -f3), $(uname -sr); medians of $RUNS runs${SERVER_ENV:+; server env: $SERVER_ENV}${SERVER_BIN:+; server binary: $SERVER_BIN}"
 echo "1-min load average at run starts (includes the previous run): median $(median <"$tmp/loadavg"), max $(sort -g "$tmp/loadavg" | tail -1)"
 if [ "$runs_failed" -gt 0 ]; then
 	echo "WARNING: sbload reported errors in $runs_failed of $runs_total runs (see above); their figures are included"

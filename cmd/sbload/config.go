@@ -183,6 +183,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("%w: -scenario must be idle, relay or resume, not %q", errConfig, c.Scenario)
 	case c.Transport != transportWS && c.Transport != transportSSE && c.Transport != transportPoll:
 		return fmt.Errorf("%w: -transport must be ws, sse or poll, not %q", errConfig, c.Transport)
+	case c.Transport != transportWS && u.Scheme != "ws":
+		return fmt.Errorf("%w: -transport %s speaks plain HTTP only: -url must be ws://", errConfig, c.Transport)
 	case c.Duration <= 0 || c.Warmup < 0 || c.Drain < 0 || c.Settle < 0 || c.DialTimeout <= 0:
 		return fmt.Errorf("%w: -duration and -dial-timeout must be positive, -warmup, -drain and -settle not negative", errConfig)
 	case c.DialConcurrency < 1:

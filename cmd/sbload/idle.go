@@ -26,6 +26,9 @@ type idleConn interface {
 	forceClose()
 	// ended is closed when the reader has returned.
 	ended() <-chan struct{}
+	// requests is how many channel requests (polls, stream reopens) the
+	// session made; 0 on WebSocket. Read it once ended is closed.
+	requests() int
 }
 
 type wsIdleConn struct {
@@ -42,6 +45,7 @@ func (c *wsIdleConn) startClose(deadline time.Time) {
 
 func (c *wsIdleConn) forceClose()            { c.ws.Close() }
 func (c *wsIdleConn) ended() <-chan struct{} { return c.done }
+func (c *wsIdleConn) requests() int          { return 0 }
 
 // idleResult is what an idle run reports.
 type idleResult struct {
@@ -53,6 +57,10 @@ type idleResult struct {
 	Connect     latencies     // one connection's dial, welcome and join
 	Held        time.Duration
 	Dropped     int // connections the server ended during the hold
+	// Requests is the channel requests per session over the whole run
+	// (SSE: streams opened; poll: polls); 0 on WebSocket. An idle poll
+	// session should make about 3 plus one per PollWait.
+	Requests float64
 
 	// Server samples: before the first dial, Settle after the last
 	// connect, and at the end of the hold; PeakRSS is the largest RSS seen
@@ -139,7 +147,6 @@ func runIdle(ctx context.Context, cfg *config, errs *errorLog, logf func(string,
 			live = append(live, c)
 		}
 	}
-	defer closeIdle(live)
 	res.Connected = len(live)
 	res.ConnectRate = float64(res.Connected) / res.ConnectTime.Seconds()
 	res.Connect = hist.summary()
@@ -180,6 +187,14 @@ hold:
 	}
 	res.Errors, res.ErrorTotal = errs.counts(), errs.total()
 	res.Dropped = res.Errors["dropped"]
+	closeIdle(live)
+	if res.Connected > 0 {
+		n := 0
+		for _, c := range live {
+			n += c.requests()
+		}
+		res.Requests = float64(n) / float64(res.Connected)
+	}
 	return res, nil
 }
 

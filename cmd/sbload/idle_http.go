@@ -57,3 +57,10 @@ func (c *httpIdleConn) startClose(time.Time) {
 
 func (c *httpIdleConn) forceClose()            { c.sess.close() }
 func (c *httpIdleConn) ended() <-chan struct{} { return c.done }
+
+func (c *httpIdleConn) requests() int {
+	if p, ok := c.sess.stream.(*pollStream); ok {
+		return p.polls
+	}
+	return 1 + c.reopens
+}

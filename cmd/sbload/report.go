@@ -100,6 +100,7 @@ type idleJSON struct {
 	ConnectP99ms   float64        `json:"connect_p99_ms"`
 	HeldS          float64        `json:"held_s"`
 	Dropped        int            `json:"dropped"`
+	Requests       float64        `json:"requests_per_session"`
 	RSSBefore      int64          `json:"rss_before"`
 	RSSSettled     int64          `json:"rss_settled"`
 	RSSEnd         int64          `json:"rss_end"`
@@ -125,7 +126,7 @@ func (r *idleResult) toJSON() idleJSON {
 		Scenario: scenarioIdle, Transport: r.Transport, Conns: r.Conns, Connected: r.Connected,
 		ConnectS: r.ConnectTime.Seconds(), ConnectPerS: r.ConnectRate,
 		ConnectP50ms: ms(r.Connect.P50), ConnectP99ms: ms(r.Connect.P99),
-		HeldS: r.Held.Seconds(), Dropped: r.Dropped,
+		HeldS: r.Held.Seconds(), Dropped: r.Dropped, Requests: r.Requests,
 		RSSBefore: r.Before.RSS, RSSSettled: r.Settled.RSS, RSSEnd: r.End.RSS, RSSPeak: r.PeakRSS,
 		RSSPerConn:     r.bytesPerConn(float64(r.Before.RSS), float64(r.End.RSS)),
 		RSSPeakPerConn: r.bytesPerConn(float64(r.Before.RSS), float64(r.PeakRSS)),
@@ -153,6 +154,9 @@ func (r *idleResult) writeText(w io.Writer) {
 		fmt.Fprintf(w, "  Go heap      in use %.1f -> %.1f MiB (%.0f B/conn); stacks %.1f -> %.1f MiB (%.0f B/conn); runtime sys %.1f MiB; %.0f goroutines\n",
 			j.HeapBefore/(1<<20), j.HeapEnd/(1<<20), j.HeapPerConn, j.StackBefore/(1<<20), j.StackEnd/(1<<20), j.StackPerConn,
 			j.GoSysEnd/(1<<20), j.Goroutines)
+	}
+	if r.Requests > 0 {
+		fmt.Fprintf(w, "  requests     %.1f per session (streams opened or polls made)\n", r.Requests)
 	}
 	fmt.Fprintf(w, "  errors       %d\n", r.ErrorTotal)
 	if r.Interrupted {

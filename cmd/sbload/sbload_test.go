@@ -244,6 +244,8 @@ func TestConfig(t *testing.T) {
 		{[]string{"-transport", "sse"}, true},
 		{[]string{"-transport", "poll", "-scenario", "idle"}, true},
 		{[]string{"-transport", "grpc"}, false},
+		{[]string{"-transport", "sse", "-url", "wss://127.0.0.1/v1/ws"}, false},
+		{[]string{"-url", "wss://127.0.0.1/v1/ws"}, true},
 		{[]string{"-scenario", "resume", "-rounds", "3", "-events", "100"}, true},
 		{[]string{"-scenario", "resume", "-rounds", "0"}, false},
 		{[]string{"-scenario", "resume", "-events", "2000"}, false},

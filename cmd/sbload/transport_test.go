@@ -77,6 +77,12 @@ func TestIdleHTTP(t *testing.T) {
 			if res.Connected != 6 || res.Dropped != 0 || res.End.RSS <= 0 {
 				t.Errorf("connected %d, dropped %d, RSS %d", res.Connected, res.Dropped, res.End.RSS)
 			}
+			// SSE: the stream and a reopen or two at the 1 s maximum age;
+			// poll: three to set up, then one per 300 ms wait. Many more
+			// means polls are not held.
+			if res.Requests < 2 || res.Requests > 12 {
+				t.Errorf("%.1f requests per session", res.Requests)
+			}
 		})
 	}
 }
