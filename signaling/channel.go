@@ -16,6 +16,21 @@ type resumeParams struct {
 	fromLast bool
 }
 
+// channelRequest checks a request that opens a channel (origin, resume
+// parameters), answering refusals itself.
+func (s *Server) channelRequest(w http.ResponseWriter, r *http.Request, lastEventID bool) (resumeParams, bool) {
+	if !s.originAllowed(r) {
+		s.refuseOrigin(w, r)
+		return resumeParams{}, false
+	}
+	p, err := parseResume(r, lastEventID)
+	if err != nil {
+		s.httpError(w, http.StatusBadRequest, err)
+		return p, false
+	}
+	return p, true
+}
+
 // parseResume reads token and after from the query and, on SSE, the
 // Last-Event-ID header, which wins over after: EventSource sends it on its
 // own reconnects, where the URL's after is stale.
@@ -42,7 +57,7 @@ const maxSeq = 1<<53 - 1
 // parseSeq reads a sequence number: decimal digits only, no sign, no
 // spaces, at most maxSeq.
 func parseSeq(s string) (uint64, error) {
-	if s == "" || len(s) > 16 {
+	if s == "" {
 		return 0, errBadSeq
 	}
 	for i := 0; i < len(s); i++ {

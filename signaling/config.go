@@ -3,6 +3,7 @@ package signaling
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +17,12 @@ type Config struct {
 	// on purpose. Requests without an Origin header (non-browser clients)
 	// are allowed. Defaults to none: same-origin only.
 	AllowedOrigins []string
+	// PublicURLs are the origins (scheme://host[:port]) the server is
+	// served under. Their hosts, localhost and IP addresses are the Host
+	// headers it answers (others get 421 bad_host, which defeats DNS
+	// rebinding), and pages from them may connect. Defaults to none:
+	// localhost and IP addresses only.
+	PublicURLs []string
 	// MaxMessageSize is the largest frame a client may send; a larger one
 	// closes the connection with 1009. Defaults to 64 KiB.
 	MaxMessageSize int64
@@ -23,6 +30,17 @@ type Config struct {
 	// send, RateBurst the bucket size. Defaults to 50/s and 100.
 	RateLimit float64
 	RateBurst int
+	// ByteRate is the sustained number of bytes per second a session may
+	// send, every frame counted (control and continuation frames too),
+	// ByteBurst the bucket size. A WebSocket over it is read more slowly
+	// (TCP pushes back on the sender); a POST over it is refused. The
+	// default, 32 KiB/s and 256 KiB, lets even 8 members sending flat out
+	// not outrun a member reading at 256 KB/s.
+	ByteRate  int
+	ByteBurst int
+	// BodyTimeout bounds reading a request body (408 past it). Defaults
+	// to 10 s.
+	BodyTimeout time.Duration
 	// MaxPeersPerRoom caps room size. Defaults to 16.
 	MaxPeersPerRoom int
 	// PingInterval is how often the server pings an idle connection; it is
@@ -55,6 +73,32 @@ type Config struct {
 	// PingInterval) with 4000 "resume", so load balancers can be drained.
 	// Zero, the default, keeps them open.
 	WSMaxAge time.Duration
+	// MaxSessions caps live sessions on this node; past it new ones are
+	// refused before any upgrade with 503 server_full. Defaults to what
+	// the file descriptor limit allows, less a reserve that keeps
+	// /healthz, /metrics and the relay working at the cap.
+	MaxSessions int
+	// MaxSessionsPerAddr caps live sessions per client address (429
+	// too_many_sessions). Defaults to 500: an office behind one NAT fits.
+	MaxSessionsPerAddr int
+	// JoinRatePerAddr and JoinBurstPerAddr bound joins per client address
+	// (rate_limited past them), which makes guessing room names slow.
+	// Default to 10/s and 50.
+	JoinRatePerAddr  float64
+	JoinBurstPerAddr int
+	// RoomJoinRate and RoomJoinBurst bound joins per room, and with them
+	// the membership events each member gets. Default to 5/s and 20.
+	RoomJoinRate  float64
+	RoomJoinBurst int
+	// TrustedProxies are the proxies whose X-Forwarded-For or Forwarded
+	// headers name the client. Defaults to none: the socket's address is
+	// the client's.
+	TrustedProxies []netip.Prefix
+	// JoinSecret, when set, closes rooms to anyone without a join token:
+	// an HS256 JWT signed with it by the application's backend, naming
+	// the room (or a prefix ending in "*") and an expiry. Nil, the
+	// default, leaves rooms open, as a demo needs.
+	JoinSecret []byte
 	// ICEServers hands out STUN/TURN servers; nil hands out none.
 	ICEServers ICEProvider
 	// Router moves frames between sessions. Defaults to a MemoryRouter.
@@ -77,6 +121,15 @@ func (c *Config) setDefaults() {
 	}
 	if c.RateBurst == 0 {
 		c.RateBurst = 100
+	}
+	if c.ByteRate == 0 {
+		c.ByteRate = 32 << 10
+	}
+	if c.ByteBurst == 0 {
+		c.ByteBurst = 256 << 10
+	}
+	if c.BodyTimeout == 0 {
+		c.BodyTimeout = 10 * time.Second
 	}
 	if c.MaxPeersPerRoom == 0 {
 		c.MaxPeersPerRoom = 16
@@ -105,6 +158,24 @@ func (c *Config) setDefaults() {
 	if c.PollWait == 0 {
 		c.PollWait = 25 * time.Second
 	}
+	if c.MaxSessions == 0 {
+		c.MaxSessions = defaultMaxSessions()
+	}
+	if c.MaxSessionsPerAddr == 0 {
+		c.MaxSessionsPerAddr = 500
+	}
+	if c.JoinRatePerAddr == 0 {
+		c.JoinRatePerAddr = 10
+	}
+	if c.JoinBurstPerAddr == 0 {
+		c.JoinBurstPerAddr = 50
+	}
+	if c.RoomJoinRate == 0 {
+		c.RoomJoinRate = 5
+	}
+	if c.RoomJoinBurst == 0 {
+		c.RoomJoinBurst = 20
+	}
 	if c.Router == nil {
 		c.Router = NewMemoryRouter(c.MaxPeersPerRoom)
 	}
@@ -122,6 +193,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: MaxMessageSize %d is below 1 KiB", errBadConfig, c.MaxMessageSize)
 	case !(c.RateLimit > 0) || c.RateBurst < 1: // !(x > 0) also catches NaN
 		return fmt.Errorf("%w: RateLimit must be positive and RateBurst at least 1", errBadConfig)
+	case c.ByteRate < 1024 || int64(c.ByteBurst) < c.MaxMessageSize:
+		return fmt.Errorf("%w: ByteRate must be at least 1 KiB/s and ByteBurst hold one MaxMessageSize frame", errBadConfig)
+	case c.BodyTimeout < 0:
+		return fmt.Errorf("%w: BodyTimeout must not be negative", errBadConfig)
 	case c.MaxPeersPerRoom < 2:
 		return fmt.Errorf("%w: MaxPeersPerRoom %d is below 2", errBadConfig, c.MaxPeersPerRoom)
 	case c.PongTimeout < 0 || c.WriteTimeout < 0:
@@ -132,6 +207,18 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: the replay buffer must hold at least 16 events and one MaxMessageSize frame", errBadConfig)
 	case c.ResumeGrace < 0 || c.SSEMaxAge < time.Second || c.PollWait < 0 || c.WSMaxAge < 0:
 		return fmt.Errorf("%w: ResumeGrace, PollWait and WSMaxAge must not be negative, SSEMaxAge at least 1 s", errBadConfig)
+	}
+	if c.MaxSessions < 1 || c.MaxSessionsPerAddr < 1 || !(c.JoinRatePerAddr > 0) || c.JoinBurstPerAddr < 1 ||
+		!(c.RoomJoinRate > 0) || c.RoomJoinBurst < 1 {
+		return fmt.Errorf("%w: session caps and join rates must be positive", errBadConfig)
+	}
+	if c.JoinSecret != nil && len(c.JoinSecret) < 32 {
+		return fmt.Errorf("%w: JoinSecret must be at least 32 bytes (HS256 wants a key as long as its hash)", errBadConfig)
+	}
+	for _, o := range c.PublicURLs {
+		if !validOrigin(o) {
+			return fmt.Errorf("%w: public URL %q is not scheme://host[:port]", errBadConfig, o)
+		}
 	}
 	for _, o := range c.AllowedOrigins {
 		if o != "*" && !validOrigin(o) {

@@ -2,12 +2,14 @@ package signaling
 
 import (
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 )
 
-// originAllowed admits requests without Origin (non-browser clients), from
-// the server's own host, and from the configured list.
+// originAllowed admits requests without Origin (non-browser clients),
+// from the server's own origin, and from the configured list. An origin
+// matches on scheme, host and port alike.
 func (s *Server) originAllowed(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
@@ -17,7 +19,7 @@ func (s *Server) originAllowed(r *http.Request) bool {
 	if err != nil || u.Host == "" {
 		return false
 	}
-	if strings.EqualFold(u.Host, r.Host) {
+	if strings.EqualFold(u.Host, r.Host) && u.Scheme == s.requestScheme(r) && s.hostAllowed(r.Host) {
 		return true
 	}
 	for _, allowed := range s.cfg.AllowedOrigins {
@@ -25,7 +27,64 @@ func (s *Server) originAllowed(r *http.Request) bool {
 			return true
 		}
 	}
+	for _, pub := range s.cfg.PublicURLs {
+		if strings.EqualFold(pub, origin) {
+			return true
+		}
+	}
 	return false
+}
+
+// requestScheme is the scheme the client used: https when TLS ends here,
+// or when a trusted proxy says it ended there.
+func (s *Server) requestScheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	if s.trusted(remoteAddr(r.RemoteAddr)) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+		return "https"
+	}
+	return "http"
+}
+
+// hostAllowed admits a Host header naming one of the public URLs'
+// hosts, localhost, or an IP address. Any other name is how a DNS
+// rebinding page reaches a server on a private address: its Host is the
+// attacker's domain.
+func (s *Server) hostAllowed(hostport string) bool {
+	host := hostport
+	if h, _, ok := strings.Cut(hostport, ":"); ok && !strings.HasPrefix(hostport, "[") {
+		host = h
+	} else if strings.HasPrefix(hostport, "[") {
+		host, _, _ = strings.Cut(hostport[1:], "]")
+	}
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	for _, pub := range s.cfg.PublicURLs {
+		if u, err := url.Parse(pub); err == nil && strings.EqualFold(u.Hostname(), host) {
+			return true
+		}
+	}
+	return false
+}
+
+// GuardHost refuses requests whose Host is not one the server is served
+// under (see hostAllowed) with 421 and a JSON error; wrap every public
+// handler in it.
+func (s *Server) GuardHost(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.hostAllowed(r.Host) {
+			s.httpError(w, http.StatusMisdirectedRequest, newError(CodeBadHost,
+				"host %q is not one this server is served under; its operator can add it with -public-url", truncate(r.Host, 128)))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func validOrigin(o string) bool {

@@ -7,6 +7,7 @@ package signaling
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -39,6 +40,7 @@ type request struct {
 	SDP       string          `json:"sdp,omitempty"` // decodeRequest only
 	Candidate json.RawMessage `json:"candidate,omitempty"`
 	Data      json.RawMessage `json:"data,omitempty"`
+	Token     string          `json:"token,omitempty"` // join: the application's join token
 
 	sdpRaw []byte // sdp as a JSON string, as it is relayed
 }
@@ -86,7 +88,7 @@ func (r *request) validate() *Error {
 			return newError(CodeBadRoom, "room must be 1-64 characters of A-Z a-z 0-9 . _ -")
 		}
 		if !validName(r.Name) {
-			return newError(CodeBadName, "name must be at most 64 bytes of printable UTF-8")
+			return newError(CodeBadName, "name must be at most 64 bytes of printable UTF-8, and not \"You\" or \"… (you)\"")
 		}
 	case typeOffer, typeAnswer:
 		if r.To == "" {
@@ -124,9 +126,12 @@ func (r *request) dropBadID() {
 	}
 }
 
+// isScalarID accepts the ids the protocol allows. Echoed as re, an id
+// that is not valid UTF-8 would make the sender's browser drop its
+// WebSocket (1007), so it is refused too.
 func isScalarID(raw json.RawMessage) bool {
 	c := raw[0]
-	return c == '"' || c == '-' || (c >= '0' && c <= '9')
+	return (c == '"' || c == '-' || (c >= '0' && c <= '9')) && utf8.Valid(raw)
 }
 
 func validRoom(room string) bool {
@@ -144,7 +149,7 @@ func validRoom(room string) bool {
 }
 
 func validName(name string) bool {
-	if len(name) > maxNameLen || !utf8.ValidString(name) {
+	if len(name) > maxNameLen || !utf8.ValidString(name) || impersonatesUI(name) {
 		return false
 	}
 	for _, r := range name {
@@ -153,6 +158,13 @@ func validName(name string) bool {
 		}
 	}
 	return true
+}
+
+// impersonatesUI reports names that pages show for the local user, such
+// as "You" or "Ada (you)": a peer named so could pass for oneself.
+func impersonatesUI(name string) bool {
+	n := strings.ToLower(strings.TrimSpace(name))
+	return n == "you" || n == "me" || strings.HasSuffix(n, "(you)")
 }
 
 func truncate(s string, n int) string {

@@ -21,8 +21,10 @@ type Router interface {
 	// It queues joined(peers already there) to mb, then announce to every
 	// other member, with no other Join, Leave or Send of the room in
 	// between: nobody hears of the newcomer, or sends it anything, before
-	// its joined frame. It fails with ErrRoomFull and queues nothing.
-	Join(room string, peer PeerInfo, mb Mailbox, joined func(peers []PeerInfo) []byte, announce []byte) error
+	// its joined frame. It fails with ErrRoomFull, queueing nothing, when
+	// the room holds limit peers (limit 0: the router's own maximum, which
+	// also caps a larger limit).
+	Join(room string, peer PeerInfo, mb Mailbox, limit int, joined func(peers []PeerInfo) []byte, announce []byte) error
 	// Leave removes the peer from room and queues announce to the members
 	// left, as one step. Unknown peers are ignored.
 	Leave(room, peerID string, announce []byte)
@@ -55,11 +57,14 @@ func NewMemoryRouter(maxPeers int) *MemoryRouter {
 }
 
 // Join implements Router.
-func (r *MemoryRouter) Join(room string, peer PeerInfo, mb Mailbox, joined func([]PeerInfo) []byte, announce []byte) error {
+func (r *MemoryRouter) Join(room string, peer PeerInfo, mb Mailbox, limit int, joined func([]PeerInfo) []byte, announce []byte) error {
+	if limit <= 0 || limit > r.maxPeers {
+		limit = r.maxPeers
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	members := r.rooms[room]
-	if len(members) >= r.maxPeers {
+	if len(members) >= limit {
 		return ErrRoomFull
 	}
 	peers := make([]PeerInfo, 0, len(members))

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
+	"time"
 )
 
 // serveSend is the upstream of SSE and long-polling: POST /v1/send with a
@@ -13,23 +15,32 @@ import (
 // session code, limits included, as a WebSocket frame; the answer lists
 // each message's refusal, or null.
 func (s *Server) serveSend(w http.ResponseWriter, r *http.Request) {
-	if !s.originAllowed(r) {
-		s.refuseOrigin(w, r)
-		return
-	}
-	sess := s.bearer(r)
+	sess := s.authorize(w, r)
 	if sess == nil {
-		s.httpError(w, http.StatusUnauthorized, newError(CodeUnauthorized, "send the welcome token as Authorization: Bearer <token>"))
 		return
 	}
+	// A body that does not arrive in time would hold the request, and a
+	// file descriptor, for as long as the client likes.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxMessageSize))
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
 		s.httpError(w, http.StatusRequestEntityTooLarge, newError(CodeTooLarge, "body over %d bytes", s.cfg.MaxMessageSize))
 		return
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		w.Header().Set("Connection", "close")
+		s.httpError(w, http.StatusRequestTimeout, newError(CodeTimeout, "the body did not arrive within %v", s.cfg.BodyTimeout))
+		return
 	case err != nil:
 		return // the client went away
+	}
+	// The session's byte budget, as over WebSocket; checked before the
+	// body is parsed.
+	if !sess.allowBytes(len(body)) {
+		s.httpError(w, http.StatusTooManyRequests, newError(CodeRateLimited, "more than %d bytes/s (burst %d); request dropped unread",
+			s.cfg.ByteRate, s.cfg.ByteBurst))
+		return
 	}
 	msgs, perr := splitSendBody(body)
 	if perr != nil {

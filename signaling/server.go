@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -20,13 +21,19 @@ type Server struct {
 	metrics  *metrics
 	log      *slog.Logger
 	upgrader *websocket.Upgrader
+	// overLimit refuses frames over the rate limit, unread; one value, so
+	// that the WebSocket can tell it apart and answer a flood sparingly.
+	overLimit *Error
 
-	mu       sync.Mutex
-	sessions map[string]*session // by token
-	nextSlot int
-	closing  bool
-	stop     chan struct{}  // closed by Shutdown
-	wg       sync.WaitGroup // every goroutine the server starts
+	mu        sync.Mutex
+	sessions  map[string]*session // live on this node, by id
+	perAddr   sessionCounts       // live sessions by client address
+	addrJoins *keyedLimiters[netip.Addr]
+	roomJoins *keyedLimiters[string]
+	nextSlot  int
+	closing   bool
+	stop      chan struct{}  // closed by Shutdown
+	wg        sync.WaitGroup // every goroutine the server starts
 }
 
 // heartbeatSlots spreads pings over the interval, so 10,000 connections
@@ -40,12 +47,16 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:      cfg,
-		router:   cfg.Router,
-		log:      cfg.Logger,
-		sessions: make(map[string]*session),
-		stop:     make(chan struct{}),
+		cfg:       cfg,
+		router:    cfg.Router,
+		log:       cfg.Logger,
+		sessions:  make(map[string]*session),
+		perAddr:   sessionCounts{max: cfg.MaxSessionsPerAddr, counts: make(map[netip.Addr]int)},
+		addrJoins: newKeyedLimiters[netip.Addr](cfg.JoinRatePerAddr, cfg.JoinBurstPerAddr),
+		roomJoins: newKeyedLimiters[string](cfg.RoomJoinRate, cfg.RoomJoinBurst),
+		stop:      make(chan struct{}),
 	}
+	s.overLimit = newError(CodeRateLimited, "more than %g frames/s (burst %d); frames dropped unread", cfg.RateLimit, cfg.RateBurst)
 	s.metrics = newMetrics(cfg.Registerer, cfg.Router)
 	s.upgrader = s.newUpgrader()
 	s.wg.Add(1)
@@ -65,11 +76,25 @@ func (s *Server) heartbeat() {
 		select {
 		case <-s.stop:
 			return
-		case <-tick.C:
+		case now := <-tick.C:
+			if slot%4 == 0 { // about every 2.5 s: a room's bucket is one limiter per room
+				s.addrJoins.sweep(now)
+				s.roomJoins.sweep(now)
+			}
 		}
+		now := time.Now().UnixNano()
 		s.mu.Lock()
+		// A session that went quiet with events unacknowledged gets its
+		// heartbeat early, so that its pong frees them (see ackBytes); at
+		// most a slot's share per tick, so that a wave of connections is
+		// not all pinged, and given writers, at once.
+		early := max(64, len(s.sessions)/heartbeatSlots)
 		for _, sess := range s.sessions {
-			if sess.slot == slot {
+			ackDue := sess.ackDue.Load()
+			if sess.slot == slot || early > 0 && ackDue != 0 && now >= ackDue {
+				if sess.slot != slot {
+					early--
+				}
 				if ch := sess.attached(); ch != nil {
 					due = append(due, ch)
 				}
@@ -87,12 +112,30 @@ func (s *Server) heartbeat() {
 // Handler serves the protocol's HTTP endpoints under /v1/.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/ws", s.serveWS)
-	mux.HandleFunc("GET /v1/sse", s.serveSSE)
-	mux.HandleFunc("GET /v1/poll", s.servePoll)
-	mux.HandleFunc("POST /v1/send", s.serveSend)
+	mux.HandleFunc("GET /v1/ws", s.tracked(s.serveWS))
+	mux.HandleFunc("GET /v1/sse", s.tracked(s.serveSSE))
+	mux.HandleFunc("GET /v1/poll", s.tracked(s.servePoll))
+	mux.HandleFunc("POST /v1/send", s.tracked(s.serveSend))
 	mux.HandleFunc("GET /v1/ice-servers", s.serveICEServers)
-	return mux
+	return s.GuardHost(mux)
+}
+
+// tracked counts h's run in the server's goroutines, so that Shutdown
+// waits for it and every goroutine it starts is counted before the
+// count can reach zero. Requests after Shutdown began get 503.
+func (s *Server) tracked(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			s.httpError(w, http.StatusServiceUnavailable, newError(CodeShutdown, "%s", closeMessages[CodeShutdown]))
+			return
+		}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		defer s.wg.Done()
+		h(w, r)
+	}
 }
 
 // Shutdown ends every session, closing WebSockets with 1001 "shutdown",
@@ -122,27 +165,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
-func (s *Server) register(sess *session) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing {
-		return false
-	}
-	sess.slot = s.nextSlot
-	s.nextSlot = (s.nextSlot + 1) % heartbeatSlots
-	s.sessions[sess.token] = sess
-	s.metrics.sessions.Inc()
-	return true
-}
-
-// lookup finds a live session by its token.
+// lookup finds a live session by its token. The Store knows tokens; this
+// node knows the sessions it runs.
 func (s *Server) lookup(token string) *session {
 	if token == "" {
 		return nil
 	}
+	rec, _, ok := s.cfg.Store.Find(token)
+	if !ok {
+		return nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.sessions[token]
+	return s.sessions[rec.ID]
 }
 
 // endSession ends sess for reason (a Code*), closing its channel with the
@@ -160,12 +195,13 @@ func (s *Server) endSession(sess *session, reason string) {
 	}
 	s.metrics.ended.WithLabelValues(reason).Inc()
 	s.mu.Lock()
-	if _, ok := s.sessions[sess.token]; ok {
-		delete(s.sessions, sess.token)
+	if _, ok := s.sessions[sess.id]; ok {
+		delete(s.sessions, sess.id)
 		s.metrics.sessions.Dec()
+		s.perAddr.release(sess.addr)
 	}
 	s.mu.Unlock()
-	s.cfg.Store.Drop(sess.id)
+	s.cfg.Store.Drop(SessionRecord{ID: sess.id, Token: sess.token})
 }
 
 // goEnd ends sess from a goroutine of its own: the caller holds the
@@ -178,51 +214,13 @@ func (s *Server) goEnd(sess *session, reason string) {
 	}()
 }
 
-// open gives a new channel its session: the one token names, resumed
-// from after (or from its newest event when fromLast), else a new one.
-// notices are what the channel sends before any event: "resumed", or
-// "resume_failed" ahead of a new session's welcome. It fails only while
-// the server shuts down.
-func (s *Server) open(ch channel, token string, after uint64, fromLast bool) (sess *session, cursor uint64, notices [][]byte, ok bool) {
-	if token != "" {
-		if old := s.lookup(token); old != nil {
-			cursor, last, err := old.attach(ch, after, fromLast)
-			if err == nil {
-				s.metrics.resumes.WithLabelValues("resumed").Inc()
-				return old, cursor, [][]byte{encode(resumedFrame{Type: "resumed", Session: old.id, After: cursor, Last: last})}, true
-			}
-			// Events the client asked for are gone: the session cannot
-			// go on without a gap, so it ends and its peers hear of it.
-			s.endSession(old, CodeResumeFailed)
-		}
-		s.metrics.resumes.WithLabelValues("failed").Inc()
-		s.metrics.errors.WithLabelValues(CodeResumeFailed).Inc()
-		notices = append(notices, encode(errorFrame{Type: "error", Code: CodeResumeFailed,
-			Message: "the session is gone (unknown token, grace period over, or events no longer kept); this is a new session"}))
-	}
-	sess = newSession(s)
-	if !s.register(sess) {
-		return nil, 0, nil, false
-	}
-	if _, _, err := sess.attach(ch, 0, false); err != nil {
-		return nil, 0, nil, false // ended by a concurrent Shutdown
-	}
-	sess.Deliver(sess.welcome())
-	return sess, 0, notices, true
-}
-
 // serveICEServers hands fresh ICE credentials to a connected session, so a
 // long call can renew them before they expire. Only a session's token
 // proves the caller is a peer: without it anyone could mint TURN
 // credentials.
 func (s *Server) serveICEServers(w http.ResponseWriter, r *http.Request) {
-	if !s.originAllowed(r) {
-		s.refuseOrigin(w, r)
-		return
-	}
-	sess := s.bearer(r)
+	sess := s.authorize(w, r)
 	if sess == nil {
-		s.httpError(w, http.StatusUnauthorized, newError(CodeUnauthorized, "send the welcome token as Authorization: Bearer <token>"))
 		return
 	}
 	resp := iceServersResponse{ICEServers: []ICEServer{}}
@@ -235,13 +233,22 @@ func (s *Server) serveICEServers(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(resp)
 }
 
-// bearer returns the live session named by the Authorization header.
-func (s *Server) bearer(r *http.Request) *session {
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
+// authorize checks a request made for a session: its origin, and the
+// session's token as Authorization: Bearer. It answers refusals itself and
+// then returns nil.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request) *session {
+	if !s.originAllowed(r) {
+		s.refuseOrigin(w, r)
 		return nil
 	}
-	return s.lookup(token)
+	var sess *session
+	if token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		sess = s.lookup(token)
+	}
+	if sess == nil {
+		s.httpError(w, http.StatusUnauthorized, newError(CodeUnauthorized, "send the welcome token as Authorization: Bearer <token>"))
+	}
+	return sess
 }
 
 func (s *Server) refuseOrigin(w http.ResponseWriter, r *http.Request) {

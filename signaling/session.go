@@ -4,11 +4,10 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // channel is what a session needs from the connection carrying it: a
@@ -28,13 +27,21 @@ type channel interface {
 // carry it: while none is attached it is detached, keeps its room and
 // collects events, until it is resumed or its grace period ends.
 type session struct {
-	srv     *Server
-	id      string // public: other peers address this one by it
-	token   string // secret: proves ownership of the session
-	log     EventLog
-	limiter *rate.Limiter
-	slot    int // heartbeat slot, see Server.heartbeat
-	ended   atomic.Bool
+	srv    *Server
+	id     string // public: other peers address this one by it
+	token  string // secret: proves ownership of the session
+	log    EventLog
+	frames bucket // Config.RateLimit
+	bytes  bucket // Config.ByteRate
+	// refusedAt is when the last rate_limited refusal went out (Unix ns):
+	// a flood over the limit gets one a second, not one a frame.
+	refusedAt atomic.Int64
+	// ackDue is when (Unix ns) the heartbeat should ping early because
+	// events written are not yet acknowledged; 0 when none are.
+	ackDue atomic.Int64
+	addr   netip.Addr // the client's, for per-address limits
+	slot   int        // heartbeat slot, see Server.heartbeat
+	ended  atomic.Bool
 
 	// mu serialises requests, which may arrive on several channels at once
 	// (concurrent POSTs, a WebSocket being replaced).
@@ -48,14 +55,14 @@ type session struct {
 	grace *time.Timer // runs while detached
 }
 
-func newSession(srv *Server) *session {
-	id := rand.Text()
+func newSession(srv *Server, addr netip.Addr) *session {
+	rec := SessionRecord{ID: rand.Text(), Token: rand.Text() + rand.Text()}
 	return &session{
-		srv:     srv,
-		id:      id,
-		token:   rand.Text() + rand.Text(),
-		log:     srv.cfg.Store.NewLog(id),
-		limiter: rate.NewLimiter(rate.Limit(srv.cfg.RateLimit), srv.cfg.RateBurst),
+		srv:   srv,
+		id:    rec.ID,
+		token: rec.Token,
+		log:   srv.cfg.Store.Create(rec),
+		addr:  addr,
 	}
 }
 
@@ -95,6 +102,7 @@ func (s *session) attach(ch channel, after uint64, fromLast bool) (cursor, last 
 	}
 	old := s.ch
 	s.ch = ch
+	s.ackDue.Store(0) // the old channel's business
 	if s.grace != nil {
 		s.grace.Stop()
 	}
@@ -142,6 +150,10 @@ func (s *session) taken(ch channel, seq uint64) {
 	s.chMu.Lock()
 	if s.ch == ch {
 		s.log.Taken(seq)
+		// The welcome is never replayed: only a client that has it knows
+		// the token to resume with. Dropping it at once keeps an idle
+		// session's buffer small until its first pong.
+		s.log.Ack(1)
 	}
 	s.chMu.Unlock()
 }
@@ -208,8 +220,7 @@ type replyFunc func(id json.RawMessage, e *Error)
 // the slow path: anything but a relay that went through.
 func (s *session) handle(frame []byte, reject replyFunc) (slow bool) {
 	s.mu.Lock()
-	bye := false
-	slow, bye = s.handleLocked(frame, reject)
+	slow, bye := s.handleLocked(frame, reject)
 	s.mu.Unlock()
 	if bye {
 		s.srv.endSession(s, CodeBye)
@@ -221,15 +232,15 @@ func (s *session) handleLocked(frame []byte, reject replyFunc) (slow, bye bool) 
 	if s.ended.Load() {
 		return true, false // a request that raced the session's end
 	}
-	if req, ok := decodeRelayFast(frame); ok && req.validate() == nil && s.room != "" && s.limiter.Allow() {
+	// The limit comes before any parsing: a flood costs a token check.
+	if !s.allowFrame() {
+		s.overLimit(reject)
+		return true, false
+	}
+	if req, ok := decodeRelayFast(frame); ok && req.validate() == nil && s.room != "" {
 		return !s.relay(req, reject), false
 	}
 	req, perr := decodeRequest(frame)
-	if !s.limiter.Allow() {
-		s.refuse(reject, req.ID, newError(CodeRateLimited, "more than %g frames/s (burst %d); frame dropped",
-			s.srv.cfg.RateLimit, s.srv.cfg.RateBurst))
-		return true, false
-	}
 	if perr != nil {
 		s.refuse(reject, req.ID, perr)
 		return true, false
@@ -260,13 +271,38 @@ func (s *session) join(req *request, reject replyFunc) {
 		s.refuse(reject, req.ID, newError(CodeAlreadyInRoom, "already in room %q; leave it first", s.room))
 		return
 	}
+	// Joins are rationed per client address (guessing room names gets
+	// slow) and per room (members are not flooded with membership
+	// events), before any work is done for them.
+	if !s.srv.addrJoins.allow(s.addr) {
+		s.refuse(reject, req.ID, newError(CodeRateLimited, "more than %g joins/s from your address; join dropped", s.srv.cfg.JoinRatePerAddr))
+		return
+	}
+	if !s.srv.roomJoins.allow(req.Room) {
+		s.refuse(reject, req.ID, newError(CodeRateLimited, "more than %g joins/s into room %q; join dropped", s.srv.cfg.RoomJoinRate, req.Room))
+		return
+	}
 	self := PeerInfo{ID: s.id, Name: req.Name}
+	limit := s.srv.cfg.MaxPeersPerRoom
+	if secret := s.srv.cfg.JoinSecret; secret != nil {
+		claims, err := checkJoinToken(secret, req.Token, req.Room)
+		if err != nil {
+			s.refuse(reject, req.ID, err)
+			return
+		}
+		if claims.Name != "" {
+			self.Name = claims.Name
+		}
+		if claims.MaxPeers > 0 {
+			limit = min(limit, claims.MaxPeers)
+		}
+	}
 	joined := func(peers []PeerInfo) []byte {
 		return encode(joinedFrame{Type: "joined", Room: req.Room, Peers: peers, Re: req.ID})
 	}
-	err := s.srv.router.Join(req.Room, self, s, joined, encode(peerFrame{Type: "peer-joined", Peer: self}))
+	err := s.srv.router.Join(req.Room, self, s, limit, joined, encode(peerFrame{Type: "peer-joined", Peer: self}))
 	if errors.Is(err, ErrRoomFull) {
-		s.refuse(reject, req.ID, newError(CodeRoomFull, "room %q is full (%d peers)", req.Room, s.srv.cfg.MaxPeersPerRoom))
+		s.refuse(reject, req.ID, newError(CodeRoomFull, "room %q is full (%d peers)", req.Room, limit))
 		return
 	}
 	if err != nil {
@@ -301,6 +337,28 @@ func (s *session) relay(req *request, reject replyFunc) bool {
 	return true
 }
 
+// allowFrame takes a frame token: requests, pings and unsolicited pongs
+// all count.
+func (s *session) allowFrame() bool {
+	return s.frames.allow(1, s.srv.cfg.RateLimit, float64(s.srv.cfg.RateBurst))
+}
+
+// allowBytes takes n bytes of the budget if they are there (POST).
+func (s *session) allowBytes(n int) bool {
+	return s.bytes.allow(float64(n), float64(s.srv.cfg.ByteRate), float64(s.srv.cfg.ByteBurst))
+}
+
+// takeBytes spends n bytes of the budget and says how long to wait before
+// reading more (WebSocket).
+func (s *session) takeBytes(n int) time.Duration {
+	return s.bytes.take(float64(n), float64(s.srv.cfg.ByteRate), float64(s.srv.cfg.ByteBurst))
+}
+
+// overLimit refuses a frame over the rate limit, unread.
+func (s *session) overLimit(reject replyFunc) {
+	s.refuse(reject, nil, s.srv.overLimit)
+}
+
 func (s *session) refuse(reject replyFunc, id json.RawMessage, e *Error) {
 	s.srv.metrics.errors.WithLabelValues(e.Code).Inc()
 	reject(id, e)
@@ -309,5 +367,14 @@ func (s *session) refuse(reject replyFunc, id json.RawMessage, e *Error) {
 // rejectAsEvent is the replyFunc of channels that carry requests and
 // events together: the error becomes the session's next event.
 func (s *session) rejectAsEvent(id json.RawMessage, e *Error) {
+	if e == s.srv.overLimit {
+		// A flood over the frame limit hears of it once a second, not
+		// once a frame: answering each would amplify it.
+		now := time.Now().UnixNano()
+		last := s.refusedAt.Load()
+		if now-last < int64(time.Second) || !s.refusedAt.CompareAndSwap(last, now) {
+			return
+		}
+	}
 	s.Deliver(encode(errorFrame{Type: "error", Code: e.Code, Message: e.Message, Re: id}))
 }

@@ -5,81 +5,24 @@ import (
 	"bytes"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 )
-
-// sseConn carries a session over one server-sent event stream. The
-// handler's goroutine writes; the session and the heartbeat only signal
-// it.
-type sseConn struct {
-	signal chan struct{} // capacity 1: something is due
-	mu     sync.Mutex
-	beat   bool   // a heartbeat comment is due
-	reason string // set when the channel must end: a Code*
-}
-
-func newSSEConn() *sseConn { return &sseConn{signal: make(chan struct{}, 1)} }
-
-func (c *sseConn) poke() {
-	select {
-	case c.signal <- struct{}{}:
-	default:
-	}
-}
-
-// wake implements channel.
-func (c *sseConn) wake() { c.poke() }
-
-// heartbeat implements channel.
-func (c *sseConn) heartbeat() {
-	c.mu.Lock()
-	c.beat = true
-	c.mu.Unlock()
-	c.poke()
-}
-
-// close implements channel; the handler writes the notice and returns.
-func (c *sseConn) close(_ int, reason string) {
-	c.mu.Lock()
-	if c.reason == "" {
-		c.reason = reason
-	}
-	c.mu.Unlock()
-	c.poke()
-}
-
-func (c *sseConn) due() (beat bool, reason string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	beat, c.beat = c.beat, false
-	return beat, c.reason
-}
 
 // sseRetry is the reconnect delay EventSource is told to use: a stream the
 // server ends at its maximum age should come back at once.
 const sseRetry = "retry: 1000\n\n"
 
 func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
-	if !s.originAllowed(r) {
-		s.refuseOrigin(w, r)
-		return
-	}
-	p, perr := parseResume(r, true)
-	if perr != nil {
-		s.httpError(w, http.StatusBadRequest, perr)
+	p, ok := s.channelRequest(w, r, true)
+	if !ok {
 		return
 	}
 	rc := http.NewResponseController(w)
-	c := newSSEConn()
-	sess, cursor, notices, ok := s.open(c, p.token, p.after, p.fromLast)
-	if !ok {
-		s.httpError(w, http.StatusServiceUnavailable, newError(CodeShutdown, "%s", closeMessages[CodeShutdown]))
+	c, sess, cursor, notices := s.openHTTPChannel(w, r, p, "sse")
+	if c == nil {
 		return
 	}
-	s.metrics.connections.WithLabelValues("sse").Inc()
-	defer s.metrics.connections.WithLabelValues("sse").Dec()
-	defer sess.detach(c)
+	defer c.done()
 
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -99,11 +42,6 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 	buf := make([]byte, 0, 512)
 	for {
 		beat, reason := c.due()
-		if reason != "" {
-			writeSSE(bw, 0, noticeFrame(reason, closeMessages[reason]))
-			s.flushSSE(rc, bw)
-			return
-		}
 		for {
 			batch, err := sess.log.Read(cursor, (*batchp)[:0], eventBatch)
 			if err != nil || len(batch) == 0 {
@@ -114,6 +52,11 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 				writeSSE(bw, ev.Seq, buf)
 				cursor = ev.Seq
 			}
+		}
+		if reason != "" {
+			writeSSE(bw, 0, noticeFrame(reason, closeMessages[reason]))
+			s.flushSSE(rc, bw)
+			return
 		}
 		if beat {
 			_, _ = bw.WriteString(": hb\n\n")

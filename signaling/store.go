@@ -44,15 +44,26 @@ type EventLog interface {
 	Last() uint64
 }
 
-// Store keeps what a session needs beyond the channel carrying it. It is
-// the seam for sessions the way Router is for rooms: the embedded default
-// keeps them in memory, and a cluster can keep them in a shared database
-// so that a client may resume on another node.
+// SessionRecord is what identifies a session beyond any one channel or
+// node: its public id and its secret token.
+type SessionRecord struct {
+	ID    string
+	Token string
+}
+
+// Store keeps what a session needs beyond the channel carrying it: its
+// record, found by token when a channel asks to resume, and its event log.
+// It is the seam for sessions the way Router is for rooms: the embedded
+// default keeps them in memory, and a cluster can keep them in a shared
+// database so that a client may resume on another node.
 type Store interface {
-	// NewLog creates the event log of a new session.
-	NewLog(sessionID string) EventLog
-	// Drop forgets a session's log when the session ends.
-	Drop(sessionID string)
+	// Create records a new session and returns its event log.
+	Create(rec SessionRecord) EventLog
+	// Find returns the record and log of the live session token belongs
+	// to, or false.
+	Find(token string) (SessionRecord, EventLog, bool)
+	// Drop forgets a session and its events when it ends.
+	Drop(rec SessionRecord)
 }
 
 // ReplayLimits bound each session's replay buffer.
@@ -64,23 +75,48 @@ type ReplayLimits struct {
 // MemoryStore is the single-node Store.
 type MemoryStore struct {
 	limits ReplayLimits
+
+	mu       sync.RWMutex
+	sessions map[string]*memoryLog // by token; a log knows its record
 }
 
 // NewMemoryStore returns a Store whose logs hold at most limits.
 func NewMemoryStore(limits ReplayLimits) *MemoryStore {
-	return &MemoryStore{limits: limits}
+	return &MemoryStore{limits: limits, sessions: make(map[string]*memoryLog)}
 }
 
-// NewLog implements Store.
-func (m *MemoryStore) NewLog(string) EventLog { return &memoryLog{limits: m.limits} }
+// Create implements Store.
+func (m *MemoryStore) Create(rec SessionRecord) EventLog {
+	log := &memoryLog{limits: &m.limits, rec: rec}
+	m.mu.Lock()
+	m.sessions[rec.Token] = log
+	m.mu.Unlock()
+	return log
+}
 
-// Drop implements Store; a memory log is freed with its session.
-func (m *MemoryStore) Drop(string) {}
+// Find implements Store.
+func (m *MemoryStore) Find(token string) (SessionRecord, EventLog, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	log, ok := m.sessions[token]
+	if !ok {
+		return SessionRecord{}, nil, false
+	}
+	return log.rec, log, true
+}
+
+// Drop implements Store.
+func (m *MemoryStore) Drop(rec SessionRecord) {
+	m.mu.Lock()
+	delete(m.sessions, rec.Token)
+	m.mu.Unlock()
+}
 
 // memoryLog keeps events in a slice that is nil whenever it is empty, so
 // an idle, acknowledged session holds no buffer at all.
 type memoryLog struct {
-	limits ReplayLimits
+	limits *ReplayLimits // the store's
+	rec    SessionRecord
 
 	mu     sync.Mutex
 	events []Event // ascending, contiguous seqs

@@ -3,6 +3,7 @@ package signaling
 import (
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -19,13 +20,18 @@ type wsConn struct {
 	ws     *websocket.Conn
 	sess   *session
 	reject replyFunc // sess.rejectAsEvent, bound once
-	opened time.Time
+	opened int64     // Unix ns
 	// pingSeq is the newest seq written before the last ping: its pong
 	// proves the client has read that far, so the log may drop it.
-	pingSeq atomic.Uint64
+	pingSeq  atomic.Uint64
+	pingsOut atomic.Int32 // pings sent and not yet answered
+
+	// The writer's own: newest seq written, and bytes written since the
+	// last ping.
+	cursor  uint64
+	unacked int
 
 	mu      sync.Mutex
-	cursor  uint64   // newest seq written; the writer's own
 	notices [][]byte // sent before any event: resumed, resume_failed
 	pending bool     // events were appended since the writer last looked
 	pingDue bool     // the heartbeat asked for a ping
@@ -33,6 +39,16 @@ type wsConn struct {
 	writing bool     // a writer goroutine is running
 	closed  bool
 }
+
+// A pong acknowledges what was written before its ping. A WebSocket
+// pings after every ackBytes it writes, and idleAckDelay after it went
+// quiet with events unacknowledged, so that its replay buffer holds about
+// ackBytes while busy and nothing soon after, not everything since the
+// last heartbeat.
+const (
+	ackBytes     = 64 << 10
+	idleAckDelay = time.Second
+)
 
 // writeBuffers is shared by all connections: a write buffer is held only
 // while a frame is being written, not for the connection's life.
@@ -49,36 +65,38 @@ func (s *Server) newUpgrader() *websocket.Upgrader {
 }
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
-	if !s.originAllowed(r) {
-		s.refuseOrigin(w, r)
+	p, ok := s.channelRequest(w, r, false)
+	if !ok {
 		return
 	}
-	p, perr := parseResume(r, false)
-	if perr != nil {
-		s.httpError(w, http.StatusBadRequest, perr)
+	addr := s.clientAddr(r)
+	if refusal := s.admission(r, p, addr); refusal != nil {
+		s.httpError(w, admissionStatus(refusal), refusal)
 		return
 	}
-	ws, err := s.upgrader.Upgrade(w, r, nil)
+	mw := &meteredWriter{ResponseWriter: w}
+	ws, err := s.upgrader.Upgrade(mw, r, nil)
 	if err != nil {
 		return // Upgrade has answered the client
 	}
-	c := &wsConn{srv: s, ws: ws, opened: time.Now()}
-	sess, cursor, notices, ok := s.open(c, p.token, p.after, p.fromLast)
-	if !ok {
-		c.closeNow(websocket.CloseGoingAway, CodeShutdown)
+	c := &wsConn{srv: s, ws: ws, opened: time.Now().UnixNano()}
+	sess, cursor, notices, refusal := s.open(c, p, addr, true)
+	if refusal != nil {
+		// Admitted a moment ago, refused now: the cap filled meanwhile.
+		code := websocket.CloseTryAgainLater
+		if refusal.Code == CodeShutdown {
+			code = websocket.CloseGoingAway
+		}
+		c.closeNow(code, refusal.Code)
 		return
 	}
 	c.sess, c.reject = sess, sess.rejectAsEvent
+	mw.conn.sess.Store(sess)
 	s.metrics.connections.WithLabelValues("ws").Inc()
 	ws.SetReadLimit(s.cfg.MaxMessageSize)
 	c.extendDeadline()
-	ws.SetPongHandler(func(string) error {
-		c.extendDeadline()
-		if seq := c.pingSeq.Load(); seq > 0 {
-			c.sess.ack(c, seq)
-		}
-		return nil
-	})
+	ws.SetPingHandler(c.onPing)
+	ws.SetPongHandler(c.onPong)
 	c.mu.Lock()
 	c.cursor, c.notices, c.ready, c.pending = cursor, notices, true, true
 	c.startWriterLocked()
@@ -86,6 +104,43 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	// grown while parsing the HTTP request.
 	s.wg.Add(1)
 	go c.readLoop()
+}
+
+// onPing answers a client's ping, within the session's frame limit: pings
+// count like any frame, and over the limit get no pong.
+func (c *wsConn) onPing(data string) error {
+	c.extendDeadline()
+	if !c.sess.allowFrame() {
+		c.srv.metrics.errors.WithLabelValues(CodeRateLimited).Inc()
+		return nil
+	}
+	err := c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(c.srv.cfg.WriteTimeout))
+	if err == nil || errors.Is(err, websocket.ErrCloseSent) {
+		return nil
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return nil // the writer's deadline handling notices a stuck socket
+	}
+	return err
+}
+
+// onPong takes a pong as proof that the client has read everything
+// written before the ping it answers. A pong nobody asked for counts
+// against the frame limit, like a ping.
+func (c *wsConn) onPong(string) error {
+	if c.pingsOut.Add(-1) < 0 {
+		c.pingsOut.Store(0)
+		if !c.sess.allowFrame() {
+			c.srv.metrics.errors.WithLabelValues(CodeRateLimited).Inc()
+			return nil
+		}
+	}
+	c.extendDeadline()
+	if seq := c.pingSeq.Load(); seq > 0 {
+		c.sess.ack(c, seq)
+	}
+	return nil
 }
 
 func (c *wsConn) extendDeadline() {
@@ -110,11 +165,7 @@ func (c *wsConn) readLoop() {
 		buf := frameBuffers.Get().(*[]byte)
 		frame, err := readFrame(r, (*buf)[:0])
 		if err != nil {
-			if errors.Is(err, websocket.ErrReadLimit) {
-				// gorilla has already sent close 1009.
-				c.srv.metrics.errors.WithLabelValues(CodeTooLarge).Inc()
-			}
-			c.finish(err)
+			c.finish(err) // on ErrReadLimit gorilla has sent close 1009
 			return
 		}
 		slow := true
@@ -171,6 +222,7 @@ func (c *wsConn) finish(err error) {
 		return
 	case errors.Is(err, websocket.ErrReadLimit):
 		// A client that broke the size limit would only break it again.
+		c.srv.metrics.errors.WithLabelValues(CodeTooLarge).Inc()
 		c.srv.endSession(c.sess, CodeTooLarge)
 		return
 	}
@@ -191,7 +243,7 @@ func (c *wsConn) wake() {
 // heartbeat implements channel: the writer sends a ping at its next turn,
 // and a socket past its maximum age is asked to resume elsewhere.
 func (c *wsConn) heartbeat() {
-	if max := c.srv.cfg.WSMaxAge; max > 0 && time.Since(c.opened) >= max {
+	if max := c.srv.cfg.WSMaxAge; max > 0 && time.Duration(time.Now().UnixNano()-c.opened) >= max {
 		c.close(closeResume, CodeResume)
 		return
 	}
@@ -200,8 +252,44 @@ func (c *wsConn) heartbeat() {
 		c.mu.Unlock()
 		return
 	}
-	c.pingDue = true
-	c.startWriterLocked()
+	if c.writing || c.pending || c.notices != nil || !c.ready {
+		c.pingDue = true
+		c.startWriterLocked()
+		return
+	}
+	// Idle, which most connections are: the heartbeat writes the ping
+	// itself, as the writer, instead of starting a goroutine for it. A
+	// socket that cannot take two bytes at once is not being read, and
+	// is given up on rather than allowed to hold up the heartbeat.
+	c.writing = true
+	c.mu.Unlock()
+	ok := c.writePing(time.Now().Add(inlinePingWait))
+	c.mu.Lock()
+	c.writing = false
+	if !ok {
+		c.closed = true
+		c.mu.Unlock()
+		_ = c.ws.Close() // the reader detaches the session
+		return
+	}
+	if c.pending || c.pingDue || c.notices != nil {
+		c.startWriterLocked() // events came meanwhile
+		return
+	}
+	c.mu.Unlock()
+}
+
+// inlinePingWait bounds a ping the heartbeat writes itself.
+const inlinePingWait = 50 * time.Millisecond
+
+// writePing sends a ping that acknowledges everything written so far. Only
+// the writer calls it.
+func (c *wsConn) writePing(deadline time.Time) bool {
+	c.sess.ackDue.Store(0)
+	c.unacked = 0
+	c.pingSeq.Store(c.cursor)
+	c.pingsOut.Add(1)
+	return c.ws.WriteControl(websocket.PingMessage, nil, deadline) == nil
 }
 
 // startWriterLocked starts a writer unless one runs or the connection is
@@ -222,7 +310,8 @@ func (c *wsConn) writeLoop() {
 	defer c.srv.wg.Done()
 	batchp := eventBatches.Get().(*[]Event)
 	defer func() { clear(*batchp); eventBatches.Put(batchp) }()
-	var seqBuf [24]byte
+	scratch := frameBuffers.Get().(*[]byte)
+	defer frameBuffers.Put(scratch)
 	for {
 		c.mu.Lock()
 		notices, ping, pending := c.notices, c.pingDue, c.pending
@@ -246,17 +335,21 @@ func (c *wsConn) writeLoop() {
 				break
 			}
 			for _, ev := range batch {
-				if ok = c.writeEvent(ev, seqBuf[:0]); !ok {
+				if ok = c.writeEvent(ev, scratch); !ok {
 					break
 				}
 				c.cursor = ev.Seq
+				c.unacked += len(ev.Frame)
 			}
 			pending = len(batch) == eventBatch
 			c.sess.taken(c, c.cursor)
 		}
+		ping = ping || c.unacked >= ackBytes // see ackBytes
+		if !ping && c.unacked > 0 && c.sess.ackDue.Load() == 0 {
+			c.sess.ackDue.Store(time.Now().Add(idleAckDelay).UnixNano())
+		}
 		if ok && ping {
-			c.pingSeq.Store(c.cursor)
-			ok = c.ws.WriteControl(websocket.PingMessage, nil, deadline) == nil
+			ok = c.writePing(deadline)
 		}
 		if !ok {
 			// The reader sees the closed socket and detaches.
@@ -269,16 +362,12 @@ func (c *wsConn) writeLoop() {
 	}
 }
 
-func (c *wsConn) writeEvent(ev Event, seqBuf []byte) bool {
-	w, err := c.ws.NextWriter(websocket.TextMessage)
-	if err != nil {
-		return false
-	}
-	_, err = w.Write(ev.Frame[:len(ev.Frame)-1])
-	if err == nil {
-		_, err = w.Write(appendSeqSuffix(seqBuf, ev.Seq))
-	}
-	return w.Close() == nil && err == nil
+// writeEvent writes ev with its seq. The frame is copied into scratch
+// first: gorilla's WriteMessage writes a whole message without
+// allocating, where a NextWriter costs an allocation per message.
+func (c *wsConn) writeEvent(ev Event, scratch *[]byte) bool {
+	*scratch = appendEvent((*scratch)[:0], ev)
+	return c.ws.WriteMessage(websocket.TextMessage, *scratch) == nil
 }
 
 // close implements channel: it sends a close frame and drops the

@@ -20,6 +20,10 @@ func TestWebServesDemo(t *testing.T) {
 	}{
 		{"/", "text/html", `<script type="module" src="app.js">`},
 		{"/client.js", "text/javascript", "export class SignalingClient"},
+		{"/channels.js", "text/javascript", "export class SseChannel"},
+		{"/outbox.js", "text/javascript", "export class Outbox"},
+		{"/reconnect.js", "text/javascript", "export class Redial"},
+		{"/ice.js", "text/javascript", "export class IceRefresher"},
 		{"/app.js", "text/javascript", "window.switchboard"},
 		{"/style.css", "text/css", ".tile"},
 	}
@@ -41,13 +45,15 @@ func TestWebServesDemo(t *testing.T) {
 				t.Errorf("Content-Type %q, want %s", ct, tt.contentType)
 			}
 			csp := resp.Header.Get("Content-Security-Policy")
-			for _, want := range []string{"default-src 'self'", "connect-src 'self' ws: wss:"} {
+			for _, want := range []string{"default-src 'self'", "connect-src 'self' ws: wss:", "frame-ancestors 'none'"} {
 				if !strings.Contains(csp, want) {
 					t.Errorf("Content-Security-Policy %q lacks %q", csp, want)
 				}
 			}
-			if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
-				t.Errorf("X-Content-Type-Options %q, want nosniff", got)
+			for h, want := range map[string]string{"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"} {
+				if got := resp.Header.Get(h); got != want {
+					t.Errorf("%s %q, want %q", h, got, want)
+				}
 			}
 			if !strings.Contains(string(body), tt.body) {
 				t.Errorf("body lacks %q", tt.body)
@@ -71,5 +77,32 @@ func TestWebPageHasNoInlineCode(t *testing.T) {
 	}
 	for _, m := range regexp.MustCompile(`<style|\sstyle=|\son[a-z]+=|javascript:`).FindAllString(html, -1) {
 		t.Errorf("index.html contains %q, which the CSP blocks", strings.TrimSpace(m))
+	}
+}
+
+// The client is split into ES modules; a relative import of a file that is
+// not embedded would break the page in browsers only.
+func TestWebModuleImportsResolve(t *testing.T) {
+	entries, err := static.ReadDir("static")
+	if err != nil {
+		t.Fatal(err)
+	}
+	importRE := regexp.MustCompile(`(?m)^\s*(?:import|export)\b[^;]*?\bfrom\s+"(\./[^"]+)"`)
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".js") {
+			continue
+		}
+		src, err := static.ReadFile("static/" + e.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range importRE.FindAllStringSubmatch(string(src), -1) {
+			if _, err := static.ReadFile("static/" + strings.TrimPrefix(m[1], "./")); err != nil {
+				t.Errorf("%s imports %s, which is not served", e.Name(), m[1])
+			}
+		}
+		if n := strings.Count(string(src), "\n"); n > 500 {
+			t.Errorf("%s has %d lines; split it (the project keeps files under 500)", e.Name(), n)
+		}
 	}
 }

@@ -114,11 +114,14 @@ func (c *httpConn) close() error { return c.nc.Close() }
 
 // sendResult checks the answer of POST /v1/send: an array holding a null
 // per accepted message. It returns the first error code in it.
+// A refusal of the whole request (429 over the byte budget, 413) with an
+// error body is a *sendError too.
 func sendResult(status int, answer []byte) error {
-	if status != http.StatusOK {
+	i := bytes.Index(answer, []byte(`"code":"`))
+	if status != http.StatusOK && i < 0 {
 		return fmt.Errorf("%w: POST /v1/send: %d %.200s", errServer, status, answer)
 	}
-	if i := bytes.Index(answer, []byte(`"code":"`)); i >= 0 {
+	if i >= 0 {
 		code := answer[i+8:]
 		if j := bytes.IndexByte(code, '"'); j >= 0 {
 			code = code[:j]
@@ -135,7 +138,7 @@ type sendError struct {
 }
 
 func (e *sendError) Error() string {
-	return fmt.Sprintf("%s: POST /v1/send refused a message: %.200s", errServer, e.answer)
+	return fmt.Sprintf("%s: POST /v1/send refused: %.200s", errServer, e.answer)
 }
 
 func (e *sendError) Unwrap() error { return errServer }

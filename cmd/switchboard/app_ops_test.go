@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestHealthzAndDemoPage(t *testing.T) {
@@ -44,6 +45,35 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 }
 
+// TestShutdownEndsStreamsAtOnce: event streams and held polls, which the
+// HTTP server's shutdown waits for, end as soon as the app stops, well
+// within the deadline.
+func TestShutdownEndsStreamsAtOnce(t *testing.T) {
+	app := startApp(t, func(c *config) { c.ShutdownTimeout = 20 * time.Second })
+	sse, poll := dialOn(t, app.httpURL, "sse"), dialOn(t, app.httpURL, "poll")
+	start := time.Now()
+	if err := app.stop(); err != nil {
+		t.Fatalf("run returned %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("shutdown took %v with a stream and a poll open", d)
+	}
+	var last map[string]any
+	for f := range sse.frames {
+		last = f
+	}
+	if last == nil || last["code"] != "shutdown" {
+		t.Errorf("event stream ended with %v, want a shutdown notice", last)
+	}
+	// A poll ends with the notice, or, if it was between requests, finds
+	// the server gone.
+	for range poll.frames {
+	}
+	if poll.ended == nil {
+		t.Error("poll loop did not end")
+	}
+}
+
 // TestPprofIsOptIn: the profiler answers on its own listener when asked
 // for, and never on the public one.
 func TestPprofIsOptIn(t *testing.T) {
@@ -63,5 +93,41 @@ func TestPprofIsOptIn(t *testing.T) {
 	defer stop()
 	if body := get(t, "http://"+addr+"/debug/pprof/"); !strings.Contains(body, "goroutine") {
 		t.Fatalf("pprof index: %.200s", body)
+	}
+}
+
+// TestMetricsNotPublic: /metrics on the public port answers this host
+// only, never a request through a proxy; -metrics-addr moves it to a
+// listener of its own.
+func TestMetricsNotPublic(t *testing.T) {
+	app := startApp(t, nil)
+	get(t, app.httpURL+"/metrics") // from 127.0.0.1, directly
+	req, _ := http.NewRequest(http.MethodGet, app.httpURL+"/metrics", nil)
+	req.Header.Set("X-Forwarded-For", "198.51.100.7")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("proxied /metrics: %d, want 403", resp.StatusCode)
+	}
+
+	reg := prometheus.NewRegistry()
+	addr, stop, err := serveMetrics("127.0.0.1:0", reg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	get(t, "http://"+addr+"/metrics")
+	stop()
+	http.DefaultClient.CloseIdleConnections()
+	moved := startApp(t, func(c *config) { c.MetricsAddr = "127.0.0.1:0" })
+	resp, err = http.Get(moved.httpURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("/metrics still on the public port with -metrics-addr: %d", resp.StatusCode)
 	}
 }

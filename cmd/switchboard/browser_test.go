@@ -1,59 +1,58 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
+	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	cdplog "github.com/chromedp/cdproto/log"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
 
 // The browser test drives the demo page in real headless Chromium: two tabs
 // join one room with relay-only ICE, so the call must go through the
-// bundled TURN server, then chat both ways, then one tab closes.
+// bundled TURN server, then chat both ways; one tab's signaling is cut and
+// resumes without disturbing the call, then that tab closes. It runs once
+// per signaling channel the page can be forced onto with ?transport=.
 //
 // Set SWITCHBOARD_CHROMIUM to use another browser binary and
 // SWITCHBOARD_SCREENSHOTS to a directory to keep screenshots of the call.
 
 const (
-	browserBudget = 45 * time.Second // every wait of the test together
+	browserBudget = 45 * time.Second // every wait of one run together
 	pollInterval  = 100 * time.Millisecond
 	evalTimeout   = 5 * time.Second // one evaluation; a hung tab fails the test instead of the run
 )
 
 func TestBrowserCall(t *testing.T) {
 	chromium := findChromium(t)
-	app := startApp(t, nil)
+	// Alice is the one whose channel is cut; Bob, who leaves by closing
+	// his tab, is on another channel, so that each pair of channels meets
+	// once and each says bye on pagehide.
+	for _, tc := range []struct{ alice, bob string }{{"ws", "poll"}, {"sse", "ws"}, {"poll", "sse"}} {
+		t.Run(tc.alice, func(t *testing.T) { browserCall(t, chromium, tc.alice, tc.bob) })
+	}
+}
+
+func browserCall(t *testing.T, chromium, aliceTransport, bobTransport string) {
+	app := startApp(t, shortChannelAges)
 
 	b := newBrowser(t, chromium)
 	deadline := time.Now().Add(browserBudget)
 	room := fmt.Sprintf("browser-%d", time.Now().UnixNano())
-	pageURL := func(name string) string {
-		q := url.Values{"room": {room}, "name": {name}, "autojoin": {"1"}, "relay": {"1"}}
-		return app.httpURL + "/?" + q.Encode()
-	}
+	pageURL := func(name, transport string) string { return callPageURL(app.httpURL, room, name, transport) }
 
 	// Alice reaches the server through a proxy that can cut her connections,
 	// as a flaky network would; TURN traffic goes direct.
 	proxy := startDropProxy(t, strings.TrimPrefix(app.httpURL, "http://"))
 
 	start := time.Now()
-	alice := b.openTab(t, "Alice", strings.Replace(pageURL("Alice"), app.httpURL, proxy.url, 1))
-	bob := b.openTab(t, "Bob", pageURL("Bob"))
+	alice := b.openCall(t, "Alice", callPageURL(proxy.url, room, "Alice", aliceTransport))
+	bob := b.openCall(t, "Bob", pageURL("Bob", bobTransport))
 	t.Cleanup(func() {
 		if t.Failed() {
 			b.dump(t)
@@ -62,6 +61,14 @@ func TestBrowserCall(t *testing.T) {
 
 	// Media flows over a relayed pair in both directions.
 	waitForCall(t, deadline, alice, bob)
+	for _, tb := range []*tab{alice, bob} {
+		want := map[*tab]string{alice: aliceTransport, bob: bobTransport}[tb]
+		tb.waitFor(t, deadline, "signaling on "+want, `(() => {
+			const shown = document.getElementById("conn-transport").dataset.transport;
+			const s = window.switchboard.transport;
+			return s === `+jsString(want)+` && shown === s ? "" : "on " + s + ", shown " + shown;
+		})()`)
+	}
 	t.Logf("connected over TURN with video in %v", time.Since(start).Round(time.Millisecond))
 	b.screenshots(t, alice, bob)
 
@@ -73,23 +80,43 @@ func TestBrowserCall(t *testing.T) {
 	alice.waitForChat(t, deadline, "Bob", "Hi Alice <b>not bold</b>")
 	t.Logf("chat both ways in %v", time.Since(start).Round(time.Millisecond))
 
-	// Cutting Alice's signaling connection makes her page reconnect and
-	// re-join with a new session; the call is then set up again.
+	// Cutting Alice's signaling makes her page resume the same session:
+	// nobody sees her leave, no call is set up again, and signaling works
+	// afterwards. Then the server ends her channel on its own (the SSE
+	// maximum age, the poll wait) and the same holds.
 	start = time.Now()
-	oldSession, err := eval[string](alice, `window.switchboard.sessionId`)
-	if err != nil {
-		t.Fatal(err)
-	}
+	before := callCounters(t, alice, bob)
 	proxy.dropAll()
-	alice.waitFor(t, deadline, "a new session", `(() => {
-		const s = window.switchboard;
-		if (!s.connected || !s.sessionId) return "not connected";
-		return s.sessionId === `+jsString(oldSession)+` ? "still the old session" : "";
-	})()`)
+	if aliceTransport != "poll" { // a cut between two polls goes unnoticed, as it should
+		alice.waitFor(t, deadline, "a resume", `window.switchboard.resumes > `+fmt.Sprint(before[0].Resumes)+` && window.switchboard.connected ? "" : "not resumed"`)
+	}
+	alice.chat(t, "Still here after the cut")
+	bob.waitForChat(t, deadline, "Alice", "Still here after the cut")
+	bob.chat(t, "Me too")
+	alice.waitForChat(t, deadline, "Bob", "Me too")
+	if aliceTransport == "sse" && sseMaxAgeForTest > 0 {
+		resumes := callCounters(t, alice, bob)[0].Resumes
+		alice.waitFor(t, deadline, "the server to end the event stream", `window.switchboard.resumes > `+fmt.Sprint(resumes)+` ? "" : "no new stream"`)
+		bob.chat(t, "And after the stream ended?")
+		alice.waitForChat(t, deadline, "Bob", "And after the stream ended?")
+	}
 	waitForCall(t, deadline, alice, bob)
-	t.Logf("reconnected and called again in %v", time.Since(start).Round(time.Millisecond))
+	after := callCounters(t, alice, bob)
+	for i, name := range []string{"Alice", "Bob"} {
+		if after[i].Session != before[i].Session || after[i].Sessions != before[i].Sessions || after[i].PeerConnections != before[i].PeerConnections {
+			t.Errorf("%s: the cut started over: before %+v, after %+v", name, before[i], after[i])
+		}
+	}
+	for _, tb := range []*tab{alice, bob} {
+		tb.waitFor(t, deadline, "no peer-left", `(() => {
+			const left = [...document.querySelectorAll("#chat-log .msg.system")].filter((li) => li.textContent.endsWith(" left"));
+			return left.length ? "saw " + left.map((li) => li.textContent).join(", ") : "";
+		})()`)
+	}
+	t.Logf("resumed without disturbing the call in %v", time.Since(start).Round(time.Millisecond))
 
-	// Closing Bob's tab ends his session; Alice's page drops his tile.
+	// Closing Bob's tab ends his session at once (he says bye on pagehide,
+	// whatever his channel); Alice's page drops his tile.
 	start = time.Now()
 	bob.close()
 	alice.waitFor(t, deadline, "Bob's tile to disappear", `(() => {
@@ -106,6 +133,84 @@ func TestBrowserCall(t *testing.T) {
 			t.Errorf("%s: %s", tb.name, p)
 		}
 	}
+}
+
+// A page left to pick its channel starts on WebSocket. When a proxy on the
+// way stops passing WebSockets, the page falls back to server-sent events
+// and resumes the same session there: the call goes on undisturbed.
+func TestBrowserFallback(t *testing.T) {
+	chromium := findChromium(t)
+	app := startApp(t, shortChannelAges)
+	b := newBrowser(t, chromium)
+	deadline := time.Now().Add(browserBudget)
+	room := fmt.Sprintf("fallback-%d", time.Now().UnixNano())
+	proxy := startDropProxy(t, strings.TrimPrefix(app.httpURL, "http://"))
+	alice := b.openCall(t, "Alice", callPageURL(proxy.url, room, "Alice", ""))
+	bob := b.openCall(t, "Bob", callPageURL(app.httpURL, room, "Bob", "ws"))
+	t.Cleanup(func() {
+		if t.Failed() {
+			b.dump(t)
+		}
+	})
+	waitForCall(t, deadline, alice, bob)
+	alice.waitFor(t, deadline, "signaling on WebSocket", `window.switchboard.transport === "ws" ? "" : "on " + window.switchboard.transport`)
+
+	start := time.Now()
+	before := callCounters(t, alice, bob)
+	proxy.refuseWS.Store(true)
+	proxy.dropAll()
+	alice.waitFor(t, deadline, "a resume on server-sent events", `(() => {
+		const s = window.switchboard;
+		return s.transport === "sse" && s.connected ? "" : "on " + s.transport + (s.connected ? "" : ", not connected");
+	})()`)
+	alice.chat(t, "Now on SSE")
+	bob.waitForChat(t, deadline, "Alice", "Now on SSE")
+	bob.chat(t, "Got it")
+	alice.waitForChat(t, deadline, "Bob", "Got it")
+	waitForCall(t, deadline, alice, bob)
+	after := callCounters(t, alice, bob)
+	for i, name := range []string{"Alice", "Bob"} {
+		if after[i].Session != before[i].Session || after[i].Sessions != before[i].Sessions || after[i].PeerConnections != before[i].PeerConnections {
+			t.Errorf("%s: the fallback started over: before %+v, after %+v", name, before[i], after[i])
+		}
+	}
+	t.Logf("fell back to SSE and resumed in %v", time.Since(start).Round(time.Millisecond))
+	for _, tb := range b.tabs {
+		for _, p := range tb.problemLines() {
+			t.Errorf("%s: %s", tb.name, p)
+		}
+	}
+}
+
+// callPageURL is the demo page ready to join room with one click, with
+// relay-only ICE, forced onto transport unless it is empty.
+func callPageURL(base, room, name, transport string) string {
+	q := url.Values{"room": {room}, "name": {name}, "autojoin": {"1"}, "relay": {"1"}}
+	if transport != "" {
+		q.Set("transport", transport)
+	}
+	return base + "/?" + q.Encode()
+}
+
+type pageCounters struct {
+	Session                            string
+	Sessions, Resumes, PeerConnections int
+}
+
+func callCounters(t *testing.T, tabs ...*tab) []pageCounters {
+	t.Helper()
+	out := make([]pageCounters, len(tabs))
+	for i, tb := range tabs {
+		s, err := eval[string](tb, `JSON.stringify({Session: window.switchboard.sessionId, Sessions: window.switchboard.sessions,
+			Resumes: window.switchboard.resumes, PeerConnections: window.switchboard.peerConnections})`)
+		if err == nil {
+			err = json.Unmarshal([]byte(s), &out[i])
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tb.name, err)
+		}
+	}
+	return out
 }
 
 // waitForCall waits until each tab has exactly one peer, the other tab's
@@ -136,365 +241,42 @@ func jsString(s string) string {
 	return string(b)
 }
 
-// findChromium returns the browser to test with. Without one the test is
-// skipped locally, but fails in CI, where a skip would hide a broken setup.
-func findChromium(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("SWITCHBOARD_CHROMIUM"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("SWITCHBOARD_CHROMIUM: %v", err)
-		}
-		return p
-	}
-	candidates := []string{"/usr/bin/chromium"}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			candidates = append(candidates, p)
-		}
-	}
-	for _, p := range candidates {
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("Chromium not found (install it with apt-get install chromium, or set SWITCHBOARD_CHROMIUM)")
-	}
-	t.Skip("Chromium not found: install it with apt-get install chromium, or set SWITCHBOARD_CHROMIUM")
-	return ""
-}
-
-// browser is one headless Chromium with a throwaway profile.
-type browser struct {
-	ctx    context.Context
-	output *lockedBuffer
-	tabs   []*tab
-}
-
-func newBrowser(t *testing.T, path string) *browser {
-	t.Helper()
-	out := &lockedBuffer{}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(path),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.WindowSize(1280, 800),
-		chromedp.CombinedOutput(out),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-default-apps", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-features", "Translate,OptimizationHints,MediaRouter,DialMediaRouteProvider"),
-		chromedp.Flag("use-fake-device-for-media-stream", true),
-		chromedp.Flag("use-fake-ui-for-media-stream", true),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		// Two tabs, one in the background: keep its timers and media going.
-		chromedp.Flag("disable-background-timer-throttling", true),
-		chromedp.Flag("disable-backgrounding-occluded-windows", true),
-		chromedp.Flag("disable-renderer-backgrounding", true),
-	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelAlloc) // waits for the browser process to exit
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	t.Cleanup(cancel)
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start Chromium: %v\n%s", err, out.tail(4096))
-	}
-	return &browser{ctx: ctx, output: out}
-}
-
-// tab is one page of the browser, with its console collected.
-type tab struct {
-	name   string
-	ctx    context.Context
-	cancel context.CancelFunc
-
-	mu       sync.Mutex
-	console  []string // console calls, exceptions and browser log entries
-	problems []string // exceptions and security (CSP) log entries
-	closed   bool
-}
-
-func (b *browser) openTab(t *testing.T, name, pageURL string) *tab {
-	t.Helper()
-	ctx, cancel := chromedp.NewContext(b.ctx)
-	t.Cleanup(cancel)
-	tb := &tab{name: name, ctx: ctx, cancel: cancel}
-	b.tabs = append(b.tabs, tb)
-	if err := chromedp.Listen(ctx, tb.record); err != nil {
-		t.Fatalf("%s: listen: %v", name, err)
-	}
-	enableLog := chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
-		_, err := chromedp.Call(ctx, cdplog.Enable, cdp.Empty{}) // CSP violations arrive as log entries
-		return err
-	})
-	if err := chromedp.Do(ctx, enableLog, chromedp.Navigate(pageURL)); err != nil {
-		t.Fatalf("%s: open %s: %v", name, pageURL, err)
-	}
-	return tb
-}
-
-// record runs on chromedp's reader goroutine: it must be quick.
-func (tb *tab) record(ev any) {
-	var line string
-	problem := false
-	switch ev := ev.(type) {
-	case *runtime.EventConsoleAPICalled:
-		parts := make([]string, 0, len(ev.Args))
-		for _, a := range ev.Args {
-			if len(a.Value) > 0 {
-				var s string
-				if json.Unmarshal(a.Value, &s) == nil {
-					parts = append(parts, s)
-				} else {
-					parts = append(parts, string(a.Value))
-				}
-			} else {
-				parts = append(parts, a.Description)
-			}
-		}
-		line = fmt.Sprintf("console.%s: %s", ev.Type, strings.Join(parts, " "))
-	case *runtime.EventExceptionThrown:
-		line = "exception: " + (&chromedp.ExceptionError{ExceptionDetails: ev.ExceptionDetails}).Error()
-		problem = true
-	case *cdplog.EventEntryAdded:
-		e := ev.Entry
-		line = fmt.Sprintf("log.%s %s: %s %s", e.Level, e.Source, e.Text, e.URL)
-		problem = e.Source == cdplog.EntrySourceSecurity
-	default:
-		return
-	}
-	tb.mu.Lock()
-	tb.console = append(tb.console, time.Now().Format("15:04:05.000 ")+line)
-	if problem {
-		tb.problems = append(tb.problems, line)
-	}
-	tb.mu.Unlock()
-}
-
-func (tb *tab) problemLines() []string {
-	tb.mu.Lock()
-	defer tb.mu.Unlock()
-	return append([]string(nil), tb.problems...)
-}
-
-func (tb *tab) close() {
-	tb.mu.Lock()
-	tb.closed = true
-	tb.mu.Unlock()
-	tb.cancel() // closes the tab and waits until it is gone
-}
-
-func (tb *tab) isClosed() bool {
-	tb.mu.Lock()
-	defer tb.mu.Unlock()
-	return tb.closed
-}
-
-// eval evaluates a JavaScript expression in the page, bounded by evalTimeout.
-func eval[T any](tb *tab, expr string) (T, error) {
+// evalAsync evaluates expr, which yields a promise, and waits for it.
+func evalAsync[T any](tb *tab, expr string) (T, error) {
 	ctx, cancel := context.WithTimeout(tb.ctx, evalTimeout)
 	defer cancel()
-	return chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	return chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
 }
 
-// waitFor polls expr until it returns "" or the deadline passes. Anything
-// else it returns says what is still missing, for the failure message.
-func (tb *tab) waitFor(t *testing.T, deadline time.Time, what, expr string) {
-	t.Helper()
-	ticker := time.NewTicker(pollInterval)
-	defer ticker.Stop()
-	for {
-		missing, err := eval[string](tb, expr)
-		if err == nil && missing == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			if err != nil {
-				missing = err.Error()
-			}
-			t.Fatalf("%s: timed out waiting for %s; last seen: %s", tb.name, what, missing)
-		}
-		<-ticker.C
-	}
-}
-
-// chat types text into the chat box and presses Send, as a user would.
-func (tb *tab) chat(t *testing.T, text string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(tb.ctx, evalTimeout)
-	defer cancel()
-	err := chromedp.Do(ctx,
-		chromedp.WaitVisible(chromedp.ID("chat-input")),
-		chromedp.SendKeys(chromedp.ID("chat-input"), text),
-		chromedp.Click(chromedp.ID("chat-send")),
-	)
-	if err != nil {
-		t.Fatalf("%s: send chat: %v", tb.name, err)
-	}
-}
-
-// waitForChat waits until the chat log shows text from sender.
-func (tb *tab) waitForChat(t *testing.T, deadline time.Time, sender, text string) {
-	t.Helper()
-	tb.waitFor(t, deadline, fmt.Sprintf("chat %q from %s", text, sender), `(() => {
-		const seen = [...document.querySelectorAll("#chat-log .msg:not(.mine):not(.system)")].map((li) =>
-			[li.querySelector(".msg-name").textContent, li.querySelector(".msg-text").textContent]);
-		const found = seen.some(([name, text]) => name === `+jsString(sender)+` && text === `+jsString(text)+`);
-		return found ? "" : "messages " + JSON.stringify(seen);
-	})()`)
-}
-
-// screenshots saves each tab's viewport when SWITCHBOARD_SCREENSHOTS names
-// a directory.
-func (b *browser) screenshots(t *testing.T, tabs ...*tab) {
-	t.Helper()
-	dir := os.Getenv("SWITCHBOARD_SCREENSHOTS")
-	if dir == "" {
-		return
-	}
-	for _, tb := range tabs {
-		ctx, cancel := context.WithTimeout(tb.ctx, evalTimeout)
-		png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
-		cancel()
+// TestBrowserLobby: the lobby proposes room names nobody can guess (two
+// words, then at least 96 random bits), refuses names that pass for the
+// local user, and a join link waits for a click.
+func TestBrowserLobby(t *testing.T) {
+	chromium := findChromium(t)
+	app := startApp(t, nil)
+	b := newBrowser(t, chromium)
+	tb := b.openTab(t, "lobby", app.httpURL+"/")
+	tb.waitFor(t, time.Now().Add(e2eTimeout), "a proposed room", `document.getElementById("room-input").value !== "" ? "" : "an empty room field"`)
+	seen := map[string]bool{}
+	for i := 0; i < 3; i++ {
+		room, err := evalAsync[string](tb, `import("./util.js").then(m => m.randomRoomName())`)
 		if err != nil {
-			t.Errorf("%s: screenshot: %v", tb.name, err)
-			continue
+			t.Fatal(err)
 		}
-		path := filepath.Join(dir, "switchboard-"+strings.ToLower(tb.name)+".png")
-		if err := os.WriteFile(path, png, 0o644); err != nil {
-			t.Error(err)
-			continue
+		if !regexp.MustCompile(`^[a-z]+-[a-z]+-[a-z2-7]{21}$`).MatchString(room) || seen[room] || len(room) > 64 {
+			t.Fatalf("room name %q: want two words and 21 base-32 letters (104 bits), unique", room)
 		}
-		t.Logf("%s: screenshot in %s", tb.name, path)
+		seen[room] = true
 	}
-}
-
-// dump logs what each tab knew and said, for a failed run.
-func (b *browser) dump(t *testing.T) {
-	for _, tb := range b.tabs {
-		if !tb.isClosed() {
-			state, err := eval[string](tb, `JSON.stringify(window.switchboard, null, 1)`)
-			if err != nil {
-				state = "unavailable: " + err.Error()
-			}
-			t.Logf("%s: window.switchboard = %s", tb.name, state)
+	for name, want := range map[string]bool{"Ada": true, "You": false, "Ada (you)": false, " me ": false} {
+		ok, err := evalAsync[bool](tb, `import("./util.js").then(m => m.validName(`+jsString(name)+`))`)
+		if err != nil || ok != want {
+			t.Errorf("validName(%q) = %v (%v), want %v", name, ok, err, want)
 		}
-		tb.mu.Lock()
-		t.Logf("%s: console:\n  %s", tb.name, strings.Join(tb.console, "\n  "))
-		tb.mu.Unlock()
 	}
-	t.Logf("Chromium output (tail):\n%s", b.output.tail(4096))
-}
-
-// dropProxy forwards TCP connections to target and can cut them all.
-type dropProxy struct {
-	url    string
-	ln     net.Listener
-	target string
-	wg     sync.WaitGroup
-
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	closed bool
-}
-
-func startDropProxy(t *testing.T, target string) *dropProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	link := b.openTab(t, "link", callPageURL(app.httpURL, "r1", "Ada", ""))
+	link.waitFor(t, time.Now().Add(e2eTimeout), "the join button", `(b => b.textContent === "Join r1" ? "" : b.textContent)(document.getElementById("join-button"))`)
+	if inCall, err := eval[bool](link, `!document.getElementById("lobby").hidden`); err != nil || !inCall {
+		t.Fatalf("a join link left the lobby without a click (%v)", err)
 	}
-	p := &dropProxy{url: "http://" + ln.Addr().String(), ln: ln, target: target, conns: make(map[net.Conn]struct{})}
-	p.wg.Add(1)
-	go p.accept()
-	t.Cleanup(func() {
-		p.mu.Lock()
-		p.closed = true
-		p.mu.Unlock()
-		ln.Close()
-		p.dropAll()
-		p.wg.Wait()
-	})
-	return p
-}
-
-func (p *dropProxy) accept() {
-	defer p.wg.Done()
-	for {
-		down, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		up, err := net.Dial("tcp", p.target)
-		if err != nil || !p.track(down, up) {
-			down.Close()
-			if up != nil {
-				up.Close()
-			}
-			continue
-		}
-		p.wg.Add(2)
-		go p.pipe(up, down)
-		go p.pipe(down, up)
-	}
-}
-
-func (p *dropProxy) track(conns ...net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return false
-	}
-	for _, c := range conns {
-		p.conns[c] = struct{}{}
-	}
-	return true
-}
-
-// pipe copies one direction; when either side ends, both close.
-func (p *dropProxy) pipe(dst, src net.Conn) {
-	defer p.wg.Done()
-	_, _ = io.Copy(dst, src)
-	dst.Close()
-	src.Close()
-}
-
-// dropAll closes every open connection, both ways.
-func (p *dropProxy) dropAll() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for c := range p.conns {
-		c.Close()
-		delete(p.conns, c)
-	}
-}
-
-// lockedBuffer collects the browser's output, written from another goroutine.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedBuffer) tail(n int) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.buf.Bytes()
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
 }

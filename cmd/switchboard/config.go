@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -23,18 +25,38 @@ type config struct {
 	RelayPorts        string
 	RelayBind         string
 	AllowedOrigins    string
+	PublicURLs        string
 	CredentialTTL     time.Duration
 	RoomSize          int
 	RateLimit         float64
 	RateBurst         int
 	MaxMessageSize    int
+	ByteRate          int
+	ByteBurst         int
+	ResumeGrace       time.Duration
+	ReplayEvents      int
+	ReplayBytes       int
+	SSEMaxAge         time.Duration
+	PollWait          time.Duration
+	WSMaxAge          time.Duration
+	JoinSecret        string
+	JoinSecretFile    string
+	MaxSessions       int
+	MaxSessionsPerIP  int
+	JoinRate          float64
+	JoinBurst         int
+	RoomJoinRate      float64
+	RoomJoinBurst     int
+	TrustedProxies    string
 	AllowPrivatePeers bool
 	LogLevel          string
 	LogFormat         string
 	ShutdownTimeout   time.Duration
 	PprofAddr         string
+	MetricsAddr       string
 
 	// Derived by validate.
+	trustedProxies     []netip.Prefix
 	secretGenerated    bool
 	relayMin, relayMax int
 	publicIP           net.IP
@@ -61,16 +83,35 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	fs.StringVar(&c.PublicIP, "public-ip", "", "address advertised in ICE URLs and relay candidates (default: first non-loopback IPv4, else 127.0.0.1)")
 	fs.StringVar(&c.RelayPorts, "relay-ports", "49152-65535", "UDP port range for relay allocations, MIN-MAX")
 	fs.StringVar(&c.RelayBind, "relay-bind", "0.0.0.0", "local address relay sockets bind to")
+	fs.StringVar(&c.PublicURLs, "public-url", "", "comma-separated origins the server is served under, e.g. https://meet.example.com; other Host names are refused (DNS rebinding), localhost and IP addresses always work")
 	fs.StringVar(&c.AllowedOrigins, "allowed-origins", "", "comma-separated browser origins allowed besides same-origin; * allows any")
 	fs.DurationVar(&c.CredentialTTL, "credential-ttl", time.Hour, "lifetime of TURN credentials")
 	fs.IntVar(&c.RoomSize, "room-size", 16, "most peers in one room")
 	fs.Float64Var(&c.RateLimit, "rate-limit", 50, "frames per second one session may send")
 	fs.IntVar(&c.RateBurst, "rate-burst", 100, "burst above -rate-limit")
 	fs.IntVar(&c.MaxMessageSize, "max-message-size", 64<<10, "largest signaling frame in bytes; larger closes with 1009")
+	fs.IntVar(&c.ByteRate, "byte-rate", 32<<10, "bytes per second one session may send, every frame counted; a WebSocket over it is read more slowly")
+	fs.IntVar(&c.ByteBurst, "byte-burst", 256<<10, "burst above -byte-rate, in bytes (at least -max-message-size)")
+	fs.DurationVar(&c.ResumeGrace, "resume-grace", 30*time.Second, "how long a session whose channel dropped keeps its room and buffers events for a resume")
+	fs.IntVar(&c.ReplayEvents, "replay-events", 1024, "most events kept per session for a resume")
+	fs.IntVar(&c.ReplayBytes, "replay-bytes", 1<<20, "most bytes of events kept per session for a resume; also the most that may wait for a slow client")
+	fs.DurationVar(&c.SSEMaxAge, "sse-max-age", 30*time.Second, "longest a server-sent event stream stays open before the client reconnects and resumes")
+	fs.DurationVar(&c.PollWait, "poll-wait", 25*time.Second, "longest a long-poll is held when there is nothing to send")
+	fs.DurationVar(&c.WSMaxAge, "ws-max-age", 0, "close WebSockets older than this with 4000 resume, to drain load balancers (0: never)")
+	fs.StringVar(&c.JoinSecret, "join-secret", "", "HS256 key (32+ bytes) that join tokens from your application must be signed with; empty leaves rooms open")
+	fs.StringVar(&c.JoinSecretFile, "join-secret-file", "", "file holding the -join-secret (keeps it out of the process list)")
+	fs.IntVar(&c.MaxSessions, "max-sessions", 0, "most live sessions; new ones get 503 server_full (0: what the file descriptor limit allows, less a reserve)")
+	fs.IntVar(&c.MaxSessionsPerIP, "max-sessions-per-ip", 500, "most live sessions per client address (429 too_many_sessions)")
+	fs.Float64Var(&c.JoinRate, "join-rate", 10, "joins per second per client address; guessing room names gets slow")
+	fs.IntVar(&c.JoinBurst, "join-burst", 50, "burst above -join-rate")
+	fs.Float64Var(&c.RoomJoinRate, "room-join-rate", 5, "joins per second into one room")
+	fs.IntVar(&c.RoomJoinBurst, "room-join-burst", 20, "burst above -room-join-rate")
+	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs of proxies whose X-Forwarded-For/Forwarded name the client (default: none, the socket address counts)")
 	fs.BoolVar(&c.AllowPrivatePeers, "allow-private-peers", false, "let TURN relay to loopback/private/link-local peers (unsafe on a public server)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long graceful shutdown may take")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve /metrics on a listener of its own, e.g. 10.0.0.5:9464 (default: on the HTTP port, answering this host only)")
 	fs.StringVar(&c.PprofAddr, "pprof", "", "address for Go's /debug/pprof profiler, e.g. 127.0.0.1:6060 (off when empty; never expose it publicly)")
 
 	var envErr error
@@ -110,6 +151,30 @@ func (c *config) validate() error {
 	} else if len(c.TURNSecret) < 16 {
 		return fmt.Errorf("%w: -turn-secret must be at least 16 characters", errConfig)
 	}
+	if c.JoinSecretFile != "" {
+		if c.JoinSecret != "" {
+			return fmt.Errorf("%w: set -join-secret or -join-secret-file, not both", errConfig)
+		}
+		b, err := os.ReadFile(c.JoinSecretFile)
+		if err != nil {
+			return fmt.Errorf("%w: -join-secret-file: %v", errConfig, err)
+		}
+		c.JoinSecret = strings.TrimSpace(string(b))
+	}
+	if c.JoinSecret != "" && len(c.JoinSecret) < 32 {
+		return fmt.Errorf("%w: -join-secret must be at least 32 bytes", errConfig)
+	}
+	c.trustedProxies = nil
+	for _, cidr := range strings.Split(c.TrustedProxies, ",") {
+		if cidr = strings.TrimSpace(cidr); cidr == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(cidr)
+		if err != nil {
+			return fmt.Errorf("%w: -trusted-proxies %q is not a CIDR", errConfig, cidr)
+		}
+		c.trustedProxies = append(c.trustedProxies, p.Masked())
+	}
 	if err := c.logLevel.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		return fmt.Errorf("%w: -log-level %q: %v", errConfig, c.LogLevel, err)
 	}
@@ -124,9 +189,27 @@ func (c *config) validate() error {
 	return nil // the signaling and turn packages validate the rest
 }
 
-func (c *config) origins() []string {
+// joinSecret is nil when rooms are open.
+func (c *config) joinSecret() []byte {
+	if c.JoinSecret == "" {
+		return nil
+	}
+	return []byte(c.JoinSecret)
+}
+
+func (c *config) origins() []string { return splitList(c.AllowedOrigins) }
+
+func (c *config) publicURLs() []string {
+	urls := splitList(c.PublicURLs)
+	for i, u := range urls {
+		urls[i] = strings.TrimSuffix(u, "/")
+	}
+	return urls
+}
+
+func splitList(list string) []string {
 	var out []string
-	for _, o := range strings.Split(c.AllowedOrigins, ",") {
+	for _, o := range strings.Split(list, ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			out = append(out, o)
 		}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -53,6 +55,10 @@ func TestConfigErrors(t *testing.T) {
 		{[]string{"-public-ip", "0.0.0.0"}, nil, "-public-ip"},
 		{[]string{"-turn-secret", "short"}, nil, "-turn-secret"},
 		{[]string{"-log-level", "loud"}, nil, "-log-level"},
+		{[]string{"-join-secret", "too-short"}, nil, "-join-secret"},
+		{[]string{"-trusted-proxies", "10.0.0.0/8, nonsense"}, nil, "-trusted-proxies"},
+		{[]string{"-join-secret-file", "/nonexistent/secret"}, nil, "-join-secret-file"},
+		{[]string{"-join-secret-file", "/dev/null", "-join-secret", "0123456789abcdef0123456789abcdef"}, nil, "not both"},
 		{[]string{"-log-format", "xml"}, nil, "-log-format"},
 		{[]string{"-relay-bind", "any"}, nil, "-relay-bind"},
 		{[]string{"stray"}, nil, "unexpected argument"},
@@ -80,5 +86,19 @@ func TestHelpListsEveryOptionWithEnvTwin(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), `(default ":8080")`) {
 		t.Error("help does not show defaults")
+	}
+}
+
+func TestJoinSecretFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(path, []byte("0123456789abcdef0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := parseConfig([]string{"-join-secret-file", path}, env(nil), &bytes.Buffer{})
+	if err != nil || string(c.joinSecret()) != "0123456789abcdef0123456789abcdef" {
+		t.Fatalf("secret %q, err %v", c.joinSecret(), err)
+	}
+	if c, _ := parseConfig(nil, env(nil), &bytes.Buffer{}); c.joinSecret() != nil {
+		t.Fatal("rooms closed without a secret")
 	}
 }

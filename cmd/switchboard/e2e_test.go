@@ -5,83 +5,14 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 )
 
 const e2eTimeout = 20 * time.Second
-
-// sigClient is a minimal protocol client for the tests: one reader
-// goroutine feeding a channel, and writes serialised by a mutex because
-// pion calls OnICECandidate from its own goroutines.
-type sigClient struct {
-	t       *testing.T
-	ws      *websocket.Conn
-	writeMu sync.Mutex
-	frames  chan map[string]any
-	welcome map[string]any
-	ended   error // why the reader stopped; read after frames is closed
-}
-
-func dialSignaling(t *testing.T, url string) *sigClient {
-	t.Helper()
-	ws, _, err := websocket.DefaultDialer.Dial(url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &sigClient{t: t, ws: ws, frames: make(chan map[string]any, 64)}
-	go func() {
-		defer close(c.frames)
-		for {
-			_, b, err := ws.ReadMessage()
-			if err != nil {
-				c.ended = err
-				return
-			}
-			var f map[string]any
-			if json.Unmarshal(b, &f) == nil {
-				c.frames <- f
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		ws.Close()
-		for range c.frames { // wait for the reader to finish
-		}
-	})
-	c.welcome = c.next("welcome")
-	return c
-}
-
-func (c *sigClient) send(v any) {
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
-	if err := c.ws.WriteJSON(v); err != nil {
-		c.t.Errorf("signaling write: %v", err)
-	}
-}
-
-func (c *sigClient) next(typ string) map[string]any {
-	c.t.Helper()
-	select {
-	case f, ok := <-c.frames:
-		if !ok {
-			c.t.Fatalf("signaling closed while waiting for %q", typ)
-		}
-		if f["type"] != typ {
-			c.t.Fatalf("got %v, want %q", f, typ)
-		}
-		return f
-	case <-time.After(e2eTimeout):
-		c.t.Fatalf("timed out waiting for %q", typ)
-	}
-	return nil
-}
 
 // iceServers converts the welcome's iceServers into pion's type.
 func (c *sigClient) iceServers() []webrtc.ICEServer {
@@ -101,6 +32,7 @@ type relayPeer struct {
 	pending  []webrtc.ICECandidateInit // candidates that beat the remote description
 	opened   chan *webrtc.DataChannel
 	received chan string
+	sentCand chan struct{} // a candidate went out (capacity 1)
 }
 
 func newRelayPeer(t *testing.T, sig *sigClient) *relayPeer {
@@ -117,8 +49,15 @@ func newRelayPeer(t *testing.T, sig *sigClient) *relayPeer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = pc.Close() })
-	p := &relayPeer{pc: pc, sig: sig, opened: make(chan *webrtc.DataChannel, 1), received: make(chan string, 4)}
+	p := &relayPeer{pc: pc, sig: sig, opened: make(chan *webrtc.DataChannel, 1), received: make(chan string, 4),
+		sentCand: make(chan struct{}, 1)}
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		defer func() {
+			select {
+			case p.sentCand <- struct{}{}:
+			default:
+			}
+		}()
 		if c == nil {
 			sig.send(map[string]any{"type": "candidate", "to": p.remoteID, "candidate": nil})
 			return
@@ -187,55 +126,7 @@ func (p *relayPeer) handle(t *testing.T, f map[string]any) {
 // and exchange messages both ways.
 func TestCallThroughRelay(t *testing.T) {
 	app := startApp(t, nil)
-	aliceSig, bobSig := dialSignaling(t, app.wsURL), dialSignaling(t, app.wsURL)
-	aliceSig.send(map[string]any{"type": "join", "room": "e2e", "name": "alice"})
-	aliceSig.next("joined")
-	bobSig.send(map[string]any{"type": "join", "room": "e2e", "name": "bob"})
-	bobPeers := bobSig.next("joined")["peers"].([]any)
-	bobJoined := aliceSig.next("peer-joined")
-
-	alice, bob := newRelayPeer(t, aliceSig), newRelayPeer(t, bobSig)
-	alice.remoteID = bobJoined["peer"].(map[string]any)["id"].(string)
-	bob.remoteID = bobPeers[0].(map[string]any)["id"].(string)
-
-	dc, err := alice.pc.CreateDataChannel("chat", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	alice.watch(dc)
-	offer, err := alice.pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := alice.pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	aliceSig.send(map[string]any{"type": "offer", "to": alice.remoteID, "sdp": offer.SDP})
-
-	// Pump signaling until both channels are open.
-	var aliceDC, bobDC *webrtc.DataChannel
-	deadline := time.After(e2eTimeout)
-	for aliceDC == nil || bobDC == nil {
-		select {
-		case f := <-aliceSig.frames:
-			alice.handle(t, f)
-		case f := <-bobSig.frames:
-			bob.handle(t, f)
-		case aliceDC = <-alice.opened:
-		case bobDC = <-bob.opened:
-		case <-deadline:
-			t.Fatalf("data channel did not open: alice %s, bob %s", alice.pc.ICEConnectionState(), bob.pc.ICEConnectionState())
-		}
-	}
-
-	if err := aliceDC.SendText("hello from alice"); err != nil {
-		t.Fatal(err)
-	}
-	expectText(t, bob.received, "hello from alice")
-	if err := bobDC.SendText("hello from bob"); err != nil {
-		t.Fatal(err)
-	}
-	expectText(t, alice.received, "hello from bob")
+	alice, bob := relayCall(t, dialSignaling(t, app.wsURL), dialSignaling(t, app.wsURL), "e2e", nil)
 
 	for name, p := range map[string]*relayPeer{"alice": alice, "bob": bob} {
 		pair, err := p.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
@@ -264,6 +155,66 @@ func TestCallThroughRelay(t *testing.T) {
 		!strings.Contains(metrics, `switchboard_turn_relayed_bytes_total{direction="in"}`) {
 		t.Errorf("TURN metrics do not show the call:\n%s", grepLines(metrics, "switchboard_turn"))
 	}
+}
+
+// relayCall has two relay-only pion peers meet in room, alice offer a
+// DataChannel, and both pump signaling until it is open and has carried a
+// message each way. afterOffer, if set, runs right after alice's offer is
+// sent and may replace bob's channel: bob is read through the function it
+// returns then.
+func relayCall(t *testing.T, aliceSig, bobSig *sigClient, room string, afterOffer func(alice *relayPeer)) (alice, bob *relayPeer) {
+	t.Helper()
+	aliceSig.send(map[string]any{"type": "join", "room": room, "name": "alice"})
+	aliceSig.next("joined")
+	bobSig.send(map[string]any{"type": "join", "room": room, "name": "bob"})
+	bobPeers := bobSig.next("joined")["peers"].([]any)
+	bobJoined := aliceSig.next("peer-joined")
+
+	alice, bob = newRelayPeer(t, aliceSig), newRelayPeer(t, bobSig)
+	alice.remoteID = bobJoined["peer"].(map[string]any)["id"].(string)
+	bob.remoteID = bobPeers[0].(map[string]any)["id"].(string)
+
+	dc, err := alice.pc.CreateDataChannel("chat", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice.watch(dc)
+	offer, err := alice.pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	aliceSig.send(map[string]any{"type": "offer", "to": alice.remoteID, "sdp": offer.SDP})
+	if afterOffer != nil {
+		afterOffer(alice)
+	}
+
+	// Pump signaling until both channels are open.
+	var aliceDC, bobDC *webrtc.DataChannel
+	deadline := time.After(e2eTimeout)
+	for aliceDC == nil || bobDC == nil {
+		select {
+		case f := <-aliceSig.frames:
+			alice.handle(t, f)
+		case f := <-bobSig.frames:
+			bob.handle(t, f)
+		case aliceDC = <-alice.opened:
+		case bobDC = <-bob.opened:
+		case <-deadline:
+			t.Fatalf("data channel did not open: alice %s, bob %s", alice.pc.ICEConnectionState(), bob.pc.ICEConnectionState())
+		}
+	}
+	if err := aliceDC.SendText("hello from alice"); err != nil {
+		t.Fatal(err)
+	}
+	expectText(t, bob.received, "hello from alice")
+	if err := bobDC.SendText("hello from bob"); err != nil {
+		t.Fatal(err)
+	}
+	expectText(t, alice.received, "hello from bob")
+	return alice, bob
 }
 
 func expectText(t *testing.T, ch <-chan string, want string) {

@@ -1,25 +1,32 @@
 // The demo page: a mesh video call with chat, on client.js (signaling),
 // peer.js (one RTCPeerConnection per remote peer) and media.js.
 //
-// URL parameters: room, name, autojoin=1 (join on load), relay=1 (force
-// TURN with iceTransportPolicy "relay"). window.switchboard exposes the
-// call state for tests and curious developers.
+// URL parameters: room, name, autojoin=1 (ready to join with one click), relay=1 (force
+// TURN with iceTransportPolicy "relay"), transport=ws|sse|poll (force one
+// signaling channel instead of falling back from WebSocket to server-sent
+// events to long-polling). window.switchboard exposes the call state for
+// tests and curious developers.
 
 import { SignalingClient } from "./client.js";
 import { Peer } from "./peer.js";
 import { acquireMedia } from "./media.js";
-import { randomRoomName, validRoom, validName, displayName, initials, formatTime } from "./util.js";
+import { randomRoomName, validRoom, validName, displayName, joinErrorText } from "./util.js";
+import { ChatLog } from "./chatlog.js";
+import { createTile as newTile, attachStream, setTileStatus, setFlags, watchLayout } from "./tiles.js";
 
 const MAX_CHAT_TEXT = 2000; // characters; frames are capped at 64 KiB
 const MAX_CHAT_LOG = 500; // messages kept on screen
 
 const params = new URLSearchParams(location.search);
 const forceRelay = params.get("relay") === "1";
+const TRANSPORT_LABELS = { ws: "WebSocket", sse: "Server-sent events", poll: "Long-polling" };
+const forcedTransport = Object.hasOwn(TRANSPORT_LABELS, params.get("transport")) ? params.get("transport") : null;
 
 const $ = (id) => document.getElementById(id);
 const ui = {
   connStatus: $("conn-status"),
   connText: $("conn-text"),
+  connTransport: $("conn-transport"),
   lobby: $("lobby"),
   joinForm: $("join-form"),
   roomInput: $("room-input"),
@@ -47,6 +54,10 @@ const ui = {
 const state = {
   sessionId: null,
   connected: false,
+  transport: null, // "ws", "sse" or "poll": the channel signaling is on
+  resumes: 0, // channels that took up the session again (nothing lost)
+  sessions: 0, // sessions started (a reconnect that could not resume starts one)
+  peerConnections: 0, // RTCPeerConnections created; a resume creates none
   room: null,
   name: "",
   mediaMode: null,
@@ -58,8 +69,12 @@ const state = {
 window.switchboard = state;
 
 const wsScheme = location.protocol === "https:" ? "wss:" : "ws:";
-const signaling = new SignalingClient(`${wsScheme}//${location.host}/v1/ws`);
+const signaling = new SignalingClient(`${wsScheme}//${location.host}/v1/ws`, forcedTransport ? { transports: [forcedTransport] } : {});
+state.transport = signaling.transport;
 const peers = new Map(); // id -> {peer: Peer, tile, info}
+const createTile = (o) => newTile(ui.tileTemplate, o);
+const layoutTiles = watchLayout(ui.tiles);
+const chatLog = new ChatLog(ui.chatLog, MAX_CHAT_LOG);
 let media = null; // result of acquireMedia
 let localTile = null;
 let inCall = false;
@@ -138,7 +153,7 @@ async function joinCall() {
   url.searchParams.delete("autojoin");
   history.replaceState(null, "", url);
 
-  ui.chatLog.replaceChildren();
+  chatLog.clear();
   state.chat.length = 0;
   showCall(room);
   signaling.connect();
@@ -148,19 +163,6 @@ async function joinCall() {
     if (!inCall) return;
     log("join failed:", err.code, err.message);
     leaveCall(joinErrorText(err));
-  }
-}
-
-function joinErrorText(err) {
-  switch (err.code) {
-    case "room_full":
-      return "That room is full. Try another room name.";
-    case "bad_room":
-      return "That room name is not allowed.";
-    case "bad_name":
-      return "That display name is not allowed.";
-    default:
-      return `Could not join: ${err.message || err.code}`;
   }
 }
 
@@ -259,7 +261,8 @@ function renderToggles() {
 
 signaling.addEventListener("state", ({ detail }) => {
   state.connected = detail.state === "open";
-  if (detail.state !== "open") state.sessionId = null;
+  state.sessionId = signaling.sessionId; // a session outlives a lost channel
+  state.transport = detail.transport;
   let text;
   switch (detail.state) {
     case "connecting":
@@ -276,13 +279,28 @@ signaling.addEventListener("state", ({ detail }) => {
   }
   ui.connStatus.dataset.state = detail.state;
   ui.connText.textContent = text;
+  ui.connTransport.textContent = TRANSPORT_LABELS[detail.transport] || detail.transport;
+  ui.connTransport.dataset.transport = detail.transport;
+  ui.connTransport.title = forcedTransport ? "Signaling channel (forced by ?transport=)" : "Signaling channel";
   // Tiles keep their own status: media flows peer to peer while
   // signaling reconnects.
 });
 
 signaling.addEventListener("welcome", ({ detail }) => {
   state.sessionId = detail.session;
+  state.sessions++;
   log("session", detail.session, "ice servers", detail.iceServers.map((s) => s.urls).flat().join(" "));
+});
+
+// A resumed session is still in its room and its peers saw nothing: every
+// call goes on, and what was sent meanwhile has been replayed.
+signaling.addEventListener("resumed", ({ detail }) => {
+  state.resumes++;
+  log("resumed on", detail.transport, "after event", detail.after, "(last", detail.last + ")");
+});
+
+signaling.addEventListener("resume-failed", ({ detail }) => {
+  log("could not resume:", detail.message || "session gone", "- starting a new session");
 });
 
 signaling.addEventListener("joined", ({ detail }) => {
@@ -338,7 +356,8 @@ signaling.addEventListener("error", ({ detail }) => {
 });
 
 signaling.addEventListener("close", ({ detail }) => {
-  if (detail.willReconnect) log("signaling closed", detail.code, detail.reason || "", "- reconnecting");
+  if (detail.willReconnect) log("signaling", detail.transport, "closed", detail.code, detail.reason || "", "- reconnecting");
+  else if (detail.code === 4001 && inCall) systemMessage("Signaling moved to another tab or window. Reload to rejoin here.");
 });
 
 signaling.addEventListener("ice-servers", ({ detail }) => {
@@ -347,6 +366,14 @@ signaling.addEventListener("ice-servers", ({ detail }) => {
 });
 
 window.addEventListener("online", () => signaling.reconnectNow());
+// Say bye when the page goes away, so peers see us leave at once instead of
+// after the server's resume grace period.
+window.addEventListener("pagehide", () => {
+  if (inCall) signaling.disconnect();
+});
+window.addEventListener("pageshow", (ev) => {
+  if (ev.persisted && inCall) leaveCall("The call ended while the page was away.");
+});
 
 // --- peers ---
 
@@ -385,6 +412,7 @@ function addPeer(info, initiator) {
     rtt: null,
   };
   state.peers[info.id] = ps;
+  state.peerConnections++;
   const entry = { peer, tile, info };
   peers.set(info.id, entry);
 
@@ -434,93 +462,6 @@ function renderPeerStatus({ peer, tile }) {
   setTileStatus(tile, s, text);
 }
 
-// --- tiles ---
-
-function createTile({ name, local }) {
-  const tile = ui.tileTemplate.content.firstElementChild.cloneNode(true);
-  tile.classList.add(local ? "local" : "remote");
-  tile.querySelector(".tile-name").textContent = local ? (name ? `${name} (you)` : "You") : name;
-  tile.querySelector(".avatar").textContent = initials(name);
-  const video = tile.querySelector("video");
-  video.muted = local; // never play our own microphone back
-  const markVideo = () => tile.classList.toggle("has-video", video.videoWidth > 0);
-  video.addEventListener("loadeddata", markVideo);
-  video.addEventListener("resize", markVideo);
-  tile.querySelector(".tile-unmute").addEventListener("click", (ev) => {
-    video.muted = false;
-    ev.currentTarget.hidden = true;
-    video.play().catch(() => {});
-  });
-  return tile;
-}
-
-function attachStream(tile, stream, local) {
-  const video = tile.querySelector("video");
-  if (video.srcObject !== stream) video.srcObject = stream;
-  video.play().catch((err) => {
-    if (local || err.name !== "NotAllowedError") return;
-    // Autoplay with sound needs a user gesture (e.g. after autojoin):
-    // play muted and offer a button to turn sound on.
-    video.muted = true;
-    tile.querySelector(".tile-unmute").hidden = false;
-    video.play().catch(() => {});
-  });
-}
-
-function setTileStatus(tile, kind, text) {
-  const el = tile.querySelector(".tile-status");
-  el.dataset.state = kind;
-  el.textContent = text;
-}
-
-function setFlags(tile, { audio, video }) {
-  if (!tile) return;
-  const flags = tile.querySelector(".tile-flags");
-  flags.replaceChildren();
-  if (!audio) flags.append(flag("Muted"));
-  if (!video) flags.append(flag("Video off"));
-}
-
-function flag(text) {
-  const el = document.createElement("span");
-  el.className = "flag";
-  el.textContent = text;
-  return el;
-}
-
-// Gallery layout: pick the column count that makes 16:9 tiles largest
-// while all of them fit the stage; on narrow screens the page scrolls
-// instead, so only the width counts.
-const narrowScreen = matchMedia("(max-width: 900px)");
-const TILE_GAP = 12; // px, matches --gap in style.css
-
-function layoutTiles() {
-  const n = Math.max(1, ui.tiles.children.length);
-  const W = ui.tiles.clientWidth;
-  const H = ui.tiles.clientHeight;
-  ui.tiles.dataset.count = String(n);
-  if (W === 0) return; // hidden
-  let best = { cols: 1, width: 0 };
-  if (narrowScreen.matches) {
-    const cols = n === 1 ? 1 : W < 560 && n === 2 ? 1 : 2;
-    best = { cols, width: (W - TILE_GAP * (cols - 1)) / cols };
-  } else {
-    for (let cols = 1; cols <= n; cols++) {
-      const rows = Math.ceil(n / cols);
-      const byWidth = (W - TILE_GAP * (cols - 1)) / cols;
-      const byHeight = ((H - TILE_GAP * (rows - 1)) / rows) * (16 / 9);
-      const width = Math.min(byWidth, byHeight);
-      if (width > best.width) best = { cols, width };
-    }
-  }
-  ui.tiles.style.setProperty("--cols", String(best.cols));
-  const width = Math.min(best.width, n === 1 ? 880 : Infinity); // a lone self-view need not fill the screen
-  ui.tiles.style.setProperty("--tile-w", `${Math.floor(width)}px`);
-}
-
-new ResizeObserver(() => layoutTiles()).observe(ui.tiles);
-narrowScreen.addEventListener("change", () => layoutTiles());
-
 // --- chat ---
 
 ui.chatForm.addEventListener("submit", (ev) => {
@@ -544,41 +485,15 @@ function sendChat(text) {
 function addChat(from, name, text, mine) {
   state.chat.push({ from, name: name || "", text, at: Date.now() });
   if (state.chat.length > MAX_CHAT_LOG) state.chat.shift();
-  const li = document.createElement("li");
-  li.className = mine ? "msg mine" : "msg";
-  const meta = document.createElement("div");
-  meta.className = "msg-meta";
-  const who = document.createElement("span");
-  who.className = "msg-name";
-  who.textContent = mine ? "You" : displayName(name, from);
-  const when = document.createElement("time");
-  const now = new Date();
-  when.dateTime = now.toISOString();
-  when.textContent = formatTime(now);
-  meta.append(who, when);
-  const body = document.createElement("p");
-  body.className = "msg-text";
-  body.textContent = text;
-  li.append(meta, body);
-  appendChatItem(li);
+  chatLog.add({ from, name, text, mine });
 }
 
 function systemMessage(text) {
-  const li = document.createElement("li");
-  li.className = "msg system";
-  li.textContent = text;
-  appendChatItem(li);
-}
-
-function appendChatItem(li) {
-  const log = ui.chatLog;
-  const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
-  log.append(li);
-  while (log.children.length > MAX_CHAT_LOG) log.firstElementChild.remove();
-  if (atBottom) log.scrollTop = log.scrollHeight;
+  chatLog.system(text);
 }
 
 // --- start ---
 
-if (params.get("autojoin") === "1" && params.get("room")) joinCall();
-else ui.nameInput.focus();
+// autojoin=1 gets the page ready, but a link alone never shares the camera: one click does.
+if (params.get("autojoin") === "1" && params.get("room")) ui.joinButton.textContent = `Join ${params.get("room")}`;
+(params.get("autojoin") === "1" ? ui.joinButton : ui.nameInput).focus();

@@ -1,36 +1,51 @@
-// Switchboard signaling protocol v1 client (docs/protocol.md).
+// Switchboard signaling protocol v1 client (docs/protocol.md). No DOM code.
 //
-// No DOM code: it needs only WebSocket, fetch, timers and EventTarget, so it
-// runs in any page or worker. It keeps one WebSocket open, sends the
-// app-level heartbeat, reconnects with capped exponential backoff and
-// re-joins the room it was in, paces its frames under the server's rate
-// limit, and renews TURN credentials before they expire.
+// A session outlives its channel: the client carries it over WebSocket,
+// server-sent events or long-polling (channels.js), falls back from one to
+// the next when a channel keeps failing, reconnects with backoff and jitter
+// (reconnect.js) and resumes with the token and the last seq it handled:
+// no event is lost or handled twice. Only when resuming fails does a new
+// session start, and the client re-joins its room. It sends the heartbeat,
+// paces frames under the rate limit (outbox.js) and renews TURN
+// credentials (ice.js).
 //
 // Events (CustomEvent, payload in .detail):
-//   state          {state: "connecting"|"open"|"reconnecting"|"closed", attempt, delay}
-//   welcome        the welcome frame
-//   joined         the joined frame, plus rejoin: true after a reconnect
+//   state          {state: "connecting"|"open"|"reconnecting"|"closed",
+//                   transport: "ws"|"sse"|"poll", attempt, delay, resumed}
+//   welcome        the welcome frame of each new session
+//   resumed        {session, transport, after, last}: a channel took up the
+//                  session again; nothing was lost and the room is kept
+//   resume-failed  {message}: the old session is gone (its peers saw
+//                  peer-left); a welcome and a re-join follow
+//   joined         the joined frame, plus rejoin: true in a new session
 //   peer-joined, peer-left, offer, answer, candidate, message
 //                  the frame as received (relayed frames carry "from")
 //   ice-servers    {iceServers, ttl} after a credential refresh
 //   error          an error frame no pending request claimed, or
 //                  {code, message} for client-side failures
-//   close          {code, reason, willReconnect}
+//   close          {code, reason, willReconnect, transport}: a channel ended
+
+import { httpBase, postFrames, openChannel } from "./channels.js";
+import { Outbox } from "./outbox.js";
+import { Redial, serverReachable, TRANSPORTS } from "./reconnect.js";
+import { fetchIceServers, IceRefresher } from "./ice.js";
 
 const DEFAULTS = {
+  transports: ["ws", "sse", "poll"], // in order of preference
+  fallbackAfter: 2, // failed attempts on one channel before trying the next
   backoffBase: 500, // ms, first reconnect delay before jitter
   backoffCap: 30000, // ms, longest reconnect delay
-  stableAfter: 10000, // ms a connection must live to reset the backoff
+  stableAfter: 10000, // ms a channel must live to reset the backoff
   requestTimeout: 10000, // ms to wait for a reply to a request
-  connectTimeout: 10000, // ms from dialing to welcome before trying again
+  connectTimeout: 10000, // ms from opening a channel to welcome or resume
+  pollTimeout: 60000, // ms one long-poll may take (the server holds it 25 s)
   refreshIceServers: true,
-  // Pacing below the server's per-session limit (50 frames/s, burst 100):
-  // a newcomer offering to 15 peers with trickled candidates would
-  // otherwise burst past it and have candidates dropped. Frames wait in
-  // order instead.
-  sendRate: 40, // frames per second
+  sendRate: 40, // frames per second, below the server's 50
   sendBurst: 80,
-  maxFrameBytes: 64 << 10, // the server closes the connection on larger frames
+  sendByteRate: 24 << 10, // bytes per second, below the server's 32 KiB
+  sendByteBurst: 192 << 10,
+  maxQueued: 2000, // frames kept while the channel is down
+  maxFrameBytes: 64 << 10, // the server refuses larger frames and bodies
 };
 
 const RELAYED = new Set(["offer", "answer", "candidate", "message"]);
@@ -46,34 +61,48 @@ export class SignalingError extends Error {
 
 export class SignalingClient extends EventTarget {
   /**
-   * @param {string} url ws:// or wss:// URL of /v1/ws
-   * @param {object} [options] overrides of DEFAULTS
+   * @param {string} url the server: ws(s):// URL of /v1/ws, or any URL of its origin
+   * @param {object} [options] overrides of DEFAULTS; transports: ["sse"] forces one channel
    */
   constructor(url, options = {}) {
     super();
     this.url = url;
     this.options = { ...DEFAULTS, ...options };
-    this._ws = null;
-    this._open = false;
+    this._base = httpBase(url);
+    const transports = this.options.transports.filter((t) => TRANSPORTS.includes(t));
+    if (transports.length === 0) throw new SignalingError("bad_transport", "no known transport in " + this.options.transports);
+    this._redial = new Redial(transports, this.options);
+    this._channel = null;
+    this._ready = false; // the channel carries the session (welcome or resume seen)
+    this._readyAt = 0;
+    this._resumeNowAt = 0; // last reconnect without backoff (close 4000)
     this._wanted = false; // connect() called and disconnect() not since
-    this._attempt = 0;
-    this._openedAt = 0;
     this._reconnectTimer = null;
+    this._connectTimer = null;
     this._heartbeatTimer = null;
     this._pongTimer = null;
-    this._iceTimer = null;
-    this._welcomeTimer = null;
     this._nextId = 1;
     this._pending = new Map(); // id -> {resolve, reject, timer}
     this._session = null; // {id, token, heartbeat}
+    this._lastSeq = 0; // seq of the last event handled
+    this._replayUntil = 0; // after a resume: the last replayed seq
     this._iceServers = [];
-    this._target = null; // {room, name}: the room to be in, across reconnects
-    this._room = null; // the room the current session is in
+    this._ice = new IceRefresher(this._base, (r, renewal) => {
+      this._iceServers = r.iceServers || [];
+      if (renewal) this._emit("ice-servers", r);
+    });
+    this._target = null; // {room, name}: the room to be in, across sessions
+    this._room = null; // the room the session is in
+    this._joinSent = false; // a join is on its way for this session
     this._joinWaiters = [];
-    this._outbox = []; // encoded frames waiting for send tokens
-    this._tokens = 0;
-    this._tokensAt = 0;
-    this._flushTimer = null;
+    const o = this.options;
+    this._outbox = new Outbox({
+      base: this._base, rate: o.sendRate, burst: o.sendBurst, byteRate: o.sendByteRate, byteBurst: o.sendByteBurst,
+      limit: o.maxQueued, maxBytes: o.maxFrameBytes,
+      answerError: (f) => this._onFrame(f),
+      refused: (err) => this._emit("error", { code: err.code, message: err.message }),
+      failed: (ch, err) => this._channel === ch && this._failChannel(err.code || "send failed"),
+    });
   }
 
   /** Public id of the current session, or null. */
@@ -81,9 +110,14 @@ export class SignalingClient extends EventTarget {
     return this._session ? this._session.id : null;
   }
 
-  /** True while a welcomed WebSocket is open. */
+  /** True while a channel carries the session. */
   get connected() {
-    return this._open && this._session !== null;
+    return this._ready && this._session !== null;
+  }
+
+  /** The channel in use, or the one being tried: "ws", "sse" or "poll". */
+  get transport() {
+    return this._channel ? this._channel.kind : this._redial.kind;
   }
 
   /** Room the current session is in, or null. */
@@ -96,25 +130,31 @@ export class SignalingClient extends EventTarget {
     return this._iceServers;
   }
 
-  /** Opens the connection and keeps it open until disconnect(). */
+  /** Opens a channel and keeps the session carried until disconnect(). */
   connect() {
     this._wanted = true;
-    if (!this._ws && !this._reconnectTimer) this._dial();
+    if (!this._channel && !this._reconnectTimer) this._dial();
   }
 
-  /** Closes deliberately: no reconnect. Peers see peer-left. */
+  /** Ends the session deliberately: no reconnect, peers see peer-left at once. */
   disconnect() {
+    const ch = this._channel;
+    const session = this._session;
     this._wanted = false;
     this._target = null;
-    this._attempt = 0;
+    this._redial.reset();
     clearTimeout(this._reconnectTimer);
     this._reconnectTimer = null;
-    const ws = this._ws;
-    this._teardown();
-    if (ws) ws.close(1000, "bye");
+    this._channelGone();
+    if (ch) ch.close(true); // a WebSocket closes with 1000, which is a bye
+    if (session && !(ch && ch.kind === "ws" && ch.writable)) {
+      // keepalive lets the bye out even while the page unloads.
+      postFrames(this._base, session.token, ['{"type":"bye"}'], { keepalive: true }).catch(() => {});
+    }
+    this._endSession(new SignalingError("offline", "disconnected"));
     this._rejectJoinWaiters(new SignalingError("closed", "disconnected"));
-    this._emit("close", { code: 1000, reason: "bye", willReconnect: false });
-    this._emit("state", { state: "closed" });
+    this._emit("close", { code: 1000, reason: "bye", willReconnect: false, transport: this.transport });
+    this._emitState("closed");
   }
 
   /** Skips the remaining backoff delay, e.g. when the network comes back. */
@@ -126,14 +166,11 @@ export class SignalingClient extends EventTarget {
     }
   }
 
-  /**
-   * Joins room (and re-joins it after every reconnect until leave()).
-   * Resolves with the joined frame.
-   */
+  /** Joins room (and re-joins it in every new session until leave()); resolves with the joined frame. */
   join(room, name = "") {
     this._target = { room, name };
     const p = new Promise((resolve, reject) => this._joinWaiters.push({ resolve, reject }));
-    if (this.connected && !this._room) this._sendJoin();
+    if (this.connected && !this._room && !this._joinSent) this._sendJoin();
     return p;
   }
 
@@ -141,20 +178,13 @@ export class SignalingClient extends EventTarget {
   leave() {
     this._target = null;
     this._rejectJoinWaiters(new SignalingError("left", "left before joining"));
-    if (!this.connected || !this._room) {
-      this._room = null;
-      return Promise.resolve({ type: "left" });
-    }
-    return this.request({ type: "leave" }).then((f) => {
-      this._room = null;
-      return f;
-    });
+    if (this._session && this._room) return this.request({ type: "leave" });
+    return Promise.resolve({ type: "left" });
   }
 
   offer(to, sdp) {
     return this.send({ type: "offer", to, sdp });
   }
-
   answer(to, sdp) {
     return this.send({ type: "answer", to, sdp });
   }
@@ -173,20 +203,18 @@ export class SignalingClient extends EventTarget {
   }
 
   /**
-   * Queues one frame for sending, paced under the server's rate limit.
-   * Returns false when there is no open connection or the frame is too
-   * large to send.
+   * Queues one frame, paced under the rate limit; while the channel is down
+   * it waits for the resume (and is dropped if a new session starts).
+   * False when there is no session, the queue is full or the frame too large.
    */
   send(frame) {
-    if (!this._open || this._ws.readyState !== WebSocket.OPEN) return false;
+    if (!this._session || !this._wanted) return false;
     const text = JSON.stringify(frame);
-    if (text.length * 3 > this.options.maxFrameBytes && new TextEncoder().encode(text).length > this.options.maxFrameBytes) {
+    if (text.length > this.options.maxFrameBytes / 3 && new TextEncoder().encode(text).length > this.options.maxFrameBytes - 2) {
       this._emit("error", { code: "too_large", message: `${frame.type} frame over ${this.options.maxFrameBytes} bytes not sent` });
       return false;
     }
-    this._outbox.push(text);
-    this._flush();
-    return true;
+    return this._outbox.push(text);
   }
 
   /** Sends frame with a fresh id; resolves with the reply, rejects on an error frame. */
@@ -208,237 +236,263 @@ export class SignalingClient extends EventTarget {
   /** Fetches fresh ICE servers for this session: {iceServers, ttl}. */
   async fetchIceServers() {
     if (!this._session) throw new SignalingError("offline", "no session");
-    const url = new URL("/v1/ice-servers", this.url.replace(/^ws/, "http"));
-    const resp = await fetch(url, {
-      headers: { Authorization: "Bearer " + this._session.token },
-      cache: "no-store",
-    });
-    const body = await resp.json().catch(() => ({}));
-    if (!resp.ok) throw new SignalingError(body.code || "http_" + resp.status, body.message);
-    return body;
+    return fetchIceServers(this._base, this._session.token);
   }
 
-  // --- internals ---
-
-  _flush() {
-    const { sendRate, sendBurst } = this.options;
-    const now = Date.now();
-    this._tokens = Math.min(sendBurst, this._tokens + ((now - this._tokensAt) * sendRate) / 1000);
-    this._tokensAt = now;
-    while (this._outbox.length > 0 && this._tokens >= 1) {
-      this._ws.send(this._outbox.shift());
-      this._tokens--;
-    }
-    if (this._outbox.length > 0 && !this._flushTimer) {
-      const wait = Math.ceil(((1 - this._tokens) * 1000) / sendRate);
-      this._flushTimer = setTimeout(() => {
-        this._flushTimer = null;
-        if (this._open) this._flush();
-      }, wait);
-    }
-  }
-
-  _emit(type, detail) {
-    this.dispatchEvent(new CustomEvent(type, { detail }));
-  }
-
+  // --- channels ---
   _dial() {
     this._reconnectTimer = null;
-    this._emit("state", { state: "connecting", attempt: this._attempt });
-    let ws;
+    const hooks = {
+      cursor: () => ({ token: this._session ? this._session.token : null, after: this._lastSeq }),
+      frame: (f) => this._channel === ch && this._onFrame(f),
+      ready: () => this._channel === ch && !this._ready && this._session && this._resumed(null),
+      end: (info) => this._channel === ch && this._channelEnded(info),
+    };
+    this._emitState("connecting", { attempt: this._redial.attempt });
+    let ch;
     try {
-      ws = new WebSocket(this.url);
+      ch = openChannel(this._redial.kind, this._base, hooks, this.options);
     } catch (err) {
       this._emit("error", { code: "bad_url", message: String(err) });
       this._wanted = false;
+      this._emitState("closed");
       return;
     }
-    this._ws = ws;
-    ws.onopen = () => {
-      this._open = true;
-      this._openedAt = Date.now();
-      // The server starts each session with a full bucket.
-      this._tokens = this.options.sendBurst;
-      this._tokensAt = this._openedAt;
-    };
-    ws.onmessage = (ev) => this._onFrame(ev.data);
-    ws.onclose = (ev) => {
-      if (this._ws === ws) this._closed(ev.code, ev.reason);
-    };
-    // A blackholed connect can take minutes to fail on its own.
-    this._welcomeTimer = setTimeout(() => {
-      if (this._ws !== ws) return;
-      this._closed(4001, "connect timeout");
-      ws.close();
+    this._channel = ch;
+    // A blackholed connect or a buffering proxy can hang for minutes.
+    this._connectTimer = setTimeout(() => {
+      if (this._channel === ch && !this._ready) this._failChannel("connect timeout");
     }, this.options.connectTimeout);
-    // onerror is always followed by onclose, which does the work.
   }
 
-  _onFrame(text) {
-    let f;
-    try {
-      f = JSON.parse(text);
-    } catch {
-      this._emit("error", { code: "bad_frame", message: "server sent invalid JSON" });
+  /** Ends the current channel as failed (no answer in time); the session detaches. */
+  _failChannel(reason) {
+    if (!this._channel) return;
+    this._channel.close(false);
+    this._channelEnded({ code: 0, reason });
+  }
+
+  /** Forgets the current channel and what only lives while one carries the session. */
+  _channelGone() {
+    this._channel = null;
+    this._ready = false;
+    this._outbox.use(null);
+    clearTimeout(this._connectTimer);
+    clearInterval(this._heartbeatTimer);
+    clearTimeout(this._pongTimer);
+    this._connectTimer = this._heartbeatTimer = this._pongTimer = null;
+  }
+
+  _channelEnded({ code, reason, replaced, resumeNow }) {
+    const kind = this._channel.kind;
+    const lived = this._ready ? Date.now() - this._readyAt : 0;
+    this._channelGone();
+    if (replaced) {
+      // Another channel carries the session now: stay out of its way, no bye.
+      this._wanted = false;
+      this._endSession(new SignalingError("replaced", "session taken over by another channel"));
+      this._emit("close", { code: 4001, reason: "replaced", willReconnect: false, transport: kind });
+      this._emitState("closed");
       return;
     }
-    if (!f || typeof f.type !== "string") return;
+    const willReconnect = this._wanted;
+    this._emit("close", { code, reason, willReconnect, transport: kind });
+    if (!willReconnect) {
+      this._emitState("closed");
+      return;
+    }
+    if (resumeNow && Date.now() - this._resumeNowAt > 1000) {
+      this._resumeNowAt = Date.now(); // at once, but never in a tight loop
+      this._dial(); // the server drains old sockets
+      return;
+    }
+    const delay = this._redial.ended(lived);
+    this._emitState("reconnecting", { attempt: this._redial.attempt, delay });
+    this._reconnectTimer = setTimeout(() => this._redialNow(), delay);
+  }
 
-    if (f.re !== undefined && this._pending.has(f.re)) {
-      const p = this._pending.get(f.re);
+  // After fallbackAfter failed attempts the next transport gets a turn,
+  // but only when the server answers plain HTTP.
+  async _redialNow() {
+    this._reconnectTimer = null;
+    if (this._redial.wantsFallback) {
+      const probe = {}; // connect() and reconnectNow() see a redial under way
+      this._reconnectTimer = probe;
+      const reachable = await serverReachable(this._base);
+      if (this._reconnectTimer !== probe) return; // disconnect() or reconnectNow() meanwhile
+      this._reconnectTimer = null;
+      if (reachable) this._redial.fallback();
+    }
+    if (this._wanted && !this._channel) this._dial();
+  }
+
+  // --- downstream ---
+  _onFrame(f) {
+    if (typeof f.seq === "number") {
+      // Events of a session: handle each once, in order. A welcome is a
+      // new session unless it is this session's own replayed one.
+      const own = this._session && f.session === this._session.id;
+      if (f.type === "welcome" && !own) this._lastSeq = 0;
+      if (f.seq <= this._lastSeq) return;
+      if (this._lastSeq > 0 && f.seq !== this._lastSeq + 1) {
+        this._emit("error", { code: "seq_gap", message: `event ${f.seq} after ${this._lastSeq}: events were lost` });
+      }
+      this._lastSeq = f.seq;
+    }
+    const p = f.re !== undefined && this._pending.get(f.re);
+    if (p) {
       this._pending.delete(f.re);
       clearTimeout(p.timer);
-      if (f.type === "error") {
-        p.reject(new SignalingError(f.code, f.message));
-        return;
-      }
+      if (f.type === "error") return p.reject(new SignalingError(f.code, f.message));
       p.resolve(f);
     }
     switch (f.type) {
       case "welcome":
         this._welcome(f);
-        return;
+        break;
+      case "resumed":
+        if (!this._session || f.session !== this._session.id) break;
+        if (this._ready) this._emit("resumed", { ...f, transport: this.transport }); // an SSE stream came back
+        else this._resumed(f);
+        break;
       case "pong":
         clearTimeout(this._pongTimer);
         this._pongTimer = null;
-        return;
+        break;
       case "joined":
+        this._joinSent = false;
+        this._room = f.room;
+        this._emit("joined", { ...f, rejoin: this._joinWaiters.length === 0 });
+        for (const w of this._joinWaiters.splice(0)) w.resolve(f);
+        break;
       case "left":
-        // Replies to our own requests, handled by their promises.
-        return;
+        this._room = null;
+        break;
       case "error":
-        this._emit("error", f);
-        return;
+        if (f.code !== "resume_failed") {
+          this._emit("error", f);
+          break;
+        }
+        this._endSession(new SignalingError("offline", "session ended"));
+        this._emit("resume-failed", { message: f.message || "" });
+        break;
       case "peer-joined":
       case "peer-left":
         this._emit(f.type, f);
-        return;
+        break;
       default:
         if (RELAYED.has(f.type)) this._emit(f.type, f);
     }
+    if (this._replayUntil && this._lastSeq >= this._replayUntil) this._replayed();
   }
 
   _welcome(f) {
-    clearTimeout(this._welcomeTimer);
-    this._welcomeTimer = null;
+    const fresh = !this._session || this._session.id !== f.session;
+    if (fresh) this._endSession(new SignalingError("offline", "new session"));
     this._session = { id: f.session, token: f.token, heartbeat: f.heartbeat };
+    this._lastSeq = typeof f.seq === "number" ? f.seq : 0;
     this._iceServers = Array.isArray(f.iceServers) ? f.iceServers : [];
+    this._outbox.refill(); // the server starts each session with a full bucket
+    if (this._channel && this._channel.rebind) this._channel.rebind(f.token);
     this._emit("welcome", f);
-    this._emit("state", { state: "open" });
-    if (f.heartbeat > 0) {
-      this._heartbeatTimer = setInterval(() => this._ping(), f.heartbeat * 1000);
-    }
-    if (this.options.refreshIceServers && this._iceServers.some((s) => s.credential)) {
-      this._refreshIce(0);
-    }
+    this._established(false);
+    if (this.options.refreshIceServers && this._iceServers.some((s) => s.credential)) this._ice.start(f.token);
     if (this._target) this._sendJoin();
+  }
+
+  // A channel took up the session: the replayed events (if any) follow on
+  // WebSocket and SSE; a poll has already handed them over.
+  _resumed(notice) {
+    const last = notice && typeof notice.last === "number" ? notice.last : this._lastSeq;
+    const after = notice ? notice.after : this._lastSeq;
+    this._emit("resumed", { session: this._session.id, transport: this.transport, after, last });
+    this._established(true);
+    this._replayUntil = Math.max(last, this._lastSeq + 1);
+    if (last <= this._lastSeq) this._replayed();
+  }
+
+  // Everything missed has been handled: a join that never got through
+  // (lost with a dying channel) goes again.
+  _replayed() {
+    this._replayUntil = 0;
+    if (this._target && !this._room && !this._joinSent) this._sendJoin();
+  }
+
+  _established(resumed) {
+    clearTimeout(this._connectTimer);
+    this._connectTimer = null;
+    if (!this._ready) {
+      this._ready = true;
+      this._readyAt = Date.now();
+      this._emitState("open", { resumed });
+    }
+    clearInterval(this._heartbeatTimer);
+    const hb = this._session.heartbeat;
+    if (hb > 0) this._heartbeatTimer = setInterval(() => this._ping(), hb * 1000);
+    this._outbox.use(this._channel, this._session.token);
+  }
+
+  /** Drops everything of the session (but not the room to be in). */
+  _endSession(err) {
+    this._session = null;
+    this._room = null;
+    this._lastSeq = 0;
+    this._replayUntil = 0;
+    this._joinSent = false;
+    this._outbox.clear();
+    this._ice.stop();
+    for (const [, p] of this._pending) {
+      clearTimeout(p.timer);
+      p.reject(err);
+    }
+    this._pending.clear();
   }
 
   _sendJoin() {
     const { room, name } = this._target;
-    const rejoin = this._joinWaiters.length === 0;
     const session = this._session;
     const frame = { type: "join", room };
     if (name) frame.name = name;
-    this.request(frame).then(
-      (joined) => {
-        if (this._session !== session) return; // reconnected meanwhile
-        this._room = joined.room;
-        this._emit("joined", { ...joined, rejoin });
-        for (const w of this._joinWaiters.splice(0)) w.resolve(joined);
-      },
-      (err) => {
-        if (this._session !== session || err.code === "offline") return; // retried on welcome
-        if (err.code === "timeout") {
-          // No reply: treat the connection as dead and join again on a new one.
-          const ws = this._ws;
-          this._closed(4002, "join timeout");
-          if (ws) ws.close();
-          return;
-        }
-        this._target = null;
-        this._emit("error", { type: "error", code: err.code, message: err.message });
-        this._rejectJoinWaiters(err);
-      },
-    );
+    this._joinSent = true;
+    // The joined frame itself is handled in _onFrame, even when it comes
+    // only in the replay after a resume; the promise is for failures.
+    this.request(frame).catch((err) => {
+      if (this._session !== session) return; // a new session joins again
+      this._joinSent = false;
+      if (err.code === "offline") return;
+      if (err.code === "timeout") {
+        // No reply: the channel is likely dead. A resume replays the
+        // joined frame if the join got through, else joins again.
+        this._failChannel("join timeout");
+        return;
+      }
+      this._target = null;
+      this._emit("error", { type: "error", code: err.code, message: err.message });
+      this._rejectJoinWaiters(err);
+    });
   }
 
   _rejectJoinWaiters(err) {
     for (const w of this._joinWaiters.splice(0)) w.reject(err);
   }
 
-  // A browser cannot see WebSocket pings, so a half-open connection (a
-  // laptop waking up, a NAT dropping state) is only noticed by an
-  // unanswered app-level ping.
+  // Browsers cannot see WebSocket pings, and SSE heartbeats are comments,
+  // so a half-open channel (a laptop waking up, a NAT dropping state) is
+  // only noticed by an unanswered app-level ping.
   _ping() {
-    if (this._pongTimer) return;
+    if (this._pongTimer || !this._ready) return;
     if (!this.send({ type: "ping" })) return;
+    const ch = this._channel;
     this._pongTimer = setTimeout(() => {
-      const ws = this._ws;
-      this._closed(4000, "heartbeat timeout");
-      if (ws) ws.close();
+      this._pongTimer = null;
+      if (this._channel === ch) this._failChannel("heartbeat timeout");
     }, this._session.heartbeat * 1000);
   }
 
-  _refreshIce(delayMs) {
-    const session = this._session;
-    clearTimeout(this._iceTimer);
-    this._iceTimer = setTimeout(async () => {
-      if (this._session !== session) return;
-      let next = 30000;
-      try {
-        const r = await this.fetchIceServers();
-        if (this._session !== session) return;
-        this._iceServers = r.iceServers || [];
-        // Renew at three quarters of the lifetime; a failure retries soon.
-        if (r.ttl > 0) next = Math.max(30, r.ttl * 0.75) * 1000;
-        else return;
-        if (delayMs > 0) this._emit("ice-servers", r);
-      } catch (err) {
-        if (err.code === "unauthorized") return; // session gone; the next welcome starts over
-      }
-      if (this._session === session) this._refreshIce(next);
-    }, delayMs);
+  _emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
   }
-
-  _teardown() {
-    const ws = this._ws;
-    if (ws) ws.onopen = ws.onmessage = ws.onclose = null;
-    this._ws = null;
-    this._open = false;
-    this._session = null;
-    this._room = null;
-    clearInterval(this._heartbeatTimer);
-    clearTimeout(this._pongTimer);
-    clearTimeout(this._iceTimer);
-    clearTimeout(this._flushTimer);
-    clearTimeout(this._welcomeTimer);
-    this._heartbeatTimer = this._pongTimer = this._iceTimer = this._flushTimer = this._welcomeTimer = null;
-    this._outbox = [];
-    for (const [, p] of this._pending) {
-      clearTimeout(p.timer);
-      p.reject(new SignalingError("offline", "connection closed"));
-    }
-    this._pending.clear();
-  }
-
-  _closed(code, reason) {
-    const lived = this._open ? Date.now() - this._openedAt : 0;
-    this._teardown();
-    if (lived >= this.options.stableAfter) this._attempt = 0;
-    const willReconnect = this._wanted;
-    this._emit("close", { code, reason, willReconnect });
-    if (!willReconnect) {
-      this._emit("state", { state: "closed" });
-      return;
-    }
-    // Capped exponential backoff with "equal jitter": half fixed, half
-    // random, so a server restart is not met by a synchronized stampede.
-    const { backoffBase, backoffCap } = this.options;
-    const ceiling = Math.min(backoffCap, backoffBase * 2 ** this._attempt);
-    const delay = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
-    this._attempt++;
-    this._emit("state", { state: "reconnecting", attempt: this._attempt, delay });
-    this._reconnectTimer = setTimeout(() => this._dial(), delay);
+  _emitState(state, extra = {}) {
+    this._emit("state", { state, transport: this.transport, ...extra });
   }
 }

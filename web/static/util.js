@@ -16,10 +16,27 @@ function pick(list) {
   return list[i];
 }
 
-/** A readable room name such as "merry-otter-42". */
+/**
+ * A room name such as "merry-otter-k3q7…": two words to recognise it by,
+ * then 104 random bits (21 base-32 letters) so that nobody finds the room
+ * by guessing. Rooms are open to whoever knows the name.
+ */
 export function randomRoomName() {
-  const n = crypto.getRandomValues(new Uint32Array(1))[0] % 100;
-  return `${pick(ADJECTIVES)}-${pick(NOUNS)}-${n}`;
+  const alphabet = "abcdefghijklmnopqrstuvwxyz234567";
+  const bytes = crypto.getRandomValues(new Uint8Array(13));
+  let bits = 0;
+  let acc = 0;
+  let tail = "";
+  for (const b of bytes) {
+    acc = (acc << 8) | b;
+    bits += 8;
+    while (bits >= 5) {
+      bits -= 5;
+      tail += alphabet[(acc >> bits) & 31];
+    }
+  }
+  if (bits > 0) tail += alphabet[(acc << (5 - bits)) & 31];
+  return `${pick(ADJECTIVES)}-${pick(NOUNS)}-${tail}`;
 }
 
 /** Mirrors the server's rule: 1-64 of A-Z a-z 0-9 . _ - */
@@ -32,6 +49,8 @@ export function validRoom(room) {
  * sense (letters, marks, numbers, punctuation, symbols and the ASCII space).
  */
 export function validName(name) {
+  const n = name.trim().toLowerCase();
+  if (n === "you" || n === "me" || n.endsWith("(you)")) return false; // would pass for the local user
   return new TextEncoder().encode(name).length <= 64 && /^[\p{L}\p{M}\p{N}\p{P}\p{S} ]*$/u.test(name);
 }
 
@@ -51,4 +70,18 @@ export function initials(name) {
 /** HH:MM in the user's locale. */
 export function formatTime(date) {
   return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+/** What to tell the user when joining a room failed with err (a SignalingError). */
+export function joinErrorText(err) {
+  switch (err.code) {
+    case "room_full":
+      return "That room is full. Try another room name.";
+    case "bad_room":
+      return "That room name is not allowed.";
+    case "bad_name":
+      return "That display name is not allowed.";
+    default:
+      return `Could not join: ${err.message || err.code}`;
+  }
 }

@@ -1,0 +1,432 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+)
+
+// Helpers of the Chromium tests: the browser, its tabs, and a proxy that
+// cuts connections.
+
+// findChromium returns the browser to test with. Without one the test is
+// skipped locally, but fails in CI, where a skip would hide a broken setup.
+func findChromium(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("SWITCHBOARD_CHROMIUM"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("SWITCHBOARD_CHROMIUM: %v", err)
+		}
+		return p
+	}
+	candidates := []string{"/usr/bin/chromium"}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			candidates = append(candidates, p)
+		}
+	}
+	for _, p := range candidates {
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("Chromium not found (install it with apt-get install chromium, or set SWITCHBOARD_CHROMIUM)")
+	}
+	t.Skip("Chromium not found: install it with apt-get install chromium, or set SWITCHBOARD_CHROMIUM")
+	return ""
+}
+
+// browser is one headless Chromium with a throwaway profile.
+type browser struct {
+	ctx    context.Context
+	output *lockedBuffer
+	tabs   []*tab
+}
+
+func newBrowser(t *testing.T, path string) *browser {
+	t.Helper()
+	out := &lockedBuffer{}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.WindowSize(1280, 800),
+		chromedp.CombinedOutput(out),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-default-apps", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-features", "Translate,OptimizationHints,MediaRouter,DialMediaRouteProvider"),
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+		// Two tabs, one in the background: keep its timers and media going.
+		chromedp.Flag("disable-background-timer-throttling", true),
+		chromedp.Flag("disable-backgrounding-occluded-windows", true),
+		chromedp.Flag("disable-renderer-backgrounding", true),
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc) // waits for the browser process to exit
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start Chromium: %v\n%s", err, out.tail(4096))
+	}
+	return &browser{ctx: ctx, output: out}
+}
+
+// tab is one page of the browser, with its console collected.
+type tab struct {
+	name   string
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	console  []string // console calls, exceptions and browser log entries
+	problems []string // exceptions and security (CSP) log entries
+	closed   bool
+}
+
+func (b *browser) openTab(t *testing.T, name, pageURL string) *tab {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(b.ctx)
+	t.Cleanup(cancel)
+	tb := &tab{name: name, ctx: ctx, cancel: cancel}
+	b.tabs = append(b.tabs, tb)
+	if err := chromedp.Listen(ctx, tb.record); err != nil {
+		t.Fatalf("%s: listen: %v", name, err)
+	}
+	enableLog := chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, cdplog.Enable, cdp.Empty{}) // CSP violations arrive as log entries
+		return err
+	})
+	if err := chromedp.Do(ctx, enableLog, chromedp.Navigate(pageURL)); err != nil {
+		t.Fatalf("%s: open %s: %v", name, pageURL, err)
+	}
+	return tb
+}
+
+// openCall opens a call page (callPageURL) and clicks Join, as a person
+// must: a link alone never shares the camera.
+func (b *browser) openCall(t *testing.T, name, pageURL string) *tab {
+	t.Helper()
+	tb := b.openTab(t, name, pageURL)
+	ctx, cancel := context.WithTimeout(tb.ctx, evalTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("join-button"))); err != nil {
+		t.Fatalf("%s: click join: %v", name, err)
+	}
+	return tb
+}
+
+// record runs on chromedp's reader goroutine: it must be quick.
+func (tb *tab) record(ev any) {
+	var line string
+	problem := false
+	switch ev := ev.(type) {
+	case *runtime.EventConsoleAPICalled:
+		parts := make([]string, 0, len(ev.Args))
+		for _, a := range ev.Args {
+			if len(a.Value) > 0 {
+				var s string
+				if json.Unmarshal(a.Value, &s) == nil {
+					parts = append(parts, s)
+				} else {
+					parts = append(parts, string(a.Value))
+				}
+			} else {
+				parts = append(parts, a.Description)
+			}
+		}
+		line = fmt.Sprintf("console.%s: %s", ev.Type, strings.Join(parts, " "))
+	case *runtime.EventExceptionThrown:
+		line = "exception: " + (&chromedp.ExceptionError{ExceptionDetails: ev.ExceptionDetails}).Error()
+		problem = true
+	case *cdplog.EventEntryAdded:
+		e := ev.Entry
+		line = fmt.Sprintf("log.%s %s: %s %s", e.Level, e.Source, e.Text, e.URL)
+		problem = e.Source == cdplog.EntrySourceSecurity
+	default:
+		return
+	}
+	tb.mu.Lock()
+	tb.console = append(tb.console, time.Now().Format("15:04:05.000 ")+line)
+	if problem {
+		tb.problems = append(tb.problems, line)
+	}
+	tb.mu.Unlock()
+}
+
+func (tb *tab) problemLines() []string {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	return append([]string(nil), tb.problems...)
+}
+
+func (tb *tab) close() {
+	tb.mu.Lock()
+	tb.closed = true
+	tb.mu.Unlock()
+	tb.cancel() // closes the tab and waits until it is gone
+}
+
+func (tb *tab) isClosed() bool {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	return tb.closed
+}
+
+// eval evaluates a JavaScript expression in the page, bounded by evalTimeout.
+func eval[T any](tb *tab, expr string) (T, error) {
+	ctx, cancel := context.WithTimeout(tb.ctx, evalTimeout)
+	defer cancel()
+	return chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+}
+
+// waitFor polls expr until it returns "" or the deadline passes. Anything
+// else it returns says what is still missing, for the failure message.
+func (tb *tab) waitFor(t *testing.T, deadline time.Time, what, expr string) {
+	t.Helper()
+	ticker := time.NewTicker(pollInterval)
+	defer ticker.Stop()
+	for {
+		missing, err := eval[string](tb, expr)
+		if err == nil && missing == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			if err != nil {
+				missing = err.Error()
+			}
+			t.Fatalf("%s: timed out waiting for %s; last seen: %s", tb.name, what, missing)
+		}
+		<-ticker.C
+	}
+}
+
+// chat types text into the chat box and presses Send, as a user would.
+func (tb *tab) chat(t *testing.T, text string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, evalTimeout)
+	defer cancel()
+	err := chromedp.Do(ctx,
+		chromedp.WaitVisible(chromedp.ID("chat-input")),
+		chromedp.SendKeys(chromedp.ID("chat-input"), text),
+		chromedp.Click(chromedp.ID("chat-send")),
+	)
+	if err != nil {
+		t.Fatalf("%s: send chat: %v", tb.name, err)
+	}
+}
+
+// waitForChat waits until the chat log shows text from sender.
+func (tb *tab) waitForChat(t *testing.T, deadline time.Time, sender, text string) {
+	t.Helper()
+	tb.waitFor(t, deadline, fmt.Sprintf("chat %q from %s", text, sender), `(() => {
+		const seen = [...document.querySelectorAll("#chat-log .msg:not(.mine):not(.system)")].map((li) =>
+			[li.querySelector(".msg-name").textContent, li.querySelector(".msg-text").textContent]);
+		const found = seen.some(([name, text]) => name === `+jsString(sender)+` && text === `+jsString(text)+`);
+		return found ? "" : "messages " + JSON.stringify(seen);
+	})()`)
+}
+
+// screenshots saves each tab's viewport when SWITCHBOARD_SCREENSHOTS names
+// a directory.
+func (b *browser) screenshots(t *testing.T, tabs ...*tab) {
+	t.Helper()
+	dir := os.Getenv("SWITCHBOARD_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	for _, tb := range tabs {
+		ctx, cancel := context.WithTimeout(tb.ctx, evalTimeout)
+		png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		cancel()
+		if err != nil {
+			t.Errorf("%s: screenshot: %v", tb.name, err)
+			continue
+		}
+		path := filepath.Join(dir, "switchboard-"+strings.ToLower(tb.name)+".png")
+		if err := os.WriteFile(path, png, 0o644); err != nil {
+			t.Error(err)
+			continue
+		}
+		t.Logf("%s: screenshot in %s", tb.name, path)
+	}
+}
+
+// dump logs what each tab knew and said, for a failed run.
+func (b *browser) dump(t *testing.T) {
+	for _, tb := range b.tabs {
+		if !tb.isClosed() {
+			state, err := eval[string](tb, `JSON.stringify(window.switchboard, null, 1)`)
+			if err != nil {
+				state = "unavailable: " + err.Error()
+			}
+			t.Logf("%s: window.switchboard = %s", tb.name, state)
+		}
+		tb.mu.Lock()
+		t.Logf("%s: console:\n  %s", tb.name, strings.Join(tb.console, "\n  "))
+		tb.mu.Unlock()
+	}
+	t.Logf("Chromium output (tail):\n%s", b.output.tail(4096))
+}
+
+// dropProxy forwards TCP connections to target and can cut them all.
+type dropProxy struct {
+	url    string
+	ln     net.Listener
+	target string
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	conns    map[net.Conn]struct{}
+	closed   bool
+	refuseWS atomic.Bool
+}
+
+func startDropProxy(t *testing.T, target string) *dropProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &dropProxy{url: "http://" + ln.Addr().String(), ln: ln, target: target, conns: make(map[net.Conn]struct{})}
+	p.wg.Add(1)
+	go p.accept()
+	t.Cleanup(func() {
+		p.mu.Lock()
+		p.closed = true
+		p.mu.Unlock()
+		ln.Close()
+		p.dropAll()
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *dropProxy) accept() {
+	defer p.wg.Done()
+	for {
+		down, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		if !p.track(down) {
+			down.Close()
+			continue
+		}
+		p.wg.Add(1)
+		go p.connect(down)
+	}
+}
+
+// connect forwards down to the target, unless WebSockets are refused and
+// down opens with a WebSocket handshake: then it cuts it, as a proxy
+// without Upgrade support would.
+func (p *dropProxy) connect(down net.Conn) {
+	defer p.wg.Done()
+	var first []byte
+	if p.refuseWS.Load() {
+		buf := make([]byte, 4096)
+		_ = down.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := down.Read(buf)
+		_ = down.SetReadDeadline(time.Time{})
+		if err != nil || bytes.HasPrefix(buf[:n], []byte("GET /v1/ws")) {
+			down.Close()
+			return
+		}
+		first = buf[:n]
+	}
+	up, err := net.Dial("tcp", p.target)
+	if err != nil || !p.track(up) {
+		down.Close()
+		if up != nil {
+			up.Close()
+		}
+		return
+	}
+	if _, err := up.Write(first); err != nil {
+		down.Close()
+		return
+	}
+	p.wg.Add(2)
+	go p.pipe(up, down)
+	go p.pipe(down, up)
+}
+
+func (p *dropProxy) track(conns ...net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	for _, c := range conns {
+		p.conns[c] = struct{}{}
+	}
+	return true
+}
+
+// pipe copies one direction; when either side ends, both close.
+func (p *dropProxy) pipe(dst, src net.Conn) {
+	defer p.wg.Done()
+	_, _ = io.Copy(dst, src)
+	dst.Close()
+	src.Close()
+}
+
+// dropAll closes every open connection, both ways.
+func (p *dropProxy) dropAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		c.Close()
+		delete(p.conns, c)
+	}
+}
+
+// lockedBuffer collects the browser's output, written from another goroutine.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedBuffer) tail(n int) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buf.Bytes()
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}

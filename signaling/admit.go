@@ -1,0 +1,96 @@
+package signaling
+
+import (
+	"net/http"
+	"net/netip"
+)
+
+// admission decides, before a channel is set up (for WebSocket: before
+// the upgrade), whether the request may get a new session, should it need
+// one. A request that resumes a live session is always admitted.
+func (s *Server) admission(r *http.Request, p resumeParams, addr netip.Addr) *Error {
+	if p.token != "" && s.lookup(p.token) != nil {
+		return nil
+	}
+	s.mu.Lock()
+	closing, n := s.closing, len(s.sessions)
+	s.mu.Unlock()
+	switch {
+	case closing:
+		return newError(CodeShutdown, "%s", closeMessages[CodeShutdown])
+	case n >= s.cfg.MaxSessions:
+		return newError(CodeServerFull, "the server holds its maximum of %d sessions; try again later", s.cfg.MaxSessions)
+	case s.perAddr.full(addr):
+		return newError(CodeTooManySessions, "your address holds its maximum of %d sessions", s.cfg.MaxSessionsPerAddr)
+	}
+	return nil
+}
+
+// admissionStatus is the HTTP status of an admission refusal.
+func admissionStatus(e *Error) int {
+	if e.Code == CodeTooManySessions {
+		return http.StatusTooManyRequests
+	}
+	return http.StatusServiceUnavailable
+}
+
+// open gives a new channel its session: the one p's token names, resumed
+// from p's position, else a new one for addr. notices are what the
+// channel sends before any event: "resumed" when announce is set, or
+// "resume_failed" ahead of a new session's welcome. It fails when a new
+// session is not admitted (see admission).
+func (s *Server) open(ch channel, p resumeParams, addr netip.Addr, announce bool) (sess *session, cursor uint64, notices [][]byte, refusal *Error) {
+	if p.token != "" {
+		if !p.fromLast && p.after == 0 {
+			p.after = 1 // a client with the token has the welcome, which is not kept
+		}
+		if old := s.lookup(p.token); old != nil {
+			cursor, last, err := old.attach(ch, p.after, p.fromLast)
+			if err == nil {
+				s.metrics.resumes.WithLabelValues("resumed").Inc()
+				if announce {
+					notices = [][]byte{encode(resumedFrame{Type: "resumed", Session: old.id, After: cursor, Last: last})}
+				}
+				return old, cursor, notices, nil
+			}
+			// Events the client asked for are gone: the session cannot
+			// go on without a gap, so it ends and its peers hear of it.
+			s.endSession(old, CodeResumeFailed)
+		}
+		s.metrics.resumes.WithLabelValues("failed").Inc()
+		s.metrics.errors.WithLabelValues(CodeResumeFailed).Inc()
+		notices = append(notices, encode(errorFrame{Type: "error", Code: CodeResumeFailed,
+			Message: "the session is gone (unknown token, grace period over, or events no longer kept); this is a new session"}))
+	}
+	sess = newSession(s, addr)
+	if refusal := s.register(sess); refusal != nil {
+		s.cfg.Store.Drop(SessionRecord{ID: sess.id, Token: sess.token})
+		s.metrics.errors.WithLabelValues(refusal.Code).Inc()
+		return nil, 0, nil, refusal
+	}
+	if _, _, err := sess.attach(ch, 0, false); err != nil {
+		return nil, 0, nil, newError(CodeShutdown, "%s", closeMessages[CodeShutdown]) // ended by a concurrent Shutdown
+	}
+	sess.Deliver(sess.welcome())
+	return sess, 0, notices, nil
+}
+
+// register makes sess one of the server's live sessions, within the
+// server-wide and per-address caps.
+func (s *Server) register(sess *session) *Error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closing:
+		return newError(CodeShutdown, "%s", closeMessages[CodeShutdown])
+	case len(s.sessions) >= s.cfg.MaxSessions:
+		return newError(CodeServerFull, "the server holds its maximum of %d sessions; try again later", s.cfg.MaxSessions)
+	case !s.perAddr.acquire(sess.addr):
+		return newError(CodeTooManySessions, "your address holds its maximum of %d sessions", s.cfg.MaxSessionsPerAddr)
+	}
+	sess.slot = s.nextSlot
+	s.nextSlot = (s.nextSlot + 1) % heartbeatSlots
+	s.sessions[sess.id] = sess
+	s.metrics.sessions.Inc()
+	return nil
+}

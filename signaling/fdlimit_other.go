@@ -1,0 +1,5 @@
+//go:build !unix
+
+package signaling
+
+func defaultMaxSessions() int { return 1 << 16 }

@@ -1,0 +1,67 @@
+package signaling
+
+import (
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// joinClaims is what an application's backend signs to let a user into a
+// room (docs/protocol.md, "Room access").
+type joinClaims struct {
+	// Room is a room name, or a prefix ending in "*" that covers every
+	// room starting with it.
+	Room string `json:"room"`
+	// Name, when set, replaces the display name the client asked for.
+	Name string `json:"name,omitempty"`
+	// MaxPeers, when set, caps the room below the server's limit.
+	MaxPeers int `json:"maxPeers,omitempty"`
+	jwt.RegisteredClaims
+}
+
+// joinTokenLeeway absorbs clock skew between the backend and this server.
+const joinTokenLeeway = 30 * time.Second
+
+var joinTokenParser = jwt.NewParser(
+	jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+	jwt.WithExpirationRequired(),
+	jwt.WithLeeway(joinTokenLeeway),
+)
+
+// checkJoinToken verifies token against secret and that it admits room.
+// It returns the claims, or unauthorized (missing, malformed, bad
+// signature, expired) or forbidden (another room).
+func checkJoinToken(secret []byte, token, room string) (*joinClaims, *Error) {
+	if token == "" {
+		return nil, newError(CodeUnauthorized, "this server needs a join token: join with \"token\" from your application")
+	}
+	var claims joinClaims
+	_, err := joinTokenParser.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return secret, nil })
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return nil, newError(CodeUnauthorized, "join token expired")
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return nil, newError(CodeUnauthorized, "join token signature does not verify")
+	case err != nil:
+		return nil, newError(CodeUnauthorized, "join token is not a valid HS256 JWT with exp")
+	}
+	if !roomCovered(claims.Room, room) {
+		return nil, newError(CodeForbidden, "join token does not cover room %q", room)
+	}
+	if claims.Name != "" && !validName(claims.Name) {
+		return nil, newError(CodeUnauthorized, "join token carries an invalid name")
+	}
+	if claims.MaxPeers < 0 {
+		return nil, newError(CodeUnauthorized, "join token maxPeers is negative")
+	}
+	return &claims, nil
+}
+
+func roomCovered(pattern, room string) bool {
+	if prefix, ok := strings.CutSuffix(pattern, "*"); ok {
+		return strings.HasPrefix(room, prefix)
+	}
+	return pattern != "" && pattern == room
+}

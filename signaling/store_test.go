@@ -1,0 +1,133 @@
+package signaling
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+// TestMemoryStore runs the Store contract against the in-memory store;
+// every Store implementation must pass testStoreContract.
+func TestMemoryStore(t *testing.T) {
+	testStoreContract(t, func(limits ReplayLimits) Store { return NewMemoryStore(limits) })
+}
+
+func testStoreContract(t *testing.T, newStore func(ReplayLimits) Store) {
+	t.Run("records", func(t *testing.T) { testStoreRecords(t, newStore(ReplayLimits{Events: 16, Bytes: 1024})) })
+	t.Run("log", func(t *testing.T) {
+		testEventLog(t, newStore(ReplayLimits{Events: 4, Bytes: 100}).Create(SessionRecord{ID: "i", Token: "t"}))
+	})
+}
+
+func testStoreRecords(t *testing.T, store Store) {
+	a, b := SessionRecord{ID: "a", Token: "ta"}, SessionRecord{ID: "b", Token: "tb"}
+	logA, _ := store.Create(a), store.Create(b)
+	if _, err := logA.Append([]byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	rec, log, ok := store.Find("ta")
+	if !ok || rec != a || log.Last() != 1 {
+		t.Fatalf("Find(ta): %+v %v", rec, ok)
+	}
+	for _, token := range []string{"a", "", "tA", "ta "} {
+		if _, _, ok := store.Find(token); ok {
+			t.Fatalf("Find(%q) found a session", token)
+		}
+	}
+	store.Drop(a)
+	if _, _, ok := store.Find("ta"); ok {
+		t.Fatal("dropped session still found")
+	}
+	if rec, log, ok := store.Find("tb"); !ok || rec != b || log.Last() != 0 {
+		t.Fatalf("Find(tb) after dropping a: %+v %v", rec, ok)
+	}
+}
+
+// testEventLog needs a log bounded to 4 events and 100 bytes.
+func testEventLog(t *testing.T, log EventLog) {
+	frame := func(n int) []byte { return make([]byte, n) }
+	mustAppend := func(n int, want uint64) {
+		t.Helper()
+		if seq, err := log.Append(frame(n)); err != nil || seq != want {
+			t.Fatalf("Append(%d): seq %d err %v, want %d", n, seq, err, want)
+		}
+	}
+	for i := uint64(1); i <= 4; i++ {
+		mustAppend(10, i)
+	}
+	// Nothing taken yet: a fifth event would drop an unsent one.
+	if _, err := log.Append(frame(10)); !errors.Is(err, ErrLogFull) {
+		t.Fatalf("fifth untaken event: %v", err)
+	}
+	// Taken events make room, oldest first; a resume from before them
+	// then fails rather than skip them.
+	log.Taken(2)
+	mustAppend(10, 5)
+	mustAppend(10, 6)
+	if _, err := log.Append(frame(10)); !errors.Is(err, ErrLogFull) {
+		t.Fatalf("third event over the bound: %v", err)
+	}
+	if _, err := log.Resume(1); !errors.Is(err, ErrReplayGap) {
+		t.Fatalf("resume from a dropped event: %v", err)
+	}
+	evs, err := log.Read(2, nil, 10)
+	if err != nil || len(evs) != 4 || evs[0].Seq != 3 || evs[3].Seq != 6 {
+		t.Fatalf("Read(2): %v %v", evs, err)
+	}
+	// Bytes bound: 40 kept, room for 60 once 3 and 4 are taken.
+	log.Taken(4)
+	mustAppend(60, 7)
+	if evs, _ := log.Read(4, nil, 10); len(evs) != 3 {
+		t.Fatalf("after a byte-bound trim: %v", evs)
+	}
+	if _, err := log.Append(frame(101)); !errors.Is(err, ErrLogFull) {
+		t.Fatalf("frame over the byte bound: %v", err)
+	}
+	// Ack is capped at the taken mark: untaken events are never dropped.
+	log.Ack(100)
+	if evs, _ := log.Read(4, nil, 10); len(evs) != 3 {
+		t.Fatalf("Ack past taken dropped untaken events: %v", evs)
+	}
+	// Resume acknowledges up to after and makes the rest untaken again.
+	if last, err := log.Resume(5); err != nil || last != 7 {
+		t.Fatalf("Resume(5): %d %v", last, err)
+	}
+	if _, err := log.Read(4, nil, 10); !errors.Is(err, ErrReplayGap) {
+		t.Fatalf("events up to a resume point are still kept: %v", err)
+	}
+	if _, err := log.Resume(8); !errors.Is(err, ErrReplayGap) {
+		t.Fatalf("resume beyond the newest event: %v", err)
+	}
+	log.Taken(7)
+	log.Ack(7)
+	if evs, err := log.Read(7, nil, 10); err != nil || len(evs) != 0 || log.Last() != 7 {
+		t.Fatalf("fully acknowledged log: %v %v, last %d", evs, err, log.Last())
+	}
+	if _, err := log.Read(6, nil, 10); !errors.Is(err, ErrReplayGap) {
+		t.Fatalf("acknowledged events still kept: %v", err)
+	}
+}
+
+func TestBucket(t *testing.T) {
+	var b bucket
+	// Full at first: the burst passes, then nothing.
+	for i := 0; i < 5; i++ {
+		if !b.allow(1, 0.001, 5) {
+			t.Fatalf("token %d of a burst of 5 refused", i)
+		}
+	}
+	if b.allow(1, 0.001, 5) {
+		t.Fatal("sixth token allowed")
+	}
+	// take goes into debt and says how long it lasts.
+	var c bucket
+	if d := c.take(1000, 1000, 1000); d != 0 {
+		t.Fatalf("taking the burst: wait %v", d)
+	}
+	if d := c.take(500, 1000, 1000); d < 400*time.Millisecond || d > 500*time.Millisecond {
+		t.Fatalf("500 tokens of debt at 1000/s: wait %v", d)
+	}
+	if c.allow(1, 1000, 1000) {
+		t.Fatal("allowed while in debt")
+	}
+}

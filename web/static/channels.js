@@ -1,0 +1,291 @@
+// The three channels that can carry a signaling session (docs/protocol.md,
+// "Channels"): WebSocket, server-sent events and long-polling, the last two
+// with POST /v1/send upstream. No DOM code.
+//
+// A channel is created for one attempt and reports to its owner through
+// hooks; it never calls them after close():
+//   frame(f)      one parsed downstream message, in order
+//   ready()       poll only: the first answer arrived (a resume that
+//                 succeeded has no "resumed" notice on polling)
+//   end(info)     the channel ended by itself: {code, reason, replaced, resumeNow}
+//   cursor()      {token, after}: the session to attach to (token null for a
+//                 new one) and the last seq processed; read on every (re)open
+//
+// A channel offers kind ("ws", "sse", "poll"), writable (frames can go now)
+// and close(bye). WebSocket frames go with sendText(text); the others post
+// with postFrames().
+
+const WS_CLOSE_RESUME = 4000; // the server ended an old socket: resume at once
+const WS_CLOSE_REPLACED = 4001; // another channel took over the session
+
+// An error notice (no seq) other than resume_failed, whose new session's
+// welcome follows on the same channel, is the server ending an SSE stream
+// (replaced, resume, shutdown, slow_consumer, bye, ...); a poll gets the
+// same as a 409 or 410 answer.
+const endsStream = (f) => f.type === "error" && f.seq === undefined && f.code !== "resume_failed";
+
+function ending(code, status) {
+  return { code: status, reason: code, replaced: code === "replaced", resumeNow: code === "resume" };
+}
+
+/** The http(s) origin of a ws(s)://, http(s):// URL or path of the server. */
+export function httpBase(url) {
+  const u = new URL(url, globalThis.location ? globalThis.location.href : undefined);
+  if (u.protocol === "ws:") u.protocol = "http:";
+  if (u.protocol === "wss:") u.protocol = "https:";
+  return u.origin;
+}
+
+function endpoint(base, path, { token, after } = {}, ws = false) {
+  const u = new URL(path, base);
+  if (ws) u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
+  if (token) {
+    u.searchParams.set("token", token);
+    u.searchParams.set("after", String(after || 0));
+  }
+  return u.href;
+}
+
+function parse(text) {
+  try {
+    const f = JSON.parse(text);
+    return f && typeof f === "object" && typeof f.type === "string" ? f : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A refusal of POST /v1/send as a whole (HTTP status other than 200). */
+export class PostError extends Error {
+  constructor(status, code, message) {
+    super(message || code);
+    this.name = "PostError";
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/**
+ * Posts encoded frames (strings) as one JSON array to /v1/send. Resolves
+ * with the answer: one entry per frame, null or the error frame it earned.
+ * Rejects with a PostError for an HTTP refusal, a TypeError when the
+ * request did not complete.
+ */
+export async function postFrames(base, token, texts, { keepalive = false, signal } = {}) {
+  const resp = await fetch(endpoint(base, "/v1/send"), {
+    method: "POST",
+    headers: { Authorization: "Bearer " + token, "Content-Type": "application/json" },
+    body: "[" + texts.join(",") + "]",
+    cache: "no-store",
+    keepalive,
+    signal,
+  });
+  const body = await resp.json().catch(() => null);
+  if (!resp.ok) throw new PostError(resp.status, (body && body.code) || "http_" + resp.status, body && body.message);
+  if (!Array.isArray(body)) throw new PostError(resp.status, "bad_answer", "POST /v1/send answered no array");
+  return body;
+}
+
+export class WsChannel {
+  constructor(base, hooks) {
+    this.kind = "ws";
+    this._hooks = hooks;
+    this._closed = false;
+    const ws = new WebSocket(endpoint(base, "/v1/ws", hooks.cursor(), true));
+    this._ws = ws;
+    ws.onmessage = (ev) => {
+      const f = parse(ev.data);
+      if (f && !this._closed) hooks.frame(f);
+    };
+    ws.onclose = (ev) => {
+      if (this._closed) return;
+      this._closed = true;
+      hooks.end({
+        code: ev.code,
+        reason: ev.reason,
+        replaced: ev.code === WS_CLOSE_REPLACED,
+        resumeNow: ev.code === WS_CLOSE_RESUME,
+      });
+    };
+    // onerror is always followed by onclose, which does the work.
+  }
+
+  get writable() {
+    return !this._closed && this._ws.readyState === WebSocket.OPEN;
+  }
+
+  sendText(text) {
+    this._ws.send(text);
+  }
+
+  /**
+   * Ends the channel without calling end(). bye closes with 1000, which
+   * ends the session; otherwise the close carries no code and the session
+   * only detaches, ready to be resumed.
+   */
+  close(bye = false) {
+    this._closed = true;
+    const ws = this._ws;
+    ws.onmessage = ws.onclose = null;
+    if (bye) ws.close(1000, "bye");
+    else ws.close();
+  }
+}
+
+export class SseChannel {
+  constructor(base, hooks) {
+    this.kind = "sse";
+    this._base = base;
+    this._hooks = hooks;
+    this._closed = false;
+    this._token = null;
+    this._open();
+  }
+
+  get writable() {
+    return !this._closed;
+  }
+
+  // The browser reconnects an EventSource by itself after the server ends
+  // the stream (-sse-max-age), sending Last-Event-ID: that is a normal
+  // resume and stays inside this channel. A stream that fails again before
+  // it opens, or that the browser gives up on, ends the channel, so the
+  // owner's backoff and fallback take over from the browser's fixed retry.
+  _open() {
+    const cursor = this._hooks.cursor();
+    this._token = cursor.token;
+    const es = new EventSource(endpoint(this._base, "/v1/sse", cursor));
+    this._es = es;
+    let healthy = false;
+    es.onopen = () => {
+      healthy = true;
+    };
+    es.onmessage = (ev) => {
+      if (this._es !== es || this._closed) return;
+      healthy = true;
+      const f = parse(ev.data);
+      if (!f) return;
+      if (endsStream(f)) {
+        this._end(ending(f.code, f.code === "replaced" ? WS_CLOSE_REPLACED : 0));
+        return;
+      }
+      this._hooks.frame(f);
+    };
+    es.onerror = () => {
+      if (this._es !== es || this._closed) return;
+      if (es.readyState === EventSource.CLOSED || !healthy) {
+        this._end({ code: 0, reason: "event stream failed" });
+        return;
+      }
+      healthy = false; // the browser is reconnecting
+    };
+  }
+
+  /**
+   * Reopens the stream when the session's token changed (a welcome on a
+   * tokenless stream, or after resume_failed): an EventSource cannot set
+   * headers, so the token goes in its URL, and the browser's own
+   * reconnects then resume the right session.
+   */
+  rebind(token) {
+    if (this._closed || token === this._token) return;
+    this._detach();
+    this._open();
+  }
+
+  _detach() {
+    const es = this._es;
+    es.onopen = es.onmessage = es.onerror = null;
+    es.close();
+  }
+
+  _end(info) {
+    this._closed = true;
+    this._detach();
+    this._hooks.end(info);
+  }
+
+  close() {
+    if (this._closed) return;
+    this._closed = true;
+    this._detach();
+  }
+}
+
+export class PollChannel {
+  /** timeout: ms after which a poll that has not answered counts as failed. */
+  constructor(base, hooks, { timeout }) {
+    this.kind = "poll";
+    this._base = base;
+    this._hooks = hooks;
+    this._timeout = timeout;
+    this._closed = false;
+    this._abort = null;
+    this._loop();
+  }
+
+  get writable() {
+    return !this._closed;
+  }
+
+  async _loop() {
+    let first = true;
+    while (!this._closed) {
+      const cursor = this._hooks.cursor();
+      const ac = new AbortController();
+      this._abort = ac;
+      const timer = setTimeout(() => ac.abort(), this._timeout);
+      if (first && cursor.token) {
+        // A resuming poll is held until an event comes: make one (a pong),
+        // so a resume is confirmed at once, not after -poll-wait.
+        postFrames(this._base, cursor.token, ['{"type":"ping"}'], { signal: ac.signal }).catch(() => {});
+      }
+      let body;
+      try {
+        const resp = await fetch(endpoint(this._base, "/v1/poll", cursor), { cache: "no-store", signal: ac.signal });
+        if (this._closed) return;
+        body = await resp.json().catch(() => null);
+        if (this._closed) return;
+        if (resp.status === 409) {
+          this._end(ending("replaced", WS_CLOSE_REPLACED));
+          return;
+        }
+        if (!resp.ok || !Array.isArray(body)) {
+          this._end(ending((body && body.code) || "poll answered " + resp.status, resp.status));
+          return;
+        }
+      } catch (err) {
+        if (!this._closed) this._end({ code: 0, reason: ac.signal.aborted ? "poll timed out" : "poll failed" });
+        return;
+      } finally {
+        clearTimeout(timer);
+      }
+      for (const f of body) {
+        if (this._closed) return;
+        if (f && typeof f === "object" && typeof f.type === "string") this._hooks.frame(f);
+      }
+      if (first && !this._closed) {
+        first = false;
+        this._hooks.ready();
+      }
+    }
+  }
+
+  _end(info) {
+    this._closed = true;
+    this._hooks.end(info);
+  }
+
+  close() {
+    if (this._closed) return;
+    this._closed = true;
+    if (this._abort) this._abort.abort();
+  }
+}
+
+/** Opens a channel of kind "ws", "sse" or "poll". */
+export function openChannel(kind, base, hooks, { pollTimeout }) {
+  if (kind === "ws") return new WsChannel(base, hooks);
+  if (kind === "sse") return new SseChannel(base, hooks);
+  return new PollChannel(base, hooks, { timeout: pollTimeout });
+}

@@ -1,0 +1,66 @@
+// TURN credentials expire (docs/protocol.md, "ICE servers and TURN
+// credentials"): fetch fresh ones with the session's token, and renew them
+// before they run out. No DOM code.
+
+/** Error of a refused request; .code is the protocol code. */
+export class IceError extends Error {
+  constructor(code, message) {
+    super(message || code);
+    this.name = "IceError";
+    this.code = code;
+  }
+}
+
+/** GET /v1/ice-servers for the session whose token this is: {iceServers, ttl}. */
+export async function fetchIceServers(base, token) {
+  const resp = await fetch(new URL("/v1/ice-servers", base), {
+    headers: { Authorization: "Bearer " + token },
+    cache: "no-store",
+  });
+  const body = await resp.json().catch(() => ({}));
+  if (!resp.ok) throw new IceError(body.code || "http_" + resp.status, body.message);
+  return body;
+}
+
+export class IceRefresher {
+  /**
+   * @param {string} base  the server's http(s) origin
+   * @param {(r: {iceServers, ttl}, renewal: boolean) => void} got  fresh servers;
+   *        renewal is false for the first fetch right after the welcome
+   */
+  constructor(base, got) {
+    this.base = base;
+    this.got = got;
+    this._timer = null;
+    this._token = null;
+  }
+
+  /** Fetches now, then at three quarters of each lifetime, until stop(). */
+  start(token) {
+    this.stop();
+    this._token = token;
+    this._schedule(token, 0);
+  }
+
+  stop() {
+    clearTimeout(this._timer);
+    this._timer = null;
+    this._token = null;
+  }
+
+  _schedule(token, delayMs) {
+    this._timer = setTimeout(async () => {
+      let next = 30000; // a failure retries soon
+      try {
+        const r = await fetchIceServers(this.base, token);
+        if (this._token !== token) return;
+        if (!(r.ttl > 0)) return;
+        next = Math.max(30, r.ttl * 0.75) * 1000;
+        this.got(r, delayMs > 0);
+      } catch (err) {
+        if (err.code === "unauthorized") return; // session gone; the next welcome starts over
+      }
+      if (this._token === token) this._schedule(token, next);
+    }, delayMs);
+  }
+}

@@ -1,0 +1,98 @@
+// Video tiles of the demo page: one per peer, laid out as a gallery.
+
+import { initials } from "./util.js";
+
+/** A new tile from the page's <template>, for the local or a remote peer. */
+export function createTile(template, { name, local }) {
+  const tile = template.content.firstElementChild.cloneNode(true);
+  tile.classList.add(local ? "local" : "remote");
+  tile.querySelector(".tile-name").textContent = local ? (name ? `${name} (you)` : "You") : name;
+  tile.querySelector(".avatar").textContent = initials(name);
+  const video = tile.querySelector("video");
+  video.muted = local; // never play our own microphone back
+  const markVideo = () => tile.classList.toggle("has-video", video.videoWidth > 0);
+  video.addEventListener("loadeddata", markVideo);
+  video.addEventListener("resize", markVideo);
+  tile.querySelector(".tile-unmute").addEventListener("click", (ev) => {
+    video.muted = false;
+    ev.currentTarget.hidden = true;
+    video.play().catch(() => {});
+  });
+  return tile;
+}
+
+export function attachStream(tile, stream, local) {
+  const video = tile.querySelector("video");
+  if (video.srcObject !== stream) video.srcObject = stream;
+  video.play().catch((err) => {
+    if (local || err.name !== "NotAllowedError") return;
+    // Autoplay with sound needs a user gesture (e.g. after autojoin):
+    // play muted and offer a button to turn sound on.
+    video.muted = true;
+    tile.querySelector(".tile-unmute").hidden = false;
+    video.play().catch(() => {});
+  });
+}
+
+export function setTileStatus(tile, kind, text) {
+  const el = tile.querySelector(".tile-status");
+  el.dataset.state = kind;
+  el.textContent = text;
+}
+
+export function setFlags(tile, { audio, video }) {
+  if (!tile) return;
+  const flags = tile.querySelector(".tile-flags");
+  flags.replaceChildren();
+  if (!audio) flags.append(flag("Muted"));
+  if (!video) flags.append(flag("Video off"));
+}
+
+function flag(text) {
+  const el = document.createElement("span");
+  el.className = "flag";
+  el.textContent = text;
+  return el;
+}
+
+// Gallery layout: pick the column count that makes 16:9 tiles largest
+// while all of them fit the stage; on narrow screens the page scrolls
+// instead, so only the width counts.
+const narrowScreen = matchMedia("(max-width: 900px)");
+const TILE_GAP = 12; // px, matches --gap in style.css
+
+/**
+ * Lays out the tiles of container now and whenever it or the screen
+ * changes size; returns the function that does it, to call when tiles
+ * come and go.
+ */
+export function watchLayout(container) {
+  const layout = () => layoutTiles(container);
+  new ResizeObserver(layout).observe(container);
+  narrowScreen.addEventListener("change", layout);
+  return layout;
+}
+
+function layoutTiles(tiles) {
+  const n = Math.max(1, tiles.children.length);
+  const W = tiles.clientWidth;
+  const H = tiles.clientHeight;
+  tiles.dataset.count = String(n);
+  if (W === 0) return; // hidden
+  let best = { cols: 1, width: 0 };
+  if (narrowScreen.matches) {
+    const cols = n === 1 ? 1 : W < 560 && n === 2 ? 1 : 2;
+    best = { cols, width: (W - TILE_GAP * (cols - 1)) / cols };
+  } else {
+    for (let cols = 1; cols <= n; cols++) {
+      const rows = Math.ceil(n / cols);
+      const byWidth = (W - TILE_GAP * (cols - 1)) / cols;
+      const byHeight = ((H - TILE_GAP * (rows - 1)) / rows) * (16 / 9);
+      const width = Math.min(byWidth, byHeight);
+      if (width > best.width) best = { cols, width };
+    }
+  }
+  tiles.style.setProperty("--cols", String(best.cols));
+  const width = Math.min(best.width, n === 1 ? 880 : Infinity); // a lone self-view need not fill the screen
+  tiles.style.setProperty("--tile-w", `${Math.floor(width)}px`);
+}
