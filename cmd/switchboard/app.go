@@ -22,6 +22,10 @@ import (
 
 var errShutdownTimeout = errors.New("graceful shutdown timed out")
 
+// readHeaderTimeout bounds how long a client may take to send its request
+// headers.
+const readHeaderTimeout = 10 * time.Second
+
 // listeners are bound before run so tests can pass 127.0.0.1:0 sockets.
 type listeners struct {
 	http    net.Listener
@@ -80,14 +84,30 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger) error {
 	}
 
 	sig, err := signaling.New(signaling.Config{
-		AllowedOrigins:  c.origins(),
-		MaxMessageSize:  int64(c.MaxMessageSize),
-		RateLimit:       c.RateLimit,
-		RateBurst:       c.RateBurst,
-		MaxPeersPerRoom: c.RoomSize,
-		ICEServers:      iceServers(relay),
-		Logger:          log.With("component", "signaling"),
-		Registerer:      reg,
+		AllowedOrigins:     c.origins(),
+		MaxMessageSize:     int64(c.MaxMessageSize),
+		RateLimit:          c.RateLimit,
+		RateBurst:          c.RateBurst,
+		ByteRate:           c.ByteRate,
+		ByteBurst:          c.ByteBurst,
+		MaxPeersPerRoom:    c.RoomSize,
+		ResumeGrace:        c.ResumeGrace,
+		ReplayEvents:       c.ReplayEvents,
+		ReplayBytes:        c.ReplayBytes,
+		SSEMaxAge:          c.SSEMaxAge,
+		PollWait:           c.PollWait,
+		WSMaxAge:           c.WSMaxAge,
+		JoinSecret:         c.joinSecret(),
+		MaxSessions:        c.MaxSessions,
+		MaxSessionsPerAddr: c.MaxSessionsPerIP,
+		JoinRatePerAddr:    c.JoinRate,
+		JoinBurstPerAddr:   c.JoinBurst,
+		RoomJoinRate:       c.RoomJoinRate,
+		RoomJoinBurst:      c.RoomJoinBurst,
+		TrustedProxies:     c.trustedProxies,
+		ICEServers:         iceServers(relay),
+		Logger:             log.With("component", "signaling"),
+		Registerer:         reg,
 	})
 	if err != nil {
 		return err
@@ -95,15 +115,23 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger) error {
 
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", sig.Handler())
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if c.MetricsAddr == "" {
+		mux.Handle("GET /metrics", localOnly(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	} else {
+		_, stopMetrics, err := serveMetrics(c.MetricsAddr, reg, log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
-	mux.Handle("/", web.Handler())
+	mux.Handle("/", sig.GuardHost(web.Handler()))
 	hs := &http.Server{
 		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -123,6 +151,9 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger) error {
 		attrs = append(attrs, "turn", ls.turnUDP.LocalAddr().String(), "relay_ports", c.RelayPorts)
 	}
 	log.Info("switchboard started", attrs...)
+	if len(c.publicURLs()) == 0 {
+		log.Info("no -public-url: answering localhost and IP addresses only; set it to serve under a domain name")
+	}
 	if relay != nil && c.secretGenerated {
 		log.Warn("no -turn-secret set: generated a random one for this run; TURN credentials will not survive a restart or work across nodes")
 	}
@@ -137,8 +168,12 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger) error {
 	log.Info("shutting down", "cause", context.Cause(ctx), "deadline", c.ShutdownTimeout)
 	sctx, cancel := context.WithTimeoutCause(context.Background(), c.ShutdownTimeout, errShutdownTimeout)
 	defer cancel()
-	// Stop accepting first, then close sessions; the relay closes on return.
-	err = errors.Join(hs.Shutdown(sctx), sig.Shutdown(sctx))
+	// Sessions end in parallel with the HTTP server's shutdown, which
+	// waits for requests in flight: event streams and held polls end only
+	// when their sessions do. The relay closes on return.
+	sigDone := make(chan error, 1)
+	go func() { sigDone <- sig.Shutdown(sctx) }()
+	err = errors.Join(hs.Shutdown(sctx), <-sigDone)
 	<-served
 	if err != nil {
 		return err
