@@ -20,6 +20,9 @@
 #   SERVER_ENV [none]: extra environment for the server only, e.g. GOGC=400
 #   SERVER_BIN [none]: run this switchboard binary instead of building one,
 #   e.g. an older commit's, to compare in one session (same sbload)
+#   SERVER_ARGS [the byte, session and join limits lifted]: server flags
+#   besides -http, -turn and -rate-limit/-burst; "" for a build older than
+#   those flags
 #   QUIET_WAIT [120]: before each run, wait up to this many seconds for the
 #   machine to be idle (under QUIET_CORES [0.3] cores busy); 0 skips it.
 set -euo pipefail
@@ -38,6 +41,9 @@ ROUNDS=${ROUNDS:-20}
 EVENTS=${EVENTS:-100}
 OUT=${OUT:-}
 SERVER_ENV=${SERVER_ENV:-}
+LIFTED_LIMITS="-byte-rate 1073741824 -byte-burst 1073741824 -max-sessions-per-ip 10000000
+	-join-rate 1000000 -join-burst 1000000 -room-join-rate 1000000 -room-join-burst 1000000"
+SERVER_ARGS=${SERVER_ARGS-$LIFTED_LIMITS}
 QUIET_WAIT=${QUIET_WAIT:-120}
 QUIET_CORES=${QUIET_CORES:-0.3}
 
@@ -56,7 +62,7 @@ for s in "${scenarios[@]}"; do
 	case $s in
 	idle | relay | latency | resume) ;;
 	-h | --help)
-		sed -n '2,25s/^# \{0,1\}//p' "$0"
+		sed -n '2,28s/^# \{0,1\}//p' "$0"
 		exit 0
 		;;
 	*)
@@ -144,10 +150,9 @@ start_server() {
 	# shellcheck disable=SC2086 # SERVER_ENV is a list of NAME=value words
 	# Every load client comes from 127.0.0.1 and sends flat out: lift the
 	# per-session and per-address limits, which are for the open internet.
+	# shellcheck disable=SC2086 # SERVER_ARGS is a list of flags
 	env $SERVER_ENV "$tmp/switchboard" -http 127.0.0.1:0 -turn "" -rate-limit 1000000 -rate-burst 1000000 \
-		-byte-rate 1073741824 -byte-burst 1073741824 -max-sessions-per-ip 10000000 \
-		-join-rate 1000000 -join-burst 1000000 -room-join-rate 1000000 -room-join-burst 1000000 \
-		-log-level info >"$log" 2>&1 &
+		$SERVER_ARGS -log-level info >"$log" 2>&1 &
 	server_pid=$!
 	addr=""
 	for _ in $(seq 100); do
