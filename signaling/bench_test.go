@@ -33,14 +33,22 @@ import (
 // relaying fails the benchmark instead of hanging it.
 const benchDeadline = 2 * time.Minute
 
-// benchServer runs a signaling server with rate limiting out of the way on
-// a 127.0.0.1:0 listener and returns its WebSocket URL.
+// benchServer runs a signaling server with every limit out of the way (all
+// load comes from one address, flat out) on a 127.0.0.1:0 listener and
+// returns its WebSocket URL.
 func benchServer(b *testing.B) string {
 	b.Helper()
-	srv, err := signaling.New(signaling.Config{
-		RateLimit: 1e9, RateBurst: 1e9,
-		Logger: slog.New(slog.DiscardHandler),
+	return benchServerWith(b, signaling.Config{
+		RateLimit: 1e9, RateBurst: 1e9, ByteRate: 1 << 30, ByteBurst: 1 << 30,
+		MaxSessionsPerAddr: 1 << 30, JoinRatePerAddr: 1e9, JoinBurstPerAddr: 1e9, RoomJoinRate: 1e9, RoomJoinBurst: 1e9,
 	})
+}
+
+// benchServerWith runs a signaling server with cfg on 127.0.0.1:0.
+func benchServerWith(b *testing.B, cfg signaling.Config) string {
+	b.Helper()
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	srv, err := signaling.New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -6,6 +6,7 @@ package stun
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"sync/atomic"
@@ -26,11 +27,19 @@ type Conn struct {
 	net.PacketConn
 	req, resp stun.Message
 	answered  atomic.Uint64
+	batch     *batch // nil: one request per read (not a *net.UDPConn, or RFC 5780)
+	rfc       *Responder
+	rfcIdx    [2]int // this socket's (ip, port) index in rfc
 }
 
-// NewConn wraps pc.
+// NewConn wraps pc. A *net.UDPConn is read and answered in batches
+// (batch.go).
 func NewConn(pc net.PacketConn) *Conn {
-	return &Conn{PacketConn: pc}
+	c := &Conn{PacketConn: pc}
+	if bc := newBatchConn(pc); bc != nil {
+		c.batch = newBatch(bc)
+	}
+	return c
 }
 
 // Answered reports how many Binding requests the socket has answered.
@@ -38,6 +47,9 @@ func (c *Conn) Answered() uint64 { return c.answered.Load() }
 
 // ReadFrom implements net.PacketConn.
 func (c *Conn) ReadFrom(p []byte) (int, net.Addr, error) {
+	if c.batch != nil {
+		return c.readBatched(p)
+	}
 	for {
 		n, addr, err := c.PacketConn.ReadFrom(p)
 		if err != nil || !c.answer(p[:n], addr) {
@@ -46,11 +58,51 @@ func (c *Conn) ReadFrom(p []byte) (int, net.Addr, error) {
 	}
 }
 
+// readBatched hands out the packets of one recvmmsg in turn, answering
+// Binding requests into one sendmmsg, which is flushed before the reader
+// blocks again or returns a packet.
+func (c *Conn) readBatched(p []byte) (int, net.Addr, error) {
+	b := c.batch
+	for {
+		for b.next < b.have {
+			m := &b.in[b.next]
+			b.next++
+			pkt := m.Buffers[0][:m.N]
+			if from, ok := m.Addr.(*net.UDPAddr); ok && looksLikeBinding(pkt) {
+				if err := bindingResponse(&c.req, &c.resp, pkt, from); err == nil {
+					if b.queue(c.resp.Raw, m.Addr) == nil {
+						c.answered.Add(1)
+					}
+					continue
+				}
+			}
+			_ = b.flush()
+			if m.N > len(p) {
+				continue // larger than the reader's buffer: pion drops these too
+			}
+			return copy(p, pkt), m.Addr, nil
+		}
+		if err := b.flush(); err != nil && isClosed(err) {
+			return 0, nil, err
+		}
+		n, err := b.conn.ReadBatch(b.in, 0)
+		if err != nil {
+			return 0, nil, err
+		}
+		b.next, b.have = 0, n
+	}
+}
+
+func isClosed(err error) bool { return errors.Is(err, net.ErrClosed) }
+
 // answer replies to pkt if it is a well-formed Binding request.
 func (c *Conn) answer(pkt []byte, addr net.Addr) bool {
 	from, ok := addr.(*net.UDPAddr)
 	if !ok || !looksLikeBinding(pkt) {
 		return false
+	}
+	if c.rfc != nil {
+		return c.answerRFC5780(pkt, from)
 	}
 	if err := bindingResponse(&c.req, &c.resp, pkt, from); err != nil {
 		return false // malformed: let the TURN server count and drop it

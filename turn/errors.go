@@ -3,7 +3,13 @@ package turn
 import "errors"
 
 var (
-	errBadConfig   = errors.New("invalid turn config")
-	errBadUsername = errors.New("username is not <unix expiry>[:<user>]")
-	errExpired     = errors.New("credential has expired")
+	errBadConfig    = errors.New("invalid turn config")
+	errBadUsername  = errors.New("username is not <unix expiry>[:<user>]")
+	errBadAddrRange = errors.New("not an address, range a-b or prefix")
+	errNotTURNFrame = errors.New("stream carries neither STUN nor ChannelData")
+
+	errUnknownKey     = errors.New("unknown option")
+	errUnsupportedKey = errors.New("unsupported option")
+	errBadValue       = errors.New("bad option value")
+	errBadOptions     = errors.New("invalid options")
 )

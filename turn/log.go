@@ -10,8 +10,10 @@ import (
 )
 
 // slogFactory routes pion's logs into slog; pion's Trace level maps to Debug.
-// pion logs once per bad packet, so a client could flood the log: lines
-// above Debug share a budget and the excess is dropped.
+// pion logs once per bad packet, so a client could flood the log: every
+// line that would be written, debug included (an operator chasing a
+// problem with -log-level debug is still on the internet), shares a
+// budget and the excess is dropped.
 type slogFactory struct {
 	log    *slog.Logger
 	budget *rate.Limiter
@@ -31,7 +33,7 @@ type slogLogger struct {
 }
 
 func (l slogLogger) logf(level slog.Level, format string, args ...any) {
-	if !l.log.Enabled(context.Background(), level) || level > slog.LevelDebug && !l.budget.Allow() {
+	if !l.log.Enabled(context.Background(), level) || !l.budget.Allow() {
 		return
 	}
 	l.log.Log(context.Background(), level, fmt.Sprintf(format, args...))

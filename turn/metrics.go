@@ -3,41 +3,73 @@ package turn
 import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
-	authOK, authBadPassword      prometheus.Counter
-	authExpired, authBadUsername prometheus.Counter
-	deniedPeers                  prometheus.Counter
-	relayed                      *prometheus.CounterVec
-	relayedIn                    prometheus.Counter
-	relayedOut                   prometheus.Counter
+	authVec                             *prometheus.CounterVec
+	deniedPeers                         prometheus.Counter
+	relayedInBytes, relayedOutBytes     prometheus.Counter
+	relayedInPackets, relayedOutPackets prometheus.Counter
+	allocCreated, allocFailed           prometheus.Counter
+	quotaUser, quotaTotal               prometheus.Counter
+	allocDraining                       prometheus.Counter
+	droppedAuthRate, droppedBandwidth   prometheus.Counter
+	droppedSTUNMode                     prometheus.Counter
+	refusedConns, timedOutConns         prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer, allocations func() float64) *metrics {
+func (m *metrics) auth(result string) { m.authVec.WithLabelValues(result).Inc() }
+
+func newMetrics(reg prometheus.Registerer, allocations, bindings func() float64) *metrics {
 	auth := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchboard_turn_auth_total",
-		Help: "TURN authentication verdicts: ok, bad_password, expired, bad_username.",
+		Help: "TURN authentication verdicts: ok, or the refusal reason.",
 	}, []string{"result"})
+	for _, r := range []string{authOK, authBadPassword, authExpired, authTooFar, authBadUsername, authUnknownUser, authWrongRealm, authStaleNonce} {
+		auth.WithLabelValues(r)
+	}
+	bytes := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchboard_turn_relayed_bytes_total",
+		Help: "Payload bytes relayed through allocations; in = from peers, out = to peers.",
+	}, []string{"direction"})
+	packets := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchboard_turn_relayed_packets_total",
+		Help: "Datagrams relayed through allocations; in = from peers, out = to peers.",
+	}, []string{"direction"})
+	allocs := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchboard_turn_allocations_total",
+		Help: "Allocate outcomes: created, failed (no relay port), quota_user, quota_total, draining (all 486).",
+	}, []string{"outcome"})
+	dropped := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchboard_turn_dropped_total",
+		Help: "Packets dropped: auth_rate (401/438 budget of a source), bandwidth (max-bps or bps-capacity), mode (TURN under stun-only, Binding under no-stun).",
+	}, []string{"reason"})
+	conns := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchboard_turn_connections_closed_total",
+		Help: "TCP/TLS connections closed by the server: per_address_cap (refused at accept), timeout (idle or stalled mid-frame).",
+	}, []string{"reason"})
 	m := &metrics{
-		authOK:          auth.WithLabelValues("ok"),
-		authBadPassword: auth.WithLabelValues("bad_password"),
-		authExpired:     auth.WithLabelValues("expired"),
-		authBadUsername: auth.WithLabelValues("bad_username"),
+		authVec: auth,
 		deniedPeers: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "switchboard_turn_denied_peers_total",
-			Help: "Permissions refused because the peer address is not public.",
+			Help: "Permissions, channel binds and datagrams refused by the peer policy.",
 		}),
-		relayed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "switchboard_turn_relayed_bytes_total",
-			Help: "Bytes relayed through allocations; in = from peers, out = to peers.",
-		}, []string{"direction"}),
+		relayedInBytes: bytes.WithLabelValues("in"), relayedOutBytes: bytes.WithLabelValues("out"),
+		relayedInPackets: packets.WithLabelValues("in"), relayedOutPackets: packets.WithLabelValues("out"),
+		allocCreated: allocs.WithLabelValues("created"), allocFailed: allocs.WithLabelValues("failed"),
+		quotaUser: allocs.WithLabelValues("quota_user"), quotaTotal: allocs.WithLabelValues("quota_total"),
+		allocDraining:   allocs.WithLabelValues("draining"),
+		droppedAuthRate: dropped.WithLabelValues("auth_rate"), droppedBandwidth: dropped.WithLabelValues("bandwidth"),
+		droppedSTUNMode: dropped.WithLabelValues("mode"),
+		refusedConns:    conns.WithLabelValues("per_address_cap"), timedOutConns: conns.WithLabelValues("timeout"),
 	}
-	m.relayedIn = m.relayed.WithLabelValues("in")
-	m.relayedOut = m.relayed.WithLabelValues("out")
 	if reg != nil {
-		reg.MustRegister(auth, m.deniedPeers, m.relayed,
+		reg.MustRegister(auth, m.deniedPeers, bytes, packets, allocs, dropped, conns,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "switchboard_turn_allocations",
 				Help: "Live TURN allocations.",
-			}, allocations))
+			}, allocations),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "switchboard_stun_binding_answered_total",
+				Help: "STUN Binding requests answered on the UDP listeners' fast path.",
+			}, bindings))
 	}
 	return m
 }

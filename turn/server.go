@@ -1,6 +1,8 @@
-// Package turn is the relay: a TURN server (RFC 5766, on pion/turn) that
-// authenticates with short-lived TURN REST API credentials, refuses to
-// relay into non-public networks and counts what it relays.
+// Package turn is the relay: a TURN server (RFC 8656, on pion/turn) that
+// authenticates with TURN REST API credentials or static users, refuses to
+// relay into non-public networks, enforces quotas and bandwidth caps, and
+// counts what it relays. A gate at the socket layer adds what pion/turn/v4
+// lacks (gate.go).
 package turn
 
 import (
@@ -9,18 +11,34 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/turn/v4"
+	"golang.org/x/time/rate"
+
+	"github.com/switchboard-rtc/switchboard/stun"
 )
 
 // Server is a running relay.
 type Server struct {
-	cfg      Config
-	publicIP netip.Addr
-	turn     *turn.Server
-	metrics  *metrics
-	log      *slog.Logger
+	cfg       Config
+	publicIP  netip.Addr
+	policy    *peerPolicy
+	userKeys  map[string][]byte
+	gate      *gate
+	quotas    *quotas
+	verified  verifiedKeys
+	livePorts portSet
+	bindings  []*stun.Conn
+	listeners []*gatedListener
+	// capacityIn and capacityOut are the server-wide bps-capacity buckets.
+	capacityIn, capacityOut *rate.Limiter
+	turn                    *turn.Server
+	draining                atomic.Bool
+	deleted                 chan struct{} // an allocation ended (Drain)
+	metrics                 *metrics
+	log                     *slog.Logger
 }
 
 // NewServer starts serving on the configured sockets.
@@ -30,12 +48,33 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	publicIP, _ := netip.AddrFromSlice(cfg.PublicIP)
-	s := &Server{cfg: cfg, publicIP: publicIP.Unmap(), log: cfg.Logger}
+	s := &Server{cfg: cfg, publicIP: publicIP.Unmap(), log: cfg.Logger,
+		capacityIn: newByteBucket(cfg.BPSCapacity), capacityOut: newByteBucket(cfg.BPSCapacity),
+		deleted: make(chan struct{}, 1)}
+	s.policy = &peerPolicy{allowPrivate: cfg.AllowPrivatePeers, allowLoopback: cfg.AllowLoopbackPeers,
+		denied: cfg.DeniedPeers, allowed: cfg.AllowedPeers, self: s.publicIP}
+	s.userKeys = make(map[string][]byte, len(cfg.Users))
+	for _, u := range cfg.Users {
+		key := u.Key
+		if key == nil {
+			key = turn.GenerateAuthKey(u.Name, cfg.Realm, u.Password)
+		}
+		s.userKeys[u.Name] = key
+	}
+	userQuota, totalQuota := max(cfg.UserQuota, 0), max(cfg.TotalQuota, 0)
+	s.quotas = newQuotas(userQuota, totalQuota)
+	s.gate = newGate(s)
 	s.metrics = newMetrics(cfg.Registerer, func() float64 {
 		if s.turn == nil {
 			return 0
 		}
 		return float64(s.turn.AllocationCount())
+	}, func() float64 {
+		var n uint64
+		for _, b := range s.bindings {
+			n += b.Answered()
+		}
+		return float64(n)
 	})
 
 	relays := &countingRelays{
@@ -45,34 +84,67 @@ func NewServer(cfg Config) (*Server, error) {
 			MinPort:      uint16(cfg.RelayPortMin),
 			MaxPort:      uint16(cfg.RelayPortMax),
 		},
-		in: s.metrics.relayedIn, out: s.metrics.relayedOut, allowed: s.datagramAllowed,
+		srv: s,
 	}
 	sc := turn.ServerConfig{
 		Realm:         cfg.Realm,
 		AuthHandler:   s.authenticate,
+		QuotaHandler:  s.quota,
 		LoggerFactory: newSlogFactory(cfg.Logger),
 		EventHandler: turn.EventHandler{
-			// pion reports only verdicts on MESSAGE-INTEGRITY here;
-			// authenticate counts the refusals that never get that far.
-			OnAuth: func(_, _ net.Addr, _, _, _ string, _ string, verdict bool) {
-				if verdict {
-					s.metrics.authOK.Inc()
-				} else {
-					s.metrics.authBadPassword.Inc()
+			OnAllocationCreated: func(src, local net.Addr, _, _, _ string, _ net.Addr, _ int) {
+				s.metrics.allocCreated.Inc()
+				s.quotas.created(src, local)
+			},
+			OnAllocationDeleted: func(src, local net.Addr, _, _, _ string) {
+				s.quotas.deleted(src, local)
+				select {
+				case s.deleted <- struct{}{}:
+				default:
+				}
+			},
+			OnAllocationError: func(src, _ net.Addr, _, _ string) {
+				if s.quotas.failed(src) {
+					s.metrics.allocFailed.Inc()
 				}
 			},
 		},
 	}
-	if cfg.UDP != nil {
-		sc.PacketConnConfigs = []turn.PacketConnConfig{{
-			PacketConn: cfg.UDP, RelayAddressGenerator: relays, PermissionHandler: s.peerAllowed,
-		}}
+	var rfc5780 *stun.Responder
+	if cfg.AltAddr != nil {
+		primary, ok := cfg.UDP[0].LocalAddr().(*net.UDPAddr)
+		if !ok || primary.IP.IsUnspecified() || cfg.AltAddr.IP.Equal(primary.IP) || cfg.AltAddr.Port == primary.Port {
+			return nil, fmt.Errorf("%w: RFC 5780 needs a concrete primary address and an alternate differing in IP and port", errBadConfig)
+		}
+		rfc5780 = stun.NewResponder(primary, cfg.AltAddr)
 	}
-	if cfg.TCP != nil {
-		sc.ListenerConfigs = []turn.ListenerConfig{{
-			Listener: cfg.TCP, RelayAddressGenerator: relays, PermissionHandler: s.peerAllowed,
-		}}
+	for _, pc := range append(append([]net.PacketConn(nil), cfg.UDP...), cfg.AltUDP...) {
+		if !cfg.NoSTUN {
+			binding := stun.NewConn(pc)
+			if rfc5780 != nil {
+				if binding = rfc5780.Add(pc); binding == nil {
+					return nil, fmt.Errorf("%w: socket %v is on none of the RFC 5780 addresses", errBadConfig, pc.LocalAddr())
+				}
+			}
+			s.bindings = append(s.bindings, binding)
+			pc = binding
+		}
+		sc.PacketConnConfigs = append(sc.PacketConnConfigs, turn.PacketConnConfig{
+			PacketConn:            &gatedPacketConn{PacketConn: pc, g: s.gate},
+			RelayAddressGenerator: relays, PermissionHandler: s.peerAllowed,
+		})
 	}
+	addListeners := func(ls []net.Listener, network string) {
+		for _, l := range ls {
+			gl := newGatedListener(l, s.gate, network)
+			s.listeners = append(s.listeners, gl)
+			sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{
+				Listener: gl, RelayAddressGenerator: relays, PermissionHandler: s.peerAllowed,
+			})
+		}
+	}
+	addListeners(cfg.TCP, "tcp")
+	addListeners(cfg.TLS, "tls")
 	srv, err := turn.NewServer(sc)
 	if err != nil {
 		return nil, fmt.Errorf("start turn server: %w", err)
@@ -81,28 +153,33 @@ func NewServer(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// authenticate checks the username's expiry and derives the long-term key
-// from the shared secret; pion then verifies MESSAGE-INTEGRITY with it, so
-// a wrong password fails there. pion/turn v4 answers both refusals with
-// 400 Bad Request (RFC 5389 asks for 401; v5 does that).
-func (s *Server) authenticate(username, realm string, src net.Addr) ([]byte, bool) {
-	expiry, _, err := parseUsername(username)
-	if err != nil {
-		s.metrics.authBadUsername.Inc()
-	} else if time.Now().After(expiry) {
-		err = errExpired
-		s.metrics.authExpired.Inc()
+// quota is pion's QuotaHandler; a refusal is answered 486.
+func (s *Server) quota(username, _ string, src net.Addr) bool {
+	if s.draining.Load() {
+		s.metrics.allocDraining.Inc()
+		return false
 	}
-	if err != nil {
-		s.log.Debug("turn auth refused", "client", src, "err", err)
-		return nil, false
+	switch s.quotas.reserve(quotaUser(username), src) {
+	case "user":
+		s.metrics.quotaUser.Inc()
+		s.log.Debug("allocation refused: user quota", "user", quotaUser(username), "client", src)
+		return false
+	case "total":
+		s.metrics.quotaTotal.Inc()
+		s.log.Debug("allocation refused: total quota", "client", src)
+		return false
 	}
-	return turn.GenerateAuthKey(username, realm, restPassword(s.cfg.Secret, username)), true
+	return true
 }
 
-// Credentials mints credentials for user valid for the configured TTL.
+// Credentials mints REST credentials for user with the first secret, valid
+// for the configured TTL. With no secret configured it returns empty
+// strings.
 func (s *Server) Credentials(user string) (username, password string, ttl time.Duration) {
-	username, password = Credentials(s.cfg.Secret, user, s.cfg.CredentialTTL, time.Now())
+	if len(s.cfg.Secrets) == 0 {
+		return "", "", 0
+	}
+	username, password = Credentials(s.cfg.Secrets[0], user, s.cfg.CredentialTTL, time.Now())
 	return username, password, s.cfg.CredentialTTL
 }
 
@@ -112,16 +189,22 @@ func (s *Server) URLs() (stunURLs, turnURLs []string) {
 	if s.publicIP.Is6() {
 		host = "[" + host + "]"
 	}
-	if s.cfg.UDP != nil {
-		port := portOf(s.cfg.UDP.LocalAddr())
+	if len(s.cfg.UDP) > 0 {
+		port := portOf(s.cfg.UDP[0].LocalAddr())
 		stunURLs = append(stunURLs, "stun:"+host+":"+port)
 		turnURLs = append(turnURLs, "turn:"+host+":"+port+"?transport=udp")
 	}
-	if s.cfg.TCP != nil {
-		turnURLs = append(turnURLs, "turn:"+host+":"+portOf(s.cfg.TCP.Addr())+"?transport=tcp")
+	if len(s.cfg.TCP) > 0 {
+		turnURLs = append(turnURLs, "turn:"+host+":"+portOf(s.cfg.TCP[0].Addr())+"?transport=tcp")
+	}
+	if len(s.cfg.TLS) > 0 {
+		turnURLs = append(turnURLs, "turns:"+host+":"+portOf(s.cfg.TLS[0].Addr())+"?transport=tcp")
 	}
 	return stunURLs, turnURLs
 }
+
+// Allocations reports live allocations.
+func (s *Server) Allocations() int { return s.turn.AllocationCount() }
 
 func portOf(a net.Addr) string {
 	switch a := a.(type) {
@@ -134,7 +217,7 @@ func portOf(a net.Addr) string {
 	return port
 }
 
-// Close stops the relay, its allocations and its sockets.
+// Close stops the relay, its allocations, its sockets and connections.
 func (s *Server) Close() error {
 	return s.turn.Close()
 }

@@ -39,8 +39,8 @@ func startRelay(t *testing.T, tweak func(*Config)) *testRelay {
 	}
 	reg := prometheus.NewRegistry()
 	cfg := Config{
-		UDP: udp, TCP: tcp, PublicIP: net.IPv4(127, 0, 0, 1), RelayBindAddress: "127.0.0.1",
-		RelayPortMin: 40000, RelayPortMax: 60000, Secret: []byte(testSecret), Registerer: reg,
+		UDP: []net.PacketConn{udp}, TCP: []net.Listener{tcp}, PublicIP: net.IPv4(127, 0, 0, 1), RelayBindAddress: "127.0.0.1",
+		RelayPortMin: 40000, RelayPortMax: 60000, Secrets: [][]byte{[]byte(testSecret)}, Registerer: reg,
 	}
 	if tweak != nil {
 		tweak(&cfg)
@@ -96,7 +96,7 @@ func TestCredentialsMatchTURNRESTScheme(t *testing.T) {
 func TestAllocateAndRelay(t *testing.T) {
 	for _, network := range []string{"udp", "tcp"} {
 		t.Run(network, func(t *testing.T) {
-			r := startRelay(t, nil)
+			r := startRelay(t, func(c *Config) { c.AllowLoopbackPeers = true })
 			user, pass, _ := r.srv.Credentials("session-1")
 			client := r.newClient(t, network, user, pass)
 			relayConn, err := client.Allocate()
@@ -108,8 +108,9 @@ func TestAllocateAndRelay(t *testing.T) {
 				t.Errorf("allocations: gauge series %d (%v), count %d; want 1", n, err, r.srv.turn.AllocationCount())
 			}
 
-			// The relay's public address is 127.0.0.1 here, so a peer on it
-			// counts as the relay itself and is allowed on relay ports.
+			// The relay's public address is 127.0.0.1 here: a peer on it is
+			// the relay itself, reachable on any port only because loopback
+			// peers are allowed on purpose.
 			peer := listenInRange(t, 40000, 60000)
 			defer peer.Close()
 			if _, err := relayConn.WriteTo([]byte("to peer"), peer.LocalAddr()); err != nil {
@@ -135,8 +136,8 @@ func TestAllocateAndRelay(t *testing.T) {
 			// The server counts after its write returns, which may be after
 			// the peer has the datagram: poll.
 			waitUntil(t, func() bool {
-				return testutil.ToFloat64(r.srv.metrics.relayedIn) == float64(len("to client")) &&
-					testutil.ToFloat64(r.srv.metrics.relayedOut) == float64(len("to peer"))
+				return testutil.ToFloat64(r.srv.metrics.relayedInBytes) == float64(len("to client")) &&
+					testutil.ToFloat64(r.srv.metrics.relayedOutBytes) == float64(len("to peer"))
 			}, "relayed bytes counted")
 		})
 	}
@@ -146,37 +147,38 @@ func TestBadCredentialsCannotAllocate(t *testing.T) {
 	now := time.Now()
 	goodUser, goodPass := Credentials([]byte(testSecret), "s", time.Hour, now)
 	expiredUser, expiredPass := Credentials([]byte(testSecret), "s", -time.Minute, now)
+	farUser, farPass := Credentials([]byte(testSecret), "s", 48*time.Hour, now)
 	otherUser, otherPass := Credentials([]byte("another-secret"), "s", time.Hour, now)
-	cases := []struct{ name, user, pass string }{
-		{"wrong password", goodUser, goodPass + "x"},
-		{"expired", expiredUser, expiredPass},
-		{"other secret", otherUser, otherPass},
-		{"not a timestamp", "alice", goodPass},
-		{"empty", "", ""},
+	cases := []struct{ name, user, pass, reason string }{
+		{"wrong password", goodUser, goodPass + "x", authBadPassword},
+		{"expired", expiredUser, expiredPass, authExpired},
+		{"too far ahead", farUser, farPass, authTooFar},
+		{"other secret", otherUser, otherPass, authBadPassword},
+		{"not a timestamp", "alice", goodPass, authBadUsername},
+		{"empty", "", "", authBadUsername},
 	}
 	for _, network := range []string{"udp", "tcp"} {
 		r := startRelay(t, nil)
 		for _, tc := range cases {
 			t.Run(network+"/"+tc.name, func(t *testing.T) {
+				before := testutil.ToFloat64(r.srv.metrics.authVec.WithLabelValues(tc.reason))
 				client := r.newClient(t, network, tc.user, tc.pass)
 				conn, err := client.Allocate()
 				if err == nil {
 					conn.Close()
 					t.Fatal("allocation succeeded")
 				}
-				// pion/turn v4 refuses with 400 where RFC 5389 says 401.
-				if !strings.Contains(err.Error(), "error 400") && !strings.Contains(err.Error(), "error 401") {
-					t.Fatalf("allocate failed with %v, want an auth refusal", err)
+				// RFC 8489 and coturn: 401; pion/turn v4 alone says 400.
+				if !strings.Contains(err.Error(), "error 401") {
+					t.Fatalf("allocate failed with %v, want 401", err)
+				}
+				if got := testutil.ToFloat64(r.srv.metrics.authVec.WithLabelValues(tc.reason)); got <= before {
+					t.Errorf("auth{result=%s} did not grow", tc.reason)
 				}
 			})
 		}
-		m := r.srv.metrics
-		if got := testutil.ToFloat64(m.authOK); got != 0 {
+		if got := testutil.ToFloat64(r.srv.metrics.authVec.WithLabelValues(authOK)); got != 0 {
 			t.Errorf("%s: %v successful auths", network, got)
-		}
-		refused := []float64{testutil.ToFloat64(m.authBadPassword), testutil.ToFloat64(m.authExpired), testutil.ToFloat64(m.authBadUsername)}
-		if refused[0] < 2 || refused[1] < 1 || refused[2] < 1 {
-			t.Errorf("%s: refusals bad_password/expired/bad_username = %v", network, refused)
 		}
 	}
 }
@@ -249,7 +251,7 @@ func TestRelaySelfOnlyOnRelayPorts(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitUntil(t, func() bool { return testutil.ToFloat64(r.srv.metrics.deniedPeers) >= 1 }, "datagram to the TURN port denied")
-	if got := testutil.ToFloat64(r.srv.metrics.relayedOut); got != 0 {
+	if got := testutil.ToFloat64(r.srv.metrics.relayedOutBytes); got != 0 {
 		t.Fatalf("%v bytes relayed to a non-relay port", got)
 	}
 }
@@ -284,13 +286,19 @@ func TestConfigValidation(t *testing.T) {
 	}
 	defer udp.Close()
 	ok := func() Config {
-		return Config{UDP: udp, PublicIP: net.IPv4(127, 0, 0, 1), Secret: []byte("s")}
+		return Config{UDP: []net.PacketConn{udp}, PublicIP: net.IPv4(127, 0, 0, 1), Secrets: [][]byte{[]byte("s")}}
 	}
 	bad := map[string]func(*Config){
 		"no sockets":        func(c *Config) { c.UDP = nil },
 		"no public ip":      func(c *Config) { c.PublicIP = nil },
 		"unspecified ip":    func(c *Config) { c.PublicIP = net.IPv4zero },
-		"no secret":         func(c *Config) { c.Secret = nil },
+		"no secret":         func(c *Config) { c.Secrets = nil },
+		"empty secret":      func(c *Config) { c.Secrets = [][]byte{nil} },
+		"user without key":  func(c *Config) { c.Users = []StaticUser{{Name: "a"}} },
+		"short validity":    func(c *Config) { c.MaxCredentialValidity = time.Minute },
+		"negative quota":    func(c *Config) { c.UserQuota = -2 },
+		"negative bps":      func(c *Config) { c.MaxBPS = -1 },
+		"zero burst":        func(c *Config) { c.AuthBurst = -1 },
 		"inverted ports":    func(c *Config) { c.RelayPortMin, c.RelayPortMax = 6000, 5000 },
 		"port out of range": func(c *Config) { c.RelayPortMin, c.RelayPortMax = 1, 70000 },
 		"short ttl":         func(c *Config) { c.CredentialTTL = time.Second },

@@ -15,7 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/switchboard-rtc/switchboard/signaling"
-	"github.com/switchboard-rtc/switchboard/stun"
 	"github.com/switchboard-rtc/switchboard/turn"
 	"github.com/switchboard-rtc/switchboard/web"
 )
@@ -29,7 +28,7 @@ const readHeaderTimeout = 10 * time.Second
 // listeners are bound before run so tests can pass 127.0.0.1:0 sockets.
 type listeners struct {
 	http    net.Listener
-	turnUDP net.PacketConn // nil with turnTCP: no bundled relay
+	turnUDP []net.PacketConn // empty with turnTCP nil: no bundled relay
 	turnTCP net.Listener
 }
 
@@ -40,44 +39,45 @@ func listen(c *config) (ls listeners, err error) {
 	if c.TURNAddr == "" {
 		return ls, nil
 	}
-	if ls.turnUDP, err = net.ListenPacket("udp", c.TURNAddr); err != nil {
+	sockets, buffer := c.TURN.SocketSettings()
+	if ls.turnUDP, err = turn.ListenUDP("udp", c.TURNAddr, sockets, buffer, slog.Default()); err != nil {
 		ls.http.Close()
 		return ls, err
 	}
 	if ls.turnTCP, err = net.Listen("tcp", c.TURNAddr); err != nil {
 		ls.http.Close()
-		ls.turnUDP.Close()
+		for _, pc := range ls.turnUDP {
+			pc.Close()
+		}
 		return ls, err
 	}
 	return ls, nil
 }
 
 // run serves until ctx ends, then shuts down within c.ShutdownTimeout.
-func run(ctx context.Context, c *config, ls listeners, log *slog.Logger) error {
+func run(ctx context.Context, c *config, ls listeners, log *slog.Logger, reload <-chan struct{}) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	var relay *turn.Server
-	if ls.turnUDP != nil {
-		binding := stun.NewConn(ls.turnUDP)
-		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "switchboard_stun_binding_answered_total",
-			Help: "STUN Binding requests answered on the TURN UDP port.",
-		}, func() float64 { return float64(binding.Answered()) }))
-		var err error
-		relay, err = turn.NewServer(turn.Config{
-			UDP: binding, TCP: ls.turnTCP,
+	if len(ls.turnUDP) > 0 {
+		tc := turn.Config{
+			UDP: ls.turnUDP, TCP: []net.Listener{ls.turnTCP},
 			PublicIP:          c.publicIP,
 			RelayBindAddress:  c.RelayBind,
 			RelayPortMin:      c.relayMin,
 			RelayPortMax:      c.relayMax,
-			Secret:            []byte(c.TURNSecret),
+			Secrets:           [][]byte{[]byte(c.TURNSecret)},
 			CredentialTTL:     c.CredentialTTL,
 			AllowPrivatePeers: c.AllowPrivatePeers,
 			Logger:            log.With("component", "turn"),
 			Registerer:        reg,
-		})
-		if err != nil {
+		}
+		if err := c.TURN.ApplyPolicy(&tc); err != nil {
+			return err
+		}
+		var err error
+		if relay, err = turn.NewServer(tc); err != nil {
 			return err
 		}
 		defer relay.Close()
@@ -137,7 +137,19 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ls.http) }()
+	if c.TLSCert != "" {
+		// HTTPS and WSS from the binary itself; HTTP/2 comes with it,
+		// which lifts browsers' six-connection limit for event streams.
+		certs, err := turn.NewCertReloader(c.TLSCert, c.TLSKey)
+		if err != nil {
+			return err
+		}
+		hs.TLSConfig = certs.TLSConfig()
+		go reloadOnSignal(ctx, reload, certs, log)
+		go func() { served <- hs.ServeTLS(ls.http, "", "") }()
+	} else {
+		go func() { served <- hs.Serve(ls.http) }()
+	}
 	if c.PprofAddr != "" {
 		_, stopPprof, err := servePprof(c.PprofAddr, log)
 		if err != nil {
@@ -148,7 +160,7 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger) error {
 
 	attrs := []any{"http", ls.http.Addr().String(), "public_ip", c.publicIP.String()}
 	if relay != nil {
-		attrs = append(attrs, "turn", ls.turnUDP.LocalAddr().String(), "relay_ports", c.RelayPorts)
+		attrs = append(attrs, "turn", ls.turnUDP[0].LocalAddr().String(), "turn_udp_sockets", len(ls.turnUDP), "relay_ports", c.RelayPorts)
 	}
 	log.Info("switchboard started", attrs...)
 	if len(c.publicURLs()) == 0 {
@@ -215,4 +227,21 @@ func servePprof(addr string, log *slog.Logger) (bound string, stop func(), err e
 	go func() { defer close(done); _ = srv.Serve(ln) }()
 	log.Info("pprof listening", "addr", ln.Addr().String())
 	return ln.Addr().String(), func() { _ = srv.Close(); <-done }, nil
+}
+
+// reloadOnSignal re-reads the TLS certificate on each reload signal until
+// ctx ends; sessions already up keep the one they have.
+func reloadOnSignal(ctx context.Context, reload <-chan struct{}, certs *turn.CertReloader, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-reload:
+			if err := certs.Reload(); err != nil {
+				log.Error("TLS certificate not reloaded; keeping the old one", "err", err)
+			} else {
+				log.Info("TLS certificate reloaded")
+			}
+		}
+	}
 }

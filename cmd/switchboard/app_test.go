@@ -8,6 +8,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/switchboard-rtc/switchboard/turn"
 )
 
 // testApp is the whole binary running in-process on 127.0.0.1:0 sockets.
@@ -17,7 +19,8 @@ type testApp struct {
 	wsURL   string // ws://127.0.0.1:port/v1/ws
 	turnUDP *net.UDPAddr
 	turnTCP *net.TCPAddr
-	stop    func() error // shuts down and returns run's error
+	reload  chan struct{} // what SIGHUP sends
+	stop    func() error  // shuts down and returns run's error
 }
 
 // startApp runs the server with test defaults, adjusted by tweak, and
@@ -37,25 +40,25 @@ func startApp(t *testing.T, tweak func(*config)) *testApp {
 			t.Fatal(err)
 		}
 	}
-	var ls listeners
-	if ls.http, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	if ls.turnUDP, err = net.ListenPacket("udp4", "127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	if ls.turnTCP, err = net.Listen("tcp4", "127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
 	level := slog.LevelWarn
 	if testing.Verbose() {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-
+	var ls listeners
+	if ls.http, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	if ls.turnUDP, err = turn.ListenUDP("udp4", "127.0.0.1:0", 2, 0, log); err != nil {
+		t.Fatal(err)
+	}
+	if ls.turnTCP, err = net.Listen("tcp4", "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, c, ls, log) }()
+	reload := make(chan struct{}, 1)
+	go func() { done <- run(ctx, c, ls, log, reload) }()
 	var stopped bool
 	var runErr error
 	stop := func() error {
@@ -78,7 +81,7 @@ func startApp(t *testing.T, tweak func(*config)) *testApp {
 	addr := ls.http.Addr().String()
 	return &testApp{
 		cfg: c, httpURL: "http://" + addr, wsURL: "ws://" + addr + "/v1/ws",
-		turnUDP: ls.turnUDP.LocalAddr().(*net.UDPAddr), turnTCP: ls.turnTCP.Addr().(*net.TCPAddr),
-		stop: stop,
+		turnUDP: ls.turnUDP[0].LocalAddr().(*net.UDPAddr), turnTCP: ls.turnTCP.Addr().(*net.TCPAddr),
+		reload: reload, stop: stop,
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/switchboard-rtc/switchboard/turn"
 )
 
 // config is everything an operator can set. Every flag has an environment
@@ -53,7 +55,12 @@ type config struct {
 	LogFormat         string
 	ShutdownTimeout   time.Duration
 	PprofAddr         string
+	TLSCert           string
+	TLSKey            string
 	MetricsAddr       string
+	// TURN holds the bundled relay's -turn-KEY options, the same table and
+	// code as the keys of `switchboard turn -c FILE` (turn.BundledKeys).
+	TURN *turn.Options
 
 	// Derived by validate.
 	trustedProxies     []netip.Prefix
@@ -74,7 +81,7 @@ func envName(flagName string) string {
 // parseConfig reads the environment, then args. It returns flag.ErrHelp
 // after printing usage for -h/--help.
 func parseConfig(args []string, getenv func(string) string, out io.Writer) (*config, error) {
-	c := &config{}
+	c := &config{TURN: turn.DefaultOptions()}
 	fs := flag.NewFlagSet("switchboard", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.StringVar(&c.HTTPAddr, "http", ":8080", "HTTP listen address: signaling, demo page, /metrics, /healthz")
@@ -112,7 +119,10 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long graceful shutdown may take")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve /metrics on a listener of its own, e.g. 10.0.0.5:9464 (default: on the HTTP port, answering this host only)")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) to serve HTTPS and WSS with; reloaded on SIGHUP. Empty: plain HTTP (put a TLS proxy in front)")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key for -tls-cert")
 	fs.StringVar(&c.PprofAddr, "pprof", "", "address for Go's /debug/pprof profiler, e.g. 127.0.0.1:6060 (off when empty; never expose it publicly)")
+	c.TURN.RegisterFlags(fs, "turn-", turn.BundledKeys...)
 
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
@@ -164,6 +174,9 @@ func (c *config) validate() error {
 	if c.JoinSecret != "" && len(c.JoinSecret) < 32 {
 		return fmt.Errorf("%w: -join-secret must be at least 32 bytes", errConfig)
 	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return fmt.Errorf("%w: set both -tls-cert and -tls-key, or neither", errConfig)
+	}
 	c.trustedProxies = nil
 	for _, cidr := range strings.Split(c.TrustedProxies, ",") {
 		if cidr = strings.TrimSpace(cidr); cidr == "" {
@@ -185,6 +198,9 @@ func (c *config) validate() error {
 		return fmt.Errorf("%w: -shutdown-timeout must be positive", errConfig)
 	case net.ParseIP(c.RelayBind) == nil:
 		return fmt.Errorf("%w: -relay-bind %q is not an IP address", errConfig, c.RelayBind)
+	}
+	if err := c.TURN.ApplyPolicy(&turn.Config{}); err != nil {
+		return fmt.Errorf("%w: %v", errConfig, err)
 	}
 	return nil // the signaling and turn packages validate the rest
 }

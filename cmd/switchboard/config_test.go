@@ -57,6 +57,7 @@ func TestConfigErrors(t *testing.T) {
 		{[]string{"-log-level", "loud"}, nil, "-log-level"},
 		{[]string{"-join-secret", "too-short"}, nil, "-join-secret"},
 		{[]string{"-trusted-proxies", "10.0.0.0/8, nonsense"}, nil, "-trusted-proxies"},
+		{[]string{"-tls-cert", "cert.pem"}, nil, "-tls-key"},
 		{[]string{"-join-secret-file", "/nonexistent/secret"}, nil, "-join-secret-file"},
 		{[]string{"-join-secret-file", "/dev/null", "-join-secret", "0123456789abcdef0123456789abcdef"}, nil, "not both"},
 		{[]string{"-log-format", "xml"}, nil, "-log-format"},
@@ -100,5 +101,28 @@ func TestJoinSecretFile(t *testing.T) {
 	}
 	if c, _ := parseConfig(nil, env(nil), &bytes.Buffer{}); c.joinSecret() != nil {
 		t.Fatal("rooms closed without a secret")
+	}
+}
+
+// TestBundledRelayOptionsShareTheTable: the bundled relay's -turn-KEY flags
+// and SWITCHBOARD_TURN_KEY variables are the keys of switchboard turn's
+// config file, parsed and checked by the same code.
+func TestBundledRelayOptionsShareTheTable(t *testing.T) {
+	c, err := parseConfig([]string{"-turn-user-quota", "5", "-turn-denied-peer-ip", "203.0.113.0-203.0.113.9"},
+		env(map[string]string{"SWITCHBOARD_TURN_MAX_BPS": "64000", "SWITCHBOARD_TURN_ALLOW_LOOPBACK_PEERS": "true"}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TURN.UserQuota != 5 || c.TURN.MaxBPS != 64000 || !c.TURN.AllowLoopbackPeers || len(c.TURN.DeniedPeerIPs) != 1 {
+		t.Fatalf("got %+v", c.TURN)
+	}
+	for _, bad := range [][]string{
+		{"-turn-denied-peer-ip", "not-an-address"},
+		{"-turn-stale-nonce", "0"},
+		{"-turn-user-quota", "lots"},
+	} {
+		if _, err := parseConfig(bad, env(nil), &bytes.Buffer{}); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
 	}
 }

@@ -1,0 +1,83 @@
+package stun
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"github.com/pion/stun/v2"
+)
+
+// TestBatchedBurst: a burst larger than one batch, with other packets
+// mixed in, gets every Binding answered and every other packet handed to
+// the reader in order.
+func TestBatchedBurst(t *testing.T) {
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := NewConn(pc)
+	if conn.batch == nil {
+		t.Fatal("a *net.UDPConn is not read in batches")
+	}
+	passed := make(chan string, 16)
+	go func() {
+		defer close(passed)
+		buf := make([]byte, 1500)
+		for {
+			n, _, err := conn.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			passed <- string(buf[:n])
+		}
+	}()
+	client, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	const requests = 3*batchSize + 5
+	sentIDs := make(map[[stun.TransactionIDSize]byte]bool)
+	for i := range requests {
+		req := stun.MustBuild(stun.TransactionID, stun.BindingRequest, stun.Fingerprint)
+		sentIDs[req.TransactionID] = true
+		if _, err := client.WriteTo(req.Raw, pc.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		if i%40 == 0 {
+			if _, err := client.WriteTo([]byte{'x', byte(i)}, pc.LocalAddr()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	buf := make([]byte, 1500)
+	for got := 0; got < requests; got++ {
+		_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := client.Read(buf)
+		if err != nil {
+			t.Fatalf("after %d answers: %v", got, err)
+		}
+		resp := &stun.Message{Raw: buf[:n]}
+		if resp.Decode() != nil || resp.Type != stun.BindingSuccess || !sentIDs[resp.TransactionID] {
+			t.Fatalf("unexpected answer %v", resp)
+		}
+		delete(sentIDs, resp.TransactionID)
+	}
+	for i := 0; i < requests; i += 40 {
+		select {
+		case got := <-passed:
+			if got != string([]byte{'x', byte(i)}) {
+				t.Fatalf("reader got %q, want packet %d", got, i)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("packet %d never reached the reader", i)
+		}
+	}
+	if conn.Answered() != requests {
+		t.Fatalf("answered %d, want %d", conn.Answered(), requests)
+	}
+	pc.Close()
+	for range passed {
+	}
+}
