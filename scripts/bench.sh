@@ -1,18 +1,28 @@
 #!/usr/bin/env bash
 # Benchmarks the signaling path on this machine, server and load tool side
-# by side on 127.0.0.1, and prints medians against the targets:
-#   idle     CONNS idle WebSocket connections: server RSS per connection
+# by side on 127.0.0.1, over each of TRANSPORTS (ws, sse, poll), and
+# prints medians against the targets and the transports side by side:
+#   idle     CONNS idle sessions: server RSS per session
 #   relay    PAIRS pairs relaying SIZE-byte offers flat out: offers/s
 #   latency  the same pairs paced at each of RATES offers/s: p50/p99
+#   resume   ROUNDS times: a peer's channel is cut, EVENTS offers are sent
+#            to it, it resumes: time from reconnect to the last one
 # Each run gets a fresh server. Figures and logs go to OUT when set.
 #
-# Usage: scripts/bench.sh [idle] [relay] [latency]     (default: all three)
+# Usage: scripts/bench.sh [idle] [relay] [latency] [resume]  (default: all)
 # Environment (defaults in brackets):
-#   RUNS [3]  CONNS [10000]  HOLD [15s]  PAIRS [50]  WINDOW [8]  SIZE [1500]
-#   DURATION [10s]  WARMUP [2s]  OUT [none]
-#   RATES ["half 30000"]: latency rates; half is half the relay median,
-#   30000 half the 60,000/s target
+#   TRANSPORTS ["ws sse poll"]  RUNS [3]  CONNS [10000]  HOLD [15s]
+#   PAIRS [50]  WINDOW [8]  SIZE [1500]  DURATION [10s]  WARMUP [2s]
+#   ROUNDS [20]  EVENTS [100]  OUT [none]
+#   RATES ["5000 half 30000"]: latency rates, for every transport; half is
+#   half that transport's relay median, 30000 half the 60,000/s target;
+#   a rate above 90 % of a transport's relay median is skipped for it
 #   SERVER_ENV [none]: extra environment for the server only, e.g. GOGC=400
+#   SERVER_BIN [none]: run this switchboard binary instead of building one,
+#   e.g. an older commit's, to compare in one session (same sbload)
+#   SERVER_ARGS [the byte, session and join limits lifted]: server flags
+#   besides -http, -turn and -rate-limit/-burst; "" for a build older than
+#   those flags
 #   QUIET_WAIT [120]: before each run, wait up to this many seconds for the
 #   machine to be idle (under QUIET_CORES [0.3] cores busy); 0 skips it.
 set -euo pipefail
@@ -25,35 +35,50 @@ WINDOW=${WINDOW:-8}
 SIZE=${SIZE:-1500}
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
-RATES=${RATES:-half 30000}
+RATES=${RATES:-5000 half 30000}
+TRANSPORTS=${TRANSPORTS:-ws sse poll}
+ROUNDS=${ROUNDS:-20}
+EVENTS=${EVENTS:-100}
 OUT=${OUT:-}
 SERVER_ENV=${SERVER_ENV:-}
+LIFTED_LIMITS="-byte-rate 1073741824 -byte-burst 1073741824 -max-sessions-per-ip 10000000
+	-join-rate 1000000 -join-burst 1000000 -room-join-rate 1000000 -room-join-burst 1000000"
+SERVER_ARGS=${SERVER_ARGS-$LIFTED_LIMITS}
 QUIET_WAIT=${QUIET_WAIT:-120}
 QUIET_CORES=${QUIET_CORES:-0.3}
 
-# Targets from the issue.
+# Targets from the issues: 2 (WebSocket) and 5 (SSE, polling).
 TARGET_BYTES_PER_CONN=10240
+TARGET_BYTES_PER_CONN_HTTP=16384
 TARGET_MSGS=60000
 TARGET_P99_MS=5
+TARGET_SSE_P50_GAP_MS=2
 
 scenarios=("$@")
 if [ ${#scenarios[@]} -eq 0 ]; then
-	scenarios=(idle relay latency)
+	scenarios=(idle relay latency resume)
 fi
 for s in "${scenarios[@]}"; do
 	case $s in
-	idle | relay | latency) ;;
+	idle | relay | latency | resume) ;;
 	-h | --help)
-		sed -n '2,18s/^# \{0,1\}//p' "$0"
+		sed -n '2,28s/^# \{0,1\}//p' "$0"
 		exit 0
 		;;
 	*)
-		echo "bench.sh: unknown scenario $s (idle, relay, latency)" >&2
+		echo "bench.sh: unknown scenario $s (idle, relay, latency, resume)" >&2
 		exit 2
 		;;
 	esac
 done
 
+read -r -a transports <<<"$TRANSPORTS"
+for t in "${transports[@]}"; do
+	[[ $t == ws || $t == sse || $t == poll ]] || {
+		echo "bench.sh: TRANSPORTS holds $t: want ws, sse or poll" >&2
+		exit 2
+	}
+done
 read -r -a rates <<<"$RATES"
 for r in "${rates[@]}"; do
 	[[ $r == half || $r =~ ^[0-9]+$ ]] || {
@@ -99,8 +124,10 @@ die() {
 	exit 1
 }
 
-# The server and sbload each need a descriptor per connection. Raise the
-# soft limit to the hard one; root may also raise the hard limit.
+# The server and sbload each need a descriptor per session, and sbload a
+# second one per SSE or poll session while it joins (at most
+# -dial-concurrency at once). Raise the soft limit to the hard one; root
+# may also raise the hard limit.
 need=$((CONNS + 1000))
 if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt "$need" ]; then
 	ulimit -Hn "$need" 2>/dev/null || true
@@ -112,6 +139,9 @@ fi
 
 echo "building into $tmp" >&2
 (cd "$root" && go build -o "$tmp/switchboard" ./cmd/switchboard && go build -o "$tmp/sbload" ./cmd/sbload)
+if [ -n "${SERVER_BIN:-}" ]; then
+	cp "$SERVER_BIN" "$tmp/switchboard" || die "SERVER_BIN $SERVER_BIN: cannot copy"
+fi
 
 # start_server runs a fresh server on a kernel-chosen port and reads the
 # address back from its startup log line.
@@ -120,10 +150,9 @@ start_server() {
 	# shellcheck disable=SC2086 # SERVER_ENV is a list of NAME=value words
 	# Every load client comes from 127.0.0.1 and sends flat out: lift the
 	# per-session and per-address limits, which are for the open internet.
+	# shellcheck disable=SC2086 # SERVER_ARGS is a list of flags
 	env $SERVER_ENV "$tmp/switchboard" -http 127.0.0.1:0 -turn "" -rate-limit 1000000 -rate-burst 1000000 \
-		-byte-rate 1073741824 -byte-burst 1073741824 -max-sessions-per-ip 10000000 \
-		-join-rate 1000000 -join-burst 1000000 -room-join-rate 1000000 -room-join-burst 1000000 \
-		-log-level info >"$log" 2>&1 &
+		$SERVER_ARGS -log-level info >"$log" 2>&1 &
 	server_pid=$!
 	addr=""
 	for _ in $(seq 100); do
@@ -223,58 +252,100 @@ ratio() {
 
 results=()
 
+# relay_median TRANSPORT prints the transport's flat-out median, if run.
+relay_median() {
+	if ls "$tmp/relay-$1".*.json >/dev/null 2>&1; then med msgs_per_s "relay-$1"; else echo ""; fi
+}
+
 for s in "${scenarios[@]}"; do
 	case $s in
 	idle)
-		echo "idle: $CONNS connections held $HOLD, $RUNS runs" >&2
-		for run in $(seq "$RUNS"); do
-			sbload_run idle "$run" -scenario idle -conns "$CONNS" -duration "$HOLD"
+		for t in "${transports[@]}"; do
+			echo "idle over $t: $CONNS sessions held $HOLD, $RUNS runs" >&2
+			for run in $(seq "$RUNS"); do
+				sbload_run "idle-$t" "$run" -scenario idle -transport "$t" -conns "$CONNS" -duration "$HOLD"
+			done
+			target=$TARGET_BYTES_PER_CONN
+			[ "$t" = ws ] || target=$TARGET_BYTES_PER_CONN_HTTP
+			per_conn=$(med rss_per_conn "idle-$t")
+			results+=("$(printf 'idle     %-4s %d sessions: server RSS %.0f B/session (peak %.0f); Go heap %.0f B, stacks %.0f B; %.0f goroutines; connect %.0f/s, %.0f dropped; target <= %d B: %s x' \
+				"$t" "$CONNS" "$per_conn" "$(med rss_peak_per_conn "idle-$t")" "$(med heap_inuse_per_conn "idle-$t")" \
+				"$(med stack_inuse_per_conn "idle-$t")" "$(med goroutines_end "idle-$t")" "$(med connect_per_s "idle-$t")" \
+				"$(med dropped "idle-$t")" "$target" "$(ratio "$per_conn" "$target")")")
 		done
-		per_conn=$(med rss_per_conn idle)
-		results+=("$(printf 'idle     %d conns: server RSS %.0f B/conn (peak %.0f B/conn); Go heap %.0f B/conn, stacks %.0f B/conn; connect %.0f conns/s, %.0f dropped' \
-			"$CONNS" "$per_conn" "$(med rss_peak_per_conn idle)" "$(med heap_inuse_per_conn idle)" \
-			"$(med stack_inuse_per_conn idle)" "$(med connect_per_s idle)" "$(med dropped idle)")")
-		results+=("$(printf '         target <= %d B/conn: %s x target' "$TARGET_BYTES_PER_CONN" "$(ratio "$per_conn" "$TARGET_BYTES_PER_CONN")")")
 		;;
 	relay)
-		echo "relay: $PAIRS pairs, window $WINDOW, $SIZE B offers, $DURATION after $WARMUP warm-up, $RUNS runs" >&2
-		for run in $(seq "$RUNS"); do
-			sbload_run relay "$run" -scenario relay -pairs "$PAIRS" -window "$WINDOW" -size "$SIZE" \
-				-duration "$DURATION" -warmup "$WARMUP"
-		done
-		msgs=$(med msgs_per_s relay)
-		results+=("$(printf 'relay    flat out: %.0f offers/s; p50 %.2f ms, p99 %.2f ms (queueing in the window); CPU: server %.2f, sbload %.2f, rest of machine %.2f cores' \
-			"$msgs" "$(med p50_ms relay)" "$(med p99_ms relay)" "$(med server_cores relay)" "$(med client_cores relay)" \
-			"$(med other_cores relay)")")
-		results+=("$(printf '         target >= %d offers/s: %s x target' "$TARGET_MSGS" "$(ratio "$msgs" "$TARGET_MSGS")")")
-		;;
-	latency)
-		for rate in "${rates[@]}"; do
-			label=$rate
-			if [ "$rate" = half ]; then
-				ls "$tmp"/relay.*.json >/dev/null 2>&1 || die "RATES=half needs the relay scenario in the same invocation"
-				rate=$(awk -v m="$(med msgs_per_s relay)" 'BEGIN { printf "%.0f", m / 2 }')
-				label="$rate (half the relay median)"
-			fi
-			echo "latency: $PAIRS pairs paced at $rate offers/s, $DURATION after $WARMUP warm-up, $RUNS runs" >&2
+		for t in "${transports[@]}"; do
+			echo "relay over $t: $PAIRS pairs, window $WINDOW, $SIZE B offers, $DURATION after $WARMUP warm-up, $RUNS runs" >&2
 			for run in $(seq "$RUNS"); do
-				sbload_run "latency-$rate" "$run" -scenario relay -pairs "$PAIRS" -rate "$rate" -size "$SIZE" \
+				sbload_run "relay-$t" "$run" -scenario relay -transport "$t" -pairs "$PAIRS" -window "$WINDOW" -size "$SIZE" \
 					-duration "$DURATION" -warmup "$WARMUP"
 			done
-			p="latency-$rate"
-			p99=$(med p99_ms "$p")
-			results+=("$(printf 'latency  at %s offers/s: %.0f relayed/s; p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.2f ms; sender lag max %.2f ms; CPU: server %.2f, sbload %.2f, rest %.2f cores' \
-				"$label" "$(med msgs_per_s "$p")" "$(med p50_ms "$p")" "$(med p90_ms "$p")" "$p99" \
-				"$(med max_ms "$p")" "$(med max_lag_ms "$p")" "$(med server_cores "$p")" \
-				"$(med client_cores "$p")" "$(med other_cores "$p")")")
-			results+=("$(printf '         target p99 <= %d ms: %s x target' "$TARGET_P99_MS" "$(ratio "$p99" "$TARGET_P99_MS")")")
+			msgs=$(med msgs_per_s "relay-$t")
+			line=$(printf 'relay    %-4s flat out: %.0f offers/s; p50 %.2f ms, p99 %.2f ms (queueing in the window); CPU: server %.2f, sbload %.2f, rest %.2f cores' \
+				"$t" "$msgs" "$(med p50_ms "relay-$t")" "$(med p99_ms "relay-$t")" "$(med server_cores "relay-$t")" \
+				"$(med client_cores "relay-$t")" "$(med other_cores "relay-$t")")
+			if [ "$t" = ws ]; then
+				line+="; target >= $TARGET_MSGS: $(ratio "$msgs" "$TARGET_MSGS") x"
+			elif [ -n "$(relay_median ws)" ]; then
+				line+="; $(ratio "$msgs" "$(relay_median ws)") x ws"
+			fi
+			results+=("$line")
+		done
+		;;
+	latency)
+		for rate0 in "${rates[@]}"; do
+			for t in "${transports[@]}"; do
+				rate=$rate0
+				label=$rate
+				max=$(relay_median "$t")
+				if [ "$rate0" = half ]; then
+					[ -n "$max" ] || die "RATES=half needs the relay scenario in the same invocation"
+					rate=$(awk -v m="$max" 'BEGIN { printf "%.0f", m / 2 }')
+					label="$rate (half its relay median)"
+				elif [ -n "$max" ] && awk -v r="$rate" -v m="$max" 'BEGIN { exit !(r > 0.9 * m) }'; then
+					results+=("$(printf 'latency  %-4s at %s offers/s: skipped, above 90 %% of its flat-out median %.0f/s' "$t" "$rate" "$max")")
+					continue
+				fi
+				echo "latency over $t: $PAIRS pairs paced at $rate offers/s, $DURATION after $WARMUP warm-up, $RUNS runs" >&2
+				p="latency-$t-$rate"
+				for run in $(seq "$RUNS"); do
+					sbload_run "$p" "$run" -scenario relay -transport "$t" -pairs "$PAIRS" -rate "$rate" -size "$SIZE" \
+						-duration "$DURATION" -warmup "$WARMUP"
+				done
+				p99=$(med p99_ms "$p")
+				p50=$(med p50_ms "$p")
+				line=$(printf 'latency  %-4s at %s offers/s: %.0f relayed/s; p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.2f ms; sender lag max %.2f ms; CPU: server %.2f, sbload %.2f, rest %.2f cores' \
+					"$t" "$label" "$(med msgs_per_s "$p")" "$p50" "$(med p90_ms "$p")" "$p99" \
+					"$(med max_ms "$p")" "$(med max_lag_ms "$p")" "$(med server_cores "$p")" \
+					"$(med client_cores "$p")" "$(med other_cores "$p")")
+				if [ "$t" = ws ]; then
+					line+="; target p99 <= $TARGET_P99_MS ms: $(ratio "$p99" "$TARGET_P99_MS") x"
+				elif ls "$tmp/latency-ws-$rate".*.json >/dev/null 2>&1; then
+					gap=$(awk -v a="$p50" -v b="$(med p50_ms "latency-ws-$rate")" 'BEGIN { printf "%.3f", a - b }')
+					line+="; p50 $gap ms above ws"
+					[ "$t" = sse ] && line+=" (target <= $TARGET_SSE_P50_GAP_MS ms)"
+				fi
+				results+=("$line")
+			done
+		done
+		;;
+	resume)
+		for t in "${transports[@]}"; do
+			echo "resume over $t: $ROUNDS rounds of $EVENTS offers of $SIZE B, $RUNS runs" >&2
+			for run in $(seq "$RUNS"); do
+				sbload_run "resume-$t" "$run" -scenario resume -transport "$t" -rounds "$ROUNDS" -events "$EVENTS" -size "$SIZE"
+			done
+			results+=("$(printf 'resume   %-4s %d offers replayed: reconnect to last p50 %.3f ms, p99 %.3f ms, max %.3f ms; to first p50 %.3f ms; %.0f of %d rounds' \
+				"$t" "$EVENTS" "$(med p50_ms "resume-$t")" "$(med p99_ms "resume-$t")" "$(med max_ms "resume-$t")" \
+				"$(med first_p50_ms "resume-$t")" "$(med completed "resume-$t")" "$ROUNDS")")
 		done
 		;;
 	esac
 done
 
 echo
-echo "switchboard bench: $(nproc) cores, $(go version | cut -d' ' -f3), $(uname -sr); medians of $RUNS runs${SERVER_ENV:+; server env: $SERVER_ENV}"
+echo "switchboard bench: $(nproc) cores, $(go version | cut -d' ' -f3), $(uname -sr); medians of $RUNS runs${SERVER_ENV:+; server env: $SERVER_ENV}${SERVER_BIN:+; server binary: $SERVER_BIN}"
 echo "1-min load average at run starts (includes the previous run): median $(median <"$tmp/loadavg"), max $(sort -g "$tmp/loadavg" | tail -1)"
 if [ "$runs_failed" -gt 0 ]; then
 	echo "WARNING: sbload reported errors in $runs_failed of $runs_total runs (see above); their figures are included"

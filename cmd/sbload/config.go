@@ -5,13 +5,23 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"strings"
 	"time"
 )
 
 // Scenarios the tool runs.
 const (
-	scenarioIdle  = "idle"
-	scenarioRelay = "relay"
+	scenarioIdle   = "idle"
+	scenarioRelay  = "relay"
+	scenarioResume = "resume"
+)
+
+// Transports the scenarios run over: the server's three channels. sse and
+// poll send upstream with POST /v1/send.
+const (
+	transportWS   = "ws"
+	transportSSE  = "sse"
+	transportPoll = "poll"
 )
 
 // Room layouts for the idle scenario.
@@ -32,8 +42,12 @@ type config struct {
 	// URL is the server's WebSocket endpoint. Defaults to
 	// ws://127.0.0.1:8080/v1/ws.
 	URL string
-	// Scenario is "idle" or "relay". Defaults to relay.
+	// Scenario is "idle", "relay" or "resume". Defaults to relay.
 	Scenario string
+	// Transport is the channel the scenario's sessions use: "ws", "sse"
+	// or "poll". The SSE and poll endpoints are found next to URL.
+	// Defaults to ws.
+	Transport string
 
 	// Conns is how many connections the idle scenario opens. Defaults to
 	// 10000.
@@ -69,6 +83,13 @@ type config struct {
 	// Settle is how long the idle scenario waits after the last connect
 	// before it samples the server. Defaults to 2 s.
 	Settle time.Duration
+
+	// Rounds is how many times the resume scenario cuts a peer's channel
+	// and resumes it. Defaults to 20.
+	Rounds int
+	// Events is how many offers the resume scenario sends while the
+	// channel is cut. Defaults to 100.
+	Events int
 
 	// DialConcurrency is how many connections are being set up at once.
 	// Defaults to 64.
@@ -107,11 +128,16 @@ func parseConfig(args []string, out io.Writer) (*config, error) {
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: sbload [flags]\n\nLoad generator for the switchboard signaling server. Scenarios:\n"+
 			"  idle   open -conns connections, hold them for -duration, report connect rate and server memory\n"+
-			"  relay  -pairs two-peer rooms exchange -size byte offers, flat out (-window) or at -rate; report msgs/s and latency\n\nFlags:\n")
+			"  relay  -pairs two-peer rooms exchange -size byte offers, flat out (-window) or at -rate; report msgs/s and latency\n"+
+			"  resume -rounds times: cut a peer's channel, send it -events offers, resume it; report the time to the last one\n"+
+			"Every scenario runs over -transport ws, sse (event stream + POST /v1/send) or poll (long-polls + POST).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&c.URL, "url", "ws://127.0.0.1:8080/v1/ws", "server WebSocket endpoint")
-	fs.StringVar(&c.Scenario, "scenario", scenarioRelay, "idle or relay")
+	fs.StringVar(&c.Scenario, "scenario", scenarioRelay, "idle, relay or resume")
+	fs.StringVar(&c.Transport, "transport", transportWS, "ws, sse or poll")
+	fs.IntVar(&c.Rounds, "rounds", 20, "resume: cut-and-resume rounds")
+	fs.IntVar(&c.Events, "events", 100, "resume: offers sent while the channel is cut")
 	fs.IntVar(&c.Conns, "conns", 10000, "idle: connections to open")
 	fs.StringVar(&c.Rooms, "rooms", roomsPairs, "idle: pairs (two connections per room) or none")
 	fs.IntVar(&c.Pairs, "pairs", 50, "relay: two-peer rooms")
@@ -153,8 +179,12 @@ func (c *config) validate() error {
 	switch {
 	case err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "":
 		return fmt.Errorf("%w: -url %q is not a ws:// or wss:// URL", errConfig, c.URL)
-	case c.Scenario != scenarioIdle && c.Scenario != scenarioRelay:
-		return fmt.Errorf("%w: -scenario must be idle or relay, not %q", errConfig, c.Scenario)
+	case c.Scenario != scenarioIdle && c.Scenario != scenarioRelay && c.Scenario != scenarioResume:
+		return fmt.Errorf("%w: -scenario must be idle, relay or resume, not %q", errConfig, c.Scenario)
+	case c.Transport != transportWS && c.Transport != transportSSE && c.Transport != transportPoll:
+		return fmt.Errorf("%w: -transport must be ws, sse or poll, not %q", errConfig, c.Transport)
+	case c.Transport != transportWS && u.Scheme != "ws":
+		return fmt.Errorf("%w: -transport %s speaks plain HTTP only: -url must be ws://", errConfig, c.Transport)
 	case c.Duration <= 0 || c.Warmup < 0 || c.Drain < 0 || c.Settle < 0 || c.DialTimeout <= 0:
 		return fmt.Errorf("%w: -duration and -dial-timeout must be positive, -warmup, -drain and -settle not negative", errConfig)
 	case c.DialConcurrency < 1:
@@ -178,6 +208,17 @@ func (c *config) validate() error {
 		}
 		return nil
 	}
+	if c.Scenario == scenarioResume {
+		switch {
+		case c.Rounds < 1 || c.Rounds > 10000:
+			return fmt.Errorf("%w: -rounds must be 1-10000", errConfig)
+		case c.Events < 1 || c.Events > 1000:
+			return fmt.Errorf("%w: -events must be 1-1000 (the server keeps 1024 by default)", errConfig)
+		case c.Size < minFrameSize || c.Size > maxFrameSize:
+			return fmt.Errorf("%w: -size must be %d-%d bytes", errConfig, minFrameSize, maxFrameSize)
+		}
+		return nil
+	}
 	switch {
 	case c.Pairs < 1:
 		return fmt.Errorf("%w: -pairs must be at least 1", errConfig)
@@ -191,4 +232,13 @@ func (c *config) validate() error {
 		return fmt.Errorf("%w: -size must be %d-%d bytes", errConfig, minFrameSize, maxFrameSize)
 	}
 	return nil
+}
+
+// endpoint is the server URL for path (such as "/v1/sse") on the host of
+// -url, with the http scheme that goes with its ws scheme.
+func (c *config) endpoint(path string) string {
+	u, _ := url.Parse(c.URL) // validated
+	u.Scheme = strings.Replace(u.Scheme, "ws", "http", 1)
+	u.Path, u.RawQuery = path, ""
+	return u.String()
 }

@@ -26,6 +26,7 @@ const closeWait = 2 * time.Second
 type setupFrame struct {
 	Type    string `json:"type"`
 	Session string `json:"session"`
+	Token   string `json:"token"`
 	Code    string `json:"code"`
 	Message string `json:"message"`
 }
@@ -46,14 +47,14 @@ func newDialer(readBuffer int, timeout time.Duration) *websocket.Dialer {
 }
 
 // connect dials url, waits for the welcome and, when room is not empty,
-// joins it; it returns the connection and its session id. All of it must
+// joins it; it returns the connection and the welcome. All of it must
 // finish within timeout.
-func connect(ctx context.Context, d *websocket.Dialer, url, room string, timeout time.Duration) (*websocket.Conn, string, error) {
+func connect(ctx context.Context, d *websocket.Dialer, url, room string, timeout time.Duration) (*websocket.Conn, setupFrame, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	ws, _, err := d.DialContext(ctx, url, nil)
 	if err != nil {
-		return nil, "", fmt.Errorf("dial: %w", err)
+		return nil, setupFrame{}, fmt.Errorf("dial: %w", err)
 	}
 	deadline, _ := ctx.Deadline()
 	_ = ws.SetReadDeadline(deadline)
@@ -70,14 +71,14 @@ func connect(ctx context.Context, d *websocket.Dialer, url, room string, timeout
 	}
 	if err != nil {
 		ws.Close()
-		return nil, "", err
+		return nil, setupFrame{}, err
 	}
 	// gorilla applies its write deadline to the socket only when it writes,
 	// so the socket keeps the join's deadline: clear both on the socket
 	// itself, since the relay scenario writes there directly.
 	_ = ws.SetWriteDeadline(time.Time{})
 	_ = ws.NetConn().SetDeadline(time.Time{})
-	return ws, welcome.Session, nil
+	return ws, welcome, nil
 }
 
 // expect reads frames until one of type want arrives, skipping room

@@ -16,6 +16,7 @@ var (
 	errNoPeers     = errors.New("no connection could be set up")
 	errBadFrame    = errors.New("unexpected frame")
 	errInterrupted = errors.New("interrupted; the figures cover part of the run")
+	errClosed      = errors.New("closed by this tool")
 )
 
 // errorLog counts a run's errors by kind and keeps the first message of

@@ -11,21 +11,45 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// idleReadBuffer is small: an idle connection only ever reads its welcome,
+// idleReadBuffer (WebSocket) is small: an idle connection only ever reads its welcome,
 // joined, peer-joined and the server's pings.
 const idleReadBuffer = 1024
 
 // idleSampleEvery is how often the server's RSS is sampled during the hold.
 const idleSampleEvery = 500 * time.Millisecond
 
-type idleConn struct {
+// idleConn is one held session over any transport.
+type idleConn interface {
+	// startClose begins an orderly close; the reader then ends.
+	startClose(deadline time.Time)
+	// forceClose drops the connections.
+	forceClose()
+	// ended is closed when the reader has returned.
+	ended() <-chan struct{}
+	// requests is how many channel requests (polls, stream reopens) the
+	// session made; 0 on WebSocket. Read it once ended is closed.
+	requests() int
+}
+
+type wsIdleConn struct {
 	ws      *websocket.Conn
 	closing atomic.Bool
 	done    chan struct{}
 }
 
+func (c *wsIdleConn) startClose(deadline time.Time) {
+	c.closing.Store(true)
+	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+	_ = c.ws.WriteControl(websocket.CloseMessage, msg, deadline)
+}
+
+func (c *wsIdleConn) forceClose()            { c.ws.Close() }
+func (c *wsIdleConn) ended() <-chan struct{} { return c.done }
+func (c *wsIdleConn) requests() int          { return 0 }
+
 // idleResult is what an idle run reports.
 type idleResult struct {
+	Transport   string
 	Conns       int // asked for
 	Connected   int
 	ConnectTime time.Duration // first dial to last joined
@@ -33,6 +57,10 @@ type idleResult struct {
 	Connect     latencies     // one connection's dial, welcome and join
 	Held        time.Duration
 	Dropped     int // connections the server ended during the hold
+	// Requests is the channel requests per session over the whole run
+	// (SSE: streams opened; poll: polls); 0 on WebSocket. An idle poll
+	// session should make about 3 plus one per PollWait.
+	Requests float64
 
 	// Server samples: before the first dial, Settle after the last
 	// connect, and at the end of the hold; PeakRSS is the largest RSS seen
@@ -57,11 +85,12 @@ func (r *idleResult) bytesPerConn(before, after float64) float64 {
 // runIdle opens the connections, holds them for cfg.Duration while
 // sampling the server, and closes them before it returns.
 func runIdle(ctx context.Context, cfg *config, errs *errorLog, logf func(string, ...any)) (*idleResult, error) {
-	res := &idleResult{Conns: cfg.Conns}
+	res := &idleResult{Transport: cfg.Transport, Conns: cfg.Conns}
 	res.Before = sampleServer(ctx, cfg, errs)
 
 	d := newDialer(idleReadBuffer, cfg.DialTimeout)
-	conns := make([]*idleConn, cfg.Conns)
+	base := baseURL(cfg)
+	conns := make([]idleConn, cfg.Conns)
 	var connected atomic.Int64
 	var histMu sync.Mutex
 	var hist histogram
@@ -78,15 +107,31 @@ func runIdle(ctx context.Context, cfg *config, errs *errorLog, logf func(string,
 			room = "idle-" + strconv.Itoa(i/2)
 		}
 		t := time.Now()
-		ws, _, err := connect(ctx, d, cfg.URL, room, cfg.DialTimeout)
-		if err != nil {
-			errs.add("setup", err)
-			return
+		var c idleConn
+		if cfg.Transport == transportWS {
+			ws, _, err := connect(ctx, d, cfg.URL, room, cfg.DialTimeout)
+			if err != nil {
+				errs.add("setup", err)
+				return
+			}
+			wc := &wsIdleConn{ws: ws, done: make(chan struct{})}
+			go wc.read(errs)
+			c = wc
+		} else {
+			sess, err := newHTTPSession(ctx, base, cfg.Transport, room, cfg.DialTimeout)
+			if err != nil {
+				errs.add("setup", err)
+				return
+			}
+			// An idle page holds its event channel only; the browser
+			// drops an idle keep-alive upstream connection.
+			sess.dropUp()
+			hc := &httpIdleConn{ctx: ctx, sess: sess, done: make(chan struct{})}
+			go hc.read(errs)
+			c = hc
 		}
 		took := time.Since(t)
-		c := &idleConn{ws: ws, done: make(chan struct{})}
 		conns[i] = c
-		go c.read(errs)
 		connected.Add(1)
 		histMu.Lock()
 		hist.record(took)
@@ -102,7 +147,6 @@ func runIdle(ctx context.Context, cfg *config, errs *errorLog, logf func(string,
 			live = append(live, c)
 		}
 	}
-	defer closeIdle(live)
 	res.Connected = len(live)
 	res.ConnectRate = float64(res.Connected) / res.ConnectTime.Seconds()
 	res.Connect = hist.summary()
@@ -143,12 +187,20 @@ hold:
 	}
 	res.Errors, res.ErrorTotal = errs.counts(), errs.total()
 	res.Dropped = res.Errors["dropped"]
+	closeIdle(live)
+	if res.Connected > 0 {
+		n := 0
+		for _, c := range live {
+			n += c.requests()
+		}
+		res.Requests = float64(n) / float64(res.Connected)
+	}
 	return res, nil
 }
 
 // read consumes the server's frames so that pings are answered (gorilla's
 // default ping handler) and notices when the server drops the connection.
-func (c *idleConn) read(errs *errorLog) {
+func (c *wsIdleConn) read(errs *errorLog) {
 	defer close(c.done)
 	for {
 		if _, _, err := c.ws.NextReader(); err != nil {
@@ -160,30 +212,28 @@ func (c *idleConn) read(errs *errorLog) {
 	}
 }
 
-// closeIdle sends every connection a close frame, waits a bounded time for
-// the server's answers, then drops the sockets.
-func closeIdle(conns []*idleConn) {
+// closeIdle starts closing every connection, waits a bounded time for
+// the readers to end, then drops the connections.
+func closeIdle(conns []idleConn) {
 	deadline := time.Now().Add(closeWait)
-	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
 	for _, c := range conns {
-		c.closing.Store(true)
-		_ = c.ws.WriteControl(websocket.CloseMessage, msg, deadline)
+		c.startClose(deadline)
 	}
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 wait:
 	for _, c := range conns {
 		select {
-		case <-c.done:
+		case <-c.ended():
 		case <-timer.C:
 			break wait
 		}
 	}
 	for _, c := range conns {
-		c.ws.Close()
+		c.forceClose()
 	}
 	for _, c := range conns {
-		<-c.done
+		<-c.ended()
 	}
 }
 

@@ -1,7 +1,9 @@
 // Command sbload is the load generator for the switchboard signaling
-// server: it holds many idle WebSocket connections, or relays offers
-// between pairs of peers flat out or at a fixed rate, and reports
-// connection memory, throughput and latency. scripts/bench.sh drives it.
+// server: it holds many idle sessions, relays offers between pairs of
+// peers flat out or at a fixed rate, or cuts and resumes sessions, over
+// WebSocket, server-sent events or long-polling, and reports connection
+// memory, throughput, latency and resume time. scripts/bench.sh drives
+// it.
 package main
 
 import (
@@ -61,6 +63,16 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 	case scenarioIdle:
 		var res *idleResult
 		if res, err = runIdle(ctx, cfg, errs, logf); err == nil {
+			interrupted = res.Interrupted
+			if cfg.JSON {
+				err = res.writeJSON(stdout)
+			} else {
+				res.writeText(stdout)
+			}
+		}
+	case scenarioResume:
+		var res *resumeResult
+		if res, err = runResume(ctx, cfg, errs, logf); err == nil {
 			interrupted = res.Interrupted
 			if cfg.JSON {
 				err = res.writeJSON(stdout)

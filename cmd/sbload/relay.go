@@ -3,19 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
-
-// relayReadBuffer is large so that one read syscall picks up several
-// relayed offers when they queue up.
-const relayReadBuffer = 16 << 10
 
 var offerPrefix = []byte(`{"type":"offer",`)
 
@@ -26,23 +18,29 @@ type phases struct {
 	begin, warm, end int64
 }
 
-// relayPeer is one connection of a pair. Its sender sends offers to the
-// partner; its reader receives the partner's offers and gives the
-// partner's window back.
-type relayPeer struct {
-	ws      *websocket.Conn
-	w       *rawWriter
-	id      string
-	partner *relayPeer
-	offers  *offerBatch
+// relayer is one peer of a pair, over any transport. Its sender sends
+// offers to the partner; its reader receives the partner's offers and
+// gives the partner's window back.
+type relayer interface {
+	stats() *relayStats
+	// send sends k offers stamped ts, in one write where the transport
+	// allows.
+	send(k int, ts int64) error
+	// read receives until the channel ends, then closes stats().done.
+	read(ph phases, errs *errorLog)
+}
+
+// relayStats is the part of a peer that does not depend on the transport:
+// flow control and counts.
+type relayStats struct {
+	partner *relayStats
 	window  int
 
-	inflight  atomic.Int64  // offers sent by this peer, not yet received
-	wake      chan struct{} // the sender may refill its window
-	sent      atomic.Int64
-	recv      atomic.Int64 // partner's offers received
-	closing   atomic.Bool  // this tool is ending the connection
-	closeSent atomic.Bool  // a close frame has been written
+	inflight atomic.Int64  // offers sent by this peer, not yet received
+	wake     chan struct{} // the sender may refill its window
+	sent     atomic.Int64
+	recv     atomic.Int64 // partner's offers received
+	closing  atomic.Bool  // this tool is ending the channel
 
 	// Owned by the reader until done is closed.
 	inWindow int64
@@ -52,8 +50,15 @@ type relayPeer struct {
 	maxLag time.Duration
 }
 
+func newRelayStats(window int) relayStats {
+	return relayStats{window: window, wake: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+func pairUp(a, b *relayStats) { a.partner, b.partner = b, a }
+
 // relayResult is what a relay run reports.
 type relayResult struct {
+	Transport   string
 	Pairs       int
 	Rate        float64 // asked for; 0 = flat out
 	Window      int
@@ -80,11 +85,28 @@ type relayResult struct {
 // runRelay sets up the pairs, sends for warm-up plus duration, drains, and
 // closes every connection before it returns.
 func runRelay(ctx context.Context, cfg *config, errs *errorLog, logf func(string, ...any)) (*relayResult, error) {
-	peers := setupPairs(ctx, cfg, errs)
+	var peers []relayer
+	var closeAll func()
+	if cfg.Transport == transportWS {
+		ws := setupPairs(ctx, cfg, errs)
+		for _, p := range ws {
+			peers = append(peers, p)
+		}
+		closeAll = func() { closeWS(ws) }
+	} else {
+		hp, err := setupHTTPPairs(ctx, cfg, errs)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range hp {
+			peers = append(peers, p)
+		}
+		closeAll = func() { closeHTTP(hp) }
+	}
 	if len(peers) == 0 {
 		return nil, errNoPeers
 	}
-	logf("relay: %d pairs up, %d errors; warm-up %s, measuring %s", len(peers)/2, errs.total(), cfg.Warmup, cfg.Duration)
+	logf("relay over %s: %d pairs up, %d errors; warm-up %s, measuring %s", cfg.Transport, len(peers)/2, errs.total(), cfg.Warmup, cfg.Duration)
 
 	begin := now()
 	ph := phases{begin: begin, warm: begin + int64(cfg.Warmup), end: begin + int64(cfg.Warmup+cfg.Duration)}
@@ -97,9 +119,9 @@ func runRelay(ctx context.Context, cfg *config, errs *errorLog, logf func(string
 		if cfg.Rate > 0 {
 			interval := time.Duration(float64(time.Second) * float64(len(peers)) / cfg.Rate)
 			phase := interval * time.Duration(j) / time.Duration(len(peers))
-			senders.Go(func() { p.sendPaced(ph, stop, interval, phase, cfg.Window, errs) })
+			senders.Go(func() { sendPaced(p, ph, stop, interval, phase, cfg.Window, errs) })
 		} else {
-			senders.Go(func() { p.sendFlat(stop, errs) })
+			senders.Go(func() { sendFlat(p, stop, errs) })
 		}
 	}
 	var progress sync.WaitGroup
@@ -125,8 +147,8 @@ func runRelay(ctx context.Context, cfg *config, errs *errorLog, logf func(string
 	count := func() {
 		sent, recv = 0, 0
 		for _, p := range peers {
-			sent += p.sent.Load()
-			recv += p.recv.Load()
+			sent += p.stats().sent.Load()
+			recv += p.stats().recv.Load()
 		}
 	}
 	drainEnd := time.Now().Add(cfg.Drain)
@@ -136,18 +158,19 @@ func runRelay(ctx context.Context, cfg *config, errs *errorLog, logf func(string
 	if lost := sent - recv; lost > 0 && !interrupted {
 		errs.addN("lost", int(lost), fmt.Errorf("%d of %d offers not received within -drain %s", lost, sent, cfg.Drain))
 	}
-	closeAll(peers)
+	closeAll()
 
 	res := &relayResult{
-		Pairs: len(peers) / 2, Rate: cfg.Rate, Window: cfg.Window, Size: cfg.Size,
+		Transport: cfg.Transport, Pairs: len(peers) / 2, Rate: cfg.Rate, Window: cfg.Window, Size: cfg.Size,
 		Sent: sent, Received: recv, Interrupted: interrupted,
 	}
 	var hist histogram
 	for _, p := range peers {
-		<-p.done
-		res.InWindow += p.inWindow
-		hist.merge(&p.hist)
-		res.MaxLag = max(res.MaxLag, p.maxLag)
+		s := p.stats()
+		<-s.done
+		res.InWindow += s.inWindow
+		hist.merge(&s.hist)
+		res.MaxLag = max(res.MaxLag, s.maxLag)
 	}
 	res.Measured = time.Duration(min(stopped, ph.end) - ph.warm)
 	if res.Measured > 0 {
@@ -168,60 +191,11 @@ func runRelay(ctx context.Context, cfg *config, errs *errorLog, logf func(string
 	return res, nil
 }
 
-// setupPairs connects and joins the pairs; a pair that fails is counted
-// and left out. It returns the peers with partners next to each other.
-func setupPairs(ctx context.Context, cfg *config, errs *errorLog) []*relayPeer {
-	d := newDialer(relayReadBuffer, cfg.DialTimeout)
-	pairs := make([][2]*relayPeer, cfg.Pairs)
-	forEach(ctx, cfg.Pairs, max(1, cfg.DialConcurrency/2), func(i int) {
-		room := "relay-" + strconv.Itoa(i)
-		var pair [2]*relayPeer
-		for k := range pair {
-			ws, id, err := connect(ctx, d, cfg.URL, room, cfg.DialTimeout)
-			if err != nil {
-				errs.add("setup", err)
-				for _, p := range pair[:k] {
-					p.ws.Close()
-				}
-				return
-			}
-			pair[k] = &relayPeer{ws: ws, w: newRawWriter(ws.NetConn()), id: id, window: cfg.Window,
-				wake: make(chan struct{}, 1), done: make(chan struct{})}
-		}
-		a, b := pair[0], pair[1]
-		a.partner, b.partner = b, a
-		a.offers = newOfferBatch(b.id, cfg.Size, cfg.Window, a.w.key)
-		b.offers = newOfferBatch(a.id, cfg.Size, cfg.Window, b.w.key)
-		for _, p := range pair {
-			p.ws.SetPingHandler(func(data string) error {
-				_ = p.w.control(opPong, []byte(data))
-				return nil
-			})
-			p.ws.SetCloseHandler(func(code int, text string) error {
-				if !p.closing.Load() {
-					errs.add("closed", fmt.Errorf("server closed the connection: %d %s", code, text))
-				}
-				if !p.closeSent.Swap(true) {
-					_ = p.w.control(opClose, websocket.FormatCloseMessage(code, ""))
-				}
-				return nil
-			})
-		}
-		pairs[i] = pair
-	})
-	var peers []*relayPeer
-	for _, pair := range pairs {
-		if pair[0] != nil {
-			peers = append(peers, pair[0], pair[1])
-		}
-	}
-	return peers
-}
-
 // sendFlat keeps up to window offers in flight: it refills the window in
 // one write once the partner has received half of it.
-func (p *relayPeer) sendFlat(stop <-chan struct{}, errs *errorLog) {
-	window := p.window
+func sendFlat(p relayer, stop <-chan struct{}, errs *errorLog) {
+	s := p.stats()
+	window := s.window
 	low := int64(window / 2)
 	for {
 		select {
@@ -229,22 +203,22 @@ func (p *relayPeer) sendFlat(stop <-chan struct{}, errs *errorLog) {
 			return
 		default:
 		}
-		n := p.inflight.Load()
+		n := s.inflight.Load()
 		if n > low {
 			select {
-			case <-p.wake:
+			case <-s.wake:
 			case <-stop:
 				return
 			}
 			continue
 		}
 		k := window - int(n)
-		p.inflight.Add(int64(k))
-		if err := p.w.write(p.offers.stamp(k, now())); err != nil {
+		s.inflight.Add(int64(k))
+		if err := p.send(k, now()); err != nil {
 			errs.add("write", err)
 			return
 		}
-		p.sent.Add(int64(k))
+		s.sent.Add(int64(k))
 	}
 }
 
@@ -252,7 +226,8 @@ func (p *relayPeer) sendFlat(stop <-chan struct{}, errs *errorLog) {
 // A sender woken late sends what is due, up to burst offers in one write,
 // and records how late it was. Timestamps are taken at the write, so a
 // late wake-up does not count as server latency.
-func (p *relayPeer) sendPaced(ph phases, stop <-chan struct{}, interval, phase time.Duration, burst int, errs *errorLog) {
+func sendPaced(p relayer, ph phases, stop <-chan struct{}, interval, phase time.Duration, burst int, errs *errorLog) {
+	s := p.stats()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	next := ph.begin + int64(phase)
@@ -272,61 +247,47 @@ func (p *relayPeer) sendPaced(ph phases, stop <-chan struct{}, interval, phase t
 		}
 		lag := time.Duration(max(0, t-next))
 		if t >= ph.warm {
-			p.maxLag = max(p.maxLag, lag)
+			s.maxLag = max(s.maxLag, lag)
 		}
 		k := min(1+int(lag/interval), burst)
-		p.inflight.Add(int64(k))
-		if err := p.w.write(p.offers.stamp(k, t)); err != nil {
+		s.inflight.Add(int64(k))
+		if err := p.send(k, t); err != nil {
 			errs.add("write", err)
 			return
 		}
-		p.sent.Add(int64(k))
+		s.sent.Add(int64(k))
 		next += int64(k) * int64(interval)
 	}
 }
 
-// read receives until the connection ends. Only relayed offers are fully
-// handled: a prefix check, the timestamp digits, a histogram increment.
-func (p *relayPeer) read(ph phases, errs *errorLog) {
-	defer close(p.done)
-	buf := make([]byte, 0, 4096)
-	partner := p.partner
-	low := int64(partner.window / 2)
-	for {
-		_, r, err := p.ws.NextReader()
-		if err != nil {
-			p.readEnded(err, errs)
-			return
+// received handles one message that arrived at t. Only relayed offers are
+// fully handled: a prefix check, the timestamp digits, a histogram
+// increment.
+func (s *relayStats) received(msg []byte, t int64, ph phases, errs *errorLog) {
+	if !bytes.HasPrefix(msg, offerPrefix) {
+		if code := serverError(msg); code != "" {
+			errs.add("server:"+code, fmt.Errorf("%w: %.200s", errServer, msg))
 		}
-		if buf, err = readFrame(r, buf); err != nil {
-			p.readEnded(err, errs)
-			return
+		return // peer-joined and other notices
+	}
+	ts, ok := parseStamp(msg)
+	if !ok {
+		errs.add("bad-frame", fmt.Errorf("%w: offer without timestamp: %.120s", errBadFrame, msg))
+		return
+	}
+	partner := s.partner
+	if partner.inflight.Add(-1) == int64(partner.window/2) {
+		select {
+		case partner.wake <- struct{}{}:
+		default:
 		}
-		t := now()
-		if !bytes.HasPrefix(buf, offerPrefix) {
-			if code := serverError(buf); code != "" {
-				errs.add("server:"+code, fmt.Errorf("%w: %.200s", errServer, buf))
-			}
-			continue // peer-joined and other notices
-		}
-		ts, ok := parseStamp(buf)
-		if !ok {
-			errs.add("bad-frame", fmt.Errorf("%w: offer without timestamp: %.120s", errBadFrame, buf))
-			continue
-		}
-		if partner.inflight.Add(-1) == low {
-			select {
-			case partner.wake <- struct{}{}:
-			default:
-			}
-		}
-		p.recv.Add(1)
-		if t >= ph.warm && t < ph.end {
-			p.inWindow++
-		}
-		if ts >= ph.warm && ts < ph.end {
-			p.hist.record(time.Duration(t - ts))
-		}
+	}
+	s.recv.Add(1)
+	if t >= ph.warm && t < ph.end {
+		s.inWindow++
+	}
+	if ts >= ph.warm && ts < ph.end {
+		s.hist.record(time.Duration(t - ts))
 	}
 }
 
@@ -341,45 +302,7 @@ func serverCPU(cfg *config, errs *errorLog) time.Duration {
 	return d
 }
 
-// readEnded counts a read error unless this tool was closing the
-// connection; a close frame from the server was counted by the close
-// handler.
-func (p *relayPeer) readEnded(err error, errs *errorLog) {
-	var ce *websocket.CloseError
-	if p.closing.Load() || errors.As(err, &ce) {
-		return
-	}
-	errs.add("read", err)
-}
-
-// closeAll runs the closing handshake on every peer that has not had it,
-// waits for the readers a bounded time, then drops the sockets.
-func closeAll(peers []*relayPeer) {
-	for _, p := range peers {
-		p.closing.Store(true)
-		if !p.closeSent.Swap(true) {
-			_ = p.ws.NetConn().SetWriteDeadline(time.Now().Add(closeWait))
-			_ = p.w.control(opClose, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
-		}
-	}
-	deadline := time.NewTimer(closeWait)
-	defer deadline.Stop()
-	for _, p := range peers {
-		select {
-		case <-p.done:
-		case <-deadline.C:
-			for _, p := range peers {
-				p.ws.Close()
-			}
-			return
-		}
-	}
-	for _, p := range peers {
-		p.ws.Close()
-	}
-}
-
-func relayProgress(peers []*relayPeer, ph phases, stop <-chan struct{}, logf func(string, ...any)) {
+func relayProgress(peers []relayer, ph phases, stop <-chan struct{}, logf func(string, ...any)) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var last int64
@@ -392,7 +315,7 @@ func relayProgress(peers []*relayPeer, ph phases, stop <-chan struct{}, logf fun
 		}
 		var recv int64
 		for _, p := range peers {
-			recv += p.recv.Load()
+			recv += p.stats().recv.Load()
 		}
 		t := now()
 		stage := "measuring"

@@ -12,6 +12,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // relayJSON is the -json line of a relay run; keys are stable for scripts.
 type relayJSON struct {
 	Scenario    string         `json:"scenario"`
+	Transport   string         `json:"transport"`
 	Pairs       int            `json:"pairs"`
 	Conns       int            `json:"conns"`
 	Rate        float64        `json:"rate"`
@@ -40,7 +41,7 @@ type relayJSON struct {
 
 func (r *relayResult) writeJSON(w io.Writer) error {
 	return json.NewEncoder(w).Encode(relayJSON{
-		Scenario: scenarioRelay, Pairs: r.Pairs, Conns: 2 * r.Pairs, Rate: r.Rate, Window: r.Window, Size: r.Size,
+		Scenario: scenarioRelay, Transport: r.Transport, Pairs: r.Pairs, Conns: 2 * r.Pairs, Rate: r.Rate, Window: r.Window, Size: r.Size,
 		MeasuredS: r.Measured.Seconds(), Sent: r.Sent, Received: r.Received, MsgsPerS: r.MsgsPerSec,
 		P50ms: ms(r.Latency.P50), P90ms: ms(r.Latency.P90), P99ms: ms(r.Latency.P99), P999ms: ms(r.Latency.P999),
 		MaxMs: ms(r.Latency.Max), MeanMs: ms(r.Latency.Mean), Samples: r.Latency.N, MaxLagMs: ms(r.MaxLag),
@@ -54,7 +55,7 @@ func (r *relayResult) writeText(w io.Writer) {
 	if r.Rate > 0 {
 		mode = fmt.Sprintf("paced at %.0f offers/s", r.Rate)
 	}
-	fmt.Fprintf(w, "relay: %d pairs, %d B offers, %s\n", r.Pairs, r.Size, mode)
+	fmt.Fprintf(w, "relay over %s: %d pairs, %d B offers, %s\n", r.Transport, r.Pairs, r.Size, mode)
 	fmt.Fprintf(w, "  relayed   %10.0f msgs/s  (%d received in %.2fs measured; %d sent, %d received in all)\n",
 		r.MsgsPerSec, r.InWindow, r.Measured.Seconds(), r.Sent, r.Received)
 	l := r.Latency
@@ -90,6 +91,7 @@ func (r *relayResult) otherCores() float64 {
 // figure the tool was not told how to sample is 0.
 type idleJSON struct {
 	Scenario       string         `json:"scenario"`
+	Transport      string         `json:"transport"`
 	Conns          int            `json:"conns"`
 	Connected      int            `json:"connected"`
 	ConnectS       float64        `json:"connect_s"`
@@ -98,6 +100,7 @@ type idleJSON struct {
 	ConnectP99ms   float64        `json:"connect_p99_ms"`
 	HeldS          float64        `json:"held_s"`
 	Dropped        int            `json:"dropped"`
+	Requests       float64        `json:"requests_per_session"`
 	RSSBefore      int64          `json:"rss_before"`
 	RSSSettled     int64          `json:"rss_settled"`
 	RSSEnd         int64          `json:"rss_end"`
@@ -120,10 +123,10 @@ type idleJSON struct {
 func (r *idleResult) toJSON() idleJSON {
 	b, e := r.Before.Metrics, r.End.Metrics
 	return idleJSON{
-		Scenario: scenarioIdle, Conns: r.Conns, Connected: r.Connected,
+		Scenario: scenarioIdle, Transport: r.Transport, Conns: r.Conns, Connected: r.Connected,
 		ConnectS: r.ConnectTime.Seconds(), ConnectPerS: r.ConnectRate,
 		ConnectP50ms: ms(r.Connect.P50), ConnectP99ms: ms(r.Connect.P99),
-		HeldS: r.Held.Seconds(), Dropped: r.Dropped,
+		HeldS: r.Held.Seconds(), Dropped: r.Dropped, Requests: r.Requests,
 		RSSBefore: r.Before.RSS, RSSSettled: r.Settled.RSS, RSSEnd: r.End.RSS, RSSPeak: r.PeakRSS,
 		RSSPerConn:     r.bytesPerConn(float64(r.Before.RSS), float64(r.End.RSS)),
 		RSSPeakPerConn: r.bytesPerConn(float64(r.Before.RSS), float64(r.PeakRSS)),
@@ -140,8 +143,8 @@ func (r *idleResult) writeJSON(w io.Writer) error { return json.NewEncoder(w).En
 
 func (r *idleResult) writeText(w io.Writer) {
 	j := r.toJSON()
-	fmt.Fprintf(w, "idle: %d/%d connections up in %.2fs (%.0f/s), one connect p50 %.2f ms p99 %.2f ms; held %.1fs, %d dropped\n",
-		r.Connected, r.Conns, j.ConnectS, j.ConnectPerS, j.ConnectP50ms, j.ConnectP99ms, j.HeldS, r.Dropped)
+	fmt.Fprintf(w, "idle over %s: %d/%d connections up in %.2fs (%.0f/s), one connect p50 %.2f ms p99 %.2f ms; held %.1fs, %d dropped\n",
+		r.Transport, r.Connected, r.Conns, j.ConnectS, j.ConnectPerS, j.ConnectP50ms, j.ConnectP99ms, j.HeldS, r.Dropped)
 	if r.Before.RSS > 0 {
 		fmt.Fprintf(w, "  server RSS   before %.1f MiB, settled %.1f MiB, end %.1f MiB, peak %.1f MiB\n",
 			mib(r.Before.RSS), mib(r.Settled.RSS), mib(r.End.RSS), mib(r.PeakRSS))
@@ -151,6 +154,9 @@ func (r *idleResult) writeText(w io.Writer) {
 		fmt.Fprintf(w, "  Go heap      in use %.1f -> %.1f MiB (%.0f B/conn); stacks %.1f -> %.1f MiB (%.0f B/conn); runtime sys %.1f MiB; %.0f goroutines\n",
 			j.HeapBefore/(1<<20), j.HeapEnd/(1<<20), j.HeapPerConn, j.StackBefore/(1<<20), j.StackEnd/(1<<20), j.StackPerConn,
 			j.GoSysEnd/(1<<20), j.Goroutines)
+	}
+	if r.Requests > 0 {
+		fmt.Fprintf(w, "  requests     %.1f per session (streams opened or polls made)\n", r.Requests)
 	}
 	fmt.Fprintf(w, "  errors       %d\n", r.ErrorTotal)
 	if r.Interrupted {

@@ -31,12 +31,25 @@ import (
 // default.
 func testServer(t *testing.T, rateLimit float64) (wsURL, metricsURL string, srv *signaling.Server) {
 	t.Helper()
+	return testServerWith(t, func(cfg *signaling.Config) {
+		if rateLimit > 0 {
+			// The load comes from one address, flat out: lift every limit
+			// that is there for the open internet, as bench.sh does.
+			cfg.RateLimit, cfg.RateBurst = rateLimit, int(rateLimit)
+			cfg.ByteRate, cfg.ByteBurst = 1<<30, 1<<30
+			cfg.JoinRatePerAddr, cfg.JoinBurstPerAddr = rateLimit, int(rateLimit)
+			cfg.RoomJoinRate, cfg.RoomJoinBurst = rateLimit, int(rateLimit)
+		}
+	})
+}
+
+// testServerWith is testServer with the server's config adjusted by tune.
+func testServerWith(t *testing.T, tune func(*signaling.Config)) (wsURL, metricsURL string, srv *signaling.Server) {
+	t.Helper()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector())
 	cfg := signaling.Config{Logger: slog.New(slog.DiscardHandler), Registerer: reg}
-	if rateLimit > 0 {
-		cfg.RateLimit, cfg.RateBurst = rateLimit, int(rateLimit)
-	}
+	tune(&cfg)
 	srv, err := signaling.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -233,6 +246,14 @@ func TestConfig(t *testing.T) {
 		{[]string{"-metrics-url", "127.0.0.1:8080/metrics"}, false},
 		{[]string{"-progress", "maybe"}, false},
 		{[]string{"stray"}, false},
+		{[]string{"-transport", "sse"}, true},
+		{[]string{"-transport", "poll", "-scenario", "idle"}, true},
+		{[]string{"-transport", "grpc"}, false},
+		{[]string{"-transport", "sse", "-url", "wss://127.0.0.1/v1/ws"}, false},
+		{[]string{"-url", "wss://127.0.0.1/v1/ws"}, true},
+		{[]string{"-scenario", "resume", "-rounds", "3", "-events", "100"}, true},
+		{[]string{"-scenario", "resume", "-rounds", "0"}, false},
+		{[]string{"-scenario", "resume", "-events", "2000"}, false},
 	} {
 		_, err := parseConfig(tc.args, io.Discard)
 		if (err == nil) != tc.ok {

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// relayReadBuffer is large so that one read syscall picks up several
+// relayed offers when they queue up.
+const relayReadBuffer = 16 << 10
+
+// relayPeer is one WebSocket peer of a pair.
+type relayPeer struct {
+	relayStats
+	ws        *websocket.Conn
+	w         *rawWriter
+	id        string
+	offers    *offerBatch
+	closeSent atomic.Bool // a close frame has been written
+}
+
+func (p *relayPeer) stats() *relayStats { return &p.relayStats }
+
+func (p *relayPeer) send(k int, ts int64) error { return p.w.write(p.offers.stamp(k, ts)) }
+
+// setupPairs connects and joins the pairs; a pair that fails is counted
+// and left out. It returns the peers with partners next to each other.
+func setupPairs(ctx context.Context, cfg *config, errs *errorLog) []*relayPeer {
+	d := newDialer(relayReadBuffer, cfg.DialTimeout)
+	pairs := make([][2]*relayPeer, cfg.Pairs)
+	forEach(ctx, cfg.Pairs, max(1, cfg.DialConcurrency/2), func(i int) {
+		room := "relay-" + strconv.Itoa(i)
+		var pair [2]*relayPeer
+		for k := range pair {
+			ws, welcome, err := connect(ctx, d, cfg.URL, room, cfg.DialTimeout)
+			if err != nil {
+				errs.add("setup", err)
+				for _, p := range pair[:k] {
+					p.ws.Close()
+				}
+				return
+			}
+			pair[k] = &relayPeer{relayStats: newRelayStats(cfg.Window), ws: ws, w: newRawWriter(ws.NetConn()), id: welcome.Session}
+		}
+		a, b := pair[0], pair[1]
+		pairUp(&a.relayStats, &b.relayStats)
+		a.offers = newOfferBatch(b.id, cfg.Size, cfg.Window, a.w.key)
+		b.offers = newOfferBatch(a.id, cfg.Size, cfg.Window, b.w.key)
+		for _, p := range pair {
+			p.ws.SetPingHandler(func(data string) error {
+				_ = p.w.control(opPong, []byte(data))
+				return nil
+			})
+			p.ws.SetCloseHandler(func(code int, text string) error {
+				if !p.closing.Load() {
+					errs.add("closed", fmt.Errorf("server closed the connection: %d %s", code, text))
+				}
+				if !p.closeSent.Swap(true) {
+					_ = p.w.control(opClose, websocket.FormatCloseMessage(code, ""))
+				}
+				return nil
+			})
+		}
+		pairs[i] = pair
+	})
+	var peers []*relayPeer
+	for _, pair := range pairs {
+		if pair[0] != nil {
+			peers = append(peers, pair[0], pair[1])
+		}
+	}
+	return peers
+}
+
+// read receives until the connection ends.
+func (p *relayPeer) read(ph phases, errs *errorLog) {
+	defer close(p.done)
+	buf := make([]byte, 0, 4096)
+	for {
+		_, r, err := p.ws.NextReader()
+		if err != nil {
+			p.readEnded(err, errs)
+			return
+		}
+		if buf, err = readFrame(r, buf); err != nil {
+			p.readEnded(err, errs)
+			return
+		}
+		p.received(buf, now(), ph, errs)
+	}
+}
+
+// readEnded counts a read error unless this tool was closing the
+// connection; a close frame from the server was counted by the close
+// handler.
+func (p *relayPeer) readEnded(err error, errs *errorLog) {
+	var ce *websocket.CloseError
+	if p.closing.Load() || errors.As(err, &ce) {
+		return
+	}
+	errs.add("read", err)
+}
+
+// closeWS runs the closing handshake on every peer that has not had it,
+// waits for the readers a bounded time, then drops the sockets.
+func closeWS(peers []*relayPeer) {
+	for _, p := range peers {
+		p.closing.Store(true)
+		if !p.closeSent.Swap(true) {
+			_ = p.ws.NetConn().SetWriteDeadline(time.Now().Add(closeWait))
+			_ = p.w.control(opClose, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
+		}
+	}
+	deadline := time.NewTimer(closeWait)
+	defer deadline.Stop()
+	for _, p := range peers {
+		select {
+		case <-p.done:
+		case <-deadline.C:
+			for _, p := range peers {
+				p.ws.Close()
+			}
+			return
+		}
+	}
+	for _, p := range peers {
+		p.ws.Close()
+	}
+}
