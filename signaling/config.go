@@ -87,7 +87,7 @@ type Config struct {
 	JoinRatePerAddr  float64
 	JoinBurstPerAddr int
 	// RoomJoinRate and RoomJoinBurst bound joins per room, and with them
-	// the membership events each member gets. Default to 5/s and 20.
+	// the membership events each member gets. Default to 5/s and 10.
 	RoomJoinRate  float64
 	RoomJoinBurst int
 	// TrustedProxies are the proxies whose X-Forwarded-For or Forwarded
@@ -174,7 +174,7 @@ func (c *Config) setDefaults() {
 		c.RoomJoinRate = 5
 	}
 	if c.RoomJoinBurst == 0 {
-		c.RoomJoinBurst = 20
+		c.RoomJoinBurst = 10
 	}
 	if c.Router == nil {
 		c.Router = NewMemoryRouter(c.MaxPeersPerRoom)

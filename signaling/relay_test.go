@@ -290,7 +290,7 @@ func TestShutdownClosesSessions(t *testing.T) {
 // later peer-joined — and hears nothing before its own joined.
 func TestConcurrentJoinsAnnounceEachPeerOnce(t *testing.T) {
 	const n = 12
-	_, url := startServer(t, Config{})
+	_, url := startServer(t, Config{RoomJoinBurst: n}) // all at once, past the default burst
 	clients := make([]*client, n)
 	for i := range clients {
 		clients[i] = dial(t, url, nil)

@@ -272,14 +272,10 @@ func (s *session) join(req *request, reject replyFunc) {
 		return
 	}
 	// Joins are rationed per client address (guessing room names gets
-	// slow) and per room (members are not flooded with membership
-	// events), before any work is done for them.
+	// slow) before any work is done for them, and per room (members are
+	// not flooded with membership events).
 	if !s.srv.addrJoins.allow(s.addr) {
 		s.refuse(reject, req.ID, newError(CodeRateLimited, "more than %g joins/s from your address; join dropped", s.srv.cfg.JoinRatePerAddr))
-		return
-	}
-	if !s.srv.roomJoins.allow(req.Room) {
-		s.refuse(reject, req.ID, newError(CodeRateLimited, "more than %g joins/s into room %q; join dropped", s.srv.cfg.RoomJoinRate, req.Room))
 		return
 	}
 	self := PeerInfo{ID: s.id, Name: req.Name}
@@ -296,6 +292,12 @@ func (s *session) join(req *request, reject replyFunc) {
 		if claims.MaxPeers > 0 {
 			limit = min(limit, claims.MaxPeers)
 		}
+	}
+	// The room's budget is spent only by joins that may enter: strangers
+	// without a token cannot use it up for the invited.
+	if !s.srv.roomJoins.allow(req.Room) {
+		s.refuse(reject, req.ID, newError(CodeRateLimited, "more than %g joins/s into room %q; join dropped", s.srv.cfg.RoomJoinRate, req.Room))
+		return
 	}
 	joined := func(peers []PeerInfo) []byte {
 		return encode(joinedFrame{Type: "joined", Room: req.Room, Peers: peers, Re: req.ID})

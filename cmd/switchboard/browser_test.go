@@ -315,8 +315,8 @@ func TestBrowserJoinFloodLimited(t *testing.T) {
 			}
 		}
 	}
-	// The room's budget: a burst of 20 (Alice took one), then 5/s.
-	if admitted > 40 {
+	// The room's budget: a burst of 10 (Alice took one), then 5/s.
+	if admitted > 20 {
 		t.Fatalf("%d of %d joins into one room went through", admitted, flooders*rounds)
 	}
 	gap, err := eval[float64](page, `window.maxGap`)

@@ -112,7 +112,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	fs.Float64Var(&c.JoinRate, "join-rate", 10, "joins per second per client address; guessing room names gets slow")
 	fs.IntVar(&c.JoinBurst, "join-burst", 50, "burst above -join-rate")
 	fs.Float64Var(&c.RoomJoinRate, "room-join-rate", 5, "joins per second into one room")
-	fs.IntVar(&c.RoomJoinBurst, "room-join-burst", 20, "burst above -room-join-rate")
+	fs.IntVar(&c.RoomJoinBurst, "room-join-burst", 10, "burst above -room-join-rate")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs of proxies whose X-Forwarded-For/Forwarded name the client (default: none, the socket address counts)")
 	fs.BoolVar(&c.AllowPrivatePeers, "allow-private-peers", false, "let TURN relay to loopback/private/link-local peers (unsafe on a public server)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
