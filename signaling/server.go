@@ -30,7 +30,7 @@ type Server struct {
 	perAddr   sessionCounts       // live sessions by client address
 	addrJoins *keyedLimiters[netip.Addr]
 	roomJoins *keyedLimiters[string]
-	nextSlot  int
+	nextSlot  int32
 	closing   bool
 	stop      chan struct{}  // closed by Shutdown
 	wg        sync.WaitGroup // every goroutine the server starts
@@ -72,7 +72,7 @@ func (s *Server) heartbeat() {
 	tick := time.NewTicker(s.cfg.PingInterval / heartbeatSlots)
 	defer tick.Stop()
 	var due []channel
-	for slot := 0; ; slot = (slot + 1) % heartbeatSlots {
+	for slot := int32(0); ; slot = (slot + 1) % heartbeatSlots {
 		select {
 		case <-s.stop:
 			return

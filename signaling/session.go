@@ -40,7 +40,7 @@ type session struct {
 	// events written are not yet acknowledged; 0 when none are.
 	ackDue atomic.Int64
 	addr   netip.Addr // the client's, for per-address limits
-	slot   int        // heartbeat slot, see Server.heartbeat
+	slot   int32      // heartbeat slot, see Server.heartbeat; small, to pack with ended
 	ended  atomic.Bool
 
 	// mu serialises requests, which may arrive on several channels at once
