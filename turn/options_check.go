@@ -103,7 +103,7 @@ func (o *Options) check() (Config, error) {
 	} else if len(o.ListeningIPs) > 0 && !net.ParseIP(o.ListeningIPs[0]).IsUnspecified() {
 		c.PublicIP = net.ParseIP(o.ListeningIPs[0])
 	} else {
-		c.PublicIP = firstPublicIPv4()
+		c.PublicIP = FirstPublicIPv4()
 	}
 	return c, nil
 }
@@ -125,9 +125,10 @@ func parseStaticUser(s string) (StaticUser, error) {
 	return StaticUser{Name: name, Password: secret}, nil
 }
 
-// firstPublicIPv4 picks the first up, non-loopback IPv4 address, else
-// 127.0.0.1.
-func firstPublicIPv4() net.IP {
+// FirstPublicIPv4 picks the first up, non-loopback IPv4 address, else
+// 127.0.0.1: on a laptop that is the LAN address, reachable by browsers on
+// the same network and by tabs on the same machine.
+func FirstPublicIPv4() net.IP {
 	ifaces, _ := net.Interfaces()
 	for _, ifc := range ifaces {
 		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {

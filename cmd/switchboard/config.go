@@ -152,7 +152,7 @@ func (c *config) validate() error {
 		return err
 	}
 	if c.PublicIP == "" {
-		c.publicIP = defaultPublicIP()
+		c.publicIP = turn.FirstPublicIPv4()
 	} else if c.publicIP = net.ParseIP(c.PublicIP); c.publicIP == nil || c.publicIP.IsUnspecified() {
 		return fmt.Errorf("%w: -public-ip %q is not a concrete IP address", errConfig, c.PublicIP)
 	}
@@ -241,25 +241,6 @@ func parsePortRange(s string) (lo, hi int, err error) {
 		return 0, 0, fmt.Errorf("%w: -relay-ports %q is not MIN-MAX within 1-65535", errConfig, s)
 	}
 	return lo, hi, nil
-}
-
-// defaultPublicIP picks the first up, non-loopback IPv4 address: on a
-// laptop that is the LAN address, reachable by browsers on the same
-// network and by tabs on the same machine.
-func defaultPublicIP() net.IP {
-	ifaces, _ := net.Interfaces()
-	for _, ifc := range ifaces {
-		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
-			continue
-		}
-		addrs, _ := ifc.Addrs()
-		for _, a := range addrs {
-			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && !ipn.IP.IsLinkLocalUnicast() {
-				return ipn.IP.To4()
-			}
-		}
-	}
-	return net.IPv4(127, 0, 0, 1).To4()
 }
 
 func newLogger(c *config, w io.Writer) *slog.Logger {
