@@ -375,3 +375,40 @@ func TestQuietSessionAckedEarly(t *testing.T) {
 		time.Sleep(10 * time.Millisecond) // polls state that has no event, bounded by the deadline
 	}
 }
+
+// TestPostAcknowledgesEvents: Last-Event-ID on a POST lets an SSE session's
+// replay buffer drop what the client has processed.
+func TestPostAcknowledgesEvents(t *testing.T) {
+	srv, wsURL := startServer(t, Config{})
+	base := httpBase(wsURL)
+	sse := openSSE(t, base, "", "")
+	welcome := sse.expect("welcome")
+	token := welcome.str("token")
+	postOK(t, base, token, frame{"type": "join", "room": "r"})
+	sse.expect("joined")
+	peer := dial(t, wsURL, nil)
+	peer.join("r")
+	sse.expect("peer-joined")
+	for i := 0; i < 5; i++ {
+		peer.send(frame{"type": "message", "to": welcome.str("session"), "data": i})
+	}
+	log := srv.lookup(token).log.(*memoryLog)
+	last := 0
+	for i := 0; i < 5; i++ {
+		last = seqOf(sse.expect("message"))
+	}
+	req, _ := http.NewRequest(http.MethodPost, base+"/v1/send", strings.NewReader("[]"))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Last-Event-ID", strconv.Itoa(last))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	log.mu.Lock()
+	kept := len(log.events)
+	log.mu.Unlock()
+	if kept != 0 {
+		t.Fatalf("%d events kept after the client acknowledged seq %d", kept, last)
+	}
+}

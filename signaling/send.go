@@ -35,6 +35,14 @@ func (s *Server) serveSend(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		return // the client went away
 	}
+	// An event stream has no pong: the client acknowledges what it has
+	// processed on its posts instead, so that the replay buffer of a busy
+	// SSE session does not hold everything since the stream began.
+	if id := r.Header.Get("Last-Event-ID"); id != "" {
+		if seq, err := parseSeq(id); err == nil {
+			sess.clientAck(seq)
+		}
+	}
 	// The session's byte budget, as over WebSocket; checked before the
 	// body is parsed.
 	if !sess.allowBytes(len(body)) {

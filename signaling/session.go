@@ -166,6 +166,15 @@ func (s *session) ack(ch channel, seq uint64) {
 	s.chMu.Unlock()
 }
 
+// clientAck drops the events up to seq, which the client says it has
+// processed (whatever channel it read them on). Like every Ack it is
+// capped at what was handed to a channel.
+func (s *session) clientAck(seq uint64) {
+	s.chMu.Lock()
+	s.log.Ack(seq)
+	s.chMu.Unlock()
+}
+
 // attached reports the session's channel, nil while detached.
 func (s *session) attached() channel {
 	s.chMu.Lock()

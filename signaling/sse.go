@@ -61,10 +61,13 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 		if beat {
 			_, _ = bw.WriteString(": hb\n\n")
 		}
+		// Taken before the flush: once the client can read an event it
+		// may acknowledge it (on a POST), and an Ack stops at the taken
+		// mark.
+		sess.taken(c, cursor)
 		if !s.flushSSE(rc, bw) {
 			return
 		}
-		sess.taken(c, cursor)
 		select {
 		case <-c.signal:
 		case <-maxAge.C:

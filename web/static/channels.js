@@ -66,15 +66,19 @@ export class PostError extends Error {
 }
 
 /**
- * Posts encoded frames (strings) as one JSON array to /v1/send. Resolves
+ * Posts encoded frames (strings) as one JSON array to /v1/send, with ack,
+ * the seq of the last event handled, as Last-Event-ID. Resolves
  * with the answer: one entry per frame, null or the error frame it earned.
  * Rejects with a PostError for an HTTP refusal, a TypeError when the
  * request did not complete.
  */
-export async function postFrames(base, token, texts, { keepalive = false, signal } = {}) {
+export async function postFrames(base, token, texts, { keepalive = false, signal, ack = 0 } = {}) {
+  const headers = { Authorization: "Bearer " + token, "Content-Type": "application/json" };
+  // The last event handled: the server may forget it and what came before.
+  if (ack > 0) headers["Last-Event-ID"] = String(ack);
   const resp = await fetch(endpoint(base, "/v1/send"), {
     method: "POST",
-    headers: { Authorization: "Bearer " + token, "Content-Type": "application/json" },
+    headers,
     body: "[" + texts.join(",") + "]",
     cache: "no-store",
     keepalive,

@@ -100,6 +100,7 @@ export class SignalingClient extends EventTarget {
       base: this._base, rate: o.sendRate, burst: o.sendBurst, byteRate: o.sendByteRate, byteBurst: o.sendByteBurst,
       limit: o.maxQueued, maxBytes: o.maxFrameBytes,
       answerError: (f) => this._onFrame(f),
+      ack: () => this._lastSeq,
       refused: (err) => this._emit("error", { code: err.code, message: err.message }),
       failed: (ch, err) => this._channel === ch && this._failChannel(err.code || "send failed"),
     });

@@ -138,7 +138,7 @@ export class Outbox {
       this._posting = null;
       this.flush();
     };
-    postFrames(this.o.base, this._token, batch.map((i) => i.text)).then(
+    postFrames(this.o.base, this._token, batch.map((i) => i.text), { ack: this.o.ack ? this.o.ack() : 0 }).then(
       (answers) => {
         if (epoch !== this._epoch) return; // the session ended meanwhile
         for (const a of answers) if (a && typeof a === "object" && a.type === "error") this.o.answerError(a);
