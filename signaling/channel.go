@@ -105,5 +105,5 @@ var closeMessages = map[string]string{
 	CodeResume:       "reconnect at once and resume",
 	CodeBye:          "session ended",
 	CodeResumeFailed: "the session ended",
-	"expired":        "the session ended",
+	reasonExpired:    "the session ended",
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -410,5 +411,61 @@ func TestPostAcknowledgesEvents(t *testing.T) {
 	log.mu.Unlock()
 	if kept != 0 {
 		t.Fatalf("%d events kept after the client acknowledged seq %d", kept, last)
+	}
+}
+
+// TestPongAcknowledgesOnlyItsPing: with several pings out at once, a pong
+// frees only what was written before the ping it answers, so a client
+// that drops right after answering the first still resumes from there.
+// (Found in review: a pong used to acknowledge the newest ping's position.)
+func TestPongAcknowledgesOnlyItsPing(t *testing.T) {
+	srv, url := startServer(t, Config{RateLimit: 1e4, RateBurst: 1e4, ByteRate: 1 << 30, ByteBurst: 1 << 30})
+	a, b := dial(t, url, nil), dial(t, url, nil)
+	a.join("r")
+	b.join("r")
+	a.expect("peer-joined")
+	token := a.welcome.str("token")
+	log := srv.lookup(token).log.(*memoryLog)
+	state := func() (first, taken, next uint64) {
+		log.mu.Lock()
+		defer log.mu.Unlock()
+		return log.first(), log.taken, log.next
+	}
+	waitState := func(what string, ok func(first, taken, next uint64) bool) {
+		t.Helper()
+		for deadline := time.Now().Add(waitFor); !ok(state()); {
+			if time.Now().After(deadline) {
+				f, tk, n := state()
+				t.Fatalf("%s: first %d taken %d next %d", what, f, tk, n)
+			}
+			time.Sleep(time.Millisecond) // state without an event; bounded
+		}
+	}
+	var pings atomic.Int32
+	a.ws.SetPingHandler(func(d string) error {
+		pings.Add(1)
+		return a.ws.WriteControl(websocket.PongMessage, []byte(d), time.Now().Add(waitFor))
+	})
+	big := strings.Repeat("x", 8000)
+	for i := 0; i < 100; i++ { // 800 KB: about a dozen pings, every 64 KiB
+		b.send(frame{"type": "message", "data": big})
+	}
+	waitState("all written", func(_, taken, next uint64) bool { return next >= 103 && taken == next })
+	last := 0
+	for pings.Load() == 0 {
+		last = seqOf(a.read())
+	}
+	waitState("the first pong's acknowledgement", func(first, _, _ uint64) bool { return first > 2 })
+	if first, _, _ := state(); int(first) > last+1 {
+		t.Fatalf("the first pong freed events up to %d; the client had read up to %d", first-1, last)
+	}
+	a.ws.NetConn().Close() // a network drop
+	waitDetached(t, srv, token)
+	r := dialRaw(t, fmt.Sprintf("%s?token=%s&after=%d", url, token, last))
+	if f := r.expect("resumed"); int(f["after"].(float64)) != last {
+		t.Fatalf("resumed %v", f)
+	}
+	if f := r.expect("message"); seqOf(f) != last+1 {
+		t.Fatalf("first replayed %v, want seq %d", f["seq"], last+1)
 	}
 }

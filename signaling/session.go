@@ -134,14 +134,11 @@ func (s *session) detach(ch channel) {
 }
 
 // expire ends the session if its grace period ran out while detached.
-func (s *session) expire() {
-	s.chMu.Lock()
-	detached := s.ch == nil
-	s.chMu.Unlock()
-	if detached {
-		s.srv.endSession(s, "expired")
-	}
-}
+func (s *session) expire() { s.srv.endSession(s, reasonExpired) }
+
+// reasonExpired ends a session whose grace period ran out; unlike every
+// other reason it loses to a channel that attached in the meantime.
+const reasonExpired = "expired"
 
 // taken and ack move the log's marks for ch, and only while ch is the
 // attached channel: a replaced channel's late writes or pongs must not
@@ -187,10 +184,11 @@ func (s *session) attached() channel {
 // first call does anything.
 func (s *session) end(code int, reason string) bool {
 	s.chMu.Lock()
-	if s.ended.Swap(true) {
+	if s.ended.Load() || reason == reasonExpired && s.ch != nil {
 		s.chMu.Unlock()
 		return false
 	}
+	s.ended.Store(true)
 	ch := s.ch
 	s.ch = nil
 	if s.grace != nil {

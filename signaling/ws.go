@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,8 +22,8 @@ type wsConn struct {
 	sess   *session
 	reject replyFunc // sess.rejectAsEvent, bound once
 	opened int64     // Unix ns
-	// pingSeq is the newest seq written before the last ping: its pong
-	// proves the client has read that far, so the log may drop it.
+	// pingSeq is the newest seq written before the last ping. Each ping
+	// carries its own position, which its pong proves read (see onPong).
 	pingSeq  atomic.Uint64
 	pingsOut atomic.Int32 // pings sent and not yet answered
 
@@ -128,7 +129,7 @@ func (c *wsConn) onPing(data string) error {
 // onPong takes a pong as proof that the client has read everything
 // written before the ping it answers. A pong nobody asked for counts
 // against the frame limit, like a ping.
-func (c *wsConn) onPong(string) error {
+func (c *wsConn) onPong(data string) error {
 	if c.pingsOut.Add(-1) < 0 {
 		c.pingsOut.Store(0)
 		if !c.sess.allowFrame() {
@@ -137,8 +138,11 @@ func (c *wsConn) onPong(string) error {
 		}
 	}
 	c.extendDeadline()
-	if seq := c.pingSeq.Load(); seq > 0 {
-		c.sess.ack(c, seq)
+	// A pong answers one ping, which carried the write position it was
+	// sent at; several may be out at once, so only that position is
+	// proven read. The cap stops a forged pong from claiming more.
+	if seq, err := parseSeq(data); err == nil && seq > 0 {
+		c.sess.ack(c, min(seq, c.pingSeq.Load()))
 	}
 	return nil
 }
@@ -217,7 +221,9 @@ func (c *wsConn) finish(err error) {
 	_ = c.ws.Close()
 	c.srv.metrics.connections.WithLabelValues("ws").Dec()
 	switch {
-	case websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway):
+	case websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway) && c.sess.attached() == c:
+		// A replaced socket's goodbye is not the session's: its
+		// successor carries on.
 		c.srv.endSession(c.sess, CodeBye)
 		return
 	case errors.Is(err, websocket.ErrReadLimit):
@@ -289,7 +295,8 @@ func (c *wsConn) writePing(deadline time.Time) bool {
 	c.unacked = 0
 	c.pingSeq.Store(c.cursor)
 	c.pingsOut.Add(1)
-	return c.ws.WriteControl(websocket.PingMessage, nil, deadline) == nil
+	var payload [20]byte
+	return c.ws.WriteControl(websocket.PingMessage, strconv.AppendUint(payload[:0], c.cursor, 10), deadline) == nil
 }
 
 // startWriterLocked starts a writer unless one runs or the connection is

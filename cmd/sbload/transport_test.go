@@ -107,18 +107,22 @@ func TestResume(t *testing.T) {
 	}
 }
 
-// TestResumeFails: with no grace period the cut session is gone, and the
-// round fails rather than report a time.
+// TestResumeFails: with no grace period a cut session is gone as soon as
+// the server notices the cut, and the round fails rather than report a
+// time. The server notices asynchronously: a round whose resume took the
+// session over before that completes, as it should, so the test asks only
+// that rounds failed and were counted as failures.
 func TestResumeFails(t *testing.T) {
 	url, _, _ := testServerWith(t, func(c *signaling.Config) { c.ResumeGrace = time.Nanosecond })
 	errs := newErrorLog()
-	cfg := testConfig(t, url, "-scenario", "resume", "-transport", "sse", "-rounds", "2", "-events", "20")
+	const rounds = 4
+	cfg := testConfig(t, url, "-scenario", "resume", "-transport", "sse", "-rounds", "4", "-events", "20")
 	res, err := runResume(t.Context(), cfg, errs, t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Completed != 0 || errs.counts()["round"] != 2 {
-		t.Errorf("%d rounds completed; errors:\n%s", res.Completed, errs)
+	if failed := errs.counts()["round"]; failed == 0 || res.Completed+failed != rounds {
+		t.Errorf("%d rounds completed, %d failed; errors:\n%s", res.Completed, failed, errs)
 	}
 }
 
