@@ -19,7 +19,7 @@ type testApp struct {
 	wsURL   string // ws://127.0.0.1:port/v1/ws
 	turnUDP *net.UDPAddr
 	turnTCP *net.TCPAddr
-	reload  chan struct{} // what SIGHUP sends
+	reload  chan struct{} // what SIGHUP sends; unbuffered
 	stop    func() error  // shuts down and returns run's error
 }
 
@@ -57,7 +57,7 @@ func startApp(t *testing.T, tweak func(*config)) *testApp {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	reload := make(chan struct{}, 1)
+	reload := make(chan struct{}) // unbuffered: a send returns once run has taken it
 	go func() { done <- run(ctx, c, ls, log, reload) }()
 	var stopped bool
 	var runErr error

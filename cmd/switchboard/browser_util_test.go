@@ -409,7 +409,8 @@ func (p *dropProxy) dropAll() {
 	}
 }
 
-// lockedBuffer collects the browser's output, written from another goroutine.
+// lockedBuffer collects output written from other goroutines: the
+// browser's, a command's log.
 type lockedBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
@@ -419,6 +420,12 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }
 
 func (l *lockedBuffer) tail(n int) string {

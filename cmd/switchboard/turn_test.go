@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -14,7 +13,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,27 +21,9 @@ import (
 
 const turnTestSecret = "turn-command-secret-0123"
 
-// syncBuffer collects a command's log across goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startTurnCommand runs `switchboard turn -c FILE args...` in process on
 // 127.0.0.1 with ports from :0, and returns the running relay.
-func startTurnCommand(t *testing.T, conf string, args ...string) (*turn.Standalone, *syncBuffer) {
+func startTurnCommand(t *testing.T, conf string, args ...string) (*turn.Standalone, *lockedBuffer) {
 	t.Helper()
 	dir := t.TempDir()
 	file := filepath.Join(dir, "turnserver.conf")
@@ -55,7 +35,7 @@ func startTurnCommand(t *testing.T, conf string, args ...string) (*turn.Standalo
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan *turn.Standalone, 1)
 	done := make(chan error, 1)
-	logs := &syncBuffer{}
+	logs := &lockedBuffer{}
 	go func() {
 		done <- runTurn(ctx, append([]string{"-c", file}, args...), logs, turn.Signals{}, func(st *turn.Standalone) { ready <- st })
 	}()
