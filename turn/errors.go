@@ -7,6 +7,7 @@ var (
 	errBadUsername  = errors.New("username is not <unix expiry>[:<user>]")
 	errBadAddrRange = errors.New("not an address, range a-b or prefix")
 	errNotTURNFrame = errors.New("stream carries neither STUN nor ChannelData")
+	errNoRelayLoop  = errors.New("relay fast path needs Linux on amd64 or arm64")
 
 	errUnknownKey     = errors.New("unknown option")
 	errUnsupportedKey = errors.New("unsupported option")

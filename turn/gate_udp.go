@@ -2,6 +2,7 @@ package turn
 
 import (
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/pion/stun/v2"
@@ -12,7 +13,10 @@ import (
 // and many writers.
 type gatedPacketConn struct {
 	net.PacketConn
-	g *gate
+	g     *gate
+	fast  *fastPath      // nil: pion relays ChannelData too
+	out   *directWriter  // this reader's writer for the fast path
+	local netip.AddrPort // the socket's address, as the fast path keys it
 	// held is a verified request waiting for a fresh pion nonce: ReadFrom
 	// returned the synthetic request first, and pion answers it before it
 	// reads again.
@@ -34,6 +38,9 @@ func (c *gatedPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
 		n, from, err := c.PacketConn.ReadFrom(p)
 		if err != nil {
 			return n, from, err
+		}
+		if c.fast != nil && c.fast.forward(c.local, from, p[:n], c.out) {
+			continue
 		}
 		v := c.g.inbound(p[:n], from, "udp")
 		switch v.action {

@@ -11,7 +11,7 @@ type metrics struct {
 	quotaUser, quotaTotal               prometheus.Counter
 	allocDraining                       prometheus.Counter
 	droppedAuthRate, droppedBandwidth   prometheus.Counter
-	droppedSTUNMode                     prometheus.Counter
+	droppedSTUNMode, droppedRelayQueue  prometheus.Counter
 	refusedConns, timedOutConns         prometheus.Counter
 }
 
@@ -39,7 +39,7 @@ func newMetrics(reg prometheus.Registerer, allocations, bindings func() float64)
 	}, []string{"outcome"})
 	dropped := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchboard_turn_dropped_total",
-		Help: "Packets dropped: auth_rate (401/438 budget of a source), bandwidth (max-bps or bps-capacity), mode (TURN under stun-only, Binding under no-stun).",
+		Help: "Packets dropped: auth_rate (401/438 budget of a source), bandwidth (max-bps or bps-capacity), mode (TURN under stun-only, Binding under no-stun), relay_queue (a peer's datagram that found the queue towards its client full, or was larger than 2 KiB).",
 	}, []string{"reason"})
 	conns := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchboard_turn_connections_closed_total",
@@ -57,8 +57,8 @@ func newMetrics(reg prometheus.Registerer, allocations, bindings func() float64)
 		quotaUser: allocs.WithLabelValues("quota_user"), quotaTotal: allocs.WithLabelValues("quota_total"),
 		allocDraining:   allocs.WithLabelValues("draining"),
 		droppedAuthRate: dropped.WithLabelValues("auth_rate"), droppedBandwidth: dropped.WithLabelValues("bandwidth"),
-		droppedSTUNMode: dropped.WithLabelValues("mode"),
-		refusedConns:    conns.WithLabelValues("per_address_cap"), timedOutConns: conns.WithLabelValues("timeout"),
+		droppedSTUNMode: dropped.WithLabelValues("mode"), droppedRelayQueue: dropped.WithLabelValues("relay_queue"),
+		refusedConns: conns.WithLabelValues("per_address_cap"), timedOutConns: conns.WithLabelValues("timeout"),
 	}
 	if reg != nil {
 		reg.MustRegister(auth, m.deniedPeers, bytes, packets, allocs, dropped, conns,

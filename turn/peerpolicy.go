@@ -231,18 +231,15 @@ func (s *Server) peerAllowed(_ net.Addr, peer net.IP) bool {
 // address only the relay ports of live allocations of this server may be
 // reached, not the TURN port, an ephemeral client socket or another
 // service on the host.
-func (s *Server) datagramAllowed(peer *net.UDPAddr) bool {
-	addr, ok := netip.AddrFromSlice(peer.IP)
-	if !ok {
-		return true
-	}
-	if addr = addr.Unmap(); addr.Is4() && addr != s.policy.self {
+func (s *Server) datagramAllowed(peer netip.AddrPort) bool {
+	if addr := peer.Addr().Unmap(); addr.Is4() && addr != s.policy.self {
 		return true // the common case, without canonicalPeers' allocation
 	}
+	addr := peer.Addr().Unmap()
 	if !s.policy.isSelf(addr) || s.policy.explicitlyAllowed(addr) {
 		return true
 	}
-	if s.livePorts.has(peer.Port) {
+	if s.livePorts.has(int(peer.Port())) {
 		return true
 	}
 	s.metrics.deniedPeers.Inc()

@@ -2,7 +2,9 @@ package turn
 
 import (
 	"net"
+	"net/netip"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pion/turn/v4"
 	"golang.org/x/time/rate"
@@ -10,10 +12,13 @@ import (
 
 // countingRelays hands out relay sockets from a port range that count what
 // crosses them, enforce the port half of the peer policy and the bandwidth
-// caps, and register their port as live while open.
+// caps, and register their port as live while open. With fast set (the
+// generator of UDP clients' allocations), the relay loop reads the sockets
+// and pion gets only what the fast path leaves (fastpath.go).
 type countingRelays struct {
 	*turn.RelayAddressGeneratorPortRange
-	srv *Server
+	srv  *Server
+	fast *fastPath
 }
 
 func (g *countingRelays) AllocatePacketConn(network string, requestedPort int) (net.PacketConn, net.Addr, error) {
@@ -25,17 +30,43 @@ func (g *countingRelays) AllocatePacketConn(network string, requestedPort int) (
 	if ua, ok := conn.LocalAddr().(*net.UDPAddr); ok {
 		port = ua.Port
 	}
-	if uc, ok := conn.(*net.UDPConn); ok && g.srv.cfg.RelaySocketBuffer > 0 {
+	uc, isUDP := conn.(*net.UDPConn)
+	if isUDP && g.srv.cfg.RelaySocketBuffer > 0 {
 		// A peer's burst waits here while the allocation's reader is
 		// descheduled; the kernel default (~208 KiB) drops it.
 		_ = uc.SetReadBuffer(g.srv.cfg.RelaySocketBuffer)
 		_ = uc.SetWriteBuffer(g.srv.cfg.RelaySocketBuffer)
 	}
 	g.srv.livePorts.add(port)
-	return &countingConn{
+	c := &countingConn{
 		PacketConn: conn, srv: g.srv, port: port,
 		in: g.srv.newAllocBucket(), out: g.srv.newAllocBucket(),
-	}, addr, nil
+	}
+	if g.fast != nil && isUDP {
+		c.udp = uc
+		if c.self, err = newSender(uc); err != nil {
+			_ = c.Close()
+			return nil, nil, err
+		}
+		c.slow = make(chan slowPacket, slowQueue)
+		c.done = make(chan struct{})
+		if err := g.fast.adopt(c); err != nil {
+			_ = c.Close()
+			return nil, nil, err
+		}
+		c.fast = g.fast
+	}
+	return c, addr, nil
+}
+
+// slowQueue bounds the datagrams from peers waiting for pion (Data
+// indications, or no channel yet); beyond it they are dropped like any
+// datagram arriving faster than it can be relayed.
+const slowQueue = 256
+
+type slowPacket struct {
+	data []byte
+	from *net.UDPAddr
 }
 
 type countingConn struct {
@@ -44,43 +75,115 @@ type countingConn struct {
 	port      int
 	in, out   *rate.Limiter // max-bps per direction; nil when unlimited
 	closeOnce sync.Once
+
+	// Set when the relay loop reads this socket.
+	fast    *fastPath
+	udp     *net.UDPConn
+	self    *sender // raw sends to peers
+	loopID  uint32
+	slow    chan slowPacket
+	done    chan struct{}
+	peerMap atomic.Pointer[map[netip.AddrPort]peerRoute] // the peers with a channel
 }
 
+func (c *countingConn) routes() map[netip.AddrPort]peerRoute {
+	if m := c.peerMap.Load(); m != nil {
+		return *m
+	}
+	return nil
+}
+
+func (c *countingConn) setRoutes(m map[netip.AddrPort]peerRoute) { c.peerMap.Store(&m) }
+
 func (c *countingConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	if c.slow != nil {
+		select {
+		case pkt := <-c.slow:
+			return copy(p, pkt.data), pkt.from, nil
+		case <-c.done:
+			return 0, nil, net.ErrClosed
+		}
+	}
 	for {
 		n, addr, err := c.PacketConn.ReadFrom(p)
-		if n > 0 && err == nil && !c.srv.bandwidthAllows(c.in, c.srv.capacityIn, n) {
-			c.srv.metrics.droppedBandwidth.Inc()
+		if n > 0 && err == nil && !c.allowIn(n) {
 			continue
-		}
-		if n > 0 {
-			c.srv.metrics.relayedInBytes.Add(float64(n))
-			c.srv.metrics.relayedInPackets.Inc()
 		}
 		return n, addr, err
 	}
 }
 
-func (c *countingConn) WriteTo(p []byte, addr net.Addr) (int, error) {
-	if udp, ok := addr.(*net.UDPAddr); ok && !c.srv.datagramAllowed(udp) {
-		// Dropped like any lost datagram: an error would only make pion
-		// log once per packet the client sends.
-		return len(p), nil
-	}
-	if !c.srv.bandwidthAllows(c.out, c.srv.capacityOut, len(p)) {
+// allowIn applies the bandwidth caps to n bytes from a peer and counts
+// them when they pass.
+func (c *countingConn) allowIn(n int) bool {
+	if !c.srv.bandwidthAllows(c.in, c.srv.capacityIn, n) {
 		c.srv.metrics.droppedBandwidth.Inc()
-		return len(p), nil
+		return false
 	}
-	n, err := c.PacketConn.WriteTo(p, addr)
+	c.srv.metrics.relayedInBytes.Add(float64(n))
+	c.srv.metrics.relayedInPackets.Inc()
+	return true
+}
+
+func (c *countingConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	udp, ok := addr.(*net.UDPAddr)
+	if !ok {
+		return c.PacketConn.WriteTo(p, addr)
+	}
+	if err := c.sendToPeer(p, addrPortOf(udp)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// sendToPeer relays one datagram to a peer. A datagram the policy or the
+// caps refuse is dropped like any lost one: an error would only make pion
+// log once per packet the client sends.
+func (c *countingConn) sendToPeer(p []byte, peer netip.AddrPort) error {
+	if !c.admitOut(len(p), peer) {
+		return nil
+	}
+	var n int
+	var err error
+	if uc, ok := c.PacketConn.(*net.UDPConn); ok {
+		n, err = uc.WriteToUDPAddrPort(p, peer)
+	} else {
+		n, err = c.PacketConn.WriteTo(p, net.UDPAddrFromAddrPort(peer))
+	}
+	c.countOut(n)
+	return err
+}
+
+// admitOut applies the peer policy and the bandwidth caps to a datagram
+// of n bytes towards peer.
+func (c *countingConn) admitOut(n int, peer netip.AddrPort) bool {
+	if !c.srv.datagramAllowed(peer) {
+		return false
+	}
+	if !c.srv.bandwidthAllows(c.out, c.srv.capacityOut, n) {
+		c.srv.metrics.droppedBandwidth.Inc()
+		return false
+	}
+	return true
+}
+
+func (c *countingConn) countOut(n int) {
 	if n > 0 {
 		c.srv.metrics.relayedOutBytes.Add(float64(n))
 		c.srv.metrics.relayedOutPackets.Inc()
 	}
-	return n, err
 }
 
 func (c *countingConn) Close() error {
-	c.closeOnce.Do(func() { c.srv.livePorts.remove(c.port) })
+	c.closeOnce.Do(func() {
+		c.srv.livePorts.remove(c.port)
+		if c.fast != nil {
+			c.fast.release(c)
+		}
+		if c.done != nil {
+			close(c.done)
+		}
+	})
 	return c.PacketConn.Close()
 }
 

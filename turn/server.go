@@ -30,6 +30,7 @@ type Server struct {
 	quotas    *quotas
 	verified  verifiedKeys
 	livePorts portSet
+	fast      *fastPath // nil: pion relays every datagram
 	bindings  []*stun.Conn
 	listeners []*gatedListener
 	// capacityIn and capacityOut are the server-wide bps-capacity buckets.
@@ -77,15 +78,17 @@ func NewServer(cfg Config) (*Server, error) {
 		return float64(n)
 	})
 
-	relays := &countingRelays{
-		RelayAddressGeneratorPortRange: &turn.RelayAddressGeneratorPortRange{
-			RelayAddress: cfg.PublicIP,
-			Address:      cfg.RelayBindAddress,
-			MinPort:      uint16(cfg.RelayPortMin),
-			MaxPort:      uint16(cfg.RelayPortMax),
-		},
-		srv: s,
+	portRange := &turn.RelayAddressGeneratorPortRange{
+		RelayAddress: cfg.PublicIP,
+		Address:      cfg.RelayBindAddress,
+		MinPort:      uint16(cfg.RelayPortMin),
+		MaxPort:      uint16(cfg.RelayPortMax),
 	}
+	relays := &countingRelays{RelayAddressGeneratorPortRange: portRange, srv: s}
+	if !cfg.STUNOnly {
+		s.fast = newFastPath(s, append(append([]net.PacketConn(nil), cfg.UDP...), cfg.AltUDP...))
+	}
+	udpRelays := &countingRelays{RelayAddressGeneratorPortRange: portRange, srv: s, fast: s.fast}
 	sc := turn.ServerConfig{
 		Realm:         cfg.Realm,
 		AuthHandler:   s.authenticate,
@@ -110,6 +113,14 @@ func NewServer(cfg Config) (*Server, error) {
 			},
 		},
 	}
+	if s.fast != nil {
+		sc.EventHandler.OnChannelCreated = func(src, dst net.Addr, protocol, _, _ string, relay, peer net.Addr, number uint16) {
+			s.fast.channelCreated(src, dst, protocol, relay, peer, number)
+		}
+		sc.EventHandler.OnChannelDeleted = func(src, dst net.Addr, protocol, _, _ string, relay, peer net.Addr, number uint16) {
+			s.fast.channelDeleted(src, dst, protocol, relay, peer, number)
+		}
+	}
 	var rfc5780 *stun.Responder
 	if cfg.AltAddr != nil {
 		primary, ok := cfg.UDP[0].LocalAddr().(*net.UDPAddr)
@@ -119,6 +130,7 @@ func NewServer(cfg Config) (*Server, error) {
 		rfc5780 = stun.NewResponder(primary, cfg.AltAddr)
 	}
 	for _, pc := range append(append([]net.PacketConn(nil), cfg.UDP...), cfg.AltUDP...) {
+		gated := &gatedPacketConn{g: s.gate, fast: s.fast, out: newDirectWriter(), local: addrPortOf(pc.LocalAddr())}
 		if !cfg.NoSTUN {
 			binding := stun.NewConn(pc)
 			if rfc5780 != nil {
@@ -129,9 +141,10 @@ func NewServer(cfg Config) (*Server, error) {
 			s.bindings = append(s.bindings, binding)
 			pc = binding
 		}
+		gated.PacketConn = pc
 		sc.PacketConnConfigs = append(sc.PacketConnConfigs, turn.PacketConnConfig{
-			PacketConn:            &gatedPacketConn{PacketConn: pc, g: s.gate},
-			RelayAddressGenerator: relays, PermissionHandler: s.peerAllowed,
+			PacketConn:            gated,
+			RelayAddressGenerator: udpRelays, PermissionHandler: s.peerAllowed,
 		})
 	}
 	addListeners := func(ls []net.Listener, network string) {
@@ -147,6 +160,9 @@ func NewServer(cfg Config) (*Server, error) {
 	addListeners(cfg.TLS, "tls")
 	srv, err := turn.NewServer(sc)
 	if err != nil {
+		if s.fast != nil {
+			s.fast.close()
+		}
 		return nil, fmt.Errorf("start turn server: %w", err)
 	}
 	s.turn = srv
@@ -219,5 +235,9 @@ func portOf(a net.Addr) string {
 
 // Close stops the relay, its allocations, its sockets and connections.
 func (s *Server) Close() error {
-	return s.turn.Close()
+	err := s.turn.Close()
+	if s.fast != nil {
+		s.fast.close()
+	}
+	return err
 }

@@ -1,0 +1,219 @@
+package turn
+
+import (
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+)
+
+// Media between a UDP client and a peer almost always travels as
+// ChannelData, and that path runs beside pion rather than through it. pion
+// keeps the control plane (allocations, permissions, channel binds, Send
+// and Data indications) and reports each channel bind and its end through
+// its event handler. With those:
+//   - ChannelData from a client goes from the TURN socket's reader straight
+//     to the relay socket (forward), skipping pion's per-packet lookups;
+//   - datagrams from peers are read by one loop over epoll with recvmmsg
+//     and sent on to clients with sendmmsg (relayloop_linux.go), where pion
+//     wakes one goroutine per allocation per datagram.
+//
+// Whatever the fast path does not know (no channel, a TCP client, a Send
+// indication) goes to pion as before, so both paths decide alike.
+
+// channelKey names a channel from the client's side: the server socket's
+// address, the client's, and the channel number.
+type channelKey struct {
+	local, client netip.AddrPort
+	number        uint16
+}
+
+// channelRoute is where a client's ChannelData goes.
+type channelRoute struct {
+	relay *countingConn
+	peer  netip.AddrPort
+	to    *rawSockaddr // peer, encoded for the relay socket
+}
+
+// peerRoute is where a peer's datagram goes: to the client, framed as
+// ChannelData, out of the server socket with the allocation's address.
+type peerRoute struct {
+	key channelKey
+	out *sender
+	to  *rawSockaddr // key.client, encoded for out's socket
+}
+
+type fastPath struct {
+	s    *Server
+	loop *relayLoop
+	// senders are the UDP sockets answering for each local address; with
+	// SO_REUSEPORT several share an address and any of them will do.
+	senders map[netip.AddrPort]*sender
+
+	// Datagrams the fast path relayed, client to peer and peer to client.
+	toPeers, toClients atomic.Uint64
+
+	mu       sync.RWMutex
+	channels map[channelKey]channelRoute
+	relays   map[int]*countingConn // by relay port, loop-read relays only
+}
+
+// newFastPath returns nil where the relay loop cannot run (not Linux, or a
+// socket that is not a *net.UDPConn): pion then does all the relaying.
+func newFastPath(s *Server, sockets []net.PacketConn) *fastPath {
+	if len(sockets) == 0 {
+		return nil
+	}
+	senders := make(map[netip.AddrPort]*sender)
+	for _, pc := range sockets {
+		uc, ok := pc.(*net.UDPConn)
+		if !ok {
+			return nil
+		}
+		local := addrPortOf(uc.LocalAddr())
+		if senders[local] != nil {
+			continue
+		}
+		out, err := newSender(uc)
+		if err != nil {
+			return nil
+		}
+		senders[local] = out
+	}
+	loop, err := newRelayLoop(s)
+	if err != nil {
+		s.log.Warn("relay fast path off: pion relays every datagram", "err", err)
+		return nil
+	}
+	return &fastPath{s: s, loop: loop, senders: senders,
+		channels: make(map[channelKey]channelRoute), relays: make(map[int]*countingConn)}
+}
+
+// addrPortOf reads a UDP address as a netip.AddrPort with IPv4 unmapped,
+// the one spelling both directions of the fast path use as keys.
+func addrPortOf(a net.Addr) netip.AddrPort {
+	ua, ok := a.(*net.UDPAddr)
+	if !ok {
+		return netip.AddrPort{}
+	}
+	ap := ua.AddrPort()
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// adopt hands a fresh relay socket to the loop.
+func (f *fastPath) adopt(c *countingConn) error {
+	if err := f.loop.add(c); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.relays[c.port] = c
+	f.mu.Unlock()
+	return nil
+}
+
+// release forgets a relay socket that is closing, and its channels.
+func (f *fastPath) release(c *countingConn) {
+	f.loop.remove(c)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.relays[c.port] == c {
+		delete(f.relays, c.port)
+	}
+	for _, r := range c.routes() {
+		if f.channels[r.key].relay == c {
+			delete(f.channels, r.key)
+		}
+	}
+	c.setRoutes(nil)
+}
+
+// channelCreated is pion's OnChannelCreated.
+func (f *fastPath) channelCreated(src, dst net.Addr, protocol string, relayAddr, peer net.Addr, number uint16) {
+	if protocol != "UDP" {
+		return // ChannelData over TCP stays with pion
+	}
+	out := f.senders[addrPortOf(dst)]
+	if out == nil {
+		return
+	}
+	to, ok := out.sockaddr(addrPortOf(src))
+	if !ok {
+		return
+	}
+	key := channelKey{local: addrPortOf(dst), client: addrPortOf(src), number: number}
+	peerAP := addrPortOf(peer)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	relay := f.relays[int(addrPortOf(relayAddr).Port())]
+	if relay == nil {
+		return
+	}
+	peerTo, ok := relay.self.sockaddr(peerAP)
+	if !ok {
+		return
+	}
+	f.channels[key] = channelRoute{relay: relay, peer: peerAP, to: peerTo}
+	routes := make(map[netip.AddrPort]peerRoute, len(relay.routes())+1)
+	for p, r := range relay.routes() {
+		routes[p] = r
+	}
+	routes[peerAP] = peerRoute{key: key, out: out, to: to}
+	relay.setRoutes(routes)
+}
+
+// channelDeleted is pion's OnChannelDeleted: the bind expired or its
+// allocation ended.
+func (f *fastPath) channelDeleted(src, dst net.Addr, protocol string, _, peer net.Addr, number uint16) {
+	if protocol != "UDP" {
+		return
+	}
+	key := channelKey{local: addrPortOf(dst), client: addrPortOf(src), number: number}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	route, ok := f.channels[key]
+	if !ok {
+		return
+	}
+	delete(f.channels, key)
+	peerAP := addrPortOf(peer)
+	old := route.relay.routes()
+	routes := make(map[netip.AddrPort]peerRoute, len(old))
+	for p, r := range old {
+		if p != peerAP {
+			routes[p] = r
+		}
+	}
+	route.relay.setRoutes(routes)
+}
+
+// forward relays a client's ChannelData to its peer when the channel is
+// known here, and reports whether it did; otherwise pion gets the packet.
+func (f *fastPath) forward(local netip.AddrPort, from net.Addr, pkt []byte, w *directWriter) bool {
+	if len(pkt) < channelDataHeader || pkt[0]&0xC0 != 0x40 {
+		return false
+	}
+	size := int(binary.BigEndian.Uint16(pkt[2:4]))
+	if channelDataHeader+size > len(pkt) {
+		return false // pion drops it and says why in its log
+	}
+	key := channelKey{local: local, client: addrPortOf(from), number: binary.BigEndian.Uint16(pkt)}
+	f.mu.RLock()
+	route, ok := f.channels[key]
+	f.mu.RUnlock()
+	if !ok {
+		return false
+	}
+	data, relay := pkt[channelDataHeader:channelDataHeader+size], route.relay
+	if relay.admitOut(size, route.peer) && w.send(relay.self, data, route.to) {
+		relay.countOut(size)
+	}
+	f.toPeers.Add(1)
+	return true
+}
+
+func (f *fastPath) close() { f.loop.close() }
+
+// channelDataHeader is ChannelData's channel number and length (RFC 8656
+// 12.4). Over UDP no padding follows the data.
+const channelDataHeader = 4

@@ -1,0 +1,136 @@
+package turn
+
+import (
+	"bytes"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// fastRelay allocates over UDP with pion's client and returns the relay
+// connection once a channel to peer is bound, so both directions can take
+// the fast path.
+func fastRelay(t *testing.T, r *testRelay, peer net.PacketConn) net.PacketConn {
+	t.Helper()
+	if r.srv.fast == nil {
+		t.Fatal("fast path off on Linux")
+	}
+	user, pass, _ := r.srv.Credentials("fast")
+	relayConn, err := r.newClient(t, "udp", user, pass).Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = relayConn.Close() })
+	// pion's client sends its first datagrams as Send indications and binds
+	// a channel meanwhile: keep sending until one crosses as ChannelData.
+	buf := make([]byte, 1500)
+	deadline := time.Now().Add(5 * time.Second)
+	for r.srv.fast.toPeers.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no ChannelData took the fast path")
+		}
+		if _, err := relayConn.WriteTo([]byte("bind"), peer.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		_ = peer.SetReadDeadline(time.Now().Add(time.Second))
+		if _, _, err := peer.ReadFrom(buf); err != nil {
+			t.Fatalf("peer: %v", err)
+		}
+	}
+	return relayConn
+}
+
+func TestFastPathRelaysBothWays(t *testing.T) {
+	r := startRelay(t, func(c *Config) { c.AllowLoopbackPeers = true })
+	peer := listenInRange(t, 40000, 60000)
+	defer peer.Close()
+	relayConn := fastRelay(t, r, peer)
+	relayAddr := relayConn.LocalAddr()
+	f := r.srv.fast
+	buf := make([]byte, 1500)
+	const rounds = 200
+	for i := range rounds {
+		msg := []byte{byte(i), 1, 2, 3, 4, 5, 6} // 7 bytes: no padding over UDP
+		if _, err := relayConn.WriteTo(msg, peer.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, from, err := peer.ReadFrom(buf)
+		if err != nil || !bytes.Equal(buf[:n], msg) || from.String() != relayAddr.String() {
+			t.Fatalf("round %d: peer got %x from %v (%v), want %x from %v", i, buf[:n], from, err, msg, relayAddr)
+		}
+		if _, err := peer.WriteTo(msg[:n-i%3], from); err != nil {
+			t.Fatal(err)
+		}
+		_ = relayConn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, from, err = relayConn.ReadFrom(buf)
+		if err != nil || !bytes.Equal(buf[:n], msg[:7-i%3]) || from.String() != peer.LocalAddr().String() {
+			t.Fatalf("round %d: client got %x from %v (%v)", i, buf[:n], from, err)
+		}
+	}
+	if f.toPeers.Load() < rounds || f.toClients.Load() < rounds {
+		t.Fatalf("fast path relayed %d to peers and %d to clients, want at least %d each", f.toPeers.Load(), f.toClients.Load(), rounds)
+	}
+
+	// A second peer on the same address has a permission but no channel:
+	// its datagram reaches the client through pion as a Data indication.
+	other := listenInRange(t, 40000, 60000)
+	defer other.Close()
+	before := f.toClients.Load()
+	if _, err := other.WriteTo([]byte("via pion"), relayAddr); err != nil {
+		t.Fatal(err)
+	}
+	_ = relayConn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, from, err := relayConn.ReadFrom(buf)
+	if err != nil || string(buf[:n]) != "via pion" || from.String() != other.LocalAddr().String() {
+		t.Fatalf("client got %q from %v (%v)", buf[:n], from, err)
+	}
+	if f.toClients.Load() != before {
+		t.Fatal("a peer without a channel took the fast path")
+	}
+
+	// Releasing the allocation forgets its relay socket and channels.
+	_ = relayConn.Close()
+	waitUntil(t, func() bool {
+		f.mu.RLock()
+		defer f.mu.RUnlock()
+		return len(f.channels) == 0 && len(f.relays) == 0
+	}, "fast path forgets the allocation")
+}
+
+// TestFastPathKeepsPolicy: a channel to the relay's own address reaches
+// only live relay ports, on the fast path as on pion's.
+func TestFastPathKeepsPolicy(t *testing.T) {
+	r := startRelay(t, nil) // loopback peers not allowed; 127.0.0.1 is the relay's own address
+	peer := listenInRange(t, 40000, 60000)
+	defer peer.Close()
+	user, pass, _ := r.srv.Credentials("policy")
+	relayConn, err := r.newClient(t, "udp", user, pass).Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relayConn.Close()
+	// The peer's port is no allocation's: every datagram is dropped,
+	// whichever path carries it. Send until one has crossed as ChannelData
+	// (pion's client binds the channel in the background), 10 ms apart.
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for i := 0; r.srv.fast.toPeers.Load() == 0; i++ {
+		if i == 500 {
+			t.Fatal("no ChannelData took the fast path in 5 s")
+		}
+		if _, err := relayConn.WriteTo([]byte("x"), peer.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		<-tick.C
+	}
+	_ = peer.SetReadDeadline(time.Now())
+	if n, _, err := peer.ReadFrom(make([]byte, 10)); err == nil {
+		t.Fatalf("a socket that is no relay port got %d bytes", n)
+	}
+	if got := testutil.ToFloat64(r.srv.metrics.relayedOutPackets); got != 0 {
+		t.Fatalf("%v datagrams relayed to a non-relay port", got)
+	}
+}

@@ -1,0 +1,444 @@
+//go:build linux && (amd64 || arm64)
+
+package turn
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Every system call here is non-blocking and short, so it is made raw:
+// entering the scheduler's syscall state would let the runtime's monitor
+// hand the processor to another thread whenever a loopback send takes a
+// few tens of microseconds, and that hand-off (a futex wake, a context
+// switch) costs more than the send. Profiled with perf under
+// turnutils_uclient: the hand-offs and the monitor's 20 µs naps were a
+// third of the relay's CPU.
+
+// relayLoop reads every fast-path relay socket from one goroutine: one
+// epoll_wait reports the sockets with datagrams, one recvmmsg per socket
+// takes what is queued, and the ChannelData for clients leaves in one
+// sendmmsg per server address. The loop's epoll instance is itself
+// waited on through Go's poller, so an idle loop parks like any reader
+// instead of holding a thread in a blocking system call (which makes the
+// runtime hand the thread's processor off and back on every wakeup). The
+// sockets stay registered with Go's poller too; only this loop reads
+// them, through RawConn.Read, so a socket closing meanwhile cannot hand
+// its descriptor number to another file.
+type relayLoop struct {
+	s      *Server
+	ep     *os.File // the epoll instance
+	epRaw  syscall.RawConn
+	exited chan struct{}
+
+	mu     sync.RWMutex
+	conns  map[uint32]*countingConn
+	nextID uint32
+
+	// The loop goroutine's own state.
+	events  []unix.EpollEvent
+	bufs    [][]byte // datagram at [channelDataHeader:], header written in front
+	recv    []mmsghdr
+	names   []unix.RawSockaddrAny
+	iovs    []unix.Iovec
+	pending []outbound // datagrams read this round bound for clients
+	send    []mmsghdr
+	sendIov []unix.Iovec
+	// For RawConn.Read: one closure, its arguments and results in fields.
+	readFn     func(fd uintptr) bool
+	readFrom   int
+	readN      int
+	readErrno  syscall.Errno
+	sendFn     func(fd uintptr) bool
+	waitFn     func(fd uintptr) bool
+	waitN      int
+	sendCount  int
+	sendN      int
+	sendErrno  syscall.Errno
+	inPackets  int
+	inBytes    int
+	bwDropped  int
+	queueDrops int
+	truncDrops int
+}
+
+// mmsghdr is struct mmsghdr on 64-bit Linux.
+type mmsghdr struct {
+	hdr unix.Msghdr
+	len uint32
+	_   [4]byte
+}
+
+type outbound struct {
+	slot int
+	size int // header and data
+	out  *sender
+	to   *rawSockaddr
+}
+
+const (
+	loopSlots = 64   // datagrams per round
+	loopBuf   = 2048 // above pion's 1600-byte relay MTU
+)
+
+func newRelayLoop(s *Server) (*relayLoop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("epoll: %w", err)
+	}
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		_ = unix.Close(epfd)
+		return nil, fmt.Errorf("epoll: %w", err)
+	}
+	ep := os.NewFile(uintptr(epfd), "relay-epoll")
+	epRaw, err := ep.SyscallConn()
+	if err != nil {
+		_ = ep.Close()
+		return nil, fmt.Errorf("epoll: %w", err)
+	}
+	l := &relayLoop{s: s, ep: ep, epRaw: epRaw, exited: make(chan struct{}),
+		conns:  make(map[uint32]*countingConn),
+		events: make([]unix.EpollEvent, 128), bufs: make([][]byte, loopSlots),
+		recv: make([]mmsghdr, loopSlots), names: make([]unix.RawSockaddrAny, loopSlots),
+		iovs: make([]unix.Iovec, loopSlots), send: make([]mmsghdr, loopSlots),
+		sendIov: make([]unix.Iovec, loopSlots)}
+	for i := range l.bufs {
+		l.bufs[i] = make([]byte, loopBuf)
+	}
+	l.readFn = l.readBatch
+	l.sendFn = l.sendBatch
+	l.waitFn = l.pollEvents
+	go l.run()
+	return l, nil
+}
+
+// ctl changes the interest list; after close it does nothing, whatever
+// has become of the descriptor number.
+func (l *relayLoop) ctl(op int, fd uintptr, ev *unix.EpollEvent) error {
+	var cerr error
+	err := l.epRaw.Control(func(epfd uintptr) { cerr = unix.EpollCtl(int(epfd), op, int(fd), ev) })
+	return errors.Join(err, cerr)
+}
+
+// add registers a relay socket with the loop.
+func (l *relayLoop) add(c *countingConn) error {
+	raw, err := c.udp.SyscallConn()
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.nextID++
+	id := l.nextID
+	l.conns[id] = c
+	l.mu.Unlock()
+	c.loopID = id
+	var cerr error
+	err = raw.Control(func(fd uintptr) {
+		cerr = l.ctl(unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(id)})
+	})
+	if err = errors.Join(err, cerr); err != nil {
+		l.remove(c)
+		return fmt.Errorf("relay loop: %w", err)
+	}
+	return nil
+}
+
+// remove stops reading c; the socket closes after.
+func (l *relayLoop) remove(c *countingConn) {
+	l.mu.Lock()
+	delete(l.conns, c.loopID)
+	l.mu.Unlock()
+	if raw, err := c.udp.SyscallConn(); err == nil {
+		_ = raw.Control(func(fd uintptr) { _ = l.ctl(unix.EPOLL_CTL_DEL, fd, nil) })
+	}
+}
+
+// close stops the loop: closing the epoll file wakes its wait.
+func (l *relayLoop) close() {
+	_ = l.ep.Close()
+	<-l.exited
+}
+
+func (l *relayLoop) run() {
+	defer close(l.exited)
+	for {
+		l.waitN = 0
+		if err := l.epRaw.Read(l.waitFn); err != nil {
+			return // closed
+		}
+		used := 0
+		for _, ev := range l.events[:l.waitN] {
+			l.mu.RLock()
+			c := l.conns[uint32(ev.Fd)]
+			l.mu.RUnlock()
+			if c == nil {
+				continue
+			}
+			if used == loopSlots {
+				l.flush()
+				used = 0
+			}
+			used += l.drain(c, used)
+		}
+		l.flush()
+	}
+}
+
+// pollEvents takes the ready sockets without blocking; with none it
+// returns false and Go's poller parks the loop until the epoll instance
+// is readable.
+func (l *relayLoop) pollEvents(epfd uintptr) bool {
+	n, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, epfd, uintptr(unsafe.Pointer(&l.events[0])),
+		uintptr(len(l.events)), 0, 0, 0)
+	if errno == unix.EINTR {
+		return true // try again rather than park on an edge that came already
+	}
+	if errno != 0 || n == 0 {
+		return false
+	}
+	l.waitN = int(n)
+	return true
+}
+
+// drain reads what c has queued into the free slots from first on and
+// routes it; it returns the slots it filled.
+func (l *relayLoop) drain(c *countingConn, first int) int {
+	raw, err := c.udp.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	for i := first; i < loopSlots; i++ {
+		h := &l.recv[i].hdr
+		l.iovs[i].Base = &l.bufs[i][channelDataHeader]
+		l.iovs[i].SetLen(loopBuf - channelDataHeader)
+		h.Iov = &l.iovs[i]
+		h.SetIovlen(1)
+		h.Name = (*byte)(unsafe.Pointer(&l.names[i]))
+		h.Namelen = unix.SizeofSockaddrAny
+		h.Flags = 0
+	}
+	l.readFrom, l.readN, l.readErrno = first, 0, 0
+	if err := raw.Read(l.readFn); err != nil || l.readN <= 0 {
+		return 0 // closed, or nothing after all (EAGAIN)
+	}
+	routes := c.routes()
+	for i := first; i < first+l.readN; i++ {
+		size := int(l.recv[i].len)
+		if l.recv[i].hdr.Flags&unix.MSG_TRUNC != 0 {
+			l.truncDrops++
+			continue
+		}
+		if !l.s.bandwidthAllows(c.in, l.s.capacityIn, size) {
+			l.bwDropped++
+			continue
+		}
+		l.inPackets++
+		l.inBytes += size
+		from := sockaddrAddrPort(&l.names[i])
+		route, ok := routes[from]
+		if !ok {
+			l.toPion(c, l.bufs[i][channelDataHeader:channelDataHeader+size], from)
+			continue
+		}
+		buf := l.bufs[i]
+		binary.BigEndian.PutUint16(buf[0:2], route.key.number)
+		binary.BigEndian.PutUint16(buf[2:4], uint16(size))
+		l.pending = append(l.pending, outbound{slot: i, size: channelDataHeader + size, out: route.out, to: route.to})
+	}
+	return l.readN
+}
+
+func (l *relayLoop) readBatch(fd uintptr) bool {
+	n, _, errno := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&l.recv[l.readFrom])),
+		uintptr(loopSlots-l.readFrom), unix.MSG_DONTWAIT, 0, 0)
+	l.readN, l.readErrno = int(n), errno
+	if errno != 0 {
+		l.readN = 0
+	}
+	return true // never park: epoll said it was readable, and EAGAIN means another round
+}
+
+// toPion queues a datagram for pion's reader of c (a Data indication, or
+// a peer without a channel).
+func (l *relayLoop) toPion(c *countingConn, data []byte, from netip.AddrPort) {
+	select {
+	case c.slow <- slowPacket{data: append([]byte(nil), data...), from: net.UDPAddrFromAddrPort(from)}:
+	default:
+		l.queueDrops++
+	}
+}
+
+// flush sends what drain routed to clients, one sendmmsg per server
+// socket, and settles the round's counters.
+func (l *relayLoop) flush() {
+	for len(l.pending) > 0 {
+		out := l.pending[0].out
+		k := 0
+		rest := l.pending[:0]
+		for _, p := range l.pending {
+			if p.out != out {
+				rest = append(rest, p)
+				continue
+			}
+			h := &l.send[k].hdr
+			l.sendIov[k].Base = &l.bufs[p.slot][0]
+			l.sendIov[k].SetLen(p.size)
+			h.Iov = &l.sendIov[k]
+			h.SetIovlen(1)
+			h.Name = &p.to.buf[0]
+			h.Namelen = p.to.len
+			k++
+		}
+		sent := out.sendAll(l, k)
+		l.s.fast.toClients.Add(uint64(sent))
+		l.queueDrops += k - sent
+		l.pending = rest
+	}
+	m := l.s.metrics
+	if l.inPackets > 0 {
+		m.relayedInPackets.Add(float64(l.inPackets))
+		m.relayedInBytes.Add(float64(l.inBytes))
+	}
+	if l.bwDropped > 0 {
+		m.droppedBandwidth.Add(float64(l.bwDropped))
+	}
+	if l.queueDrops+l.truncDrops > 0 {
+		m.droppedRelayQueue.Add(float64(l.queueDrops + l.truncDrops))
+	}
+	l.inPackets, l.inBytes, l.bwDropped, l.queueDrops, l.truncDrops = 0, 0, 0, 0, 0
+}
+
+func (l *relayLoop) sendBatch(fd uintptr) bool {
+	n, _, errno := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&l.send[l.sendN])),
+		uintptr(l.sendCount-l.sendN), unix.MSG_DONTWAIT, 0, 0)
+	l.sendErrno = errno
+	if errno == 0 {
+		l.sendN += int(n)
+	}
+	return true
+}
+
+// directWriter sends one datagram with a raw sendto; each TURN socket's
+// reader has its own, so the closure RawConn.Write needs is made once.
+type directWriter struct {
+	fn    func(fd uintptr) bool
+	p     []byte
+	to    *rawSockaddr
+	errno syscall.Errno
+}
+
+func newDirectWriter() *directWriter {
+	w := &directWriter{}
+	w.fn = func(fd uintptr) bool {
+		_, _, w.errno = unix.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&w.p[0])), uintptr(len(w.p)),
+			unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(&w.to.buf[0])), uintptr(w.to.len))
+		return true
+	}
+	return w
+}
+
+// send reports whether the datagram left; a full socket buffer drops it.
+func (w *directWriter) send(o *sender, p []byte, to *rawSockaddr) bool {
+	if len(p) == 0 {
+		return false
+	}
+	w.p, w.to = p, to
+	err := o.raw.Write(w.fn)
+	w.p, w.to = nil, nil
+	return err == nil && w.errno == 0
+}
+
+// sender is a UDP socket the fast path writes with raw system calls: a
+// server socket (ChannelData to clients) or a relay socket (to peers).
+type sender struct {
+	raw syscall.RawConn
+	v6  bool // AF_INET6 socket: IPv4 clients as IPv4-mapped addresses
+}
+
+func newSender(uc *net.UDPConn) (*sender, error) {
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	s := &sender{raw: raw}
+	var serr error
+	err = raw.Control(func(fd uintptr) {
+		var domain int
+		domain, serr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_DOMAIN)
+		s.v6 = domain == unix.AF_INET6
+	})
+	return s, errors.Join(err, serr)
+}
+
+// sendAll sends the first k prepared messages and returns how many left.
+// A full socket buffer drops the rest of the round, as the kernel drops a
+// datagram it cannot queue; one bad destination (EINVAL, EPERM from a
+// firewall) is skipped so it does not hold back the others.
+func (o *sender) sendAll(l *relayLoop, k int) (sent int) {
+	l.sendCount, l.sendN = k, 0
+	for l.sendN < k {
+		before := l.sendN
+		err := o.raw.Write(l.sendFn)
+		switch {
+		case err == nil && l.sendErrno == 0 && l.sendN > before:
+			sent += l.sendN - before
+		case err == nil && l.sendErrno != 0 && l.sendErrno != unix.EAGAIN:
+			l.sendN++
+		default:
+			return sent
+		}
+	}
+	return sent
+}
+
+// rawSockaddr is a client address encoded for sendmmsg.
+type rawSockaddr struct {
+	buf [unix.SizeofSockaddrInet6]byte
+	len uint32
+}
+
+// sockaddr encodes a destination for this socket's family.
+func (o *sender) sockaddr(to netip.AddrPort) (*rawSockaddr, bool) {
+	r := &rawSockaddr{}
+	addr, client := to.Addr(), to
+	if o.v6 {
+		sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(&r.buf[0]))
+		sa.Family = unix.AF_INET6
+		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:], client.Port())
+		sa.Addr = addr.As16() // IPv4 as ::ffff:a.b.c.d
+		r.len = unix.SizeofSockaddrInet6
+		return r, true
+	}
+	if !addr.Is4() {
+		return nil, false
+	}
+	sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&r.buf[0]))
+	sa.Family = unix.AF_INET
+	binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:], client.Port())
+	sa.Addr = addr.As4()
+	r.len = unix.SizeofSockaddrInet4
+	return r, true
+}
+
+// sockaddrAddrPort decodes a peer's address as recvmmsg wrote it, IPv4
+// unmapped like addrPortOf.
+func sockaddrAddrPort(sa *unix.RawSockaddrAny) netip.AddrPort {
+	switch sa.Addr.Family {
+	case unix.AF_INET:
+		in := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		return netip.AddrPortFrom(netip.AddrFrom4(in.Addr), binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&in.Port))[:]))
+	case unix.AF_INET6:
+		in := (*unix.RawSockaddrInet6)(unsafe.Pointer(sa))
+		return netip.AddrPortFrom(netip.AddrFrom16(in.Addr).Unmap(), binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&in.Port))[:]))
+	}
+	return netip.AddrPort{}
+}
