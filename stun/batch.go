@@ -38,6 +38,9 @@ func newBatchConn(pc net.PacketConn) batchConn {
 	if !ok {
 		return nil
 	}
+	if raw := newRawBatch(uc); raw != nil {
+		return raw
+	}
 	if la, ok := uc.LocalAddr().(*net.UDPAddr); ok && la.IP.To4() != nil {
 		return ipv4.NewPacketConn(uc)
 	}

@@ -2,6 +2,7 @@ package stun
 
 import (
 	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -80,4 +81,78 @@ func TestBatchedBurst(t *testing.T) {
 	pc.Close()
 	for range passed {
 	}
+}
+
+// TestBatchedDualStack: a dual-stack socket answers IPv6 clients and
+// IPv4 clients (as IPv4-mapped addresses) with their own address mapped,
+// and hands other packets on with the sender's address.
+func TestBatchedDualStack(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "[::]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := NewConn(pc)
+	defer conn.Close()
+	port := pc.LocalAddr().(*net.UDPAddr).Port
+	from := make(chan net.Addr, 2)
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			_, addr, err := conn.ReadFrom(buf)
+			if err != nil {
+				close(from)
+				return
+			}
+			from <- addr
+		}
+	}()
+	for _, c := range []struct{ network, server string }{{"udp6", "[::1]"}, {"udp4", "127.0.0.1"}} {
+		client, err := net.ListenPacket(c.network, net.JoinHostPort(trimBrackets(c.server), "0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer client.Close()
+		server, err := net.ResolveUDPAddr(c.network, net.JoinHostPort(trimBrackets(c.server), strconv.Itoa(port)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := stun.MustBuild(stun.TransactionID, stun.BindingRequest)
+		if _, err := client.WriteTo(req.Raw, server); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 1500)
+		_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, _, err := client.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("%s: %v", c.network, err)
+		}
+		resp := &stun.Message{Raw: buf[:n]}
+		var mapped stun.XORMappedAddress
+		if resp.Decode() != nil || mapped.GetFrom(resp) != nil {
+			t.Fatalf("%s: bad answer %v", c.network, resp)
+		}
+		local := client.LocalAddr().(*net.UDPAddr)
+		if mapped.Port != local.Port || !mapped.IP.Equal(server.IP) {
+			t.Fatalf("%s: mapped %v, want %v port %d", c.network, mapped, server.IP, local.Port)
+		}
+		if _, err := client.WriteTo([]byte("not stun"), server); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case addr := <-from:
+			ua, ok := addr.(*net.UDPAddr)
+			if !ok || ua.Port != local.Port || !ua.IP.Equal(server.IP) {
+				t.Fatalf("%s: reader saw %v", c.network, addr)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: packet never reached the reader", c.network)
+		}
+	}
+}
+
+func trimBrackets(s string) string {
+	if len(s) > 1 && s[0] == '[' {
+		return s[1 : len(s)-1]
+	}
+	return s
 }

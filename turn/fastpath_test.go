@@ -3,6 +3,7 @@ package turn
 import (
 	"bytes"
 	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -43,7 +44,26 @@ func fastRelay(t *testing.T, r *testRelay, peer net.PacketConn) net.PacketConn {
 }
 
 func TestFastPathRelaysBothWays(t *testing.T) {
-	r := startRelay(t, func(c *Config) { c.AllowLoopbackPeers = true })
+	t.Run("ipv4 socket", func(t *testing.T) {
+		testFastPath(t, startRelay(t, func(c *Config) { c.AllowLoopbackPeers = true }))
+	})
+	t.Run("dual-stack socket", func(t *testing.T) {
+		// IPv4 clients reach a socket bound to [::] as IPv4-mapped
+		// addresses; ChannelData must go back to them in that spelling.
+		dual, err := net.ListenPacket("udp", "[::]:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := startRelay(t, func(c *Config) {
+			_ = c.UDP[0].Close()
+			c.UDP, c.AllowLoopbackPeers = []net.PacketConn{dual}, true
+		})
+		r.udp = net.JoinHostPort("127.0.0.1", strconv.Itoa(dual.LocalAddr().(*net.UDPAddr).Port))
+		testFastPath(t, r)
+	})
+}
+
+func testFastPath(t *testing.T, r *testRelay) {
 	peer := listenInRange(t, 40000, 60000)
 	defer peer.Close()
 	relayConn := fastRelay(t, r, peer)
@@ -70,15 +90,16 @@ func TestFastPathRelaysBothWays(t *testing.T) {
 			t.Fatalf("round %d: client got %x from %v (%v)", i, buf[:n], from, err)
 		}
 	}
-	if f.toPeers.Load() < rounds || f.toClients.Load() < rounds {
-		t.Fatalf("fast path relayed %d to peers and %d to clients, want at least %d each", f.toPeers.Load(), f.toClients.Load(), rounds)
-	}
+	// The loop counts after sendmmsg returns, which may be after the
+	// client has read the datagram.
+	waitUntil(t, func() bool { return f.toPeers.Load() >= rounds && f.toClients.Load() >= rounds },
+		"every round on the fast path both ways")
 
 	// A second peer on the same address has a permission but no channel:
 	// its datagram reaches the client through pion as a Data indication.
 	other := listenInRange(t, 40000, 60000)
 	defer other.Close()
-	before := f.toClients.Load()
+	before := f.toClients.Load() // settled: the client has read every echo and the loop counted it
 	if _, err := other.WriteTo([]byte("via pion"), relayAddr); err != nil {
 		t.Fatal(err)
 	}

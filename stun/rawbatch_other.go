@@ -1,0 +1,7 @@
+//go:build !(linux && (amd64 || arm64))
+
+package stun
+
+import "net"
+
+func newRawBatch(*net.UDPConn) batchConn { return nil }
