@@ -20,6 +20,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "turn" {
 		os.Exit(mainTurn(os.Args[2:]))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "check" {
+		os.Exit(mainCheck(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	c, err := parseConfig(os.Args[1:], os.Getenv, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return

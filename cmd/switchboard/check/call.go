@@ -1,0 +1,249 @@
+package check
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// checkCall makes the call a browser would, relay-only: two pion/webrtc
+// peers join one fresh room through the server, exchange offer, answer and
+// candidates over signaling, connect through TURN, and time a data channel
+// round trip. It proves the whole path: signaling relays, credentials the
+// relay accepts, relay addresses reachable, and the relay letting its own
+// allocations talk.
+func checkCall(ctx context.Context, cfg Config, u *url.URL, servers []iceServer) Result {
+	const name = "Relay-only call"
+	ctx, cancel := context.WithTimeout(ctx, 3*cfg.Timeout)
+	defer cancel()
+	start := time.Now()
+	rtt, err := call(ctx, cfg, u, servers)
+	if err != nil {
+		return fail(name, "Signaling and TURN each answered, yet two peers could not connect through the relay: "+
+			"check that the relay port range (min-port..max-port, -relay-ports) is open for UDP, that -public-ip / external-ip is the address clients reach, "+
+			"and that the relay allows relaying between its own allocations.", "%v", err)
+	}
+	return pass(name, "connected through TURN in %s; data channel round trip %s", roundMS(time.Since(start)), rtt.Round(10*time.Microsecond))
+}
+
+// peer is one side of the call.
+type peer struct {
+	sig     sigConn
+	sendMu  sync.Mutex
+	id      string
+	other   string
+	pc      *webrtc.PeerConnection
+	mu      sync.Mutex
+	pending []webrtc.ICECandidateInit // before the remote description
+}
+
+func (p *peer) send(msg map[string]any) error {
+	p.sendMu.Lock()
+	defer p.sendMu.Unlock()
+	return p.sig.send(msg)
+}
+
+func call(ctx context.Context, cfg Config, u *url.URL, servers []iceServer) (time.Duration, error) {
+	room := make([]byte, 8)
+	_, _ = rand.Read(room)
+	roomName := "switchboard-check-" + hex.EncodeToString(room)
+	var ice []webrtc.ICEServer
+	for _, s := range servers {
+		ice = append(ice, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+	}
+	a, b := &peer{}, &peer{}
+	defer func() {
+		for _, p := range []*peer{a, b} {
+			if p.pc != nil {
+				_ = p.pc.Close()
+			}
+			if p.sig != nil {
+				_ = p.send(map[string]any{"type": "bye"})
+				p.sig.close()
+			}
+		}
+	}()
+	for _, p := range []*peer{a, b} {
+		sig, w, err := openWS(ctx, cfg, u)
+		if err != nil {
+			if sig, w, err = openPoll(ctx, cfg, u); err != nil {
+				return 0, fmt.Errorf("signaling: %w", err)
+			}
+		}
+		p.sig, p.id = sig, w.Session
+		join := map[string]any{"type": "join", "room": roomName, "name": "check", "id": 1}
+		if cfg.JoinToken != "" {
+			join["token"] = cfg.JoinToken
+		}
+		if err := p.send(join); err != nil {
+			return 0, fmt.Errorf("join: %w", err)
+		}
+		if err := expect(ctx, p.sig, "joined"); err != nil {
+			return 0, fmt.Errorf("join: %w", err)
+		}
+		pc, err := webrtc.NewPeerConnection(webrtc.Configuration{ICEServers: ice, ICETransportPolicy: webrtc.ICETransportPolicyRelay})
+		if err != nil {
+			return 0, err
+		}
+		p.pc = pc
+	}
+	a.other, b.other = b.id, a.id
+	for _, p := range []*peer{a, b} {
+		p.pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+			if c != nil {
+				init := c.ToJSON()
+				_ = p.send(map[string]any{"type": "candidate", "to": p.other, "candidate": init})
+			}
+		})
+	}
+	echoed := make(chan []byte, 16)
+	b.pc.OnDataChannel(func(dc *webrtc.DataChannel) {
+		dc.OnMessage(func(m webrtc.DataChannelMessage) { _ = dc.Send(m.Data) })
+	})
+	dc, err := a.pc.CreateDataChannel("check", nil)
+	if err != nil {
+		return 0, err
+	}
+	opened := make(chan struct{})
+	dc.OnOpen(func() { close(opened) })
+	dc.OnMessage(func(m webrtc.DataChannelMessage) {
+		select {
+		case echoed <- m.Data:
+		default:
+		}
+	})
+	errs := make(chan error, 2)
+	for _, p := range []*peer{a, b} {
+		go func() { errs <- p.serve(ctx) }()
+	}
+	offer, err := a.pc.CreateOffer(nil)
+	if err != nil {
+		return 0, err
+	}
+	if err := a.pc.SetLocalDescription(offer); err != nil {
+		return 0, err
+	}
+	if err := a.send(map[string]any{"type": "offer", "to": b.id, "sdp": offer.SDP}); err != nil {
+		return 0, err
+	}
+	select {
+	case <-opened:
+	case err := <-errs:
+		return 0, err
+	case <-ctx.Done():
+		return 0, fmt.Errorf("%w within %s (ICE %s)", errNotConnected, roundS(3*cfg.Timeout), a.pc.ICEConnectionState())
+	}
+	var rtts []time.Duration
+	for i := range 10 {
+		sent := time.Now()
+		if err := dc.SendText(fmt.Sprint(i)); err != nil {
+			return 0, err
+		}
+		select {
+		case <-echoed:
+			rtts = append(rtts, time.Since(sent))
+		case <-ctx.Done():
+			return 0, fmt.Errorf("data channel echo %d lost", i)
+		}
+	}
+	slices.Sort(rtts)
+	return rtts[len(rtts)/2], nil
+}
+
+// serve handles what the server relays to p until ctx ends.
+func (p *peer) serve(ctx context.Context) error {
+	for {
+		raw, err := p.sig.recv(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("signaling: %w", err)
+		}
+		var m struct {
+			Type      string                   `json:"type"`
+			SDP       string                   `json:"sdp"`
+			Candidate *webrtc.ICECandidateInit `json:"candidate"`
+			Code      string                   `json:"code"`
+			Message   string                   `json:"message"`
+		}
+		if json.Unmarshal(raw, &m) != nil {
+			continue
+		}
+		switch m.Type {
+		case "offer":
+			if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: m.SDP}); err != nil {
+				return err
+			}
+			p.flushCandidates()
+			answer, err := p.pc.CreateAnswer(nil)
+			if err != nil {
+				return err
+			}
+			if err := p.pc.SetLocalDescription(answer); err != nil {
+				return err
+			}
+			if err := p.send(map[string]any{"type": "answer", "to": p.other, "sdp": answer.SDP}); err != nil {
+				return err
+			}
+		case "answer":
+			if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP}); err != nil {
+				return err
+			}
+			p.flushCandidates()
+		case "candidate":
+			if m.Candidate != nil {
+				p.addCandidate(*m.Candidate)
+			}
+		case "error":
+			return fmt.Errorf("server error %s: %s", m.Code, m.Message)
+		}
+	}
+}
+
+func (p *peer) addCandidate(c webrtc.ICECandidateInit) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pc.RemoteDescription() == nil {
+		p.pending = append(p.pending, c)
+		return
+	}
+	_ = p.pc.AddICECandidate(c)
+}
+
+func (p *peer) flushCandidates() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.pending {
+		_ = p.pc.AddICECandidate(c)
+	}
+	p.pending = nil
+}
+
+// expect reads events until one of type want, or an error event.
+func expect(ctx context.Context, c sigConn, want string) error {
+	for {
+		raw, err := c.recv(ctx)
+		if err != nil {
+			return err
+		}
+		var m struct{ Type, Code, Message string }
+		if json.Unmarshal(raw, &m) != nil {
+			continue
+		}
+		switch m.Type {
+		case want:
+			return nil
+		case "error":
+			return fmt.Errorf("%s: %s", m.Code, m.Message)
+		}
+	}
+}

@@ -1,0 +1,217 @@
+package main
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboard-rtc/switchboard/turn"
+)
+
+// runCheck runs `switchboard check` and returns its exit status and output.
+func runCheck(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := mainCheck(append([]string{"-timeout", "3s"}, args...), &out, &errOut)
+	t.Logf("switchboard check %s → %d\n%s%s", strings.Join(args, " "), code, out.String(), errOut.String())
+	return code, out.String()
+}
+
+// lineOf returns the report line of the check whose name starts with name.
+func lineOf(t *testing.T, out, mark, name string) string {
+	t.Helper()
+	lines := strings.Split(out, "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, mark+" "+name) {
+			if i+1 < len(lines) && strings.HasPrefix(strings.TrimSpace(lines[i+1]), "→") {
+				return l + "\n" + lines[i+1]
+			}
+			return l
+		}
+	}
+	t.Fatalf("no %q line for %q in:\n%s", mark, name, out)
+	return ""
+}
+
+func TestCheckAllGreen(t *testing.T) {
+	app := startApp(t, nil)
+	code, out := runCheck(t, app.httpURL)
+	if code != 0 || strings.Contains(out, "✗") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	for _, name := range []string{"Signaling over WebSocket", "Signaling over server-sent events", "Signaling over long-polling",
+		"ICE servers handed out", "STUN", "TURN over UDP", "TURN over TCP", "Relay-only call"} {
+		lineOf(t, out, "✓", name)
+	}
+	code, out = runCheck(t, "-json", app.httpURL)
+	var report struct {
+		OK      bool
+		Results []struct{ Check, Detail, Hint string }
+	}
+	if err := json.Unmarshal([]byte(out), &report); err != nil || code != 0 || !report.OK || len(report.Results) != 8 {
+		t.Fatalf("json: exit %d, %v, %+v", code, err, report)
+	}
+}
+
+func TestCheckReportsWhatIsBroken(t *testing.T) {
+	app := startApp(t, nil)
+	turnPort := strconv.Itoa(app.turnUDP.Port)
+
+	t.Run("wrong TURN secret", func(t *testing.T) {
+		code, out := runCheck(t, "-turn-url", "turn:127.0.0.1:"+turnPort+"?transport=udp", "-turn-secret", "not-the-secret", app.httpURL)
+		if code != 1 || !strings.Contains(lineOf(t, out, "✗", "TURN over UDP 127.0.0.1:"+turnPort), "secret") {
+			t.Fatalf("exit %d", code)
+		}
+		if strings.Contains(out, "UDP is blocked") {
+			t.Fatal("a refused credential reported as blocked UDP")
+		}
+	})
+
+	t.Run("TURN port closed", func(t *testing.T) {
+		closed := freeLoopbackPort(t)
+		code, out := runCheck(t, "-turn-url", "turn:127.0.0.1:"+closed, "-turn-secret", "test-secret-0123456789", app.httpURL)
+		udp := lineOf(t, out, "✗", "TURN over UDP 127.0.0.1:"+closed)
+		tcp := lineOf(t, out, "✗", "TURN over TCP 127.0.0.1:"+closed)
+		if code != 1 || !strings.Contains(udp, "did not answer") || !strings.Contains(tcp, "Nothing accepts connections") {
+			t.Fatalf("exit %d", code)
+		}
+	})
+
+	t.Run("relay advertising an address nobody listens on", func(t *testing.T) {
+		// A relay whose sockets are on 127.0.0.1 but that hands out
+		// 127.0.0.2, where nothing listens: allocations work, datagrams
+		// from anyone else never arrive.
+		udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		relay, err := turn.NewServer(turn.Config{
+			UDP: []net.PacketConn{udp}, PublicIP: net.IPv4(127, 0, 0, 2), RelayBindAddress: "127.0.0.1",
+			RelayPortMin: 40000, RelayPortMax: 60000, Secrets: [][]byte{[]byte("other-relay-secret")},
+			AllowLoopbackPeers: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer relay.Close()
+		code, out := runCheck(t, "-turn-url", "turn:"+udp.LocalAddr().String()+"?transport=udp", "-turn-secret", "other-relay-secret", app.httpURL)
+		if line := lineOf(t, out, "✗", "TURN over UDP "+udp.LocalAddr().String()); code != 1 || !strings.Contains(line, "127.0.0.2") || !strings.Contains(line, "external-ip") {
+			t.Fatalf("exit %d", code)
+		}
+	})
+
+	t.Run("UDP blocked, TCP open", func(t *testing.T) {
+		// A relay reachable over TCP only on its port: UDP gets no answer.
+		tcp, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		relay, err := turn.NewServer(turn.Config{
+			TCP: []net.Listener{tcp}, PublicIP: net.IPv4(127, 0, 0, 1), RelayBindAddress: "127.0.0.1",
+			RelayPortMin: 40000, RelayPortMax: 60000, Secrets: [][]byte{[]byte("tcp-relay-secret")},
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer relay.Close()
+		code, out := runCheck(t, "-turn-url", "turn:"+tcp.Addr().String(), "-turn-secret", "tcp-relay-secret", app.httpURL)
+		lineOf(t, out, "✓", "TURN over TCP "+tcp.Addr().String())
+		if line := lineOf(t, out, "✗", "TURN over UDP to 127.0.0.1"); code != 1 || !strings.Contains(line, "UDP is blocked") {
+			t.Fatalf("exit %d", code)
+		}
+	})
+
+	t.Run("proxy refusing WebSocket upgrades", func(t *testing.T) {
+		target, _ := url.Parse(app.httpURL)
+		proxy := httputil.NewSingleHostReverseProxy(target)
+		proxy.FlushInterval = -1 // stream SSE
+		front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+				http.Error(w, "no upgrades here", http.StatusBadRequest)
+				return
+			}
+			proxy.ServeHTTP(w, r)
+		}))
+		defer front.Close()
+		code, out := runCheck(t, front.URL)
+		if ws := lineOf(t, out, "✗", "Signaling over WebSocket"); code != 1 || !strings.Contains(ws, "Upgrade") {
+			t.Fatalf("exit %d", code)
+		}
+		lineOf(t, out, "✓", "Signaling over server-sent events")
+		lineOf(t, out, "✓", "Signaling over long-polling")
+		lineOf(t, out, "✓", "Relay-only call") // signaled by polling
+	})
+}
+
+func TestCheckExpiredCertificate(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	writeCert(t, certFile, keyFile, time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour))
+	app := startApp(t, func(c *config) { c.TLSCert, c.TLSKey = certFile, keyFile })
+	httpsURL := strings.Replace(app.httpURL, "http://", "https://", 1)
+	code, out := runCheck(t, "-ca-file", certFile, httpsURL)
+	if line := lineOf(t, out, "✗", "TLS certificate"); code != 1 || !strings.Contains(line, "expired") || !strings.Contains(line, "Renew") {
+		t.Fatalf("exit %d", code)
+	}
+}
+
+func freeLoopbackPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	return strconv.Itoa(port)
+}
+
+// writeCert writes a self-signed certificate for 127.0.0.1 valid from
+// notBefore to notAfter.
+func writeCert(t *testing.T, certFile, keyFile string, notBefore, notAfter time.Time) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, NotBefore: notBefore, NotAfter: notAfter,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, BasicConstraintsValid: true, IsCA: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
