@@ -9,7 +9,7 @@ import (
 // the upgrade), whether the request may get a new session, should it need
 // one. A request that resumes a live session is always admitted.
 func (s *Server) admission(r *http.Request, p resumeParams, addr netip.Addr) *Error {
-	if p.token != "" && s.lookup(p.token) != nil {
+	if p.token != "" && s.lookupFrom(p.token, addr) != nil {
 		return nil
 	}
 	s.mu.Lock()
@@ -44,7 +44,7 @@ func (s *Server) open(ch channel, p resumeParams, addr netip.Addr, announce bool
 		if !p.fromLast && p.after == 0 {
 			p.after = 1 // a client with the token has the welcome, which is not kept
 		}
-		if old := s.lookup(p.token); old != nil {
+		if old := s.lookupFrom(p.token, addr); old != nil {
 			cursor, last, err := old.attach(ch, p.after, p.fromLast)
 			if err == nil {
 				s.metrics.resumes.WithLabelValues("resumed").Inc()
@@ -68,6 +68,12 @@ func (s *Server) open(ch channel, p resumeParams, addr netip.Addr, announce bool
 		s.metrics.errors.WithLabelValues(refusal.Code).Inc()
 		return nil, 0, nil, refusal
 	}
+	if shared, ok := s.cfg.Store.(sharedStore); ok {
+		if _, err := shared.adopt(SessionRecord{ID: sess.id, Token: sess.token}, sess); err != nil {
+			s.endSession(sess, CodeUnavailable)
+			return nil, 0, nil, newError(CodeUnavailable, "the cluster did not answer; try again")
+		}
+	}
 	if _, _, err := sess.attach(ch, 0, false); err != nil {
 		return nil, 0, nil, newError(CodeShutdown, "%s", closeMessages[CodeShutdown]) // ended by a concurrent Shutdown
 	}
@@ -83,6 +89,8 @@ func (s *Server) register(sess *session) *Error {
 	switch {
 	case s.closing:
 		return newError(CodeShutdown, "%s", closeMessages[CodeShutdown])
+	case s.sessions[sess.id] != nil: // adopted by a concurrent request
+		return newError(CodeReplaced, "%s", closeMessages[CodeReplaced])
 	case len(s.sessions) >= s.cfg.MaxSessions:
 		return newError(CodeServerFull, "the server holds its maximum of %d sessions; try again later", s.cfg.MaxSessions)
 	case !s.perAddr.acquire(sess.addr):

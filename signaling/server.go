@@ -165,19 +165,45 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
-// lookup finds a live session by its token. The Store knows tokens; this
-// node knows the sessions it runs.
-func (s *Server) lookup(token string) *session {
+// lookup finds a live session by its token.
+func (s *Server) lookup(token string) *session { return s.lookupFrom(token, netip.Addr{}) }
+
+// lookupFrom finds a live session by its token for a client at addr. The
+// Store knows tokens; this node knows the sessions it runs. With a shared
+// store, a session another node ran is adopted: it runs here from now on,
+// detached until a channel attaches.
+func (s *Server) lookupFrom(token string, addr netip.Addr) *session {
 	if token == "" {
 		return nil
 	}
-	rec, _, ok := s.cfg.Store.Find(token)
+	rec, log, ok := s.cfg.Store.Find(token)
 	if !ok {
 		return nil
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.sessions[rec.ID]
+	sess := s.sessions[rec.ID]
+	s.mu.Unlock()
+	shared, ok := s.cfg.Store.(sharedStore)
+	if sess != nil || !ok {
+		return sess
+	}
+	sess = &session{srv: s, id: rec.ID, token: rec.Token, log: log, addr: addr}
+	if refusal := s.register(sess); refusal != nil {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.sessions[rec.ID] // adopted by a concurrent request, or no room for it
+	}
+	room, err := shared.adopt(rec, sess)
+	if err != nil {
+		s.forget(sess, CodeResumeFailed)
+		return nil
+	}
+	sess.room = room
+	sess.chMu.Lock()
+	sess.grace = time.AfterFunc(s.cfg.ResumeGrace, sess.expire)
+	sess.chMu.Unlock()
+	s.metrics.resumes.WithLabelValues("adopted").Inc()
+	return sess
 }
 
 // endSession ends sess for reason (a Code*), closing its channel with the
@@ -193,15 +219,20 @@ func (s *Server) endSession(sess *session, reason string) {
 	if !sess.end(code, reason) {
 		return
 	}
+	s.forget(sess, reason)
+	s.cfg.Store.Drop(SessionRecord{ID: sess.id, Token: sess.token})
+}
+
+// forget removes an ended or released session from those this node runs.
+func (s *Server) forget(sess *session, reason string) {
 	s.metrics.ended.WithLabelValues(reason).Inc()
 	s.mu.Lock()
-	if _, ok := s.sessions[sess.id]; ok {
+	if s.sessions[sess.id] == sess {
 		delete(s.sessions, sess.id)
 		s.metrics.sessions.Dec()
 		s.perAddr.release(sess.addr)
 	}
 	s.mu.Unlock()
-	s.cfg.Store.Drop(SessionRecord{ID: sess.id, Token: sess.token})
 }
 
 // goEnd ends sess from a goroutine of its own: the caller holds the
@@ -243,7 +274,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) *session {
 	}
 	var sess *session
 	if token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-		sess = s.lookup(token)
+		sess = s.lookupFrom(token, s.clientAddr(r))
 	}
 	if sess == nil {
 		s.httpError(w, http.StatusUnauthorized, newError(CodeUnauthorized, "send the welcome token as Authorization: Bearer <token>"))

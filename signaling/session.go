@@ -71,15 +71,53 @@ func newSession(srv *Server, addr netip.Addr) *session {
 // a full log ends the session from another goroutine.
 func (s *session) Deliver(frame []byte) {
 	if _, err := s.log.Append(frame); err != nil {
-		s.srv.metrics.errors.WithLabelValues(CodeSlowConsumer).Inc()
-		s.srv.goEnd(s, CodeSlowConsumer)
+		s.overflow()
 		return
 	}
+	s.wakeChannel()
+}
+
+// wakeChannel tells the attached channel, if any, that events were
+// appended to the log.
+func (s *session) wakeChannel() {
 	s.chMu.Lock()
 	ch := s.ch
 	s.chMu.Unlock()
 	if ch != nil {
 		ch.wake()
+	}
+}
+
+// overflow ends the session, whose log is full, from another goroutine.
+func (s *session) overflow() {
+	s.srv.metrics.errors.WithLabelValues(CodeSlowConsumer).Inc()
+	s.srv.goEnd(s, CodeSlowConsumer)
+}
+
+// release lets the session go without ending it: another node of the
+// cluster runs it now (reason replaced), or may (reason resume). Its
+// channel, if any, is closed for reason.
+func (s *session) release(reason string) {
+	s.chMu.Lock()
+	if s.ended.Load() {
+		s.chMu.Unlock()
+		return
+	}
+	s.ended.Store(true)
+	ch := s.ch
+	s.ch = nil
+	if s.grace != nil {
+		s.grace.Stop()
+	}
+	s.chMu.Unlock()
+	s.srv.forget(s, reasonMoved)
+	if ch != nil {
+		code := closeReplaced
+		if reason == CodeResume {
+			code = closeResume
+		}
+		s.srv.metrics.errors.WithLabelValues(reason).Inc()
+		ch.close(code, reason)
 	}
 }
 
@@ -139,6 +177,9 @@ func (s *session) expire() { s.srv.endSession(s, reasonExpired) }
 // reasonExpired ends a session whose grace period ran out; unlike every
 // other reason it loses to a channel that attached in the meantime.
 const reasonExpired = "expired"
+
+// reasonMoved counts sessions another node of the cluster took over.
+const reasonMoved = "moved"
 
 // taken and ack move the log's marks for ch, and only while ch is the
 // attached channel: a replaced channel's late writes or pongs must not
@@ -316,6 +357,7 @@ func (s *session) join(req *request, reject replyFunc) {
 	}
 	if err != nil {
 		s.srv.log.Error("join failed", "session", s.id, "room", req.Room, "err", err)
+		s.refuse(reject, req.ID, newError(CodeUnavailable, "the cluster did not answer: the join did not happen; try again"))
 		return
 	}
 	s.room = req.Room
@@ -339,6 +381,10 @@ func (s *session) relay(req *request, reject replyFunc) bool {
 	size := len(req.sdpRaw) + len(req.Candidate) + len(req.Data) + len(req.To) + len(s.id) + 64
 	frame := appendRelayFrame(make([]byte, 0, size), req, s.id)
 	if err := s.srv.router.Send(s.room, s.id, req.To, frame); err != nil {
+		if !errors.Is(err, ErrUnknownPeer) {
+			s.refuse(reject, req.ID, newError(CodeUnavailable, "the cluster did not answer: the %s was not sent; send it again", req.Type))
+			return false
+		}
 		s.refuse(reject, req.ID, newError(CodeUnknownPeer, "no peer %q in room %q", truncate(req.To, 64), s.room))
 		return false
 	}

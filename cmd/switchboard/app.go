@@ -83,6 +83,12 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger, reload 
 		defer relay.Close()
 	}
 
+	router, store, stopRedis, err := clusterEngine(ctx, c, log)
+	if err != nil {
+		return err
+	}
+	defer stopRedis()
+
 	sig, err := signaling.New(signaling.Config{
 		AllowedOrigins:     c.origins(),
 		PublicURLs:         c.publicURLs(),
@@ -107,6 +113,8 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger, reload 
 		RoomJoinBurst:      c.RoomJoinBurst,
 		TrustedProxies:     c.trustedProxies,
 		ICEServers:         iceServers(relay),
+		Router:             router,
+		Store:              store,
 		Logger:             log.With("component", "signaling"),
 		Registerer:         reg,
 	})

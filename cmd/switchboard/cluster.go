@@ -1,0 +1,40 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/switchboard-rtc/switchboard/signaling"
+)
+
+// clusterEngine connects to -redis, when set, and returns the Router and
+// Store every node shares, and a function that disconnects. Without
+// -redis both are nil: the signaling server keeps everything in memory.
+func clusterEngine(ctx context.Context, c *config, log *slog.Logger) (signaling.Router, signaling.Store, func(), error) {
+	if c.Redis == "" {
+		return nil, nil, func() {}, nil
+	}
+	client, err := signaling.ParseRedisURL(c.Redis)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var publicURL string
+	if urls := c.publicURLs(); len(urls) > 0 {
+		publicURL = urls[0]
+	}
+	eng, err := signaling.NewRedis(ctx, signaling.RedisConfig{
+		Client:    client,
+		Limits:    signaling.ReplayLimits{Events: c.ReplayEvents, Bytes: c.ReplayBytes},
+		MaxPeers:  c.RoomSize,
+		Grace:     c.ResumeGrace,
+		PublicURL: publicURL,
+		Logger:    log.With("component", "redis"),
+	})
+	if err != nil {
+		_ = client.Close()
+		return nil, nil, nil, fmt.Errorf("-redis: %w", err)
+	}
+	log.Info("sharing rooms and sessions through redis", "node", eng.NodeID())
+	return eng, eng, func() { _ = eng.Close(); _ = client.Close() }, nil
+}

@@ -1,0 +1,132 @@
+package signaling
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+)
+
+// redisServer is a real redis-server on a loopback port, persistence off,
+// that a test may stop and start again on the same port.
+type redisServer struct {
+	t      *testing.T
+	port   int
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan error // cmd's Wait
+	out    lockedLog
+}
+
+// startRedis runs redis-server until the test ends. Without one it skips,
+// and fails under CI=true: CI installs it.
+func startRedis(t *testing.T) *redisServer {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("redis-server is not installed (apt-get install redis-server)")
+		}
+		t.Skip("redis-server is not installed")
+	}
+	rs := &redisServer{t: t}
+	t.Cleanup(rs.stop)
+	for attempt := 0; ; attempt++ {
+		rs.port = freePort(t)
+		if err := rs.start(); err == nil {
+			return rs
+		} else if attempt == 2 {
+			t.Fatalf("redis-server did not start: %v\n%s", err, rs.output())
+		}
+	}
+}
+
+// freePort names a TCP port free on 127.0.0.1 a moment ago: redis-server
+// binds its own socket, so it cannot be handed a listener.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func (rs *redisServer) addr() string { return "127.0.0.1:" + strconv.Itoa(rs.port) }
+
+// start runs redis-server and waits until it answers PING.
+func (rs *redisServer) start() error {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	cmd := exec.Command("redis-server", "--port", strconv.Itoa(rs.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no")
+	cmd.Stdout, cmd.Stderr = &rs.out, &rs.out
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.Now().Add(waitFor)
+	for !pingRedis(rs.addr()) {
+		select {
+		case err := <-exited:
+			return fmt.Errorf("redis-server exited: %v", err)
+		case <-time.After(20 * time.Millisecond): // redis-server has no readiness signal: poll, bounded
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			<-exited
+			return context.DeadlineExceeded
+		}
+	}
+	rs.cmd, rs.exited = cmd, exited
+	return nil
+}
+
+// pingRedis reports whether a Redis at addr answers PING.
+func pingRedis(addr string) bool {
+	conn, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(time.Second))
+	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+		return false
+	}
+	buf := make([]byte, 7)
+	n, _ := io.ReadFull(conn, buf)
+	return string(buf[:n]) == "+PONG\r\n"
+}
+
+func (rs *redisServer) output() string { return rs.out.String() }
+
+// stop kills redis-server, as a crash would, and waits for it to exit.
+func (rs *redisServer) stop() {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.cmd == nil {
+		return
+	}
+	_ = rs.cmd.Process.Kill()
+	<-rs.exited
+	rs.cmd = nil
+}
+
+// client returns a go-redis client of rs, closed when the test ends.
+func (rs *redisServer) client(t *testing.T) redis.UniversalClient {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: rs.addr(),
+		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
