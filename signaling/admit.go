@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"errors"
 	"net/http"
 	"net/netip"
 )
@@ -53,6 +54,9 @@ func (s *Server) open(ch channel, p resumeParams, addr netip.Addr, announce bool
 				}
 				return old, cursor, notices, nil
 			}
+			if !errors.Is(err, ErrReplayGap) { // a cluster's Redis is down: the session lives on
+				return nil, 0, nil, errUnavailable("resume")
+			}
 			// Events the client asked for are gone: the session cannot
 			// go on without a gap, so it ends and its peers hear of it.
 			s.endSession(old, CodeResumeFailed)
@@ -71,7 +75,7 @@ func (s *Server) open(ch channel, p resumeParams, addr netip.Addr, announce bool
 	if shared, ok := s.cfg.Store.(sharedStore); ok {
 		if _, err := shared.adopt(SessionRecord{ID: sess.id, Token: sess.token}, sess); err != nil {
 			s.endSession(sess, CodeUnavailable)
-			return nil, 0, nil, newError(CodeUnavailable, "the cluster did not answer; try again")
+			return nil, 0, nil, errUnavailable("new session")
 		}
 	}
 	if _, _, err := sess.attach(ch, 0, false); err != nil {

@@ -74,4 +74,5 @@ var (
 	errBadConfig = errors.New("invalid signaling config")
 	errBadSeq    = errors.New("not a sequence number")
 	errRedis     = errors.New("redis")
+	errRedisDown = fmt.Errorf("%w: unreachable", errRedis)
 )

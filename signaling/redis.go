@@ -112,10 +112,12 @@ type Redis struct {
 	// sessions of dead nodes that Redis ends itself.
 	peerLeft [2][]byte
 	up       atomic.Bool // the last heartbeat went through
+	resync   atomic.Bool // notes may have been lost: wake every session
 
-	mu     sync.Mutex
-	local  map[string]roamer // sessions this node runs, by id
-	roomOf map[string]string // their rooms, for those in one
+	mu      sync.Mutex
+	local   map[string]roamer // sessions this node runs, by id
+	roomOf  map[string]string // their rooms, for those in one
+	pending []func() error    // cleanups waiting for Redis to be back
 }
 
 // roamer is a session as the Redis engine sees it: the engine appends to
@@ -206,14 +208,8 @@ func (r *Redis) beat(first bool) error {
 	res, err := r.run(scriptHeartbeat, nil, r.cfg.NodeTTL.Milliseconds(), r.cfg.Grace.Milliseconds(),
 		r.cfg.PublicURL, r.peerLeft[0], r.peerLeft[1]).Slice()
 	if err != nil {
-		if r.up.Swap(false) || first {
-			r.cfg.Logger.Error("redis unreachable: refusing joins and relays until it is back", "err", err)
-		}
+		r.down(err)
 		return fmt.Errorf("%w: %w", errRedis, err)
-	}
-	if !r.up.Swap(true) && !first {
-		r.cfg.Logger.Info("redis reachable again")
-		r.wakeAll()
 	}
 	if listed, _ := res[0].(int64); listed == 0 && !first {
 		// Declared dead (a pause past NodeTTL) or Redis lost its data:
@@ -221,8 +217,31 @@ func (r *Redis) beat(first bool) error {
 		r.cfg.Logger.Warn("this node was dropped from redis: its clients must resume")
 		r.releaseAll()
 	}
+	if !r.up.Load() && !first {
+		// Subscribed again before anyone is told Redis is back: notes
+		// published before that would be lost.
+		if err := r.resubscribe(); err != nil {
+			return fmt.Errorf("%w: %w", errRedis, err)
+		}
+		r.up.Store(true)
+		r.cfg.Logger.Info("redis reachable again")
+		r.runLater()
+		r.resync.Store(true)
+	}
+	r.up.Store(true)
+	if r.resync.Swap(false) {
+		r.wakeAll()
+	}
 	r.dispatchResult(res[1:])
 	return nil
+}
+
+// resubscribe makes sure this node's notice channel is subscribed: go-redis
+// subscribes again on a new connection, which a PING makes if need be.
+func (r *Redis) resubscribe() error {
+	ctx, cancel := r.ctx()
+	defer cancel()
+	return r.sub.Ping(ctx)
 }
 
 // wakeAll wakes every session this node runs.
@@ -277,10 +296,13 @@ func (r *Redis) notices() {
 			return
 		}
 		if err != nil {
-			select { // go-redis reconnects on the next call; not in a busy loop
+			select { // not in a busy loop
 			case <-r.stop:
 				return
 			case <-time.After(100 * time.Millisecond):
+			}
+			if r.resubscribe() == nil {
+				r.resync.Store(true) // the next beat wakes everyone: notes may have been lost
 			}
 			continue
 		}
@@ -326,8 +348,14 @@ func (r *Redis) ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), r.cfg.Timeout)
 }
 
-// run runs script with the common arguments first.
+// run runs script with the common arguments first. While Redis is known
+// to be down it fails at once: the heartbeat finds out when it is back.
 func (r *Redis) run(script *redis.Script, keys []string, args ...any) *redis.Cmd {
+	if !r.up.Load() && script != scriptHeartbeat {
+		cmd := redis.NewCmd(context.Background())
+		cmd.SetErr(errRedisDown)
+		return cmd
+	}
 	ctx, cancel := r.ctx()
 	defer cancel()
 	all := make([]any, 0, len(r.args)+len(args))
@@ -335,7 +363,51 @@ func (r *Redis) run(script *redis.Script, keys []string, args ...any) *redis.Cmd
 	if keys == nil {
 		keys = []string{r.cfg.Prefix} // routes the call to the prefix's slot
 	}
-	return script.Run(ctx, r.rdb, keys, all...)
+	cmd := script.Run(ctx, r.rdb, keys, all...)
+	if err := cmd.Err(); err != nil && !errors.Is(err, redis.Nil) && script != scriptHeartbeat {
+		r.down(err)
+	}
+	return cmd
+}
+
+// down notes that Redis failed a call, logging it once per outage.
+func (r *Redis) down(err error) {
+	if r.up.Swap(false) {
+		r.cfg.Logger.Error("redis unreachable: refusing joins and relays until it is back", "err", err)
+	}
+}
+
+// later keeps a cleanup (a leave, a drop) that Redis did not take, to run
+// when it is back; past maxLater they are given up (logged): the sessions
+// stay in Redis until this node's sessions are next orphaned.
+func (r *Redis) later(what string, f func() error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.pending) >= maxLater {
+		r.cfg.Logger.Warn("redis cleanup given up: too many waiting", "what", what)
+		return
+	}
+	r.pending = append(r.pending, f)
+}
+
+// maxLater bounds the cleanups kept through an outage.
+const maxLater = 100_000
+
+// runLater runs the cleanups kept through an outage, in order, until one
+// fails again.
+func (r *Redis) runLater() {
+	r.mu.Lock()
+	todo := r.pending
+	r.pending = nil
+	r.mu.Unlock()
+	for i, f := range todo {
+		if f() != nil {
+			r.mu.Lock()
+			r.pending = append(todo[i:], r.pending...)
+			r.mu.Unlock()
+			return
+		}
+	}
 }
 
 // ParseRedisURL makes a client from a URL: redis:// or rediss:// for one

@@ -44,15 +44,19 @@ func (r *Redis) Join(room string, peer PeerInfo, mb Mailbox, limit int, joined f
 
 // Leave implements Router.
 func (r *Redis) Leave(room, peerID string, announce []byte) {
-	res, err := r.run(scriptLeave, []string{r.roomKey(room)}, peerID, announce).Result()
-	if err != nil {
-		r.cfg.Logger.Warn("redis leave", "room", room, "err", err)
-		return
-	}
 	r.mu.Lock()
 	delete(r.roomOf, peerID)
 	r.mu.Unlock()
-	r.dispatchResult(res)
+	leave := func() error {
+		res, err := r.run(scriptLeave, []string{r.roomKey(room)}, peerID, announce).Result()
+		if err == nil {
+			r.dispatchResult(res)
+		}
+		return err
+	}
+	if leave() != nil {
+		r.later("leave", leave)
+	}
 }
 
 // Send implements Router.

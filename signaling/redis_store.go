@@ -11,9 +11,7 @@ import (
 // Create implements Store. The session runs on this node until another
 // adopts it.
 func (r *Redis) Create(rec SessionRecord) EventLog {
-	if err := r.run(scriptCreate, nil, rec.ID, rec.Token).Err(); err != nil {
-		r.cfg.Logger.Warn("redis create", "session", rec.ID, "err", err)
-	}
+	_ = r.run(scriptCreate, nil, rec.ID, rec.Token).Err() // adopt, next, reports an outage
 	return &redisLog{r: r, id: rec.ID}
 }
 
@@ -24,9 +22,6 @@ func (r *Redis) Find(token string) (SessionRecord, EventLog, bool) {
 	}
 	id, err := r.run(scriptFind, nil, token).Text()
 	if err != nil {
-		if !errors.Is(err, redis.Nil) {
-			r.cfg.Logger.Warn("redis find", "err", err)
-		}
 		return SessionRecord{}, nil, false
 	}
 	return SessionRecord{ID: id, Token: token}, &redisLog{r: r, id: id}, true
@@ -34,8 +29,9 @@ func (r *Redis) Find(token string) (SessionRecord, EventLog, bool) {
 
 // Drop implements Store: only the node running the session drops it.
 func (r *Redis) Drop(rec SessionRecord) {
-	if err := r.run(scriptDrop, nil, rec.ID).Err(); err != nil {
-		r.cfg.Logger.Warn("redis drop", "session", rec.ID, "err", err)
+	drop := func() error { return r.run(scriptDrop, nil, rec.ID).Err() }
+	if drop() != nil {
+		r.later("drop", drop)
 	}
 	r.mu.Lock()
 	r.forgetLocked(rec.ID)
@@ -95,8 +91,11 @@ func (l *redisLog) Append(frame []byte) (uint64, error) {
 
 func (l *redisLog) Resume(after uint64) (uint64, error) {
 	res, err := l.r.run(scriptResume, nil, l.id, after).Int64Slice()
-	if err != nil || len(res) != 2 {
-		return 0, ErrReplayGap
+	switch {
+	case errors.Is(err, redis.Nil):
+		return 0, ErrReplayGap // the session is gone
+	case err != nil:
+		return 0, fmt.Errorf("%w: %w", errRedis, err)
 	}
 	if res[1] != 0 {
 		return uint64(res[0]), ErrReplayGap
@@ -121,9 +120,7 @@ func (l *redisLog) Read(after uint64, dst []Event, max int) ([]Event, error) {
 }
 
 func (l *redisLog) Taken(seq uint64) {
-	if err := l.r.run(scriptTaken, nil, l.id, seq).Err(); err != nil {
-		l.r.cfg.Logger.Warn("redis taken", "session", l.id, "err", err)
-	}
+	_ = l.r.run(scriptTaken, nil, l.id, seq).Err() // an outage is logged once, by run
 }
 
 func (l *redisLog) Ack(seq uint64) {
@@ -132,8 +129,7 @@ func (l *redisLog) Ack(seq uint64) {
 	}
 	upto, err := l.r.run(scriptAck, nil, l.id, seq).Uint64()
 	if err != nil {
-		l.r.cfg.Logger.Warn("redis ack", "session", l.id, "err", err)
-		return
+		return // an outage is logged once, by run
 	}
 	if upto > l.acked.Load() {
 		l.acked.Store(upto)

@@ -15,12 +15,14 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/switchboard-rtc/switchboard/signaling/redistest"
 )
 
 // TestRedisStore runs the Store contract against the Redis engine.
 func TestRedisStore(t *testing.T) {
-	rs := startRedis(t)
-	client := rs.client(t)
+	rs := redistest.Start(t)
+	client := rs.Client(t)
 	var n atomic.Int32
 	testStoreContract(t, func(limits ReplayLimits) Store {
 		// A prefix per store: the contract reuses session ids.
@@ -49,11 +51,11 @@ type node struct {
 }
 
 // startCluster starts n signaling servers in this process sharing rs.
-func startCluster(t *testing.T, rs *redisServer, n int, cfg Config) []node {
+func startCluster(t *testing.T, rs *redistest.Server, n int, cfg Config) []node {
 	t.Helper()
 	nodes := make([]node, n)
 	for i := range nodes {
-		eng := newTestEngine(t, rs.client(t), RedisConfig{NodeID: "node" + strconv.Itoa(i)})
+		eng := newTestEngine(t, rs.Client(t), RedisConfig{NodeID: "node" + strconv.Itoa(i)})
 		c := cfg
 		c.Router, c.Store = eng, eng
 		srv, url := startServer(t, c) // its cleanup runs before eng's
@@ -72,7 +74,7 @@ func runs(srv *Server, id string) bool {
 // TestClusterRelay: peers on three nodes see each other join, exchange
 // addressed and broadcast messages, and see each other leave.
 func TestClusterRelay(t *testing.T) {
-	nodes := startCluster(t, startRedis(t), 3, Config{})
+	nodes := startCluster(t, redistest.Start(t), 3, Config{})
 	a, b, c := dial(t, nodes[0].url, nil), dial(t, nodes[1].url, nil), dial(t, nodes[2].url, nil)
 	if j := a.join("r"); len(j["peers"].([]any)) != 0 {
 		t.Fatalf("first joined %v", j)
@@ -120,7 +122,7 @@ func TestClusterRelay(t *testing.T) {
 // other exactly once, and never get a message from a peer before learning
 // of it (docs/protocol.md).
 func TestClusterJoinOrder(t *testing.T) {
-	nodes := startCluster(t, startRedis(t), 3, Config{})
+	nodes := startCluster(t, redistest.Start(t), 3, Config{})
 	const peers = 6
 	clients := make([]*client, peers)
 	for i := range clients {
@@ -203,7 +205,7 @@ func orderedPeer(ws *websocket.Conn, self string, others int) error {
 // in order, the session goes on both ways, the old node lets it go and its
 // peer never hears peer-left.
 func TestClusterResumeOnOtherNode(t *testing.T) {
-	nodes := startCluster(t, startRedis(t), 3, Config{ResumeGrace: time.Minute})
+	nodes := startCluster(t, redistest.Start(t), 3, Config{ResumeGrace: time.Minute})
 	alice, bob := dial(t, nodes[0].url, nil), dial(t, nodes[1].url, nil)
 	alice.join("r")
 	bob.join("r")
@@ -255,9 +257,9 @@ type killableNode struct {
 }
 
 // startKillableNode serves a node until the test ends or kill.
-func startKillableNode(t *testing.T, rs *redisServer, id string, cfg Config, rcfg RedisConfig) *killableNode {
+func startKillableNode(t *testing.T, rs *redistest.Server, id string, cfg Config, rcfg RedisConfig) *killableNode {
 	t.Helper()
-	client := redis.NewClient(&redis.Options{Addr: rs.addr(), MaxRetries: -1,
+	client := redis.NewClient(&redis.Options{Addr: rs.Addr(), MaxRetries: -1,
 		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}})
 	t.Cleanup(func() { client.Close() })
 	rcfg.NodeID = id
@@ -326,7 +328,7 @@ func (l *connTracker) closeAll() {
 // its peers never hear it left; the one that never comes back ends when
 // its grace is over, with peer-left, and Redis forgets it.
 func TestClusterNodeDeath(t *testing.T) {
-	rs := startRedis(t)
+	rs := redistest.Start(t)
 	cfg := Config{ResumeGrace: 1500 * time.Millisecond}
 	rcfg := RedisConfig{NodeTTL: 400 * time.Millisecond, Grace: cfg.ResumeGrace}
 	n0 := startKillableNode(t, rs, "node0", cfg, rcfg)
@@ -348,7 +350,7 @@ func TestClusterNodeDeath(t *testing.T) {
 	}
 	alice.alive()
 
-	admin := rs.client(t)
+	admin := rs.Client(t)
 	deadline := time.Now().Add(waitFor)
 	for admin.ZScore(context.Background(), "{sb}:nodes", "node1").Err() == nil { // until a live node declares it dead
 		if time.Now().After(deadline) {
@@ -377,4 +379,76 @@ func TestClusterNodeDeath(t *testing.T) {
 		t.Fatalf("%d keys of the dead node's ended session remain", n)
 	}
 	_ = n0
+}
+
+// TestClusterRedisRestart stops Redis under two nodes and starts it again,
+// empty: while it is down every relay is answered with unavailable and the
+// nodes are not ready; when it is back the nodes hand their clients over
+// to a resume (which finds the sessions gone, as Redis kept nothing), and
+// routing works again. No frame is lost without its sender being told.
+func TestClusterRedisRestart(t *testing.T) {
+	rs := redistest.Start(t)
+	rcfg := RedisConfig{NodeTTL: 400 * time.Millisecond}
+	n0 := startKillableNode(t, rs, "node0", Config{}, rcfg)
+	n1 := startKillableNode(t, rs, "node1", Config{}, rcfg)
+	alice, bob := dial(t, n0.url, nil), dial(t, n1.url, nil)
+	alice.join("r")
+	bob.join("r")
+	alice.expect("peer-joined")
+	send := func(from *client, to string, i int) {
+		from.send(frame{"type": "message", "to": to, "data": strconv.Itoa(i), "id": i})
+	}
+	for i := 0; i < 5; i++ {
+		send(alice, bob.id, i)
+		if f := bob.expect("message"); f.str("data") != strconv.Itoa(i) {
+			t.Fatalf("message %d: %v", i, f)
+		}
+	}
+
+	rs.Stop()
+	for i := 5; i < 10; i++ {
+		send(alice, bob.id, i)
+		f := alice.expect("error")
+		if f.str("code") != CodeUnavailable || f["re"] != float64(i) || f["seq"] != nil {
+			t.Fatalf("relay %d while redis is down: %v", i, f)
+		}
+	}
+	if n0.srv.Ready() == nil {
+		t.Fatal("node0 ready while redis is down")
+	}
+
+	if err := rs.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*client{alice, bob} {
+		if ce := c.expectClose(); ce.Code != closeResume {
+			t.Fatalf("close %v, want %d resume", ce, closeResume)
+		}
+	}
+	for _, n := range []*killableNode{n0, n1} { // the close comes a moment before readiness
+		deadline := time.Now().Add(waitFor)
+		for n.srv.Ready() != nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("not ready with redis back: %v", n.srv.Ready())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	rejoin := func(n *killableNode, old *client) *client {
+		c := dialRaw(t, n.url+"?token="+old.welcome.str("token")+"&after=1")
+		if f := c.expect("error"); f.str("code") != CodeResumeFailed {
+			t.Fatalf("resume after redis lost its data: %v", f)
+		}
+		c.welcome = c.expect("welcome")
+		c.id = c.welcome.str("session")
+		c.join("r")
+		return c
+	}
+	alice2 := rejoin(n0, alice)
+	bob2 := rejoin(n1, bob)
+	alice2.expect("peer-joined")
+	send(alice2, bob2.id, 10)
+	if f := bob2.expect("message"); f.str("data") != "10" {
+		t.Fatalf("after the restart: %v", f)
+	}
 }

@@ -206,6 +206,19 @@ func (s *Server) lookupFrom(token string, addr netip.Addr) *session {
 	return sess
 }
 
+// clusterReady reports whether the Router can reach what it shares with
+// other nodes; a single node's always can.
+func (s *Server) clusterReady() bool { return s.Ready() == nil }
+
+// Ready reports whether the server can take joins and relays: an error
+// while a cluster's Redis is out of reach. It backs /readyz.
+func (s *Server) Ready() error {
+	if r, ok := s.router.(interface{ Ready() error }); ok {
+		return r.Ready()
+	}
+	return nil
+}
+
 // endSession ends sess for reason (a Code*), closing its channel with the
 // WebSocket code that goes with it, and forgets it.
 func (s *Server) endSession(sess *session, reason string) {

@@ -69,12 +69,20 @@ func newSession(srv *Server, addr netip.Addr) *session {
 // Deliver implements Mailbox: the frame is numbered into the log, then the
 // attached channel, if any, is woken. It runs under the router's lock, so
 // a full log ends the session from another goroutine.
-func (s *session) Deliver(frame []byte) {
+func (s *session) Deliver(frame []byte) { _ = s.deliver(frame) }
+
+// deliver is Deliver for the session's own replies: besides a full log,
+// which ends the session, it reports a log that cannot be reached (a
+// cluster's Redis is down), so that the request is answered otherwise.
+func (s *session) deliver(frame []byte) error {
 	if _, err := s.log.Append(frame); err != nil {
-		s.overflow()
-		return
+		if errors.Is(err, ErrLogFull) {
+			s.overflow()
+		}
+		return err
 	}
 	s.wakeChannel()
+	return nil
 }
 
 // wakeChannel tells the attached channel, if any, that events were
@@ -301,11 +309,15 @@ func (s *session) handleLocked(frame []byte, reject replyFunc) (slow, bye bool) 
 			s.refuse(reject, req.ID, newError(CodeNotInRoom, "not in a room"))
 			break
 		}
+		if !s.srv.clusterReady() { // leaving now would only half happen
+			s.refuse(reject, req.ID, errUnavailable("leave"))
+			break
+		}
 		room := s.room
 		s.leave()
-		s.Deliver(encode(replyFrame{Type: "left", Room: room, Re: req.ID}))
+		s.reply(encode(replyFrame{Type: "left", Room: room, Re: req.ID}), req, reject)
 	case typePing:
-		s.Deliver(encode(replyFrame{Type: "pong", Re: req.ID}))
+		s.reply(encode(replyFrame{Type: "pong", Re: req.ID}), req, reject)
 	case typeBye:
 		return true, true
 	default:
@@ -356,8 +368,7 @@ func (s *session) join(req *request, reject replyFunc) {
 		return
 	}
 	if err != nil {
-		s.srv.log.Error("join failed", "session", s.id, "room", req.Room, "err", err)
-		s.refuse(reject, req.ID, newError(CodeUnavailable, "the cluster did not answer: the join did not happen; try again"))
+		s.refuse(reject, req.ID, errUnavailable("join"))
 		return
 	}
 	s.room = req.Room
@@ -382,7 +393,7 @@ func (s *session) relay(req *request, reject replyFunc) bool {
 	frame := appendRelayFrame(make([]byte, 0, size), req, s.id)
 	if err := s.srv.router.Send(s.room, s.id, req.To, frame); err != nil {
 		if !errors.Is(err, ErrUnknownPeer) {
-			s.refuse(reject, req.ID, newError(CodeUnavailable, "the cluster did not answer: the %s was not sent; send it again", req.Type))
+			s.refuse(reject, req.ID, errUnavailable(req.Type))
 			return false
 		}
 		s.refuse(reject, req.ID, newError(CodeUnknownPeer, "no peer %q in room %q", truncate(req.To, 64), s.room))
@@ -431,5 +442,28 @@ func (s *session) rejectAsEvent(id json.RawMessage, e *Error) {
 			return
 		}
 	}
-	s.Deliver(encode(errorFrame{Type: "error", Code: e.Code, Message: e.Message, Re: id}))
+	frame := encode(errorFrame{Type: "error", Code: e.Code, Message: e.Message, Re: id})
+	if err := s.deliver(frame); err != nil && !errors.Is(err, ErrLogFull) {
+		// The log is out of reach: the refusal goes on the channel as a
+		// notice, without a seq, rather than nowhere.
+		if n, ok := s.attached().(noticer); ok {
+			n.notice(frame)
+		}
+	}
+}
+
+// noticer is a channel that can send a frame outside the session's log.
+type noticer interface{ notice(frame []byte) }
+
+// reply delivers the answer to req, or refuses req when it cannot.
+func (s *session) reply(frame []byte, req *request, reject replyFunc) {
+	if err := s.deliver(frame); err != nil && !errors.Is(err, ErrLogFull) {
+		s.refuse(reject, req.ID, errUnavailable(req.Type))
+	}
+}
+
+// errUnavailable refuses a request the cluster's shared state could not
+// take.
+func errUnavailable(what string) *Error {
+	return newError(CodeUnavailable, "the cluster's Redis did not answer: the %s did not happen; send it again", what)
 }

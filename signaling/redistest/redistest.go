@@ -1,6 +1,10 @@
-package signaling
+// Package redistest runs a real redis-server for tests: on a free loopback
+// port, persistence off, stopped when the test ends. Without redis-server
+// installed a test skips, and fails under CI=true.
+package redistest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -16,20 +20,20 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
-// redisServer is a real redis-server on a loopback port, persistence off,
+// Server is a real redis-server on a loopback port, persistence off,
 // that a test may stop and start again on the same port.
-type redisServer struct {
+type Server struct {
 	t      *testing.T
 	port   int
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan error // cmd's Wait
-	out    lockedLog
+	out    lockedBuffer
 }
 
-// startRedis runs redis-server until the test ends. Without one it skips,
+// Start runs redis-server until the test ends. Without one it skips,
 // and fails under CI=true: CI installs it.
-func startRedis(t *testing.T) *redisServer {
+func Start(t *testing.T) *Server {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -37,11 +41,11 @@ func startRedis(t *testing.T) *redisServer {
 		}
 		t.Skip("redis-server is not installed")
 	}
-	rs := &redisServer{t: t}
-	t.Cleanup(rs.stop)
+	rs := &Server{t: t}
+	t.Cleanup(rs.Stop)
 	for attempt := 0; ; attempt++ {
 		rs.port = freePort(t)
-		if err := rs.start(); err == nil {
+		if err := rs.Start(); err == nil {
 			return rs
 		} else if attempt == 2 {
 			t.Fatalf("redis-server did not start: %v\n%s", err, rs.output())
@@ -61,10 +65,10 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func (rs *redisServer) addr() string { return "127.0.0.1:" + strconv.Itoa(rs.port) }
+func (rs *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(rs.port) }
 
-// start runs redis-server and waits until it answers PING.
-func (rs *redisServer) start() error {
+// Start runs redis-server (again) and waits until it answers PING.
+func (rs *Server) Start() error {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	cmd := exec.Command("redis-server", "--port", strconv.Itoa(rs.port), "--bind", "127.0.0.1",
@@ -75,8 +79,8 @@ func (rs *redisServer) start() error {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	deadline := time.Now().Add(waitFor)
-	for !pingRedis(rs.addr()) {
+	deadline := time.Now().Add(5 * time.Second)
+	for !pingRedis(rs.Addr()) {
 		select {
 		case err := <-exited:
 			return fmt.Errorf("redis-server exited: %v", err)
@@ -108,10 +112,10 @@ func pingRedis(addr string) bool {
 	return string(buf[:n]) == "+PONG\r\n"
 }
 
-func (rs *redisServer) output() string { return rs.out.String() }
+func (rs *Server) output() string { return rs.out.String() }
 
-// stop kills redis-server, as a crash would, and waits for it to exit.
-func (rs *redisServer) stop() {
+// Stop kills redis-server, as a crash would, and waits for it to exit.
+func (rs *Server) Stop() {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	if rs.cmd == nil {
@@ -122,11 +126,29 @@ func (rs *redisServer) stop() {
 	rs.cmd = nil
 }
 
-// client returns a go-redis client of rs, closed when the test ends.
-func (rs *redisServer) client(t *testing.T) redis.UniversalClient {
+// Client returns a go-redis client of rs, closed when the test ends.
+func (rs *Server) Client(t *testing.T) redis.UniversalClient {
 	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: rs.addr(),
+	c := redis.NewClient(&redis.Options{Addr: rs.Addr(),
 		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}})
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// lockedBuffer collects redis-server's output from exec's goroutine.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }

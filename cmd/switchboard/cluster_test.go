@@ -1,0 +1,55 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/switchboard-rtc/switchboard/signaling/redistest"
+)
+
+// TestRedisFlag: two nodes started with -redis share a room, and /readyz
+// follows Redis: a relay while it is down is refused with unavailable and
+// the node reports not ready.
+func TestRedisFlag(t *testing.T) {
+	rs := redistest.Start(t)
+	url := "redis://" + rs.Addr()
+	a := startApp(t, func(c *config) { c.Redis = url })
+	b := startApp(t, func(c *config) { c.Redis = url })
+	for _, app := range []*testApp{a, b} {
+		if code, body := readyz(t, app); code != http.StatusOK || !strings.Contains(body, `"ready"`) {
+			t.Fatalf("readyz: %d %s", code, body)
+		}
+	}
+	ca, cb := dialSignaling(t, a.wsURL), dialSignaling(t, b.wsURL)
+	ca.send(map[string]any{"type": "join", "room": "r"})
+	ca.next("joined")
+	cb.send(map[string]any{"type": "join", "room": "r"})
+	cb.next("joined")
+	peer := ca.next("peer-joined")["peer"].(map[string]any)["id"]
+	ca.send(map[string]any{"type": "message", "to": peer, "data": "across nodes"})
+	if f := cb.next("message"); f["data"] != "across nodes" {
+		t.Fatalf("message %v", f)
+	}
+
+	rs.Stop()
+	ca.send(map[string]any{"type": "message", "to": peer, "data": "lost?", "id": 7})
+	if f := ca.next("error"); f["code"] != "unavailable" || f["re"] != float64(7) {
+		t.Fatalf("relay with redis down: %v", f)
+	}
+	if code, body := readyz(t, a); code != http.StatusServiceUnavailable {
+		t.Fatalf("readyz with redis down: %d %s", code, body)
+	}
+}
+
+func readyz(t *testing.T, app *testApp) (int, string) {
+	t.Helper()
+	resp, err := http.Get(app.httpURL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
