@@ -204,6 +204,7 @@ type joinedFrame struct {
 	Type  string          `json:"type"`
 	Room  string          `json:"room"`
 	Peers []PeerInfo      `json:"peers"`
+	Owner string          `json:"owner,omitempty"` // in a cluster: the URL of the node the room is placed on
 	Re    json.RawMessage `json:"re,omitempty"`
 }
 

@@ -111,8 +111,9 @@ type Redis struct {
 	// peerLeft is the peer-left frame around a session id, for the
 	// sessions of dead nodes that Redis ends itself.
 	peerLeft [2][]byte
-	up       atomic.Bool // the last heartbeat went through
-	resync   atomic.Bool // notes may have been lost: wake every session
+	up       atomic.Bool                   // the last heartbeat went through
+	resync   atomic.Bool                   // notes may have been lost: wake every session
+	nodes    atomic.Pointer[[]clusterNode] // live, as of the last heartbeat
 
 	mu      sync.Mutex
 	local   map[string]roamer // sessions this node runs, by id
@@ -232,8 +233,27 @@ func (r *Redis) beat(first bool) error {
 	if r.resync.Swap(false) {
 		r.wakeAll()
 	}
-	r.dispatchResult(res[1:])
+	if list, ok := res[1].([]any); ok {
+		nodes := make([]clusterNode, 0, len(list)/2)
+		for i := 0; i+1 < len(list); i += 2 {
+			id, _ := list[i].(string)
+			url, _ := list[i+1].(string)
+			nodes = append(nodes, clusterNode{ID: id, URL: url})
+		}
+		r.nodes.Store(&nodes)
+	}
+	r.dispatchResult(res[2:])
 	return nil
+}
+
+// RoomOwner returns the public URL of the node room is placed on, among
+// the live nodes as of the last heartbeat ("" if that node has none).
+func (r *Redis) RoomOwner(room string) string {
+	nodes := r.nodes.Load()
+	if nodes == nil {
+		return ""
+	}
+	return roomOwner(*nodes, room).URL
 }
 
 // resubscribe makes sure this node's notice channel is subscribed: go-redis

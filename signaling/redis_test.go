@@ -55,11 +55,21 @@ func startCluster(t *testing.T, rs *redistest.Server, n int, cfg Config) []node 
 	t.Helper()
 	nodes := make([]node, n)
 	for i := range nodes {
-		eng := newTestEngine(t, rs.Client(t), RedisConfig{NodeID: "node" + strconv.Itoa(i)})
+		eng := newTestEngine(t, rs.Client(t), RedisConfig{NodeID: "node" + strconv.Itoa(i),
+			PublicURL: "https://node" + strconv.Itoa(i) + ".example", NodeTTL: 400 * time.Millisecond})
 		c := cfg
 		c.Router, c.Store = eng, eng
 		srv, url := startServer(t, c) // its cleanup runs before eng's
 		nodes[i] = node{srv: srv, eng: eng, url: url}
+	}
+	deadline := time.Now().Add(waitFor)
+	for _, nd := range nodes { // every node sees every other after a heartbeat
+		for l := nd.eng.nodes.Load(); l == nil || len(*l) != n; l = nd.eng.nodes.Load() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s does not see %d nodes", nd.eng.NodeID(), n)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 	return nodes
 }
@@ -90,13 +100,27 @@ func TestClusterRelay(t *testing.T) {
 	}
 	a.expect("peer-joined")
 	b.expect("peer-joined")
+	// Every node places the room on the same node, and says which.
+	want := "https://" + roomOwner([]clusterNode{{ID: "node0"}, {ID: "node1"}, {ID: "node2"}}, "r").ID + ".example"
+	for _, n := range nodes {
+		if got := n.eng.RoomOwner("r"); got != want {
+			t.Fatalf("%s places r on %q, want %q", n.eng.NodeID(), got, want)
+		}
+	}
+	d := dial(t, nodes[1].url, nil)
+	if j := d.join("r"); j.str("owner") != want {
+		t.Fatalf("joined %v: owner, want %q", j, want)
+	}
+	for _, p := range []*client{a, b, c} {
+		p.expect("peer-joined")
+	}
 
 	a.send(frame{"type": "offer", "to": c.id, "sdp": "v=0 a"})
 	if f := c.expect("offer"); f.str("from") != a.id || f.str("sdp") != "v=0 a" {
 		t.Fatalf("offer %v", f)
 	}
 	c.send(frame{"type": "message", "data": "to all"})
-	for _, p := range []*client{a, b} {
+	for _, p := range []*client{a, b, d} {
 		if f := p.expect("message"); f.str("from") != c.id {
 			t.Fatalf("broadcast %v", f)
 		}
@@ -106,7 +130,7 @@ func TestClusterRelay(t *testing.T) {
 		t.Fatalf("unknown peer: %v", f)
 	}
 	b.hangUp()
-	for _, p := range []*client{a, c} {
+	for _, p := range []*client{a, c, d} {
 		if f := p.expect("peer-left"); f["peer"].(map[string]any)["id"] != b.id {
 			t.Fatalf("peer-left %v", f)
 		}

@@ -219,6 +219,15 @@ func (s *Server) Ready() error {
 	return nil
 }
 
+// roomOwner is the URL of the node a cluster places room on; "" on a
+// single node.
+func (s *Server) roomOwner(room string) string {
+	if r, ok := s.router.(interface{ RoomOwner(string) string }); ok {
+		return r.RoomOwner(room)
+	}
+	return ""
+}
+
 // endSession ends sess for reason (a Code*), closing its channel with the
 // WebSocket code that goes with it, and forgets it.
 func (s *Server) endSession(sess *session, reason string) {

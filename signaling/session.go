@@ -359,8 +359,9 @@ func (s *session) join(req *request, reject replyFunc) {
 		s.refuse(reject, req.ID, newError(CodeRateLimited, "more than %g joins/s into room %q; join dropped", s.srv.cfg.RoomJoinRate, req.Room))
 		return
 	}
+	owner := s.srv.roomOwner(req.Room)
 	joined := func(peers []PeerInfo) []byte {
-		return encode(joinedFrame{Type: "joined", Room: req.Room, Peers: peers, Re: req.ID})
+		return encode(joinedFrame{Type: "joined", Room: req.Room, Peers: peers, Owner: owner, Re: req.ID})
 	}
 	err := s.srv.router.Join(req.Room, self, s, limit, joined, encode(peerFrame{Type: "peer-joined", Peer: self}))
 	if errors.Is(err, ErrRoomFull) {
