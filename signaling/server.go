@@ -219,6 +219,29 @@ func (s *Server) Ready() error {
 	return nil
 }
 
+// iceServers are a session's: the bundled relay's (Config.ICEServers),
+// then the TURN pool's host for its room (before it joins one, for the
+// session itself). The TTL is the shorter of the two.
+func (s *Server) iceServers(sessionID, room string) ([]ICEServer, time.Duration) {
+	var servers []ICEServer
+	var ttl time.Duration
+	if s.cfg.ICEServers != nil {
+		servers, ttl = s.cfg.ICEServers(sessionID)
+	}
+	if p := s.cfg.TURNPool; p != nil {
+		key := room
+		if key == "" {
+			key = sessionID
+		}
+		more, t := p.Servers(key, sessionID)
+		servers = append(servers, more...)
+		if ttl == 0 || t > 0 && t < ttl {
+			ttl = t
+		}
+	}
+	return servers, ttl
+}
+
 // roomOwner is the URL of the node a cluster places room on; "" on a
 // single node.
 func (s *Server) roomOwner(room string) string {
@@ -277,8 +300,10 @@ func (s *Server) serveICEServers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp := iceServersResponse{ICEServers: []ICEServer{}}
-	if s.cfg.ICEServers != nil {
-		servers, ttl := s.cfg.ICEServers(sess.id)
+	sess.mu.Lock()
+	room := sess.room
+	sess.mu.Unlock()
+	if servers, ttl := s.iceServers(sess.id, room); servers != nil {
 		resp.ICEServers, resp.TTL = servers, int(ttl.Seconds())
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -254,11 +254,7 @@ func (s *session) end(code int, reason string) bool {
 }
 
 func (s *session) welcome() []byte {
-	var servers []ICEServer
-	var ttl time.Duration
-	if s.srv.cfg.ICEServers != nil {
-		servers, ttl = s.srv.cfg.ICEServers(s.id)
-	}
+	servers, ttl := s.srv.iceServers(s.id, "")
 	if servers == nil {
 		servers = []ICEServer{}
 	}
@@ -360,8 +356,14 @@ func (s *session) join(req *request, reject replyFunc) {
 		return
 	}
 	owner := s.srv.roomOwner(req.Room)
+	var servers []ICEServer
+	var ttl time.Duration
+	if s.srv.cfg.TURNPool != nil { // the room's relay host: every peer of the room uses the same
+		servers, ttl = s.srv.iceServers(s.id, req.Room)
+	}
 	joined := func(peers []PeerInfo) []byte {
-		return encode(joinedFrame{Type: "joined", Room: req.Room, Peers: peers, Owner: owner, Re: req.ID})
+		return encode(joinedFrame{Type: "joined", Room: req.Room, Peers: peers, Owner: owner,
+			ICEServers: servers, TTL: int(ttl.Seconds()), Re: req.ID})
 	}
 	err := s.srv.router.Join(req.Room, self, s, limit, joined, encode(peerFrame{Type: "peer-joined", Peer: self}))
 	if errors.Is(err, ErrRoomFull) {

@@ -89,6 +89,13 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger, reload 
 		return err
 	}
 	defer stopRedis()
+	pool, err := turnPool(c, log)
+	if err != nil {
+		return err
+	}
+	if pool != nil {
+		defer pool.Close()
+	}
 
 	sig, err := signaling.New(signaling.Config{
 		AllowedOrigins:     c.origins(),
@@ -114,6 +121,7 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger, reload 
 		RoomJoinBurst:      c.RoomJoinBurst,
 		TrustedProxies:     c.trustedProxies,
 		ICEServers:         iceServers(relay),
+		TURNPool:           pool,
 		Router:             router,
 		Store:              store,
 		Logger:             log.With("component", "signaling"),

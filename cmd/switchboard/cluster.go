@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/switchboard-rtc/switchboard/signaling"
+	"github.com/switchboard-rtc/switchboard/stun"
+	"github.com/switchboard-rtc/switchboard/turn"
 )
 
 // clusterEngine connects to -redis, when set, and returns the Router and
@@ -37,4 +40,22 @@ func clusterEngine(ctx context.Context, c *config, log *slog.Logger) (signaling.
 	}
 	log.Info("sharing rooms and sessions through redis", "node", eng.NodeID())
 	return eng, eng, func() { _ = eng.Close(); _ = client.Close() }, nil
+}
+
+// turnPool starts the health checks of -turn-urls, when set; nil without.
+func turnPool(c *config, log *slog.Logger) (*signaling.TURNPool, error) {
+	hosts := splitList(c.TURNURLs)
+	if len(hosts) == 0 {
+		return nil, nil
+	}
+	secret := []byte(c.TURNSecret)
+	return signaling.NewTURNPool(signaling.TURNPoolConfig{
+		Hosts: hosts,
+		Mint: func(user string) (string, string, time.Duration) {
+			username, password := turn.Credentials(secret, user, c.CredentialTTL, time.Now())
+			return username, password, c.CredentialTTL
+		},
+		Check:  stun.Probe,
+		Logger: log.With("component", "turn-pool"),
+	})
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -9,14 +10,16 @@ import (
 	"github.com/switchboard-rtc/switchboard/signaling/redistest"
 )
 
-// TestRedisFlag: two nodes started with -redis share a room, and /readyz
-// follows Redis: a relay while it is down is refused with unavailable and
-// the node reports not ready.
+// TestRedisFlag: two nodes started with -redis share a room, two pion
+// peers on different nodes complete a relay-only call, and /readyz follows
+// Redis: a relay while it is down is refused with unavailable and the node
+// reports not ready.
 func TestRedisFlag(t *testing.T) {
 	rs := redistest.Start(t)
 	url := "redis://" + rs.Addr()
-	a := startApp(t, func(c *config) { c.Redis = url })
-	b := startApp(t, func(c *config) { c.Redis = url })
+	// Each node's relay must reach the other's on loopback.
+	node := func(c *config) { c.Redis, c.AllowPrivatePeers = url, true }
+	a, b := startApp(t, node), startApp(t, node)
 	for _, app := range []*testApp{a, b} {
 		if code, body := readyz(t, app); code != http.StatusOK || !strings.Contains(body, `"ready"`) {
 			t.Fatalf("readyz: %d %s", code, body)
@@ -32,6 +35,9 @@ func TestRedisFlag(t *testing.T) {
 	if f := cb.next("message"); f["data"] != "across nodes" {
 		t.Fatalf("message %v", f)
 	}
+
+	// Two pion peers, one on each node, set up a relay-only call.
+	relayCall(t, dialSignaling(t, a.wsURL), dialSignaling(t, b.wsURL), "call", nil)
 
 	rs.Stop()
 	ca.send(map[string]any{"type": "message", "to": peer, "data": "lost?", "id": 7})
@@ -52,4 +58,22 @@ func readyz(t *testing.T, app *testApp) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// TestTURNPoolCall: with -turn-urls naming a `switchboard turn` relay, the
+// pool's host is handed out, with credentials from the shared secret, and
+// a relay-only call allocates on it.
+func TestTURNPoolCall(t *testing.T) {
+	st, logs := startTurnCommand(t, "allow-loopback-peers\n")
+	app := startApp(t, func(c *config) {
+		c.TURNURLs, c.TURNSecret = st.UDPAddr().String(), turnTestSecret
+	})
+	alice, bob := dialSignaling(t, app.wsURL), dialSignaling(t, app.wsURL)
+	if servers := fmt.Sprint(alice.welcome["iceServers"]); !strings.Contains(servers, "turn:"+st.UDPAddr().String()) {
+		t.Fatalf("welcome's ICE servers lack the pool's host: %s", servers)
+	}
+	relayCall(t, alice, bob, "pool", nil)
+	if n := st.Server.Allocations(); n == 0 {
+		t.Fatalf("no allocation on the pool's relay:\n%s", logs)
+	}
 }

@@ -23,7 +23,7 @@ import (
 // Server is a real redis-server on a loopback port, persistence off,
 // that a test may stop and start again on the same port.
 type Server struct {
-	t      *testing.T
+	t      testing.TB
 	port   int
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -33,7 +33,7 @@ type Server struct {
 
 // Start runs redis-server until the test ends. Without one it skips,
 // and fails under CI=true: CI installs it.
-func Start(t *testing.T) *Server {
+func Start(t testing.TB) *Server {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -55,7 +55,7 @@ func Start(t *testing.T) *Server {
 
 // freePort names a TCP port free on 127.0.0.1 a moment ago: redis-server
 // binds its own socket, so it cannot be handed a listener.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -127,7 +127,7 @@ func (rs *Server) Stop() {
 }
 
 // Client returns a go-redis client of rs, closed when the test ends.
-func (rs *Server) Client(t *testing.T) redis.UniversalClient {
+func (rs *Server) Client(t testing.TB) redis.UniversalClient {
 	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: rs.Addr(),
 		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}})
