@@ -383,7 +383,12 @@ func (r *Redis) run(script *redis.Script, keys []string, args ...any) *redis.Cmd
 	if keys == nil {
 		keys = []string{r.cfg.Prefix} // routes the call to the prefix's slot
 	}
-	cmd := script.Run(ctx, r.rdb, keys, all...)
+	// On a goroutine of its own: go-redis's call path is deep, and the
+	// stack a WebSocket reader grew for it would stay with every idle
+	// session (4 KB each).
+	done := make(chan *redis.Cmd, 1)
+	go func() { done <- script.Run(ctx, r.rdb, keys, all...) }()
+	cmd := <-done
 	if err := cmd.Err(); err != nil && !errors.Is(err, redis.Nil) && script != scriptHeartbeat {
 		r.down(err)
 	}
