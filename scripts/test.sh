@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # The one test command (README, .ci/run): installs the real components the
-# tests drive when they are missing (Chromium, coturn's clients), then runs
-# formatting and vet checks and every test under the race detector.
+# tests drive when they are missing (Chromium, coturn's clients, Redis,
+# HAProxy), then runs formatting and vet checks and every test under the
+# race detector.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v turnutils_uclient >/dev/null 2>&1 || missing+=(coturn)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
 if ((${#missing[@]})); then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"

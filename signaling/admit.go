@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"errors"
 	"net/http"
 	"net/netip"
 )
@@ -9,7 +10,7 @@ import (
 // the upgrade), whether the request may get a new session, should it need
 // one. A request that resumes a live session is always admitted.
 func (s *Server) admission(r *http.Request, p resumeParams, addr netip.Addr) *Error {
-	if p.token != "" && s.lookup(p.token) != nil {
+	if p.token != "" && s.lookupFrom(p.token, addr) != nil {
 		return nil
 	}
 	s.mu.Lock()
@@ -44,7 +45,7 @@ func (s *Server) open(ch channel, p resumeParams, addr netip.Addr, announce bool
 		if !p.fromLast && p.after == 0 {
 			p.after = 1 // a client with the token has the welcome, which is not kept
 		}
-		if old := s.lookup(p.token); old != nil {
+		if old := s.lookupFrom(p.token, addr); old != nil {
 			cursor, last, err := old.attach(ch, p.after, p.fromLast)
 			if err == nil {
 				s.metrics.resumes.WithLabelValues("resumed").Inc()
@@ -52,6 +53,9 @@ func (s *Server) open(ch channel, p resumeParams, addr netip.Addr, announce bool
 					notices = [][]byte{encode(resumedFrame{Type: "resumed", Session: old.id, After: cursor, Last: last})}
 				}
 				return old, cursor, notices, nil
+			}
+			if !errors.Is(err, ErrReplayGap) { // a cluster's Redis is down: the session lives on
+				return nil, 0, nil, errUnavailable("resume")
 			}
 			// Events the client asked for are gone: the session cannot
 			// go on without a gap, so it ends and its peers hear of it.
@@ -68,6 +72,12 @@ func (s *Server) open(ch channel, p resumeParams, addr netip.Addr, announce bool
 		s.metrics.errors.WithLabelValues(refusal.Code).Inc()
 		return nil, 0, nil, refusal
 	}
+	if shared, ok := s.cfg.Store.(sharedStore); ok {
+		if _, err := shared.adopt(SessionRecord{ID: sess.id, Token: sess.token}, sess); err != nil {
+			s.endSession(sess, CodeUnavailable)
+			return nil, 0, nil, errUnavailable("new session")
+		}
+	}
 	if _, _, err := sess.attach(ch, 0, false); err != nil {
 		return nil, 0, nil, newError(CodeShutdown, "%s", closeMessages[CodeShutdown]) // ended by a concurrent Shutdown
 	}
@@ -83,6 +93,8 @@ func (s *Server) register(sess *session) *Error {
 	switch {
 	case s.closing:
 		return newError(CodeShutdown, "%s", closeMessages[CodeShutdown])
+	case s.sessions[sess.id] != nil: // adopted by a concurrent request
+		return newError(CodeReplaced, "%s", closeMessages[CodeReplaced])
 	case len(s.sessions) >= s.cfg.MaxSessions:
 		return newError(CodeServerFull, "the server holds its maximum of %d sessions; try again later", s.cfg.MaxSessions)
 	case !s.perAddr.acquire(sess.addr):

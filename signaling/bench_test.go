@@ -38,10 +38,15 @@ const benchDeadline = 2 * time.Minute
 // returns its WebSocket URL.
 func benchServer(b *testing.B) string {
 	b.Helper()
-	return benchServerWith(b, signaling.Config{
+	return benchServerWith(b, benchConfig())
+}
+
+// benchConfig has every limit out of the way.
+func benchConfig() signaling.Config {
+	return signaling.Config{
 		RateLimit: 1e9, RateBurst: 1e9, ByteRate: 1 << 30, ByteBurst: 1 << 30,
 		MaxSessionsPerAddr: 1 << 30, JoinRatePerAddr: 1e9, JoinBurstPerAddr: 1e9, RoomJoinRate: 1e9, RoomJoinBurst: 1e9,
-	})
+	}
 }
 
 // benchServerWith runs a signaling server with cfg on 127.0.0.1:0.
@@ -154,6 +159,11 @@ func BenchmarkRelay(b *testing.B) {
 
 func benchRelay(b *testing.B, pairs, window, size int) {
 	url := benchServer(b)
+	benchRelayOn(b, url, url, pairs, window, size)
+}
+
+// benchRelayOn is benchRelay with each pair's peers on urlX and urlY.
+func benchRelayOn(b *testing.B, urlX, urlY string, pairs, window, size int) {
 	type direction struct {
 		from, to benchPeer
 		frame    []byte
@@ -163,7 +173,7 @@ func benchRelay(b *testing.B, pairs, window, size int) {
 	var dirs []*direction
 	for i := range pairs {
 		room := "bench-" + strconv.Itoa(i)
-		x, y := dialPeer(b, url, room), dialPeer(b, url, room)
+		x, y := dialPeer(b, urlX, room), dialPeer(b, urlY, room)
 		dirs = append(dirs,
 			&direction{from: x, to: y, frame: offerFrame(b, y.id, size), slots: make(chan struct{}, window)},
 			&direction{from: y, to: x, frame: offerFrame(b, x.id, size), slots: make(chan struct{}, window)})

@@ -101,6 +101,10 @@ type Config struct {
 	JoinSecret []byte
 	// ICEServers hands out STUN/TURN servers; nil hands out none.
 	ICEServers ICEProvider
+	// TURNPool, when set, adds a host of a pool of external relays: by
+	// room, so that every peer of a room uses the same one (in joined and
+	// /v1/ice-servers; welcome, before any room, has the session's).
+	TURNPool *TURNPool
 	// Router moves frames between sessions. Defaults to a MemoryRouter.
 	Router Router
 	// Store keeps sessions' replay buffers. Defaults to a MemoryStore

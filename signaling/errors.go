@@ -34,6 +34,7 @@ const (
 	CodeTimeout         = "timeout"           // HTTP 408: a request body did not arrive within Config.BodyTimeout
 	CodeServerFull      = "server_full"       // HTTP 503: the server holds Config.MaxSessions sessions
 	CodeTooManySessions = "too_many_sessions" // HTTP 429: the client's address holds Config.MaxSessionsPerAddr sessions
+	CodeUnavailable     = "unavailable"       // the cluster's shared state (Redis) did not answer: the join or relay did not happen; retry
 )
 
 // WebSocket close codes of our own (the 4000-4999 range is the
@@ -72,4 +73,6 @@ var (
 var (
 	errBadConfig = errors.New("invalid signaling config")
 	errBadSeq    = errors.New("not a sequence number")
+	errRedis     = errors.New("redis")
+	errRedisDown = fmt.Errorf("%w: unreachable", errRedis)
 )

@@ -201,10 +201,14 @@ type resumedFrame struct {
 }
 
 type joinedFrame struct {
-	Type  string          `json:"type"`
-	Room  string          `json:"room"`
-	Peers []PeerInfo      `json:"peers"`
-	Re    json.RawMessage `json:"re,omitempty"`
+	Type  string     `json:"type"`
+	Room  string     `json:"room"`
+	Peers []PeerInfo `json:"peers"`
+	Owner string     `json:"owner,omitempty"` // in a cluster: the URL of the node the room is placed on
+	// With a TURN pool: the room's relay host, the same for every peer.
+	ICEServers []ICEServer     `json:"iceServers,omitempty"`
+	TTL        int             `json:"ttl,omitempty"`
+	Re         json.RawMessage `json:"re,omitempty"`
 }
 
 type peerFrame struct {

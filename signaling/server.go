@@ -165,19 +165,90 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
-// lookup finds a live session by its token. The Store knows tokens; this
-// node knows the sessions it runs.
-func (s *Server) lookup(token string) *session {
+// lookup finds a live session by its token.
+func (s *Server) lookup(token string) *session { return s.lookupFrom(token, netip.Addr{}) }
+
+// lookupFrom finds a live session by its token for a client at addr. The
+// Store knows tokens; this node knows the sessions it runs. With a shared
+// store, a session another node ran is adopted: it runs here from now on,
+// detached until a channel attaches.
+func (s *Server) lookupFrom(token string, addr netip.Addr) *session {
 	if token == "" {
 		return nil
 	}
-	rec, _, ok := s.cfg.Store.Find(token)
+	rec, log, ok := s.cfg.Store.Find(token)
 	if !ok {
 		return nil
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.sessions[rec.ID]
+	sess := s.sessions[rec.ID]
+	s.mu.Unlock()
+	shared, ok := s.cfg.Store.(sharedStore)
+	if sess != nil || !ok {
+		return sess
+	}
+	sess = &session{srv: s, id: rec.ID, token: rec.Token, log: log, addr: addr}
+	if refusal := s.register(sess); refusal != nil {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.sessions[rec.ID] // adopted by a concurrent request, or no room for it
+	}
+	room, err := shared.adopt(rec, sess)
+	if err != nil {
+		s.forget(sess, CodeResumeFailed)
+		return nil
+	}
+	sess.room = room
+	sess.chMu.Lock()
+	sess.grace = time.AfterFunc(s.cfg.ResumeGrace, sess.expire)
+	sess.chMu.Unlock()
+	s.metrics.resumes.WithLabelValues("adopted").Inc()
+	return sess
+}
+
+// clusterReady reports whether the Router can reach what it shares with
+// other nodes; a single node's always can.
+func (s *Server) clusterReady() bool { return s.Ready() == nil }
+
+// Ready reports whether the server can take joins and relays: an error
+// while a cluster's Redis is out of reach. It backs /readyz.
+func (s *Server) Ready() error {
+	if r, ok := s.router.(interface{ Ready() error }); ok {
+		return r.Ready()
+	}
+	return nil
+}
+
+// iceServers are a session's: the bundled relay's (Config.ICEServers),
+// then the TURN pool's host for its room (before it joins one, for the
+// session itself). The TTL is the shorter of the two.
+func (s *Server) iceServers(sessionID, room string) ([]ICEServer, time.Duration) {
+	var servers []ICEServer
+	var ttl time.Duration
+	if s.cfg.ICEServers != nil {
+		servers, ttl = s.cfg.ICEServers(sessionID)
+	}
+	if p := s.cfg.TURNPool; p != nil {
+		key := room
+		if key == "" {
+			key = sessionID
+		}
+		more, t := p.Servers(key, sessionID)
+		servers = append(servers, more...)
+		if ttl == 0 || t > 0 && t < ttl {
+			ttl = t
+		}
+	}
+	return servers, ttl
+}
+
+// roomOwner is the URL of the node a cluster places room on; "" on a
+// single node.
+func (s *Server) roomOwner(room string) string {
+	if r, ok := s.router.(interface{ RoomOwner(string) string }); ok {
+		return r.RoomOwner(room)
+	}
+	return ""
 }
 
 // endSession ends sess for reason (a Code*), closing its channel with the
@@ -193,15 +264,20 @@ func (s *Server) endSession(sess *session, reason string) {
 	if !sess.end(code, reason) {
 		return
 	}
+	s.forget(sess, reason)
+	s.cfg.Store.Drop(SessionRecord{ID: sess.id, Token: sess.token})
+}
+
+// forget removes an ended or released session from those this node runs.
+func (s *Server) forget(sess *session, reason string) {
 	s.metrics.ended.WithLabelValues(reason).Inc()
 	s.mu.Lock()
-	if _, ok := s.sessions[sess.id]; ok {
+	if s.sessions[sess.id] == sess {
 		delete(s.sessions, sess.id)
 		s.metrics.sessions.Dec()
 		s.perAddr.release(sess.addr)
 	}
 	s.mu.Unlock()
-	s.cfg.Store.Drop(SessionRecord{ID: sess.id, Token: sess.token})
 }
 
 // goEnd ends sess from a goroutine of its own: the caller holds the
@@ -224,8 +300,10 @@ func (s *Server) serveICEServers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp := iceServersResponse{ICEServers: []ICEServer{}}
-	if s.cfg.ICEServers != nil {
-		servers, ttl := s.cfg.ICEServers(sess.id)
+	sess.mu.Lock()
+	room := sess.room
+	sess.mu.Unlock()
+	if servers, ttl := s.iceServers(sess.id, room); servers != nil {
 		resp.ICEServers, resp.TTL = servers, int(ttl.Seconds())
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -243,7 +321,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) *session {
 	}
 	var sess *session
 	if token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-		sess = s.lookup(token)
+		sess = s.lookupFrom(token, s.clientAddr(r))
 	}
 	if sess == nil {
 		s.httpError(w, http.StatusUnauthorized, newError(CodeUnauthorized, "send the welcome token as Authorization: Bearer <token>"))

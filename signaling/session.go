@@ -69,17 +69,63 @@ func newSession(srv *Server, addr netip.Addr) *session {
 // Deliver implements Mailbox: the frame is numbered into the log, then the
 // attached channel, if any, is woken. It runs under the router's lock, so
 // a full log ends the session from another goroutine.
-func (s *session) Deliver(frame []byte) {
+func (s *session) Deliver(frame []byte) { _ = s.deliver(frame) }
+
+// deliver is Deliver for the session's own replies: besides a full log,
+// which ends the session, it reports a log that cannot be reached (a
+// cluster's Redis is down), so that the request is answered otherwise.
+func (s *session) deliver(frame []byte) error {
 	if _, err := s.log.Append(frame); err != nil {
-		s.srv.metrics.errors.WithLabelValues(CodeSlowConsumer).Inc()
-		s.srv.goEnd(s, CodeSlowConsumer)
-		return
+		if errors.Is(err, ErrLogFull) {
+			s.overflow()
+		}
+		return err
 	}
+	s.wakeChannel()
+	return nil
+}
+
+// wakeChannel tells the attached channel, if any, that events were
+// appended to the log.
+func (s *session) wakeChannel() {
 	s.chMu.Lock()
 	ch := s.ch
 	s.chMu.Unlock()
 	if ch != nil {
 		ch.wake()
+	}
+}
+
+// overflow ends the session, whose log is full, from another goroutine.
+func (s *session) overflow() {
+	s.srv.metrics.errors.WithLabelValues(CodeSlowConsumer).Inc()
+	s.srv.goEnd(s, CodeSlowConsumer)
+}
+
+// release lets the session go without ending it: another node of the
+// cluster runs it now (reason replaced), or may (reason resume). Its
+// channel, if any, is closed for reason.
+func (s *session) release(reason string) {
+	s.chMu.Lock()
+	if s.ended.Load() {
+		s.chMu.Unlock()
+		return
+	}
+	s.ended.Store(true)
+	ch := s.ch
+	s.ch = nil
+	if s.grace != nil {
+		s.grace.Stop()
+	}
+	s.chMu.Unlock()
+	s.srv.forget(s, reasonMoved)
+	if ch != nil {
+		code := closeReplaced
+		if reason == CodeResume {
+			code = closeResume
+		}
+		s.srv.metrics.errors.WithLabelValues(reason).Inc()
+		ch.close(code, reason)
 	}
 }
 
@@ -139,6 +185,9 @@ func (s *session) expire() { s.srv.endSession(s, reasonExpired) }
 // reasonExpired ends a session whose grace period ran out; unlike every
 // other reason it loses to a channel that attached in the meantime.
 const reasonExpired = "expired"
+
+// reasonMoved counts sessions another node of the cluster took over.
+const reasonMoved = "moved"
 
 // taken and ack move the log's marks for ch, and only while ch is the
 // attached channel: a replaced channel's late writes or pongs must not
@@ -205,11 +254,7 @@ func (s *session) end(code int, reason string) bool {
 }
 
 func (s *session) welcome() []byte {
-	var servers []ICEServer
-	var ttl time.Duration
-	if s.srv.cfg.ICEServers != nil {
-		servers, ttl = s.srv.cfg.ICEServers(s.id)
-	}
+	servers, ttl := s.srv.iceServers(s.id, "")
 	if servers == nil {
 		servers = []ICEServer{}
 	}
@@ -260,11 +305,15 @@ func (s *session) handleLocked(frame []byte, reject replyFunc) (slow, bye bool) 
 			s.refuse(reject, req.ID, newError(CodeNotInRoom, "not in a room"))
 			break
 		}
+		if !s.srv.clusterReady() { // leaving now would only half happen
+			s.refuse(reject, req.ID, errUnavailable("leave"))
+			break
+		}
 		room := s.room
 		s.leave()
-		s.Deliver(encode(replyFrame{Type: "left", Room: room, Re: req.ID}))
+		s.reply(encode(replyFrame{Type: "left", Room: room, Re: req.ID}), req, reject)
 	case typePing:
-		s.Deliver(encode(replyFrame{Type: "pong", Re: req.ID}))
+		s.reply(encode(replyFrame{Type: "pong", Re: req.ID}), req, reject)
 	case typeBye:
 		return true, true
 	default:
@@ -306,8 +355,15 @@ func (s *session) join(req *request, reject replyFunc) {
 		s.refuse(reject, req.ID, newError(CodeRateLimited, "more than %g joins/s into room %q; join dropped", s.srv.cfg.RoomJoinRate, req.Room))
 		return
 	}
+	owner := s.srv.roomOwner(req.Room)
+	var servers []ICEServer
+	var ttl time.Duration
+	if s.srv.cfg.TURNPool != nil { // the room's relay host: every peer of the room uses the same
+		servers, ttl = s.srv.iceServers(s.id, req.Room)
+	}
 	joined := func(peers []PeerInfo) []byte {
-		return encode(joinedFrame{Type: "joined", Room: req.Room, Peers: peers, Re: req.ID})
+		return encode(joinedFrame{Type: "joined", Room: req.Room, Peers: peers, Owner: owner,
+			ICEServers: servers, TTL: int(ttl.Seconds()), Re: req.ID})
 	}
 	err := s.srv.router.Join(req.Room, self, s, limit, joined, encode(peerFrame{Type: "peer-joined", Peer: self}))
 	if errors.Is(err, ErrRoomFull) {
@@ -315,7 +371,7 @@ func (s *session) join(req *request, reject replyFunc) {
 		return
 	}
 	if err != nil {
-		s.srv.log.Error("join failed", "session", s.id, "room", req.Room, "err", err)
+		s.refuse(reject, req.ID, errUnavailable("join"))
 		return
 	}
 	s.room = req.Room
@@ -339,6 +395,10 @@ func (s *session) relay(req *request, reject replyFunc) bool {
 	size := len(req.sdpRaw) + len(req.Candidate) + len(req.Data) + len(req.To) + len(s.id) + 64
 	frame := appendRelayFrame(make([]byte, 0, size), req, s.id)
 	if err := s.srv.router.Send(s.room, s.id, req.To, frame); err != nil {
+		if !errors.Is(err, ErrUnknownPeer) {
+			s.refuse(reject, req.ID, errUnavailable(req.Type))
+			return false
+		}
 		s.refuse(reject, req.ID, newError(CodeUnknownPeer, "no peer %q in room %q", truncate(req.To, 64), s.room))
 		return false
 	}
@@ -385,5 +445,28 @@ func (s *session) rejectAsEvent(id json.RawMessage, e *Error) {
 			return
 		}
 	}
-	s.Deliver(encode(errorFrame{Type: "error", Code: e.Code, Message: e.Message, Re: id}))
+	frame := encode(errorFrame{Type: "error", Code: e.Code, Message: e.Message, Re: id})
+	if err := s.deliver(frame); err != nil && !errors.Is(err, ErrLogFull) {
+		// The log is out of reach: the refusal goes on the channel as a
+		// notice, without a seq, rather than nowhere.
+		if n, ok := s.attached().(noticer); ok {
+			n.notice(frame)
+		}
+	}
+}
+
+// noticer is a channel that can send a frame outside the session's log.
+type noticer interface{ notice(frame []byte) }
+
+// reply delivers the answer to req, or refuses req when it cannot.
+func (s *session) reply(frame []byte, req *request, reject replyFunc) {
+	if err := s.deliver(frame); err != nil && !errors.Is(err, ErrLogFull) {
+		s.refuse(reject, req.ID, errUnavailable(req.Type))
+	}
+}
+
+// errUnavailable refuses a request the cluster's shared state could not
+// take.
+func errUnavailable(what string) *Error {
+	return newError(CodeUnavailable, "the cluster's Redis did not answer: the %s did not happen; send it again", what)
 }

@@ -301,6 +301,13 @@ func (c *wsConn) writePing(deadline time.Time) bool {
 
 // startWriterLocked starts a writer unless one runs or the connection is
 // not ready, and unlocks mu.
+// notice implements noticer: frame goes out before the next events.
+func (c *wsConn) notice(frame []byte) {
+	c.mu.Lock()
+	c.notices = append(c.notices, frame)
+	c.startWriterLocked()
+}
+
 func (c *wsConn) startWriterLocked() {
 	start := c.ready && !c.writing
 	c.writing = c.writing || start

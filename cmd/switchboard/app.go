@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -83,6 +84,19 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger, reload 
 		defer relay.Close()
 	}
 
+	router, store, stopRedis, err := clusterEngine(ctx, c, log)
+	if err != nil {
+		return err
+	}
+	defer stopRedis()
+	pool, err := turnPool(c, log)
+	if err != nil {
+		return err
+	}
+	if pool != nil {
+		defer pool.Close()
+	}
+
 	sig, err := signaling.New(signaling.Config{
 		AllowedOrigins:     c.origins(),
 		PublicURLs:         c.publicURLs(),
@@ -107,6 +121,9 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger, reload 
 		RoomJoinBurst:      c.RoomJoinBurst,
 		TrustedProxies:     c.trustedProxies,
 		ICEServers:         iceServers(relay),
+		TURNPool:           pool,
+		Router:             router,
+		Store:              store,
 		Logger:             log.With("component", "signaling"),
 		Registerer:         reg,
 	})
@@ -128,6 +145,15 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger, reload 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if err := sig.Ready(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_ = json.NewEncoder(w).Encode(map[string]string{"status": "not ready", "reason": err.Error()})
+			return
+		}
+		_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
 	})
 	mux.Handle("/", sig.GuardHost(web.Handler()))
 	hs := &http.Server{

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/switchboard-rtc/switchboard/signaling"
 	"github.com/switchboard-rtc/switchboard/turn"
 )
 
@@ -58,6 +59,8 @@ type config struct {
 	TLSCert           string
 	TLSKey            string
 	MetricsAddr       string
+	Redis             string
+	TURNURLs          string
 	// TURN holds the bundled relay's -turn-KEY options, the same table and
 	// code as the keys of `switchboard turn -c FILE` (turn.BundledKeys).
 	TURN *turn.Options
@@ -121,6 +124,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve /metrics on a listener of its own, e.g. 10.0.0.5:9464 (default: on the HTTP port, answering this host only)")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) to serve HTTPS and WSS with; reloaded on SIGHUP. Empty: plain HTTP (put a TLS proxy in front)")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key for -tls-cert")
+	fs.StringVar(&c.Redis, "redis", "", "Redis shared by several nodes: redis://[user:pass@]host:port[/db], rediss:// for TLS, ?master_name=NAME&addr=HOST:PORT for Sentinel, redis+cluster://HOST:PORT?addr=HOST:PORT for a Cluster. Empty: one node, everything in memory")
+	fs.StringVar(&c.TURNURLs, "turn-urls", "", "comma-separated host:port of external STUN/TURN relays sharing -turn-secret (e.g. `switchboard turn` hosts): each room gets one, by consistent hashing, while it answers STUN health checks; adds to the bundled relay (-turn '' to use only these)")
 	fs.StringVar(&c.PprofAddr, "pprof", "", "address for Go's /debug/pprof profiler, e.g. 127.0.0.1:6060 (off when empty; never expose it publicly)")
 	c.TURN.RegisterFlags(fs, "turn-", turn.BundledKeys...)
 
@@ -201,6 +206,21 @@ func (c *config) validate() error {
 	}
 	if err := c.TURN.ApplyPolicy(&turn.Config{}); err != nil {
 		return fmt.Errorf("%w: %v", errConfig, err)
+	}
+	if c.TURNURLs != "" && c.secretGenerated {
+		return fmt.Errorf("%w: -turn-urls needs the -turn-secret the relays share", errConfig)
+	}
+	for _, h := range splitList(c.TURNURLs) {
+		if _, _, err := net.SplitHostPort(h); err != nil {
+			return fmt.Errorf("%w: -turn-urls: %q is not host:port", errConfig, h)
+		}
+	}
+	if c.Redis != "" {
+		client, err := signaling.ParseRedisURL(c.Redis)
+		if err != nil {
+			return fmt.Errorf("%w: -redis: %v", errConfig, err)
+		}
+		_ = client.Close() // run makes its own; this only checked the URL
 	}
 	return nil // the signaling and turn packages validate the rest
 }

@@ -65,6 +65,10 @@ func TestConfigErrors(t *testing.T) {
 		{[]string{"stray"}, nil, "unexpected argument"},
 		{nil, map[string]string{"SWITCHBOARD_ROOM_SIZE": "many"}, "SWITCHBOARD_ROOM_SIZE"},
 		{[]string{"-no-such-flag"}, nil, "no-such-flag"},
+		{[]string{"-redis", "http://127.0.0.1:6379"}, nil, "-redis"},
+		{[]string{"-turn-urls", "10.0.0.7:3478"}, nil, "-turn-secret"},
+		{[]string{"-turn-urls", "10.0.0.7", "-turn-secret", "0123456789abcdef"}, nil, "-turn-urls"},
+		{nil, map[string]string{"SWITCHBOARD_REDIS": "redis://127.0.0.1:6379?no_such_option=1"}, "-redis"},
 	}
 	for _, tc := range cases {
 		_, err := parseConfig(tc.args, env(tc.env), &bytes.Buffer{})

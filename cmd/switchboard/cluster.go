@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/switchboard-rtc/switchboard/signaling"
+	"github.com/switchboard-rtc/switchboard/stun"
+	"github.com/switchboard-rtc/switchboard/turn"
+)
+
+// clusterEngine connects to -redis, when set, and returns the Router and
+// Store every node shares, and a function that disconnects. Without
+// -redis both are nil: the signaling server keeps everything in memory.
+func clusterEngine(ctx context.Context, c *config, log *slog.Logger) (signaling.Router, signaling.Store, func(), error) {
+	if c.Redis == "" {
+		return nil, nil, func() {}, nil
+	}
+	client, err := signaling.ParseRedisURL(c.Redis)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var publicURL string
+	if urls := c.publicURLs(); len(urls) > 0 {
+		publicURL = urls[0]
+	}
+	eng, err := signaling.NewRedis(ctx, signaling.RedisConfig{
+		Client:    client,
+		Limits:    signaling.ReplayLimits{Events: c.ReplayEvents, Bytes: c.ReplayBytes},
+		MaxPeers:  c.RoomSize,
+		Grace:     c.ResumeGrace,
+		PublicURL: publicURL,
+		Logger:    log.With("component", "redis"),
+	})
+	if err != nil {
+		_ = client.Close()
+		return nil, nil, nil, fmt.Errorf("-redis: %w", err)
+	}
+	log.Info("sharing rooms and sessions through redis", "node", eng.NodeID())
+	return eng, eng, func() { _ = eng.Close(); _ = client.Close() }, nil
+}
+
+// turnPool starts the health checks of -turn-urls, when set; nil without.
+func turnPool(c *config, log *slog.Logger) (*signaling.TURNPool, error) {
+	hosts := splitList(c.TURNURLs)
+	if len(hosts) == 0 {
+		return nil, nil
+	}
+	secret := []byte(c.TURNSecret)
+	return signaling.NewTURNPool(signaling.TURNPoolConfig{
+		Hosts: hosts,
+		Mint: func(user string) (string, string, time.Duration) {
+			username, password := turn.Credentials(secret, user, c.CredentialTTL, time.Now())
+			return username, password, c.CredentialTTL
+		},
+		Check:  stun.Probe,
+		Logger: log.With("component", "turn-pool"),
+	})
+}

@@ -1,0 +1,473 @@
+package signaling
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+)
+
+// RedisConfig configures the Redis engine. Zero values take the
+// documented defaults.
+type RedisConfig struct {
+	// Client reaches Redis (standalone, Sentinel or Cluster); required.
+	// The engine does not close it.
+	Client redis.UniversalClient
+	// Prefix starts every key. Defaults to "{sb}:": the braces put every
+	// key in one hash slot, which the scripts need on a Redis Cluster.
+	Prefix string
+	// NodeID names this node; defaults to a random one. Two live nodes
+	// must never share one.
+	NodeID string
+	// Limits bound each session's replay buffer, as Config.ReplayEvents
+	// and Config.ReplayBytes do; every node must use the same. Default to
+	// 1024 events and 1 MiB.
+	Limits ReplayLimits
+	// MaxPeers caps room size, as Config.MaxPeersPerRoom. Defaults to 16.
+	MaxPeers int
+	// Timeout bounds each Redis call. Defaults to 2 s.
+	Timeout time.Duration
+	// NodeTTL is how long this node stays listed without a heartbeat; it
+	// beats four times per NodeTTL. When a node misses its TTL, the
+	// others hand its sessions their grace period. Defaults to 10 s.
+	NodeTTL time.Duration
+	// Grace is how long a dead node's sessions wait for their clients to
+	// resume elsewhere, as Config.ResumeGrace. Defaults to 30 s.
+	Grace time.Duration
+	// PublicURL is the origin clients reach this node at; other nodes
+	// read it to tell clients where a room lives.
+	PublicURL string
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *RedisConfig) setDefaults() {
+	if c.Prefix == "" {
+		c.Prefix = "{sb}:"
+	}
+	if c.NodeID == "" {
+		c.NodeID = rand.Text()
+	}
+	if c.Limits.Events == 0 {
+		c.Limits.Events = 1024
+	}
+	if c.Limits.Bytes == 0 {
+		c.Limits.Bytes = 1 << 20
+	}
+	if c.MaxPeers == 0 {
+		c.MaxPeers = 16
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 2 * time.Second
+	}
+	if c.NodeTTL == 0 {
+		c.NodeTTL = 10 * time.Second
+	}
+	if c.Grace == 0 {
+		c.Grace = 30 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+func (c *RedisConfig) validate() error {
+	switch {
+	case c.Client == nil:
+		return fmt.Errorf("%w: RedisConfig.Client is required", errBadConfig)
+	case strings.ContainsAny(c.NodeID, " \t\n"):
+		return fmt.Errorf("%w: NodeID %q has white space", errBadConfig, c.NodeID)
+	case c.Limits.Events < 1 || c.Limits.Bytes < 1 || c.MaxPeers < 2 || c.Timeout < 0 || c.Grace < 0:
+		return fmt.Errorf("%w: replay limits, MaxPeers, Timeout and Grace must be positive", errBadConfig)
+	case c.NodeTTL < 100*time.Millisecond:
+		return fmt.Errorf("%w: NodeTTL %v is under 100ms", errBadConfig, c.NodeTTL)
+	}
+	return nil
+}
+
+// Redis is the cluster engine: a Router and a Store whose rooms, session
+// records and replay buffers live in Redis, so that a message reaches a
+// peer on any node and a client can resume on any node. Each node
+// subscribes to its own notice channel, through which the others wake
+// the sessions it runs.
+type Redis struct {
+	cfg       RedisConfig
+	rdb       redis.UniversalClient
+	args      []any // the scripts' first four arguments
+	sub       *redis.PubSub
+	stop      chan struct{} // closed by Close
+	closeOnce sync.Once
+	wg        sync.WaitGroup // the notice loop and the heartbeat
+	// peerLeft is the peer-left frame around a session id, for the
+	// sessions of dead nodes that Redis ends itself.
+	peerLeft [2][]byte
+	up       atomic.Bool                   // the last heartbeat went through
+	resync   atomic.Bool                   // notes may have been lost: wake every session
+	nodes    atomic.Pointer[[]clusterNode] // live, as of the last heartbeat
+
+	mu      sync.Mutex
+	local   map[string]roamer // sessions this node runs, by id
+	roomOf  map[string]string // their rooms, for those in one
+	pending []func() error    // cleanups waiting for Redis to be back
+}
+
+// roamer is a session as the Redis engine sees it: the engine appends to
+// its log in Redis and then tells it.
+type roamer interface {
+	Mailbox
+	// wakeChannel says events were appended to the session's log.
+	wakeChannel()
+	// overflow says the log was full: the session ends as a slow consumer.
+	overflow()
+	// release says another node runs the session now, or may: this node
+	// lets it go without leaving its room or dropping its log, and closes
+	// its channel with reason (replaced or resume).
+	release(reason string)
+}
+
+// sharedStore is a Store whose sessions any node may run.
+type sharedStore interface {
+	Store
+	// adopt makes this node run the session rec names, taking it from the
+	// node that ran it, and returns its room ("" for none). It fails with
+	// ErrReplayGap when the session is gone.
+	adopt(rec SessionRecord, mb roamer) (room string, err error)
+}
+
+// NewRedis connects the engine: it checks Redis answers and subscribes to
+// this node's notices. Close it after the servers that use it.
+func NewRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	r := &Redis{
+		cfg:    cfg,
+		rdb:    cfg.Client,
+		args:   []any{cfg.Prefix, cfg.NodeID, cfg.Limits.Events, cfg.Limits.Bytes},
+		stop:   make(chan struct{}),
+		local:  make(map[string]roamer),
+		roomOf: make(map[string]string),
+	}
+	r.sub = r.rdb.Subscribe(ctx, cfg.Prefix+"n:"+cfg.NodeID)
+	if _, err := r.sub.Receive(ctx); err != nil { // the subscription's confirmation
+		_ = r.sub.Close()
+		return nil, fmt.Errorf("%w: %w", errRedis, err)
+	}
+	const marker = "@id@" // JSON-encodes as itself
+	left := encode(peerFrame{Type: "peer-left", Peer: PeerInfo{ID: marker}})
+	i := bytes.Index(left, []byte(marker))
+	r.peerLeft = [2][]byte{left[:i], left[i+len(marker):]}
+	if err := r.beat(true); err != nil {
+		_ = r.sub.Close()
+		return nil, err
+	}
+	r.wg.Add(2)
+	go r.notices()
+	go r.heartbeat()
+	return r, nil
+}
+
+// Ready reports whether Redis answered the last heartbeat; while it does
+// not, joins and relays fail with unavailable.
+func (r *Redis) Ready() error {
+	if !r.up.Load() {
+		return fmt.Errorf("%w: not reachable", errRedis)
+	}
+	return nil
+}
+
+// heartbeat keeps this node listed and cleans up after dead ones.
+func (r *Redis) heartbeat() {
+	defer r.wg.Done()
+	tick := time.NewTicker(r.cfg.NodeTTL / 4)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-tick.C:
+			_ = r.beat(false)
+		}
+	}
+}
+
+// beat runs one heartbeat. Changes of Redis's reachability are logged
+// once each; when Redis is back, every session here is woken, since
+// notices published meanwhile are lost.
+func (r *Redis) beat(first bool) error {
+	res, err := r.run(scriptHeartbeat, nil, r.cfg.NodeTTL.Milliseconds(), r.cfg.Grace.Milliseconds(),
+		r.cfg.PublicURL, r.peerLeft[0], r.peerLeft[1]).Slice()
+	if err != nil {
+		r.down(err)
+		return fmt.Errorf("%w: %w", errRedis, err)
+	}
+	if listed, _ := res[0].(int64); listed == 0 && !first {
+		// Declared dead (a pause past NodeTTL) or Redis lost its data:
+		// the sessions here are no longer this node's.
+		r.cfg.Logger.Warn("this node was dropped from redis: its clients must resume")
+		r.releaseAll()
+	}
+	if !r.up.Load() && !first {
+		// Subscribed again before anyone is told Redis is back: notes
+		// published before that would be lost.
+		if err := r.resubscribe(); err != nil {
+			return fmt.Errorf("%w: %w", errRedis, err)
+		}
+		r.up.Store(true)
+		r.cfg.Logger.Info("redis reachable again")
+		r.runLater()
+		r.resync.Store(true)
+	}
+	r.up.Store(true)
+	if r.resync.Swap(false) {
+		r.wakeAll()
+	}
+	if list, ok := res[1].([]any); ok {
+		nodes := make([]clusterNode, 0, len(list)/2)
+		for i := 0; i+1 < len(list); i += 2 {
+			id, _ := list[i].(string)
+			url, _ := list[i+1].(string)
+			nodes = append(nodes, clusterNode{ID: id, URL: url})
+		}
+		r.nodes.Store(&nodes)
+	}
+	r.dispatchResult(res[2:])
+	return nil
+}
+
+// RoomOwner returns the public URL of the node room is placed on, among
+// the live nodes as of the last heartbeat ("" if that node has none).
+func (r *Redis) RoomOwner(room string) string {
+	nodes := r.nodes.Load()
+	if nodes == nil {
+		return ""
+	}
+	return roomOwner(*nodes, room).URL
+}
+
+// resubscribe makes sure this node's notice channel is subscribed: go-redis
+// subscribes again on a new connection, which a PING makes if need be.
+func (r *Redis) resubscribe() error {
+	ctx, cancel := r.ctx()
+	defer cancel()
+	return r.sub.Ping(ctx)
+}
+
+// wakeAll wakes every session this node runs.
+func (r *Redis) wakeAll() {
+	r.mu.Lock()
+	all := make([]roamer, 0, len(r.local))
+	for _, mb := range r.local {
+		all = append(all, mb)
+	}
+	r.mu.Unlock()
+	for _, mb := range all {
+		mb.wakeChannel()
+	}
+}
+
+// releaseAll lets every session here go; their clients resume, here or
+// on another node.
+func (r *Redis) releaseAll() {
+	r.mu.Lock()
+	all := make([]roamer, 0, len(r.local))
+	for id, mb := range r.local {
+		all = append(all, mb)
+		r.forgetLocked(id)
+	}
+	r.mu.Unlock()
+	for _, mb := range all {
+		mb.release(CodeResume)
+	}
+}
+
+// NodeID is this node's name in Redis.
+func (r *Redis) NodeID() string { return r.cfg.NodeID }
+
+// Close stops the notice loop and the heartbeat. Sessions still running
+// are not ended, and the node stays listed until its TTL runs out.
+func (r *Redis) Close() error {
+	var err error
+	r.closeOnce.Do(func() {
+		close(r.stop)
+		err = r.sub.Close()
+		r.wg.Wait()
+	})
+	return err
+}
+
+// notices receives what other nodes tell this one about its sessions.
+func (r *Redis) notices() {
+	defer r.wg.Done()
+	for {
+		msg, err := r.sub.ReceiveMessage(context.Background())
+		if errors.Is(err, redis.ErrClosed) {
+			return
+		}
+		if err != nil {
+			select { // not in a busy loop
+			case <-r.stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			if r.resubscribe() == nil {
+				r.resync.Store(true) // the next beat wakes everyone: notes may have been lost
+			}
+			continue
+		}
+		r.dispatch(strings.Fields(msg.Payload))
+	}
+}
+
+// dispatch acts on notes: a kind letter, then a session id.
+func (r *Redis) dispatch(notes []string) {
+	for _, n := range notes {
+		if len(n) < 2 {
+			continue
+		}
+		kind, id := n[0], n[1:]
+		r.mu.Lock()
+		mb := r.local[id]
+		if kind == 'm' && mb != nil {
+			r.forgetLocked(id)
+		}
+		r.mu.Unlock()
+		if mb == nil {
+			continue
+		}
+		switch kind {
+		case 'w':
+			mb.wakeChannel()
+		case 'f':
+			mb.overflow()
+		case 'm':
+			mb.release(CodeReplaced)
+		}
+	}
+}
+
+// forgetLocked stops running session id here.
+func (r *Redis) forgetLocked(id string) {
+	delete(r.local, id)
+	delete(r.roomOf, id)
+}
+
+// ctx bounds one Redis call.
+func (r *Redis) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), r.cfg.Timeout)
+}
+
+// run runs script with the common arguments first. While Redis is known
+// to be down it fails at once: the heartbeat finds out when it is back.
+func (r *Redis) run(script *redis.Script, keys []string, args ...any) *redis.Cmd {
+	if !r.up.Load() && script != scriptHeartbeat {
+		cmd := redis.NewCmd(context.Background())
+		cmd.SetErr(errRedisDown)
+		return cmd
+	}
+	ctx, cancel := r.ctx()
+	defer cancel()
+	all := make([]any, 0, len(r.args)+len(args))
+	all = append(append(all, r.args...), args...)
+	if keys == nil {
+		keys = []string{r.cfg.Prefix} // routes the call to the prefix's slot
+	}
+	// On a goroutine of its own: go-redis's call path is deep, and the
+	// stack a WebSocket reader grew for it would stay with every idle
+	// session (4 KB each).
+	done := make(chan *redis.Cmd, 1)
+	go func() { done <- script.Run(ctx, r.rdb, keys, all...) }()
+	cmd := <-done
+	if err := cmd.Err(); err != nil && !errors.Is(err, redis.Nil) && script != scriptHeartbeat {
+		r.down(err)
+	}
+	return cmd
+}
+
+// down notes that Redis failed a call, logging it once per outage.
+func (r *Redis) down(err error) {
+	if r.up.Swap(false) {
+		r.cfg.Logger.Error("redis unreachable: refusing joins and relays until it is back", "err", err)
+	}
+}
+
+// later keeps a cleanup (a leave, a drop) that Redis did not take, to run
+// when it is back; past maxLater they are given up (logged): the sessions
+// stay in Redis until this node's sessions are next orphaned.
+func (r *Redis) later(what string, f func() error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.pending) >= maxLater {
+		r.cfg.Logger.Warn("redis cleanup given up: too many waiting", "what", what)
+		return
+	}
+	r.pending = append(r.pending, f)
+}
+
+// maxLater bounds the cleanups kept through an outage.
+const maxLater = 100_000
+
+// runLater runs the cleanups kept through an outage, in order, until one
+// fails again.
+func (r *Redis) runLater() {
+	r.mu.Lock()
+	todo := r.pending
+	r.pending = nil
+	r.mu.Unlock()
+	for i, f := range todo {
+		if f() != nil {
+			r.mu.Lock()
+			r.pending = append(todo[i:], r.pending...)
+			r.mu.Unlock()
+			return
+		}
+	}
+}
+
+// ParseRedisURL makes a client from a URL: redis:// or rediss:// for one
+// server (or a Sentinel set when the query names master_name), and
+// redis+cluster:// or rediss+cluster:// for a Cluster, more nodes given
+// as addr= query parameters.
+func ParseRedisURL(raw string) (redis.UniversalClient, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errBadConfig, err)
+	}
+	off := &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	switch u.Scheme {
+	case "redis", "rediss":
+		if u.Query().Has("master_name") {
+			opt, err := redis.ParseFailoverURL(raw)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %w", errBadConfig, err)
+			}
+			return redis.NewFailoverClient(opt), nil
+		}
+		opt, err := redis.ParseURL(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", errBadConfig, err)
+		}
+		opt.MaintNotificationsConfig = off
+		return redis.NewClient(opt), nil
+	case "redis+cluster", "rediss+cluster":
+		u.Scheme = strings.TrimSuffix(u.Scheme, "+cluster")
+		opt, err := redis.ParseClusterURL(u.String())
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", errBadConfig, err)
+		}
+		opt.MaintNotificationsConfig = off
+		return redis.NewClusterClient(opt), nil
+	}
+	return nil, fmt.Errorf("%w: redis URL scheme %q is not redis, rediss, redis+cluster or rediss+cluster", errBadConfig, u.Scheme)
+}

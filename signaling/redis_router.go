@@ -1,0 +1,98 @@
+package signaling
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+)
+
+// Join implements Router. The joined frame is built in Redis from the
+// members' stored PeerInfo, between the two halves joined returns around
+// a marker peer, so that the list and the announcements are one step.
+// mb must be a session adopted by this node.
+func (r *Redis) Join(room string, peer PeerInfo, mb Mailbox, limit int, joined func([]PeerInfo) []byte, announce []byte) error {
+	if limit <= 0 || limit > r.cfg.MaxPeers {
+		limit = r.cfg.MaxPeers
+	}
+	const marker = "\x00peers\x00"
+	tmpl := joined([]PeerInfo{{ID: marker}})
+	mark, _ := json.Marshal(PeerInfo{ID: marker})
+	i := bytes.Index(tmpl, mark)
+	if i < 0 {
+		return fmt.Errorf("%w: joined frame without its peer list", errRedis)
+	}
+	info, _ := json.Marshal(peer)
+	res, err := r.run(scriptJoin, []string{r.roomKey(room)}, room, peer.ID, info, limit,
+		tmpl[:i], tmpl[i+len(mark):], announce).Result()
+	if err != nil {
+		return fmt.Errorf("%w: %w", errRedis, err)
+	}
+	switch res {
+	case int64(-1):
+		return ErrRoomFull
+	case int64(-2):
+		return ErrReplayGap
+	}
+	r.mu.Lock()
+	if _, ok := r.local[peer.ID]; ok {
+		r.roomOf[peer.ID] = room
+	}
+	r.mu.Unlock()
+	r.dispatchResult(res)
+	return nil
+}
+
+// Leave implements Router.
+func (r *Redis) Leave(room, peerID string, announce []byte) {
+	r.mu.Lock()
+	delete(r.roomOf, peerID)
+	r.mu.Unlock()
+	leave := func() error {
+		res, err := r.run(scriptLeave, []string{r.roomKey(room)}, peerID, announce).Result()
+		if err == nil {
+			r.dispatchResult(res)
+		}
+		return err
+	}
+	if leave() != nil {
+		r.later("leave", leave)
+	}
+}
+
+// Send implements Router.
+func (r *Redis) Send(room, from, to string, frame []byte) error {
+	res, err := r.run(scriptSend, []string{r.roomKey(room)}, from, to, frame).Result()
+	if err != nil {
+		return fmt.Errorf("%w: %w", errRedis, err)
+	}
+	if res == int64(-1) {
+		return ErrUnknownPeer
+	}
+	r.dispatchResult(res)
+	return nil
+}
+
+// Rooms implements Router: the rooms with members on this node.
+func (r *Redis) Rooms() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rooms := make(map[string]struct{}, len(r.roomOf))
+	for _, room := range r.roomOf {
+		rooms[room] = struct{}{}
+	}
+	return len(rooms)
+}
+
+func (r *Redis) roomKey(room string) string { return r.cfg.Prefix + "r:" + room }
+
+// dispatchResult acts on the notes a script returned for this node.
+func (r *Redis) dispatchResult(res any) {
+	list, _ := res.([]any)
+	notes := make([]string, 0, len(list))
+	for _, n := range list {
+		if s, ok := n.(string); ok {
+			notes = append(notes, s)
+		}
+	}
+	r.dispatch(notes)
+}

@@ -1,0 +1,147 @@
+package signaling
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Create implements Store. The session runs on this node until another
+// adopts it.
+func (r *Redis) Create(rec SessionRecord) EventLog {
+	_ = r.run(scriptCreate, nil, rec.ID, rec.Token).Err() // adopt, next, reports an outage
+	return &redisLog{r: r, id: rec.ID}
+}
+
+// Find implements Store.
+func (r *Redis) Find(token string) (SessionRecord, EventLog, bool) {
+	if token == "" {
+		return SessionRecord{}, nil, false
+	}
+	id, err := r.run(scriptFind, nil, token).Text()
+	if err != nil {
+		return SessionRecord{}, nil, false
+	}
+	return SessionRecord{ID: id, Token: token}, &redisLog{r: r, id: id}, true
+}
+
+// Drop implements Store: only the node running the session drops it.
+func (r *Redis) Drop(rec SessionRecord) {
+	drop := func() error { return r.run(scriptDrop, nil, rec.ID).Err() }
+	if drop() != nil {
+		r.later("drop", drop)
+	}
+	r.mu.Lock()
+	r.forgetLocked(rec.ID)
+	r.mu.Unlock()
+}
+
+// adopt implements sharedStore.
+func (r *Redis) adopt(rec SessionRecord, mb roamer) (string, error) {
+	// Registered first: a note sent right after the script must find it.
+	r.mu.Lock()
+	r.local[rec.ID] = mb
+	r.mu.Unlock()
+	res, err := r.run(scriptAdopt, nil, rec.ID).Slice()
+	if err != nil || len(res) != 1 {
+		r.mu.Lock()
+		if r.local[rec.ID] == mb {
+			r.forgetLocked(rec.ID)
+		}
+		r.mu.Unlock()
+		if err == nil || errors.Is(err, redis.Nil) {
+			return "", ErrReplayGap
+		}
+		return "", fmt.Errorf("%w: %w", errRedis, err)
+	}
+	room, _ := res[0].(string)
+	if room != "" {
+		r.mu.Lock()
+		if r.local[rec.ID] == mb {
+			r.roomOf[rec.ID] = room
+		}
+		r.mu.Unlock()
+	}
+	return room, nil
+}
+
+// redisLog is a session's EventLog in Redis.
+type redisLog struct {
+	r  *Redis
+	id string
+	// acked is the highest seq acknowledged through this handle: repeated
+	// acks (the welcome's on every write) cost no round trip.
+	acked atomic.Uint64
+}
+
+func (l *redisLog) Append(frame []byte) (uint64, error) {
+	seq, err := l.r.run(scriptAppend, nil, l.id, frame).Int64()
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("%w: %w", errRedis, err)
+	case seq < 0:
+		return 0, ErrLogFull
+	case seq == 0:
+		return 0, ErrReplayGap // the session is gone
+	}
+	return uint64(seq), nil
+}
+
+func (l *redisLog) Resume(after uint64) (uint64, error) {
+	res, err := l.r.run(scriptResume, nil, l.id, after).Int64Slice()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return 0, ErrReplayGap // the session is gone
+	case err != nil:
+		return 0, fmt.Errorf("%w: %w", errRedis, err)
+	}
+	if res[1] != 0 {
+		return uint64(res[0]), ErrReplayGap
+	}
+	l.acked.Store(after)
+	return uint64(res[0]), nil
+}
+
+func (l *redisLog) Read(after uint64, dst []Event, max int) ([]Event, error) {
+	res, err := l.r.run(scriptRead, nil, l.id, after, max).Slice()
+	if err != nil {
+		return dst, fmt.Errorf("%w: %w", errRedis, err)
+	}
+	if len(res) == 0 || res[0] != int64(0) {
+		return dst, ErrReplayGap
+	}
+	for i, f := range res[1:] {
+		s, _ := f.(string)
+		dst = append(dst, Event{Seq: after + 1 + uint64(i), Frame: []byte(s)})
+	}
+	return dst, nil
+}
+
+func (l *redisLog) Taken(seq uint64) {
+	_ = l.r.run(scriptTaken, nil, l.id, seq).Err() // an outage is logged once, by run
+}
+
+func (l *redisLog) Ack(seq uint64) {
+	if seq <= l.acked.Load() {
+		return
+	}
+	upto, err := l.r.run(scriptAck, nil, l.id, seq).Uint64()
+	if err != nil {
+		return // an outage is logged once, by run
+	}
+	if upto > l.acked.Load() {
+		l.acked.Store(upto)
+	}
+}
+
+func (l *redisLog) Last() uint64 {
+	ctx, cancel := l.r.ctx()
+	defer cancel()
+	n, err := l.r.rdb.HGet(ctx, l.r.cfg.Prefix+"s:"+l.id, "next").Uint64()
+	if err != nil {
+		return 0
+	}
+	return n
+}

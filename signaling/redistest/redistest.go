@@ -1,0 +1,154 @@
+// Package redistest runs a real redis-server for tests: on a free loopback
+// port, persistence off, stopped when the test ends. Without redis-server
+// installed a test skips, and fails under CI=true.
+package redistest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+)
+
+// Server is a real redis-server on a loopback port, persistence off,
+// that a test may stop and start again on the same port.
+type Server struct {
+	t      testing.TB
+	port   int
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan error // cmd's Wait
+	out    lockedBuffer
+}
+
+// Start runs redis-server until the test ends. Without one it skips,
+// and fails under CI=true: CI installs it.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("redis-server is not installed (apt-get install redis-server)")
+		}
+		t.Skip("redis-server is not installed")
+	}
+	rs := &Server{t: t}
+	t.Cleanup(rs.Stop)
+	for attempt := 0; ; attempt++ {
+		rs.port = freePort(t)
+		if err := rs.Start(); err == nil {
+			return rs
+		} else if attempt == 2 {
+			t.Fatalf("redis-server did not start: %v\n%s", err, rs.output())
+		}
+	}
+}
+
+// freePort names a TCP port free on 127.0.0.1 a moment ago: redis-server
+// binds its own socket, so it cannot be handed a listener.
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func (rs *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(rs.port) }
+
+// Start runs redis-server (again) and waits until it answers PING.
+func (rs *Server) Start() error {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	cmd := exec.Command("redis-server", "--port", strconv.Itoa(rs.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no")
+	cmd.Stdout, cmd.Stderr = &rs.out, &rs.out
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.Now().Add(5 * time.Second)
+	for !pingRedis(rs.Addr()) {
+		select {
+		case err := <-exited:
+			return fmt.Errorf("redis-server exited: %v", err)
+		case <-time.After(20 * time.Millisecond): // redis-server has no readiness signal: poll, bounded
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			<-exited
+			return context.DeadlineExceeded
+		}
+	}
+	rs.cmd, rs.exited = cmd, exited
+	return nil
+}
+
+// pingRedis reports whether a Redis at addr answers PING.
+func pingRedis(addr string) bool {
+	conn, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(time.Second))
+	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+		return false
+	}
+	buf := make([]byte, 7)
+	n, _ := io.ReadFull(conn, buf)
+	return string(buf[:n]) == "+PONG\r\n"
+}
+
+func (rs *Server) output() string { return rs.out.String() }
+
+// Stop kills redis-server, as a crash would, and waits for it to exit.
+func (rs *Server) Stop() {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.cmd == nil {
+		return
+	}
+	_ = rs.cmd.Process.Kill()
+	<-rs.exited
+	rs.cmd = nil
+}
+
+// Client returns a go-redis client of rs, closed when the test ends.
+func (rs *Server) Client(t testing.TB) redis.UniversalClient {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: rs.Addr(),
+		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// lockedBuffer collects redis-server's output from exec's goroutine.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
