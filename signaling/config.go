@@ -101,6 +101,10 @@ type Config struct {
 	JoinSecret []byte
 	// ICEServers hands out STUN/TURN servers; nil hands out none.
 	ICEServers ICEProvider
+	// Echo, when set, answers the echo request: it brings a peer of the
+	// server's own into the requester's room for a pre-call test. Nil,
+	// the default, answers echo_off.
+	Echo EchoStarter
 	// TURNPool, when set, adds a host of a pool of external relays: by
 	// room, so that every peer of a room uses the same one (in joined and
 	// /v1/ice-servers; welcome, before any room, has the session's).

@@ -15,6 +15,7 @@ import (
 // Request types a client may send.
 const (
 	typeJoin      = "join"
+	typeEcho      = "echo"
 	typeLeave     = "leave"
 	typeOffer     = "offer"
 	typeAnswer    = "answer"
@@ -41,6 +42,7 @@ type request struct {
 	Candidate json.RawMessage `json:"candidate,omitempty"`
 	Data      json.RawMessage `json:"data,omitempty"`
 	Token     string          `json:"token,omitempty"` // join: the application's join token
+	Relay     bool            `json:"relay,omitempty"` // echo: the echo peer uses TURN only
 
 	sdpRaw []byte // sdp as a JSON string, as it is relayed
 }
@@ -111,7 +113,7 @@ func (r *request) validate() *Error {
 		if r.Data == nil {
 			return newError(CodeMissingField, "message needs data")
 		}
-	case typeLeave, typePing, typeBye:
+	case typeLeave, typePing, typeBye, typeEcho:
 	default:
 		return newError(CodeUnknownType, "unknown type %q", truncate(r.Type, 32))
 	}

@@ -314,6 +314,8 @@ func (s *session) handleLocked(frame []byte, reject replyFunc) (slow, bye bool) 
 		s.reply(encode(replyFrame{Type: "left", Room: room, Re: req.ID}), req, reject)
 	case typePing:
 		s.reply(encode(replyFrame{Type: "pong", Re: req.ID}), req, reject)
+	case typeEcho:
+		s.echo(req, reject)
 	case typeBye:
 		return true, true
 	default:
@@ -375,6 +377,17 @@ func (s *session) join(req *request, reject replyFunc) {
 		return
 	}
 	s.room = req.Room
+}
+
+// echo asks the server's echo peer into the session's room (echo.go).
+func (s *session) echo(req *request, reject replyFunc) {
+	start, err := s.srv.startEcho(s, req.Relay)
+	if err != nil {
+		s.refuse(reject, req.ID, err)
+		return
+	}
+	s.reply(encode(replyFrame{Type: "echo", Room: s.room, Re: req.ID}), req, reject)
+	start()
 }
 
 // leave quits the current room, if any, and tells the others.

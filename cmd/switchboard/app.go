@@ -97,6 +97,16 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger, reload 
 		defer pool.Close()
 	}
 
+	echoPeers, err := startEcho(c, ls, reg, log)
+	if err != nil {
+		return err
+	}
+	var echoStarter signaling.EchoStarter // stays a nil interface without -echo
+	if echoPeers != nil {
+		defer echoPeers.Close()
+		echoStarter = echoPeers
+	}
+
 	sig, err := signaling.New(signaling.Config{
 		AllowedOrigins:     c.origins(),
 		PublicURLs:         c.publicURLs(),
@@ -122,6 +132,7 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger, reload 
 		TrustedProxies:     c.trustedProxies,
 		ICEServers:         iceServers(relay),
 		TURNPool:           pool,
+		Echo:               echoStarter,
 		Router:             router,
 		Store:              store,
 		Logger:             log.With("component", "signaling"),

@@ -56,6 +56,9 @@ type config struct {
 	LogFormat         string
 	ShutdownTimeout   time.Duration
 	PprofAddr         string
+	Echo              bool
+	EchoMax           int
+	echoLifetime      time.Duration // tests shorten it; 0: the echo package's minute
 	TLSCert           string
 	TLSKey            string
 	MetricsAddr       string
@@ -126,6 +129,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key for -tls-cert")
 	fs.StringVar(&c.Redis, "redis", "", "Redis shared by several nodes: redis://[user:pass@]host:port[/db], rediss:// for TLS, ?master_name=NAME&addr=HOST:PORT for Sentinel, redis+cluster://HOST:PORT?addr=HOST:PORT for a Cluster. Empty: one node, everything in memory")
 	fs.StringVar(&c.TURNURLs, "turn-urls", "", "comma-separated host:port of external STUN/TURN relays sharing -turn-secret (e.g. `switchboard turn` hosts): each room gets one, by consistent hashing, while it answers STUN health checks; adds to the bundled relay (-turn '' to use only these)")
+	fs.BoolVar(&c.Echo, "echo", false, "run the echo peer for pre-call tests: a client in a room may ask for it with {\"type\":\"echo\"} (docs/protocol.md)")
+	fs.IntVar(&c.EchoMax, "echo-max", 10, "most echo peers at once, server-wide (one per client address); each lives at most a minute")
 	fs.StringVar(&c.PprofAddr, "pprof", "", "address for Go's /debug/pprof profiler, e.g. 127.0.0.1:6060 (off when empty; never expose it publicly)")
 	c.TURN.RegisterFlags(fs, "turn-", turn.BundledKeys...)
 
@@ -153,6 +158,9 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 
 func (c *config) validate() error {
 	var err error
+	if c.EchoMax < 1 {
+		return fmt.Errorf("-echo-max must be at least 1, got %d", c.EchoMax)
+	}
 	if c.relayMin, c.relayMax, err = parsePortRange(c.RelayPorts); err != nil {
 		return err
 	}
