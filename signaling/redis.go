@@ -138,6 +138,10 @@ type roamer interface {
 // sharedStore is a Store whose sessions any node may run.
 type sharedStore interface {
 	Store
+	// handOver gives the sessions this node ran to the cluster, after the
+	// node let them go: they wait their grace period for a resume on
+	// another node.
+	handOver() error
 	// adopt makes this node run the session rec names, taking it from the
 	// node that ran it, and returns its room ("" for none). It fails with
 	// ErrReplayGap when the session is gone.
@@ -176,6 +180,16 @@ func NewRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
 	go r.notices()
 	go r.heartbeat()
 	return r, nil
+}
+
+// handOver implements sharedStore.
+func (r *Redis) handOver() error {
+	r.mu.Lock()
+	for id := range r.local {
+		r.forgetLocked(id)
+	}
+	r.mu.Unlock()
+	return r.run(scriptHandOver, nil, r.cfg.Grace.Milliseconds()).Err()
 }
 
 // Ready reports whether Redis answered the last heartbeat; while it does
