@@ -453,10 +453,12 @@ func (r *Redis) runLater() {
 // server (or a Sentinel set when the query names master_name), and
 // redis+cluster:// or rediss+cluster:// for a Cluster, more nodes given
 // as addr= query parameters.
+//
+// Its errors never quote the URL, which may hold a password.
 func ParseRedisURL(raw string) (redis.UniversalClient, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errBadConfig, err)
+		return nil, fmt.Errorf("%w: the redis URL does not parse", errBadConfig)
 	}
 	off := &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	switch u.Scheme {
@@ -464,13 +466,13 @@ func ParseRedisURL(raw string) (redis.UniversalClient, error) {
 		if u.Query().Has("master_name") {
 			opt, err := redis.ParseFailoverURL(raw)
 			if err != nil {
-				return nil, fmt.Errorf("%w: %w", errBadConfig, err)
+				return nil, badRedisURL(err, u)
 			}
 			return redis.NewFailoverClient(opt), nil
 		}
 		opt, err := redis.ParseURL(raw)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", errBadConfig, err)
+			return nil, badRedisURL(err, u)
 		}
 		opt.MaintNotificationsConfig = off
 		return redis.NewClient(opt), nil
@@ -478,10 +480,20 @@ func ParseRedisURL(raw string) (redis.UniversalClient, error) {
 		u.Scheme = strings.TrimSuffix(u.Scheme, "+cluster")
 		opt, err := redis.ParseClusterURL(u.String())
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", errBadConfig, err)
+			return nil, badRedisURL(err, u)
 		}
 		opt.MaintNotificationsConfig = off
 		return redis.NewClusterClient(opt), nil
 	}
 	return nil, fmt.Errorf("%w: redis URL scheme %q is not redis, rediss, redis+cluster or rediss+cluster", errBadConfig, u.Scheme)
+}
+
+// badRedisURL reports a URL go-redis refused, with its error stripped of
+// the URL's password.
+func badRedisURL(err error, u *url.URL) error {
+	msg := err.Error()
+	if p, ok := u.User.Password(); ok && p != "" {
+		msg = strings.ReplaceAll(msg, p, "xxxxx")
+	}
+	return fmt.Errorf("%w: %s", errBadConfig, msg)
 }

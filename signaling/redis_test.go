@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -516,5 +517,23 @@ func TestClusterHandOver(t *testing.T) {
 	alice.expect("answer") // not peer-left
 	if n := rs.Client(t).ZScore(context.Background(), "{sb}:nodes", "node1").Err(); n == nil {
 		t.Fatal("node1 still listed after its shutdown")
+	}
+}
+
+func TestParseRedisURL(t *testing.T) {
+	for _, raw := range []string{"redis://127.0.0.1:6379/0", "rediss://u:p@example.com:6380", "redis://127.0.0.1:26379?master_name=m",
+		"redis+cluster://127.0.0.1:7000?addr=127.0.0.1:7001"} {
+		c, err := ParseRedisURL(raw)
+		if err != nil {
+			t.Errorf("%s: %v", raw, err)
+			continue
+		}
+		c.Close()
+	}
+	for _, raw := range []string{"http://127.0.0.1:6379", "redis://u:hunter2@127.0.0.1:6379?bogus=1", "redis://u:hunter2@[::1"} {
+		_, err := ParseRedisURL(raw)
+		if err == nil || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: error %v, want one without the password", raw, err)
+		}
 	}
 }
