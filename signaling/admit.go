@@ -79,9 +79,16 @@ func (s *Server) open(ch channel, p resumeParams, addr netip.Addr, announce bool
 		}
 	}
 	if _, _, err := sess.attach(ch, 0, false); err != nil {
+		if !errors.Is(err, ErrReplayGap) { // a cluster's Redis failed meanwhile
+			s.endSession(sess, CodeUnavailable)
+			return nil, 0, nil, errUnavailable("new session")
+		}
 		return nil, 0, nil, newError(CodeShutdown, "%s", closeMessages[CodeShutdown]) // ended by a concurrent Shutdown
 	}
-	sess.Deliver(sess.welcome())
+	if err := sess.deliver(sess.welcome()); err != nil && !errors.Is(err, ErrLogFull) {
+		s.endSession(sess, CodeUnavailable) // a cluster's Redis failed meanwhile
+		return nil, 0, nil, errUnavailable("new session")
+	}
 	return sess, 0, notices, nil
 }
 

@@ -138,6 +138,10 @@ type roamer interface {
 // sharedStore is a Store whose sessions any node may run.
 type sharedStore interface {
 	Store
+	// handOver gives the sessions this node ran to the cluster, after the
+	// node let them go: they wait their grace period for a resume on
+	// another node.
+	handOver() error
 	// adopt makes this node run the session rec names, taking it from the
 	// node that ran it, and returns its room ("" for none). It fails with
 	// ErrReplayGap when the session is gone.
@@ -176,6 +180,16 @@ func NewRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
 	go r.notices()
 	go r.heartbeat()
 	return r, nil
+}
+
+// handOver implements sharedStore.
+func (r *Redis) handOver() error {
+	r.mu.Lock()
+	for id := range r.local {
+		r.forgetLocked(id)
+	}
+	r.mu.Unlock()
+	return r.run(scriptHandOver, nil, r.cfg.Grace.Milliseconds()).Err()
 }
 
 // Ready reports whether Redis answered the last heartbeat; while it does
@@ -439,10 +453,12 @@ func (r *Redis) runLater() {
 // server (or a Sentinel set when the query names master_name), and
 // redis+cluster:// or rediss+cluster:// for a Cluster, more nodes given
 // as addr= query parameters.
+//
+// Its errors never quote the URL, which may hold a password.
 func ParseRedisURL(raw string) (redis.UniversalClient, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errBadConfig, err)
+		return nil, fmt.Errorf("%w: the redis URL does not parse", errBadConfig)
 	}
 	off := &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	switch u.Scheme {
@@ -450,13 +466,13 @@ func ParseRedisURL(raw string) (redis.UniversalClient, error) {
 		if u.Query().Has("master_name") {
 			opt, err := redis.ParseFailoverURL(raw)
 			if err != nil {
-				return nil, fmt.Errorf("%w: %w", errBadConfig, err)
+				return nil, badRedisURL(err, u)
 			}
 			return redis.NewFailoverClient(opt), nil
 		}
 		opt, err := redis.ParseURL(raw)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", errBadConfig, err)
+			return nil, badRedisURL(err, u)
 		}
 		opt.MaintNotificationsConfig = off
 		return redis.NewClient(opt), nil
@@ -464,10 +480,20 @@ func ParseRedisURL(raw string) (redis.UniversalClient, error) {
 		u.Scheme = strings.TrimSuffix(u.Scheme, "+cluster")
 		opt, err := redis.ParseClusterURL(u.String())
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", errBadConfig, err)
+			return nil, badRedisURL(err, u)
 		}
 		opt.MaintNotificationsConfig = off
 		return redis.NewClusterClient(opt), nil
 	}
 	return nil, fmt.Errorf("%w: redis URL scheme %q is not redis, rediss, redis+cluster or rediss+cluster", errBadConfig, u.Scheme)
+}
+
+// badRedisURL reports a URL go-redis refused, with its error stripped of
+// the URL's password.
+func badRedisURL(err error, u *url.URL) error {
+	msg := err.Error()
+	if p, ok := u.User.Password(); ok && p != "" {
+		msg = strings.ReplaceAll(msg, p, "xxxxx")
+	}
+	return fmt.Errorf("%w: %s", errBadConfig, msg)
 }

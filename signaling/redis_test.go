@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -474,5 +475,65 @@ func TestClusterRedisRestart(t *testing.T) {
 	send(alice2, bob2.id, 10)
 	if f := bob2.expect("message"); f.str("data") != "10" {
 		t.Fatalf("after the restart: %v", f)
+	}
+}
+
+// TestClusterHandOver stops a node gracefully: its client is told to
+// resume (4000), resumes on another node with everything sent meanwhile,
+// and its peer never hears it left.
+func TestClusterHandOver(t *testing.T) {
+	rs := redistest.Start(t)
+	n0 := startKillableNode(t, rs, "node0", Config{}, RedisConfig{})
+	n1 := startKillableNode(t, rs, "node1", Config{}, RedisConfig{})
+	alice, bob := dial(t, n0.url, nil), dial(t, n1.url, nil)
+	alice.join("r")
+	bob.join("r")
+	alice.expect("peer-joined")
+	alice.send(frame{"type": "offer", "to": bob.id, "sdp": "v=0"})
+	last := seqOf(bob.expect("offer"))
+
+	ctx, cancel := contextWithTimeout(waitFor)
+	defer cancel()
+	if err := n1.srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ce := bob.expectClose(); ce.Code != closeResume {
+		t.Fatalf("close %v, want %d resume", ce, closeResume)
+	}
+	for i := 0; i < 3; i++ {
+		alice.send(frame{"type": "candidate", "to": bob.id, "candidate": frame{"candidate": strconv.Itoa(i)}})
+	}
+	alice.alive()
+	bob2 := dialRaw(t, fmt.Sprintf("%s?token=%s&after=%d", n0.url, bob.welcome.str("token"), last))
+	if r := bob2.expect("resumed"); int(r["last"].(float64)) != last+3 {
+		t.Fatalf("resumed %v", r)
+	}
+	for i := 0; i < 3; i++ {
+		if f := bob2.expect("candidate"); seqOf(f) != last+1+i {
+			t.Fatalf("replayed %d: %v", i, f)
+		}
+	}
+	bob2.send(frame{"type": "answer", "to": alice.id, "sdp": "v=0"})
+	alice.expect("answer") // not peer-left
+	if n := rs.Client(t).ZScore(context.Background(), "{sb}:nodes", "node1").Err(); n == nil {
+		t.Fatal("node1 still listed after its shutdown")
+	}
+}
+
+func TestParseRedisURL(t *testing.T) {
+	for _, raw := range []string{"redis://127.0.0.1:6379/0", "rediss://u:p@example.com:6380", "redis://127.0.0.1:26379?master_name=m",
+		"redis+cluster://127.0.0.1:7000?addr=127.0.0.1:7001"} {
+		c, err := ParseRedisURL(raw)
+		if err != nil {
+			t.Errorf("%s: %v", raw, err)
+			continue
+		}
+		c.Close()
+	}
+	for _, raw := range []string{"http://127.0.0.1:6379", "redis://u:hunter2@127.0.0.1:6379?bogus=1", "redis://u:hunter2@[::1"} {
+		_, err := ParseRedisURL(raw)
+		if err == nil || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: error %v, want one without the password", raw, err)
+		}
 	}
 }

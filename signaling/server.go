@@ -140,7 +140,9 @@ func (s *Server) tracked(h http.HandlerFunc) http.HandlerFunc {
 
 // Shutdown ends every session, closing WebSockets with 1001 "shutdown",
 // and waits for their goroutines until ctx ends. New sessions are refused
-// from the start.
+// from the start. In a cluster the sessions are handed over instead:
+// WebSockets close with 4000 "resume", and the clients resume on another
+// node within their grace period.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if !s.closing {
@@ -152,8 +154,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		open = append(open, sess)
 	}
 	s.mu.Unlock()
-	for _, sess := range open {
-		s.endSession(sess, CodeShutdown)
+	if shared, ok := s.cfg.Store.(sharedStore); ok {
+		// In a cluster the sessions live on: their clients resume on
+		// another node, and their peers notice nothing.
+		for _, sess := range open {
+			sess.release(CodeResume)
+		}
+		if err := shared.handOver(); err != nil {
+			s.log.Warn("sessions not handed over: they wait for this node's heartbeat to run out", "err", err)
+		}
+	} else {
+		for _, sess := range open {
+			s.endSession(sess, CodeShutdown)
+		}
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()

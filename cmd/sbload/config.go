@@ -42,6 +42,10 @@ type config struct {
 	// URL is the server's WebSocket endpoint. Defaults to
 	// ws://127.0.0.1:8080/v1/ws.
 	URL string
+	// PeerURL, when set, is another node of a cluster (-redis) for the
+	// second peer of each relay pair, so that every offer crosses nodes.
+	// WebSocket relay only. Defaults to none: both peers on URL.
+	PeerURL string
 	// Scenario is "idle", "relay" or "resume". Defaults to relay.
 	Scenario string
 	// Transport is the channel the scenario's sessions use: "ws", "sse"
@@ -134,6 +138,7 @@ func parseConfig(args []string, out io.Writer) (*config, error) {
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&c.URL, "url", "ws://127.0.0.1:8080/v1/ws", "server WebSocket endpoint")
+	fs.StringVar(&c.PeerURL, "peer-url", "", "relay over ws: another cluster node's endpoint for the second peer of each pair (cross-node relay)")
 	fs.StringVar(&c.Scenario, "scenario", scenarioRelay, "idle, relay or resume")
 	fs.StringVar(&c.Transport, "transport", transportWS, "ws, sse or poll")
 	fs.IntVar(&c.Rounds, "rounds", 20, "resume: cut-and-resume rounds")
@@ -179,6 +184,8 @@ func (c *config) validate() error {
 	switch {
 	case err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "":
 		return fmt.Errorf("%w: -url %q is not a ws:// or wss:// URL", errConfig, c.URL)
+	case c.PeerURL != "" && (c.Scenario != scenarioRelay || c.Transport != transportWS || !strings.HasPrefix(c.PeerURL, "ws")):
+		return fmt.Errorf("%w: -peer-url is a ws:// URL, for the relay scenario over ws", errConfig)
 	case c.Scenario != scenarioIdle && c.Scenario != scenarioRelay && c.Scenario != scenarioResume:
 		return fmt.Errorf("%w: -scenario must be idle, relay or resume, not %q", errConfig, c.Scenario)
 	case c.Transport != transportWS && c.Transport != transportSSE && c.Transport != transportPoll:

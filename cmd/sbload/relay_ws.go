@@ -38,7 +38,11 @@ func setupPairs(ctx context.Context, cfg *config, errs *errorLog) []*relayPeer {
 		room := "relay-" + strconv.Itoa(i)
 		var pair [2]*relayPeer
 		for k := range pair {
-			ws, welcome, err := connect(ctx, d, cfg.URL, room, cfg.DialTimeout)
+			u := cfg.URL
+			if k == 1 && cfg.PeerURL != "" {
+				u = cfg.PeerURL
+			}
+			ws, welcome, err := connect(ctx, d, u, room, cfg.DialTimeout)
 			if err != nil {
 				errs.add("setup", err)
 				for _, p := range pair[:k] {

@@ -254,6 +254,10 @@ func TestConfig(t *testing.T) {
 		{[]string{"-scenario", "resume", "-rounds", "3", "-events", "100"}, true},
 		{[]string{"-scenario", "resume", "-rounds", "0"}, false},
 		{[]string{"-scenario", "resume", "-events", "2000"}, false},
+		{[]string{"-peer-url", "ws://127.0.0.1:8081/v1/ws"}, true},
+		{[]string{"-peer-url", "http://127.0.0.1:8081/v1/ws"}, false},
+		{[]string{"-peer-url", "ws://127.0.0.1:8081/v1/ws", "-transport", "sse"}, false},
+		{[]string{"-peer-url", "ws://127.0.0.1:8081/v1/ws", "-scenario", "idle"}, false},
 	} {
 		_, err := parseConfig(tc.args, io.Discard)
 		if (err == nil) != tc.ok {

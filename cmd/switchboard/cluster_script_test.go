@@ -70,7 +70,8 @@ func TestClusterScript(t *testing.T) {
 	case <-time.After(4 * time.Minute): // it builds the binary first
 		t.Fatal("cluster.sh did not print its URL")
 	}
-	// Round robin without room=: the two peers likely land on different nodes.
+	// HAProxy hashes on the client's address: both peers reach one node,
+	// which relays through the pool's `switchboard turn`.
 	ws := "ws" + base[len("http"):] + "/v1/ws"
 	relayCall(t, dialSignaling(t, ws), dialSignaling(t, ws), "through-haproxy", nil)
 }
