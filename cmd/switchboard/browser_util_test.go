@@ -60,7 +60,9 @@ type browser struct {
 	tabs   []*tab
 }
 
-func newBrowser(t *testing.T, path string) *browser {
+// newBrowser starts Chromium; extra options go after the defaults, so
+// chromedp.Flag(name, false) drops one of them.
+func newBrowser(t *testing.T, path string, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
 	out := &lockedBuffer{}
 	opts := []chromedp.ExecAllocatorOption{
@@ -89,6 +91,7 @@ func newBrowser(t *testing.T, path string) *browser {
 		chromedp.Flag("disable-backgrounding-occluded-windows", true),
 		chromedp.Flag("disable-renderer-backgrounding", true),
 	}
+	opts = append(opts, extra...)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancelAlloc) // waits for the browser process to exit
 	ctx, cancel := chromedp.NewContext(allocCtx)
@@ -235,6 +238,7 @@ func (tb *tab) chat(t *testing.T, text string) {
 	defer cancel()
 	err := chromedp.Do(ctx,
 		chromedp.WaitVisible(chromedp.ID("chat-input")),
+		chromedp.WaitEnabled(chromedp.ID("chat-input")), // disabled while offline
 		chromedp.SendKeys(chromedp.ID("chat-input"), text),
 		chromedp.Click(chromedp.ID("chat-send")),
 	)
@@ -307,6 +311,7 @@ type dropProxy struct {
 	conns    map[net.Conn]struct{}
 	closed   bool
 	refuseWS atomic.Bool
+	down     atomic.Bool // close every new connection at once, as a dead server would
 }
 
 func startDropProxy(t *testing.T, target string) *dropProxy {
@@ -336,7 +341,7 @@ func (p *dropProxy) accept() {
 		if err != nil {
 			return
 		}
-		if !p.track(down) {
+		if p.down.Load() || !p.track(down) {
 			down.Close()
 			continue
 		}

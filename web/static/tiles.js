@@ -40,6 +40,15 @@ export function setTileStatus(tile, kind, text) {
   el.textContent = text;
 }
 
+/** Shows what failed and what to do ({title, hint}), or hides it (null). */
+export function setTileProblem(tile, problem) {
+  const box = tile.querySelector(".tile-problem");
+  box.hidden = !problem;
+  tile.classList.toggle("has-problem", !!problem);
+  box.querySelector(".problem-title").textContent = problem ? problem.title : "";
+  box.querySelector(".problem-hint").textContent = problem ? problem.hint : "";
+}
+
 export function setFlags(tile, { audio, video }) {
   if (!tile) return;
   const flags = tile.querySelector(".tile-flags");
