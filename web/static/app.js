@@ -10,7 +10,9 @@
 import { SignalingClient } from "./client.js";
 import { Roster } from "./roster.js";
 import { acquireMedia } from "./media.js";
-import { randomRoomName, validRoom, validName, displayName, joinErrorText } from "./util.js";
+import { validRoom, validName, displayName, joinErrorText } from "./util.js";
+import { Lobby } from "./lobby.js";
+import { showNotice, copyText } from "./notice.js";
 import { ChatPanel, MAX_CHAT_TEXT } from "./chat.js";
 import { ConnStatus } from "./status.js";
 import { createTile as newTile, attachStream, setTileStatus, setFlags, watchLayout } from "./tiles.js";
@@ -50,8 +52,6 @@ const ui = {
   outageText: $("outage-text"),
   reconnectNow: $("reconnect-now"),
   mediaNotice: $("media-notice"),
-  mediaNoticeTitle: $("media-notice-title"),
-  mediaNoticeHint: $("media-notice-hint"),
   mediaRetry: $("media-retry"),
   tileTemplate: $("tile-template"),
 };
@@ -117,29 +117,28 @@ function log(...args) {
 
 // --- lobby ---
 
-ui.roomInput.value = params.get("room") || randomRoomName();
-ui.nameInput.value = params.get("name") || readSavedName();
+const lobby = new Lobby(
+  {
+    preview: $("preview"),
+    previewStatus: $("preview-status"),
+    meter: $("mic-meter"),
+    notice: $("lobby-media-notice"),
+    retry: $("lobby-media-retry"),
+    camera: $("camera-select"),
+    mic: $("mic-select"),
+    room: ui.roomInput,
+    name: ui.nameInput,
+    nameHelp: $("name-help"),
+    copy: $("lobby-copy-link"),
+  },
+  { params, state, log },
+);
+lobby.start();
 
 ui.joinForm.addEventListener("submit", (ev) => {
   ev.preventDefault();
   joinCall();
 });
-
-function readSavedName() {
-  try {
-    return localStorage.getItem("switchboard.name") || "";
-  } catch {
-    return "";
-  }
-}
-
-function saveName(name) {
-  try {
-    localStorage.setItem("switchboard.name", name);
-  } catch {
-    // Storage may be disabled; the name is just not remembered.
-  }
-}
 
 function showJoinError(text) {
   ui.joinError.textContent = text;
@@ -164,13 +163,12 @@ async function joinCall() {
   inCall = true;
   ui.joinButton.disabled = true;
   ui.joinButton.textContent = "Starting camera…";
-  saveName(name);
+  lobby.holdName(name);
   state.room = room;
   state.name = name;
 
-  media = await acquireMedia(name || "Guest");
+  media = await lobby.takeMedia();
   state.mediaMode = media.mode;
-  log("media:", media.mode, "-", media.description, media.error ? `(${media.error})` : "");
   if (!inCall) {
     media.stop(); // left while the camera was starting
     return;
@@ -226,18 +224,13 @@ function showMedia() {
   ui.mediaMode.dataset.mode = media.mode;
   const problem = mediaProblem(media);
   state.mediaProblem = problem ? problem.code : null;
-  ui.mediaNotice.hidden = !problem;
-  if (problem) {
-    ui.mediaNoticeTitle.textContent = problem.title;
-    ui.mediaNoticeHint.textContent = problem.hint;
-    ui.mediaRetry.hidden = !!problem.noRetry;
-  }
+  showNotice(ui.mediaNotice, ui.mediaRetry, problem);
 }
 
 ui.mediaRetry.addEventListener("click", async () => {
   if (!inCall) return;
   ui.mediaRetry.disabled = true;
-  const fresh = await acquireMedia(state.name || "Guest");
+  const fresh = await acquireMedia(state.name || "Guest", lobby.devices);
   ui.mediaRetry.disabled = false;
   if (!inCall || !media) return fresh.stop();
   log("media retry:", fresh.mode, "-", fresh.description, fresh.error ? `(${fresh.error})` : "");
@@ -278,20 +271,12 @@ function leaveCall(errorText) {
   ui.joinButton.disabled = false;
   ui.joinButton.textContent = "Join call";
   showJoinError(errorText);
+  lobby.releaseName();
+  lobby.start();
   ui.joinButton.focus();
 }
 
-ui.copyLink.addEventListener("click", async () => {
-  const text = ui.shareLink.value;
-  try {
-    await navigator.clipboard.writeText(text);
-  } catch {
-    ui.shareLink.select(); // no clipboard access: let the user copy
-    return;
-  }
-  ui.copyLink.textContent = "Copied";
-  setTimeout(() => (ui.copyLink.textContent = "Copy link"), 1500);
-});
+ui.copyLink.addEventListener("click", () => copyText(ui.copyLink, ui.shareLink.value, ui.shareLink));
 ui.shareLink.addEventListener("focus", () => ui.shareLink.select());
 
 // --- mic and camera ---

@@ -1,0 +1,51 @@
+// A microphone level from 0 to 1, ten times a second, from a WebAudio
+// analyser. Timers, not requestAnimationFrame: the level matters in
+// background tabs too (the active speaker).
+
+const INTERVAL = 100; // ms
+
+export class MicMeter {
+  /** @param {(level: number) => void} onLevel */
+  constructor(onLevel) {
+    this.onLevel = onLevel;
+    this._ctx = null;
+    this._timer = null;
+    this._source = null;
+  }
+
+  /** Measures stream's audio track; null stops. */
+  watch(stream) {
+    clearInterval(this._timer);
+    this._timer = null;
+    this._source?.disconnect();
+    this._source = null;
+    const track = stream?.getAudioTracks()[0];
+    if (!track) {
+      this.onLevel(0);
+      return;
+    }
+    const Ctx = globalThis.AudioContext || globalThis.webkitAudioContext;
+    if (!Ctx) return;
+    if (!this._ctx) {
+      this._ctx = new Ctx();
+      // A context made before any click starts suspended; the first
+      // click or key press wakes it.
+      const wake = () => this._ctx.resume().catch(() => {});
+      addEventListener("pointerdown", wake, { once: true });
+      addEventListener("keydown", wake, { once: true });
+    }
+    const analyser = this._ctx.createAnalyser();
+    analyser.fftSize = 512;
+    this._source = this._ctx.createMediaStreamSource(new MediaStream([track]));
+    this._source.connect(analyser);
+    const samples = new Float32Array(analyser.fftSize);
+    this._timer = setInterval(() => {
+      analyser.getFloatTimeDomainData(samples);
+      let sum = 0;
+      for (const v of samples) sum += v * v;
+      // RMS on a rough log scale: speech at -30 dBFS reads about half.
+      const db = 10 * Math.log10(sum / samples.length + 1e-10);
+      this.onLevel(Math.min(1, Math.max(0, (db + 60) / 60)));
+    }, INTERVAL);
+  }
+}
