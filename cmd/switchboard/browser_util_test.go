@@ -58,6 +58,9 @@ type browser struct {
 	ctx    context.Context
 	output *lockedBuffer
 	tabs   []*tab
+	// viewport, when set, is each new tab's size (a phone's screen:
+	// headless windows are at least 500 pixels wide).
+	viewport [2]int64
 }
 
 // newBrowser starts Chromium; extra options go after the defaults, so
@@ -127,7 +130,11 @@ func (b *browser) openTab(t *testing.T, name, pageURL string) *tab {
 		_, err := chromedp.Call(ctx, cdplog.Enable, cdp.Empty{}) // CSP violations arrive as log entries
 		return err
 	})
-	if err := chromedp.Do(ctx, enableLog, chromedp.Navigate(pageURL)); err != nil {
+	size := chromedp.Steps()
+	if b.viewport[0] > 0 {
+		size = chromedp.EmulateViewport(b.viewport[0], b.viewport[1], chromedp.EmulateMobile)
+	}
+	if err := chromedp.Do(ctx, enableLog, size, chromedp.Navigate(pageURL)); err != nil {
 		t.Fatalf("%s: open %s: %v", name, pageURL, err)
 	}
 	return tb

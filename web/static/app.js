@@ -96,7 +96,10 @@ const peers = new Roster({
   log,
 });
 const chat = new ChatPanel(
-  { log: ui.chatLog, form: ui.chatForm, input: ui.chatInput, send: ui.chatSend, offline: ui.chatOffline },
+  {
+    log: ui.chatLog, form: ui.chatForm, input: ui.chatInput, send: ui.chatSend, offline: ui.chatOffline,
+    panel: ui.chat, toggle: $("toggle-chat"), close: $("close-chat"), unread: $("unread"),
+  },
   state.chat,
   (data) => signaling.message(data),
 );
@@ -210,7 +213,7 @@ function showCall(room) {
   localTile.classList.toggle("mirror", media.cameraVideo); // a camera preview reads naturally mirrored
   setTileStatus(localTile, "local", "You");
   if (media.stream) attachStream(localTile, media.stream, true);
-  ui.tiles.append(localTile);
+  ui.tiles.prepend(localTile);
   layoutTiles();
   connStatus.setInCall(true);
   document.title = `${room} · Switchboard`;
@@ -277,6 +280,7 @@ function leaveCall(errorText) {
 }
 
 ui.copyLink.addEventListener("click", () => copyText(ui.copyLink, ui.shareLink.value, ui.shareLink));
+$("alone-copy-link").addEventListener("click", (ev) => copyText(ev.currentTarget, ui.shareLink.value, ui.shareLink));
 ui.shareLink.addEventListener("focus", () => ui.shareLink.select());
 
 // --- mic and camera ---

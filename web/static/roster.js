@@ -7,6 +7,10 @@ import { CONNECT_BOUND, diagnose } from "./health.js";
 import { setTileStatus, setTileProblem, renderPeerStatus, attachStream } from "./tiles.js";
 import { displayName } from "./util.js";
 
+const SPEAKER_POLL = 250; // ms between audio level reads
+const SPEAKER_LEVEL = 0.02; // audioLevel (0..1, linear) that counts as speaking
+const SPEAKER_HOLD = 1500; // ms the indicator stays after the voice stops
+
 export class Roster {
   /**
    * @param {object} o
@@ -22,6 +26,29 @@ export class Roster {
   constructor(o) {
     this.o = o;
     this.entries = new Map(); // id -> {peer: Peer|null, tile, info, late, bound, problem}
+    this._speaker = { id: null, at: 0 };
+    this._speakerTimer = null;
+  }
+
+  // The active speaker: the loudest remote voice, from the audio levels
+  // the receivers report (RTP header extension, no decoding needed).
+  _pollSpeakers() {
+    let loudest = null;
+    let level = SPEAKER_LEVEL;
+    for (const [id, e] of this.entries) {
+      const r = e.peer?.pc.getReceivers().find((r) => r.track?.kind === "audio");
+      const src = r?.getSynchronizationSources?.()[0];
+      if (src && src.audioLevel > level && performance.timeOrigin + performance.now() - src.timestamp < 1000) {
+        level = src.audioLevel;
+        loudest = id;
+      }
+    }
+    const now = Date.now();
+    if (loudest) this._speaker = { id: loudest, at: now };
+    else if (now - this._speaker.at > SPEAKER_HOLD) this._speaker = { id: null, at: 0 };
+    const id = this._speaker.id;
+    if (this.o.state.activeSpeaker !== id) this.o.state.activeSpeaker = id;
+    for (const [eid, e] of this.entries) e.tile.classList.toggle("speaking", eid === id);
   }
 
   get(id) {
@@ -55,6 +82,7 @@ export class Roster {
       this._check(entry);
     }, CONNECT_BOUND);
     if (initiator) this._start(entry, true);
+    if (!this._speakerTimer) this._speakerTimer = setInterval(() => this._pollSpeakers(), SPEAKER_POLL);
     this.o.layout();
     return entry;
   }
@@ -67,6 +95,11 @@ export class Roster {
     entry.tile.remove();
     this.entries.delete(id);
     delete this.o.state.peers[id];
+    if (this.entries.size === 0) {
+      clearInterval(this._speakerTimer);
+      this._speakerTimer = null;
+      this.o.state.activeSpeaker = null;
+    }
     this.o.layout();
   }
 
