@@ -9,6 +9,7 @@
 
 import { SignalingClient } from "./client.js";
 import { Roster } from "./roster.js";
+import { MediaControls } from "./controls.js";
 import { acquireMedia } from "./media.js";
 import { validRoom, validName, displayName, joinErrorText } from "./util.js";
 import { Lobby } from "./lobby.js";
@@ -92,7 +93,7 @@ const peers = new Roster({
   signaling,
   state,
   relayOnly: forceRelay,
-  localStream: () => media?.stream || null,
+  localStream: () => controls.outgoing,
   log,
 });
 const chat = new ChatPanel(
@@ -111,8 +112,31 @@ const connStatus = new ConnStatus(
 let media = null; // result of acquireMedia
 let localTile = null;
 let inCall = false;
-let micOn = true;
-let camOn = true;
+const controls = new MediaControls(
+  { mic: ui.toggleMic, cam: ui.toggleCam, share: $("toggle-share") },
+  {
+    media: () => media,
+    send: sendTrack,
+    show: (stream, mirror) => {
+      localTile?.classList.toggle("mirror", mirror);
+      if (localTile) attachStream(localTile, stream, true);
+    },
+    changed: ({ audio, video }) => {
+      localTile?.classList.toggle("video-off", !video);
+      setFlags(localTile, { audio, video });
+      // Tell the room, so tiles can show "muted" instead of silence.
+      signaling.message({ kind: "media", audio, video });
+    },
+    inCall: () => inCall,
+    state,
+    log,
+  },
+);
+
+/** Sends track (or nothing) as the local track of its kind on every connection. */
+function sendTrack(kind, track, stream) {
+  for (const { peer } of peers.entries.values()) peer?.replaceTrack(kind, track, stream).catch((err) => log("replaceTrack:", err));
+}
 
 function log(...args) {
   console.log("[switchboard]", ...args);
@@ -207,8 +231,7 @@ function showCall(room) {
   link.searchParams.set("room", room);
   ui.shareLink.value = link.href;
   showMedia();
-  micOn = camOn = true;
-  renderToggles();
+  controls.reset();
   localTile = createTile({ name: state.name, local: true });
   localTile.classList.toggle("mirror", media.cameraVideo); // a camera preview reads naturally mirrored
   setTileStatus(localTile, "local", "You");
@@ -237,19 +260,16 @@ ui.mediaRetry.addEventListener("click", async () => {
   ui.mediaRetry.disabled = false;
   if (!inCall || !media) return fresh.stop();
   log("media retry:", fresh.mode, "-", fresh.description, fresh.error ? `(${fresh.error})` : "");
+  controls.stopShare();
   const old = media;
   media = fresh;
   state.mediaMode = fresh.mode;
-  for (const kind of ["audio", "video"]) {
-    const track = fresh.stream?.getTracks().find((t) => t.kind === kind) || null;
-    if (track) track.enabled = kind === "audio" ? micOn : camOn;
-    for (const { peer } of peers.entries.values()) peer?.replaceTrack(kind, track, fresh.stream).catch((err) => log("replaceTrack:", err));
-  }
+  controls.apply();
+  for (const kind of ["audio", "video"]) sendTrack(kind, fresh.stream?.getTracks().find((t) => t.kind === kind) || null, fresh.stream);
   old.stop();
   localTile.classList.toggle("mirror", fresh.cameraVideo);
   if (fresh.stream) attachStream(localTile, fresh.stream, true);
   showMedia();
-  renderToggles();
 });
 
 ui.leave.addEventListener("click", () => leaveCall(""));
@@ -259,6 +279,7 @@ function leaveCall(errorText) {
   signaling.leave().catch(() => {});
   signaling.disconnect();
   peers.clear();
+  controls.stopShare();
   if (media) media.stop();
   media = null;
   state.mediaMode = null;
@@ -282,38 +303,6 @@ function leaveCall(errorText) {
 ui.copyLink.addEventListener("click", () => copyText(ui.copyLink, ui.shareLink.value, ui.shareLink));
 $("alone-copy-link").addEventListener("click", (ev) => copyText(ev.currentTarget, ui.shareLink.value, ui.shareLink));
 ui.shareLink.addEventListener("focus", () => ui.shareLink.select());
-
-// --- mic and camera ---
-
-ui.toggleMic.addEventListener("click", () => {
-  micOn = !micOn;
-  setTrackEnabled("audio", micOn);
-});
-ui.toggleCam.addEventListener("click", () => {
-  camOn = !camOn;
-  setTrackEnabled("video", camOn);
-});
-
-function setTrackEnabled(kind, on) {
-  for (const t of media?.stream?.getTracks() || []) if (t.kind === kind) t.enabled = on;
-  renderToggles();
-  localTile?.classList.toggle("video-off", !camOn);
-  setFlags(localTile, { audio: micOn, video: camOn });
-  // Tell the room, so tiles can show "muted" instead of silence.
-  signaling.message({ kind: "media", audio: micOn, video: camOn });
-}
-
-function renderToggles() {
-  const hasAudio = !!media?.stream?.getAudioTracks().length;
-  const hasVideo = !!media?.stream?.getVideoTracks().length;
-  ui.toggleMic.disabled = !hasAudio;
-  ui.toggleCam.disabled = !hasVideo;
-  // The label says what a press does; data-off only styles the button.
-  ui.toggleMic.dataset.off = String(!micOn);
-  ui.toggleCam.dataset.off = String(!camOn);
-  ui.toggleMic.querySelector(".label").textContent = micOn ? "Mute" : "Unmute";
-  ui.toggleCam.querySelector(".label").textContent = camOn ? "Stop video" : "Start video";
-}
 
 // --- signaling events ---
 
@@ -356,14 +345,14 @@ signaling.addEventListener("joined", ({ detail }) => {
   if (detail.rejoin) chat.system("Reconnected");
   else if (detail.peers.length === 0) chat.system("You're the first one here. Share the link to invite others.");
   else chat.system(`In the call: ${detail.peers.map((p) => displayName(p.name, p.id)).join(", ")}`);
-  if (!micOn || !camOn) signaling.message({ kind: "media", audio: micOn, video: camOn });
+  if (!controls.micOn || !controls.camOn) signaling.message({ kind: "media", audio: controls.micOn, video: controls.camOn });
 });
 
 signaling.addEventListener("peer-joined", ({ detail }) => {
   const info = detail.peer;
   peers.add(info, false);
   chat.system(`${displayName(info.name, info.id)} joined`);
-  if (!micOn || !camOn) signaling.message({ kind: "media", audio: micOn, video: camOn }, info.id);
+  if (!controls.micOn || !controls.camOn) signaling.message({ kind: "media", audio: controls.micOn, video: controls.camOn }, info.id);
 });
 
 signaling.addEventListener("peer-left", ({ detail }) => {

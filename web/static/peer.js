@@ -8,6 +8,7 @@
 //   track   {stream}                        remote media arrived
 //   state   {connectionState, iceConnectionState, signalingState}
 //   stats   {localCandidateType, remoteCandidateType, relayProtocol, rtt}
+//   details the same plus protocol, inKbps, outKbps, lost, received: every poll
 //
 // What went wrong, when it does, is kept for health.js: iceErrors (the
 // browser's icecandidateerror events: which STUN/TURN URL failed and how),
@@ -237,6 +238,21 @@ export class Peer extends EventTarget {
     const changed = Object.keys(next).some((k) => next[k] !== this.stats[k]);
     this.stats = next;
     if (changed) this._emit("stats", next);
+    // For the stats overlay: bitrates from byte counters between polls.
+    let bytesIn = 0, bytesOut = 0, lost = 0, received = 0;
+    report.forEach((s) => {
+      if (s.type === "inbound-rtp") {
+        bytesIn += s.bytesReceived || 0;
+        lost += s.packetsLost || 0;
+        received += s.packetsReceived || 0;
+      } else if (s.type === "outbound-rtp") bytesOut += s.bytesSent || 0;
+    });
+    const now = performance.now();
+    const prev = this._bytes;
+    const kbps = (a, b) => (prev ? Math.max(0, Math.round(((a - b) * 8) / (now - prev.at))) : null);
+    this._bytes = { at: now, in: bytesIn, out: bytesOut };
+    this.details = { ...next, protocol: local ? local.protocol : null, inKbps: kbps(bytesIn, prev?.in), outKbps: kbps(bytesOut, prev?.out), lost, received };
+    this._emit("details", this.details);
   }
 
   _emit(type, detail) {

@@ -4,7 +4,7 @@
 
 import { Peer } from "./peer.js";
 import { CONNECT_BOUND, diagnose } from "./health.js";
-import { setTileStatus, setTileProblem, renderPeerStatus, attachStream } from "./tiles.js";
+import { setTileStatus, setTileProblem, renderPeerStatus, renderStats, attachStream } from "./tiles.js";
 import { displayName } from "./util.js";
 
 const SPEAKER_POLL = 250; // ms between audio level reads
@@ -141,6 +141,7 @@ export class Roster {
       renderPeerStatus(peer, tile);
       this._check(entry);
     });
+    peer.addEventListener("details", ({ detail }) => renderStats(tile, detail));
     peer.addEventListener("stats", ({ detail }) => {
       ps.iceCandidatePairType = detail.localCandidateType;
       ps.remoteCandidateType = detail.remoteCandidateType;

@@ -18,6 +18,15 @@ export function createTile(template, { name, local }) {
     ev.currentTarget.hidden = true;
     video.play().catch(() => {});
   });
+  const statsBox = tile.querySelector(".tile-stats");
+  const statsToggle = tile.querySelector(".tile-stats-toggle");
+  statsToggle.hidden = local;
+  statsToggle.querySelector(".visually-hidden").textContent = `Connection details for ${name}`;
+  statsToggle.addEventListener("click", () => {
+    statsBox.hidden = !statsBox.hidden;
+    statsToggle.setAttribute("aria-pressed", String(!statsBox.hidden));
+    if (!statsBox.hidden && !statsBox.firstChild) statsBox.textContent = "Waiting for the first report…";
+  });
   const problem = tile.querySelector(".tile-problem");
   problem.addEventListener("click", () => problem.classList.toggle("open"));
   const label = local ? "your video" : name;
@@ -155,6 +164,29 @@ function layoutTiles(stage) {
   }
   stage.style.setProperty("--cols", String(best.cols));
   stage.style.setProperty("--tile-w", `${Math.floor(best.width)}px`);
+}
+
+/** Fills the stats overlay, when it is open, from a Peer's details. */
+export function renderStats(tile, d) {
+  const box = tile.querySelector(".tile-stats");
+  if (box.hidden) return;
+  const pair = d.localCandidateType ? `${d.localCandidateType} → ${d.remoteCandidateType}${d.protocol ? " (" + d.protocol.toUpperCase() + ")" : ""}` : "—";
+  const rows = [
+    ["Path", pair],
+    ["RTT", d.rtt === null ? "—" : `${Math.round(d.rtt * 1000)} ms`],
+    ["In", d.inKbps === null ? "—" : `${d.inKbps} kbit/s`],
+    ["Out", d.outKbps === null ? "—" : `${d.outKbps} kbit/s`],
+    ["Lost", `${d.lost} of ${d.lost + d.received} packets`],
+  ];
+  box.replaceChildren(
+    ...rows.flatMap(([k, v]) => {
+      const dt = document.createElement("dt");
+      dt.textContent = k;
+      const dd = document.createElement("dd");
+      dd.textContent = v;
+      return [dt, dd];
+    }),
+  );
 }
 
 /** Shows a peer connection's state on its tile: "Direct · 31 ms", "Relayed (UDP)"… */
