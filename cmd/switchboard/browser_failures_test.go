@@ -260,3 +260,41 @@ func click(t *testing.T, tb *tab, id string) {
 		t.Fatalf("%s: click #%s: %v", tb.name, id, err)
 	}
 }
+
+// TestBrowserDiagnose: what a tile says for each way a connection fails,
+// from health.js in the browser, on connection states as the browser
+// reports them.
+func TestBrowserDiagnose(t *testing.T) {
+	chromium := findChromium(t)
+	app := startApp(t, nil)
+	b := newBrowser(t, chromium)
+	tb := b.openTab(t, "page", app.httpURL+"/")
+	got, err := evalAsync[string](tb, `import("./health.js").then((m) => {
+		const peer = (o) => ({
+			pc: {connectionState: o.c || "connecting", iceConnectionState: o.i || "checking", iceGatheringState: o.g || "gathering"},
+			closed: false, gathered: new Set(o.gathered || []), iceErrors: o.errors || [], answered: o.answered !== false, startedAt: Date.now() - 16000,
+		});
+		const turn = [{urls: ["stun:x:3478"]}, {urls: ["turn:x:3478?transport=udp"], username: "u", credential: "c"}];
+		const d = (p, o) => { const r = m.diagnose(p, {name: "Bob", iceServers: turn, ...o}); return r ? r.title : "none"; };
+		return JSON.stringify([
+			d(null, {}),
+			d(peer({answered: false, gathered: ["host"]}), {}),
+			d(peer({c: "failed", i: "failed", gathered: ["host", "relay"]}), {}),
+			d(peer({gathered: ["host"]}), {relayOnly: true}),
+			d(peer({gathered: ["host"], errors: [{url: "turn:y:3478?transport=tcp", code: 701, text: "unreachable"}]}), {relayOnly: true}),
+			d(peer({c: "failed", i: "failed", gathered: ["host"]}), {}),
+			d(peer({}), {relayOnly: true, iceServers: []}),
+			d(peer({c: "connected"}), {}),
+			d(peer({gathered: ["host", "relay"]}), {}),
+		]);
+	})`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `["No answer from Bob","No answer from Bob","ICE failed: no network path between you",` +
+		`"TURN unreachable: turn:x:3478?transport=udp","TURN unreachable: turn:y:3478?transport=tcp",` +
+		`"TURN unreachable: turn:x:3478?transport=udp","No TURN server to relay through","none","Still connecting"]`
+	if got != want {
+		t.Errorf("diagnoses:\n got %s\nwant %s", got, want)
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
 // The call layout: alone, one remote peer (speaker view with the self
@@ -97,6 +99,17 @@ func TestBrowserLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	alice.waitFor(t, deadline, "the gallery after unpinning", `(`+stageJS+`).layout === "grid" ? "" : "layout " + (`+stageJS+`).layout`)
+
+	// Full screen: a real click (a user gesture) on Bob's tile's button.
+	full := fmt.Sprintf(`#tiles .tile[data-peer=%s] .tile-fullscreen`, jsString(bobID))
+	if err := chromedp.Do(alice.ctx, chromedp.Click(chromedp.CSS(full))); err != nil {
+		t.Fatal(err)
+	}
+	alice.waitFor(t, deadline, "Bob's tile full screen", fmt.Sprintf(`document.fullscreenElement && document.fullscreenElement.dataset.peer === %s ? "" : "not full screen"`, jsString(bobID)))
+	if err := chromedp.Do(alice.ctx, chromedp.Click(chromedp.CSS(full))); err != nil {
+		t.Fatal(err)
+	}
+	alice.waitFor(t, deadline, "full screen left", `document.fullscreenElement ? "still full screen" : ""`)
 
 	// The chat panel closes to a button that counts what arrives unseen.
 	click(t, alice, "close-chat")
