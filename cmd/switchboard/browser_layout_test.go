@@ -181,4 +181,16 @@ func TestBrowserPhoneLayout(t *testing.T) {
 		return r.top >= 0 && r.bottom <= innerHeight ? "" : "message at " + r.top + "-" + r.bottom + " of " + innerHeight;
 	})()`)
 	_ = bob
+
+	// The pre-join screen on the phone: the Join button is on the first
+	// screen, and so is the camera preview below it.
+	lobby := phone.openTab(t, "PhoneLobby", app.httpURL+"/")
+	lobby.waitFor(t, deadline, "Join and the preview on the first screen", `(() => {
+		const join = document.getElementById("join-button").getBoundingClientRect();
+		const v = document.getElementById("preview");
+		const pv = v.getBoundingClientRect();
+		if (!(v.videoWidth > 0)) return "no preview frames";
+		return join.bottom <= innerHeight && pv.top < innerHeight && pv.width > 0.7 * innerWidth ? "" : "join at " + join.bottom + ", preview at " + pv.top + " of " + innerHeight;
+	})()`)
+	phone.screenshots(t, lobby)
 }
