@@ -78,8 +78,9 @@ func TestBrowserLayout(t *testing.T) {
 	alice.waitFor(t, deadline, "an active speaker", `(() => {
 		const id = window.switchboard.activeSpeaker;
 		if (!id) return "none";
-		return document.querySelector("#tiles .tile.speaking").dataset.peer === id ? "" : "indicator on the wrong tile";
+		return document.querySelector("#tiles .tile.remote.speaking").dataset.peer === id ? "" : "indicator on the wrong tile";
 	})()`)
+	alice.waitFor(t, deadline, "her own tile lit when she speaks", `document.querySelector("#tiles .tile.local.speaking") && window.switchboard.selfSpeaking ? "" : "not lit; loudest " + window.switchboard.selfPeak`)
 
 	// Pin Bob on Alice's page: he fills the stage; unpin: the gallery again.
 	bobID, err := eval[string](bob, `window.switchboard.sessionId`)

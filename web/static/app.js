@@ -8,7 +8,8 @@
 // tests and curious developers.
 
 import { SignalingClient } from "./client.js";
-import { Roster } from "./roster.js";
+import { Roster, SPEAKER_LEVEL, SPEAKER_HOLD } from "./roster.js";
+import { MicMeter } from "./meter.js";
 import { MediaControls } from "./controls.js";
 import { acquireMedia } from "./media.js";
 import { validRoom, validName, displayName, joinErrorText } from "./util.js";
@@ -133,6 +134,20 @@ const controls = new MediaControls(
   },
 );
 
+// Your own tile lights up too when you speak (and are not muted): the
+// meter's level is dBFS mapped to 0..1, so SPEAKER_LEVEL, linear, maps to
+// the same loudness as the remote tiles' threshold.
+const SELF_LEVEL = (20 * Math.log10(SPEAKER_LEVEL) + 60) / 60;
+let selfLoudAt = 0;
+const selfMeter = new MicMeter((level) => {
+  const now = Date.now();
+  state.selfPeak = Math.max(state.selfPeak || 0, level);
+  if (level > SELF_LEVEL && controls.micOn) selfLoudAt = now;
+  const speaking = now - selfLoudAt < SPEAKER_HOLD;
+  state.selfSpeaking = speaking;
+  localTile?.classList.toggle("speaking", speaking);
+});
+
 /** Sends track (or nothing) as the local track of its kind on every connection. */
 function sendTrack(kind, track, stream) {
   for (const { peer } of peers.entries.values()) peer?.replaceTrack(kind, track, stream).catch((err) => log("replaceTrack:", err));
@@ -237,6 +252,7 @@ function showCall(room) {
   setTileStatus(localTile, "local", "You");
   if (media.stream) attachStream(localTile, media.stream, true);
   ui.tiles.prepend(localTile);
+  selfMeter.watch(media.stream);
   layoutTiles();
   connStatus.setInCall(true);
   document.title = `${room} · Switchboard`;
@@ -269,6 +285,7 @@ ui.mediaRetry.addEventListener("click", async () => {
   old.stop();
   localTile.classList.toggle("mirror", fresh.cameraVideo);
   if (fresh.stream) attachStream(localTile, fresh.stream, true);
+  selfMeter.watch(fresh.stream);
   showMedia();
 });
 
@@ -280,6 +297,7 @@ function leaveCall(errorText) {
   signaling.disconnect();
   peers.clear();
   controls.stopShare();
+  selfMeter.watch(null);
   if (media) media.stop();
   media = null;
   state.mediaMode = null;

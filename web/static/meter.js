@@ -3,6 +3,7 @@
 // background tabs too (the active speaker).
 
 const INTERVAL = 100; // ms
+const BLOCK = 512; // samples per block, about 10 ms
 
 export class MicMeter {
   /** @param {(level: number) => void} onLevel */
@@ -35,16 +36,23 @@ export class MicMeter {
       addEventListener("keydown", wake, { once: true });
     }
     const analyser = this._ctx.createAnalyser();
-    analyser.fftSize = 512;
+    // The window covers the whole interval (8192 samples: 170 ms at 48
+    // kHz), read as blocks of ~10 ms: the loudest block is the level, so a
+    // short sound between two reads is neither missed nor averaged away.
+    analyser.fftSize = 8192;
     this._source = this._ctx.createMediaStreamSource(new MediaStream([track]));
     this._source.connect(analyser);
     const samples = new Float32Array(analyser.fftSize);
     this._timer = setInterval(() => {
       analyser.getFloatTimeDomainData(samples);
-      let sum = 0;
-      for (const v of samples) sum += v * v;
+      let loudest = 0;
+      for (let i = 0; i < samples.length; i += BLOCK) {
+        let sum = 0;
+        for (let j = i; j < i + BLOCK; j++) sum += samples[j] * samples[j];
+        loudest = Math.max(loudest, sum / BLOCK);
+      }
       // RMS on a rough log scale: speech at -30 dBFS reads about half.
-      const db = 10 * Math.log10(sum / samples.length + 1e-10);
+      const db = 10 * Math.log10(loudest + 1e-10);
       this.onLevel(Math.min(1, Math.max(0, (db + 60) / 60)));
     }, INTERVAL);
   }

@@ -8,8 +8,8 @@ import { setTileStatus, setTileProblem, renderPeerStatus, renderStats, attachStr
 import { displayName } from "./util.js";
 
 const SPEAKER_POLL = 250; // ms between audio level reads
-const SPEAKER_LEVEL = 0.02; // audioLevel (0..1, linear) that counts as speaking
-const SPEAKER_HOLD = 1500; // ms the indicator stays after the voice stops
+export const SPEAKER_LEVEL = 0.02; // audioLevel (0..1, linear) that counts as speaking
+export const SPEAKER_HOLD = 1500; // ms the indicator stays after the voice stops
 
 export class Roster {
   /**
