@@ -22,6 +22,10 @@ export class MicMeter {
     this._source = null;
     const track = stream?.getAudioTracks()[0];
     if (!track) {
+      // A context renders on its own thread even with nothing to play:
+      // close it until there is something to measure.
+      this._ctx?.close().catch(() => {});
+      this._ctx = null;
       this.onLevel(0);
       return;
     }
@@ -31,7 +35,7 @@ export class MicMeter {
       this._ctx = new Ctx();
       // A context made before any click starts suspended; the first
       // click or key press wakes it.
-      const wake = () => this._ctx.resume().catch(() => {});
+      const wake = () => this._ctx?.resume().catch(() => {});
       addEventListener("pointerdown", wake, { once: true });
       addEventListener("keydown", wake, { once: true });
     }
