@@ -46,6 +46,11 @@ func TestBrowserLayout(t *testing.T) {
 		if (card.hidden || card.getBoundingClientRect().width < 200) return "no card; layout " + document.getElementById("tiles").dataset.layout;
 		return card.querySelector("#alone-copy-link") && card.textContent.includes("only one") ? "" : "card " + card.textContent;
 	})()`)
+	// Join was clicked while the preview was starting: the call took that
+	// preview's media instead of asking for the camera a second time.
+	if n, err := eval[int](alice, `window.switchboard.acquisitions`); err != nil || n != 1 {
+		t.Errorf("the camera was acquired %d times before the call (%v), want once", n, err)
+	}
 
 	// One remote peer: speaker view. Bob fills the stage, Alice's own
 	// video is a small overlay.

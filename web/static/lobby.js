@@ -52,6 +52,7 @@ export class Lobby {
       this._dropMedia();
       ui.previewStatus.hidden = false;
       ui.previewStatus.textContent = "Starting camera…";
+      this.state.acquisitions = (this.state.acquisitions || 0) + 1; // camera prompts, for tests
       const media = await acquireMedia(ui.name.value.trim() || "Guest", { videoDevice: ui.camera.value, audioDevice: ui.mic.value });
       if (this._pending !== run) {
         media.stop(); // started again meanwhile
@@ -77,10 +78,14 @@ export class Lobby {
 
   /** Hands the preview's media to the call; the lobby lets go of it. */
   async takeMedia() {
-    if (!this.media) await this.start();
+    // The preview under way (started on load) is the one to take: a
+    // second start would ask for the camera again.
+    if (!this.media && !this._pending) this.start();
     await this._pending;
+    if (!this.media) await this.start(); // superseded meanwhile
     const media = this.media;
     this.media = null;
+    this._pending = null;
     this._meter.watch(null);
     this.ui.preview.srcObject = null;
     return media;

@@ -38,7 +38,10 @@ export class Roster {
     for (const [id, e] of this.entries) {
       const r = e.peer?.pc.getReceivers().find((r) => r.track?.kind === "audio");
       const src = r?.getSynchronizationSources?.()[0];
-      if (src && src.audioLevel > level && performance.timeOrigin + performance.now() - src.timestamp < 1000) {
+      // timestamp is wall-clock in Chrome, performance.now() time in older
+      // Firefox: recent in either reading.
+      const age = src ? Math.min(Math.abs(Date.now() - src.timestamp), Math.abs(performance.now() - src.timestamp)) : Infinity;
+      if (src && src.audioLevel > level && age < 1000) {
         level = src.audioLevel;
         loudest = id;
       }
