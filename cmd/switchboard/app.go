@@ -201,6 +201,12 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger, reload 
 		attrs = append(attrs, "turn", ls.turnUDP[0].LocalAddr().String(), "turn_udp_sockets", len(ls.turnUDP), "relay_ports", c.RelayPorts)
 	}
 	log.Info("switchboard started", attrs...)
+	log.Info("open the demo page in two browser tabs", "url", pageURL(ls.http.Addr(), c.TLSCert != ""))
+	if relay != nil {
+		for _, w := range advertiseWarnings(ls.turnUDP[0].LocalAddr(), c.publicIP, c.AllowPrivatePeers) {
+			log.Warn(w)
+		}
+	}
 	if len(c.publicURLs()) == 0 {
 		log.Info("no -public-url: answering localhost and IP addresses only; set it to serve under a domain name")
 	}

@@ -58,9 +58,14 @@ type browser struct {
 	ctx    context.Context
 	output *lockedBuffer
 	tabs   []*tab
+	// viewport, when set, is each new tab's size (a phone's screen:
+	// headless windows are at least 500 pixels wide).
+	viewport [2]int64
 }
 
-func newBrowser(t *testing.T, path string) *browser {
+// newBrowser starts Chromium; extra options go after the defaults, so
+// chromedp.Flag(name, false) drops one of them.
+func newBrowser(t *testing.T, path string, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
 	out := &lockedBuffer{}
 	opts := []chromedp.ExecAllocatorOption{
@@ -89,6 +94,7 @@ func newBrowser(t *testing.T, path string) *browser {
 		chromedp.Flag("disable-backgrounding-occluded-windows", true),
 		chromedp.Flag("disable-renderer-backgrounding", true),
 	}
+	opts = append(opts, extra...)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancelAlloc) // waits for the browser process to exit
 	ctx, cancel := chromedp.NewContext(allocCtx)
@@ -124,7 +130,11 @@ func (b *browser) openTab(t *testing.T, name, pageURL string) *tab {
 		_, err := chromedp.Call(ctx, cdplog.Enable, cdp.Empty{}) // CSP violations arrive as log entries
 		return err
 	})
-	if err := chromedp.Do(ctx, enableLog, chromedp.Navigate(pageURL)); err != nil {
+	size := chromedp.Steps()
+	if b.viewport[0] > 0 {
+		size = chromedp.EmulateViewport(b.viewport[0], b.viewport[1], chromedp.EmulateMobile)
+	}
+	if err := chromedp.Do(ctx, enableLog, size, chromedp.Navigate(pageURL)); err != nil {
 		t.Fatalf("%s: open %s: %v", name, pageURL, err)
 	}
 	return tb
@@ -235,6 +245,7 @@ func (tb *tab) chat(t *testing.T, text string) {
 	defer cancel()
 	err := chromedp.Do(ctx,
 		chromedp.WaitVisible(chromedp.ID("chat-input")),
+		chromedp.WaitEnabled(chromedp.ID("chat-input")), // disabled while offline
 		chromedp.SendKeys(chromedp.ID("chat-input"), text),
 		chromedp.Click(chromedp.ID("chat-send")),
 	)
@@ -307,6 +318,7 @@ type dropProxy struct {
 	conns    map[net.Conn]struct{}
 	closed   bool
 	refuseWS atomic.Bool
+	down     atomic.Bool // close every new connection at once, as a dead server would
 }
 
 func startDropProxy(t *testing.T, target string) *dropProxy {
@@ -336,7 +348,7 @@ func (p *dropProxy) accept() {
 		if err != nil {
 			return
 		}
-		if !p.track(down) {
+		if p.down.Load() || !p.track(down) {
 			down.Close()
 			continue
 		}

@@ -64,6 +64,7 @@ type config struct {
 	MetricsAddr       string
 	Redis             string
 	TURNURLs          string
+	ShowVersion       bool
 	// TURN holds the bundled relay's -turn-KEY options, the same table and
 	// code as the keys of `switchboard turn -c FILE` (turn.BundledKeys).
 	TURN *turn.Options
@@ -90,6 +91,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	c := &config{TURN: turn.DefaultOptions()}
 	fs := flag.NewFlagSet("switchboard", flag.ContinueOnError)
 	fs.SetOutput(out)
+	fs.Usage = func() { printUsage(out, fs.PrintDefaults) }
+	fs.BoolVar(&c.ShowVersion, "version", false, "print the version and exit")
 	fs.StringVar(&c.HTTPAddr, "http", ":8080", "HTTP listen address: signaling, demo page, /metrics, /healthz")
 	fs.StringVar(&c.TURNAddr, "turn", ":3478", "STUN/TURN listen address, UDP and TCP; empty disables the bundled relay")
 	fs.StringVar(&c.TURNSecret, "turn-secret", "", "shared secret for TURN REST API credentials (random per start when empty)")
@@ -136,6 +139,9 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
+		if f.Name == "version" {
+			return // a command, not a setting
+		}
 		name := envName(f.Name)
 		f.Usage += " [$" + name + "]"
 		if v := getenv(name); v != "" && envErr == nil {
@@ -152,6 +158,9 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("%w: unexpected argument %q", errConfig, fs.Arg(0))
+	}
+	if c.ShowVersion {
+		return c, nil // nothing else matters
 	}
 	return c, c.validate()
 }

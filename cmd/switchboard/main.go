@@ -31,6 +31,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "switchboard:", err)
 		os.Exit(2)
 	}
+	if c.ShowVersion {
+		fmt.Println(version())
+		return
+	}
 	log := newLogger(c, os.Stderr)
 	if _, set := os.LookupEnv("GOGC"); !set {
 		// An idle connection's RSS is largely GC headroom over garbage the

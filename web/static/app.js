@@ -8,19 +8,21 @@
 // tests and curious developers.
 
 import { SignalingClient } from "./client.js";
-import { Peer } from "./peer.js";
+import { Roster, SPEAKER_LEVEL, SPEAKER_HOLD } from "./roster.js";
+import { MicMeter } from "./meter.js";
+import { MediaControls } from "./controls.js";
 import { acquireMedia } from "./media.js";
-import { randomRoomName, validRoom, validName, displayName, joinErrorText } from "./util.js";
-import { ChatLog } from "./chatlog.js";
-import { createTile as newTile, attachStream, setTileStatus, setFlags, watchLayout, renderPeerStatus } from "./tiles.js";
-
-const MAX_CHAT_TEXT = 2000; // characters; frames are capped at 64 KiB
-const MAX_CHAT_LOG = 500; // messages kept on screen
+import { validRoom, validName, displayName, joinErrorText } from "./util.js";
+import { Lobby } from "./lobby.js";
+import { showNotice, copyText } from "./notice.js";
+import { ChatPanel, MAX_CHAT_TEXT } from "./chat.js";
+import { ConnStatus } from "./status.js";
+import { createTile as newTile, attachStream, setTileStatus, setFlags, watchLayout } from "./tiles.js";
+import { mediaProblem } from "./permission.js";
 
 const params = new URLSearchParams(location.search);
 const forceRelay = params.get("relay") === "1";
-const TRANSPORT_LABELS = { ws: "WebSocket", sse: "Server-sent events", poll: "Long-polling" };
-const forcedTransport = Object.hasOwn(TRANSPORT_LABELS, params.get("transport")) ? params.get("transport") : null;
+const forcedTransport = ["ws", "sse", "poll"].includes(params.get("transport")) ? params.get("transport") : null;
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -46,6 +48,13 @@ const ui = {
   chatLog: $("chat-log"),
   chatForm: $("chat-form"),
   chatInput: $("chat-input"),
+  chatSend: $("chat-send"),
+  chatOffline: $("chat-offline"),
+  outage: $("outage"),
+  outageText: $("outage-text"),
+  reconnectNow: $("reconnect-now"),
+  mediaNotice: $("media-notice"),
+  mediaRetry: $("media-retry"),
   tileTemplate: $("tile-template"),
 };
 
@@ -61,25 +70,88 @@ const state = {
   room: null,
   name: "",
   mediaMode: null,
+  mediaProblem: null, // "denied", "busy"…: the camera or microphone could not be used
   relayOnly: forceRelay,
-  peers: {}, // id -> {name, connectionState, iceConnectionState, iceCandidatePairType, remoteCandidateType, relayProtocol, rtt}
+  reconnectDelays: [], // ms, of the latest outage's retries (the banner's countdowns)
+  peers: {}, // id -> {name, connectionState, iceConnectionState, iceCandidatePairType, remoteCandidateType, relayProtocol, rtt, problem}
   chat: [], // {from, name, text, at}
-  sendChat,
+  sendChat: (text) => inCall && chat.sendText(text),
 };
 window.switchboard = state;
+// The live RTCPeerConnections, for tests that check a reconnect kept them;
+// not enumerable, so JSON.stringify(window.switchboard) stays plain data.
+Object.defineProperty(state, "peerConnectionObjects", { value: () => Object.fromEntries([...peers.entries].map(([id, e]) => [id, e.peer?.pc])) });
 
 const wsScheme = location.protocol === "https:" ? "wss:" : "ws:";
 const signaling = new SignalingClient(`${wsScheme}//${location.host}/v1/ws`, forcedTransport ? { transports: [forcedTransport] } : {});
 state.transport = signaling.transport;
-const peers = new Map(); // id -> {peer: Peer, tile, info}
 const createTile = (o) => newTile(ui.tileTemplate, o);
 const layoutTiles = watchLayout(ui.tiles);
-const chatLog = new ChatLog(ui.chatLog, MAX_CHAT_LOG);
+const peers = new Roster({
+  tiles: ui.tiles,
+  createTile,
+  layout: layoutTiles,
+  signaling,
+  state,
+  relayOnly: forceRelay,
+  localStream: () => controls.outgoing,
+  log,
+});
+const chat = new ChatPanel(
+  {
+    log: ui.chatLog, form: ui.chatForm, input: ui.chatInput, send: ui.chatSend, offline: ui.chatOffline,
+    panel: ui.chat, toggle: $("toggle-chat"), close: $("close-chat"), unread: $("unread"),
+  },
+  state.chat,
+  (data) => signaling.message(data),
+);
+const connStatus = new ConnStatus(
+  { pill: ui.connStatus, text: ui.connText, transport: ui.connTransport, banner: ui.outage, bannerText: ui.outageText, reconnect: ui.reconnectNow },
+  signaling,
+  { forced: !!forcedTransport, onOnline: (online, why) => chat.setOnline(online, why) },
+);
 let media = null; // result of acquireMedia
 let localTile = null;
 let inCall = false;
-let micOn = true;
-let camOn = true;
+const controls = new MediaControls(
+  { mic: ui.toggleMic, cam: ui.toggleCam, share: $("toggle-share") },
+  {
+    media: () => media,
+    send: sendTrack,
+    show: (stream, mirror) => {
+      localTile?.classList.toggle("mirror", mirror);
+      if (localTile) attachStream(localTile, stream, true);
+    },
+    changed: ({ audio, video }) => {
+      localTile?.classList.toggle("video-off", !video);
+      setFlags(localTile, { audio, video });
+      // Tell the room, so tiles can show "muted" instead of silence.
+      signaling.message({ kind: "media", audio, video });
+    },
+    inCall: () => inCall,
+    state,
+    log,
+  },
+);
+
+// Your own tile lights up too when you speak (and are not muted): the
+// meter's level is dBFS mapped to 0..1, so SPEAKER_LEVEL, linear, maps to
+// the same loudness as the remote tiles' threshold.
+const SELF_LEVEL = (20 * Math.log10(SPEAKER_LEVEL) + 60) / 60;
+let selfLoudAt = 0;
+const selfMeter = new MicMeter((level) => {
+  const now = Date.now();
+  state.selfPeak = Math.max(state.selfPeak || 0, level);
+  if (level > SELF_LEVEL && controls.micOn) selfLoudAt = now;
+  const speaking = now - selfLoudAt < SPEAKER_HOLD;
+  state.selfSpeaking = speaking;
+  localTile?.classList.toggle("speaking", speaking);
+});
+
+/** Sends track (or nothing) as the local track of its kind on every connection. */
+function sendTrack(kind, track, stream) {
+  for (const { peer } of peers.entries.values()) peer?.replaceTrack(kind, track, stream).catch((err) => log("replaceTrack:", err));
+}
 
 function log(...args) {
   console.log("[switchboard]", ...args);
@@ -87,29 +159,28 @@ function log(...args) {
 
 // --- lobby ---
 
-ui.roomInput.value = params.get("room") || randomRoomName();
-ui.nameInput.value = params.get("name") || readSavedName();
+const lobby = new Lobby(
+  {
+    preview: $("preview"),
+    previewStatus: $("preview-status"),
+    meter: $("mic-meter"),
+    notice: $("lobby-media-notice"),
+    retry: $("lobby-media-retry"),
+    camera: $("camera-select"),
+    mic: $("mic-select"),
+    room: ui.roomInput,
+    name: ui.nameInput,
+    nameHelp: $("name-help"),
+    copy: $("lobby-copy-link"),
+  },
+  { params, state, log },
+);
+lobby.start();
 
 ui.joinForm.addEventListener("submit", (ev) => {
   ev.preventDefault();
   joinCall();
 });
-
-function readSavedName() {
-  try {
-    return localStorage.getItem("switchboard.name") || "";
-  } catch {
-    return "";
-  }
-}
-
-function saveName(name) {
-  try {
-    localStorage.setItem("switchboard.name", name);
-  } catch {
-    // Storage may be disabled; the name is just not remembered.
-  }
-}
 
 function showJoinError(text) {
   ui.joinError.textContent = text;
@@ -134,13 +205,12 @@ async function joinCall() {
   inCall = true;
   ui.joinButton.disabled = true;
   ui.joinButton.textContent = "Starting camera…";
-  saveName(name);
+  lobby.holdName(name);
   state.room = room;
   state.name = name;
 
-  media = await acquireMedia(name || "Guest");
+  media = await lobby.takeMedia();
   state.mediaMode = media.mode;
-  log("media:", media.mode, "-", media.description, media.error ? `(${media.error})` : "");
   if (!inCall) {
     media.stop(); // left while the camera was starting
     return;
@@ -153,8 +223,8 @@ async function joinCall() {
   url.searchParams.delete("autojoin");
   history.replaceState(null, "", url);
 
-  chatLog.clear();
-  state.chat.length = 0;
+  chat.clear();
+  chat.self = { id: null, name };
   showCall(room);
   signaling.connect();
   try {
@@ -175,18 +245,49 @@ function showCall(room) {
   const link = new URL("/", location.href);
   link.searchParams.set("room", room);
   ui.shareLink.value = link.href;
-  ui.mediaMode.textContent = media.description;
-  ui.mediaMode.dataset.mode = media.mode;
-  micOn = camOn = true;
-  renderToggles();
+  showMedia();
+  controls.reset();
   localTile = createTile({ name: state.name, local: true });
   localTile.classList.toggle("mirror", media.cameraVideo); // a camera preview reads naturally mirrored
   setTileStatus(localTile, "local", "You");
   if (media.stream) attachStream(localTile, media.stream, true);
-  ui.tiles.append(localTile);
+  ui.tiles.prepend(localTile);
+  selfMeter.watch(media.stream);
   layoutTiles();
+  connStatus.setInCall(true);
   document.title = `${room} · Switchboard`;
 }
+
+// What the camera and microphone gave: the badge, and when the browser
+// refused them, how to allow them and a Retry (the test pattern goes out
+// meanwhile).
+function showMedia() {
+  ui.mediaMode.textContent = media.description;
+  ui.mediaMode.dataset.mode = media.mode;
+  const problem = mediaProblem(media);
+  state.mediaProblem = problem ? problem.code : null;
+  showNotice(ui.mediaNotice, ui.mediaRetry, problem);
+}
+
+ui.mediaRetry.addEventListener("click", async () => {
+  if (!inCall) return;
+  ui.mediaRetry.disabled = true;
+  const fresh = await acquireMedia(state.name || "Guest", lobby.devices);
+  ui.mediaRetry.disabled = false;
+  if (!inCall || !media) return fresh.stop();
+  log("media retry:", fresh.mode, "-", fresh.description, fresh.error ? `(${fresh.error})` : "");
+  controls.stopShare();
+  const old = media;
+  media = fresh;
+  state.mediaMode = fresh.mode;
+  controls.apply();
+  for (const kind of ["audio", "video"]) sendTrack(kind, fresh.stream?.getTracks().find((t) => t.kind === kind) || null, fresh.stream);
+  old.stop();
+  localTile.classList.toggle("mirror", fresh.cameraVideo);
+  if (fresh.stream) attachStream(localTile, fresh.stream, true);
+  selfMeter.watch(fresh.stream);
+  showMedia();
+});
 
 ui.leave.addEventListener("click", () => leaveCall(""));
 
@@ -194,7 +295,9 @@ function leaveCall(errorText) {
   inCall = false;
   signaling.leave().catch(() => {});
   signaling.disconnect();
-  for (const id of [...peers.keys()]) removePeer(id);
+  peers.clear();
+  controls.stopShare();
+  selfMeter.watch(null);
   if (media) media.stop();
   media = null;
   state.mediaMode = null;
@@ -204,58 +307,20 @@ function leaveCall(errorText) {
   ui.call.hidden = true;
   ui.chat.hidden = true;
   ui.lobby.hidden = false;
+  connStatus.setInCall(false);
   document.body.classList.remove("in-call");
   document.title = "Switchboard · video call";
   ui.joinButton.disabled = false;
   ui.joinButton.textContent = "Join call";
   showJoinError(errorText);
+  lobby.releaseName();
+  lobby.start();
   ui.joinButton.focus();
 }
 
-ui.copyLink.addEventListener("click", async () => {
-  const text = ui.shareLink.value;
-  try {
-    await navigator.clipboard.writeText(text);
-  } catch {
-    ui.shareLink.select(); // no clipboard access: let the user copy
-    return;
-  }
-  ui.copyLink.textContent = "Copied";
-  setTimeout(() => (ui.copyLink.textContent = "Copy link"), 1500);
-});
+ui.copyLink.addEventListener("click", () => copyText(ui.copyLink, ui.shareLink.value, ui.shareLink));
+$("alone-copy-link").addEventListener("click", (ev) => copyText(ev.currentTarget, ui.shareLink.value, ui.shareLink));
 ui.shareLink.addEventListener("focus", () => ui.shareLink.select());
-
-// --- mic and camera ---
-
-ui.toggleMic.addEventListener("click", () => {
-  micOn = !micOn;
-  setTrackEnabled("audio", micOn);
-});
-ui.toggleCam.addEventListener("click", () => {
-  camOn = !camOn;
-  setTrackEnabled("video", camOn);
-});
-
-function setTrackEnabled(kind, on) {
-  for (const t of media?.stream?.getTracks() || []) if (t.kind === kind) t.enabled = on;
-  renderToggles();
-  localTile?.classList.toggle("video-off", !camOn);
-  setFlags(localTile, { audio: micOn, video: camOn });
-  // Tell the room, so tiles can show "muted" instead of silence.
-  signaling.message({ kind: "media", audio: micOn, video: camOn });
-}
-
-function renderToggles() {
-  const hasAudio = !!media?.stream?.getAudioTracks().length;
-  const hasVideo = !!media?.stream?.getVideoTracks().length;
-  ui.toggleMic.disabled = !hasAudio;
-  ui.toggleCam.disabled = !hasVideo;
-  // The label says what a press does; data-off only styles the button.
-  ui.toggleMic.dataset.off = String(!micOn);
-  ui.toggleCam.dataset.off = String(!camOn);
-  ui.toggleMic.querySelector(".label").textContent = micOn ? "Mute" : "Unmute";
-  ui.toggleCam.querySelector(".label").textContent = camOn ? "Stop video" : "Start video";
-}
 
 // --- signaling events ---
 
@@ -263,31 +328,17 @@ signaling.addEventListener("state", ({ detail }) => {
   state.connected = detail.state === "open";
   state.sessionId = signaling.sessionId; // a session outlives a lost channel
   state.transport = detail.transport;
-  let text;
-  switch (detail.state) {
-    case "connecting":
-      text = detail.attempt ? "Reconnecting…" : "Connecting…";
-      break;
-    case "open":
-      text = "Connected";
-      break;
-    case "reconnecting":
-      text = `Connection lost, retrying in ${Math.ceil(detail.delay / 1000)} s`;
-      break;
-    default:
-      text = "Not connected";
+  if (detail.state === "reconnecting") {
+    if (detail.attempt === 1) state.reconnectDelays.length = 0;
+    if (state.reconnectDelays.length < 50) state.reconnectDelays.push(detail.delay);
   }
-  ui.connStatus.dataset.state = detail.state;
-  ui.connText.textContent = text;
-  ui.connTransport.textContent = TRANSPORT_LABELS[detail.transport] || detail.transport;
-  ui.connTransport.dataset.transport = detail.transport;
-  ui.connTransport.title = forcedTransport ? "Signaling channel (forced by ?transport=)" : "Signaling channel";
   // Tiles keep their own status: media flows peer to peer while
-  // signaling reconnects.
+  // signaling reconnects (status.js shows the outage).
 });
 
 signaling.addEventListener("welcome", ({ detail }) => {
   state.sessionId = detail.session;
+  chat.self.id = detail.session;
   state.sessions++;
   log("session", detail.session, "ice servers", detail.iceServers.map((s) => s.urls).flat().join(" "));
 });
@@ -307,29 +358,29 @@ signaling.addEventListener("joined", ({ detail }) => {
   log(detail.rejoin ? "re-joined" : "joined", detail.room, "with", detail.peers.length, "peer(s)");
   // A new session id means every old connection is gone on the other
   // side: start over, offering to everyone already there.
-  for (const id of [...peers.keys()]) removePeer(id);
-  for (const info of detail.peers) addPeer(info, true);
-  if (detail.rejoin) systemMessage("Reconnected");
-  else if (detail.peers.length === 0) systemMessage("You're the first one here. Share the link to invite others.");
-  else systemMessage(`In the call: ${detail.peers.map((p) => displayName(p.name, p.id)).join(", ")}`);
-  if (!micOn || !camOn) signaling.message({ kind: "media", audio: micOn, video: camOn });
+  peers.clear();
+  for (const info of detail.peers) peers.add(info, true);
+  if (detail.rejoin) chat.system("Reconnected");
+  else if (detail.peers.length === 0) chat.system("You're the first one here. Share the link to invite others.");
+  else chat.system(`In the call: ${detail.peers.map((p) => displayName(p.name, p.id)).join(", ")}`);
+  if (!controls.micOn || !controls.camOn) signaling.message({ kind: "media", audio: controls.micOn, video: controls.camOn });
 });
 
 signaling.addEventListener("peer-joined", ({ detail }) => {
   const info = detail.peer;
-  addPeer(info, false);
-  systemMessage(`${displayName(info.name, info.id)} joined`);
-  if (!micOn || !camOn) signaling.message({ kind: "media", audio: micOn, video: camOn }, info.id);
+  peers.add(info, false);
+  chat.system(`${displayName(info.name, info.id)} joined`);
+  if (!controls.micOn || !controls.camOn) signaling.message({ kind: "media", audio: controls.micOn, video: controls.camOn }, info.id);
 });
 
 signaling.addEventListener("peer-left", ({ detail }) => {
   const entry = peers.get(detail.peer.id);
   if (!entry) return;
-  systemMessage(`${displayName(entry.info.name, entry.info.id)} left`);
-  removePeer(detail.peer.id);
+  chat.system(`${displayName(entry.info.name, entry.info.id)} left`);
+  peers.remove(detail.peer.id);
 });
 
-signaling.addEventListener("offer", ({ detail }) => ensurePeer(detail.from).peer.handleDescription("offer", detail.sdp));
+signaling.addEventListener("offer", ({ detail }) => peers.ensure(detail.from).peer.handleDescription("offer", detail.sdp));
 signaling.addEventListener("answer", ({ detail }) => peers.get(detail.from)?.peer?.handleDescription("answer", detail.sdp));
 signaling.addEventListener("candidate", ({ detail }) => peers.get(detail.from)?.peer?.handleCandidate(detail.candidate));
 
@@ -338,7 +389,7 @@ signaling.addEventListener("message", ({ detail }) => {
   if (!data || typeof data !== "object") return;
   if (data.kind === "chat" && typeof data.text === "string") {
     const entry = peers.get(detail.from);
-    addChat(detail.from, entry ? entry.info.name : "", data.text.slice(0, MAX_CHAT_TEXT), false);
+    chat.add(detail.from, entry ? entry.info.name : "", data.text.slice(0, MAX_CHAT_TEXT), false);
   } else if (data.kind === "media") {
     const entry = peers.get(detail.from);
     if (entry) {
@@ -357,12 +408,12 @@ signaling.addEventListener("error", ({ detail }) => {
 
 signaling.addEventListener("close", ({ detail }) => {
   if (detail.willReconnect) log("signaling", detail.transport, "closed", detail.code, detail.reason || "", "- reconnecting");
-  else if (detail.code === 4001 && inCall) systemMessage("Signaling moved to another tab or window. Reload to rejoin here.");
+  else if (detail.code === 4001 && inCall) chat.system("Signaling moved to another tab or window. Reload to rejoin here.");
 });
 
 signaling.addEventListener("ice-servers", ({ detail }) => {
   log("TURN credentials renewed, ttl", detail.ttl);
-  for (const { peer } of peers.values()) peer?.setIceServers(detail.iceServers);
+  for (const { peer } of peers.entries.values()) peer?.setIceServers(detail.iceServers);
 });
 
 window.addEventListener("online", () => signaling.reconnectNow());
@@ -374,115 +425,6 @@ window.addEventListener("pagehide", () => {
 window.addEventListener("pageshow", (ev) => {
   if (ev.persisted && inCall) leaveCall("The call ended while the page was away.");
 });
-
-// --- peers ---
-
-function rtcConfig() {
-  return { iceServers: signaling.iceServers, iceTransportPolicy: forceRelay ? "relay" : "all", bundlePolicy: "max-bundle" };
-}
-
-// A peer that joins gets a tile at once but a connection only when it
-// offers (or when we are the one to call): a join/leave flood then costs
-// the page a few DOM nodes, not a burst of RTCPeerConnections.
-function ensurePeer(id) {
-  const entry = peers.get(id) || addPeer({ id, name: "" }, false);
-  if (!entry.peer) startPeer(entry, false);
-  return entry;
-}
-
-function addPeer(info, initiator) {
-  if (peers.has(info.id)) return peers.get(info.id);
-  const tile = createTile({ name: displayName(info.name, info.id), local: false });
-  tile.dataset.peer = info.id;
-  setTileStatus(tile, "new", initiator ? "Calling…" : "Waiting…");
-  ui.tiles.append(tile);
-  const entry = { peer: null, tile, info };
-  peers.set(info.id, entry);
-  if (initiator) startPeer(entry, true);
-  layoutTiles();
-  return entry;
-}
-
-function startPeer(entry, initiator) {
-  const { info, tile } = entry;
-  const peer = new Peer({
-    id: info.id,
-    // Exactly one side of each pair is polite; comparing ids needs no
-    // extra signaling.
-    polite: state.sessionId < info.id,
-    initiator,
-    signaling,
-    config: rtcConfig(),
-    localStream: media?.stream || null,
-    log: (msg) => log(msg),
-  });
-  const ps = {
-    name: info.name || "",
-    connectionState: peer.connectionState,
-    iceConnectionState: peer.pc.iceConnectionState,
-    iceCandidatePairType: null,
-    remoteCandidateType: null,
-    relayProtocol: null,
-    rtt: null,
-  };
-  state.peers[info.id] = ps;
-  state.peerConnections++;
-  entry.peer = peer;
-  peer.addEventListener("track", ({ detail }) => attachStream(tile, detail.stream, false));
-  peer.addEventListener("state", ({ detail }) => {
-    ps.connectionState = detail.connectionState;
-    ps.iceConnectionState = detail.iceConnectionState;
-    renderPeerStatus(entry.peer, entry.tile);
-  });
-  peer.addEventListener("stats", ({ detail }) => {
-    ps.iceCandidatePairType = detail.localCandidateType;
-    ps.remoteCandidateType = detail.remoteCandidateType;
-    ps.relayProtocol = detail.relayProtocol;
-    ps.rtt = detail.rtt;
-    renderPeerStatus(entry.peer, entry.tile);
-  });
-}
-
-function removePeer(id) {
-  const entry = peers.get(id);
-  if (!entry) return;
-  entry.peer?.close();
-  entry.tile.remove();
-  peers.delete(id);
-  delete state.peers[id];
-  layoutTiles();
-}
-
-
-// --- chat ---
-
-ui.chatForm.addEventListener("submit", (ev) => {
-  ev.preventDefault();
-  if (sendChat(ui.chatInput.value)) ui.chatInput.value = "";
-  ui.chatInput.focus();
-});
-
-/** Sends text to the whole room; returns false when nothing was sent. */
-function sendChat(text) {
-  text = String(text).trim().slice(0, MAX_CHAT_TEXT);
-  if (!text || !inCall) return false;
-  if (!signaling.message({ kind: "chat", text })) {
-    systemMessage("Not connected: message not sent");
-    return false;
-  }
-  addChat(state.sessionId, state.name, text, true);
-  return true;
-}
-
-function addChat(from, name, text, mine) {
-  state.chat.push({ from, name: name || "", text, at: Date.now() });
-  if (state.chat.length > MAX_CHAT_LOG) state.chat.shift();
-  chatLog.add({ from, name, text, mine });
-}
-
-function systemMessage(text) {
-  chatLog.system(text);
-}
 
 // --- start ---
 

@@ -11,7 +11,7 @@
 //
 // Events (CustomEvent, payload in .detail):
 //   state          {state: "connecting"|"open"|"reconnecting"|"closed",
-//                   transport: "ws"|"sse"|"poll", attempt, delay, resumed}
+//                   transport: "ws"|"sse"|"poll", attempt, delay, at, resumed}
 //   welcome        the welcome frame of each new session
 //   resumed        {session, transport, after, last}: a channel took up the
 //                  session again; nothing was lost and the room is kept
@@ -35,6 +35,7 @@ const DEFAULTS = {
   fallbackAfter: 2, // failed attempts on one channel before trying the next
   backoffBase: 500, // ms, first reconnect delay before jitter
   backoffCap: 30000, // ms, longest reconnect delay
+  resumeBackoffCap: 5000, // ms, longest while a session can still be resumed (grace: 30 s)
   stableAfter: 10000, // ms a channel must live to reset the backoff
   requestTimeout: 10000, // ms to wait for a reply to a request
   connectTimeout: 10000, // ms from opening a channel to welcome or resume
@@ -307,8 +308,8 @@ export class SignalingClient extends EventTarget {
       this._dial(); // the server drains old sockets
       return;
     }
-    const delay = this._redial.ended(lived);
-    this._emitState("reconnecting", { attempt: this._redial.attempt, delay });
+    const delay = this._redial.ended(lived, this._session !== null);
+    this._emitState("reconnecting", { attempt: this._redial.attempt, delay, at: Date.now() + delay });
     this._reconnectTimer = setTimeout(() => this._redialNow(), delay);
   }
 

@@ -11,31 +11,38 @@ const SYNTH_FPS = 15;
 /**
  * Acquires local media, falling back step by step.
  * @param {string} label drawn on the synthetic video (e.g. the user's name)
+ * @param {{videoDevice?: string, audioDevice?: string}} [devices] deviceIds picked by the user
  * @returns {Promise<{stream: MediaStream|null, mode: string, description: string, error: string,
- *   cameraVideo: boolean, stop: () => void}>}
+ *   problem: string|null, cameraVideo: boolean, stop: () => void}>}
  *   mode: "camera" (camera and mic), "mixed" (one device, one synthetic),
  *   "synthetic" (no devices) or "receive-only" (nothing to send).
  */
-export async function acquireMedia(label) {
+export async function acquireMedia(label, { videoDevice = "", audioDevice = "" } = {}) {
+  const video = videoDevice ? { ...VIDEO, deviceId: { exact: videoDevice } } : VIDEO;
+  const audio = audioDevice ? { deviceId: { exact: audioDevice } } : true;
   const real = { audio: null, video: null };
   let why = ""; // short reason for the badge
   let error = ""; // the browser's own words, for the console
+  let problem = null; // "denied", "busy" or "insecure": something the user can fix
   const md = typeof navigator !== "undefined" ? navigator.mediaDevices : undefined;
   if (!md || !md.getUserMedia) {
     why = "needs HTTPS";
+    problem = "insecure";
   } else {
-    const both = await tryGetUserMedia(md, { audio: true, video: VIDEO });
+    const both = await tryGetUserMedia(md, { audio, video });
     if (both instanceof MediaStream) {
       real.audio = both.getAudioTracks()[0] || null;
       real.video = both.getVideoTracks()[0] || null;
     } else {
       why = describe(both);
       error = `${both.name}: ${both.message}`;
+      if (both.name === "NotAllowedError" || both.name === "SecurityError") problem = "denied";
+      else if (both.name === "NotReadableError") problem = "busy";
       // Denied means denied for both; a missing device may be just one.
       if (both.name !== "NotAllowedError" && both.name !== "SecurityError") {
-        const v = await tryGetUserMedia(md, { video: VIDEO });
+        const v = await tryGetUserMedia(md, { video });
         if (v instanceof MediaStream) real.video = v.getVideoTracks()[0];
-        const a = await tryGetUserMedia(md, { audio: true });
+        const a = await tryGetUserMedia(md, { audio });
         if (a instanceof MediaStream) real.audio = a.getAudioTracks()[0];
       }
     }
@@ -65,7 +72,8 @@ export async function acquireMedia(label) {
   };
 
   const realCount = (real.audio ? 1 : 0) + (real.video ? 1 : 0);
-  const result = (stream, mode, description) => ({ stream, mode, description, error, cameraVideo: !!real.video, stop });
+  if (problem === "busy" && real.audio && real.video) problem = null; // the second try got both
+  const result = (stream, mode, description) => ({ stream, mode, description, error, problem, cameraVideo: !!real.video, stop });
   if (tracks.length === 0) {
     return result(null, "receive-only", `Receive only · ${why || "no media"}`);
   }

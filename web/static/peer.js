@@ -8,6 +8,12 @@
 //   track   {stream}                        remote media arrived
 //   state   {connectionState, iceConnectionState, signalingState}
 //   stats   {localCandidateType, remoteCandidateType, relayProtocol, rtt}
+//   details the same plus protocol, inKbps, outKbps, lost, received: every poll
+//
+// What went wrong, when it does, is kept for health.js: iceErrors (the
+// browser's icecandidateerror events: which STUN/TURN URL failed and how),
+// gathered (local candidate types seen) and answered (a remote description
+// was applied: the other side is talking to us).
 
 const STATS_INTERVAL = 2000; // ms
 
@@ -32,6 +38,10 @@ export class Peer extends EventTarget {
     this.remoteStream = new MediaStream();
     this.stats = { localCandidateType: null, remoteCandidateType: null, relayProtocol: null, rtt: null };
     this.closed = false;
+    this.iceErrors = []; // {url, code, text}, the first few
+    this.gathered = new Set(); // "host", "srflx", "relay"
+    this.answered = false;
+    this.startedAt = Date.now();
 
     this._makingOffer = false;
     this._ignoreOffer = false;
@@ -65,6 +75,7 @@ export class Peer extends EventTarget {
       this._answerPending = type === "answer";
       await pc.setRemoteDescription({ type, sdp }); // rolls back our offer if needed
       this._answerPending = false;
+      this.answered = true;
       if (type === "offer") {
         this._attachMedia(false);
         await pc.setLocalDescription();
@@ -99,6 +110,19 @@ export class Peer extends EventTarget {
       return;
     }
     if (this.stats.localCandidateType === "relay") this.pc.restartIce();
+  }
+
+  /**
+   * Sends track instead of the local track of its kind, without
+   * renegotiating (a camera allowed after a retry, a screen share).
+   */
+  async replaceTrack(kind, track, stream) {
+    if (stream) this.localStream = stream;
+    if (this.closed || !this._mediaAttached) return;
+    const t = this.pc.getTransceivers().find((t) => !t.stopped && (t.sender.track?.kind || t.receiver.track.kind) === kind);
+    if (!t) return;
+    if (t.direction === "recvonly") t.direction = "sendrecv"; // renegotiates: it sent nothing before
+    await t.sender.replaceTrack(track);
   }
 
   close() {
@@ -144,7 +168,13 @@ export class Peer extends EventTarget {
       }
     };
     pc.onicecandidate = ({ candidate }) => {
+      if (candidate && candidate.type) this.gathered.add(candidate.type);
       this.signaling.candidate(this.id, candidate ? candidate.toJSON() : null);
+    };
+    pc.onicecandidateerror = (ev) => {
+      if (this.iceErrors.length >= 8) return;
+      this.iceErrors.push({ url: ev.url || "", code: ev.errorCode, text: ev.errorText || "" });
+      this.log(`ICE server ${ev.url} failed for ${this.id}: ${ev.errorCode} ${ev.errorText || ""}`);
     };
     pc.ontrack = ({ track }) => {
       // Collect tracks in our own stream: the remote side may send tracks
@@ -172,6 +202,7 @@ export class Peer extends EventTarget {
     };
     pc.oniceconnectionstatechange = changed;
     pc.onsignalingstatechange = changed;
+    pc.onicegatheringstatechange = changed;
   }
 
   _pollStats() {
@@ -207,6 +238,21 @@ export class Peer extends EventTarget {
     const changed = Object.keys(next).some((k) => next[k] !== this.stats[k]);
     this.stats = next;
     if (changed) this._emit("stats", next);
+    // For the stats overlay: bitrates from byte counters between polls.
+    let bytesIn = 0, bytesOut = 0, lost = 0, received = 0;
+    report.forEach((s) => {
+      if (s.type === "inbound-rtp") {
+        bytesIn += s.bytesReceived || 0;
+        lost += s.packetsLost || 0;
+        received += s.packetsReceived || 0;
+      } else if (s.type === "outbound-rtp") bytesOut += s.bytesSent || 0;
+    });
+    const now = performance.now();
+    const prev = this._bytes;
+    const kbps = (a, b) => (prev ? Math.max(0, Math.round(((a - b) * 8) / (now - prev.at))) : null);
+    this._bytes = { at: now, in: bytesIn, out: bytesOut };
+    this.details = { ...next, protocol: local ? local.protocol : null, inKbps: kbps(bytesIn, prev?.in), outKbps: kbps(bytesOut, prev?.out), lost, received };
+    this._emit("details", this.details);
   }
 
   _emit(type, detail) {

@@ -5,7 +5,7 @@ export const TRANSPORTS = ["ws", "sse", "poll"];
 export class Redial {
   /**
    * @param {string[]} transports  in order of preference; one forces it
-   * @param {object} o  backoffBase, backoffCap, stableAfter (ms), fallbackAfter (attempts)
+   * @param {object} o  backoffBase, backoffCap, resumeBackoffCap, stableAfter (ms), fallbackAfter (attempts)
    */
   constructor(transports, o) {
     this.transports = transports;
@@ -29,15 +29,20 @@ export class Redial {
    * ms (0: it never got that far). Returns the delay before the next try:
    * capped exponential backoff with "equal jitter", half fixed, half
    * random, so a server restart is not met by a synchronized stampede.
+   * While a session is held (resumable) the cap is resumeBackoffCap: the
+   * server keeps a detached session for its grace period only (30 s by
+   * default), and a retry that comes after it loses the session and so
+   * every call (the peers see peer-left).
    */
-  ended(lived) {
+  ended(lived, resumable = false) {
     if (lived >= this.o.stableAfter) {
       this.attempt = 0;
       this._failures = 0;
     } else {
       this._failures++;
     }
-    const ceiling = Math.min(this.o.backoffCap, this.o.backoffBase * 2 ** this.attempt);
+    const cap = resumable ? Math.min(this.o.backoffCap, this.o.resumeBackoffCap || Infinity) : this.o.backoffCap;
+    const ceiling = Math.min(cap, this.o.backoffBase * 2 ** this.attempt);
     this.attempt++;
     return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
   }

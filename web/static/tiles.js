@@ -18,7 +18,42 @@ export function createTile(template, { name, local }) {
     ev.currentTarget.hidden = true;
     video.play().catch(() => {});
   });
+  const statsBox = tile.querySelector(".tile-stats");
+  const statsToggle = tile.querySelector(".tile-stats-toggle");
+  statsToggle.hidden = local;
+  statsToggle.querySelector(".visually-hidden").textContent = `Connection details for ${name}`;
+  statsToggle.addEventListener("click", () => {
+    statsBox.hidden = !statsBox.hidden;
+    statsToggle.setAttribute("aria-pressed", String(!statsBox.hidden));
+    if (!statsBox.hidden && !statsBox.firstChild) statsBox.textContent = "Waiting for the first report…";
+  });
+  const problem = tile.querySelector(".tile-problem");
+  problem.addEventListener("click", () => problem.classList.toggle("open"));
+  const label = local ? "your video" : name;
+  const pin = tile.querySelector(".tile-pin");
+  pin.querySelector(".visually-hidden").textContent = `Pin ${label}`;
+  pin.addEventListener("click", () => {
+    const stage = tile.parentElement;
+    const pinned = !tile.classList.contains("pinned");
+    for (const t of stage.querySelectorAll(".tile.pinned")) setPinned(t, false);
+    setPinned(tile, pinned);
+    stage.dispatchEvent(new Event("tiles-changed"));
+  });
+  const full = tile.querySelector(".tile-fullscreen");
+  full.querySelector(".visually-hidden").textContent = `Show ${label} full screen`;
+  full.hidden = !document.fullscreenEnabled;
+  full.addEventListener("click", () => {
+    if (document.fullscreenElement === tile) document.exitFullscreen().catch(() => {});
+    else tile.requestFullscreen().catch(() => {});
+  });
   return tile;
+}
+
+function setPinned(tile, pinned) {
+  tile.classList.toggle("pinned", pinned);
+  const pin = tile.querySelector(".tile-pin");
+  pin.setAttribute("aria-pressed", String(pinned));
+  pin.title = pinned ? "Unpin" : "Pin: keep this tile large";
 }
 
 export function attachStream(tile, stream, local) {
@@ -40,6 +75,15 @@ export function setTileStatus(tile, kind, text) {
   el.textContent = text;
 }
 
+/** Shows what failed and what to do ({title, hint}), or hides it (null). */
+export function setTileProblem(tile, problem) {
+  const box = tile.querySelector(".tile-problem");
+  box.hidden = !problem;
+  tile.classList.toggle("has-problem", !!problem);
+  box.querySelector(".problem-title").textContent = problem ? problem.title : "";
+  box.querySelector(".problem-hint").textContent = problem ? problem.hint : "";
+}
+
 export function setFlags(tile, { audio, video }) {
   if (!tile) return;
   const flags = tile.querySelector(".tile-flags");
@@ -55,9 +99,12 @@ function flag(text) {
   return el;
 }
 
-// Gallery layout: pick the column count that makes 16:9 tiles largest
-// while all of them fit the stage; on narrow screens the page scrolls
-// instead, so only the width counts.
+// Stage layout. Alone: your video and a card saying so. One remote peer:
+// speaker view, theirs fills the stage and yours is a small overlay. More:
+// a gallery with the column count that makes 16:9 tiles largest while all
+// of them fit. A pinned tile fills the stage alone (yours stays as the
+// overlay). On narrow screens the page scrolls instead, so only the width
+// counts.
 const narrowScreen = matchMedia("(max-width: 900px)");
 const TILE_GAP = 12; // px, matches --gap in style.css
 
@@ -80,18 +127,31 @@ export function watchLayout(container) {
   };
   new ResizeObserver(layout).observe(container);
   narrowScreen.addEventListener("change", layout);
+  container.addEventListener("tiles-changed", layout);
   return layout;
 }
 
-function layoutTiles(tiles) {
-  const n = Math.max(1, tiles.children.length);
-  const W = tiles.clientWidth;
-  const H = tiles.clientHeight;
-  tiles.dataset.count = String(n);
+function layoutTiles(stage) {
+  const tiles = [...stage.querySelectorAll(":scope > .tile")];
+  const local = tiles.find((t) => t.classList.contains("local"));
+  const remotes = tiles.filter((t) => t !== local);
+  const pinned = tiles.find((t) => t.classList.contains("pinned")) || null;
+  const mode = remotes.length === 0 ? "solo" : pinned ? "pinned" : remotes.length === 1 ? "speaker" : "grid";
+  stage.dataset.layout = mode;
+  stage.dataset.count = String(tiles.length);
+  const card = stage.querySelector(".stage-card");
+  if (card) card.hidden = mode !== "solo";
+  local?.classList.toggle("pip", (mode === "speaker" || mode === "pinned") && pinned !== local);
+  for (const t of remotes) t.classList.toggle("parked", mode === "pinned" && t !== pinned);
+  if (mode === "pinned" && pinned === local) for (const t of remotes) t.classList.add("parked");
+  const shown = [...stage.querySelectorAll(":scope > .tile:not(.pip):not(.parked), :scope > .stage-card:not([hidden])")];
+  const n = Math.max(1, shown.length);
+  const W = stage.clientWidth;
+  const H = stage.clientHeight;
   if (W === 0) return; // hidden
   let best = { cols: 1, width: 0 };
   if (narrowScreen.matches) {
-    const cols = n === 1 ? 1 : W < 560 && n === 2 ? 1 : 2;
+    const cols = n === 1 ? 1 : W < 560 && n <= 3 ? 1 : 2;
     best = { cols, width: (W - TILE_GAP * (cols - 1)) / cols };
   } else {
     for (let cols = 1; cols <= n; cols++) {
@@ -102,9 +162,31 @@ function layoutTiles(tiles) {
       if (width > best.width) best = { cols, width };
     }
   }
-  tiles.style.setProperty("--cols", String(best.cols));
-  const width = Math.min(best.width, n === 1 ? 880 : Infinity); // a lone self-view need not fill the screen
-  tiles.style.setProperty("--tile-w", `${Math.floor(width)}px`);
+  stage.style.setProperty("--cols", String(best.cols));
+  stage.style.setProperty("--tile-w", `${Math.floor(best.width)}px`);
+}
+
+/** Fills the stats overlay, when it is open, from a Peer's details. */
+export function renderStats(tile, d) {
+  const box = tile.querySelector(".tile-stats");
+  if (box.hidden) return;
+  const pair = d.localCandidateType ? `${d.localCandidateType} → ${d.remoteCandidateType}${d.protocol ? " (" + d.protocol.toUpperCase() + ")" : ""}` : "—";
+  const rows = [
+    ["Path", pair],
+    ["RTT", d.rtt === null ? "—" : `${Math.round(d.rtt * 1000)} ms`],
+    ["In", d.inKbps === null ? "—" : `${d.inKbps} kbit/s`],
+    ["Out", d.outKbps === null ? "—" : `${d.outKbps} kbit/s`],
+    ["Lost", `${d.lost} of ${d.lost + d.received} packets`],
+  ];
+  box.replaceChildren(
+    ...rows.flatMap(([k, v]) => {
+      const dt = document.createElement("dt");
+      dt.textContent = k;
+      const dd = document.createElement("dd");
+      dd.textContent = v;
+      return [dt, dd];
+    }),
+  );
 }
 
 /** Shows a peer connection's state on its tile: "Direct · 31 ms", "Relayed (UDP)"… */

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"runtime/debug"
+	"strconv"
+)
+
+// What a newcomer sees in the first minute: the URL to open, warnings
+// when what the server advertises cannot work, the usage header and the
+// version.
+
+const usageHeader = `switchboard: a WebRTC signaling server with its own STUN/TURN relay and a
+demo video call page, in one binary.
+
+Example:
+  switchboard -public-ip 203.0.113.10
+  then open http://localhost:8080 in two browser tabs (or share the room link).
+
+Every flag can also be set as SWITCHBOARD_<FLAG>, e.g. SWITCHBOARD_TURN_SECRET.
+'switchboard turn -c FILE' runs the STUN/TURN relay alone (coturn-style config).
+
+Flags:
+`
+
+func printUsage(out io.Writer, printDefaults func()) {
+	fmt.Fprint(out, usageHeader)
+	printDefaults()
+}
+
+// version is the module version and VCS revision the binary was built from.
+func version() string {
+	v, rev, dirty := "(devel)", "", false
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if rev != "" {
+		v += " " + rev
+		if dirty {
+			v += "-dirty"
+		}
+	}
+	return "switchboard " + v
+}
+
+// pageURL is the address to open the demo page at: a listener on every
+// interface is reachable as localhost.
+func pageURL(addr net.Addr, tls bool) string {
+	scheme := "http"
+	if tls {
+		scheme = "https"
+	}
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return scheme + "://" + addr.String()
+	}
+	host := "localhost"
+	if !tcp.IP.IsUnspecified() {
+		host = tcp.IP.String()
+	}
+	return scheme + "://" + net.JoinHostPort(host, strconv.Itoa(tcp.Port))
+}
+
+// advertiseWarnings says what in the relay's advertised address cannot
+// work: browsers are handed turn:<publicIP>:<port>.
+func advertiseWarnings(turnAddr net.Addr, publicIP net.IP, allowPrivatePeers bool) []string {
+	var out []string
+	if udp, ok := turnAddr.(*net.UDPAddr); ok && udp.IP.IsLoopback() && !publicIP.IsLoopback() {
+		out = append(out, fmt.Sprintf("TURN listens on %s only, but browsers are told turn:%s: they cannot reach it; "+
+			"listen on all interfaces (-turn :%d) or advertise a loopback -public-ip for a single-machine test",
+			udp, net.JoinHostPort(publicIP.String(), strconv.Itoa(udp.Port)), udp.Port))
+	}
+	if publicIP.IsPrivate() && !allowPrivatePeers {
+		out = append(out, fmt.Sprintf("-public-ip %s is a private address and the relay refuses private peers: "+
+			"relayed calls between browsers on this network fail; set -allow-private-peers for a LAN-only server, or a public -public-ip", publicIP))
+	}
+	return out
+}

@@ -1,0 +1,171 @@
+// The remote peers of a call: one tile each, and one Peer (an
+// RTCPeerConnection) once either side offers. A connection that is not up
+// within CONNECT_BOUND says on its tile what failed (health.js).
+
+import { Peer } from "./peer.js";
+import { CONNECT_BOUND, diagnose } from "./health.js";
+import { setTileStatus, setTileProblem, renderPeerStatus, renderStats, attachStream } from "./tiles.js";
+import { displayName } from "./util.js";
+
+const SPEAKER_POLL = 250; // ms between audio level reads
+export const SPEAKER_LEVEL = 0.02; // audioLevel (0..1, linear) that counts as speaking
+export const SPEAKER_HOLD = 1500; // ms the indicator stays after the voice stops
+
+export class Roster {
+  /**
+   * @param {object} o
+   * @param {HTMLElement} o.tiles        the stage
+   * @param {(o: object) => HTMLElement} o.createTile
+   * @param {() => void} o.layout        call when tiles come and go
+   * @param {import("./client.js").SignalingClient} o.signaling
+   * @param {object} o.state             window.switchboard: state.peers mirrors each peer
+   * @param {boolean} o.relayOnly        ?relay=1
+   * @param {() => MediaStream|null} o.localStream
+   * @param {(...args) => void} o.log
+   */
+  constructor(o) {
+    this.o = o;
+    this.entries = new Map(); // id -> {peer: Peer|null, tile, info, late, bound, problem}
+    this._speaker = { id: null, at: 0 };
+    this._speakerTimer = null;
+  }
+
+  // The active speaker: the loudest remote voice, from the audio levels
+  // the receivers report (RTP header extension, no decoding needed).
+  _pollSpeakers() {
+    let loudest = null;
+    let level = SPEAKER_LEVEL;
+    for (const [id, e] of this.entries) {
+      const r = e.peer?.pc.getReceivers().find((r) => r.track?.kind === "audio");
+      const src = r?.getSynchronizationSources?.()[0];
+      // timestamp is wall-clock in Chrome, performance.now() time in older
+      // Firefox: recent in either reading.
+      const age = src ? Math.min(Math.abs(Date.now() - src.timestamp), Math.abs(performance.now() - src.timestamp)) : Infinity;
+      if (src && src.audioLevel > level && age < 1000) {
+        level = src.audioLevel;
+        loudest = id;
+      }
+    }
+    const now = Date.now();
+    if (loudest) this._speaker = { id: loudest, at: now };
+    else if (now - this._speaker.at > SPEAKER_HOLD) this._speaker = { id: null, at: 0 };
+    const id = this._speaker.id;
+    if (this.o.state.activeSpeaker !== id) this.o.state.activeSpeaker = id;
+    for (const [eid, e] of this.entries) e.tile.classList.toggle("speaking", eid === id);
+  }
+
+  get(id) {
+    return this.entries.get(id);
+  }
+
+  get size() {
+    return this.entries.size;
+  }
+
+  // A peer that joins gets a tile at once but a connection only when it
+  // offers (or when we are the one to call): a join/leave flood then costs
+  // the page a few DOM nodes, not a burst of RTCPeerConnections.
+  ensure(id) {
+    const entry = this.entries.get(id) || this.add({ id, name: "" }, false);
+    if (!entry.peer) this._start(entry, false);
+    return entry;
+  }
+
+  add(info, initiator) {
+    if (this.entries.has(info.id)) return this.entries.get(info.id);
+    const tile = this.o.createTile({ name: displayName(info.name, info.id), local: false });
+    tile.dataset.peer = info.id;
+    setTileStatus(tile, "new", initiator ? "Calling…" : "Waiting…");
+    this.o.tiles.append(tile);
+    const entry = { peer: null, tile, info, late: false, bound: 0, problem: null };
+    this.entries.set(info.id, entry);
+    // Past the bound, a connection that is not up says why on its tile.
+    entry.bound = setTimeout(() => {
+      entry.late = true;
+      this._check(entry);
+    }, CONNECT_BOUND);
+    if (initiator) this._start(entry, true);
+    if (!this._speakerTimer) this._speakerTimer = setInterval(() => this._pollSpeakers(), SPEAKER_POLL);
+    this.o.layout();
+    return entry;
+  }
+
+  remove(id) {
+    const entry = this.entries.get(id);
+    if (!entry) return;
+    entry.peer?.close();
+    clearTimeout(entry.bound);
+    entry.tile.remove();
+    this.entries.delete(id);
+    delete this.o.state.peers[id];
+    if (this.entries.size === 0) {
+      clearInterval(this._speakerTimer);
+      this._speakerTimer = null;
+      this.o.state.activeSpeaker = null;
+    }
+    this.o.layout();
+  }
+
+  clear() {
+    for (const id of [...this.entries.keys()]) this.remove(id);
+  }
+
+  _start(entry, initiator) {
+    const { info, tile } = entry;
+    const { signaling, state, relayOnly, log } = this.o;
+    const peer = new Peer({
+      id: info.id,
+      // Exactly one side of each pair is polite; comparing ids needs no
+      // extra signaling.
+      polite: state.sessionId < info.id,
+      initiator,
+      signaling,
+      config: { iceServers: signaling.iceServers, iceTransportPolicy: relayOnly ? "relay" : "all", bundlePolicy: "max-bundle" },
+      localStream: this.o.localStream(),
+      log: (msg) => log(msg),
+    });
+    const ps = {
+      name: info.name || "",
+      connectionState: peer.connectionState,
+      iceConnectionState: peer.pc.iceConnectionState,
+      iceCandidatePairType: null,
+      remoteCandidateType: null,
+      relayProtocol: null,
+      rtt: null,
+      problem: null,
+    };
+    state.peers[info.id] = ps;
+    state.peerConnections++;
+    entry.peer = peer;
+    peer.addEventListener("track", ({ detail }) => attachStream(tile, detail.stream, false));
+    peer.addEventListener("state", ({ detail }) => {
+      ps.connectionState = detail.connectionState;
+      ps.iceConnectionState = detail.iceConnectionState;
+      renderPeerStatus(peer, tile);
+      this._check(entry);
+    });
+    peer.addEventListener("details", ({ detail }) => renderStats(tile, detail));
+    peer.addEventListener("stats", ({ detail }) => {
+      ps.iceCandidatePairType = detail.localCandidateType;
+      ps.remoteCandidateType = detail.remoteCandidateType;
+      ps.relayProtocol = detail.relayProtocol;
+      ps.rtt = detail.rtt;
+      renderPeerStatus(peer, tile);
+    });
+  }
+
+  // Shows (or clears) what failed: once the bound passed, or at once when
+  // the connection failed.
+  _check(entry) {
+    const failed = entry.peer?.pc.connectionState === "failed";
+    const name = displayName(entry.info.name, entry.info.id);
+    const problem = entry.late || failed ? diagnose(entry.peer, { relayOnly: this.o.relayOnly, iceServers: this.o.signaling.iceServers, name }) : null;
+    const ps = this.o.state.peers[entry.info.id];
+    if (ps) ps.problem = problem ? problem.title : null;
+    const key = problem ? problem.title : null;
+    if (entry.problem === key) return;
+    entry.problem = key;
+    setTileProblem(entry.tile, problem);
+    if (problem) this.o.log(`call with ${name}: ${problem.title}. ${problem.hint}`);
+  }
+}
