@@ -3,14 +3,14 @@
 package stun
 
 import (
-	"encoding/binary"
 	"net"
-	"net/netip"
 	"syscall"
 	"unsafe"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
+
+	"github.com/switchboard-rtc/switchboard/stun/udpbatch"
 )
 
 // rawBatch is batchConn with recvmmsg and sendmmsg made as raw,
@@ -22,7 +22,7 @@ import (
 type rawBatch struct {
 	raw   syscall.RawConn
 	v6    bool
-	hdrs  []mmsghdr
+	hdrs  []udpbatch.Mmsghdr
 	iovs  []unix.Iovec
 	names []unix.RawSockaddrAny
 	n     int
@@ -32,19 +32,12 @@ type rawBatch struct {
 	count       int
 }
 
-// mmsghdr is struct mmsghdr on 64-bit Linux.
-type mmsghdr struct {
-	hdr unix.Msghdr
-	len uint32
-	_   [4]byte
-}
-
 func newRawBatch(uc *net.UDPConn) batchConn {
 	raw, err := uc.SyscallConn()
 	if err != nil {
 		return nil
 	}
-	b := &rawBatch{raw: raw, hdrs: make([]mmsghdr, batchSize), iovs: make([]unix.Iovec, batchSize),
+	b := &rawBatch{raw: raw, hdrs: make([]udpbatch.Mmsghdr, batchSize), iovs: make([]unix.Iovec, batchSize),
 		names: make([]unix.RawSockaddrAny, batchSize)}
 	var domain int
 	var serr error
@@ -81,7 +74,7 @@ func (b *rawBatch) ReadBatch(ms []ipv4.Message, _ int) (int, error) {
 		buf := ms[i].Buffers[0]
 		b.iovs[i].Base = &buf[0]
 		b.iovs[i].SetLen(len(buf))
-		h := &b.hdrs[i].hdr
+		h := &b.hdrs[i].Hdr
 		h.Iov = &b.iovs[i]
 		h.SetIovlen(1)
 		h.Name = (*byte)(unsafe.Pointer(&b.names[i]))
@@ -94,8 +87,8 @@ func (b *rawBatch) ReadBatch(ms []ipv4.Message, _ int) (int, error) {
 		return 0, b.errno
 	}
 	for i := range b.n {
-		ms[i].N = int(b.hdrs[i].len)
-		ms[i].Addr = net.UDPAddrFromAddrPort(decodeSockaddr(&b.names[i]))
+		ms[i].N = int(b.hdrs[i].Len)
+		ms[i].Addr = net.UDPAddrFromAddrPort(udpbatch.Decode(&b.names[i]))
 	}
 	return b.n, nil
 }
@@ -104,20 +97,21 @@ func (b *rawBatch) WriteBatch(ms []ipv4.Message, _ int) (int, error) {
 	b.count = 0
 	for i := range min(len(ms), len(b.hdrs)) {
 		ua, ok := ms[i].Addr.(*net.UDPAddr)
-		if !ok || !b.encode(&b.names[i], ua.AddrPort()) {
+		if !ok {
+			break
+		}
+		namelen := udpbatch.Encode(&b.names[i], ua.AddrPort(), b.v6)
+		if namelen == 0 {
 			break
 		}
 		buf := ms[i].Buffers[0]
 		b.iovs[i].Base = &buf[0]
 		b.iovs[i].SetLen(len(buf))
-		h := &b.hdrs[i].hdr
+		h := &b.hdrs[i].Hdr
 		h.Iov = &b.iovs[i]
 		h.SetIovlen(1)
 		h.Name = (*byte)(unsafe.Pointer(&b.names[i]))
-		h.Namelen = unix.SizeofSockaddrInet6
-		if !b.v6 {
-			h.Namelen = unix.SizeofSockaddrInet4
-		}
+		h.Namelen = namelen
 		b.count++
 	}
 	if b.count == 0 {
@@ -130,35 +124,4 @@ func (b *rawBatch) WriteBatch(ms []ipv4.Message, _ int) (int, error) {
 		return 0, b.errno
 	}
 	return b.n, nil
-}
-
-// encode writes to for this socket's family; an IPv6 destination on an
-// IPv4 socket cannot be sent.
-func (b *rawBatch) encode(sa *unix.RawSockaddrAny, to netip.AddrPort) bool {
-	addr := to.Addr()
-	if b.v6 {
-		in := (*unix.RawSockaddrInet6)(unsafe.Pointer(sa))
-		*in = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: addr.As16()}
-		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&in.Port))[:], to.Port())
-		return true
-	}
-	if addr = addr.Unmap(); !addr.Is4() {
-		return false
-	}
-	in := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
-	*in = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: addr.As4()}
-	binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&in.Port))[:], to.Port())
-	return true
-}
-
-func decodeSockaddr(sa *unix.RawSockaddrAny) netip.AddrPort {
-	switch sa.Addr.Family {
-	case unix.AF_INET:
-		in := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
-		return netip.AddrPortFrom(netip.AddrFrom4(in.Addr), binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&in.Port))[:]))
-	case unix.AF_INET6:
-		in := (*unix.RawSockaddrInet6)(unsafe.Pointer(sa))
-		return netip.AddrPortFrom(netip.AddrFrom16(in.Addr).Unmap(), binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&in.Port))[:]))
-	}
-	return netip.AddrPort{}
 }

@@ -14,6 +14,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/switchboard-rtc/switchboard/stun/udpbatch"
 )
 
 // Every system call here is non-blocking and short, so it is made raw:
@@ -47,11 +49,11 @@ type relayLoop struct {
 	// The loop goroutine's own state.
 	events  []unix.EpollEvent
 	bufs    [][]byte // datagram at [channelDataHeader:], header written in front
-	recv    []mmsghdr
+	recv    []udpbatch.Mmsghdr
 	names   []unix.RawSockaddrAny
 	iovs    []unix.Iovec
 	pending []outbound // datagrams read this round bound for clients
-	send    []mmsghdr
+	send    []udpbatch.Mmsghdr
 	sendIov []unix.Iovec
 	// For RawConn.Read: one closure, its arguments and results in fields.
 	readFn     func(fd uintptr) bool
@@ -69,13 +71,6 @@ type relayLoop struct {
 	bwDropped  int
 	queueDrops int
 	truncDrops int
-}
-
-// mmsghdr is struct mmsghdr on 64-bit Linux.
-type mmsghdr struct {
-	hdr unix.Msghdr
-	len uint32
-	_   [4]byte
 }
 
 type outbound struct {
@@ -108,8 +103,8 @@ func newRelayLoop(s *Server) (*relayLoop, error) {
 	l := &relayLoop{s: s, ep: ep, epRaw: epRaw, exited: make(chan struct{}),
 		conns:  make(map[uint32]*countingConn),
 		events: make([]unix.EpollEvent, 128), bufs: make([][]byte, loopSlots),
-		recv: make([]mmsghdr, loopSlots), names: make([]unix.RawSockaddrAny, loopSlots),
-		iovs: make([]unix.Iovec, loopSlots), send: make([]mmsghdr, loopSlots),
+		recv: make([]udpbatch.Mmsghdr, loopSlots), names: make([]unix.RawSockaddrAny, loopSlots),
+		iovs: make([]unix.Iovec, loopSlots), send: make([]udpbatch.Mmsghdr, loopSlots),
 		sendIov: make([]unix.Iovec, loopSlots)}
 	for i := range l.bufs {
 		l.bufs[i] = make([]byte, loopBuf)
@@ -217,7 +212,7 @@ func (l *relayLoop) drain(c *countingConn, first int) int {
 		return 0
 	}
 	for i := first; i < loopSlots; i++ {
-		h := &l.recv[i].hdr
+		h := &l.recv[i].Hdr
 		l.iovs[i].Base = &l.bufs[i][channelDataHeader]
 		l.iovs[i].SetLen(loopBuf - channelDataHeader)
 		h.Iov = &l.iovs[i]
@@ -232,8 +227,8 @@ func (l *relayLoop) drain(c *countingConn, first int) int {
 	}
 	routes := c.routes()
 	for i := first; i < first+l.readN; i++ {
-		size := int(l.recv[i].len)
-		if l.recv[i].hdr.Flags&unix.MSG_TRUNC != 0 {
+		size := int(l.recv[i].Len)
+		if l.recv[i].Hdr.Flags&unix.MSG_TRUNC != 0 {
 			l.truncDrops++
 			continue
 		}
@@ -243,7 +238,7 @@ func (l *relayLoop) drain(c *countingConn, first int) int {
 		}
 		l.inPackets++
 		l.inBytes += size
-		from := sockaddrAddrPort(&l.names[i])
+		from := udpbatch.Decode(&l.names[i])
 		route, ok := routes[from]
 		if !ok {
 			l.toPion(c, l.bufs[i][channelDataHeader:channelDataHeader+size], from)
@@ -289,12 +284,12 @@ func (l *relayLoop) flush() {
 				rest = append(rest, p)
 				continue
 			}
-			h := &l.send[k].hdr
+			h := &l.send[k].Hdr
 			l.sendIov[k].Base = &l.bufs[p.slot][0]
 			l.sendIov[k].SetLen(p.size)
 			h.Iov = &l.sendIov[k]
 			h.SetIovlen(1)
-			h.Name = &p.to.buf[0]
+			h.Name = (*byte)(unsafe.Pointer(&p.to.sa))
 			h.Namelen = p.to.len
 			k++
 		}
@@ -340,7 +335,7 @@ func newDirectWriter() *directWriter {
 	w := &directWriter{}
 	w.fn = func(fd uintptr) bool {
 		_, _, w.errno = unix.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&w.p[0])), uintptr(len(w.p)),
-			unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(&w.to.buf[0])), uintptr(w.to.len))
+			unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(&w.to.sa)), uintptr(w.to.len))
 		return true
 	}
 	return w
@@ -400,45 +395,15 @@ func (o *sender) sendAll(l *relayLoop, k int) (sent int) {
 	return sent
 }
 
-// rawSockaddr is a client address encoded for sendmmsg.
+// rawSockaddr is a destination encoded for sendto/sendmmsg.
 type rawSockaddr struct {
-	buf [unix.SizeofSockaddrInet6]byte
+	sa  unix.RawSockaddrAny
 	len uint32
 }
 
 // sockaddr encodes a destination for this socket's family.
 func (o *sender) sockaddr(to netip.AddrPort) (*rawSockaddr, bool) {
 	r := &rawSockaddr{}
-	addr, client := to.Addr(), to
-	if o.v6 {
-		sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(&r.buf[0]))
-		sa.Family = unix.AF_INET6
-		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:], client.Port())
-		sa.Addr = addr.As16() // IPv4 as ::ffff:a.b.c.d
-		r.len = unix.SizeofSockaddrInet6
-		return r, true
-	}
-	if !addr.Is4() {
-		return nil, false
-	}
-	sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&r.buf[0]))
-	sa.Family = unix.AF_INET
-	binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:], client.Port())
-	sa.Addr = addr.As4()
-	r.len = unix.SizeofSockaddrInet4
-	return r, true
-}
-
-// sockaddrAddrPort decodes a peer's address as recvmmsg wrote it, IPv4
-// unmapped like addrPortOf.
-func sockaddrAddrPort(sa *unix.RawSockaddrAny) netip.AddrPort {
-	switch sa.Addr.Family {
-	case unix.AF_INET:
-		in := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
-		return netip.AddrPortFrom(netip.AddrFrom4(in.Addr), binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&in.Port))[:]))
-	case unix.AF_INET6:
-		in := (*unix.RawSockaddrInet6)(unsafe.Pointer(sa))
-		return netip.AddrPortFrom(netip.AddrFrom16(in.Addr).Unmap(), binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&in.Port))[:]))
-	}
-	return netip.AddrPort{}
+	r.len = udpbatch.Encode(&r.sa, to, o.v6)
+	return r, r.len != 0
 }
