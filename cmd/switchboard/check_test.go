@@ -54,6 +54,15 @@ func TestCheckAllGreen(t *testing.T) {
 		"ICE servers handed out", "STUN", "TURN over UDP", "TURN over TCP", "Relay-only call"} {
 		lineOf(t, out, "✓", name)
 	}
+	lineOf(t, out, "✓", "Relay-only call between two peers") // no -echo here
+
+	echo := startApp(t, func(c *config) { c.Echo = true })
+	if code, out := runCheck(t, echo.httpURL); code != 0 {
+		t.Fatalf("with -echo: exit %d", code)
+	} else {
+		lineOf(t, out, "✓", "Relay-only call to the echo peer")
+	}
+
 	code, out = runCheck(t, "-json", app.httpURL)
 	var report struct {
 		OK      bool

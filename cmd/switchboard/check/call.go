@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -14,20 +15,24 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
-// checkCall makes the call a browser would, relay-only: two pion/webrtc
-// peers join one fresh room through the server, exchange offer, answer and
-// candidates over signaling, connect through TURN, and time a data channel
-// round trip. It proves the whole path: signaling relays, credentials the
-// relay accepts, relay addresses reachable, and the relay letting its own
-// allocations talk.
+// checkCall makes the call a browser would, relay-only, and times a data
+// channel round trip. With the server's echo peer (-echo) it calls that,
+// as the page's pre-call test does; otherwise two pion/webrtc peers of
+// its own join one fresh room and call each other. Either way it proves
+// the whole path: signaling relays, credentials the relay accepts, relay
+// addresses reachable, and the relay letting allocations talk.
 func checkCall(ctx context.Context, cfg Config, u *url.URL, servers []iceServer) Result {
-	const name = "Relay-only call"
 	ctx, cancel := context.WithTimeout(ctx, 3*cfg.Timeout)
 	defer cancel()
 	start := time.Now()
-	rtt, err := call(ctx, cfg, u, servers)
+	name := "Relay-only call to the echo peer"
+	rtt, err := callEcho(ctx, cfg, u, servers)
+	if errors.Is(err, errEchoOff) {
+		name = "Relay-only call between two peers"
+		rtt, err = callPair(ctx, cfg, u, servers)
+	}
 	if err != nil {
-		return fail(name, "Signaling and TURN each answered, yet two peers could not connect through the relay: "+
+		return fail(name, "Signaling and TURN each answered, yet the call could not connect through the relay: "+
 			"check that the relay port range (min-port..max-port, -relay-ports) is open for UDP, that -public-ip / external-ip is the address clients reach, "+
 			"and that the relay allows relaying between its own allocations.", "%v", err)
 	}
@@ -51,63 +56,126 @@ func (p *peer) send(msg map[string]any) error {
 	return p.sig.send(msg)
 }
 
-func call(ctx context.Context, cfg Config, u *url.URL, servers []iceServer) (time.Duration, error) {
-	room := make([]byte, 8)
-	_, _ = rand.Read(room)
-	roomName := "switchboard-check-" + hex.EncodeToString(room)
+func (p *peer) close() {
+	if p.pc != nil {
+		_ = p.pc.Close()
+	}
+	if p.sig != nil {
+		_ = p.send(map[string]any{"type": "bye"})
+		p.sig.close()
+	}
+}
+
+// joinPeer opens a session (WebSocket, else polling), joins room and
+// makes a relay-only peer connection that sends its candidates to
+// p.other once that is set.
+func joinPeer(ctx context.Context, cfg Config, u *url.URL, ice []webrtc.ICEServer, room string) (*peer, error) {
+	p := &peer{}
+	sig, w, err := openWS(ctx, cfg, u)
+	if err != nil {
+		if sig, w, err = openPoll(ctx, cfg, u); err != nil {
+			return nil, fmt.Errorf("signaling: %w", err)
+		}
+	}
+	p.sig, p.id = sig, w.Session
+	join := map[string]any{"type": "join", "room": room, "name": "check", "id": 1}
+	if cfg.JoinToken != "" {
+		join["token"] = cfg.JoinToken
+	}
+	if err := p.send(join); err == nil {
+		err = expect(ctx, p.sig, "joined")
+	}
+	if err != nil {
+		p.close()
+		return nil, fmt.Errorf("join: %w", err)
+	}
+	if p.pc, err = webrtc.NewPeerConnection(webrtc.Configuration{ICEServers: ice, ICETransportPolicy: webrtc.ICETransportPolicyRelay}); err != nil {
+		p.close()
+		return nil, err
+	}
+	p.pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if c != nil {
+			_ = p.send(map[string]any{"type": "candidate", "to": p.other, "candidate": c.ToJSON()})
+		}
+	})
+	return p, nil
+}
+
+func randomRoom() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return "switchboard-check-" + hex.EncodeToString(b)
+}
+
+func webrtcServers(servers []iceServer) []webrtc.ICEServer {
 	var ice []webrtc.ICEServer
 	for _, s := range servers {
 		ice = append(ice, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
 	}
-	a, b := &peer{}, &peer{}
-	defer func() {
-		for _, p := range []*peer{a, b} {
-			if p.pc != nil {
-				_ = p.pc.Close()
-			}
-			if p.sig != nil {
-				_ = p.send(map[string]any{"type": "bye"})
-				p.sig.close()
-			}
-		}
-	}()
-	for _, p := range []*peer{a, b} {
-		sig, w, err := openWS(ctx, cfg, u)
-		if err != nil {
-			if sig, w, err = openPoll(ctx, cfg, u); err != nil {
-				return 0, fmt.Errorf("signaling: %w", err)
-			}
-		}
-		p.sig, p.id = sig, w.Session
-		join := map[string]any{"type": "join", "room": roomName, "name": "check", "id": 1}
-		if cfg.JoinToken != "" {
-			join["token"] = cfg.JoinToken
-		}
-		if err := p.send(join); err != nil {
-			return 0, fmt.Errorf("join: %w", err)
-		}
-		if err := expect(ctx, p.sig, "joined"); err != nil {
-			return 0, fmt.Errorf("join: %w", err)
-		}
-		pc, err := webrtc.NewPeerConnection(webrtc.Configuration{ICEServers: ice, ICETransportPolicy: webrtc.ICETransportPolicyRelay})
-		if err != nil {
-			return 0, err
-		}
-		p.pc = pc
+	return ice
+}
+
+// callEcho calls the server's echo peer; errEchoOff when it runs none.
+func callEcho(ctx context.Context, cfg Config, u *url.URL, servers []iceServer) (time.Duration, error) {
+	a, err := joinPeer(ctx, cfg, u, webrtcServers(servers), randomRoom())
+	if err != nil {
+		return 0, err
 	}
+	defer a.close()
+	var refused *serverError
+	if err := a.send(map[string]any{"type": "echo", "relay": true, "id": 2}); errors.As(err, &refused) && refused.Code == "echo_off" {
+		return 0, errEchoOff // said at once over polling; over WebSocket it comes as an event
+	} else if err != nil {
+		return 0, err
+	}
+	for a.other == "" {
+		raw, err := a.sig.recv(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("echo: %w", err)
+		}
+		var m struct {
+			Type, Code, Message string
+			Peer                struct{ ID string }
+		}
+		if json.Unmarshal(raw, &m) != nil {
+			continue
+		}
+		switch {
+		case m.Type == "error" && m.Code == "echo_off":
+			return 0, errEchoOff
+		case m.Type == "error":
+			return 0, fmt.Errorf("echo: %s: %s", m.Code, m.Message)
+		case m.Type == "peer-joined":
+			a.other = m.Peer.ID
+		}
+	}
+	return dial(ctx, cfg, a, nil)
+}
+
+// callPair calls between two peers of the check's own.
+func callPair(ctx context.Context, cfg Config, u *url.URL, servers []iceServer) (time.Duration, error) {
+	room, ice := randomRoom(), webrtcServers(servers)
+	a, err := joinPeer(ctx, cfg, u, ice, room)
+	if err != nil {
+		return 0, err
+	}
+	defer a.close()
+	b, err := joinPeer(ctx, cfg, u, ice, room)
+	if err != nil {
+		return 0, err
+	}
+	defer b.close()
 	a.other, b.other = b.id, a.id
-	for _, p := range []*peer{a, b} {
-		p.pc.OnICECandidate(func(c *webrtc.ICECandidate) {
-			if c != nil {
-				init := c.ToJSON()
-				_ = p.send(map[string]any{"type": "candidate", "to": p.other, "candidate": init})
-			}
-		})
-	}
-	echoed := make(chan []byte, 16)
 	b.pc.OnDataChannel(func(dc *webrtc.DataChannel) {
 		dc.OnMessage(func(m webrtc.DataChannelMessage) { _ = dc.Send(m.Data) })
 	})
+	return dial(ctx, cfg, a, b)
+}
+
+// dial offers from a to a.other (whose side b serves, when it is ours),
+// waits for the data channel and returns the median of ten round trips.
+func dial(ctx context.Context, cfg Config, a, b *peer) (time.Duration, error) {
+	echoed := make(chan []byte, 16)
 	dc, err := a.pc.CreateDataChannel("check", nil)
 	if err != nil {
 		return 0, err
@@ -122,7 +190,9 @@ func call(ctx context.Context, cfg Config, u *url.URL, servers []iceServer) (tim
 	})
 	errs := make(chan error, 2)
 	for _, p := range []*peer{a, b} {
-		go func() { errs <- p.serve(ctx) }()
+		if p != nil {
+			go func() { errs <- p.serve(ctx) }()
+		}
 	}
 	offer, err := a.pc.CreateOffer(nil)
 	if err != nil {
@@ -131,7 +201,7 @@ func call(ctx context.Context, cfg Config, u *url.URL, servers []iceServer) (tim
 	if err := a.pc.SetLocalDescription(offer); err != nil {
 		return 0, err
 	}
-	if err := a.send(map[string]any{"type": "offer", "to": b.id, "sdp": offer.SDP}); err != nil {
+	if err := a.send(map[string]any{"type": "offer", "to": a.other, "sdp": offer.SDP}); err != nil {
 		return 0, err
 	}
 	select {

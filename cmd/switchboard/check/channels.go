@@ -158,11 +158,20 @@ func (h *httpSession) send(msg any) error {
 	}
 	defer resp.Body.Close()
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode != http.StatusOK || !bytes.Equal(bytes.TrimSpace(answer), []byte("[null]")) {
+	var results []*serverError
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(answer, &results) != nil || len(results) != 1 {
 		return fmt.Errorf("send answered %d %.120s", resp.StatusCode, answer)
+	}
+	if results[0] != nil {
+		return results[0] // errors for posted messages come only in the answer
 	}
 	return nil
 }
+
+// serverError is an error frame the server answered a request with.
+type serverError struct{ Code, Message string }
+
+func (e *serverError) Error() string { return e.Code + ": " + e.Message }
 
 // sseConn reads the event stream; only the welcome is needed of it.
 type sseConn struct {

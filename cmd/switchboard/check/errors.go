@@ -9,4 +9,5 @@ var (
 	errClosed        = errors.New("channel closed")
 	errNotConnected  = errors.New("peers did not connect")
 	errBadCredential = errors.New("TURN username is not <expiry>:<user>")
+	errEchoOff       = errors.New("the server runs no echo peer")
 )
