@@ -15,8 +15,10 @@ import (
 // its event handler. With those:
 //   - ChannelData from a client goes from the TURN socket's reader straight
 //     to the relay socket (forward), skipping pion's per-packet lookups;
-//   - datagrams from peers are read by one loop over epoll with recvmmsg
-//     and sent on to clients with sendmmsg (relayloop_linux.go), where pion
+//   - datagrams from peers are read by a few loops over epoll (one per UDP
+//     socket, so one per core, each owning a share of the allocations)
+//     with recvmmsg and sent on to clients with sendmmsg
+//     (relayloop_linux.go), where pion
 //     wakes one goroutine per allocation per datagram.
 //
 // Whatever the fast path does not know (no channel, a TCP client, a Send
@@ -45,8 +47,8 @@ type peerRoute struct {
 }
 
 type fastPath struct {
-	s    *Server
-	loop *relayLoop
+	s     *Server
+	loops []*relayLoop // a relay socket belongs to loops[port % len(loops)]
 	// senders are the UDP sockets answering for each local address; with
 	// SO_REUSEPORT several share an address and any of them will do.
 	senders map[netip.AddrPort]*sender
@@ -81,12 +83,21 @@ func newFastPath(s *Server, sockets []net.PacketConn) *fastPath {
 		}
 		senders[local] = out
 	}
-	loop, err := newRelayLoop(s)
-	if err != nil {
-		s.log.Warn("relay fast path off: pion relays every datagram", "err", err)
-		return nil
+	// As many loops as server sockets: one loop would hold the relay to
+	// one core.
+	loops := make([]*relayLoop, 0, len(sockets))
+	for range sockets {
+		loop, err := newRelayLoop(s)
+		if err != nil {
+			for _, l := range loops {
+				l.close()
+			}
+			s.log.Warn("relay fast path off: pion relays every datagram", "err", err)
+			return nil
+		}
+		loops = append(loops, loop)
 	}
-	return &fastPath{s: s, loop: loop, senders: senders,
+	return &fastPath{s: s, loops: loops, senders: senders,
 		channels: make(map[channelKey]channelRoute), relays: make(map[int]*countingConn)}
 }
 
@@ -103,7 +114,7 @@ func addrPortOf(a net.Addr) netip.AddrPort {
 
 // adopt hands a fresh relay socket to the loop.
 func (f *fastPath) adopt(c *countingConn) error {
-	if err := f.loop.add(c); err != nil {
+	if err := f.loopOf(c).add(c); err != nil {
 		return err
 	}
 	f.mu.Lock()
@@ -114,7 +125,7 @@ func (f *fastPath) adopt(c *countingConn) error {
 
 // release forgets a relay socket that is closing, and its channels.
 func (f *fastPath) release(c *countingConn) {
-	f.loop.remove(c)
+	f.loopOf(c).remove(c)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.relays[c.port] == c {
@@ -212,7 +223,13 @@ func (f *fastPath) forward(local netip.AddrPort, from net.Addr, pkt []byte, w *d
 	return true
 }
 
-func (f *fastPath) close() { f.loop.close() }
+func (f *fastPath) loopOf(c *countingConn) *relayLoop { return f.loops[c.port%len(f.loops)] }
+
+func (f *fastPath) close() {
+	for _, l := range f.loops {
+		l.close()
+	}
+}
 
 // channelDataHeader is ChannelData's channel number and length (RFC 8656
 // 12.4). Over UDP no padding follows the data.
