@@ -8,6 +8,7 @@ var (
 	errBadAddrRange = errors.New("not an address, range a-b or prefix")
 	errNotTURNFrame = errors.New("stream carries neither STUN nor ChannelData")
 	errNoRelayLoop  = errors.New("relay fast path needs Linux on amd64 or arm64")
+	errLoopStopped  = errors.New("relay loop stopped")
 
 	errUnknownKey     = errors.New("unknown option")
 	errUnsupportedKey = errors.New("unsupported option")

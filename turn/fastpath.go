@@ -2,6 +2,7 @@ package turn
 
 import (
 	"encoding/binary"
+	"hash/fnv"
 	"net"
 	"net/netip"
 	"sync"
@@ -50,10 +51,13 @@ type fastPath struct {
 	s     *Server
 	loops []*relayLoop // a relay socket belongs to loops[port % len(loops)]
 	// senders are the UDP sockets answering for each local address; with
-	// SO_REUSEPORT several share an address and any of them will do.
-	senders map[netip.AddrPort]*sender
+	// SO_REUSEPORT several share an address, and a client's ChannelData
+	// leaves by one of them chosen by its address, so no one socket's
+	// send buffer carries every client's media.
+	senders map[netip.AddrPort][]*sender
 
-	// Datagrams the fast path relayed, client to peer and peer to client.
+	// Datagrams the fast path took from clients (relayed, or dropped by
+	// the policy or the caps) and sent to clients.
 	toPeers, toClients atomic.Uint64
 
 	mu       sync.RWMutex
@@ -67,21 +71,18 @@ func newFastPath(s *Server, sockets []net.PacketConn) *fastPath {
 	if len(sockets) == 0 {
 		return nil
 	}
-	senders := make(map[netip.AddrPort]*sender)
+	senders := make(map[netip.AddrPort][]*sender)
 	for _, pc := range sockets {
 		uc, ok := pc.(*net.UDPConn)
 		if !ok {
 			return nil
 		}
-		local := addrPortOf(uc.LocalAddr())
-		if senders[local] != nil {
-			continue
-		}
 		out, err := newSender(uc)
 		if err != nil {
 			return nil
 		}
-		senders[local] = out
+		local := addrPortOf(uc.LocalAddr())
+		senders[local] = append(senders[local], out)
 	}
 	// As many loops as server sockets: one loop would hold the relay to
 	// one core.
@@ -144,7 +145,7 @@ func (f *fastPath) channelCreated(src, dst net.Addr, protocol string, relayAddr,
 	if protocol != "UDP" {
 		return // ChannelData over TCP stays with pion
 	}
-	out := f.senders[addrPortOf(dst)]
+	out := f.senderFor(addrPortOf(dst), addrPortOf(src))
 	if out == nil {
 		return
 	}
@@ -171,6 +172,49 @@ func (f *fastPath) channelCreated(src, dst net.Addr, protocol string, relayAddr,
 	}
 	routes[peerAP] = peerRoute{key: key, out: out, to: to}
 	relay.setRoutes(routes)
+}
+
+// senderFor picks the socket of local that sends to client.
+func (f *fastPath) senderFor(local, client netip.AddrPort) *sender {
+	socks := f.senders[local]
+	if len(socks) == 0 {
+		return nil
+	}
+	h := fnv.New32a()
+	b, _ := client.MarshalBinary()
+	_, _ = h.Write(b)
+	return socks[h.Sum32()%uint32(len(socks))]
+}
+
+// permission is pion's OnPermissionCreated (granted true) and
+// OnPermissionDeleted: the relay loop drops a datagram from an address
+// without one before it spends any budget on it.
+func (f *fastPath) permission(relayAddr net.Addr, peer net.IP, granted bool) {
+	addr, ok := netip.AddrFromSlice(peer)
+	if !ok {
+		return
+	}
+	addr = addr.Unmap()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	relay := f.relays[int(addrPortOf(relayAddr).Port())]
+	if relay == nil {
+		return
+	}
+	var old map[netip.Addr]bool
+	if m := relay.permMap.Load(); m != nil {
+		old = *m
+	}
+	perms := make(map[netip.Addr]bool, len(old)+1)
+	for a := range old {
+		perms[a] = true
+	}
+	if granted {
+		perms[addr] = true
+	} else {
+		delete(perms, addr)
+	}
+	relay.permMap.Store(&perms)
 }
 
 // channelDeleted is pion's OnChannelDeleted: the bind expired or its

@@ -155,3 +155,80 @@ func TestFastPathKeepsPolicy(t *testing.T) {
 		t.Fatalf("%v datagrams relayed to a non-relay port", got)
 	}
 }
+
+// TestFastPathDropsStrangersBeforeTheBudget: datagrams sprayed at a relay
+// port from an address without a permission are dropped before they
+// spend the server's bandwidth, so the peer's media still gets through.
+func TestFastPathDropsStrangersBeforeTheBudget(t *testing.T) {
+	r := startRelay(t, func(c *Config) { c.AllowLoopbackPeers, c.BPSCapacity = true, 70000 })
+	peer := listenInRange(t, 40000, 60000)
+	defer peer.Close()
+	relayConn := fastRelay(t, r, peer)
+	// 127.0.0.2 is loopback too, but the allocation permits 127.0.0.1 only.
+	stranger, err := net.ListenPacket("udp4", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stranger.Close()
+	spray := make([]byte, 1000)
+	const sprayed = 200 // three times the server's second of budget and burst
+	m := r.srv.metrics
+	for burst := 1; burst <= sprayed/20; burst++ { // in bursts the socket buffer holds
+		for range 20 {
+			if _, err := stranger.WriteTo(spray, relayConn.LocalAddr()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitUntil(t, func() bool { return testutil.ToFloat64(m.droppedNoPermission) == float64(20*burst) }, "the spray dropped as unpermitted")
+	}
+	if _, err := peer.WriteTo([]byte("media"), relayConn.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1500)
+	_ = relayConn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, _, err := relayConn.ReadFrom(buf)
+	if err != nil || string(buf[:n]) != "media" {
+		t.Fatalf("client got %q (%v) after the spray", buf[:n], err)
+	}
+	if got := testutil.ToFloat64(m.droppedBandwidth); got != 0 {
+		t.Fatalf("the spray spent the budget: %v datagrams dropped for bandwidth", got)
+	}
+}
+
+// TestRelayWithoutTheLoop: when the relay loops have stopped, new
+// allocations are read by pion and still relay both ways.
+func TestRelayWithoutTheLoop(t *testing.T) {
+	r := startRelay(t, func(c *Config) { c.AllowLoopbackPeers = true })
+	for _, l := range r.srv.fast.loops {
+		l.close()
+	}
+	user, pass, _ := r.srv.Credentials("no-loop")
+	relayConn, err := r.newClient(t, "udp", user, pass).Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relayConn.Close()
+	peer := listenInRange(t, 40000, 60000)
+	defer peer.Close()
+	buf := make([]byte, 1500)
+	for i := range 20 { // past pion's client binding its channel
+		if _, err := relayConn.WriteTo([]byte{byte(i)}, peer.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, from, err := peer.ReadFrom(buf)
+		if err != nil || n != 1 || buf[0] != byte(i) {
+			t.Fatalf("round %d: peer got %x (%v)", i, buf[:n], err)
+		}
+		if _, err := peer.WriteTo(buf[:1], from); err != nil {
+			t.Fatal(err)
+		}
+		_ = relayConn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if n, _, err := relayConn.ReadFrom(buf); err != nil || n != 1 || buf[0] != byte(i) {
+			t.Fatalf("round %d: client got %x (%v)", i, buf[:n], err)
+		}
+	}
+	if r.srv.fast.toClients.Load() != 0 {
+		t.Fatal("a stopped loop relayed")
+	}
+}

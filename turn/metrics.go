@@ -12,6 +12,7 @@ type metrics struct {
 	allocDraining                       prometheus.Counter
 	droppedAuthRate, droppedBandwidth   prometheus.Counter
 	droppedSTUNMode, droppedRelayQueue  prometheus.Counter
+	droppedNoPermission                 prometheus.Counter
 	refusedConns, timedOutConns         prometheus.Counter
 }
 
@@ -39,7 +40,7 @@ func newMetrics(reg prometheus.Registerer, allocations, bindings func() float64)
 	}, []string{"outcome"})
 	dropped := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchboard_turn_dropped_total",
-		Help: "Packets dropped: auth_rate (401/438 budget of a source), bandwidth (max-bps or bps-capacity), mode (TURN under stun-only, Binding under no-stun), relay_queue (a peer's datagram that found the queue towards its client full, or was larger than 2 KiB).",
+		Help: "Packets dropped: auth_rate (401/438 budget of a source), bandwidth (max-bps or bps-capacity), mode (TURN under stun-only, Binding under no-stun), relay_queue (a peer's datagram that found the queue towards its client full, or was larger than 2 KiB), no_permission (a datagram to a relay port from an address the allocation has no permission for).",
 	}, []string{"reason"})
 	conns := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchboard_turn_connections_closed_total",
@@ -57,7 +58,7 @@ func newMetrics(reg prometheus.Registerer, allocations, bindings func() float64)
 		quotaUser: allocs.WithLabelValues("quota_user"), quotaTotal: allocs.WithLabelValues("quota_total"),
 		allocDraining:   allocs.WithLabelValues("draining"),
 		droppedAuthRate: dropped.WithLabelValues("auth_rate"), droppedBandwidth: dropped.WithLabelValues("bandwidth"),
-		droppedSTUNMode: dropped.WithLabelValues("mode"), droppedRelayQueue: dropped.WithLabelValues("relay_queue"),
+		droppedSTUNMode: dropped.WithLabelValues("mode"), droppedRelayQueue: dropped.WithLabelValues("relay_queue"), droppedNoPermission: dropped.WithLabelValues("no_permission"),
 		refusedConns: conns.WithLabelValues("per_address_cap"), timedOutConns: conns.WithLabelValues("timeout"),
 	}
 	if reg != nil {

@@ -45,14 +45,16 @@ func (g *countingRelays) AllocatePacketConn(network string, requestedPort int) (
 	if g.fast != nil && isUDP {
 		c.udp = uc
 		if c.self, err = newSender(uc); err != nil {
-			_ = c.Close()
-			return nil, nil, err
+			c.udp = nil
+			return c, addr, nil // pion reads it
 		}
 		c.slow = make(chan slowPacket, slowQueue)
 		c.done = make(chan struct{})
 		if err := g.fast.adopt(c); err != nil {
-			_ = c.Close()
-			return nil, nil, err
+			// The loop is gone (logged when it stopped): pion reads this
+			// one, as it reads every relay socket elsewhere.
+			c.udp, c.self, c.slow, c.done = nil, nil, nil, nil
+			return c, addr, nil
 		}
 		c.fast = g.fast
 	}
@@ -84,6 +86,14 @@ type countingConn struct {
 	slow    chan slowPacket
 	done    chan struct{}
 	peerMap atomic.Pointer[map[netip.AddrPort]peerRoute] // the peers with a channel
+	permMap atomic.Pointer[map[netip.Addr]bool]          // the peers with a permission
+}
+
+// permits reports whether the allocation has a permission for peer, as
+// pion's events tell the fast path.
+func (c *countingConn) permits(peer netip.Addr) bool {
+	m := c.permMap.Load()
+	return m != nil && (*m)[peer]
 }
 
 func (c *countingConn) routes() map[netip.AddrPort]peerRoute {

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -41,6 +42,9 @@ type relayLoop struct {
 	ep     *os.File // the epoll instance
 	epRaw  syscall.RawConn
 	exited chan struct{}
+	// closing is set by close(); stopped once run has returned, for
+	// whatever reason.
+	closing, stopped atomic.Bool
 
 	mu     sync.RWMutex
 	conns  map[uint32]*countingConn
@@ -56,21 +60,22 @@ type relayLoop struct {
 	send    []udpbatch.Mmsghdr
 	sendIov []unix.Iovec
 	// For RawConn.Read: one closure, its arguments and results in fields.
-	readFn     func(fd uintptr) bool
-	readFrom   int
-	readN      int
-	readErrno  syscall.Errno
-	sendFn     func(fd uintptr) bool
-	waitFn     func(fd uintptr) bool
-	waitN      int
-	sendCount  int
-	sendN      int
-	sendErrno  syscall.Errno
-	inPackets  int
-	inBytes    int
-	bwDropped  int
-	queueDrops int
-	truncDrops int
+	readFn      func(fd uintptr) bool
+	readFrom    int
+	readN       int
+	readErrno   syscall.Errno
+	sendFn      func(fd uintptr) bool
+	waitFn      func(fd uintptr) bool
+	waitN       int
+	sendCount   int
+	sendN       int
+	sendErrno   syscall.Errno
+	inPackets   int
+	inBytes     int
+	bwDropped   int
+	queueDrops  int
+	truncDrops  int
+	unpermitted int
 }
 
 type outbound struct {
@@ -126,10 +131,10 @@ func (l *relayLoop) ctl(op int, fd uintptr, ev *unix.EpollEvent) error {
 
 // add registers a relay socket with the loop.
 func (l *relayLoop) add(c *countingConn) error {
-	raw, err := c.udp.SyscallConn()
-	if err != nil {
-		return err
+	if l.stopped.Load() {
+		return errLoopStopped
 	}
+	raw := c.self.raw
 	l.mu.Lock()
 	l.nextID++
 	id := l.nextID
@@ -137,7 +142,7 @@ func (l *relayLoop) add(c *countingConn) error {
 	l.mu.Unlock()
 	c.loopID = id
 	var cerr error
-	err = raw.Control(func(fd uintptr) {
+	err := raw.Control(func(fd uintptr) {
 		cerr = l.ctl(unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(id)})
 	})
 	if err = errors.Join(err, cerr); err != nil {
@@ -152,23 +157,26 @@ func (l *relayLoop) remove(c *countingConn) {
 	l.mu.Lock()
 	delete(l.conns, c.loopID)
 	l.mu.Unlock()
-	if raw, err := c.udp.SyscallConn(); err == nil {
-		_ = raw.Control(func(fd uintptr) { _ = l.ctl(unix.EPOLL_CTL_DEL, fd, nil) })
-	}
+	_ = c.self.raw.Control(func(fd uintptr) { _ = l.ctl(unix.EPOLL_CTL_DEL, fd, nil) })
 }
 
 // close stops the loop: closing the epoll file wakes its wait.
 func (l *relayLoop) close() {
+	l.closing.Store(true)
 	_ = l.ep.Close()
 	<-l.exited
 }
 
 func (l *relayLoop) run() {
 	defer close(l.exited)
+	defer l.stopped.Store(true) // add refuses: new relay sockets go to pion
 	for {
 		l.waitN = 0
 		if err := l.epRaw.Read(l.waitFn); err != nil {
-			return // closed
+			if !l.closing.Load() {
+				l.s.log.Error("relay loop stopped; new allocations are relayed by pion", "err", err)
+			}
+			return
 		}
 		used := 0
 		for _, ev := range l.events[:l.waitN] {
@@ -207,10 +215,6 @@ func (l *relayLoop) pollEvents(epfd uintptr) bool {
 // drain reads what c has queued into the free slots from first on and
 // routes it; it returns the slots it filled.
 func (l *relayLoop) drain(c *countingConn, first int) int {
-	raw, err := c.udp.SyscallConn()
-	if err != nil {
-		return 0
-	}
 	for i := first; i < loopSlots; i++ {
 		h := &l.recv[i].Hdr
 		l.iovs[i].Base = &l.bufs[i][channelDataHeader]
@@ -222,7 +226,7 @@ func (l *relayLoop) drain(c *countingConn, first int) int {
 		h.Flags = 0
 	}
 	l.readFrom, l.readN, l.readErrno = first, 0, 0
-	if err := raw.Read(l.readFn); err != nil || l.readN <= 0 {
+	if err := c.self.raw.Read(l.readFn); err != nil || l.readN <= 0 {
 		return 0 // closed, or nothing after all (EAGAIN)
 	}
 	routes := c.routes()
@@ -232,14 +236,21 @@ func (l *relayLoop) drain(c *countingConn, first int) int {
 			l.truncDrops++
 			continue
 		}
+		from := udpbatch.Decode(&l.names[i])
+		route, ok := routes[from]
+		// A datagram from an address without a permission is dropped
+		// here, as pion would drop it, before it spends the bandwidth
+		// budgets: spraying a relay port must not starve real media.
+		if !ok && !c.permits(from.Addr()) {
+			l.unpermitted++
+			continue
+		}
 		if !l.s.bandwidthAllows(c.in, l.s.capacityIn, size) {
 			l.bwDropped++
 			continue
 		}
 		l.inPackets++
 		l.inBytes += size
-		from := udpbatch.Decode(&l.names[i])
-		route, ok := routes[from]
 		if !ok {
 			l.toPion(c, l.bufs[i][channelDataHeader:channelDataHeader+size], from)
 			continue
@@ -309,7 +320,10 @@ func (l *relayLoop) flush() {
 	if l.queueDrops+l.truncDrops > 0 {
 		m.droppedRelayQueue.Add(float64(l.queueDrops + l.truncDrops))
 	}
-	l.inPackets, l.inBytes, l.bwDropped, l.queueDrops, l.truncDrops = 0, 0, 0, 0, 0
+	if l.unpermitted > 0 {
+		m.droppedNoPermission.Add(float64(l.unpermitted))
+	}
+	l.inPackets, l.inBytes, l.bwDropped, l.queueDrops, l.truncDrops, l.unpermitted = 0, 0, 0, 0, 0, 0
 }
 
 func (l *relayLoop) sendBatch(fd uintptr) bool {
@@ -325,6 +339,7 @@ func (l *relayLoop) sendBatch(fd uintptr) bool {
 // directWriter sends one datagram with a raw sendto; each TURN socket's
 // reader has its own, so the closure RawConn.Write needs is made once.
 type directWriter struct {
+	empty [1]byte
 	fn    func(fd uintptr) bool
 	p     []byte
 	to    *rawSockaddr
@@ -334,7 +349,7 @@ type directWriter struct {
 func newDirectWriter() *directWriter {
 	w := &directWriter{}
 	w.fn = func(fd uintptr) bool {
-		_, _, w.errno = unix.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&w.p[0])), uintptr(len(w.p)),
+		_, _, w.errno = unix.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(unsafe.SliceData(w.p))), uintptr(len(w.p)),
 			unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(&w.to.sa)), uintptr(w.to.len))
 		return true
 	}
@@ -344,7 +359,7 @@ func newDirectWriter() *directWriter {
 // send reports whether the datagram left; a full socket buffer drops it.
 func (w *directWriter) send(o *sender, p []byte, to *rawSockaddr) bool {
 	if len(p) == 0 {
-		return false
+		p = w.empty[:0:1] // an empty datagram, as pion relays it; sendto needs a pointer
 	}
 	w.p, w.to = p, to
 	err := o.raw.Write(w.fn)

@@ -88,6 +88,12 @@ func NewServer(cfg Config) (*Server, error) {
 	if !cfg.STUNOnly {
 		s.fast = newFastPath(s, append(append([]net.PacketConn(nil), cfg.UDP...), cfg.AltUDP...))
 	}
+	started := false
+	defer func() {
+		if !started && s.fast != nil {
+			s.fast.close() // its loops' goroutines and epoll files
+		}
+	}()
 	udpRelays := &countingRelays{RelayAddressGeneratorPortRange: portRange, srv: s, fast: s.fast}
 	sc := turn.ServerConfig{
 		Realm:         cfg.Realm,
@@ -119,6 +125,12 @@ func NewServer(cfg Config) (*Server, error) {
 		}
 		sc.EventHandler.OnChannelDeleted = func(src, dst net.Addr, protocol, _, _ string, relay, peer net.Addr, number uint16) {
 			s.fast.channelDeleted(src, dst, protocol, relay, peer, number)
+		}
+		sc.EventHandler.OnPermissionCreated = func(_, _ net.Addr, _, _, _ string, relay net.Addr, peer net.IP) {
+			s.fast.permission(relay, peer, true)
+		}
+		sc.EventHandler.OnPermissionDeleted = func(_, _ net.Addr, _, _, _ string, relay net.Addr, peer net.IP) {
+			s.fast.permission(relay, peer, false)
 		}
 	}
 	var rfc5780 *stun.Responder
@@ -160,12 +172,10 @@ func NewServer(cfg Config) (*Server, error) {
 	addListeners(cfg.TLS, "tls")
 	srv, err := turn.NewServer(sc)
 	if err != nil {
-		if s.fast != nil {
-			s.fast.close()
-		}
 		return nil, fmt.Errorf("start turn server: %w", err)
 	}
 	s.turn = srv
+	started = true
 	return s, nil
 }
 

@@ -137,6 +137,9 @@ func (p *peer) wire() {
 	})
 	p.pc.OnDataChannel(func(dc *webrtc.DataChannel) {
 		dc.OnMessage(func(m webrtc.DataChannelMessage) {
+			if dc.BufferedAmount() > maxEchoBuffered {
+				return // a requester that does not read does not grow our queue
+			}
 			if m.IsString {
 				_ = dc.SendText(string(m.Data))
 			} else {
@@ -168,6 +171,9 @@ func (p *peer) localTrack(kind webrtc.RTPCodecType) *webrtc.TrackLocalStaticRTP 
 	}
 	return nil
 }
+
+// maxEchoBuffered bounds what waits to be echoed on a data channel.
+const maxEchoBuffered = 1 << 20
 
 // serve handles the requester's frames until the socket ends.
 func (p *peer) serve() error {

@@ -27,7 +27,7 @@ func checkCall(ctx context.Context, cfg Config, u *url.URL, servers []iceServer)
 	start := time.Now()
 	name := "Relay-only call to the echo peer"
 	rtt, err := callEcho(ctx, cfg, u, servers)
-	if errors.Is(err, errEchoOff) {
+	if errors.Is(err, errEchoOff) || errors.Is(err, errEchoBusy) {
 		name = "Relay-only call between two peers"
 		rtt, err = callPair(ctx, cfg, u, servers)
 	}
@@ -123,8 +123,8 @@ func callEcho(ctx context.Context, cfg Config, u *url.URL, servers []iceServer) 
 	}
 	defer a.close()
 	var refused *serverError
-	if err := a.send(map[string]any{"type": "echo", "relay": true, "id": 2}); errors.As(err, &refused) && refused.Code == "echo_off" {
-		return 0, errEchoOff // said at once over polling; over WebSocket it comes as an event
+	if err := a.send(map[string]any{"type": "echo", "relay": true, "id": 2}); errors.As(err, &refused) {
+		return 0, echoRefusal(refused.Code, refused.Message) // said at once over polling; over WebSocket it comes as an event
 	} else if err != nil {
 		return 0, err
 	}
@@ -141,15 +141,26 @@ func callEcho(ctx context.Context, cfg Config, u *url.URL, servers []iceServer) 
 			continue
 		}
 		switch {
-		case m.Type == "error" && m.Code == "echo_off":
-			return 0, errEchoOff
 		case m.Type == "error":
-			return 0, fmt.Errorf("echo: %s: %s", m.Code, m.Message)
+			return 0, echoRefusal(m.Code, m.Message)
 		case m.Type == "peer-joined":
 			a.other = m.Peer.ID
 		}
 	}
 	return dial(ctx, cfg, a, nil)
+}
+
+// echoRefusal names why the server would not start its echo peer:
+// without one (or with all of them busy) the check calls between two
+// peers of its own instead.
+func echoRefusal(code, message string) error {
+	switch code {
+	case "echo_off":
+		return errEchoOff
+	case "echo_busy":
+		return errEchoBusy
+	}
+	return fmt.Errorf("echo: %s: %s", code, message)
 }
 
 // callPair calls between two peers of the check's own.
@@ -207,6 +218,9 @@ func dial(ctx context.Context, cfg Config, a, b *peer) (time.Duration, error) {
 	select {
 	case <-opened:
 	case err := <-errs:
+		if err == nil { // a reader ended with the deadline
+			err = fmt.Errorf("%w within %s (ICE %s)", errNotConnected, roundS(3*cfg.Timeout), a.pc.ICEConnectionState())
+		}
 		return 0, err
 	case <-ctx.Done():
 		return 0, fmt.Errorf("%w within %s (ICE %s)", errNotConnected, roundS(3*cfg.Timeout), a.pc.ICEConnectionState())

@@ -10,4 +10,5 @@ var (
 	errNotConnected  = errors.New("peers did not connect")
 	errBadCredential = errors.New("TURN username is not <expiry>:<user>")
 	errEchoOff       = errors.New("the server runs no echo peer")
+	errEchoBusy      = errors.New("the server's echo peers are busy")
 )
