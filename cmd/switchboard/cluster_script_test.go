@@ -21,7 +21,9 @@ import (
 // turn` relay, two nodes, HAProxy) on free loopback ports, makes a
 // relay-only call through HAProxy, and checks that HAProxy hashes on the
 // room= of a channel's URL: both peers of a room reach one node, and the
-// rooms spread over both.
+// rooms spread over both. Then two Chromium pages opened through HAProxy
+// move to the room's owner node (joined.owner) while they negotiate, and
+// their call connects: the move lost nothing.
 func TestClusterScript(t *testing.T) {
 	for _, cmd := range []string{"redis-server", "haproxy", "curl"} {
 		if _, err := exec.LookPath(cmd); err != nil {
@@ -131,6 +133,25 @@ func TestClusterScript(t *testing.T) {
 	if used[0] == 0 || used[1] == 0 {
 		t.Errorf("rooms per node %v: HAProxy does not hash on room=", used)
 	}
+
+	b := newBrowser(t, findChromium(t))
+	alice := b.openCall(t, "alice", callPageURL(base, "moving-room", "alice", ""))
+	bob := b.openCall(t, "bob", callPageURL(base, "moving-room", "bob", ""))
+	callDeadline := time.Now().Add(e2eTimeout)
+	waitForCall(t, callDeadline, alice, bob)
+	for _, tb := range []*tab{alice, bob} {
+		tb.waitFor(t, callDeadline, "moved to the room's node", `(() => {
+			const moved = `+jsString(nodes[0])+` === window.switchboard.signalingBase || `+jsString(nodes[1])+` === window.switchboard.signalingBase;
+			return moved ? "" : "signaling on " + window.switchboard.signalingBase;
+		})()`)
+	}
+	for i, c := range callCounters(t, alice, bob) {
+		if c.Sessions != 1 || c.Resumes < 1 || c.PeerConnections != 1 {
+			t.Errorf("page %d: %+v; want one session, resumed on the owner, one peer connection", i, c)
+		}
+	}
+	alice.chat(t, "after the move")
+	bob.waitForChat(t, callDeadline, "alice", "after the move")
 }
 
 // wsChannels reads each node's open WebSocket channels from its /metrics.
