@@ -35,9 +35,11 @@ fi
 
 redis-server --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no --logfile "$dir/redis.log" &
 pids+=($!)
+# A short drain: a browser that went away leaves its allocations behind,
+# and stopping the script should not wait out their lifetime.
 "$bin" turn --listening-ip 127.0.0.1 --listening-port "$turn_port" --use-auth-secret \
   --static-auth-secret "$secret" --realm switchboard --allow-loopback-peers \
-  --min-port 49152 --max-port 65535 2>"$dir/turn.log" &
+  --min-port 49152 --max-port 65535 --shutdown-timeout 2s 2>"$dir/turn.log" &
 pids+=($!)
 # The nodes start once Redis answers (bounded: 10 s).
 for _ in $(seq 100); do
@@ -46,8 +48,11 @@ for _ in $(seq 100); do
 done
 for p in "$node1" "$node2"; do
   # -turn= : no bundled relay, the pool's instead (an empty variable
-  # would mean "unset").
+  # would mean "unset"). Each node's own URL comes first in -public-url:
+  # joined names it as the room's owner, and the page, served through
+  # HAProxy (the second URL, so its origin is accepted), moves there.
   SWITCHBOARD_HTTP="127.0.0.1:$p" SWITCHBOARD_REDIS="redis://127.0.0.1:$redis_port" \
+    SWITCHBOARD_PUBLIC_URL="http://127.0.0.1:$p,http://127.0.0.1:$port" \
     SWITCHBOARD_TURN_URLS="127.0.0.1:$turn_port" SWITCHBOARD_TURN_SECRET="$secret" \
     SWITCHBOARD_TRUSTED_PROXIES="127.0.0.1/32" \
     "$bin" -turn= 2>"$dir/node-$p.log" &

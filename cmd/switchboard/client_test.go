@@ -50,14 +50,39 @@ type clientEnv struct {
 // and starts the harness with options.
 func startClient(t *testing.T, b *browser, fake *fakeSignal, options string) *clientEnv {
 	t.Helper()
+	return startHarness(t, b, fake, clientHarness, options)
+}
+
+// startHarness is startClient with another harness (a format with one %s,
+// the options).
+func startHarness(t *testing.T, b *browser, fake *fakeSignal, harness, options string) *clientEnv {
+	t.Helper()
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", fake.handler())
 	mux.Handle("/", web.Handler())
+	proxy := startDropProxy(t, serveFake(t, mux))
+	page := b.openTab(t, t.Name(), proxy.url+"/")
+	t.Cleanup(func() {
+		if t.Failed() {
+			page.dumpHarness(t, fake)
+		}
+		page.close()
+	})
+	if _, err := evalAwait[string](page, fmt.Sprintf(harness, options)); err != nil {
+		t.Fatalf("harness: %v", err)
+	}
+	return &clientEnv{fake: fake, proxy: proxy, page: page}
+}
+
+// serveFake serves h on a free loopback port until the test ends; it
+// returns the address.
+func serveFake(t *testing.T, h http.Handler) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	t.Cleanup(func() {
@@ -69,18 +94,7 @@ func startClient(t *testing.T, b *browser, fake *fakeSignal, options string) *cl
 			t.Error(err)
 		}
 	})
-	proxy := startDropProxy(t, ln.Addr().String())
-	page := b.openTab(t, t.Name(), proxy.url+"/")
-	t.Cleanup(func() {
-		if t.Failed() {
-			page.dumpHarness(t, fake)
-		}
-		page.close()
-	})
-	if _, err := evalAwait[string](page, fmt.Sprintf(clientHarness, options)); err != nil {
-		t.Fatalf("harness: %v", err)
-	}
-	return &clientEnv{fake: fake, proxy: proxy, page: page}
+	return ln.Addr().String()
 }
 
 func evalAwait[T any](tb *tab, expr string) (T, error) {

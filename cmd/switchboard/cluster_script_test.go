@@ -2,7 +2,10 @@ package main
 
 import (
 	"bufio"
+	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
@@ -10,11 +13,17 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // TestClusterScript runs scripts/cluster.sh (redis-server, a `switchboard
-// turn` relay, two nodes, HAProxy) on free loopback ports and makes a
-// relay-only call through HAProxy.
+// turn` relay, two nodes, HAProxy) on free loopback ports, makes a
+// relay-only call through HAProxy, and checks that HAProxy hashes on the
+// room= of a channel's URL: both peers of a room reach one node, and the
+// rooms spread over both. Then two Chromium pages opened through HAProxy
+// move to the room's owner node (joined.owner) while they negotiate, and
+// their call connects: the move lost nothing.
 func TestClusterScript(t *testing.T) {
 	for _, cmd := range []string{"redis-server", "haproxy", "curl"} {
 		if _, err := exec.LookPath(cmd); err != nil {
@@ -25,8 +34,10 @@ func TestClusterScript(t *testing.T) {
 		}
 	}
 	env := os.Environ()
+	ports := map[string]int{}
 	for _, name := range []string{"SB_PORT", "SB_NODE1_PORT", "SB_NODE2_PORT", "SB_REDIS_PORT", "SB_TURN_PORT"} {
-		env = append(env, name+"="+strconv.Itoa(freeTCPPort(t)))
+		ports[name] = freeTCPPort(t)
+		env = append(env, name+"="+strconv.Itoa(ports[name]))
 	}
 	cmd := exec.Command("bash", "../../scripts/cluster.sh")
 	cmd.Env = env
@@ -70,10 +81,99 @@ func TestClusterScript(t *testing.T) {
 	case <-time.After(4 * time.Minute): // it builds the binary first
 		t.Fatal("cluster.sh did not print its URL")
 	}
-	// HAProxy hashes on the client's address: both peers reach one node,
-	// which relays through the pool's `switchboard turn`.
+	// Without room= HAProxy hashes on the client's address: both peers
+	// reach one node, which relays through the pool's `switchboard turn`.
 	ws := "ws" + base[len("http"):] + "/v1/ws"
 	relayCall(t, dialSignaling(t, ws), dialSignaling(t, ws), "through-haproxy", nil)
+
+	nodes := []string{
+		fmt.Sprintf("http://127.0.0.1:%d", ports["SB_NODE1_PORT"]),
+		fmt.Sprintf("http://127.0.0.1:%d", ports["SB_NODE2_PORT"]),
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	before := wsChannels(t, nodes)
+	used := make([]int, len(nodes)) // rooms per node
+	for i := range 8 {
+		room := fmt.Sprintf("room-%d", i)
+		for range 2 {
+			conn, _, err := websocket.DefaultDialer.Dial(ws+"?room="+room, nil)
+			if err != nil {
+				t.Fatalf("%s: %v", room, err)
+			}
+			t.Cleanup(func() { conn.Close() })
+			if err := conn.SetReadDeadline(deadline); err != nil {
+				t.Fatal(err)
+			}
+			var welcome struct{ Type string }
+			if err := conn.ReadJSON(&welcome); err != nil || welcome.Type != "welcome" {
+				t.Fatalf("%s: %v %+v", room, err, welcome)
+			}
+		}
+		// The peers of one room: both channels on one node.
+		var now []int
+		for {
+			now = wsChannels(t, nodes)
+			if now[0]+now[1] == before[0]+before[1]+2 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: WebSocket channels per node %v, were %v", room, now, before)
+			}
+			time.Sleep(pollInterval) // polling the nodes' gauges, not synchronising
+		}
+		for n := range nodes {
+			if d := now[n] - before[n]; d == 2 {
+				used[n]++
+			} else if d != 0 {
+				t.Fatalf("%s: its peers on different nodes (channels per node %v, were %v)", room, now, before)
+			}
+		}
+		before = now
+	}
+	if used[0] == 0 || used[1] == 0 {
+		t.Errorf("rooms per node %v: HAProxy does not hash on room=", used)
+	}
+
+	b := newBrowser(t, findChromium(t))
+	alice := b.openCall(t, "alice", callPageURL(base, "moving-room", "alice", ""))
+	bob := b.openCall(t, "bob", callPageURL(base, "moving-room", "bob", ""))
+	callDeadline := time.Now().Add(e2eTimeout)
+	waitForCall(t, callDeadline, alice, bob)
+	for _, tb := range []*tab{alice, bob} {
+		tb.waitFor(t, callDeadline, "moved to the room's node", `(() => {
+			const moved = `+jsString(nodes[0])+` === window.switchboard.signalingBase || `+jsString(nodes[1])+` === window.switchboard.signalingBase;
+			return moved ? "" : "signaling on " + window.switchboard.signalingBase;
+		})()`)
+	}
+	for i, c := range callCounters(t, alice, bob) {
+		if c.Sessions != 1 || c.Resumes < 1 || c.PeerConnections != 1 {
+			t.Errorf("page %d: %+v; want one session, resumed on the owner, one peer connection", i, c)
+		}
+	}
+	alice.chat(t, "after the move")
+	bob.waitForChat(t, callDeadline, "alice", "after the move")
+}
+
+// wsChannels reads each node's open WebSocket channels from its /metrics.
+func wsChannels(t *testing.T, nodes []string) []int {
+	t.Helper()
+	gauge := regexp.MustCompile(`(?m)^switchboard_signaling_connections\{transport="ws"\} (\d+)$`)
+	counts := make([]int, len(nodes))
+	for i, n := range nodes {
+		resp, err := http.Get(n + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := gauge.FindSubmatch(body); m != nil {
+			counts[i], _ = strconv.Atoi(string(m[1]))
+		}
+	}
+	return counts
 }
 
 func freeTCPPort(t *testing.T) int {

@@ -28,7 +28,9 @@ type fakeSignal struct {
 	attaches  []string // "ws new", "sse resume 3", …
 	pollWait  time.Duration
 	sseMaxAge time.Duration
-	busy      int // answer this many more POSTs 429, as over the byte budget
+	busy      int            // answer this many more POSTs 429, as over the byte budget
+	joined    map[string]any // extra fields of every joined frame (owner, iceServers)
+	requests  []string       // "<node> <method> <path> room=<room> token=<token>", every request
 }
 
 type fakeSession struct {
@@ -46,7 +48,26 @@ func newFakeSignal() *fakeSignal {
 	return &fakeSignal{sessions: map[string]*fakeSession{}, refuse: map[string]bool{}, pollWait: 2 * time.Second, sseMaxAge: time.Minute}
 }
 
-func (f *fakeSignal) handler() http.Handler {
+func (f *fakeSignal) handler() http.Handler { return f.handlerAs("home") }
+
+// handlerAs serves the fake as node: several nodes share the sessions, as
+// a cluster's do through Redis, and every request is logged with its node.
+func (f *fakeSignal) handlerAs(node string) http.Handler {
+	mux := f.mux()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		token := q.Get("token")
+		if auth, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+			token = auth
+		}
+		f.mu.Lock()
+		f.requests = append(f.requests, fmt.Sprintf("%s %s %s room=%s token=%s", node, r.Method, r.URL.Path, q.Get("room"), token))
+		f.mu.Unlock()
+		mux.ServeHTTP(w, r)
+	})
+}
+
+func (f *fakeSignal) mux() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/ws", f.serveWS)
 	mux.HandleFunc("GET /v1/sse", f.serveSSE)
@@ -109,12 +130,14 @@ type fakeSnapshot struct {
 	room     string
 	attaches []string
 	overlap  int // not yet used by a resume
+	requests []string
 }
 
 func (f *fakeSignal) snapshot() fakeSnapshot {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	s := fakeSnapshot{sessions: len(f.order), attaches: append([]string(nil), f.attaches...), overlap: f.overlap}
+	s := fakeSnapshot{sessions: len(f.order), attaches: append([]string(nil), f.attaches...), overlap: f.overlap,
+		requests: append([]string(nil), f.requests...)}
 	if len(f.order) > 0 {
 		last := f.order[len(f.order)-1]
 		s.received = append([]string(nil), last.received...)
@@ -219,7 +242,11 @@ func (f *fakeSignal) upstream(s *fakeSession, raw []byte) map[string]any {
 			return fail("already_in_room")
 		}
 		s.room = m.Room
-		reply(map[string]any{"type": "joined", "room": m.Room, "peers": []any{}})
+		joined := map[string]any{"type": "joined", "room": m.Room, "peers": []any{}}
+		for k, v := range f.joined {
+			joined[k] = v
+		}
+		reply(joined)
 	case "leave":
 		if s.room == "" {
 			return fail("not_in_room")

@@ -64,6 +64,7 @@ const state = {
   sessionId: null,
   connected: false,
   transport: null, // "ws", "sse" or "poll": the channel signaling is on
+  signalingBase: null, // the origin signaling's channel goes to: the room's node after a move
   resumes: 0, // channels that took up the session again (nothing lost)
   sessions: 0, // sessions started (a reconnect that could not resume starts one)
   peerConnections: 0, // RTCPeerConnections created; a resume creates none
@@ -226,9 +227,12 @@ async function joinCall() {
   chat.clear();
   chat.self = { id: null, name };
   showCall(room);
+  // Join first: the channel connect() opens then carries room= already
+  // (a load balancer keeps the room's peers on one node).
+  const joined = signaling.join(room, name);
   signaling.connect();
   try {
-    await signaling.join(room, name);
+    await joined;
   } catch (err) {
     if (!inCall) return;
     log("join failed:", err.code, err.message);
@@ -328,6 +332,7 @@ signaling.addEventListener("state", ({ detail }) => {
   state.connected = detail.state === "open";
   state.sessionId = signaling.sessionId; // a session outlives a lost channel
   state.transport = detail.transport;
+  state.signalingBase = signaling.channelOrigin;
   if (detail.state === "reconnecting") {
     if (detail.attempt === 1) state.reconnectDelays.length = 0;
     if (state.reconnectDelays.length < 50) state.reconnectDelays.push(detail.delay);
@@ -349,6 +354,8 @@ signaling.addEventListener("resumed", ({ detail }) => {
   state.resumes++;
   log("resumed on", detail.transport, "after event", detail.after, "(last", detail.last + ")");
 });
+
+signaling.addEventListener("moving", ({ detail }) => log("moving to the room's node", detail.to));
 
 signaling.addEventListener("resume-failed", ({ detail }) => {
   log("could not resume:", detail.message || "session gone", "- starting a new session");
@@ -412,7 +419,8 @@ signaling.addEventListener("close", ({ detail }) => {
 });
 
 signaling.addEventListener("ice-servers", ({ detail }) => {
-  log("TURN credentials renewed, ttl", detail.ttl);
+  if (detail.room) log("the room's relay:", detail.iceServers.map((s) => s.urls).flat().join(" "));
+  else log("TURN credentials renewed, ttl", detail.ttl);
   for (const { peer } of peers.entries.values()) peer?.setIceServers(detail.iceServers);
 });
 

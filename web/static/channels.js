@@ -11,9 +11,16 @@
 //   cursor()      {token, after}: the session to attach to (token null for a
 //                 new one) and the last seq processed; read on every (re)open
 //
-// A channel offers kind ("ws", "sse", "poll"), writable (frames can go now)
-// and close(bye). WebSocket frames go with sendText(text); the others post
-// with postFrames().
+// A channel offers kind ("ws", "sse", "poll"), base (the origin it talks
+// to), room (its routing key), writable (frames can go now) and close(bye).
+// WebSocket frames go with sendText(text); the others post with
+// postFrames(ch.base, …, {room: ch.room}).
+//
+// room= goes in the URL of every request of a channel, so a load balancer
+// can keep a room's peers on one node (docs/cluster.md). A channel keeps
+// the room it opened with for all its requests, even once the session
+// joins one: an event stream and its POSTs must reach the same node, or
+// each POST would move the session.
 
 const WS_CLOSE_RESUME = 4000; // the server ended an old socket: resume at once
 const WS_CLOSE_REPLACED = 4001; // another channel took over the session
@@ -36,9 +43,10 @@ export function httpBase(url) {
   return u.origin;
 }
 
-function endpoint(base, path, { token, after } = {}, ws = false) {
+function endpoint(base, path, { token, after } = {}, room = null, ws = false) {
   const u = new URL(path, base);
   if (ws) u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
+  if (room) u.searchParams.set("room", room);
   if (token) {
     u.searchParams.set("token", token);
     u.searchParams.set("after", String(after || 0));
@@ -72,11 +80,11 @@ export class PostError extends Error {
  * Rejects with a PostError for an HTTP refusal, a TypeError when the
  * request did not complete.
  */
-export async function postFrames(base, token, texts, { keepalive = false, signal, ack = 0 } = {}) {
+export async function postFrames(base, token, texts, { keepalive = false, signal, ack = 0, room = null } = {}) {
   const headers = { Authorization: "Bearer " + token, "Content-Type": "application/json" };
   // The last event handled: the server may forget it and what came before.
   if (ack > 0) headers["Last-Event-ID"] = String(ack);
-  const resp = await fetch(endpoint(base, "/v1/send"), {
+  const resp = await fetch(endpoint(base, "/v1/send", {}, room), {
     method: "POST",
     headers,
     body: "[" + texts.join(",") + "]",
@@ -91,11 +99,13 @@ export async function postFrames(base, token, texts, { keepalive = false, signal
 }
 
 export class WsChannel {
-  constructor(base, hooks) {
+  constructor(base, hooks, room) {
     this.kind = "ws";
+    this.base = base;
+    this.room = room;
     this._hooks = hooks;
     this._closed = false;
-    const ws = new WebSocket(endpoint(base, "/v1/ws", hooks.cursor(), true));
+    const ws = new WebSocket(endpoint(base, "/v1/ws", hooks.cursor(), room, true));
     this._ws = ws;
     ws.onmessage = (ev) => {
       const f = parse(ev.data);
@@ -137,9 +147,10 @@ export class WsChannel {
 }
 
 export class SseChannel {
-  constructor(base, hooks) {
+  constructor(base, hooks, room) {
     this.kind = "sse";
-    this._base = base;
+    this.base = base;
+    this.room = room;
     this._hooks = hooks;
     this._closed = false;
     this._token = null;
@@ -158,7 +169,7 @@ export class SseChannel {
   _open() {
     const cursor = this._hooks.cursor();
     this._token = cursor.token;
-    const es = new EventSource(endpoint(this._base, "/v1/sse", cursor));
+    const es = new EventSource(endpoint(this.base, "/v1/sse", cursor, this.room));
     this._es = es;
     let healthy = false;
     es.onopen = () => {
@@ -218,9 +229,10 @@ export class SseChannel {
 
 export class PollChannel {
   /** timeout: ms after which a poll that has not answered counts as failed. */
-  constructor(base, hooks, { timeout }) {
+  constructor(base, hooks, { timeout, room }) {
     this.kind = "poll";
-    this._base = base;
+    this.base = base;
+    this.room = room;
     this._hooks = hooks;
     this._timeout = timeout;
     this._closed = false;
@@ -242,11 +254,11 @@ export class PollChannel {
       if (first && cursor.token) {
         // A resuming poll is held until an event comes: make one (a pong),
         // so a resume is confirmed at once, not after -poll-wait.
-        postFrames(this._base, cursor.token, ['{"type":"ping"}'], { signal: ac.signal }).catch(() => {});
+        postFrames(this.base, cursor.token, ['{"type":"ping"}'], { signal: ac.signal, room: this.room }).catch(() => {});
       }
       let body;
       try {
-        const resp = await fetch(endpoint(this._base, "/v1/poll", cursor), { cache: "no-store", signal: ac.signal });
+        const resp = await fetch(endpoint(this.base, "/v1/poll", cursor, this.room), { cache: "no-store", signal: ac.signal });
         if (this._closed) return;
         body = await resp.json().catch(() => null);
         if (this._closed) return;
@@ -287,9 +299,34 @@ export class PollChannel {
   }
 }
 
-/** Opens a channel of kind "ws", "sse" or "poll". */
-export function openChannel(kind, base, hooks, { pollTimeout }) {
-  if (kind === "ws") return new WsChannel(base, hooks);
-  if (kind === "sse") return new SseChannel(base, hooks);
-  return new PollChannel(base, hooks, { timeout: pollTimeout });
+/** Opens a channel of kind "ws", "sse" or "poll"; room (or null) routes all its requests. */
+export function openChannel(kind, base, hooks, { pollTimeout, room = null }) {
+  if (kind === "ws") return new WsChannel(base, hooks, room);
+  if (kind === "sse") return new SseChannel(base, hooks, room);
+  return new PollChannel(base, hooks, { timeout: pollTimeout, room });
+}
+
+/**
+ * The origin a client may move its session to when joined names the
+ * room's owner node (docs/protocol.md, "Rooms"), or null to stay. The
+ * rule: a WebSocket only (the server sends no CORS headers, so an event
+ * stream or a poll could not read another origin's answers); an http(s)
+ * or ws(s) URL; never from https down to http; and the owner's host is the
+ * home server's host (any port) or a subdomain of it, so a page only
+ * follows to machines of the site that served it. home is the origin the
+ * client was given.
+ */
+export function ownerOrigin(owner, home, kind) {
+  if (kind !== "ws" || typeof owner !== "string" || owner === "") return null;
+  let u;
+  try {
+    u = new URL(httpBase(owner));
+  } catch {
+    return null;
+  }
+  const h = new URL(home);
+  if (u.protocol !== "http:" && u.protocol !== "https:") return null;
+  if (h.protocol === "https:" && u.protocol !== "https:") return null;
+  if (u.hostname !== h.hostname && !u.hostname.endsWith("." + h.hostname)) return null;
+  return u.origin === h.origin ? null : u.origin;
 }

@@ -9,6 +9,10 @@
 // paces frames under the rate limit (outbox.js) and renews TURN
 // credentials (ice.js).
 //
+// In a cluster a room's own relay (joined.iceServers) replaces the
+// session's; channels carry room= and follow the room's owner node
+// (carrier.js).
+//
 // Events (CustomEvent, payload in .detail):
 //   state          {state: "connecting"|"open"|"reconnecting"|"closed",
 //                   transport: "ws"|"sse"|"poll", attempt, delay, at, resumed}
@@ -20,15 +24,22 @@
 //   joined         the joined frame, plus rejoin: true in a new session
 //   peer-joined, peer-left, offer, answer, candidate, message
 //                  the frame as received (relayed frames carry "from")
-//   ice-servers    {iceServers, ttl} after a credential refresh
+//   ice-servers    {iceServers, ttl} after a credential refresh, or
+//                  {iceServers, ttl, room} from a joined frame that names
+//                  the room's relay (sent before that joined event)
+//   moving         {from, to}: joined named the room's owner node; the
+//                  session is resumed there (origins)
 //   error          an error frame no pending request claimed, or
 //                  {code, message} for client-side failures
 //   close          {code, reason, willReconnect, transport}: a channel ended
 
-import { httpBase, postFrames, openChannel } from "./channels.js";
+import { httpBase, postFrames } from "./channels.js";
+import { ChannelCarrier, SignalingError } from "./carrier.js";
 import { Outbox } from "./outbox.js";
-import { Redial, serverReachable, TRANSPORTS } from "./reconnect.js";
+import { TRANSPORTS } from "./reconnect.js";
 import { fetchIceServers, IceRefresher } from "./ice.js";
+
+export { SignalingError };
 
 const DEFAULTS = {
   transports: ["ws", "sse", "poll"], // in order of preference
@@ -41,6 +52,7 @@ const DEFAULTS = {
   connectTimeout: 10000, // ms from opening a channel to welcome or resume
   pollTimeout: 60000, // ms one long-poll may take (the server holds it 25 s)
   refreshIceServers: true,
+  followOwner: true, // move to the room's owner node when ownerOrigin allows it
   sendRate: 40, // frames per second, below the server's 50
   sendBurst: 80,
   sendByteRate: 24 << 10, // bytes per second, below the server's 32 KiB
@@ -51,44 +63,24 @@ const DEFAULTS = {
 
 const RELAYED = new Set(["offer", "answer", "candidate", "message"]);
 
-/** Error thrown for error frames and failed requests; .code is the protocol code. */
-export class SignalingError extends Error {
-  constructor(code, message) {
-    super(message || code);
-    this.name = "SignalingError";
-    this.code = code;
-  }
-}
-
-export class SignalingClient extends EventTarget {
+export class SignalingClient extends ChannelCarrier {
   /**
    * @param {string} url the server: ws(s):// URL of /v1/ws, or any URL of its origin
    * @param {object} [options] overrides of DEFAULTS; transports: ["sse"] forces one channel
    */
   constructor(url, options = {}) {
-    super();
+    const o = { ...DEFAULTS, ...options };
+    const transports = o.transports.filter((t) => TRANSPORTS.includes(t));
+    if (transports.length === 0) throw new SignalingError("bad_transport", "no known transport in " + o.transports);
+    super(httpBase(url), transports, o);
     this.url = url;
-    this.options = { ...DEFAULTS, ...options };
-    this._base = httpBase(url);
-    const transports = this.options.transports.filter((t) => TRANSPORTS.includes(t));
-    if (transports.length === 0) throw new SignalingError("bad_transport", "no known transport in " + this.options.transports);
-    this._redial = new Redial(transports, this.options);
-    this._channel = null;
-    this._ready = false; // the channel carries the session (welcome or resume seen)
-    this._readyAt = 0;
-    this._resumeNowAt = 0; // last reconnect without backoff (close 4000)
-    this._wanted = false; // connect() called and disconnect() not since
-    this._reconnectTimer = null;
-    this._connectTimer = null;
-    this._heartbeatTimer = null;
-    this._pongTimer = null;
     this._nextId = 1;
     this._pending = new Map(); // id -> {resolve, reject, timer}
     this._session = null; // {id, token, heartbeat}
     this._lastSeq = 0; // seq of the last event handled
     this._replayUntil = 0; // after a resume: the last replayed seq
     this._iceServers = [];
-    this._ice = new IceRefresher(this._base, (r, renewal) => {
+    this._ice = new IceRefresher(this._home, (r, renewal) => {
       this._iceServers = r.iceServers || [];
       if (renewal) this._emit("ice-servers", r);
     });
@@ -96,9 +88,8 @@ export class SignalingClient extends EventTarget {
     this._room = null; // the room the session is in
     this._joinSent = false; // a join is on its way for this session
     this._joinWaiters = [];
-    const o = this.options;
     this._outbox = new Outbox({
-      base: this._base, rate: o.sendRate, burst: o.sendBurst, byteRate: o.sendByteRate, byteBurst: o.sendByteBurst,
+      rate: o.sendRate, burst: o.sendBurst, byteRate: o.sendByteRate, byteBurst: o.sendByteBurst,
       limit: o.maxQueued, maxBytes: o.maxFrameBytes,
       answerError: (f) => this._onFrame(f),
       ack: () => this._lastSeq,
@@ -117,11 +108,6 @@ export class SignalingClient extends EventTarget {
     return this._ready && this._session !== null;
   }
 
-  /** The channel in use, or the one being tried: "ws", "sse" or "poll". */
-  get transport() {
-    return this._channel ? this._channel.kind : this._redial.kind;
-  }
-
   /** Room the current session is in, or null. */
   get room() {
     return this._room;
@@ -132,12 +118,6 @@ export class SignalingClient extends EventTarget {
     return this._iceServers;
   }
 
-  /** Opens a channel and keeps the session carried until disconnect(). */
-  connect() {
-    this._wanted = true;
-    if (!this._channel && !this._reconnectTimer) this._dial();
-  }
-
   /** Ends the session deliberately: no reconnect, peers see peer-left at once. */
   disconnect() {
     const ch = this._channel;
@@ -145,27 +125,19 @@ export class SignalingClient extends EventTarget {
     this._wanted = false;
     this._target = null;
     this._redial.reset();
+    this._base = this._home;
     clearTimeout(this._reconnectTimer);
     this._reconnectTimer = null;
     this._channelGone();
     if (ch) ch.close(true); // a WebSocket closes with 1000, which is a bye
     if (session && !(ch && ch.kind === "ws" && ch.writable)) {
       // keepalive lets the bye out even while the page unloads.
-      postFrames(this._base, session.token, ['{"type":"bye"}'], { keepalive: true }).catch(() => {});
+      postFrames(this._home, session.token, ['{"type":"bye"}'], { keepalive: true, room: this._room }).catch(() => {});
     }
     this._endSession(new SignalingError("offline", "disconnected"));
     this._rejectJoinWaiters(new SignalingError("closed", "disconnected"));
     this._emit("close", { code: 1000, reason: "bye", willReconnect: false, transport: this.transport });
     this._emitState("closed");
-  }
-
-  /** Skips the remaining backoff delay, e.g. when the network comes back. */
-  reconnectNow() {
-    if (this._wanted && this._reconnectTimer) {
-      clearTimeout(this._reconnectTimer);
-      this._reconnectTimer = null;
-      this._dial();
-    }
   }
 
   /** Joins room (and re-joins it in every new session until leave()); resolves with the joined frame. */
@@ -238,94 +210,7 @@ export class SignalingClient extends EventTarget {
   /** Fetches fresh ICE servers for this session: {iceServers, ttl}. */
   async fetchIceServers() {
     if (!this._session) throw new SignalingError("offline", "no session");
-    return fetchIceServers(this._base, this._session.token);
-  }
-
-  // --- channels ---
-  _dial() {
-    this._reconnectTimer = null;
-    const hooks = {
-      cursor: () => ({ token: this._session ? this._session.token : null, after: this._lastSeq }),
-      frame: (f) => this._channel === ch && this._onFrame(f),
-      ready: () => this._channel === ch && !this._ready && this._session && this._resumed(null),
-      end: (info) => this._channel === ch && this._channelEnded(info),
-    };
-    this._emitState("connecting", { attempt: this._redial.attempt });
-    let ch;
-    try {
-      ch = openChannel(this._redial.kind, this._base, hooks, this.options);
-    } catch (err) {
-      this._emit("error", { code: "bad_url", message: String(err) });
-      this._wanted = false;
-      this._emitState("closed");
-      return;
-    }
-    this._channel = ch;
-    // A blackholed connect or a buffering proxy can hang for minutes.
-    this._connectTimer = setTimeout(() => {
-      if (this._channel === ch && !this._ready) this._failChannel("connect timeout");
-    }, this.options.connectTimeout);
-  }
-
-  /** Ends the current channel as failed (no answer in time); the session detaches. */
-  _failChannel(reason) {
-    if (!this._channel) return;
-    this._channel.close(false);
-    this._channelEnded({ code: 0, reason });
-  }
-
-  /** Forgets the current channel and what only lives while one carries the session. */
-  _channelGone() {
-    this._channel = null;
-    this._ready = false;
-    this._outbox.use(null);
-    clearTimeout(this._connectTimer);
-    clearInterval(this._heartbeatTimer);
-    clearTimeout(this._pongTimer);
-    this._connectTimer = this._heartbeatTimer = this._pongTimer = null;
-  }
-
-  _channelEnded({ code, reason, replaced, resumeNow }) {
-    const kind = this._channel.kind;
-    const lived = this._ready ? Date.now() - this._readyAt : 0;
-    this._channelGone();
-    if (replaced) {
-      // Another channel carries the session now: stay out of its way, no bye.
-      this._wanted = false;
-      this._endSession(new SignalingError("replaced", "session taken over by another channel"));
-      this._emit("close", { code: 4001, reason: "replaced", willReconnect: false, transport: kind });
-      this._emitState("closed");
-      return;
-    }
-    const willReconnect = this._wanted;
-    this._emit("close", { code, reason, willReconnect, transport: kind });
-    if (!willReconnect) {
-      this._emitState("closed");
-      return;
-    }
-    if (resumeNow && Date.now() - this._resumeNowAt > 1000) {
-      this._resumeNowAt = Date.now(); // at once, but never in a tight loop
-      this._dial(); // the server drains old sockets
-      return;
-    }
-    const delay = this._redial.ended(lived, this._session !== null);
-    this._emitState("reconnecting", { attempt: this._redial.attempt, delay, at: Date.now() + delay });
-    this._reconnectTimer = setTimeout(() => this._redialNow(), delay);
-  }
-
-  // After fallbackAfter failed attempts the next transport gets a turn,
-  // but only when the server answers plain HTTP.
-  async _redialNow() {
-    this._reconnectTimer = null;
-    if (this._redial.wantsFallback) {
-      const probe = {}; // connect() and reconnectNow() see a redial under way
-      this._reconnectTimer = probe;
-      const reachable = await serverReachable(this._base);
-      if (this._reconnectTimer !== probe) return; // disconnect() or reconnectNow() meanwhile
-      this._reconnectTimer = null;
-      if (reachable) this._redial.fallback();
-    }
-    if (this._wanted && !this._channel) this._dial();
+    return fetchIceServers(this._home, this._session.token);
   }
 
   // --- downstream ---
@@ -364,8 +249,10 @@ export class SignalingClient extends EventTarget {
       case "joined":
         this._joinSent = false;
         this._room = f.room;
+        if (Array.isArray(f.iceServers)) this._roomIceServers(f);
         this._emit("joined", { ...f, rejoin: this._joinWaiters.length === 0 });
         for (const w of this._joinWaiters.splice(0)) w.resolve(f);
+        this._follow(f.owner);
         break;
       case "left":
         this._room = null;
@@ -400,6 +287,15 @@ export class SignalingClient extends EventTarget {
     this._established(false);
     if (this.options.refreshIceServers && this._iceServers.some((s) => s.credential)) this._ice.start(f.token);
     if (this._target) this._sendJoin();
+  }
+
+  // The room's relay (a pool's host chosen for the room) replaces the
+  // session's, for the peer connections to come and, through the
+  // ice-servers event, for those already there.
+  _roomIceServers(f) {
+    this._iceServers = f.iceServers;
+    if (this.options.refreshIceServers && f.iceServers.some((s) => s.credential)) this._ice.renewIn(this._session.token, f.ttl);
+    this._emit("ice-servers", { iceServers: f.iceServers, ttl: f.ttl, room: f.room });
   }
 
   // A channel took up the session: the replayed events (if any) follow on
@@ -489,12 +385,5 @@ export class SignalingClient extends EventTarget {
       this._pongTimer = null;
       if (this._channel === ch) this._failChannel("heartbeat timeout");
     }, this._session.heartbeat * 1000);
-  }
-
-  _emit(type, detail) {
-    this.dispatchEvent(new CustomEvent(type, { detail }));
-  }
-  _emitState(state, extra = {}) {
-    this._emit("state", { state, transport: this.transport, ...extra });
   }
 }

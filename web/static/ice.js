@@ -33,34 +33,47 @@ export class IceRefresher {
     this.got = got;
     this._timer = null;
     this._token = null;
+    this._gen = 0; // bumped by start() and stop(): answers of older fetches are moot
   }
 
   /** Fetches now, then at three quarters of each lifetime, until stop(). */
   start(token) {
+    this.renewIn(token, 0);
+  }
+
+  /**
+   * Forgets any fetch under way and renews at three quarters of ttl
+   * (seconds): the servers were just handed over, by a joined frame that
+   * names the room's relay (a fetch started before it could answer for
+   * the session instead of the room).
+   */
+  renewIn(token, ttl) {
     this.stop();
     this._token = token;
-    this._schedule(token, 0);
+    this._schedule(this._gen, ttl > 0 ? Math.max(30, ttl * 0.75) * 1000 : 0);
   }
 
   stop() {
     clearTimeout(this._timer);
     this._timer = null;
     this._token = null;
+    this._gen++;
   }
 
-  _schedule(token, delayMs) {
+  _schedule(gen, delayMs) {
+    const token = this._token;
     this._timer = setTimeout(async () => {
       let next = 30000; // a failure retries soon
       try {
         const r = await fetchIceServers(this.base, token);
-        if (this._token !== token) return;
+        if (this._gen !== gen) return;
         if (!(r.ttl > 0)) return;
         next = Math.max(30, r.ttl * 0.75) * 1000;
         this.got(r, delayMs > 0);
       } catch (err) {
         if (err.code === "unauthorized") return; // session gone; the next welcome starts over
       }
-      if (this._token === token) this._schedule(token, next);
+      if (this._gen === gen) this._schedule(gen, next);
     }, delayMs);
   }
 }

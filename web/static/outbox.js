@@ -16,7 +16,6 @@ const encoder = new TextEncoder();
 export class Outbox {
   /**
    * @param {object} o
-   * @param {string} o.base      the server's http(s) origin, for POST /v1/send
    * @param {number} o.rate      frames per second
    * @param {number} o.burst     bucket size
    * @param {number} o.byteRate  bytes per second
@@ -138,7 +137,7 @@ export class Outbox {
       this._posting = null;
       this.flush();
     };
-    postFrames(this.o.base, this._token, batch.map((i) => i.text), { ack: this.o.ack ? this.o.ack() : 0 }).then(
+    postFrames(ch.base, this._token, batch.map((i) => i.text), { ack: this.o.ack ? this.o.ack() : 0, room: ch.room }).then(
       (answers) => {
         if (epoch !== this._epoch) return; // the session ended meanwhile
         for (const a of answers) if (a && typeof a === "object" && a.type === "error") this.o.answerError(a);
