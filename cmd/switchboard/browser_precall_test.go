@@ -20,10 +20,10 @@ type precallRow struct {
 
 // runPrecallTest opens the lobby, starts "Test my connection" from the
 // keyboard and returns the rows once the test has finished.
-func runPrecallTest(t *testing.T, b *browser, app *testApp, name string) (*tab, map[string]precallRow) {
+func runPrecallTest(t *testing.T, b *browser, app *testApp, name string, query url.Values) (*tab, map[string]precallRow) {
 	t.Helper()
 	deadline := time.Now().Add(120 * time.Second)
-	tb := b.openTab(t, name, app.httpURL+"/?"+url.Values{"room": {"precall-page"}}.Encode())
+	tb := b.openTab(t, name, app.httpURL+"/?"+query.Encode())
 	tb.waitFor(t, deadline, "the test button", `document.getElementById("precall-button") && window.switchboard.precall ? "" : "no button"`)
 	ctx, cancel := context.WithTimeout(tb.ctx, evalTimeout)
 	defer cancel()
@@ -34,6 +34,9 @@ func runPrecallTest(t *testing.T, b *browser, app *testApp, name string) (*tab, 
 		const p = window.switchboard.precall;
 		return p.done ? "" : (p.running ? "running: " : "not started: ") + JSON.stringify(p.rows);
 	})()`)
+	if focus, err := eval[string](tb, `document.activeElement.id`); err != nil || focus != "precall-button" {
+		t.Errorf("%s: focus on %q after the test, want the button (%v)", name, focus, err)
+	}
 	raw, err := eval[string](tb, `JSON.stringify(window.switchboard.precall.rows)`)
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +64,7 @@ func TestBrowserPrecall(t *testing.T) {
 			b.dump(t)
 		}
 	})
-	tb, rows := runPrecallTest(t, b, app, "Echo")
+	tb, rows := runPrecallTest(t, b, app, "Echo", nil)
 	want := map[string]string{
 		"signaling": "pass", "stun": "pass", "turn-udp": "pass", "turn-tcp": "pass", "turn-tls": "skip",
 		"echo-direct": "pass", "echo-relay": "pass",
@@ -75,7 +78,7 @@ func TestBrowserPrecall(t *testing.T) {
 		t.Errorf("signaling row %+v does not name WebSocket", rows["signaling"])
 	}
 	for _, id := range []string{"echo-direct", "echo-relay"} {
-		for _, part := range []string{"round trip", "% loss", "kbit/s"} {
+		for _, part := range []string{"round trip", "% loss", "bit/s"} {
 			if !strings.Contains(rows[id].Detail, part) {
 				t.Errorf("%s: %q lacks %q", id, rows[id].Detail, part)
 			}
@@ -100,7 +103,7 @@ func TestBrowserPrecall(t *testing.T) {
 	off := startApp(t, nil)
 	phone := newBrowser(t, chromium)
 	phone.viewport = [2]int64{390, 844}
-	ptab, rows := runPrecallTest(t, phone, off, "No echo, phone")
+	ptab, rows := runPrecallTest(t, phone, off, "No echo, phone, SSE", url.Values{"transport": {"sse"}})
 	for _, id := range []string{"echo-direct", "echo-relay"} {
 		if r := rows[id]; r.Status != "skip" || r.Detail != "not offered by this server" {
 			t.Errorf("%s without -echo: %+v", id, r)
@@ -110,6 +113,9 @@ func TestBrowserPrecall(t *testing.T) {
 		if rows[id].Status != "pass" {
 			t.Errorf("%s without -echo: %+v", id, rows[id])
 		}
+	}
+	if r := rows["signaling"]; r.Channel != "sse" || !strings.Contains(r.Detail, "server-sent events") || r.Hint != "" {
+		t.Errorf("signaling forced to SSE: %+v", r)
 	}
 	overflow, err := eval[string](ptab, `(() => {
 		if (innerWidth > 420) return "viewport " + innerWidth;
@@ -124,5 +130,44 @@ func TestBrowserPrecall(t *testing.T) {
 		for _, p := range tb.problemLines() {
 			t.Errorf("%s: %s", tb.name, p)
 		}
+	}
+}
+
+// TestBrowserPrecallRelayUnreachable: a server advertising an address
+// nobody listens on (127.0.0.2, as behind a NAT or in Docker without
+// -public-ip): STUN and TURN fail with their hints and the failing URL,
+// the relay-only call fails, the direct call still works.
+func TestBrowserPrecallRelayUnreachable(t *testing.T) {
+	chromium := findChromium(t)
+	app := startApp(t, func(c *config) { c.Echo, c.PublicIP = true, "127.0.0.2" })
+	b := newBrowser(t, chromium)
+	t.Cleanup(func() {
+		if t.Failed() {
+			b.dump(t)
+		}
+	})
+	tb, rows := runPrecallTest(t, b, app, "Unreachable", nil)
+	for id, hint := range map[string]string{
+		"stun":       "No answer from the STUN server",
+		"turn-udp":   "TURN refused or unreachable",
+		"turn-tcp":   "TURN refused or unreachable",
+		"echo-relay": "TURN refused or unreachable",
+	} {
+		r := rows[id]
+		if r.Status != "fail" || !strings.Contains(r.Hint, hint) {
+			t.Errorf("%s: %+v, want a failure with %q", id, r, hint)
+		}
+	}
+	for _, id := range []string{"stun", "turn-udp", "turn-tcp"} {
+		if !strings.Contains(rows[id].Detail, "127.0.0.2") {
+			t.Errorf("%s does not name the URL that failed: %+v", id, rows[id])
+		}
+	}
+	if rows["signaling"].Status != "pass" || rows["echo-direct"].Status != "pass" {
+		t.Errorf("signaling %+v, direct call %+v: both should pass", rows["signaling"], rows["echo-direct"])
+	}
+	text, err := eval[string](tb, `document.getElementById("precall-summary").textContent`)
+	if err != nil || !strings.Contains(text, "4 of 7 tests failed") {
+		t.Errorf("summary %q (%v)", text, err)
 	}
 }

@@ -24,7 +24,8 @@ export class PrecallPanel {
     const { ui, state } = this;
     if (state.precall.running) return;
     state.precall = { running: true, done: false, rows: {} };
-    ui.button.disabled = true;
+    // aria-disabled, not disabled: the button keeps the keyboard focus.
+    ui.button.setAttribute("aria-disabled", "true");
     ui.button.textContent = "Testing…";
     ui.list.replaceChildren(...ROWS.map(([id, name]) => rowElement(id, name)));
     ui.list.hidden = false;
@@ -43,7 +44,7 @@ export class PrecallPanel {
     state.precall.running = false;
     state.precall.done = true;
     ui.list.removeAttribute("aria-busy");
-    ui.button.disabled = false;
+    ui.button.removeAttribute("aria-disabled");
     ui.button.textContent = "Test again";
   }
 

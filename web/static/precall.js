@@ -9,7 +9,7 @@
 import { SignalingClient } from "./client.js";
 
 const CHANNEL_NAMES = { ws: "WebSocket", sse: "server-sent events", poll: "long-polling" };
-const SIGNALING_WAIT = 25000; // ms: room for the client to fall back to another channel
+const SIGNALING_WAIT = 40000; // ms: room for the client to fall back to SSE, then polling
 const GATHER_WAIT = 8000; // ms for one STUN or TURN URL to yield its candidate
 const CALL_WAIT = 15000; // ms for the echo call to open its data channel
 const BUSY_WAIT = 5000; // ms to wait for the previous echo peer to leave
@@ -38,7 +38,7 @@ export const HINTS = {
 export async function runPrecall({ url, transports, report }) {
   const client = new SignalingClient(url, transports ? { transports, refreshIceServers: false } : { refreshIceServers: false });
   try {
-    const welcome = await checkSignaling(client, report);
+    const welcome = await checkSignaling(client, report, !!transports);
     if (!welcome) {
       for (const [id, name] of ROWS.slice(1)) report({ id, name, status: "skip", detail: "not tested: no signaling" });
       return;
@@ -66,8 +66,9 @@ export const ROWS = [
 const nameOf = (id) => ROWS.find((r) => r[0] === id)[1];
 const row = (id, status, detail = "", hint = "") => ({ id, name: nameOf(id), status, detail, hint });
 
-async function checkSignaling(client, report) {
-  report(row("signaling", "running", "connecting…"));
+async function checkSignaling(client, report, forced) {
+  const trying = ({ detail }) => detail.state === "connecting" && report(row("signaling", "running", `trying ${CHANNEL_NAMES[detail.transport]}…`));
+  client.addEventListener("state", trying);
   const welcome = await new Promise((resolve) => {
     const timer = setTimeout(() => resolve(null), SIGNALING_WAIT);
     client.addEventListener("welcome", ({ detail }) => {
@@ -76,13 +77,14 @@ async function checkSignaling(client, report) {
     }, { once: true });
     client.connect();
   });
+  client.removeEventListener("state", trying);
   if (!welcome) {
     report(row("signaling", "fail", "no session after " + SIGNALING_WAIT / 1000 + " s", HINTS.signaling));
     return null;
   }
   const channel = client.transport;
   const detail = "reached over " + CHANNEL_NAMES[channel];
-  report({ ...row("signaling", "pass", detail, channel === "ws" ? "" : HINTS.noWebSocket.replace("{channel}", CHANNEL_NAMES[channel])), channel });
+  report({ ...row("signaling", "pass", detail, channel === "ws" || forced ? "" : HINTS.noWebSocket.replace("{channel}", CHANNEL_NAMES[channel])), channel });
   return welcome;
 }
 
@@ -112,6 +114,7 @@ async function checkTurn(servers, report) {
     }
   }
   const passed = {};
+  const failures = [];
   for (const [id, list] of Object.entries(kinds)) {
     if (list.length === 0) {
       report(row(id, "skip", "not offered by this server"));
@@ -124,18 +127,19 @@ async function checkTurn(servers, report) {
       const config = { iceTransportPolicy: "relay", iceServers: [{ urls: u, username: s.username, credential: s.credential }] };
       const g = await gather(config, (c) => c.type === "relay" && (!c.relayProtocol || c.relayProtocol === protocol));
       if (g.found) {
-        passed[id] = true;
+        passed[id] = g.found;
         break;
       }
       failed.push({ u, g });
     }
-    if (passed[id]) {
-      report(row(id, "pass", "relay address allocated"));
-      continue;
-    }
+    if (passed[id]) report(row(id, "pass", `relay address ${passed[id].address}:${passed[id].port} allocated`));
+    else failures.push({ id, failed });
+  }
+  // UDP blocked while TCP or TLS works is a slower call, not a failed one.
+  const fallback = passed["turn-tcp"] || passed["turn-tls"];
+  for (const { id, failed } of failures) {
     const auth = failed.some(({ g }) => g.errors.some((e) => e.errorCode === 401 || e.errorCode === 438));
-    let hint = auth ? HINTS.turnAuth : HINTS.turnUnreachable;
-    if (id === "turn-udp" && !auth) hint += " " + HINTS.turnUDP;
+    const hint = auth ? HINTS.turnAuth : id === "turn-udp" && fallback ? HINTS.turnUDP : HINTS.turnUnreachable;
     report(row(id, "fail", failed.map(({ u, g }) => failure(u, g)).join("; "), hint));
   }
   return Object.keys(passed).length > 0;
@@ -194,7 +198,7 @@ async function checkEcho(client, servers, relay, report, turnPass = true) {
     }
     peer = new EchoCall(client, echo.peerId, { iceServers: servers, iceTransportPolicy: relay ? "relay" : "all" });
     const m = await peer.measure();
-    report(row(id, "pass", `round trip ${m.rtt} ms, ${m.loss}% loss, upload about ${m.kbps} kbit/s${m.path ? " (" + m.path + ")" : ""}`));
+    report(row(id, "pass", `round trip ${m.rtt} ms, ${m.loss}% loss, upload about ${rate(m.kbps)}${m.path ? ", " + m.path : ""}`));
   } catch (err) {
     const hint = relay ? (turnPass ? HINTS.relay : HINTS.turnUnreachable) : HINTS.direct;
     report(row(id, "fail", err.message || String(err), hint));
@@ -313,7 +317,7 @@ class EchoCall {
     const { pair, stats } = await this.selectedPair();
     const local = pair && stats.get(pair.localCandidateId);
     if (!local) return "";
-    return local.candidateType === "relay" ? "through the relay over " + (local.relayProtocol || "udp").toUpperCase() : local.candidateType;
+    return local.candidateType === "relay" ? "through the relay over " + (local.relayProtocol || "udp").toUpperCase() : "direct";
   }
 
   close() {
@@ -321,6 +325,8 @@ class EchoCall {
     this.pc.close();
   }
 }
+
+const rate = (kbps) => (kbps >= 10000 ? Math.round(kbps / 1000) + " Mbit/s" : kbps + " kbit/s");
 
 function opened(dc) {
   if (dc.readyState === "open") return Promise.resolve();
