@@ -54,7 +54,8 @@ func runPrecallTest(t *testing.T, b *browser, app *testApp, name string, query u
 // relay), with a round-trip time, loss and upload figure for both echo
 // calls, and the page shows the outcomes in words; axe finds nothing
 // serious. On a server without -echo, on a phone, the echo rows say the
-// test is not offered and nothing overflows the screen.
+// test is not offered and nothing overflows the screen; through a proxy
+// that refuses WebSocket upgrades, signaling passes over SSE with a hint.
 func TestBrowserPrecall(t *testing.T) {
 	chromium := findChromium(t)
 	app := startApp(t, func(c *config) { c.Echo = true })
@@ -125,6 +126,15 @@ func TestBrowserPrecall(t *testing.T) {
 	})()`)
 	if err != nil || overflow != "" {
 		t.Errorf("phone layout: %s %v", overflow, err)
+	}
+
+	// Through a proxy that refuses WebSocket upgrades the page falls back
+	// to SSE, and the row says why.
+	proxy := startDropProxy(t, strings.TrimPrefix(off.httpURL, "http://"))
+	proxy.refuseWS.Store(true)
+	_, rows = runPrecallTest(t, b, &testApp{httpURL: proxy.url}, "No WebSocket", nil)
+	if r := rows["signaling"]; r.Status != "pass" || r.Channel != "sse" || !strings.Contains(r.Hint, "refuses WebSocket upgrades") {
+		t.Errorf("signaling through a proxy refusing WebSocket: %+v", r)
 	}
 	for _, tb := range append(b.tabs, phone.tabs...) {
 		for _, p := range tb.problemLines() {

@@ -4,7 +4,7 @@
 
 import { runPrecall, ROWS } from "./precall.js";
 
-const WORDS = { running: "Testing…", pass: "Pass", fail: "Fail", skip: "Not offered" };
+const WORDS = { running: "Testing…", pass: "Pass", fail: "Fail", skip: "Not offered", untested: "Not tested" };
 
 export class PrecallPanel {
   /**

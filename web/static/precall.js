@@ -3,7 +3,8 @@
 // echo peer, directly and relay-only. No DOM code: each check reports a row
 // through report(row), first as running, then with its outcome.
 //
-// A row: {id, name, status: "running"|"pass"|"fail"|"skip", detail, hint}.
+// A row: {id, name, status, detail, hint}; status is "running", "pass",
+// "fail", "skip" (not offered by this server) or "untested".
 // The hints follow `switchboard check` and docs/troubleshooting.md.
 
 import { SignalingClient } from "./client.js";
@@ -20,7 +21,7 @@ const CHUNK = 16 << 10; // bytes per burst message
 
 export const HINTS = {
   signaling: "Nothing answered on any channel: check your internet connection, or a firewall or proxy blocks this site.",
-  noWebSocket: "A proxy refuses WebSocket upgrades: signaling works over {channel}, with a little more delay.",
+  noWebSocket: "WebSocket did not get through (a proxy likely refuses WebSocket upgrades): signaling works over {channel}, with a little more delay.",
   stun: "No answer from the STUN server: UDP is likely blocked. Calls will need TURN over TCP or TLS, expect higher latency.",
   turnAuth: "TURN refused the credentials: the server's secret and the relay's differ, or their clocks disagree.",
   turnUnreachable: "TURN refused or unreachable: calls from restrictive networks will fail.",
@@ -40,7 +41,7 @@ export async function runPrecall({ url, transports, report }) {
   try {
     const welcome = await checkSignaling(client, report, !!transports);
     if (!welcome) {
-      for (const [id, name] of ROWS.slice(1)) report({ id, name, status: "skip", detail: "not tested: no signaling" });
+      for (const [id, name] of ROWS.slice(1)) report({ id, name, status: "untested", detail: "needs signaling" });
       return;
     }
     const servers = welcome.iceServers || [];
