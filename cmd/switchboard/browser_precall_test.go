@@ -37,6 +37,9 @@ func runPrecallTest(t *testing.T, b *browser, app *testApp, name string, query u
 	if focus, err := eval[string](tb, `document.activeElement.id`); err != nil || focus != "precall-button" {
 		t.Errorf("%s: focus on %q after the test, want the button (%v)", name, focus, err)
 	}
+	if _, err := eval[bool](tb, `document.getElementById("precall-title").scrollIntoView(), true`); err == nil {
+		b.screenshots(t, tb)
+	}
 	raw, err := eval[string](tb, `JSON.stringify(window.switchboard.precall.rows)`)
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +68,7 @@ func TestBrowserPrecall(t *testing.T) {
 			b.dump(t)
 		}
 	})
-	tb, rows := runPrecallTest(t, b, app, "Echo", nil)
+	tb, rows := runPrecallTest(t, b, app, "precall", nil)
 	want := map[string]string{
 		"signaling": "pass", "stun": "pass", "turn-udp": "pass", "turn-tcp": "pass", "turn-tls": "skip",
 		"echo-direct": "pass", "echo-relay": "pass",
@@ -92,7 +95,7 @@ func TestBrowserPrecall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, part := range []string{"Test call, relay only: Pass", "TURN relay over TLS: Not offered", "All tests passed"} {
+	for _, part := range []string{"Test call, relay only: Pass", "TURN relay over TLS: Not offered", "No test failed"} {
 		if !strings.Contains(text, part) {
 			t.Errorf("page text lacks %q:\n%s", part, text)
 		}
@@ -104,7 +107,7 @@ func TestBrowserPrecall(t *testing.T) {
 	off := startApp(t, nil)
 	phone := newBrowser(t, chromium)
 	phone.viewport = [2]int64{390, 844}
-	ptab, rows := runPrecallTest(t, phone, off, "No echo, phone, SSE", url.Values{"transport": {"sse"}})
+	ptab, rows := runPrecallTest(t, phone, off, "precall-phone-sse", url.Values{"transport": {"sse"}})
 	for _, id := range []string{"echo-direct", "echo-relay"} {
 		if r := rows[id]; r.Status != "skip" || r.Detail != "not offered by this server" {
 			t.Errorf("%s without -echo: %+v", id, r)
@@ -132,7 +135,7 @@ func TestBrowserPrecall(t *testing.T) {
 	// to SSE, and the row says why.
 	proxy := startDropProxy(t, strings.TrimPrefix(off.httpURL, "http://"))
 	proxy.refuseWS.Store(true)
-	_, rows = runPrecallTest(t, b, &testApp{httpURL: proxy.url}, "No WebSocket", nil)
+	_, rows = runPrecallTest(t, b, &testApp{httpURL: proxy.url}, "precall-no-websocket", nil)
 	if r := rows["signaling"]; r.Status != "pass" || r.Channel != "sse" || !strings.Contains(r.Hint, "refuses WebSocket upgrades") {
 		t.Errorf("signaling through a proxy refusing WebSocket: %+v", r)
 	}
@@ -156,7 +159,7 @@ func TestBrowserPrecallRelayUnreachable(t *testing.T) {
 			b.dump(t)
 		}
 	})
-	tb, rows := runPrecallTest(t, b, app, "Unreachable", nil)
+	tb, rows := runPrecallTest(t, b, app, "precall-unreachable", nil)
 	for id, hint := range map[string]string{
 		"stun":       "No answer from the STUN server",
 		"turn-udp":   "TURN refused or unreachable",

@@ -39,7 +39,7 @@ export class PrecallPanel {
     const rows = Object.values(state.precall.rows);
     const failed = rows.filter((r) => r.status === "fail").length;
     if (rows.length === ROWS.length) {
-      ui.summary.textContent = failed === 0 ? "All tests passed: you are ready to call." : `${failed} of ${ROWS.length} tests failed: see the hints below.`;
+      ui.summary.textContent = failed === 0 ? "No test failed: you are ready to call." : `${failed} of ${ROWS.length} tests failed: see the hints below.`;
     }
     state.precall.running = false;
     state.precall.done = true;
