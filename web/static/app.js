@@ -14,6 +14,7 @@ import { MediaControls } from "./controls.js";
 import { acquireMedia } from "./media.js";
 import { validRoom, validName, displayName, joinErrorText } from "./util.js";
 import { Lobby } from "./lobby.js";
+import { PrecallPanel } from "./precall-panel.js";
 import { showNotice, copyText } from "./notice.js";
 import { ChatPanel, MAX_CHAT_TEXT } from "./chat.js";
 import { ConnStatus } from "./status.js";
@@ -177,6 +178,10 @@ const lobby = new Lobby(
   { params, state, log },
 );
 lobby.start();
+new PrecallPanel(
+  { button: $("precall-button"), summary: $("precall-summary"), list: $("precall-results") },
+  { url: signaling.url, transports: forcedTransport ? [forcedTransport] : null, state },
+);
 
 ui.joinForm.addEventListener("submit", (ev) => {
   ev.preventDefault();
