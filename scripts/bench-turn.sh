@@ -8,7 +8,7 @@
 # between them so machine noise hits both. Server CPU is read from
 # /proc/PID/stat around each measurement. Prints medians and ratios
 # (ours / coturn), and after each relay run the datagrams the kernel dropped
-# at full socket buffers, per side. Figures and logs go to OUT when set.
+# at full socket buffers of the peer and of each server's port. Figures and logs go to OUT when set.
 #
 # Usage: scripts/bench-turn.sh [relay] [stun] [alloc]     (default: all)
 # Environment (defaults in brackets):
@@ -108,8 +108,10 @@ kernel_drops() {
 	ss -uanm "( sport >= :$1 and sport <= :$2 )" 2>/dev/null |
 		grep -oE '[(,]d[0-9]+' | tr -d '(,d' | awk '{s += $1} END {print s + 0}'
 }
-drop_ranges() { # peer, coturn (port and relays), ours (port and relays)
-	echo "$(kernel_drops "$PEER_PORT" "$PEER_PORT") $(kernel_drops "$COTURN_PORT" "$COTURN_PORT") $(kernel_drops 50000 55000) $(kernel_drops "$OURS_PORT" "$OURS_PORT") $(kernel_drops 56000 61000)"
+# The peer's and each server's listening sockets only: relay sockets and
+# the client's close when the run ends, taking their counts with them.
+drop_ranges() {
+	echo "$(kernel_drops "$PEER_PORT" "$PEER_PORT") $(kernel_drops "$COTURN_PORT" "$COTURN_PORT") $(kernel_drops "$OURS_PORT" "$OURS_PORT")"
 }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
@@ -127,19 +129,18 @@ if [[ " ${scenarios[*]} " == *" relay "* ]]; then
 			for who in "${order[@]}"; do
 				if [ "$who" = coturn ]; then pid=$coturn_pid port=$COTURN_PORT; else pid=$ours_pid port=$OURS_PORT; fi
 				before=$(cpu_ticks "$pid")
-				read -r p0 c0 cr0 o0 or0 <<<"$(drop_ranges)"
+				read -r p0 c0 o0 <<<"$(drop_ranges)"
 				# shellcheck disable=SC2086 # the workload is a word list
 				out=$(timeout 300 turnutils_uclient -W "$SECRET" -e 127.0.0.1 -r "$PEER_PORT" -p "$port" $load -X 127.0.0.1 2>&1 || true)
 				after=$(cpu_ticks "$pid")
-				read -r p1 c1 cr1 o1 or1 <<<"$(drop_ranges)"
+				read -r p1 c1 o1 <<<"$(drop_ranges)"
 				echo "$out" >>"$work/uclient-$who.log"
 				cpu=$(awk -v t=$((after - before)) -v hz="$ticks_per_s" 'BEGIN {printf "%.2f", t/hz}')
 				sent=$(grep -o 'tot_send_msgs=[0-9]*, tot_recv_msgs=[0-9]*$' <<<"$out" | tail -1)
 				lost=$(grep -o 'Total lost packets [0-9]* ([0-9.]*%)' <<<"$out" | tail -1 | grep -o '([0-9.]*' | tr -d '(')
 				rtt=$(grep -o 'Average round trip delay [0-9.]*' <<<"$out" | tail -1 | awk '{print $5}')
 				printf '%-6s %-32s run %d: cpu %5ss  lost %s%%  rtt %s ms  %s\n' "$who" "$load" "$run" "$cpu" "${lost:-?}" "${rtt:-?}" "$sent"
-				printf '       kernel drops: peer %d, coturn %d (+%d relay), ours %d (+%d relay)\n' \
-					$((p1 - p0)) $((c1 - c0)) $((cr1 - cr0)) $((o1 - o0)) $((or1 - or0))
+				printf '       kernel drops: at the peer %d, at coturn'"'"'s port %d, at ours %d\n' $((p1 - p0)) $((c1 - c0)) $((o1 - o0))
 				results["$load|$who|cpu"]+="$cpu "
 				results["$load|$who|lost"]+="${lost:-100} "
 				results["$load|$who|rtt"]+="${rtt:-nan} "
