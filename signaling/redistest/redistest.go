@@ -44,7 +44,7 @@ func Start(t testing.TB) *Server {
 }
 
 // StartSentinel runs redis-server as a Sentinel that monitors master
-// under the name master, until the test ends. Its quorum is 1 and it
+// under name, until the test ends. Its quorum is 1 and it
 // waits a minute before calling a master down: tests reach the master
 // through it, they do not fail over. Without redis-server it skips, and
 // fails under CI=true.
