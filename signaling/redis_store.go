@@ -3,6 +3,7 @@ package signaling
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
@@ -74,10 +75,32 @@ type redisLog struct {
 	// acked is the highest seq acknowledged through this handle: repeated
 	// acks (the welcome's on every write) cost no round trip.
 	acked atomic.Uint64
+
+	// mu orders the scripts that carry a taken mark against Resume, which
+	// untakes: a mark sent before a resume must not land after it.
+	mu sync.Mutex
+	// taken is a taken mark not yet in Redis. It rides with the next
+	// read, ack or append: a relayed message then costs the recipient one
+	// round trip (its read), not two.
+	taken uint64
+}
+
+// carry runs script with the kept-back taken mark as its last argument,
+// under mu; the mark is kept again when the script fails.
+func (l *redisLog) carry(script *redis.Script, args ...any) *redis.Cmd {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	taken := l.taken
+	l.taken = 0
+	cmd := l.r.run(script, nil, append(args, taken)...)
+	if err := cmd.Err(); err != nil && !errors.Is(err, redis.Nil) {
+		l.taken = max(l.taken, taken)
+	}
+	return cmd
 }
 
 func (l *redisLog) Append(frame []byte) (uint64, error) {
-	seq, err := l.r.run(scriptAppend, nil, l.id, frame).Int64()
+	seq, err := l.carry(scriptAppend, l.id, frame).Int64()
 	switch {
 	case err != nil:
 		return 0, fmt.Errorf("%w: %w", errRedis, err)
@@ -90,7 +113,10 @@ func (l *redisLog) Append(frame []byte) (uint64, error) {
 }
 
 func (l *redisLog) Resume(after uint64) (uint64, error) {
+	l.mu.Lock()
+	l.taken = 0 // Resume sets the mark to after
 	res, err := l.r.run(scriptResume, nil, l.id, after).Int64Slice()
+	l.mu.Unlock()
 	switch {
 	case errors.Is(err, redis.Nil):
 		return 0, ErrReplayGap // the session is gone
@@ -105,7 +131,7 @@ func (l *redisLog) Resume(after uint64) (uint64, error) {
 }
 
 func (l *redisLog) Read(after uint64, dst []Event, max int) ([]Event, error) {
-	res, err := l.r.run(scriptRead, nil, l.id, after, max).Slice()
+	res, err := l.carry(scriptRead, l.id, after, max).Slice()
 	if err != nil {
 		return dst, fmt.Errorf("%w: %w", errRedis, err)
 	}
@@ -119,15 +145,18 @@ func (l *redisLog) Read(after uint64, dst []Event, max int) ([]Event, error) {
 	return dst, nil
 }
 
+// Taken keeps the mark for the log's next script: see redisLog.taken.
 func (l *redisLog) Taken(seq uint64) {
-	_ = l.r.run(scriptTaken, nil, l.id, seq).Err() // an outage is logged once, by run
+	l.mu.Lock()
+	l.taken = max(l.taken, seq)
+	l.mu.Unlock()
 }
 
 func (l *redisLog) Ack(seq uint64) {
 	if seq <= l.acked.Load() {
 		return
 	}
-	upto, err := l.r.run(scriptAck, nil, l.id, seq).Uint64()
+	upto, err := l.carry(scriptAck, l.id, seq).Uint64()
 	if err != nil {
 		return // an outage is logged once, by run
 	}

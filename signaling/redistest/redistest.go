@@ -1,6 +1,7 @@
-// Package redistest runs a real redis-server for tests: on a free loopback
-// port, persistence off, stopped when the test ends. Without redis-server
-// installed a test skips, and fails under CI=true.
+// Package redistest runs a real redis-server for tests, or a Sentinel
+// watching one: on a free loopback port, persistence off, stopped when the
+// test ends. Without redis-server installed a test skips, and fails under
+// CI=true.
 package redistest
 
 import (
@@ -11,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -25,6 +27,7 @@ import (
 type Server struct {
 	t      testing.TB
 	port   int
+	args   func(port int) []string // redis-server's command line
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan error // cmd's Wait
@@ -35,13 +38,40 @@ type Server struct {
 // and fails under CI=true: CI installs it.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return start(t, func(port int) []string {
+		return []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"}
+	})
+}
+
+// StartSentinel runs redis-server as a Sentinel that monitors master
+// under name, until the test ends. Its quorum is 1 and it
+// waits a minute before calling a master down: tests reach the master
+// through it, they do not fail over. Without redis-server it skips, and
+// fails under CI=true.
+func StartSentinel(t testing.TB, master *Server, name string) *Server {
+	t.Helper()
+	dir := t.TempDir() // a Sentinel rewrites its config file
+	conf := filepath.Join(dir, "sentinel.conf")
+	return start(t, func(port int) []string {
+		cfg := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\n"+
+			"sentinel monitor %s 127.0.0.1 %d 1\nsentinel down-after-milliseconds %s 60000\n",
+			port, dir, name, master.port, name)
+		if err := os.WriteFile(conf, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return []string{conf, "--sentinel"}
+	})
+}
+
+func start(t testing.TB, args func(port int) []string) *Server {
+	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("redis-server is not installed (apt-get install redis-server)")
 		}
 		t.Skip("redis-server is not installed")
 	}
-	rs := &Server{t: t}
+	rs := &Server{t: t, args: args}
 	t.Cleanup(rs.Stop)
 	for attempt := 0; ; attempt++ {
 		rs.port = freePort(t)
@@ -71,8 +101,7 @@ func (rs *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(rs.port) }
 func (rs *Server) Start() error {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	cmd := exec.Command("redis-server", "--port", strconv.Itoa(rs.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no")
+	cmd := exec.Command("redis-server", rs.args(rs.port)...)
 	cmd.Stdout, cmd.Stderr = &rs.out, &rs.out
 	if err := cmd.Start(); err != nil {
 		return err
