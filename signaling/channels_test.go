@@ -174,7 +174,7 @@ func waitDetached(t *testing.T, srv *Server, token string) {
 		if time.Now().After(deadline) {
 			t.Fatal("channel never detached")
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // poll of state with no event to wait on, bounded by the deadline above
 	}
 }
 
@@ -190,7 +190,7 @@ func waitAttached(t *testing.T, srv *Server, token string) {
 		if time.Now().After(deadline) {
 			t.Fatal("channel never attached")
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // poll of state with no event to wait on, bounded by the deadline above
 	}
 }
 

@@ -68,7 +68,7 @@ func waitParked(t *testing.T, srv *Server, token string) {
 		if time.Now().After(deadline) {
 			t.Fatal("poll never parked")
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // poll of state with no event to wait on, bounded by the deadline above
 	}
 }
 
@@ -155,7 +155,7 @@ func TestParkedPollClientGone(t *testing.T) {
 		if time.Since(closed) > bound {
 			t.Fatalf("session still attached %s after the client left", bound)
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond) // poll of state with no event to wait on, bounded by the deadline above
 	}
 }
 

@@ -69,7 +69,7 @@ func startCluster(t *testing.T, rs *redistest.Server, n int, cfg Config) []node 
 			if time.Now().After(deadline) {
 				t.Fatalf("%s does not see %d nodes", nd.eng.NodeID(), n)
 			}
-			time.Sleep(10 * time.Millisecond)
+			time.Sleep(10 * time.Millisecond) // poll of state with no event to wait on, bounded by the deadline above
 		}
 	}
 	return nodes
@@ -266,7 +266,7 @@ func TestClusterResumeOnOtherNode(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("node1 still runs the session")
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // poll of state with no event to wait on, bounded by the deadline above
 	}
 	if !runs(nodes[2].srv, bob.id) {
 		t.Fatal("node2 does not run the resumed session")
@@ -381,7 +381,7 @@ func TestClusterNodeDeath(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("node1 never declared dead")
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // poll of state with no event to wait on, bounded by the deadline above
 	}
 	bob2 := dialRaw(t, fmt.Sprintf("%s?token=%s&after=%d", n2.url, bob.welcome.str("token"), last))
 	if r := bob2.expect("resumed"); int(r["last"].(float64)) != last+5 {
@@ -456,7 +456,7 @@ func TestClusterRedisRestart(t *testing.T) {
 			if time.Now().After(deadline) {
 				t.Fatalf("not ready with redis back: %v", n.srv.Ready())
 			}
-			time.Sleep(10 * time.Millisecond)
+			time.Sleep(10 * time.Millisecond) // poll of state with no event to wait on, bounded by the deadline above
 		}
 	}
 	rejoin := func(n *killableNode, old *client) *client {

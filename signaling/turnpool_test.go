@@ -86,7 +86,7 @@ func TestTURNPool(t *testing.T) {
 			if time.Now().After(deadline) {
 				t.Fatalf("healthy %v, want %d hosts", pool.Healthy(), n)
 			}
-			time.Sleep(5 * time.Millisecond)
+			time.Sleep(5 * time.Millisecond) // poll of state with no event to wait on, bounded by the deadline above
 		}
 	}
 	waitHealthy(2)

@@ -63,7 +63,7 @@ func TestBindingFastPath(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("answered %d, want 3", conn.Answered())
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // poll of state with no event to wait on, bounded by the deadline above
 	}
 
 	// A non-Binding packet is handed to the reader untouched.
