@@ -5,10 +5,9 @@ import (
 	"sync"
 )
 
-// httpConn carries a session for one SSE stream served by net/http or
-// one long-poll. The request's handler goroutine writes; the session and
-// the heartbeat only signal it. A poll that waited long is parked: then
-// they hand it to the parkedPoll.
+// httpConn carries a session for one SSE stream or one long-poll. The
+// request's handler goroutine writes; the session and the heartbeat only
+// signal it.
 type httpConn struct {
 	srv       *Server
 	sess      *session
@@ -16,9 +15,8 @@ type httpConn struct {
 	signal    chan struct{} // capacity 1: something is due
 
 	mu     sync.Mutex
-	beat   bool        // a heartbeat is due (SSE sends a comment line)
-	reason string      // set when the channel must end: a Code*
-	parked *parkedPoll // set once a poll is out of net/http
+	beat   bool   // a heartbeat is due (SSE sends a comment line)
+	reason string // set when the channel must end: a Code*
 }
 
 // openHTTPChannel attaches a new httpConn to the session p asks for. It
@@ -43,13 +41,6 @@ func (c *httpConn) done() {
 }
 
 func (c *httpConn) poke() {
-	c.mu.Lock()
-	parked := c.parked
-	c.mu.Unlock()
-	if parked != nil {
-		parked.due()
-		return
-	}
 	select {
 	case c.signal <- struct{}{}:
 	default:
@@ -59,18 +50,12 @@ func (c *httpConn) poke() {
 // wake implements channel.
 func (c *httpConn) wake() { c.poke() }
 
-// heartbeat implements channel. A poll only checks, once parked, that
-// its client is still there: it is never held longer than PollWait, well
-// inside any proxy's idle cut.
+// heartbeat implements channel. A poll ignores it: it is never held longer
+// than PollWait, well inside any proxy's idle cut.
 func (c *httpConn) heartbeat() {
 	c.mu.Lock()
 	c.beat = true
-	parked := c.parked
 	c.mu.Unlock()
-	if parked != nil {
-		parked.gone()
-		return
-	}
 	c.poke()
 }
 
