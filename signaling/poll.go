@@ -18,7 +18,12 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 	if c == nil {
 		return
 	}
-	defer c.done()
+	parked := false
+	defer func() {
+		if !parked {
+			c.done()
+		}
+	}()
 
 	body := []byte{'['}
 	for _, n := range notices {
@@ -42,6 +47,12 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 	if len(body) == 1 {
 		wait := time.NewTimer(s.cfg.PollWait)
 		defer wait.Stop()
+		var park <-chan time.Time
+		if r.ProtoMajor == 1 && s.cfg.PollWait > pollParkAfter && canHijack(w) {
+			t := time.NewTimer(pollParkAfter)
+			defer t.Stop()
+			park = t.C
+		}
 	hold:
 		for len(body) == 1 && c.closedFor() == "" {
 			select {
@@ -49,6 +60,10 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 				read()
 			case <-wait.C:
 				break hold
+			case <-park:
+				if parked = s.park(w, c, cursor, s.cfg.PollWait-pollParkAfter); parked {
+					return
+				}
 			case <-r.Context().Done():
 				return
 			}
