@@ -18,7 +18,7 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 	if c == nil {
 		return
 	}
-	parked := false
+	start, parked := cursor, false
 	defer func() {
 		if !parked {
 			c.done()
@@ -45,11 +45,16 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 	}
 	read()
 	if len(body) == 1 {
+		waitEnd := time.Now().Add(s.cfg.PollWait)
 		wait := time.NewTimer(s.cfg.PollWait)
 		defer wait.Stop()
 		var park <-chan time.Time
 		if r.ProtoMajor == 1 && s.cfg.PollWait > pollParkAfter && canHijack(w) {
-			t := time.NewTimer(pollParkAfter)
+			after := pollParkAfter
+			if time.Now().UnixNano() < sess.busyUntil.Load() {
+				after = pollParkBusy
+			}
+			t := time.NewTimer(after)
 			defer t.Stop()
 			park = t.C
 		}
@@ -61,7 +66,7 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 			case <-wait.C:
 				break hold
 			case <-park:
-				if parked = s.park(w, c, cursor, s.cfg.PollWait-pollParkAfter); parked {
+				if parked = s.park(w, c, cursor, time.Until(waitEnd)); parked {
 					return
 				}
 			case <-r.Context().Done():
@@ -81,8 +86,14 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
+	if cursor > max(start, 1) { // events besides the welcome
+		sess.markBusy() // before the answer, which the next poll follows
+	}
 	_, err := w.Write(body)
 	if err == nil {
 		sess.taken(c, cursor)
 	}
 }
+
+// markBusy records that a poll carried events: see pollBusyFor.
+func (s *session) markBusy() { s.busyUntil.Store(time.Now().Add(pollBusyFor).UnixNano()) }

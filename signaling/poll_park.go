@@ -18,6 +18,15 @@ import (
 // 4.5 KB (docs/benchmarks.md).
 const pollParkAfter = 50 * time.Millisecond
 
+// A session whose poll carried events within pollBusyFor is busy: its
+// next poll waits pollParkBusy in net/http before it is parked, because
+// an event is likely soon and the parked answer's new connection would
+// cost more than the wait.
+const (
+	pollBusyFor  = time.Second
+	pollParkBusy = time.Second
+)
+
 // parkedPoll is a long-poll out of net/http, waiting for events, the
 // end of PollWait or its channel's end. Its fields but conn and cursor
 // are guarded by its httpConn's mu.
@@ -149,6 +158,9 @@ func (p *parkedPoll) answer(final bool, reason string) bool {
 	head = append(head, "\r\n\r\n"...)
 	_ = p.conn.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
 	bufs := net.Buffers{head, body}
+	if cursor > max(p.cursor, 1) { // events besides the welcome
+		sess.markBusy() // before the answer, which the next poll follows
+	}
 	if _, err := bufs.WriteTo(p.conn); err == nil && status == http.StatusOK {
 		sess.taken(c, cursor)
 	}
