@@ -96,4 +96,9 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 }
 
 // markBusy records that a poll carried events: see pollBusyFor.
-func (s *session) markBusy() { s.busyUntil.Store(time.Now().Add(pollBusyFor).UnixNano()) }
+func (s *session) markBusy() {
+	now := time.Now().UnixNano()
+	if now-s.polledEvents.Swap(now) < int64(pollBusyFor) {
+		s.busyUntil.Store(now + int64(pollBusyFor))
+	}
+}

@@ -18,10 +18,12 @@ import (
 // 4.5 KB (docs/benchmarks.md).
 const pollParkAfter = 50 * time.Millisecond
 
-// A session whose poll carried events within pollBusyFor is busy: its
-// next poll waits pollParkBusy in net/http before it is parked, because
-// an event is likely soon and the parked answer's new connection would
-// cost more than the wait.
+// A session whose polls carried events twice within pollBusyFor is busy
+// for pollBusyFor: its polls wait pollParkBusy in net/http before they
+// are parked, because an event is likely soon and a parked answer's new
+// connection would cost more than the wait. Once is not enough: a new
+// session's first events (joined, peer-joined) would keep every poll of
+// a connect burst in net/http for pollParkBusy, and its memory with it.
 const (
 	pollBusyFor  = time.Second
 	pollParkBusy = time.Second

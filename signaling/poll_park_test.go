@@ -99,10 +99,16 @@ func TestParkedPoll(t *testing.T) {
 		if a.err != nil || a.status != http.StatusOK || len(a.frames) != 1 || a.frames[0].str("type") != "pong" || !a.closed {
 			t.Fatalf("parked poll: %v, err %v, close %v", a, a.err, a.closed)
 		}
-		// The pong was taken: the next poll does not see it again. The
-		// session is busy now, so that poll stays in net/http for
-		// pollParkBusy, longer than PollWait here, and keeps its
-		// connection.
+		// The pong was taken: the next poll does not see it again.
+		ans = pollAsync(base, "token="+token+"&after="+itoa(seqOf(a.frames[0])))
+		waitParked(t, srv, token)
+		postOK(t, base, token, frame{"type": "ping", "id": "2"})
+		if a = <-ans; a.status != http.StatusOK || len(a.frames) != 1 || a.frames[0].str("re") != "2" {
+			t.Fatalf("next poll: %v", a)
+		}
+		// Two polls in a row carried events: the session is busy, so
+		// its next poll stays in net/http for pollParkBusy, longer than
+		// PollWait here, and keeps its connection.
 		a = <-pollAsync(base, "token="+token+"&after="+itoa(seqOf(a.frames[0])))
 		if a.err != nil || a.status != http.StatusOK || len(a.frames) != 0 || a.closed {
 			t.Fatalf("busy session's next poll: %v, err %v, close %v; want [] on a kept connection", a, a.err, a.closed)
