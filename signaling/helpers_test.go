@@ -36,6 +36,12 @@ func startServer(t *testing.T, cfg Config) (*Server, string) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 		defer cancel()
+		// The client's Transport may have dialled a connection it then
+		// did not use (a parked poll's answer closes its connection, so
+		// polls dial often). net/http's Shutdown waits 5 s for such a
+		// connection, which never sent a request, before it counts as
+		// idle.
+		http.DefaultClient.CloseIdleConnections()
 		if err := hs.Shutdown(ctx); err != nil {
 			t.Errorf("http shutdown: %v", err)
 		}

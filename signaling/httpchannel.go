@@ -5,9 +5,10 @@ import (
 	"sync"
 )
 
-// httpConn carries a session for one SSE stream or one long-poll. The
-// request's handler goroutine writes; the session and the heartbeat only
-// signal it.
+// httpConn carries a session for one SSE stream served by net/http or
+// one long-poll. The request's handler goroutine writes; the session and
+// the heartbeat only signal it. A poll that waited long is parked: then
+// they hand it to the parkedPoll.
 type httpConn struct {
 	srv       *Server
 	sess      *session
@@ -15,8 +16,9 @@ type httpConn struct {
 	signal    chan struct{} // capacity 1: something is due
 
 	mu     sync.Mutex
-	beat   bool   // a heartbeat is due (SSE sends a comment line)
-	reason string // set when the channel must end: a Code*
+	beat   bool        // a heartbeat is due (SSE sends a comment line)
+	reason string      // set when the channel must end: a Code*
+	parked *parkedPoll // set once a poll is out of net/http
 }
 
 // openHTTPChannel attaches a new httpConn to the session p asks for. It
@@ -41,6 +43,13 @@ func (c *httpConn) done() {
 }
 
 func (c *httpConn) poke() {
+	c.mu.Lock()
+	parked := c.parked
+	c.mu.Unlock()
+	if parked != nil {
+		parked.due()
+		return
+	}
 	select {
 	case c.signal <- struct{}{}:
 	default:
@@ -50,12 +59,18 @@ func (c *httpConn) poke() {
 // wake implements channel.
 func (c *httpConn) wake() { c.poke() }
 
-// heartbeat implements channel. A poll ignores it: it is never held longer
-// than PollWait, well inside any proxy's idle cut.
+// heartbeat implements channel. A poll only checks, once parked, that
+// its client is still there: it is never held longer than PollWait, well
+// inside any proxy's idle cut.
 func (c *httpConn) heartbeat() {
 	c.mu.Lock()
 	c.beat = true
+	parked := c.parked
 	c.mu.Unlock()
+	if parked != nil {
+		parked.gone()
+		return
+	}
 	c.poke()
 }
 

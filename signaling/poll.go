@@ -18,7 +18,12 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 	if c == nil {
 		return
 	}
-	defer c.done()
+	start, parked := cursor, false
+	defer func() {
+		if !parked {
+			c.done()
+		}
+	}()
 
 	body := []byte{'['}
 	for _, n := range notices {
@@ -40,8 +45,19 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 	}
 	read()
 	if len(body) == 1 {
+		waitEnd := time.Now().Add(s.cfg.PollWait)
 		wait := time.NewTimer(s.cfg.PollWait)
 		defer wait.Stop()
+		var park <-chan time.Time
+		if r.ProtoMajor == 1 && s.cfg.PollWait > pollParkAfter && canHijack(w) {
+			after := pollParkAfter
+			if time.Now().UnixNano() < sess.busyUntil.Load() {
+				after = pollParkBusy
+			}
+			t := time.NewTimer(after)
+			defer t.Stop()
+			park = t.C
+		}
 	hold:
 		for len(body) == 1 && c.closedFor() == "" {
 			select {
@@ -49,6 +65,10 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 				read()
 			case <-wait.C:
 				break hold
+			case <-park:
+				if parked = s.park(w, c, cursor, time.Until(waitEnd)); parked {
+					return
+				}
 			case <-r.Context().Done():
 				return
 			}
@@ -66,8 +86,19 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
+	if cursor > max(start, 1) { // events besides the welcome
+		sess.markBusy() // before the answer, which the next poll follows
+	}
 	_, err := w.Write(body)
 	if err == nil {
 		sess.taken(c, cursor)
+	}
+}
+
+// markBusy records that a poll carried events: see pollBusyFor.
+func (s *session) markBusy() {
+	now := time.Now().UnixNano()
+	if now-s.polledEvents.Swap(now) < int64(pollBusyFor) {
+		s.busyUntil.Store(now + int64(pollBusyFor))
 	}
 }

@@ -39,9 +39,13 @@ type session struct {
 	// ackDue is when (Unix ns) the heartbeat should ping early because
 	// events written are not yet acknowledged; 0 when none are.
 	ackDue atomic.Int64
-	addr   netip.Addr // the client's, for per-address limits
-	slot   int32      // heartbeat slot, see Server.heartbeat; small, to pack with ended
-	ended  atomic.Bool
+	// polledEvents is when (Unix ns) a poll last carried events, and
+	// busyUntil when the session stops counting as busy for polling: see
+	// pollBusyFor.
+	polledEvents, busyUntil atomic.Int64
+	addr                    netip.Addr // the client's, for per-address limits
+	slot                    int32      // heartbeat slot, see Server.heartbeat; small, to pack with ended
+	ended                   atomic.Bool
 
 	// mu serialises requests, which may arrive on several channels at once
 	// (concurrent POSTs, a WebSocket being replaced).

@@ -17,6 +17,16 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if r.ProtoMajor == 1 && r.Method == http.MethodGet && canHijack(w) {
+		s.serveRawSSE(w, r, p)
+		return
+	}
+	s.serveStreamSSE(w, r, p)
+}
+
+// serveStreamSSE serves an SSE stream through net/http: HTTP/2 streams,
+// which share their connection, and HEAD requests.
+func (s *Server) serveStreamSSE(w http.ResponseWriter, r *http.Request, p resumeParams) {
 	rc := http.NewResponseController(w)
 	c, sess, cursor, notices := s.openHTTPChannel(w, r, p, "sse")
 	if c == nil {
@@ -24,10 +34,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 	}
 	defer c.done()
 
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	setSSEHeaders(w.Header())
 	w.WriteHeader(http.StatusOK)
 
 	bw := bufio.NewWriterSize(w, 512)
@@ -76,6 +83,12 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+func setSSEHeaders(h http.Header) {
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 }
 
 // writeSSE writes one event; seq 0 marks a channel notice, which has no id

@@ -23,6 +23,10 @@ type httpConn struct {
 	br   *bufio.Reader
 	host string
 	req  []byte // reused request buffer
+	// done: the last answer said Connection: close, as the server's
+	// answer to a poll it parked does; the next request needs a new
+	// connection.
+	done bool
 }
 
 // httpReadBuffer is enough for a response head and a few events; event
@@ -86,6 +90,7 @@ func (c *httpConn) roundTrip(method, target, token string, body, buf []byte) (st
 	}
 	answer, err = readAll(resp.Body, buf[:0])
 	resp.Body.Close()
+	c.done = resp.Close
 	return resp.StatusCode, answer, err
 }
 

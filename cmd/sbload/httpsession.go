@@ -20,7 +20,10 @@ const maxPolls = 10_000_000
 // pollStream is the poll loop of one session: each next that finds no
 // message left polls again with the last seq received.
 type pollStream struct {
+	base    *url.URL
+	mu      sync.Mutex // guards hc and closed against close from another goroutine
 	hc      *httpConn
+	closed  bool
 	token   string // empty until the welcome (a new session)
 	after   uint64
 	pending [][]byte
@@ -34,6 +37,9 @@ func (p *pollStream) next() ([]byte, uint64, error) {
 			return nil, 0, fmt.Errorf("%w: %d polls on one session", errTooMany, p.polls)
 		}
 		p.polls++
+		if err := p.redialIfDone(); err != nil {
+			return nil, 0, err
+		}
 		target := "/v1/poll"
 		if p.token != "" {
 			target += "?token=" + url.QueryEscape(p.token) + "&after=" + strconv.FormatUint(p.after, 10)
@@ -65,7 +71,34 @@ func (p *pollStream) next() ([]byte, uint64, error) {
 	return msg, seq, nil
 }
 
-func (p *pollStream) close() { p.hc.close() }
+// redialIfDone replaces a connection the server closed after its answer.
+func (p *pollStream) redialIfDone() error {
+	if !p.hc.done {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), closeWait)
+	defer cancel()
+	hc, err := dialHTTP(ctx, p.base)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		hc.close()
+		return errClosed
+	}
+	p.hc.close()
+	p.hc = hc
+	return nil
+}
+
+func (p *pollStream) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	p.hc.close()
+}
 
 // welcomeFrame is the part of the welcome the tool needs.
 type welcomeFrame struct {
@@ -103,7 +136,7 @@ func openStream(ctx context.Context, base *url.URL, transport, token string, aft
 		hc.setDeadline(d)
 	}
 	if transport == transportPoll {
-		return &pollStream{hc: hc, token: token, after: after}, hc, nil
+		return &pollStream{base: base, hc: hc, token: token, after: after}, hc, nil
 	}
 	target := "/v1/sse"
 	if token != "" {
