@@ -36,6 +36,7 @@ func (c *meteredConn) Read(p []byte) (int, error) {
 type meteredWriter struct {
 	http.ResponseWriter
 	conn *meteredConn
+	br   *bufio.Reader // the hijacked reader, which gorilla reuses
 }
 
 var errNoHijack = errors.New("response writer cannot be hijacked")
@@ -49,6 +50,6 @@ func (w *meteredWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	w.conn = &meteredConn{Conn: conn}
+	w.conn, w.br = &meteredConn{Conn: conn}, brw.Reader
 	return w.conn, brw, nil
 }
