@@ -119,7 +119,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
 	c.cursor, c.notices, c.ready, c.pending = cursor, notices, true, true
 	c.startWriterLocked()
-	if c.tcp != nil && s.parker.park(c) {
+	if c.parkIdle() {
 		return
 	}
 	// A fresh goroutine starts with a small stack; the handler's own has
@@ -236,6 +236,12 @@ func (c *wsConn) extendDeadline() {
 	_ = c.ws.SetReadDeadline(by)
 }
 
+// parkIdle parks the connection if it can be parked and nothing is left
+// to read; on true the reader must return at once.
+func (c *wsConn) parkIdle() bool {
+	return c.tcp != nil && c.br.Buffered() == 0 && c.srv.parker.park(c)
+}
+
 // readExpired reports a parked connection past its read deadline, which
 // no read is waiting on to enforce: the heartbeat drops it.
 func (c *wsConn) readExpired() bool {
@@ -265,7 +271,7 @@ func (c *wsConn) readLoop() {
 				return
 			}
 			if handled {
-				if c.br.Buffered() == 0 && c.srv.parker.park(c) {
+				if c.parkIdle() {
 					return
 				}
 				continue
@@ -291,7 +297,7 @@ func (c *wsConn) readLoop() {
 		}
 		*buf = frame[:0]
 		frameBuffers.Put(buf)
-		if c.tcp != nil && c.br.Buffered() == 0 && c.srv.parker.park(c) {
+		if c.parkIdle() {
 			return
 		}
 		if slow {
