@@ -48,7 +48,8 @@ type Config struct {
 	// idle cut of common proxies.
 	PingInterval time.Duration
 	// PongTimeout is how long after a missed ping the connection is
-	// dropped. Defaults to 10 s.
+	// dropped; a parked one at its next heartbeat after that. Defaults to
+	// 10 s.
 	PongTimeout time.Duration
 	// WriteTimeout bounds one write to a client. Defaults to 10 s.
 	WriteTimeout time.Duration

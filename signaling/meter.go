@@ -22,7 +22,7 @@ type meteredConn struct {
 func (c *meteredConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if sess := c.sess.Load(); n > 0 && sess != nil {
-		// n is at most the read buffer (1 KiB): the wait is short, and
+		// n is at most the read buffer (4 KiB): the wait is short, and
 		// it is the sender's own.
 		if d := sess.takeBytes(n); d > 0 {
 			time.Sleep(d)
@@ -36,6 +36,7 @@ func (c *meteredConn) Read(p []byte) (int, error) {
 type meteredWriter struct {
 	http.ResponseWriter
 	conn *meteredConn
+	br   *bufio.Reader // the hijacked reader, which gorilla reuses
 }
 
 var errNoHijack = errors.New("response writer cannot be hijacked")
@@ -49,6 +50,6 @@ func (w *meteredWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	w.conn = &meteredConn{Conn: conn}
+	w.conn, w.br = &meteredConn{Conn: conn}, brw.Reader
 	return w.conn, brw, nil
 }

@@ -21,6 +21,7 @@ type Server struct {
 	metrics  *metrics
 	log      *slog.Logger
 	upgrader *websocket.Upgrader
+	parker   *parker // nil: every WebSocket keeps a reader goroutine
 	// overLimit refuses frames over the rate limit, unread; one value, so
 	// that the WebSocket can tell it apart and answer a flood sparingly.
 	overLimit *Error
@@ -59,6 +60,17 @@ func New(cfg Config) (*Server, error) {
 	s.overLimit = newError(CodeRateLimited, "more than %g frames/s (burst %d); frames dropped unread", cfg.RateLimit, cfg.RateBurst)
 	s.metrics = newMetrics(cfg.Registerer, cfg.Router)
 	s.upgrader = s.newUpgrader()
+	p, err := newParker(func(c *wsConn) {
+		s.wg.Add(1) // run is counted: the count is not zero
+		go c.readLoop()
+	})
+	if err != nil {
+		s.log.Warn("idle WebSockets keep a goroutine each", "err", err)
+	}
+	if p != nil {
+		s.parker = p
+		s.wg.Go(p.run)
+	}
 	s.wg.Add(1)
 	go s.heartbeat()
 	return s, nil
@@ -167,6 +179,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		for _, sess := range open {
 			s.endSession(sess, CodeShutdown)
 		}
+	}
+	// Parked WebSockets read on in goroutines; ending their sessions
+	// has shut their sockets.
+	for _, c := range s.parker.close() {
+		s.wg.Add(1)
+		go c.readLoop()
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()

@@ -1,26 +1,41 @@
 package signaling
 
 import (
+	"bufio"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
 )
 
-// wsConn carries a session over WebSocket. A single reader goroutine runs
-// for the connection's life; a writer goroutine exists only while events,
-// notices or a ping are due, so an idle connection costs one goroutine.
+// wsConn carries a session over WebSocket. A reader goroutine runs only
+// while the client sends, and a writer goroutine only while events,
+// notices or a ping are due: an idle connection is parked (parker) and
+// costs no goroutine and no read buffer. Where it cannot be parked (TLS,
+// not Linux) one reader goroutine runs for the connection's life.
 type wsConn struct {
 	srv    *Server
 	ws     *websocket.Conn
 	sess   *session
-	reject replyFunc // sess.rejectAsEvent, bound once
-	opened int64     // Unix ns
+	reject replyFunc    // sess.rejectAsEvent, bound once
+	opened int64        // Unix ns
+	readBy atomic.Int64 // Unix ns: the read deadline, for a parked reader
+
+	// Parking: tcp and raw are set when the connection can be parked. br
+	// is gorilla's reader; while a reader runs it holds a pooled buffer
+	// and lent the empty reader it replaced, nil while parked.
+	tcp     *net.TCPConn
+	raw     syscall.RawConn
+	br      *bufio.Reader
+	lent    *bufio.Reader
+	inEpoll bool        // the parker's: the socket is in its epoll set
+	dropped atomic.Bool // see drop
 	// pingSeq is the newest seq written before the last ping. Each ping
 	// carries its own position, which its pong proves read (see onPong).
 	pingSeq  atomic.Uint64
@@ -56,7 +71,9 @@ var writeBuffers sync.Pool
 
 func (s *Server) newUpgrader() *websocket.Upgrader {
 	return &websocket.Upgrader{
-		ReadBufferSize:  1024,
+		// 0: gorilla reads through the bufio.Reader net/http hijacks
+		// with, whose buffer the connection can swap (see setReader).
+		ReadBufferSize:  0,
 		WriteBufferPool: &writeBuffers,
 		// Origin is checked in serveWS, before the upgrade, so that a
 		// refusal carries a JSON error body.
@@ -80,6 +97,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return // Upgrade has answered the client
 	}
 	c := &wsConn{srv: s, ws: ws, opened: time.Now().UnixNano()}
+	c.setReader(mw)
+	c.extendDeadline()
 	sess, cursor, notices, refusal := s.open(c, p, addr, true)
 	if refusal != nil {
 		// Admitted a moment ago, refused now: the cap filled meanwhile.
@@ -88,22 +107,86 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			code = websocket.CloseGoingAway
 		}
 		c.closeNow(code, refusal.Code)
+		_ = ws.Close() // no reader to do it
 		return
 	}
 	c.sess, c.reject = sess, sess.rejectAsEvent
 	mw.conn.sess.Store(sess)
 	s.metrics.connections.WithLabelValues("ws").Inc()
 	ws.SetReadLimit(s.cfg.MaxMessageSize)
-	c.extendDeadline()
 	ws.SetPingHandler(c.onPing)
 	ws.SetPongHandler(c.onPong)
 	c.mu.Lock()
 	c.cursor, c.notices, c.ready, c.pending = cursor, notices, true, true
 	c.startWriterLocked()
+	if c.parkIdle() {
+		return
+	}
 	// A fresh goroutine starts with a small stack; the handler's own has
 	// grown while parsing the HTTP request.
 	s.wg.Add(1)
 	go c.readLoop()
+}
+
+// setReader takes gorilla's reader, which is net/http's hijacked one:
+// gorilla reuses it when ReadBufferSize is 0 and it holds over 256 bytes.
+// Its 4 KiB buffer is dropped (empty: gorilla checked): a connection that
+// can be parked borrows one from the pool when it reads, and one that
+// cannot keeps a small one for its life. Putting it in the pool would keep
+// a burst of connections' buffers alive through a garbage collection, and
+// raise the heap's target with them.
+func (c *wsConn) setReader(mw *meteredWriter) {
+	c.br = mw.br
+	if tcp, ok := mw.conn.Conn.(*net.TCPConn); ok && c.srv.parker != nil && c.br.Size() > 256 {
+		if raw, err := tcp.SyscallConn(); err == nil {
+			c.tcp, c.raw = tcp, raw
+			*c.br = bufio.Reader{}
+			return
+		}
+	}
+	*c.br = *bufio.NewReaderSize(mw.conn, idleReadBuffer)
+}
+
+// idleReadBuffer is a reader's buffer on a connection that is never
+// parked: it is held for the connection's life.
+const idleReadBuffer = 1024
+
+// readBuffers are lent to connections while they read. The buffer of
+// each bufio.Reader is what is lent: its fields are swapped with those of
+// gorilla's, which gorilla only uses from the reader.
+var readBuffers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+
+func (c *wsConn) borrowReadBuffer() {
+	r := readBuffers.Get().(*bufio.Reader)
+	r.Reset(c.ws.NetConn())
+	*c.br, *r = *r, *c.br
+	c.lent = r
+}
+
+// returnReadBuffer gives the buffer back, if one is lent; it must be
+// empty.
+func (c *wsConn) returnReadBuffer() {
+	if c.lent == nil {
+		return
+	}
+	*c.br, *c.lent = *c.lent, *c.br
+	c.lent.Reset(nil)
+	readBuffers.Put(c.lent)
+	c.lent = nil
+}
+
+// drop makes the reader end the connection; only the reader closes a
+// socket that can be parked, so that its descriptor cannot be reused
+// while parked (see parker). Shutting the read side wakes the reader,
+// parked or not; it reads no frame after it sees dropped, even with
+// bytes still queued.
+func (c *wsConn) drop() {
+	if c.tcp != nil {
+		c.dropped.Store(true)
+		_ = c.tcp.CloseRead()
+		return
+	}
+	_ = c.ws.Close()
 }
 
 // onPing answers a client's ping, within the session's frame limit: pings
@@ -148,17 +231,52 @@ func (c *wsConn) onPong(data string) error {
 
 func (c *wsConn) extendDeadline() {
 	cfg := &c.srv.cfg
-	_ = c.ws.SetReadDeadline(time.Now().Add(cfg.PingInterval + cfg.PongTimeout))
+	by := time.Now().Add(cfg.PingInterval + cfg.PongTimeout)
+	c.readBy.Store(by.UnixNano())
+	_ = c.ws.SetReadDeadline(by)
 }
 
-// readLoop reads and handles frames until the connection ends. After a
-// frame that took the slow path (encoding/json's reflection runs deep) it
-// carries on in a fresh goroutine: a goroutine's stack never shrinks below
-// four times its use, so otherwise every idle connection would keep the
+// parkIdle parks the connection if it can be parked and nothing is left
+// to read; on true the reader must return at once.
+func (c *wsConn) parkIdle() bool {
+	return c.tcp != nil && c.br.Buffered() == 0 && c.srv.parker.park(c)
+}
+
+// readExpired reports a parked connection past its read deadline, which
+// no read is waiting on to enforce: the heartbeat drops it.
+func (c *wsConn) readExpired() bool {
+	return c.tcp != nil && time.Now().UnixNano() > c.readBy.Load()
+}
+
+// readLoop reads and handles frames until the connection ends or, when it
+// can be parked, until nothing more is there to read. After a frame that
+// took the slow path (encoding/json's reflection runs deep) it carries on
+// in a fresh goroutine: a goroutine's stack never shrinks below four times
+// its use, so otherwise a connection read without a pause would keep the
 // 8 KiB stack its join grew, instead of 4 KiB.
 func (c *wsConn) readLoop() {
 	defer c.srv.wg.Done()
 	for {
+		if c.tcp != nil {
+			if c.dropped.Load() {
+				c.finish(net.ErrClosed)
+				return
+			}
+			if c.lent == nil {
+				c.borrowReadBuffer()
+			}
+			handled, err := c.controlFrame()
+			if err != nil {
+				c.finish(err)
+				return
+			}
+			if handled {
+				if c.parkIdle() {
+					return
+				}
+				continue
+			}
+		}
 		kind, r, err := c.ws.NextReader()
 		if err != nil {
 			c.finish(err)
@@ -179,6 +297,9 @@ func (c *wsConn) readLoop() {
 		}
 		*buf = frame[:0]
 		frameBuffers.Put(buf)
+		if c.parkIdle() {
+			return
+		}
 		if slow {
 			c.srv.wg.Add(1)
 			go c.readLoop()
@@ -218,6 +339,10 @@ func (c *wsConn) finish(err error) {
 	c.closed = true
 	c.mu.Unlock()
 	_ = c.ws.Close()
+	if c.lent != nil {
+		c.br.Reset(nil) // whatever is left is not read
+		c.returnReadBuffer()
+	}
 	c.srv.metrics.connections.WithLabelValues("ws").Dec()
 	switch {
 	case websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway) && c.sess.attached() == c:
@@ -232,4 +357,37 @@ func (c *wsConn) finish(err error) {
 		return
 	}
 	c.sess.detach(c)
+}
+
+// controlFrame handles a ping or pong at the head of the stream, as
+// gorilla would, and reports whether it did; anything else is left to
+// gorilla. Inside NextReader gorilla handles control frames and then
+// waits for the next message, so a heartbeat's pong would hold a reader
+// until the client's next message. Between messages gorilla has no state
+// that a ping or pong changes.
+func (c *wsConn) controlFrame() (bool, error) {
+	h, err := c.br.Peek(2)
+	if err != nil {
+		return false, nil // gorilla reports it
+	}
+	const fin, rsv, masked, lenMask = 0x80, 0x70, 0x80, 0x7f
+	op, n := int(h[0]&0x0f), int(h[1]&lenMask)
+	if h[0]&(fin|rsv) != fin || h[1]&masked == 0 || n > 125 ||
+		op != websocket.PingMessage && op != websocket.PongMessage {
+		return false, nil
+	}
+	f, err := c.br.Peek(2 + 4 + n)
+	if err != nil {
+		return false, nil
+	}
+	key, payload := f[2:6], f[6:]
+	for i := range payload {
+		payload[i] ^= key[i&3]
+	}
+	data := string(payload)
+	_, _ = c.br.Discard(len(f))
+	if op == websocket.PingMessage {
+		return true, c.onPing(data)
+	}
+	return true, c.onPong(data)
 }

@@ -27,6 +27,10 @@ func (c *wsConn) heartbeat() {
 		c.close(closeResume, CodeResume)
 		return
 	}
+	if c.readExpired() {
+		c.drop()
+		return
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -49,7 +53,7 @@ func (c *wsConn) heartbeat() {
 	if !ok {
 		c.closed = true
 		c.mu.Unlock()
-		_ = c.ws.Close() // the reader detaches the session
+		c.drop() // the reader detaches the session
 		return
 	}
 	if c.pending || c.pingDue || c.notices != nil {
@@ -141,7 +145,7 @@ func (c *wsConn) writeLoop() {
 		}
 		if !ok {
 			// The reader sees the closed socket and detaches.
-			_ = c.ws.Close()
+			c.drop()
 			c.mu.Lock()
 			c.writing, c.closed = false, true
 			c.mu.Unlock()
@@ -172,5 +176,5 @@ func (c *wsConn) close(code int, reason string) {
 func (c *wsConn) closeNow(code int, reason string) {
 	msg := websocket.FormatCloseMessage(code, reason)
 	_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(c.srv.cfg.WriteTimeout))
-	_ = c.ws.Close()
+	c.drop()
 }

@@ -37,6 +37,9 @@ const (
 	maxFrameSize = 60 << 10
 )
 
+// maxSources keeps -sources within 127.0.0.2-127.0.0.254.
+const maxSources = 253
+
 // config is one run of the tool. Defaults are those of the flags below.
 type config struct {
 	// URL is the server's WebSocket endpoint. Defaults to
@@ -94,6 +97,12 @@ type config struct {
 	// Events is how many offers the resume scenario sends while the
 	// channel is cut. Defaults to 100.
 	Events int
+
+	// Sources spreads the idle scenario's WebSockets over this many
+	// loopback source addresses, 127.0.0.2 on: one address reaches one
+	// server port from about 28,000 ephemeral ports. Defaults to 0: the
+	// kernel chooses.
+	Sources int
 
 	// DialConcurrency is how many connections are being set up at once.
 	// Defaults to 64.
@@ -153,6 +162,7 @@ func parseConfig(args []string, out io.Writer) (*config, error) {
 	fs.DurationVar(&c.Warmup, "warmup", 2*time.Second, "relay: time before -duration left out of the figures")
 	fs.DurationVar(&c.Drain, "drain", 2*time.Second, "relay: wait for in-flight offers after sending stops")
 	fs.DurationVar(&c.Settle, "settle", 2*time.Second, "idle: wait after the last connect before sampling the server")
+	fs.IntVar(&c.Sources, "sources", 0, "idle over ws: spread connections over this many source addresses, 127.0.0.2 on (0: the kernel chooses)")
 	fs.IntVar(&c.DialConcurrency, "dial-concurrency", 64, "connections set up at once")
 	fs.DurationVar(&c.DialTimeout, "dial-timeout", 10*time.Second, "bound on one connection's dial, welcome and join")
 	fs.IntVar(&c.ServerPID, "server-pid", 0, "server process id: idle samples its VmRSS, relay its CPU time, from /proc")
@@ -200,6 +210,10 @@ func (c *config) validate() error {
 		return fmt.Errorf("%w: -max-errors must not be negative", errConfig)
 	case c.ServerPID < 0:
 		return fmt.Errorf("%w: -server-pid must not be negative", errConfig)
+	case c.Sources < 0 || c.Sources > maxSources:
+		return fmt.Errorf("%w: -sources must be 0-%d", errConfig, maxSources)
+	case c.Sources > 0 && (c.Scenario != scenarioIdle || c.Transport != transportWS):
+		return fmt.Errorf("%w: -sources is for the idle scenario over ws", errConfig)
 	}
 	if c.MetricsURL != "" {
 		if u, err := url.Parse(c.MetricsURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

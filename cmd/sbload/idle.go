@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -89,6 +90,9 @@ func runIdle(ctx context.Context, cfg *config, errs *errorLog, logf func(string,
 	res.Before = sampleServer(ctx, cfg, errs)
 
 	d := newDialer(idleReadBuffer, cfg.DialTimeout)
+	if cfg.Sources > 0 {
+		d.NetDialContext = sourceDialer(cfg.Sources, cfg.DialTimeout)
+	}
 	base := baseURL(cfg)
 	conns := make([]idleConn, cfg.Conns)
 	var connected atomic.Int64
@@ -209,6 +213,16 @@ func (c *wsIdleConn) read(errs *errorLog) {
 			}
 			return
 		}
+	}
+}
+
+// sourceDialer dials from 127.0.0.2 to 127.0.0.(n+1) in turn.
+func sourceDialer(n int, timeout time.Duration) func(context.Context, string, string) (net.Conn, error) {
+	var next atomic.Uint32
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		src := net.IPv4(127, 0, 0, byte(2+int(next.Add(1)-1)%n))
+		d := net.Dialer{Timeout: timeout, LocalAddr: &net.TCPAddr{IP: src}}
+		return d.DialContext(ctx, network, addr)
 	}
 }
 

@@ -141,7 +141,7 @@ func TestRelayPaced(t *testing.T) {
 func TestIdle(t *testing.T) {
 	url, metrics, _ := testServer(t, 0)
 	errs := newErrorLog()
-	cfg := testConfig(t, url, "-scenario", "idle", "-conns", "7", "-duration", "400ms",
+	cfg := testConfig(t, url, "-scenario", "idle", "-conns", "7", "-duration", "400ms", "-sources", "3",
 		"-server-pid", strconv.Itoa(os.Getpid()), "-metrics-url", metrics)
 	res, err := runIdle(t.Context(), cfg, errs, t.Logf)
 	if err != nil {
@@ -258,6 +258,11 @@ func TestConfig(t *testing.T) {
 		{[]string{"-peer-url", "http://127.0.0.1:8081/v1/ws"}, false},
 		{[]string{"-peer-url", "ws://127.0.0.1:8081/v1/ws", "-transport", "sse"}, false},
 		{[]string{"-peer-url", "ws://127.0.0.1:8081/v1/ws", "-scenario", "idle"}, false},
+		{[]string{"-scenario", "idle", "-sources", "4"}, true},
+		{[]string{"-scenario", "idle", "-sources", "254"}, false},
+		{[]string{"-scenario", "idle", "-sources", "-1"}, false},
+		{[]string{"-scenario", "idle", "-transport", "sse", "-sources", "4"}, false},
+		{[]string{"-sources", "4"}, false},
 	} {
 		_, err := parseConfig(tc.args, io.Discard)
 		if (err == nil) != tc.ok {

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 
 	"github.com/switchboard-rtc/switchboard/turn"
@@ -36,13 +35,6 @@ func main() {
 		return
 	}
 	log := newLogger(c, os.Stderr)
-	if _, set := os.LookupEnv("GOGC"); !set {
-		// An idle connection's RSS is largely GC headroom over garbage the
-		// WebSocket upgrade leaves (docs/benchmarks.md): a tight target
-		// keeps 10,000 idle sessions within 10 KB each, resume state
-		// included, for a tenth of flat-out relay throughput.
-		debug.SetGCPercent(40)
-	}
 	ls, err := listen(c)
 	if err != nil {
 		log.Error("cannot listen", "err", err)
