@@ -3,7 +3,6 @@ package signaling
 import (
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -14,7 +13,8 @@ import (
 
 // wsConn carries a session over WebSocket. A single reader goroutine runs
 // for the connection's life; a writer goroutine exists only while events,
-// notices or a ping are due, so an idle connection costs one goroutine.
+// notices or a ping are due and for writerLinger after, so an idle
+// connection costs one goroutine.
 type wsConn struct {
 	srv    *Server
 	ws     *websocket.Conn
@@ -33,11 +33,14 @@ type wsConn struct {
 
 	mu      sync.Mutex
 	notices [][]byte // sent before any event: resumed, resume_failed
+	pong    []byte   // a client's ping to answer
+	closing []byte   // a close frame to send, after which the writer drops the socket
 	pending bool     // events were appended since the writer last looked
 	pingDue bool     // the heartbeat asked for a ping
 	ready   bool     // notices and cursor are set: writing may start
-	writing bool     // a writer goroutine is running
+	writing bool     // a writer goroutine is running (or the heartbeat writes a ping)
 	closed  bool
+	linger  chan struct{} // while the writer lingers: a send wakes it
 }
 
 // A pong acknowledges what was written before its ping. A WebSocket
@@ -114,15 +117,8 @@ func (c *wsConn) onPing(data string) error {
 		c.srv.metrics.errors.WithLabelValues(CodeRateLimited).Inc()
 		return nil
 	}
-	err := c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(c.srv.cfg.WriteTimeout))
-	if err == nil || errors.Is(err, websocket.ErrCloseSent) {
-		return nil
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return nil // the writer's deadline handling notices a stuck socket
-	}
-	return err
+	c.pongTo(data) // through the writer: one writer per socket
+	return nil
 }
 
 // onPong takes a pong as proof that the client has read everything
