@@ -5,6 +5,11 @@ package signaling
 // candidate and data through as the raw JSON they arrived as: decoding a
 // 1.5 KB SDP only to encode it again was most of the relay's CPU time.
 
+import (
+	"encoding/binary"
+	"math/bits"
+)
+
 const maxScanDepth = 32 // deeper values take the encoding/json path
 
 type jsonScanner struct {
@@ -34,14 +39,41 @@ var plainByte = func() (t [256]bool) {
 	return t
 }()
 
+// Masks for checking eight bytes at a time (SWAR): a byte of x is a
+// quote, a backslash or a control character where special(x) has its top
+// bit set. Borrows may also flag bytes above a flagged one, never below,
+// so the lowest flag is exact.
+const (
+	swarOnes  = 0x0101010101010101
+	swarHighs = 0x8080808080808080
+)
+
+func special(x uint64) uint64 {
+	q, bs := x^(swarOnes*'"'), x^(swarOnes*'\\')
+	return ((q-swarOnes)&^q | (bs-swarOnes)&^bs | (x-swarOnes*0x20)&^x) & swarHighs
+}
+
+// skipPlain advances over the bytes a string may hold as they are, eight
+// at a time while eight are left, then with the table.
+func (s *jsonScanner) skipPlain() {
+	for s.i+8 <= len(s.b) {
+		if m := special(binary.LittleEndian.Uint64(s.b[s.i:])); m != 0 {
+			s.i += bits.TrailingZeros64(m) >> 3
+			return
+		}
+		s.i += 8
+	}
+	for s.i < len(s.b) && plainByte[s.b[s.i]] {
+		s.i++
+	}
+}
+
 // str consumes a string starting at the opening quote and reports whether
 // it holds escapes.
 func (s *jsonScanner) str() (escaped, ok bool) {
 	s.i++
 	for s.i < len(s.b) {
-		for s.i < len(s.b) && plainByte[s.b[s.i]] {
-			s.i++
-		}
+		s.skipPlain()
 		if s.i >= len(s.b) {
 			break
 		}
