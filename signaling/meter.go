@@ -16,11 +16,12 @@ import (
 // slowly, and TCP pushes back on it. Nobody else waits.
 type meteredConn struct {
 	net.Conn
-	sess atomic.Pointer[session] // set once the session is known
+	sess  atomic.Pointer[session] // set once the session is known
+	ahead readAhead
 }
 
 func (c *meteredConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
+	n, err := c.ahead.read(c.Conn, p)
 	if sess := c.sess.Load(); n > 0 && sess != nil {
 		// n is at most the read buffer (1 KiB): the wait is short, and
 		// it is the sender's own.
@@ -49,6 +50,6 @@ func (w *meteredWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	w.conn = &meteredConn{Conn: conn}
+	w.conn = &meteredConn{Conn: conn, ahead: newReadAhead(conn)}
 	return w.conn, brw, nil
 }
