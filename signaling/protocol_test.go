@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -280,5 +281,25 @@ func TestScanStringUTF8(t *testing.T) {
 	}
 	if _, ok := decodeRelayFast([]byte("{\"type\":\"offer\",\"to\":\"x\",\"sdp\":\"v=0\xff\"}")); ok {
 		t.Fatal("fast path took invalid UTF-8")
+	}
+}
+
+// TestAppendJSONString compares the quoting with encoding/json's, around
+// the eight-byte fast path's edges.
+func TestAppendJSONString(t *testing.T) {
+	for _, s := range []string{"", "a", "PQ4TZ2M7ZJQX6XN3EBK6UJ2Y4Q", "abcdefgh", "abcdefg\"", "abcdefgh\\", "é", "abcdefghé",
+		"tab\there", "\x00", "abcdefghij\x1f", "<>&", "\u2028"} {
+		want, _ := json.Marshal(s)
+		var got any
+		if err := json.Unmarshal(appendJSONString(nil, s), &got); err != nil || got != s {
+			t.Errorf("%q: %s (%v); encoding/json: %s", s, appendJSONString(nil, s), err, want)
+		}
+	}
+}
+
+func BenchmarkAppendJSONString(b *testing.B) {
+	buf := make([]byte, 0, 64)
+	for b.Loop() {
+		buf = appendJSONString(buf[:0], "PQ4TZ2M7ZJQX6XN3EBK6UJ2Y4Q")
 	}
 }
