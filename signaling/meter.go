@@ -50,6 +50,6 @@ func (w *meteredWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	w.conn = &meteredConn{Conn: conn, ahead: newReadAhead(conn)}
+	w.conn = &meteredConn{Conn: conn}
 	return w.conn, brw, nil
 }

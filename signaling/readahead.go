@@ -26,19 +26,22 @@ type readAheadBuf struct {
 var readAheadBufs = sync.Pool{New: func() any { return new(readAheadBuf) }}
 
 // readAhead is the connection's reader side; only the goroutine reading
-// the connection uses it.
+// the connection uses it. Its zero value is ready.
 type readAhead struct {
-	raw syscall.RawConn // nil when the connection has no descriptor (TLS)
-	buf *readAheadBuf   // unread bytes, or nil
+	raw   syscall.RawConn // found at the first full read: most idle connections never need it
+	noRaw bool            // the connection has no descriptor (TLS)
+	buf   *readAheadBuf   // unread bytes, or nil
 }
 
-func newReadAhead(c net.Conn) readAhead {
-	if sc, ok := c.(syscall.Conn); ok {
-		if raw, err := sc.SyscallConn(); err == nil {
-			return readAhead{raw: raw}
+// rawConn returns c's descriptor, or nil.
+func (ra *readAhead) rawConn(c net.Conn) syscall.RawConn {
+	if ra.raw == nil && !ra.noRaw {
+		if sc, ok := c.(syscall.Conn); ok {
+			ra.raw, _ = sc.SyscallConn()
 		}
+		ra.noRaw = ra.raw == nil
 	}
-	return readAhead{}
+	return ra.raw
 }
 
 // read reads into p from what was read ahead, else from c.
@@ -53,7 +56,7 @@ func (ra *readAhead) read(c net.Conn, p []byte) (int, error) {
 		return n, nil
 	}
 	n, err := c.Read(p)
-	if err != nil || n < len(p) || ra.raw == nil {
+	if err != nil || n < len(p) || ra.rawConn(c) == nil {
 		return n, err
 	}
 	a := readAheadBufs.Get().(*readAheadBuf)

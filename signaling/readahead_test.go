@@ -41,8 +41,8 @@ func TestReadAhead(t *testing.T) {
 	_, _ = rand.Read(data)
 	for _, piece := range []int{len(data), 4096, 7} {
 		client, server := tcpPair(t)
-		ra := newReadAhead(server)
-		if ra.raw == nil {
+		var ra readAhead
+		if ra.rawConn(server) == nil {
 			t.Fatal("a TCP connection has a descriptor")
 		}
 		go func() {

@@ -34,13 +34,12 @@ type wsConn struct {
 	unacked int
 
 	mu      sync.Mutex
-	notices [][]byte // sent before any event: resumed, resume_failed
-	pong    []byte   // a client's ping to answer
-	closing []byte   // a close frame to send, after which the writer drops the socket
-	pending bool     // events were appended since the writer last looked
-	pingDue bool     // the heartbeat asked for a ping
-	ready   bool     // notices and cursor are set: writing may start
-	writing bool     // a writer goroutine is running (or the heartbeat writes a ping)
+	notices [][]byte   // sent before any event: resumed, resume_failed
+	ctl     *wsControl // control frames due, rarely any: kept out of every idle connection
+	pending bool       // events were appended since the writer last looked
+	pingDue bool       // the heartbeat asked for a ping
+	ready   bool       // notices and cursor are set: writing may start
+	writing bool       // a writer goroutine is running (or the heartbeat writes a ping)
 	closed  bool
 	linger  chan struct{} // while the writer lingers: a send wakes it
 }

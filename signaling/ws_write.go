@@ -84,7 +84,22 @@ const inlinePingWait = 50 * time.Millisecond
 
 // due reports whether anything but a ping waits for the writer. mu is held.
 func (c *wsConn) due() bool {
-	return c.pending || c.notices != nil || c.pong != nil || c.closing != nil
+	return c.pending || c.notices != nil || c.ctl != nil
+}
+
+// wsControl holds the control frames due besides pings, which the writer
+// takes with it.
+type wsControl struct {
+	pong    []byte // a client's ping to answer
+	closing []byte // a close frame, after which the writer drops the socket
+}
+
+// control returns the control frames due, creating them; mu is held.
+func (c *wsConn) control() *wsControl {
+	if c.ctl == nil {
+		c.ctl = &wsControl{}
+	}
+	return c.ctl
 }
 
 // appendPing appends a ping that acknowledges everything written so far.
@@ -115,7 +130,7 @@ func (c *wsConn) pongTo(data string) {
 		c.mu.Unlock()
 		return
 	}
-	c.pong = append([]byte{}, data...) // the writer reads it after mu
+	c.control().pong = []byte(data)
 	c.startWriterLocked()
 }
 
@@ -124,11 +139,11 @@ func (c *wsConn) pongTo(data string) {
 // lock, so nothing here waits on the network.
 func (c *wsConn) close(code int, reason string) {
 	c.mu.Lock()
-	if c.closed || c.closing != nil {
+	if c.closed || c.ctl != nil && c.ctl.closing != nil {
 		c.mu.Unlock()
 		return
 	}
-	c.closing = websocket.FormatCloseMessage(code, reason)
+	c.control().closing = websocket.FormatCloseMessage(code, reason)
 	c.startWriterLocked()
 }
 
@@ -163,7 +178,7 @@ func (c *wsConn) startWriterLocked() {
 // writeTurn is what the writer takes from the connection at once.
 type writeTurn struct {
 	notices       [][]byte
-	pong, closing []byte
+	ctl           *wsControl
 	pending, ping bool
 }
 
@@ -176,10 +191,10 @@ func (c *wsConn) writeLoop() {
 	lingered := false
 	for {
 		c.mu.Lock()
-		t := writeTurn{notices: c.notices, pong: c.pong, closing: c.closing, pending: c.pending, ping: c.pingDue}
-		c.notices, c.pong, c.closing, c.pending, c.pingDue = nil, nil, nil, false, false
+		t := writeTurn{notices: c.notices, ctl: c.ctl, pending: c.pending, ping: c.pingDue}
+		c.notices, c.ctl, c.pending, c.pingDue = nil, nil, false, false
 		c.linger = nil
-		idle := t.notices == nil && t.pong == nil && t.closing == nil && !t.pending && !t.ping
+		idle := t.notices == nil && t.ctl == nil && !t.pending && !t.ping
 		if c.closed || idle && lingered {
 			c.writing = false
 			c.mu.Unlock()
@@ -214,16 +229,20 @@ func (c *wsConn) writeTurn(w *frameWriter, t writeTurn) bool {
 		return false
 	}
 	w.reset()
-	if t.pong != nil {
-		w.control(websocket.PongMessage, t.pong)
+	var ctl wsControl
+	if t.ctl != nil {
+		ctl = *t.ctl
+	}
+	if ctl.pong != nil {
+		w.control(websocket.PongMessage, ctl.pong)
 	}
 	for _, n := range t.notices {
 		w.text(n, nil)
 	}
-	if t.closing != nil {
+	if ctl.closing != nil {
 		// Events after a close frame would break the protocol; a resume
 		// replays them.
-		w.control(websocket.CloseMessage, t.closing)
+		w.control(websocket.CloseMessage, ctl.closing)
 		_ = w.flush(nc)
 		return false
 	}
