@@ -26,7 +26,7 @@ type wsConn struct {
 	pingSeq  atomic.Uint64
 	pingsOut atomic.Int32 // pings sent and not yet answered
 
-	readExtended int64 // the reader's own: when the read deadline last moved (Unix ns)
+	readExtended int64 // the reader's own: when the read deadline last moved (monoNow)
 
 	// The writer's own: newest seq written, and bytes written since the
 	// last ping.
@@ -150,12 +150,12 @@ func (c *wsConn) onPong(data string) error {
 func (c *wsConn) extendDeadline() {
 	cfg := &c.srv.cfg
 	wait := cfg.PingInterval + cfg.PongTimeout
-	now := time.Now()
-	if now.UnixNano()-c.readExtended < int64(wait/8) {
+	now := monoNow()
+	if c.readExtended != 0 && now-c.readExtended < int64(wait/8) {
 		return
 	}
-	c.readExtended = now.UnixNano()
-	_ = c.ws.SetReadDeadline(now.Add(wait))
+	c.readExtended = now
+	_ = c.ws.SetReadDeadline(time.Now().Add(wait))
 }
 
 // readLoop reads and handles frames until the connection ends. After a
