@@ -12,8 +12,15 @@ import (
 type bucket struct {
 	mu     sync.Mutex
 	tokens float64 // may go below zero: a debt that take makes the caller wait out
-	last   int64   // Unix ns of the last refill; 0 means full
+	last   int64   // monoNow of the last refill; 0 means full
 }
+
+// monoNow is nanoseconds on the monotonic clock, never 0. Limits are
+// checked on every frame: time.Now reads the wall clock as well, which
+// doubled the clock's share of the relay's CPU.
+func monoNow() int64 { return int64(time.Since(monoEpoch)) + 1 }
+
+var monoEpoch = time.Now()
 
 // level refills the bucket up to now; mu must be held.
 func (b *bucket) level(now int64, rate, burst float64) float64 {
@@ -30,7 +37,7 @@ func (b *bucket) level(now int64, rate, burst float64) float64 {
 func (b *bucket) allow(n, rate, burst float64) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.level(time.Now().UnixNano(), rate, burst) < n {
+	if b.level(monoNow(), rate, burst) < n {
 		return false
 	}
 	b.tokens -= n
@@ -42,7 +49,7 @@ func (b *bucket) allow(n, rate, burst float64) bool {
 func (b *bucket) take(n, rate, burst float64) time.Duration {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.tokens = b.level(time.Now().UnixNano(), rate, burst) - n
+	b.tokens = b.level(monoNow(), rate, burst) - n
 	if b.tokens >= 0 {
 		return 0
 	}

@@ -1,9 +1,6 @@
 package signaling
 
-import (
-	"bytes"
-	"unicode/utf8"
-)
+import "bytes"
 
 // decodeRelayFast decodes offer, answer, candidate and message frames
 // without unescaping their payload: sdp, candidate and data stay the raw
@@ -13,9 +10,8 @@ import (
 // nesting — and decodeRequest then takes the frame. The returned request
 // aliases frame.
 func decodeRelayFast(frame []byte) (req *request, ok bool) {
-	if !utf8.Valid(frame) {
-		return nil, false
-	}
+	// The scanner checks UTF-8 in strings, the only place a document it
+	// accepts can hold bytes from 0x80.
 	s := jsonScanner{b: frame}
 	s.skipSpace()
 	if s.i >= len(frame) || frame[s.i] != '{' {
@@ -127,6 +123,10 @@ func appendRelayFrame(dst []byte, r *request, from string) []byte {
 func appendJSONString(dst []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
+	if plainString8(s) { // session ids and most recipients: copied as they are
+		dst = append(dst, s...)
+		return append(dst, '"')
+	}
 	start := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -150,4 +150,23 @@ func appendJSONString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// plainString8 reports whether s is plain ASCII that a JSON string holds
+// as it is, eight bytes at a time.
+func plainString8(s string) bool {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if special(x) != 0 {
+			return false
+		}
+	}
+	for ; i < len(s); i++ {
+		if !plainASCII[s[i]] {
+			return false
+		}
+	}
+	return true
 }

@@ -22,7 +22,7 @@ type meteredConn struct {
 func (c *meteredConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if sess := c.sess.Load(); n > 0 && sess != nil {
-		// n is at most the read buffer (4 KiB): the wait is short, and
+		// n is at most the read buffer (16 KiB): the wait is short, and
 		// it is the sender's own.
 		if d := sess.takeBytes(n); d > 0 {
 			time.Sleep(d)

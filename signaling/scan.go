@@ -5,6 +5,12 @@ package signaling
 // candidate and data through as the raw JSON they arrived as: decoding a
 // 1.5 KB SDP only to encode it again was most of the relay's CPU time.
 
+import (
+	"encoding/binary"
+	"math/bits"
+	"unicode/utf8"
+)
+
 const maxScanDepth = 32 // deeper values take the encoding/json path
 
 type jsonScanner struct {
@@ -24,24 +30,56 @@ func (s *jsonScanner) skipSpace() {
 	}
 }
 
-// plainByte marks the bytes a string may hold as they are: everything but
-// the quote, the backslash and control characters. A table lookup per
-// byte is what keeps scanning a 1.5 KB SDP cheap.
-var plainByte = func() (t [256]bool) {
-	for c := 0x20; c < 256; c++ {
+// plainASCII marks the bytes a string may hold as they are and that need
+// no further check: ASCII but the quote, the backslash and control
+// characters. Bytes from 0x80 are checked as UTF-8.
+var plainASCII = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
 		t[c] = c != '"' && c != '\\'
 	}
 	return t
 }()
 
+// Masks for checking eight bytes at a time (SWAR): a byte of x is a
+// quote, a backslash, a control character or not ASCII where special(x)
+// has its top bit set. Borrows may also flag bytes above a flagged one,
+// never below, so the lowest flag is exact.
+const (
+	swarOnes  = 0x0101010101010101
+	swarHighs = 0x8080808080808080
+)
+
+func special(x uint64) uint64 {
+	q, bs := x^(swarOnes*'"'), x^(swarOnes*'\\')
+	return ((q-swarOnes)&^q | (bs-swarOnes)&^bs | (x-swarOnes*0x20)&^x | x) & swarHighs
+}
+
+// skipPlain advances over plain ASCII, eight bytes at a time while eight
+// are left, then with the table.
+func (s *jsonScanner) skipPlain() {
+	for s.i+8 <= len(s.b) {
+		if m := special(binary.LittleEndian.Uint64(s.b[s.i:])); m != 0 {
+			s.i += bits.TrailingZeros64(m) >> 3
+			return
+		}
+		s.i += 8
+	}
+	for s.i < len(s.b) && plainASCII[s.b[s.i]] {
+		s.i++
+	}
+}
+
+// escapedCRLF is `\r\n` read as a little-endian uint32: an SDP ends every
+// line with it, so it is taken in one step.
+const escapedCRLF = uint32('\\') | uint32('r')<<8 | uint32('\\')<<16 | uint32('n')<<24
+
 // str consumes a string starting at the opening quote and reports whether
-// it holds escapes.
+// it holds escapes. It also checks that the string is valid UTF-8, which
+// is the only place a valid JSON document can hold bytes from 0x80.
 func (s *jsonScanner) str() (escaped, ok bool) {
 	s.i++
 	for s.i < len(s.b) {
-		for s.i < len(s.b) && plainByte[s.b[s.i]] {
-			s.i++
-		}
+		s.skipPlain()
 		if s.i >= len(s.b) {
 			break
 		}
@@ -52,6 +90,10 @@ func (s *jsonScanner) str() (escaped, ok bool) {
 			return escaped, true
 		case c == '\\':
 			escaped = true
+			if s.i+4 <= len(s.b) && binary.LittleEndian.Uint32(s.b[s.i:]) == escapedCRLF {
+				s.i += 4
+				continue
+			}
 			if s.i+1 >= len(s.b) {
 				return false, false
 			}
@@ -66,10 +108,14 @@ func (s *jsonScanner) str() (escaped, ok bool) {
 			default:
 				return false, false
 			}
-		case c < 0x20:
+		case c >= utf8.RuneSelf:
+			r, size := utf8.DecodeRune(s.b[s.i:])
+			if r == utf8.RuneError && size <= 1 {
+				return false, false
+			}
+			s.i += size
+		default: // a control character
 			return false, false
-		default:
-			s.i++
 		}
 	}
 	return false, false

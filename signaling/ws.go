@@ -16,9 +16,10 @@ import (
 
 // wsConn carries a session over WebSocket. A reader goroutine runs only
 // while the client sends, and a writer goroutine only while events,
-// notices or a ping are due: an idle connection is parked (parker) and
-// costs no goroutine and no read buffer. Where it cannot be parked (TLS,
-// not Linux) one reader goroutine runs for the connection's life.
+// notices or a ping are due and for writerLinger after: an idle
+// connection is parked (parker) and costs no goroutine and no read
+// buffer. Where it cannot be parked (TLS, not Linux) one reader goroutine
+// runs for the connection's life.
 type wsConn struct {
 	srv    *Server
 	ws     *websocket.Conn
@@ -41,18 +42,22 @@ type wsConn struct {
 	pingSeq  atomic.Uint64
 	pingsOut atomic.Int32 // pings sent and not yet answered
 
+	readExtended int64 // the reader's own: when the read deadline last moved (monoNow)
+
 	// The writer's own: newest seq written, and bytes written since the
 	// last ping.
 	cursor  uint64
 	unacked int
 
 	mu      sync.Mutex
-	notices [][]byte // sent before any event: resumed, resume_failed
-	pending bool     // events were appended since the writer last looked
-	pingDue bool     // the heartbeat asked for a ping
-	ready   bool     // notices and cursor are set: writing may start
-	writing bool     // a writer goroutine is running
+	notices [][]byte   // sent before any event: resumed, resume_failed
+	ctl     *wsControl // control frames due, rarely any: kept out of every idle connection
+	pending bool       // events were appended since the writer last looked
+	pingDue bool       // the heartbeat asked for a ping
+	ready   bool       // notices and cursor are set: writing may start
+	writing bool       // a writer goroutine is running (or the heartbeat writes a ping)
 	closed  bool
+	linger  chan struct{} // while the writer lingers: a send wakes it
 }
 
 // A pong acknowledges what was written before its ping. A WebSocket
@@ -154,7 +159,12 @@ const idleReadBuffer = 1024
 // readBuffers are lent to connections while they read. The buffer of
 // each bufio.Reader is what is lent: its fields are swapped with those of
 // gorilla's, which gorilla only uses from the reader.
-var readBuffers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+var readBuffers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufferSize) }}
+
+// readBufferSize is the buffer a reader borrows: one read(2) takes a
+// burst of frames (16 KiB took 4.3 µs of server CPU per relayed 1.5 KB
+// offer on a cold burst, 4 KiB 4.5 µs; docs/benchmarks.md, issue 9).
+const readBufferSize = 16 << 10
 
 func (c *wsConn) borrowReadBuffer() {
 	r := readBuffers.Get().(*bufio.Reader)
@@ -197,15 +207,8 @@ func (c *wsConn) onPing(data string) error {
 		c.srv.metrics.errors.WithLabelValues(CodeRateLimited).Inc()
 		return nil
 	}
-	err := c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(c.srv.cfg.WriteTimeout))
-	if err == nil || errors.Is(err, websocket.ErrCloseSent) {
-		return nil
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return nil // the writer's deadline handling notices a stuck socket
-	}
-	return err
+	c.pongTo(data) // through the writer: one writer per socket
+	return nil
 }
 
 // onPong takes a pong as proof that the client has read everything
@@ -229,9 +232,19 @@ func (c *wsConn) onPong(data string) error {
 	return nil
 }
 
+// extendDeadline moves the read deadline to a pong's wait from now. Moving
+// it costs a timer update, which per frame was 2-3 % of the relay's CPU,
+// so it moves only once an eighth of the wait has passed: a silent client
+// is dropped at most that much early.
 func (c *wsConn) extendDeadline() {
 	cfg := &c.srv.cfg
-	by := time.Now().Add(cfg.PingInterval + cfg.PongTimeout)
+	wait := cfg.PingInterval + cfg.PongTimeout
+	now := monoNow()
+	if c.readExtended != 0 && now-c.readExtended < int64(wait/8) {
+		return
+	}
+	c.readExtended = now
+	by := time.Now().Add(wait)
 	c.readBy.Store(by.UnixNano())
 	_ = c.ws.SetReadDeadline(by)
 }

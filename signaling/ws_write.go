@@ -1,13 +1,32 @@
 package signaling
 
-// The write side of a WebSocket session: events, notices, pings, close.
+// The write side of a WebSocket session: events, notices, pings, pongs and
+// the close frame all go out through one writer, which frames them itself
+// and writes everything due in one vectored write (writev). Server frames
+// are not masked, so a relayed event goes out as a header from a scratch
+// buffer, the frame the log holds (shared by every recipient and the
+// replay buffer, never copied) and its `,"seq":N}` suffix.
+//
+// gorilla/websocket still reads, and answers a client's close frame, a
+// protocol error or an oversized frame from the reader with a close frame
+// of its own. Those are single writes, and the runtime serialises writes
+// on one socket call by call, so they cannot land inside a vectored write.
 
 import (
+	"net"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
 )
+
+// writerLinger is how long a writer waits for more events once it has
+// written everything due, before its goroutine ends. Starting and ending
+// a goroutine per burst was a third of the server's CPU at 30,000 offers/s
+// (docs/benchmarks.md); a writer woken by a channel costs less, and an
+// idle connection still holds no goroutine for its writes.
+const writerLinger = 5 * time.Millisecond
 
 // wake implements channel.
 func (c *wsConn) wake() {
@@ -36,27 +55,28 @@ func (c *wsConn) heartbeat() {
 		c.mu.Unlock()
 		return
 	}
-	if c.writing || c.pending || c.notices != nil || !c.ready {
+	if c.writing || c.due() || !c.ready {
 		c.pingDue = true
 		c.startWriterLocked()
 		return
 	}
 	// Idle, which most connections are: the heartbeat writes the ping
 	// itself, as the writer, instead of starting a goroutine for it. A
-	// socket that cannot take two bytes at once is not being read, and
+	// socket that cannot take a few bytes at once is not being read, and
 	// is given up on rather than allowed to hold up the heartbeat.
 	c.writing = true
 	c.mu.Unlock()
-	ok := c.writePing(time.Now().Add(inlinePingWait))
+	var frame [2 + 20]byte
+	err := c.writeRaw(c.appendPing(frame[:0]), time.Now().Add(inlinePingWait))
 	c.mu.Lock()
 	c.writing = false
-	if !ok {
+	if err != nil {
 		c.closed = true
 		c.mu.Unlock()
 		c.drop() // the reader detaches the session
 		return
 	}
-	if c.pending || c.pingDue || c.notices != nil {
+	if c.due() || c.pingDue {
 		c.startWriterLocked() // events came meanwhile
 		return
 	}
@@ -66,15 +86,37 @@ func (c *wsConn) heartbeat() {
 // inlinePingWait bounds a ping the heartbeat writes itself.
 const inlinePingWait = 50 * time.Millisecond
 
-// writePing sends a ping that acknowledges everything written so far. Only
-// the writer calls it.
-func (c *wsConn) writePing(deadline time.Time) bool {
+// due reports whether anything but a ping waits for the writer. mu is held.
+func (c *wsConn) due() bool {
+	return c.pending || c.notices != nil || c.ctl != nil
+}
+
+// wsControl holds the control frames due besides pings, which the writer
+// takes with it.
+type wsControl struct {
+	pong    []byte // a client's ping to answer
+	closing []byte // a close frame, after which the writer drops the socket
+}
+
+// control returns the control frames due, creating them; mu is held.
+func (c *wsConn) control() *wsControl {
+	if c.ctl == nil {
+		c.ctl = &wsControl{}
+	}
+	return c.ctl
+}
+
+// appendPing appends a ping that acknowledges everything written so far.
+// Only the writer calls it, before the write that carries the ping.
+func (c *wsConn) appendPing(dst []byte) []byte {
 	c.sess.ackDue.Store(0)
 	c.unacked = 0
 	c.pingSeq.Store(c.cursor)
 	c.pingsOut.Add(1)
-	var payload [20]byte
-	return c.ws.WriteControl(websocket.PingMessage, strconv.AppendUint(payload[:0], c.cursor, 10), deadline) == nil
+	var digits [20]byte
+	payload := strconv.AppendUint(digits[:0], c.cursor, 10)
+	dst = append(dst, finalBit|websocket.PingMessage, byte(len(payload)))
+	return append(dst, payload...)
 }
 
 // notice implements noticer: frame goes out before the next events.
@@ -84,66 +126,93 @@ func (c *wsConn) notice(frame []byte) {
 	c.startWriterLocked()
 }
 
+// pongTo has the writer answer a client's ping. Only the newest ping is
+// answered when several wait, as RFC 6455 allows.
+func (c *wsConn) pongTo(data string) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.control().pong = []byte(data)
+	c.startWriterLocked()
+}
+
+// close implements channel: the writer sends a close frame, after any
+// notices, and drops the connection. The caller may hold the router's
+// lock, so nothing here waits on the network.
+func (c *wsConn) close(code int, reason string) {
+	c.mu.Lock()
+	if c.closed || c.ctl != nil && c.ctl.closing != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.control().closing = websocket.FormatCloseMessage(code, reason)
+	c.startWriterLocked()
+}
+
+// closeNow sends a close frame and drops the connection at once; only
+// for a connection no writer has started on.
+func (c *wsConn) closeNow(code int, reason string) {
+	msg := websocket.FormatCloseMessage(code, reason)
+	_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(c.srv.cfg.WriteTimeout))
+	c.drop()
+}
+
 // startWriterLocked starts a writer unless one runs or the connection is
-// not ready, and unlocks mu.
+// not ready, wakes a lingering one, and unlocks mu.
 func (c *wsConn) startWriterLocked() {
 	start := c.ready && !c.writing
 	c.writing = c.writing || start
+	kick := c.linger
+	c.linger = nil // one kick is enough
 	c.mu.Unlock()
+	if kick != nil {
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	}
 	if start {
 		c.srv.wg.Add(1)
 		go c.writeLoop()
 	}
 }
 
-// writeLoop writes notices, then the log's events after the cursor, and
-// exits when nothing is due.
+// writeTurn is what the writer takes from the connection at once.
+type writeTurn struct {
+	notices       [][]byte
+	ctl           *wsControl
+	pending, ping bool
+}
+
+// writeLoop writes what is due, turn after turn, lingers for writerLinger
+// when nothing is, and exits when nothing came meanwhile.
 func (c *wsConn) writeLoop() {
 	defer c.srv.wg.Done()
-	batchp := eventBatches.Get().(*[]Event)
-	defer func() { clear(*batchp); eventBatches.Put(batchp) }()
-	scratch := frameBuffers.Get().(*[]byte)
-	defer frameBuffers.Put(scratch)
+	w := frameWriters.Get().(*frameWriter)
+	defer w.release()
+	lingered := false
 	for {
 		c.mu.Lock()
-		notices, ping, pending := c.notices, c.pingDue, c.pending
-		c.notices, c.pingDue, c.pending = nil, false, false
-		if c.closed || !pending && !ping && notices == nil {
+		t := writeTurn{notices: c.notices, ctl: c.ctl, pending: c.pending, ping: c.pingDue}
+		c.notices, c.ctl, c.pending, c.pingDue = nil, nil, false, false
+		c.linger = nil
+		idle := t.notices == nil && t.ctl == nil && !t.pending && !t.ping
+		if c.closed || idle && lingered {
 			c.writing = false
 			c.mu.Unlock()
 			return
 		}
+		if idle {
+			c.linger = w.kick
+			c.mu.Unlock()
+			lingered = !w.wait(writerLinger)
+			continue
+		}
 		c.mu.Unlock()
-		deadline := time.Now().Add(c.srv.cfg.WriteTimeout)
-		_ = c.ws.SetWriteDeadline(deadline)
-		ok := true
-		for _, n := range notices {
-			ok = ok && c.ws.WriteMessage(websocket.TextMessage, n) == nil
-		}
-		for ok && pending {
-			batch, err := c.sess.log.Read(c.cursor, (*batchp)[:0], eventBatch)
-			if err != nil {
-				ok = false // replaced, and its successor moved on
-				break
-			}
-			for _, ev := range batch {
-				if ok = c.writeEvent(ev, scratch); !ok {
-					break
-				}
-				c.cursor = ev.Seq
-				c.unacked += len(ev.Frame)
-			}
-			pending = len(batch) == eventBatch
-			c.sess.taken(c, c.cursor)
-		}
-		ping = ping || c.unacked >= ackBytes // see ackBytes
-		if !ping && c.unacked > 0 && c.sess.ackDue.Load() == 0 {
-			c.sess.ackDue.Store(time.Now().Add(idleAckDelay).UnixNano())
-		}
-		if ok && ping {
-			ok = c.writePing(deadline)
-		}
-		if !ok {
+		lingered = false
+		if !c.writeTurn(w, t) {
 			// The reader sees the closed socket and detaches.
 			c.drop()
 			c.mu.Lock()
@@ -154,27 +223,243 @@ func (c *wsConn) writeLoop() {
 	}
 }
 
-// writeEvent writes ev with its seq. The frame is copied into scratch
-// first: gorilla's WriteMessage writes a whole message without
-// allocating, where a NextWriter costs an allocation per message.
-func (c *wsConn) writeEvent(ev Event, scratch *[]byte) bool {
-	*scratch = appendEvent((*scratch)[:0], ev)
-	return c.ws.WriteMessage(websocket.TextMessage, *scratch) == nil
+// writeTurn writes t: the pong, the notices, then the close frame or the
+// log's events after the cursor with a ping when one is due, in one
+// vectored write per eventBatch events. It reports false when the
+// connection is to be dropped.
+func (c *wsConn) writeTurn(w *frameWriter, t writeTurn) bool {
+	nc := c.rawConn()
+	if err := nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout)); err != nil {
+		return false
+	}
+	w.reset()
+	var ctl wsControl
+	if t.ctl != nil {
+		ctl = *t.ctl
+	}
+	if ctl.pong != nil {
+		w.control(websocket.PongMessage, ctl.pong)
+	}
+	for _, n := range t.notices {
+		w.text(n, nil)
+	}
+	if ctl.closing != nil {
+		// Events after a close frame would break the protocol; a resume
+		// replays them.
+		w.control(websocket.CloseMessage, ctl.closing)
+		_ = w.flush(nc)
+		return false
+	}
+	pending := t.pending
+	for {
+		n := 0
+		if pending {
+			batch, err := c.sess.log.Read(c.cursor, w.batch[:0], eventBatch)
+			w.batch = batch
+			if err != nil {
+				return false // replaced, and its successor moved on
+			}
+			for _, ev := range batch {
+				var sfx [len(`,"seq":}`) + 20]byte
+				w.text(ev.Frame[:len(ev.Frame)-1], appendSeqSuffix(sfx[:0], ev.Seq))
+				c.cursor = ev.Seq
+				c.unacked += len(ev.Frame)
+			}
+			n = len(batch)
+			pending = n == eventBatch
+		}
+		if t.ping || c.unacked >= ackBytes { // see ackBytes
+			t.ping = false
+			w.scratch = c.appendPing(w.scratch)
+		}
+		if w.flush(nc) != nil {
+			return false
+		}
+		if n > 0 {
+			c.sess.taken(c, c.cursor)
+		}
+		if !pending {
+			break
+		}
+		w.reset()
+	}
+	if c.unacked > 0 && c.sess.ackDue.Load() == 0 {
+		c.sess.ackDue.Store(time.Now().Add(idleAckDelay).UnixNano())
+	}
+	return true
 }
 
-// close implements channel: it sends a close frame and drops the
-// connection from a goroutine of its own, because the caller may hold the
-// router's lock and the write may wait on a slow client.
-func (c *wsConn) close(code int, reason string) {
-	c.srv.wg.Add(1)
-	go func() {
-		defer c.srv.wg.Done()
-		c.closeNow(code, reason)
-	}()
+// writeRaw writes one buffer to the socket, bypassing gorilla's writer.
+func (c *wsConn) writeRaw(b []byte, deadline time.Time) error {
+	nc := c.rawConn()
+	if err := nc.SetWriteDeadline(deadline); err != nil {
+		return err
+	}
+	_, err := nc.Write(b)
+	return err
 }
 
-func (c *wsConn) closeNow(code int, reason string) {
-	msg := websocket.FormatCloseMessage(code, reason)
-	_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(c.srv.cfg.WriteTimeout))
-	c.drop()
+// rawConn is the connection under gorilla and the read meter: writes
+// are not metered, and a *net.TCPConn takes a vectored write in one
+// syscall where a wrapper would write its buffers one by one.
+func (c *wsConn) rawConn() net.Conn {
+	nc := c.ws.NetConn()
+	if m, ok := nc.(*meteredConn); ok {
+		return m.Conn
+	}
+	return nc
+}
+
+// WebSocket framing (RFC 6455, section 5.2), server side: no mask.
+const (
+	finalBit       = 0x80
+	maxFrameHeader = 10
+)
+
+func appendFrameHeader(dst []byte, op byte, n int) []byte {
+	switch {
+	case n <= 125:
+		return append(dst, finalBit|op, byte(n))
+	case n <= 0xffff:
+		return append(dst, finalBit|op, 126, byte(n>>8), byte(n))
+	default:
+		dst = append(dst, finalBit|op, 127)
+		for s := 56; s >= 0; s -= 8 {
+			dst = append(dst, byte(uint64(n)>>s))
+		}
+		return dst
+	}
+}
+
+// frameWriter gathers one write: small parts (headers, seq suffixes,
+// control frames, short frames) are copied into scratch, large frames are
+// referenced where they are. A writer holds one only while it runs.
+type frameWriter struct {
+	scratch []byte
+	parts   []part
+	mark    int // where the open part of scratch starts
+	iov     net.Buffers
+	flat    []byte // the write for sockets without writev (TLS)
+	batch   []Event
+	kick    chan struct{}
+	timer   *time.Timer
+}
+
+// part is a piece of the write: ext, or scratch[from:to] when ext is nil.
+type part struct {
+	ext      []byte
+	from, to int
+}
+
+// maxKeptFlat bounds the coalescing buffer a pooled frameWriter keeps.
+const maxKeptFlat = 256 << 10
+
+// copyBelow is the size under which a frame is copied into scratch rather
+// than given an iovec of its own.
+const copyBelow = 256
+
+var frameWriters = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &frameWriter{
+		scratch: make([]byte, 0, 4096),
+		batch:   make([]Event, 0, eventBatch),
+		kick:    make(chan struct{}, 1),
+		timer:   t,
+	}
+}}
+
+// wait lingers up to d for a kick and reports whether one came.
+func (w *frameWriter) wait(d time.Duration) bool {
+	w.timer.Reset(d)
+	select {
+	case <-w.kick:
+		w.timer.Stop()
+		return true
+	case <-w.timer.C:
+		return false
+	}
+}
+
+func (w *frameWriter) reset() {
+	w.scratch, w.mark = w.scratch[:0], 0
+	clear(w.parts)
+	w.parts = w.parts[:0]
+}
+
+// release drops every reference to frames and returns w to the pool.
+func (w *frameWriter) release() {
+	w.reset()
+	clear(w.batch)
+	w.batch = w.batch[:0]
+	clear(w.iov[:cap(w.iov)])
+	w.iov = w.iov[:0]
+	if cap(w.flat) > maxKeptFlat {
+		w.flat = nil
+	}
+	select {
+	case <-w.kick: // a kick that came as the writer left
+	default:
+	}
+	frameWriters.Put(w)
+}
+
+// text adds a text frame of body and then tail.
+func (w *frameWriter) text(body, tail []byte) {
+	w.scratch = appendFrameHeader(w.scratch, websocket.TextMessage, len(body)+len(tail))
+	if len(body) < copyBelow {
+		w.scratch = append(w.scratch, body...)
+	} else {
+		w.cut()
+		w.parts = append(w.parts, part{ext: body})
+	}
+	w.scratch = append(w.scratch, tail...)
+}
+
+// control adds a control frame; payload holds at most 125 bytes.
+func (w *frameWriter) control(op byte, payload []byte) {
+	w.scratch = appendFrameHeader(w.scratch, op, len(payload))
+	w.scratch = append(w.scratch, payload...)
+}
+
+// cut closes the open part of scratch, if it holds anything.
+func (w *frameWriter) cut() {
+	if w.mark < len(w.scratch) {
+		w.parts = append(w.parts, part{from: w.mark, to: len(w.scratch)})
+	}
+	w.mark = len(w.scratch)
+}
+
+// flush writes what was gathered, in one syscall where the socket allows.
+func (w *frameWriter) flush(nc net.Conn) error {
+	w.cut()
+	if len(w.parts) == 0 {
+		return nil
+	}
+	if len(w.parts) == 1 {
+		_, err := nc.Write(w.bytes(w.parts[0]))
+		return err
+	}
+	if _, ok := nc.(*net.TCPConn); !ok {
+		w.flat = w.flat[:0]
+		for _, p := range w.parts {
+			w.flat = append(w.flat, w.bytes(p)...)
+		}
+		_, err := nc.Write(w.flat)
+		return err
+	}
+	w.iov = w.iov[:0]
+	for _, p := range w.parts {
+		w.iov = append(w.iov, w.bytes(p))
+	}
+	bufs := w.iov // WriteTo consumes its receiver
+	_, err := bufs.WriteTo(nc)
+	return err
+}
+
+func (w *frameWriter) bytes(p part) []byte {
+	if p.ext != nil {
+		return p.ext
+	}
+	return w.scratch[p.from:p.to]
 }

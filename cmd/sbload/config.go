@@ -14,6 +14,7 @@ const (
 	scenarioIdle   = "idle"
 	scenarioRelay  = "relay"
 	scenarioResume = "resume"
+	scenarioBurst  = "burst"
 )
 
 // Transports the scenarios run over: the server's three channels. sse and
@@ -51,6 +52,10 @@ type config struct {
 	PeerURL string
 	// Scenario is "idle", "relay" or "resume". Defaults to relay.
 	Scenario string
+	// Protocol is what the WebSocket relay and burst scenarios speak:
+	// "switchboard", or "peerjs" for the PeerJS server (npm package peer),
+	// whose -url is then ws://host:port/peerjs. Defaults to switchboard.
+	Protocol string
 	// Transport is the channel the scenario's sessions use: "ws", "sse"
 	// or "poll". The SSE and poll endpoints are found next to URL.
 	// Defaults to ws.
@@ -76,6 +81,13 @@ type config struct {
 	// Size is the length of one offer frame's JSON in bytes. Defaults to
 	// 1500.
 	Size int
+
+	// Offers is how many offers each pair of the burst scenario relays,
+	// half in each direction, all written at once. Defaults to 300.
+	Offers int
+	// Bursts is how many bursts the burst scenario sends, one after the
+	// other on the same connections. Defaults to 1.
+	Bursts int
 
 	// Duration is how long the relay scenario measures, or how long the
 	// idle scenario holds its connections. Defaults to 10 s.
@@ -142,14 +154,19 @@ func parseConfig(args []string, out io.Writer) (*config, error) {
 		fmt.Fprintf(out, "Usage: sbload [flags]\n\nLoad generator for the switchboard signaling server. Scenarios:\n"+
 			"  idle   open -conns connections, hold them for -duration, report connect rate and server memory\n"+
 			"  relay  -pairs two-peer rooms exchange -size byte offers, flat out (-window) or at -rate; report msgs/s and latency\n"+
+			"  burst  -pairs two-peer rooms each relay -offers offers (half each way), all written at once; report server CPU per offer\n"+
 			"  resume -rounds times: cut a peer's channel, send it -events offers, resume it; report the time to the last one\n"+
-			"Every scenario runs over -transport ws, sse (event stream + POST /v1/send) or poll (long-polls + POST).\n\nFlags:\n")
+			"Every scenario runs over -transport ws, sse (event stream + POST /v1/send) or poll (long-polls + POST);\n"+
+			"relay and burst over ws also against a PeerJS server (-protocol peerjs).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&c.URL, "url", "ws://127.0.0.1:8080/v1/ws", "server WebSocket endpoint")
 	fs.StringVar(&c.PeerURL, "peer-url", "", "relay over ws: another cluster node's endpoint for the second peer of each pair (cross-node relay)")
 	fs.StringVar(&c.Scenario, "scenario", scenarioRelay, "idle, relay or resume")
 	fs.StringVar(&c.Transport, "transport", transportWS, "ws, sse or poll")
+	fs.StringVar(&c.Protocol, "protocol", protocolSwitchboard, "relay and burst over ws: switchboard, or peerjs (-url ws://host:port/peerjs)")
+	fs.IntVar(&c.Offers, "offers", 300, "burst: offers per pair, half each way")
+	fs.IntVar(&c.Bursts, "bursts", 1, "burst: bursts one after the other")
 	fs.IntVar(&c.Rounds, "rounds", 20, "resume: cut-and-resume rounds")
 	fs.IntVar(&c.Events, "events", 100, "resume: offers sent while the channel is cut")
 	fs.IntVar(&c.Conns, "conns", 10000, "idle: connections to open")
@@ -196,8 +213,18 @@ func (c *config) validate() error {
 		return fmt.Errorf("%w: -url %q is not a ws:// or wss:// URL", errConfig, c.URL)
 	case c.PeerURL != "" && (c.Scenario != scenarioRelay || c.Transport != transportWS || !strings.HasPrefix(c.PeerURL, "ws")):
 		return fmt.Errorf("%w: -peer-url is a ws:// URL, for the relay scenario over ws", errConfig)
-	case c.Scenario != scenarioIdle && c.Scenario != scenarioRelay && c.Scenario != scenarioResume:
-		return fmt.Errorf("%w: -scenario must be idle, relay or resume, not %q", errConfig, c.Scenario)
+	case c.Scenario != scenarioIdle && c.Scenario != scenarioRelay && c.Scenario != scenarioResume && c.Scenario != scenarioBurst:
+		return fmt.Errorf("%w: -scenario must be idle, relay, burst or resume, not %q", errConfig, c.Scenario)
+	case c.Protocol != protocolSwitchboard && c.Protocol != protocolPeerJS:
+		return fmt.Errorf("%w: -protocol must be switchboard or peerjs, not %q", errConfig, c.Protocol)
+	case c.Protocol == protocolPeerJS && (c.Transport != transportWS || c.Scenario == scenarioIdle || c.Scenario == scenarioResume || c.PeerURL != ""):
+		return fmt.Errorf("%w: -protocol peerjs is for the relay and burst scenarios over ws, on one server", errConfig)
+	case c.Protocol == protocolPeerJS && c.Size < minPeerJSSize:
+		return fmt.Errorf("%w: -size must be at least %d bytes with -protocol peerjs", errConfig, minPeerJSSize)
+	case c.Scenario == scenarioBurst && c.Transport != transportWS:
+		return fmt.Errorf("%w: the burst scenario runs over ws", errConfig)
+	case c.Scenario == scenarioBurst && (c.Offers < 2 || c.Offers > 100000 || c.Bursts < 1 || c.Bursts > 1000):
+		return fmt.Errorf("%w: -offers must be 2-100000 and -bursts 1-1000", errConfig)
 	case c.Transport != transportWS && c.Transport != transportSSE && c.Transport != transportPoll:
 		return fmt.Errorf("%w: -transport must be ws, sse or poll, not %q", errConfig, c.Transport)
 	case c.Transport != transportWS && u.Scheme != "ws":

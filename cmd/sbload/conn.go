@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -107,6 +108,11 @@ func expect(ws *websocket.Conn, want string) (setupFrame, error) {
 // returns "" for any other frame.
 func serverError(frame []byte) string {
 	var f setupFrame
+	for _, t := range peerjsTrouble {
+		if bytes.HasPrefix(frame, t) {
+			return "peerjs-" + string(t[9:len(t)-1])
+		}
+	}
 	if len(frame) < 16 || string(frame[:16]) != `{"type":"error",` {
 		return ""
 	}
@@ -115,6 +121,10 @@ func serverError(frame []byte) string {
 	}
 	return f.Code
 }
+
+// peerjsTrouble are the PeerJS server's messages that say an offer went
+// nowhere or a client was refused.
+var peerjsTrouble = [][]byte{[]byte(`{"type":"ERROR"`), []byte(`{"type":"EXPIRE"`), []byte(`{"type":"LEAVE"`), []byte(`{"type":"ID-TAKEN"`)}
 
 // readFrame reads one message into buf, growing it when needed.
 func readFrame(r io.Reader, buf []byte) ([]byte, error) {

@@ -57,9 +57,14 @@ var sdpLines = []string{
 // offerPayload returns the JSON of an offer to peer "to", exactly size
 // bytes long, and the offset of its timestamp digits.
 func offerPayload(to string, size int) (payload []byte, stampAt int) {
-	const tail = `"}`
+	return sdpPayload(`{"type":"offer","to":"`+to+`","sdp":"`, `"}`, size)
+}
+
+// sdpPayload returns head, an SDP string's content and tail, exactly size
+// bytes together, and the offset of the timestamp digits.
+func sdpPayload(head, tail string, size int) (payload []byte, stampAt int) {
 	var b strings.Builder
-	b.WriteString(`{"type":"offer","to":"` + to + `","sdp":"v=0\r\n`)
+	b.WriteString(head + `v=0\r\n`)
 	b.Write(stampMarker)
 	stampAt = b.Len()
 	b.WriteString(strings.Repeat("0", stampDigits) + ` 2 IN IP4 127.0.0.1\r\n`)
@@ -91,6 +96,11 @@ type offerBatch struct {
 
 func newOfferBatch(to string, size, n int, key [4]byte) *offerBatch {
 	payload, stampAt := offerPayload(to, size)
+	return maskedBatch(payload, stampAt, n, key)
+}
+
+// maskedBatch is an offerBatch of n copies of payload.
+func maskedBatch(payload []byte, stampAt, n int, key [4]byte) *offerBatch {
 	hdr := frameHeader(opText, len(payload), key)
 	for i := range payload {
 		payload[i] ^= key[i&3]

@@ -35,6 +35,9 @@ type relayer interface {
 type relayStats struct {
 	partner *relayStats
 	window  int
+	prefix  []byte // how a relayed offer starts: offerPrefix unless PeerJS
+	// countdown, in the burst scenario, counts the offers still to come.
+	countdown *countdown
 
 	inflight atomic.Int64  // offers sent by this peer, not yet received
 	wake     chan struct{} // the sender may refill its window
@@ -51,7 +54,7 @@ type relayStats struct {
 }
 
 func newRelayStats(window int) relayStats {
-	return relayStats{window: window, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	return relayStats{window: window, prefix: offerPrefix, wake: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
 func pairUp(a, b *relayStats) { a.partner, b.partner = b, a }
@@ -264,7 +267,7 @@ func sendPaced(p relayer, ph phases, stop <-chan struct{}, interval, phase time.
 // fully handled: a prefix check, the timestamp digits, a histogram
 // increment.
 func (s *relayStats) received(msg []byte, t int64, ph phases, errs *errorLog) {
-	if !bytes.HasPrefix(msg, offerPrefix) {
+	if !bytes.HasPrefix(msg, s.prefix) {
 		if code := serverError(msg); code != "" {
 			errs.add("server:"+code, fmt.Errorf("%w: %.200s", errServer, msg))
 		}
@@ -283,6 +286,9 @@ func (s *relayStats) received(msg []byte, t int64, ph phases, errs *errorLog) {
 		}
 	}
 	s.recv.Add(1)
+	if s.countdown != nil {
+		s.countdown.done()
+	}
 	if t >= ph.warm && t < ph.end {
 		s.inWindow++
 	}

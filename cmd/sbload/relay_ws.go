@@ -42,7 +42,16 @@ func setupPairs(ctx context.Context, cfg *config, errs *errorLog) []*relayPeer {
 			if k == 1 && cfg.PeerURL != "" {
 				u = cfg.PeerURL
 			}
-			ws, welcome, err := connect(ctx, d, u, room, cfg.DialTimeout)
+			var ws *websocket.Conn
+			var id string
+			var err error
+			if cfg.Protocol == protocolPeerJS {
+				ws, id, err = connectPeerJS(ctx, d, u, i, k, cfg)
+			} else {
+				var welcome setupFrame
+				ws, welcome, err = connect(ctx, d, u, room, cfg.DialTimeout)
+				id = welcome.Session
+			}
 			if err != nil {
 				errs.add("setup", err)
 				for _, p := range pair[:k] {
@@ -50,12 +59,14 @@ func setupPairs(ctx context.Context, cfg *config, errs *errorLog) []*relayPeer {
 				}
 				return
 			}
-			pair[k] = &relayPeer{relayStats: newRelayStats(cfg.Window), ws: ws, w: newRawWriter(ws.NetConn()), id: welcome.Session}
+			pair[k] = &relayPeer{relayStats: newRelayStats(cfg.Window), ws: ws, w: newRawWriter(ws.NetConn()), id: id}
 		}
 		a, b := pair[0], pair[1]
 		pairUp(&a.relayStats, &b.relayStats)
-		a.offers = newOfferBatch(b.id, cfg.Size, cfg.Window, a.w.key)
-		b.offers = newOfferBatch(a.id, cfg.Size, cfg.Window, b.w.key)
+		a.offers, b.offers = newProtocolBatch(cfg, b.id, a.w.key), newProtocolBatch(cfg, a.id, b.w.key)
+		if cfg.Protocol == protocolPeerJS {
+			a.prefix, b.prefix = peerjsOfferPrefix, peerjsOfferPrefix
+		}
 		for _, p := range pair {
 			p.ws.SetPingHandler(func(data string) error {
 				_ = p.w.control(opPong, []byte(data))
@@ -80,6 +91,15 @@ func setupPairs(ctx context.Context, cfg *config, errs *errorLog) []*relayPeer {
 		}
 	}
 	return peers
+}
+
+// newProtocolBatch is a window of offers to peer "to" in cfg's protocol.
+func newProtocolBatch(cfg *config, to string, key [4]byte) *offerBatch {
+	if cfg.Protocol == protocolPeerJS {
+		payload, stampAt := peerjsOffer(to, cfg.Size)
+		return maskedBatch(payload, stampAt, cfg.Window, key)
+	}
+	return newOfferBatch(to, cfg.Size, cfg.Window, key)
 }
 
 // read receives until the connection ends.

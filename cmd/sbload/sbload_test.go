@@ -365,3 +365,57 @@ func waitRelayed(metricsURL string, bound time.Duration) {
 		}
 	}
 }
+
+func TestBurst(t *testing.T) {
+	url, _, _ := testServer(t, 1e6)
+	errs := newErrorLog()
+	// The server runs in this process, so its CPU is this process's.
+	cfg := testConfig(t, url, "-scenario", "burst", "-pairs", "3", "-offers", "140", "-bursts", "2",
+		"-server-pid", strconv.Itoa(os.Getpid()))
+	res, err := runBurst(t.Context(), cfg, errs, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs.total() != 0 {
+		t.Fatalf("errors:\n%s", errs)
+	}
+	if want := int64(3 * 140 * 2); res.Sent != want || res.Received != want {
+		t.Errorf("sent %d, received %d; want %d", res.Sent, res.Received, want)
+	}
+	if res.Wall <= 0 || res.ServerCPU <= 0 || res.perMsg(res.ServerCPU) <= 0 || res.Latency.N != uint64(res.Received) {
+		t.Errorf("wall %s, server CPU %s, %d latency samples", res.Wall, res.ServerCPU, res.Latency.N)
+	}
+	var out bytes.Buffer
+	if err := res.writeJSON(&out); err != nil || !strings.Contains(out.String(), `"server_us_per_msg":`) {
+		t.Errorf("JSON %q: %v", out.String(), err)
+	}
+}
+
+func TestPeerJSOffer(t *testing.T) {
+	for _, size := range []int{minPeerJSSize, 1500, 4096} {
+		payload, stampAt := peerjsOffer("PEER", size)
+		if len(payload) != size {
+			t.Fatalf("size %d: %d bytes", size, len(payload))
+		}
+		var msg struct {
+			Type, Dst string
+			Payload   struct {
+				Type string
+				SDP  struct{ Type, SDP string }
+			}
+		}
+		if err := json.Unmarshal(payload, &msg); err != nil {
+			t.Fatalf("size %d: %v", size, err)
+		}
+		if msg.Type != "OFFER" || msg.Dst != "PEER" || msg.Payload.SDP.Type != "offer" || !strings.HasPrefix(msg.Payload.SDP.SDP, "v=0\r\no=- ") {
+			t.Errorf("size %d: %+v", size, msg)
+		}
+		if !bytes.HasPrefix(payload, peerjsOfferPrefix) || string(payload[stampAt-4:stampAt]) != "o=- " {
+			t.Errorf("size %d: prefix or stamp offset wrong", size)
+		}
+	}
+	cfg, err := parseConfig([]string{"-protocol", "peerjs", "-scenario", "idle"}, io.Discard)
+	if err == nil {
+		t.Errorf("peerjs idle accepted: %+v", cfg)
+	}
+}
