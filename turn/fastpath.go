@@ -59,6 +59,8 @@ type fastPath struct {
 	// Datagrams the fast path took from clients (relayed, or dropped by
 	// the policy or the caps) and sent to clients.
 	toPeers, toClients atomic.Uint64
+	// segmented counts the datagrams that left in UDP_SEGMENT messages.
+	segmented atomic.Uint64
 
 	mu       sync.RWMutex
 	channels map[channelKey]channelRoute

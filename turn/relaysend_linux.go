@@ -1,0 +1,291 @@
+//go:build linux && (amd64 || arm64)
+
+package turn
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/switchboard-rtc/switchboard/stun/udpbatch"
+)
+
+// The send side of the fast path. What the relay loop read for clients in
+// one round leaves in one sendmmsg per server socket, and a run of
+// datagrams to one client of one size leaves as one message with UDP
+// generic segmentation offload (UDP_SEGMENT, Linux 4.18): the kernel
+// routes, builds and hands down one packet and cuts it into datagrams at
+// the last moment (on loopback, at the receiving socket; on a NIC, in the
+// driver or the card). Most of a loopback send's cost is per packet, not
+// per byte (docs/benchmarks.md), so a run of n costs about one datagram
+// plus n small copies.
+
+const (
+	// gsoMaxSegments is UDP_MAX_SEGMENTS of kernels before 6.14.
+	gsoMaxSegments = 64
+	// gsoMaxBytes keeps a run within one IP packet's 64 KiB before it is cut.
+	gsoMaxBytes = 65000
+	// gsoMaxSegment is the largest datagram sent segmented: it fits every
+	// path with IPv6's minimum MTU (1280). The kernel refuses segments
+	// larger than the path MTU, where a lone datagram would be fragmented.
+	gsoMaxSegment = 1232
+)
+
+// sendState is the relay loop's sending half.
+type sendState struct {
+	group    []outbound // one sender's datagrams this round, in order
+	msgs     []udpbatch.Mmsghdr
+	iovs     []unix.Iovec // one per datagram, in group order
+	cmsgs    [][]byte     // a UDP_SEGMENT control message per message
+	segs     []int        // datagrams in each message
+	msgFirst []int        // each message's first datagram in group
+	// For RawConn.Write: one closure, its arguments and results in fields.
+	fn        func(fd uintptr) bool
+	count, n  int
+	errno     syscall.Errno
+	gsoLogged bool
+}
+
+func newSendState() sendState {
+	st := sendState{group: make([]outbound, 0, loopSlots), msgs: make([]udpbatch.Mmsghdr, loopSlots),
+		iovs: make([]unix.Iovec, loopSlots), cmsgs: make([][]byte, loopSlots),
+		segs: make([]int, loopSlots), msgFirst: make([]int, loopSlots)}
+	for i := range st.cmsgs {
+		b := make([]byte, unix.CmsgSpace(2))
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+		h.Level, h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
+		h.SetLen(unix.CmsgLen(2))
+		st.cmsgs[i] = b
+	}
+	return st
+}
+
+// flush sends what drain routed to clients, one sendmmsg per server
+// socket, and settles the round's counters.
+func (l *relayLoop) flush() {
+	for len(l.pending) > 0 {
+		out := l.pending[0].out
+		l.group = l.group[:0]
+		rest := l.pending[:0]
+		for _, p := range l.pending {
+			if p.out == out {
+				l.group = append(l.group, p)
+			} else {
+				rest = append(rest, p)
+			}
+		}
+		l.pending = rest
+		sent := l.sendGroup(out)
+		l.s.fast.toClients.Add(uint64(sent))
+		l.queueDrops += len(l.group) - sent
+	}
+	m := l.s.metrics
+	if l.inPackets > 0 {
+		m.relayedInPackets.Add(float64(l.inPackets))
+		m.relayedInBytes.Add(float64(l.inBytes))
+	}
+	if l.bwDropped > 0 {
+		m.droppedBandwidth.Add(float64(l.bwDropped))
+	}
+	if l.queueDrops+l.truncDrops > 0 {
+		m.droppedRelayQueue.Add(float64(l.queueDrops + l.truncDrops))
+	}
+	if l.unpermitted > 0 {
+		m.droppedNoPermission.Add(float64(l.unpermitted))
+	}
+	l.inPackets, l.inBytes, l.bwDropped, l.queueDrops, l.truncDrops, l.unpermitted = 0, 0, 0, 0, 0, 0
+}
+
+// sendGroup sends l.group out of o and returns how many datagrams left.
+// A segmented message the kernel refuses is sent again unsegmented, and
+// when the refusal says the socket or kernel cannot segment at all,
+// segmentation stays off for o.
+func (l *relayLoop) sendGroup(o *sender) (sent int) {
+	gso := o.gso.Load()
+	for first := 0; first < len(l.group); {
+		k := l.pack(first, gso)
+		done, n, errno := o.sendAll(l, k)
+		sent += n
+		if errno == 0 {
+			return sent
+		}
+		if errno == unix.EIO || errno == unix.EINVAL {
+			o.gso.Store(false)
+			if !l.gsoLogged {
+				l.gsoLogged = true
+				l.s.log.Info("UDP segmentation refused by the kernel; sending datagrams one by one", "err", errno)
+			}
+		}
+		first, gso = l.msgFirst[done], false
+	}
+	return sent
+}
+
+// pack prepares l.group[first:] as messages, runs merged when gso, and
+// returns how many.
+func (l *relayLoop) pack(first int, gso bool) int {
+	k := 0
+	for i := first; i < len(l.group); k++ {
+		p := l.group[i]
+		segs := 1
+		if gso {
+			segs = gsoRun(l.group[i:])
+		}
+		for j := i; j < i+segs; j++ {
+			l.iovs[j].Base = &l.bufs[l.group[j].slot][0]
+			l.iovs[j].SetLen(l.group[j].size)
+		}
+		h := &l.msgs[k].Hdr
+		h.Iov = &l.iovs[i]
+		h.SetIovlen(segs)
+		h.Name = (*byte)(unsafe.Pointer(&p.to.sa))
+		h.Namelen = p.to.len
+		h.Control = nil
+		h.SetControllen(0)
+		if segs > 1 {
+			c := l.cmsgs[k]
+			*(*uint16)(unsafe.Pointer(&c[unix.CmsgLen(0)])) = uint16(p.size)
+			h.Control = &c[0]
+			h.SetControllen(len(c))
+		}
+		l.segs[k], l.msgFirst[k] = segs, i
+		i += segs
+	}
+	return k
+}
+
+// gsoRun is how many datagrams from run[0] on can leave as one segmented
+// message: one destination, and one size but for a shorter last one.
+func gsoRun(run []outbound) int {
+	size := run[0].size
+	if size > gsoMaxSegment {
+		return 1
+	}
+	n, total := 1, size
+	for n < len(run) && n < gsoMaxSegments && run[n].to == run[0].to &&
+		run[n].size <= size && total+run[n].size <= gsoMaxBytes {
+		total += run[n].size
+		n++
+		if run[n-1].size < size {
+			break
+		}
+	}
+	return n
+}
+
+func (l *relayLoop) sendBatch(fd uintptr) bool {
+	n, _, errno := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&l.msgs[l.n])),
+		uintptr(l.count-l.n), unix.MSG_DONTWAIT, 0, 0)
+	l.errno = errno
+	if errno == 0 {
+		l.n += int(n)
+	}
+	return true
+}
+
+// sendAll sends the first k packed messages. It returns the messages done
+// (sent or skipped), the datagrams sent, and, when it stopped at a
+// segmented message the kernel refused, the error. A full socket buffer
+// drops the rest of the round, as the kernel drops a datagram it cannot
+// queue; one bad destination (EINVAL, EPERM from a firewall) is skipped so
+// it does not hold back the others.
+func (o *sender) sendAll(l *relayLoop, k int) (done, sent int, refused syscall.Errno) {
+	l.count, l.n = k, 0
+	for l.n < k {
+		before := l.n
+		err := o.raw.Write(l.fn)
+		switch {
+		case err == nil && l.errno == 0 && l.n > before:
+			for _, s := range l.segs[before:l.n] {
+				sent += s
+				if s > 1 {
+					l.s.fast.segmented.Add(uint64(s))
+				}
+			}
+		case err == nil && l.errno != 0 && l.errno != unix.EAGAIN && l.segs[l.n] > 1:
+			return l.n, sent, l.errno
+		case err == nil && l.errno != 0 && l.errno != unix.EAGAIN:
+			l.n++
+		default:
+			return l.n, sent, 0
+		}
+	}
+	return k, sent, 0
+}
+
+// directWriter sends one datagram with a raw sendto; each TURN socket's
+// reader has its own, so the closure RawConn.Write needs is made once.
+type directWriter struct {
+	empty [1]byte
+	fn    func(fd uintptr) bool
+	p     []byte
+	to    *rawSockaddr
+	errno syscall.Errno
+}
+
+func newDirectWriter() *directWriter {
+	w := &directWriter{}
+	w.fn = func(fd uintptr) bool {
+		_, _, w.errno = unix.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(unsafe.SliceData(w.p))), uintptr(len(w.p)),
+			unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(&w.to.sa)), uintptr(w.to.len))
+		return true
+	}
+	return w
+}
+
+// send reports whether the datagram left; a full socket buffer drops it.
+func (w *directWriter) send(o *sender, p []byte, to *rawSockaddr) bool {
+	if len(p) == 0 {
+		p = w.empty[:0:1] // an empty datagram, as pion relays it; sendto needs a pointer
+	}
+	w.p, w.to = p, to
+	err := o.raw.Write(w.fn)
+	w.p, w.to = nil, nil
+	return err == nil && w.errno == 0
+}
+
+// sender is a UDP socket the fast path writes with raw system calls: a
+// server socket (ChannelData to clients) or a relay socket (to peers).
+type sender struct {
+	raw syscall.RawConn
+	v6  bool // AF_INET6 socket: IPv4 clients as IPv4-mapped addresses
+	// gso: the kernel takes UDP_SEGMENT on this socket (probed when made,
+	// cleared when a send says otherwise). Several loops send out of one
+	// server socket.
+	gso atomic.Bool
+}
+
+func newSender(uc *net.UDPConn) (*sender, error) {
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	s := &sender{raw: raw}
+	var serr error
+	err = raw.Control(func(fd uintptr) {
+		var domain int
+		domain, serr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_DOMAIN)
+		s.v6 = domain == unix.AF_INET6
+		_, gerr := unix.GetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_SEGMENT)
+		s.gso.Store(gerr == nil)
+	})
+	return s, errors.Join(err, serr)
+}
+
+// rawSockaddr is a destination encoded for sendto/sendmmsg.
+type rawSockaddr struct {
+	sa  unix.RawSockaddrAny
+	len uint32
+}
+
+// sockaddr encodes a destination for this socket's family.
+func (o *sender) sockaddr(to netip.AddrPort) (*rawSockaddr, bool) {
+	r := &rawSockaddr{}
+	r.len = udpbatch.Encode(&r.sa, to, o.v6)
+	return r, r.len != 0
+}
