@@ -56,13 +56,19 @@ func newSendState() sendState {
 		iovs: make([]unix.Iovec, loopSlots), cmsgs: make([][]byte, loopSlots),
 		segs: make([]int, loopSlots), msgFirst: make([]int, loopSlots)}
 	for i := range st.cmsgs {
-		b := make([]byte, unix.CmsgSpace(2))
-		h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
-		h.Level, h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
-		h.SetLen(unix.CmsgLen(2))
-		st.cmsgs[i] = b
+		st.cmsgs[i] = newSegmentCmsg()
 	}
 	return st
+}
+
+// newSegmentCmsg is a UDP_SEGMENT control message; its value, the
+// segment size, is written before each send.
+func newSegmentCmsg() []byte {
+	b := make([]byte, unix.CmsgSpace(2))
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+	h.Level, h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
+	h.SetLen(unix.CmsgLen(2))
+	return b
 }
 
 // flush sends what drain routed to clients, one sendmmsg per server
@@ -134,7 +140,8 @@ func (l *relayLoop) pack(first int, gso bool) int {
 		p := l.group[i]
 		segs := 1
 		if gso {
-			segs = gsoRun(l.group[i:])
+			run := l.group[i:]
+			segs = gsoRun(len(run), func(j int) bool { return run[j].to == p.to }, func(j int) int { return run[j].size })
 		}
 		for j := i; j < i+segs; j++ {
 			l.iovs[j].Base = &l.bufs[l.group[j].slot][0]
@@ -159,23 +166,27 @@ func (l *relayLoop) pack(first int, gso bool) int {
 	return k
 }
 
-// gsoRun is how many datagrams from run[0] on can leave as one segmented
-// message: one destination, and one size but for a shorter last one.
-func gsoRun(run []outbound) int {
-	size := run[0].size
-	if size > gsoMaxSegment {
+// gsoRun is how many of n datagrams can leave as one segmented message,
+// given whether the i-th goes where the first goes and its size: one size
+// but for a shorter last one.
+func gsoRun(n int, same func(i int) bool, size func(i int) int) int {
+	seg := size(0)
+	if seg == 0 || seg > gsoMaxSegment {
 		return 1
 	}
-	n, total := 1, size
-	for n < len(run) && n < gsoMaxSegments && run[n].to == run[0].to &&
-		run[n].size <= size && total+run[n].size <= gsoMaxBytes {
-		total += run[n].size
-		n++
-		if run[n-1].size < size {
+	k, total := 1, seg
+	for k < n && k < gsoMaxSegments && same(k) {
+		s := size(k)
+		if s == 0 || s > seg || total+s > gsoMaxBytes {
+			break
+		}
+		total += s
+		k++
+		if s < seg {
 			break
 		}
 	}
-	return n
+	return k
 }
 
 func (l *relayLoop) sendBatch(fd uintptr) bool {
@@ -218,21 +229,31 @@ func (o *sender) sendAll(l *relayLoop, k int) (done, sent int, refused syscall.E
 	return k, sent, 0
 }
 
-// directWriter sends one datagram with a raw sendto; each TURN socket's
-// reader has its own, so the closure RawConn.Write needs is made once.
+// directWriter sends a client's ChannelData data to its peer with raw
+// sendto, or sendmsg for a segmented run; each server socket's reader has
+// its own, so the closures RawConn.Write needs are made once.
 type directWriter struct {
 	empty [1]byte
 	fn    func(fd uintptr) bool
 	p     []byte
 	to    *rawSockaddr
 	errno syscall.Errno
+	// For segmented runs.
+	msgFn func(fd uintptr) bool
+	hdr   unix.Msghdr
+	iovs  []unix.Iovec
+	cmsg  []byte
 }
 
 func newDirectWriter() *directWriter {
-	w := &directWriter{}
+	w := &directWriter{iovs: make([]unix.Iovec, gsoMaxSegments), cmsg: newSegmentCmsg()}
 	w.fn = func(fd uintptr) bool {
 		_, _, w.errno = unix.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(unsafe.SliceData(w.p))), uintptr(len(w.p)),
 			unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(&w.to.sa)), uintptr(w.to.len))
+		return true
+	}
+	w.msgFn = func(fd uintptr) bool {
+		_, _, w.errno = unix.RawSyscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&w.hdr)), unix.MSG_DONTWAIT)
 		return true
 	}
 	return w
@@ -247,6 +268,55 @@ func (w *directWriter) send(o *sender, p []byte, to *rawSockaddr) bool {
 	err := o.raw.Write(w.fn)
 	w.p, w.to = nil, nil
 	return err == nil && w.errno == 0
+}
+
+// sendRun sends run[0] and, out of one segmented message, the datagrams
+// after it that go the same way; it returns how many of run it took, and
+// the datagrams and bytes of those that left.
+func (w *directWriter) sendRun(run []keptDatagram) (took, sent, bytes int) {
+	first := run[0]
+	o := first.relay.self
+	took = 1
+	if o.gso.Load() {
+		took = gsoRun(len(run), func(i int) bool { return run[i].relay == first.relay && run[i].to == first.to },
+			func(i int) int { return len(run[i].data) })
+	}
+	if took == 1 {
+		if w.send(o, first.data, first.to) {
+			return 1, 1, len(first.data)
+		}
+		return 1, 0, 0
+	}
+	for i, d := range run[:took] {
+		w.iovs[i].Base = &d.data[0]
+		w.iovs[i].SetLen(len(d.data))
+	}
+	*(*uint16)(unsafe.Pointer(&w.cmsg[unix.CmsgLen(0)])) = uint16(len(first.data))
+	w.hdr = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&first.to.sa)), Namelen: first.to.len,
+		Iov: &w.iovs[0], Control: &w.cmsg[0]}
+	w.hdr.SetIovlen(took)
+	w.hdr.SetControllen(len(w.cmsg))
+	err := o.raw.Write(w.msgFn)
+	w.hdr = unix.Msghdr{}
+	switch {
+	case err != nil || w.errno == unix.EAGAIN:
+		return took, 0, 0 // closed, or a full buffer: dropped
+	case w.errno == 0:
+		first.relay.srv.fast.segmented.Add(uint64(took))
+		for _, d := range run[:took] {
+			bytes += len(d.data)
+		}
+		return took, took, bytes
+	case w.errno == unix.EIO || w.errno == unix.EINVAL:
+		o.gso.Store(false) // this socket or kernel cannot segment
+	}
+	for _, d := range run[:took] {
+		if w.send(o, d.data, d.to) {
+			sent++
+			bytes += len(d.data)
+		}
+	}
+	return took, sent, bytes
 }
 
 // sender is a UDP socket the fast path writes with raw system calls: a

@@ -4,6 +4,7 @@ package turn
 
 import (
 	"bytes"
+	"encoding/binary"
 	"net"
 	"testing"
 	"time"
@@ -116,6 +117,82 @@ func TestWithoutSegmentation(t *testing.T) {
 	peer := listenInRange(t, 40000, 60000)
 	defer peer.Close()
 	relayBurst(t, r, fastRelay(t, r, peer), peer)
+	if n := r.srv.fast.segmented.Load(); n != 0 {
+		t.Fatalf("%d datagrams counted as segmented", n)
+	}
+}
+
+// forwardBurst hands the burst, as the client's ChannelData on the bound
+// channel, to a forwarder of the server socket in one batch, and checks
+// the peer gets every datagram, in order and intact.
+func forwardBurst(t *testing.T, r *testRelay, peer net.PacketConn, tweak func(*countingConn)) {
+	t.Helper()
+	f := r.srv.fast
+	f.mu.RLock()
+	if len(f.channels) != 1 {
+		t.Fatalf("%d channels, want 1", len(f.channels))
+	}
+	var key channelKey
+	var route channelRoute
+	for key, route = range f.channels {
+	}
+	f.mu.RUnlock()
+	if tweak != nil {
+		tweak(route.relay)
+	}
+	w := f.newForwarder(key.local)
+	from := net.UDPAddrFromAddrPort(key.client)
+	for i, size := range burstSizes {
+		pkt := make([]byte, channelDataHeader+size)
+		binary.BigEndian.PutUint16(pkt, key.number)
+		binary.BigEndian.PutUint16(pkt[2:], uint16(size))
+		copy(pkt[channelDataHeader:], burstDatagram(i, size))
+		if !w.take(pkt, from) {
+			t.Fatalf("datagram %d not taken", i)
+		}
+	}
+	w.release()
+	buf := make([]byte, 2048)
+	for i, size := range burstSizes {
+		_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, _, err := peer.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("datagram %d of %d: %v", i, len(burstSizes), err)
+		}
+		if want := burstDatagram(i, size); !bytes.Equal(buf[:n], want) {
+			t.Fatalf("datagram %d: got %d bytes starting %x, want %d starting %x", i, n, buf[:min(n, 4)], size, want[:4])
+		}
+	}
+}
+
+func TestForwardedRunsDeliverEveryDatagram(t *testing.T) {
+	r := startRelay(t, func(c *Config) { c.AllowLoopbackPeers = true })
+	peer := listenInRange(t, 40000, 60000)
+	defer peer.Close()
+	fastRelay(t, r, peer)
+	before := r.srv.fast.segmented.Load()
+	forwardBurst(t, r, peer, nil)
+	if n := r.srv.fast.segmented.Load() - before; n != 54 {
+		t.Fatalf("%d datagrams sent segmented, want 54", n)
+	}
+}
+
+func TestForwardedRunsRefused(t *testing.T) {
+	r := startRelay(t, func(c *Config) { c.AllowLoopbackPeers = true })
+	peer := listenInRange(t, 40000, 60000)
+	defer peer.Close()
+	fastRelay(t, r, peer)
+	var relay *countingConn
+	forwardBurst(t, r, peer, func(c *countingConn) {
+		relay = c
+		var serr error
+		if err := c.self.raw.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_NO_CHECK, 1) }); err != nil || serr != nil {
+			t.Fatal(err, serr)
+		}
+	})
+	if relay.self.gso.Load() {
+		t.Fatal("segmentation still on after the kernel refused it")
+	}
 	if n := r.srv.fast.segmented.Load(); n != 0 {
 		t.Fatalf("%d datagrams counted as segmented", n)
 	}
