@@ -25,17 +25,6 @@ import (
 // per byte (docs/benchmarks.md), so a run of n costs about one datagram
 // plus n small copies.
 
-const (
-	// gsoMaxSegments is UDP_MAX_SEGMENTS of kernels before 6.14.
-	gsoMaxSegments = 64
-	// gsoMaxBytes keeps a run within one IP packet's 64 KiB before it is cut.
-	gsoMaxBytes = 65000
-	// gsoMaxSegment is the largest datagram sent segmented: it fits every
-	// path with IPv6's minimum MTU (1280). The kernel refuses segments
-	// larger than the path MTU, where a lone datagram would be fragmented.
-	gsoMaxSegment = 1232
-)
-
 // sendState is the relay loop's sending half.
 type sendState struct {
 	group    []outbound // one sender's datagrams this round, in order
@@ -56,19 +45,9 @@ func newSendState() sendState {
 		iovs: make([]unix.Iovec, loopSlots), cmsgs: make([][]byte, loopSlots),
 		segs: make([]int, loopSlots), msgFirst: make([]int, loopSlots)}
 	for i := range st.cmsgs {
-		st.cmsgs[i] = newSegmentCmsg()
+		st.cmsgs[i] = udpbatch.NewSegmentCmsg()
 	}
 	return st
-}
-
-// newSegmentCmsg is a UDP_SEGMENT control message; its value, the
-// segment size, is written before each send.
-func newSegmentCmsg() []byte {
-	b := make([]byte, unix.CmsgSpace(2))
-	h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
-	h.Level, h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
-	h.SetLen(unix.CmsgLen(2))
-	return b
 }
 
 // flush sends what drain routed to clients, one sendmmsg per server
@@ -141,7 +120,7 @@ func (l *relayLoop) pack(first int, gso bool) int {
 		segs := 1
 		if gso {
 			run := l.group[i:]
-			segs = gsoRun(len(run), func(j int) bool { return run[j].to == p.to }, func(j int) int { return run[j].size })
+			segs = udpbatch.SegmentRun(len(run), func(j int) bool { return run[j].to == p.to }, func(j int) int { return run[j].size })
 		}
 		for j := i; j < i+segs; j++ {
 			l.iovs[j].Base = &l.bufs[l.group[j].slot][0]
@@ -156,35 +135,12 @@ func (l *relayLoop) pack(first int, gso bool) int {
 		h.SetControllen(0)
 		if segs > 1 {
 			c := l.cmsgs[k]
-			*(*uint16)(unsafe.Pointer(&c[unix.CmsgLen(0)])) = uint16(p.size)
+			udpbatch.SetSegmentSize(c, p.size)
 			h.Control = &c[0]
 			h.SetControllen(len(c))
 		}
 		l.segs[k], l.msgFirst[k] = segs, i
 		i += segs
-	}
-	return k
-}
-
-// gsoRun is how many of n datagrams can leave as one segmented message,
-// given whether the i-th goes where the first goes and its size: one size
-// but for a shorter last one.
-func gsoRun(n int, same func(i int) bool, size func(i int) int) int {
-	seg := size(0)
-	if seg == 0 || seg > gsoMaxSegment {
-		return 1
-	}
-	k, total := 1, seg
-	for k < n && k < gsoMaxSegments && same(k) {
-		s := size(k)
-		if s == 0 || s > seg || total+s > gsoMaxBytes {
-			break
-		}
-		total += s
-		k++
-		if s < seg {
-			break
-		}
 	}
 	return k
 }
@@ -246,7 +202,7 @@ type directWriter struct {
 }
 
 func newDirectWriter() *directWriter {
-	w := &directWriter{iovs: make([]unix.Iovec, gsoMaxSegments), cmsg: newSegmentCmsg()}
+	w := &directWriter{iovs: make([]unix.Iovec, udpbatch.MaxSegments), cmsg: udpbatch.NewSegmentCmsg()}
 	w.fn = func(fd uintptr) bool {
 		_, _, w.errno = unix.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(unsafe.SliceData(w.p))), uintptr(len(w.p)),
 			unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(&w.to.sa)), uintptr(w.to.len))
@@ -278,7 +234,7 @@ func (w *directWriter) sendRun(run []keptDatagram) (took, sent, bytes int) {
 	o := first.relay.self
 	took = 1
 	if o.gso.Load() {
-		took = gsoRun(len(run), func(i int) bool { return run[i].relay == first.relay && run[i].to == first.to },
+		took = udpbatch.SegmentRun(len(run), func(i int) bool { return run[i].relay == first.relay && run[i].to == first.to },
 			func(i int) int { return len(run[i].data) })
 	}
 	if took == 1 {
@@ -291,7 +247,7 @@ func (w *directWriter) sendRun(run []keptDatagram) (took, sent, bytes int) {
 		w.iovs[i].Base = &d.data[0]
 		w.iovs[i].SetLen(len(d.data))
 	}
-	*(*uint16)(unsafe.Pointer(&w.cmsg[unix.CmsgLen(0)])) = uint16(len(first.data))
+	udpbatch.SetSegmentSize(w.cmsg, len(first.data))
 	w.hdr = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&first.to.sa)), Namelen: first.to.len,
 		Iov: &w.iovs[0], Control: &w.cmsg[0]}
 	w.hdr.SetIovlen(took)
@@ -341,8 +297,7 @@ func newSender(uc *net.UDPConn) (*sender, error) {
 		var domain int
 		domain, serr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_DOMAIN)
 		s.v6 = domain == unix.AF_INET6
-		_, gerr := unix.GetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_SEGMENT)
-		s.gso.Store(gerr == nil)
+		s.gso.Store(udpbatch.SegmentationAvailable(fd))
 	})
 	return s, errors.Join(err, serr)
 }
