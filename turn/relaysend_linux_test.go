@@ -83,6 +83,19 @@ func TestSegmentedSendsDeliverEveryDatagram(t *testing.T) {
 	relayBurst(t, r, fastRelay(t, r, peer), peer)
 	// 40 + the shorter 60, 10, and 3: the 1400-byte ones go alone.
 	waitUntil(t, func() bool { return r.srv.fast.segmented.Load() == 54 }, "54 datagrams sent segmented")
+	families, err := r.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range families {
+		if mf.GetName() == "switchboard_turn_relayed_segmented_packets_total" {
+			if got := mf.GetMetric()[0].GetCounter().GetValue(); got != 54 {
+				t.Fatalf("segmented counter says %v, want 54", got)
+			}
+			return
+		}
+	}
+	t.Fatal("no switchboard_turn_relayed_segmented_packets_total metric")
 }
 
 // TestSegmentationRefused: a socket the kernel will not segment on (here

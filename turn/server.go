@@ -76,6 +76,11 @@ func NewServer(cfg Config) (*Server, error) {
 			n += b.Answered()
 		}
 		return float64(n)
+	}, func() float64 {
+		if s.fast == nil {
+			return 0
+		}
+		return float64(s.fast.segmented.Load())
 	})
 
 	portRange := &turn.RelayAddressGeneratorPortRange{
