@@ -16,14 +16,11 @@ import (
 )
 
 // The send side of the fast path. What the relay loop read for clients in
-// one round leaves in one sendmmsg per server socket, and a run of
-// datagrams to one client of one size leaves as one message with UDP
-// generic segmentation offload (UDP_SEGMENT, Linux 4.18): the kernel
-// routes, builds and hands down one packet and cuts it into datagrams at
-// the last moment (on loopback, at the receiving socket; on a NIC, in the
-// driver or the card). Most of a loopback send's cost is per packet, not
-// per byte (docs/benchmarks.md), so a run of n costs about one datagram
-// plus n small copies.
+// one round leaves in one sendmmsg per server socket; a run of datagrams
+// of one size to one client, and likewise a client's run to one peer,
+// leaves as one UDP_SEGMENT message (stun/udpbatch/gso_linux.go), which
+// the kernel carries as one packet until the last moment. Most of a send's
+// cost is per packet (docs/benchmarks.md).
 
 // sendState is the relay loop's sending half.
 type sendState struct {
