@@ -156,3 +156,63 @@ func trimBrackets(s string) string {
 	}
 	return s
 }
+
+// TestIntercept: packets the interceptor keeps are not returned, stay
+// intact until release, and release comes before the reader returns a
+// packet or waits for more; both with batches and without.
+func TestIntercept(t *testing.T) {
+	for _, batched := range []bool{true, false} {
+		t.Run("batched="+strconv.FormatBool(batched), func(t *testing.T) {
+			pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pc.Close()
+			conn := NewConn(pc)
+			if !batched {
+				conn.batch = nil
+			}
+			var kept [][]byte // points into the reader's buffers until release
+			var released []string
+			conn.Intercept(func(pkt []byte, _ net.Addr) bool {
+				if pkt[0] != 'k' {
+					return false
+				}
+				kept = append(kept, pkt)
+				return true
+			}, func() {
+				for _, k := range kept {
+					released = append(released, string(k))
+				}
+				kept = kept[:0]
+			})
+			client, err := net.ListenPacket("udp4", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer client.Close()
+			for _, p := range []string{"k1", "k2", "pass", "k3"} {
+				if _, err := client.WriteTo([]byte(p), pc.LocalAddr()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			buf := make([]byte, 1500)
+			_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			n, _, err := conn.ReadFrom(buf)
+			if err != nil || string(buf[:n]) != "pass" {
+				t.Fatalf("read %q (%v), want pass", buf[:n], err)
+			}
+			if len(released) != 2 || released[0] != "k1" || released[1] != "k2" {
+				t.Fatalf("released %q before returning pass, want k1 k2", released)
+			}
+			// k3 is released before the reader waits again, here until the deadline.
+			_ = conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+			if _, _, err := conn.ReadFrom(buf); err == nil {
+				t.Fatal("read a kept packet")
+			}
+			if len(released) != 3 || released[2] != "k3" {
+				t.Fatalf("released %q, want k1 k2 k3", released)
+			}
+		})
+	}
+}

@@ -30,6 +30,9 @@ type Conn struct {
 	batch     *batch // nil: one request per read (not a *net.UDPConn, or RFC 5780)
 	rfc       *Responder
 	rfcIdx    [2]int // this socket's (ip, port) index in rfc
+	// take and release: see Intercept.
+	take    func(pkt []byte, from net.Addr) bool
+	release func()
 }
 
 // NewConn wraps pc. A *net.UDPConn is read and answered in batches
@@ -42,6 +45,16 @@ func NewConn(pc net.PacketConn) *Conn {
 	return c
 }
 
+// Intercept offers take every packet ReadFrom reads that is not a Binding
+// request, before it is copied out; a packet take keeps (it returns true)
+// is not returned. pkt stays valid until release is called, which is
+// before ReadFrom waits for more packets and before it returns one: a
+// batch's kept packets can then leave together. Call before the first
+// ReadFrom.
+func (c *Conn) Intercept(take func(pkt []byte, from net.Addr) bool, release func()) {
+	c.take, c.release = take, release
+}
+
 // Answered reports how many Binding requests the socket has answered.
 func (c *Conn) Answered() uint64 { return c.answered.Load() }
 
@@ -52,9 +65,17 @@ func (c *Conn) ReadFrom(p []byte) (int, net.Addr, error) {
 	}
 	for {
 		n, addr, err := c.PacketConn.ReadFrom(p)
-		if err != nil || !c.answer(p[:n], addr) {
+		if err != nil {
 			return n, addr, err
 		}
+		if c.answer(p[:n], addr) {
+			continue
+		}
+		if c.take != nil && c.take(p[:n], addr) {
+			c.releaseTaken()
+			continue
+		}
+		return n, addr, nil
 	}
 }
 
@@ -76,13 +97,19 @@ func (c *Conn) readBatched(p []byte) (int, net.Addr, error) {
 					continue
 				}
 			}
+			if c.take != nil && c.take(pkt, m.Addr) {
+				continue
+			}
 			_ = b.flush()
+			c.releaseTaken()
 			if m.N > len(p) {
 				continue // larger than the reader's buffer: pion drops these too
 			}
 			return copy(p, pkt), m.Addr, nil
 		}
-		if err := b.flush(); err != nil && isClosed(err) {
+		err := b.flush()
+		c.releaseTaken()
+		if err != nil && isClosed(err) {
 			return 0, nil, err
 		}
 		n, err := b.conn.ReadBatch(b.in, 0)
@@ -90,6 +117,12 @@ func (c *Conn) readBatched(p []byte) (int, net.Addr, error) {
 			return 0, nil, err
 		}
 		b.next, b.have = 0, n
+	}
+}
+
+func (c *Conn) releaseTaken() {
+	if c.release != nil {
+		c.release()
 	}
 }
 

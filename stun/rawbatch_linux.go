@@ -27,6 +27,11 @@ type rawBatch struct {
 	names []unix.RawSockaddrAny
 	n     int
 	errno syscall.Errno
+	// Answers to one client in one batch leave as one UDP_SEGMENT message
+	// when gso; segs is how many answers each message carries.
+	gso   bool
+	segs  []int
+	cmsgs [][]byte
 	// read and write are the RawConn callbacks, made once.
 	read, write func(fd uintptr) bool
 	count       int
@@ -38,11 +43,15 @@ func newRawBatch(uc *net.UDPConn) batchConn {
 		return nil
 	}
 	b := &rawBatch{raw: raw, hdrs: make([]udpbatch.Mmsghdr, batchSize), iovs: make([]unix.Iovec, batchSize),
-		names: make([]unix.RawSockaddrAny, batchSize)}
+		names: make([]unix.RawSockaddrAny, batchSize), segs: make([]int, batchSize), cmsgs: make([][]byte, batchSize)}
+	for i := range b.cmsgs {
+		b.cmsgs[i] = udpbatch.NewSegmentCmsg()
+	}
 	var domain int
 	var serr error
 	if err := raw.Control(func(fd uintptr) {
 		domain, serr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_DOMAIN)
+		b.gso = udpbatch.SegmentationAvailable(fd)
 	}); err != nil || serr != nil {
 		return nil
 	}
@@ -79,6 +88,8 @@ func (b *rawBatch) ReadBatch(ms []ipv4.Message, _ int) (int, error) {
 		h.SetIovlen(1)
 		h.Name = (*byte)(unsafe.Pointer(&b.names[i]))
 		h.Namelen = unix.SizeofSockaddrAny
+		h.Control = nil
+		h.SetControllen(0)
 	}
 	if err := b.raw.Read(b.read); err != nil {
 		return 0, err
@@ -93,35 +104,73 @@ func (b *rawBatch) ReadBatch(ms []ipv4.Message, _ int) (int, error) {
 	return b.n, nil
 }
 
+// WriteBatch sends ms as one sendmmsg and returns how many of ms left.
 func (b *rawBatch) WriteBatch(ms []ipv4.Message, _ int) (int, error) {
-	b.count = 0
-	for i := range min(len(ms), len(b.hdrs)) {
+	for {
+		b.count = b.pack(ms)
+		if b.count == 0 {
+			return 0, errNotUDPAddr
+		}
+		if err := b.raw.Write(b.write); err != nil {
+			return 0, err
+		}
+		if b.errno != 0 && b.segs[0] > 1 && (b.errno == unix.EIO || b.errno == unix.EINVAL) {
+			b.gso = false // this socket or kernel cannot segment: again, one by one
+			continue
+		}
+		if b.errno != 0 {
+			return 0, b.errno
+		}
+		sent := 0
+		for _, s := range b.segs[:b.n] {
+			sent += s
+		}
+		return sent, nil
+	}
+}
+
+// pack prepares ms as messages, a run of answers of one size to one
+// address as one segmented message, and returns how many; it stops at the
+// first message without a UDP address.
+func (b *rawBatch) pack(ms []ipv4.Message) int {
+	k := 0
+	for i := 0; i < min(len(ms), len(b.hdrs)); k++ {
 		ua, ok := ms[i].Addr.(*net.UDPAddr)
 		if !ok {
 			break
 		}
-		namelen := udpbatch.Encode(&b.names[i], ua.AddrPort(), b.v6)
+		to := ua.AddrPort()
+		namelen := udpbatch.Encode(&b.names[k], to, b.v6)
 		if namelen == 0 {
 			break
 		}
-		buf := ms[i].Buffers[0]
-		b.iovs[i].Base = &buf[0]
-		b.iovs[i].SetLen(len(buf))
-		h := &b.hdrs[i].Hdr
+		segs := 1
+		if b.gso {
+			run := ms[i:min(len(ms), len(b.hdrs))]
+			segs = udpbatch.SegmentRun(len(run), func(j int) bool {
+				ra, ok := run[j].Addr.(*net.UDPAddr)
+				return ok && ra.AddrPort() == to
+			}, func(j int) int { return len(run[j].Buffers[0]) })
+		}
+		for j := i; j < i+segs; j++ {
+			buf := ms[j].Buffers[0]
+			b.iovs[j].Base = &buf[0]
+			b.iovs[j].SetLen(len(buf))
+		}
+		h := &b.hdrs[k].Hdr
 		h.Iov = &b.iovs[i]
-		h.SetIovlen(1)
-		h.Name = (*byte)(unsafe.Pointer(&b.names[i]))
+		h.SetIovlen(segs)
+		h.Name = (*byte)(unsafe.Pointer(&b.names[k]))
 		h.Namelen = namelen
-		b.count++
+		h.Control = nil
+		h.SetControllen(0)
+		if segs > 1 {
+			udpbatch.SetSegmentSize(b.cmsgs[k], len(ms[i].Buffers[0]))
+			h.Control = &b.cmsgs[k][0]
+			h.SetControllen(len(b.cmsgs[k]))
+		}
+		b.segs[k] = segs
+		i += segs
 	}
-	if b.count == 0 {
-		return 0, errNotUDPAddr
-	}
-	if err := b.raw.Write(b.write); err != nil {
-		return 0, err
-	}
-	if b.errno != 0 {
-		return 0, b.errno
-	}
-	return b.n, nil
+	return k
 }

@@ -59,6 +59,8 @@ type fastPath struct {
 	// Datagrams the fast path took from clients (relayed, or dropped by
 	// the policy or the caps) and sent to clients.
 	toPeers, toClients atomic.Uint64
+	// segmented counts the datagrams that left in UDP_SEGMENT messages.
+	segmented atomic.Uint64
 
 	mu       sync.RWMutex
 	channels map[channelKey]channelRoute
@@ -242,9 +244,35 @@ func (f *fastPath) channelDeleted(src, dst net.Addr, protocol string, _, peer ne
 	route.relay.setRoutes(routes)
 }
 
-// forward relays a client's ChannelData to its peer when the channel is
-// known here, and reports whether it did; otherwise pion gets the packet.
-func (f *fastPath) forward(local netip.AddrPort, from net.Addr, pkt []byte, w *directWriter) bool {
+// forwarder relays one server socket's ChannelData to peers, from the
+// socket's reader: take keeps a known channel's datagram, release sends
+// what was kept, a run from one client to one peer as one message where
+// the kernel can segment it (relaysend_linux.go). Whatever take leaves
+// goes to pion.
+type forwarder struct {
+	f        *fastPath
+	local    netip.AddrPort // the socket's address, as channels are keyed
+	out      *directWriter
+	kept     []keptDatagram
+	consumed int // datagrams taken since the last release
+}
+
+// keptDatagram is a client's ChannelData bound for its peer: data points
+// into the reader's buffer until release.
+type keptDatagram struct {
+	relay *countingConn
+	to    *rawSockaddr
+	data  []byte
+}
+
+func (f *fastPath) newForwarder(local netip.AddrPort) *forwarder {
+	return &forwarder{f: f, local: local, out: newDirectWriter(), kept: make([]keptDatagram, 0, 64)}
+}
+
+// take keeps pkt when it is ChannelData on a channel the fast path knows,
+// after the peer policy and bandwidth caps, and reports whether pion must
+// not see it.
+func (w *forwarder) take(pkt []byte, from net.Addr) bool {
 	if len(pkt) < channelDataHeader || pkt[0]&0xC0 != 0x40 {
 		return false
 	}
@@ -252,19 +280,41 @@ func (f *fastPath) forward(local netip.AddrPort, from net.Addr, pkt []byte, w *d
 	if channelDataHeader+size > len(pkt) {
 		return false // pion drops it and says why in its log
 	}
-	key := channelKey{local: local, client: addrPortOf(from), number: binary.BigEndian.Uint16(pkt)}
-	f.mu.RLock()
-	route, ok := f.channels[key]
-	f.mu.RUnlock()
+	key := channelKey{local: w.local, client: addrPortOf(from), number: binary.BigEndian.Uint16(pkt)}
+	w.f.mu.RLock()
+	route, ok := w.f.channels[key]
+	w.f.mu.RUnlock()
 	if !ok {
 		return false
 	}
-	data, relay := pkt[channelDataHeader:channelDataHeader+size], route.relay
-	if relay.admitOut(size, route.peer) && w.send(relay.self, data, route.to) {
-		relay.countOut(size)
+	if route.relay.admitOut(size, route.peer) {
+		w.kept = append(w.kept, keptDatagram{relay: route.relay, to: route.to,
+			data: pkt[channelDataHeader : channelDataHeader+size]})
 	}
-	f.toPeers.Add(1)
+	w.consumed++
 	return true
+}
+
+// release sends what take kept.
+func (w *forwarder) release() {
+	packets, bytes := 0, 0
+	for i := 0; i < len(w.kept); {
+		took, sent, n := w.out.sendRun(w.kept[i:])
+		packets += sent
+		bytes += n
+		i += took
+	}
+	clear(w.kept) // no references into the reader's buffer
+	w.kept = w.kept[:0]
+	if w.consumed > 0 {
+		w.f.toPeers.Add(uint64(w.consumed))
+		w.consumed = 0
+	}
+	if packets > 0 {
+		m := w.f.s.metrics
+		m.relayedOutPackets.Add(float64(packets))
+		m.relayedOutBytes.Add(float64(bytes))
+	}
 }
 
 func (f *fastPath) loopOf(c *countingConn) *relayLoop { return f.loops[c.port%len(f.loops)] }

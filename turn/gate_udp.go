@@ -2,7 +2,6 @@ package turn
 
 import (
 	"net"
-	"net/netip"
 	"time"
 
 	"github.com/pion/stun/v2"
@@ -13,10 +12,10 @@ import (
 // and many writers.
 type gatedPacketConn struct {
 	net.PacketConn
-	g     *gate
-	fast  *fastPath      // nil: pion relays ChannelData too
-	out   *directWriter  // this reader's writer for the fast path
-	local netip.AddrPort // the socket's address, as the fast path keys it
+	g *gate
+	// fwd relays ChannelData on the fast path when no stun.Conn below
+	// does it; nil otherwise.
+	fwd *forwarder
 	// held is a verified request waiting for a fresh pion nonce: ReadFrom
 	// returned the synthetic request first, and pion answers it before it
 	// reads again.
@@ -39,7 +38,8 @@ func (c *gatedPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
 		if err != nil {
 			return n, from, err
 		}
-		if c.fast != nil && c.fast.forward(c.local, from, p[:n], c.out) {
+		if c.fwd != nil && c.fwd.take(p[:n], from) {
+			c.fwd.release()
 			continue
 		}
 		v := c.g.inbound(p[:n], from, "udp")

@@ -18,7 +18,7 @@ type metrics struct {
 
 func (m *metrics) auth(result string) { m.authVec.WithLabelValues(result).Inc() }
 
-func newMetrics(reg prometheus.Registerer, allocations, bindings func() float64) *metrics {
+func newMetrics(reg prometheus.Registerer, allocations, bindings, segmented func() float64) *metrics {
 	auth := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchboard_turn_auth_total",
 		Help: "TURN authentication verdicts: ok, or the refusal reason.",
@@ -70,7 +70,11 @@ func newMetrics(reg prometheus.Registerer, allocations, bindings func() float64)
 			prometheus.NewCounterFunc(prometheus.CounterOpts{
 				Name: "switchboard_stun_binding_answered_total",
 				Help: "STUN Binding requests answered on the UDP listeners' fast path.",
-			}, bindings))
+			}, bindings),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "switchboard_turn_relayed_segmented_packets_total",
+				Help: "Relayed datagrams, either direction, that left in runs handed to the kernel as one UDP_SEGMENT (GSO) message.",
+			}, segmented))
 	}
 	return m
 }

@@ -57,19 +57,14 @@ type relayLoop struct {
 	names   []unix.RawSockaddrAny
 	iovs    []unix.Iovec
 	pending []outbound // datagrams read this round bound for clients
-	send    []udpbatch.Mmsghdr
-	sendIov []unix.Iovec
+	sendState
 	// For RawConn.Read: one closure, its arguments and results in fields.
 	readFn      func(fd uintptr) bool
 	readFrom    int
 	readN       int
 	readErrno   syscall.Errno
-	sendFn      func(fd uintptr) bool
 	waitFn      func(fd uintptr) bool
 	waitN       int
-	sendCount   int
-	sendN       int
-	sendErrno   syscall.Errno
 	inPackets   int
 	inBytes     int
 	bwDropped   int
@@ -109,14 +104,13 @@ func newRelayLoop(s *Server) (*relayLoop, error) {
 		conns:  make(map[uint32]*countingConn),
 		events: make([]unix.EpollEvent, 128), bufs: make([][]byte, loopSlots),
 		recv: make([]udpbatch.Mmsghdr, loopSlots), names: make([]unix.RawSockaddrAny, loopSlots),
-		iovs: make([]unix.Iovec, loopSlots), send: make([]udpbatch.Mmsghdr, loopSlots),
-		sendIov: make([]unix.Iovec, loopSlots)}
+		iovs: make([]unix.Iovec, loopSlots), sendState: newSendState()}
 	for i := range l.bufs {
 		l.bufs[i] = make([]byte, loopBuf)
 	}
 	l.readFn = l.readBatch
-	l.sendFn = l.sendBatch
 	l.waitFn = l.pollEvents
+	l.fn = l.sendBatch
 	go l.run()
 	return l, nil
 }
@@ -281,144 +275,4 @@ func (l *relayLoop) toPion(c *countingConn, data []byte, from netip.AddrPort) {
 	default:
 		l.queueDrops++
 	}
-}
-
-// flush sends what drain routed to clients, one sendmmsg per server
-// socket, and settles the round's counters.
-func (l *relayLoop) flush() {
-	for len(l.pending) > 0 {
-		out := l.pending[0].out
-		k := 0
-		rest := l.pending[:0]
-		for _, p := range l.pending {
-			if p.out != out {
-				rest = append(rest, p)
-				continue
-			}
-			h := &l.send[k].Hdr
-			l.sendIov[k].Base = &l.bufs[p.slot][0]
-			l.sendIov[k].SetLen(p.size)
-			h.Iov = &l.sendIov[k]
-			h.SetIovlen(1)
-			h.Name = (*byte)(unsafe.Pointer(&p.to.sa))
-			h.Namelen = p.to.len
-			k++
-		}
-		sent := out.sendAll(l, k)
-		l.s.fast.toClients.Add(uint64(sent))
-		l.queueDrops += k - sent
-		l.pending = rest
-	}
-	m := l.s.metrics
-	if l.inPackets > 0 {
-		m.relayedInPackets.Add(float64(l.inPackets))
-		m.relayedInBytes.Add(float64(l.inBytes))
-	}
-	if l.bwDropped > 0 {
-		m.droppedBandwidth.Add(float64(l.bwDropped))
-	}
-	if l.queueDrops+l.truncDrops > 0 {
-		m.droppedRelayQueue.Add(float64(l.queueDrops + l.truncDrops))
-	}
-	if l.unpermitted > 0 {
-		m.droppedNoPermission.Add(float64(l.unpermitted))
-	}
-	l.inPackets, l.inBytes, l.bwDropped, l.queueDrops, l.truncDrops, l.unpermitted = 0, 0, 0, 0, 0, 0
-}
-
-func (l *relayLoop) sendBatch(fd uintptr) bool {
-	n, _, errno := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&l.send[l.sendN])),
-		uintptr(l.sendCount-l.sendN), unix.MSG_DONTWAIT, 0, 0)
-	l.sendErrno = errno
-	if errno == 0 {
-		l.sendN += int(n)
-	}
-	return true
-}
-
-// directWriter sends one datagram with a raw sendto; each TURN socket's
-// reader has its own, so the closure RawConn.Write needs is made once.
-type directWriter struct {
-	empty [1]byte
-	fn    func(fd uintptr) bool
-	p     []byte
-	to    *rawSockaddr
-	errno syscall.Errno
-}
-
-func newDirectWriter() *directWriter {
-	w := &directWriter{}
-	w.fn = func(fd uintptr) bool {
-		_, _, w.errno = unix.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(unsafe.SliceData(w.p))), uintptr(len(w.p)),
-			unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(&w.to.sa)), uintptr(w.to.len))
-		return true
-	}
-	return w
-}
-
-// send reports whether the datagram left; a full socket buffer drops it.
-func (w *directWriter) send(o *sender, p []byte, to *rawSockaddr) bool {
-	if len(p) == 0 {
-		p = w.empty[:0:1] // an empty datagram, as pion relays it; sendto needs a pointer
-	}
-	w.p, w.to = p, to
-	err := o.raw.Write(w.fn)
-	w.p, w.to = nil, nil
-	return err == nil && w.errno == 0
-}
-
-// sender is a UDP socket the fast path writes with raw system calls: a
-// server socket (ChannelData to clients) or a relay socket (to peers).
-type sender struct {
-	raw syscall.RawConn
-	v6  bool // AF_INET6 socket: IPv4 clients as IPv4-mapped addresses
-}
-
-func newSender(uc *net.UDPConn) (*sender, error) {
-	raw, err := uc.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
-	s := &sender{raw: raw}
-	var serr error
-	err = raw.Control(func(fd uintptr) {
-		var domain int
-		domain, serr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_DOMAIN)
-		s.v6 = domain == unix.AF_INET6
-	})
-	return s, errors.Join(err, serr)
-}
-
-// sendAll sends the first k prepared messages and returns how many left.
-// A full socket buffer drops the rest of the round, as the kernel drops a
-// datagram it cannot queue; one bad destination (EINVAL, EPERM from a
-// firewall) is skipped so it does not hold back the others.
-func (o *sender) sendAll(l *relayLoop, k int) (sent int) {
-	l.sendCount, l.sendN = k, 0
-	for l.sendN < k {
-		before := l.sendN
-		err := o.raw.Write(l.sendFn)
-		switch {
-		case err == nil && l.sendErrno == 0 && l.sendN > before:
-			sent += l.sendN - before
-		case err == nil && l.sendErrno != 0 && l.sendErrno != unix.EAGAIN:
-			l.sendN++
-		default:
-			return sent
-		}
-	}
-	return sent
-}
-
-// rawSockaddr is a destination encoded for sendto/sendmmsg.
-type rawSockaddr struct {
-	sa  unix.RawSockaddrAny
-	len uint32
-}
-
-// sockaddr encodes a destination for this socket's family.
-func (o *sender) sockaddr(to netip.AddrPort) (*rawSockaddr, bool) {
-	r := &rawSockaddr{}
-	r.len = udpbatch.Encode(&r.sa, to, o.v6)
-	return r, r.len != 0
 }

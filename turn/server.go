@@ -76,6 +76,11 @@ func NewServer(cfg Config) (*Server, error) {
 			n += b.Answered()
 		}
 		return float64(n)
+	}, func() float64 {
+		if s.fast == nil {
+			return 0
+		}
+		return float64(s.fast.segmented.Load())
 	})
 
 	portRange := &turn.RelayAddressGeneratorPortRange{
@@ -142,13 +147,23 @@ func NewServer(cfg Config) (*Server, error) {
 		rfc5780 = stun.NewResponder(primary, cfg.AltAddr)
 	}
 	for _, pc := range append(append([]net.PacketConn(nil), cfg.UDP...), cfg.AltUDP...) {
-		gated := &gatedPacketConn{g: s.gate, fast: s.fast, out: newDirectWriter(), local: addrPortOf(pc.LocalAddr())}
+		gated := &gatedPacketConn{g: s.gate}
+		var fwd *forwarder
+		if s.fast != nil {
+			fwd = s.fast.newForwarder(addrPortOf(pc.LocalAddr()))
+			gated.fwd = fwd
+		}
 		if !cfg.NoSTUN {
 			binding := stun.NewConn(pc)
 			if rfc5780 != nil {
 				if binding = rfc5780.Add(pc); binding == nil {
 					return nil, fmt.Errorf("%w: socket %v is on none of the RFC 5780 addresses", errBadConfig, pc.LocalAddr())
 				}
+			}
+			if fwd != nil {
+				// Below the gate, a batch's ChannelData leaves together.
+				binding.Intercept(fwd.take, fwd.release)
+				gated.fwd = nil
 			}
 			s.bindings = append(s.bindings, binding)
 			pc = binding

@@ -2,8 +2,9 @@
 
 // Package udpbatch holds what raw recvmmsg/sendmmsg callers share: the
 // kernel's struct mmsghdr and socket addresses encoded and decoded
-// without allocating. The STUN fast path (stun) and the relay's data
-// path (turn) both read and write with it.
+// without allocating, and UDP segmentation (gso_linux.go). The STUN fast
+// path (stun) and the relay's data path (turn) both read and write with
+// it.
 package udpbatch
 
 import (
