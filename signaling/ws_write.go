@@ -13,7 +13,9 @@ package signaling
 // on one socket call by call, so they cannot land inside a vectored write.
 
 import (
+	"errors"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -62,14 +64,23 @@ func (c *wsConn) heartbeat() {
 	}
 	// Idle, which most connections are: the heartbeat writes the ping
 	// itself, as the writer, instead of starting a goroutine for it. A
-	// socket that cannot take a few bytes at once is not being read, and
-	// is given up on rather than allowed to hold up the heartbeat.
+	// socket that cannot take a few bytes within inlinePingWait is left
+	// to a writer goroutine rather than allowed to hold up the heartbeat.
 	c.writing = true
 	c.mu.Unlock()
 	var frame [2 + 20]byte
-	err := c.writeRaw(c.appendPing(frame[:0]), time.Now().Add(inlinePingWait))
+	n, err := c.writeRaw(c.appendPing(frame[:0]), time.Now().Add(inlinePingWait))
 	c.mu.Lock()
 	c.writing = false
+	if err != nil && n == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+		// Nothing went out: on a starved machine the deadline can pass
+		// before the write even starts. The writer tries again with the
+		// full write timeout.
+		c.pingsOut.Add(-1)
+		c.pingDue = true
+		c.startWriterLocked()
+		return
+	}
 	if err != nil {
 		c.closed = true
 		c.mu.Unlock()
@@ -290,13 +301,12 @@ func (c *wsConn) writeTurn(w *frameWriter, t writeTurn) bool {
 }
 
 // writeRaw writes one buffer to the socket, bypassing gorilla's writer.
-func (c *wsConn) writeRaw(b []byte, deadline time.Time) error {
+func (c *wsConn) writeRaw(b []byte, deadline time.Time) (int, error) {
 	nc := c.rawConn()
 	if err := nc.SetWriteDeadline(deadline); err != nil {
-		return err
+		return 0, err
 	}
-	_, err := nc.Write(b)
-	return err
+	return nc.Write(b)
 }
 
 // rawConn is the connection under gorilla and the read meter: writes
