@@ -78,15 +78,7 @@ func dialThrottled(t *testing.T, url string, bytesPerSecond int) *client {
 		}
 		return &throttledConn{Conn: conn, lim: lim}, nil
 	}
-	ws, _, err := d.Dial(url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ws.Close() })
-	c := &client{t: t, ws: ws}
-	c.welcome = c.expect("welcome")
-	c.id = c.welcome.str("session")
-	return c
+	return dialWith(t, &d, url, nil)
 }
 
 type throttledConn struct {

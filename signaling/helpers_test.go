@@ -67,7 +67,13 @@ type client struct {
 
 func dial(t *testing.T, url string, header http.Header) *client {
 	t.Helper()
-	ws, resp, err := websocket.DefaultDialer.Dial(url, header)
+	return dialWith(t, websocket.DefaultDialer, url, header)
+}
+
+// dialWith connects a client through d and takes its welcome.
+func dialWith(t *testing.T, d *websocket.Dialer, url string, header http.Header) *client {
+	t.Helper()
+	ws, resp, err := d.Dial(url, header)
 	if err != nil {
 		t.Fatalf("dial: %v (response %+v)", err, resp)
 	}

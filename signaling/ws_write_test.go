@@ -110,15 +110,7 @@ func dialSmallWindow(t *testing.T, url string) *client {
 		}
 		return c, err
 	}}
-	ws, _, err := d.Dial(url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ws.Close() })
-	c := &client{t: t, ws: ws}
-	c.welcome = c.expect("welcome")
-	c.id = c.welcome.str("session")
-	return c
+	return dialWith(t, &d, url, nil)
 }
 
 // TestWriterSlowReader lets a peer with a small receive window fall far
