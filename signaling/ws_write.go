@@ -234,9 +234,9 @@ func (c *wsConn) writeLoop() {
 	}
 }
 
-// writeTurn writes t: the pong, the notices, the log's events after the
-// cursor with a ping when one is due, in one vectored write per
-// eventBatch events, and last the close frame if one is due. It reports false when the
+// writeTurn writes t: the pong, the notices, then the close frame or the
+// log's events after the cursor with a ping when one is due, in one
+// vectored write per eventBatch events. It reports false when the
 // connection is to be dropped.
 func (c *wsConn) writeTurn(w *frameWriter, t writeTurn) bool {
 	nc := c.rawConn()
@@ -253,6 +253,13 @@ func (c *wsConn) writeTurn(w *frameWriter, t writeTurn) bool {
 	}
 	for _, n := range t.notices {
 		w.text(n, nil)
+	}
+	if ctl.closing != nil {
+		// Events after a close frame would break the protocol; a resume
+		// replays them.
+		w.control(websocket.CloseMessage, ctl.closing)
+		_ = w.flush(nc)
+		return false
 	}
 	pending := t.pending
 	for {
@@ -286,15 +293,6 @@ func (c *wsConn) writeTurn(w *frameWriter, t writeTurn) bool {
 			break
 		}
 		w.reset()
-	}
-	if ctl.closing != nil {
-		// The close frame goes last: the events due go first, so that a
-		// new session's welcome, with the token to resume with, is never
-		// cut off by a close that came before it was written.
-		w.reset()
-		w.control(websocket.CloseMessage, ctl.closing)
-		_ = w.flush(nc)
-		return false
 	}
 	if c.unacked > 0 && c.sess.ackDue.Load() == 0 {
 		c.sess.ackDue.Store(time.Now().Add(idleAckDelay).UnixNano())
