@@ -21,7 +21,10 @@ import (
 // the stream, and every client ping is answered.
 func TestWriterBatchesPingsInOrder(t *testing.T) {
 	_, url := startServer(t, Config{RateLimit: 1e6, RateBurst: 1e6, ByteRate: 1 << 30, ByteBurst: 1 << 30,
-		PingInterval: 40 * time.Millisecond, PongTimeout: 5 * time.Second})
+		PingInterval: 40 * time.Millisecond, PongTimeout: 5 * time.Second,
+		// All n events fit: the order is under test, not the slow-consumer
+		// cut, which a starved reader under -race would otherwise meet.
+		ReplayEvents: 4096, ReplayBytes: 8 << 20})
 	rx, tx := dial(t, url, nil), dial(t, url, nil)
 	rx.join("batch")
 	tx.join("batch")
