@@ -234,10 +234,16 @@ func (c *wsConn) writeLoop() {
 	}
 }
 
-// writeTurn writes t: the pong, the notices, then the close frame or the
-// log's events after the cursor with a ping when one is due, in one
-// vectored write per eventBatch events. It reports false when the
-// connection is to be dropped.
+// writeTurn writes t: the pong, the notices, the log's events after the
+// cursor with a ping when one is due, in one vectored write per
+// eventBatch events, and last the close frame if one is due. It reports
+// false when the connection is to be dropped.
+//
+// A close frame waits for one batch of events, not for all of them: a
+// close that comes early (a maximum age of a millisecond, a shutdown)
+// must not cut off a new session's welcome, which carries the token to
+// resume with, but a slow consumer's close must not wait for the backlog
+// it was closed for. A resume replays the rest.
 func (c *wsConn) writeTurn(w *frameWriter, t writeTurn) bool {
 	nc := c.rawConn()
 	if err := nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout)); err != nil {
@@ -254,13 +260,6 @@ func (c *wsConn) writeTurn(w *frameWriter, t writeTurn) bool {
 	for _, n := range t.notices {
 		w.text(n, nil)
 	}
-	if ctl.closing != nil {
-		// Events after a close frame would break the protocol; a resume
-		// replays them.
-		w.control(websocket.CloseMessage, ctl.closing)
-		_ = w.flush(nc)
-		return false
-	}
 	pending := t.pending
 	for {
 		n := 0
@@ -268,7 +267,8 @@ func (c *wsConn) writeTurn(w *frameWriter, t writeTurn) bool {
 			batch, err := c.sess.log.Read(c.cursor, w.batch[:0], eventBatch)
 			w.batch = batch
 			if err != nil {
-				return false // replaced, and its successor moved on
+				// Replaced, and its successor moved on.
+				return c.writeClose(w, nc, ctl.closing)
 			}
 			for _, ev := range batch {
 				var sfx [len(`,"seq":}`) + 20]byte
@@ -277,7 +277,10 @@ func (c *wsConn) writeTurn(w *frameWriter, t writeTurn) bool {
 				c.unacked += len(ev.Frame)
 			}
 			n = len(batch)
-			pending = n == eventBatch
+			pending = n == eventBatch && ctl.closing == nil
+		}
+		if ctl.closing != nil {
+			break // no ping: nothing is read after a close
 		}
 		if t.ping || c.unacked >= ackBytes { // see ackBytes
 			t.ping = false
@@ -294,10 +297,23 @@ func (c *wsConn) writeTurn(w *frameWriter, t writeTurn) bool {
 		}
 		w.reset()
 	}
+	if ctl.closing != nil {
+		return c.writeClose(w, nc, ctl.closing)
+	}
 	if c.unacked > 0 && c.sess.ackDue.Load() == 0 {
 		c.sess.ackDue.Store(time.Now().Add(idleAckDelay).UnixNano())
 	}
 	return true
+}
+
+// writeClose adds the close frame, if any, to what w holds, writes it
+// all, and reports false: the connection is to be dropped.
+func (c *wsConn) writeClose(w *frameWriter, nc net.Conn, closing []byte) bool {
+	if closing != nil {
+		w.control(websocket.CloseMessage, closing)
+	}
+	_ = w.flush(nc)
+	return false
 }
 
 // writeRaw writes one buffer to the socket, bypassing gorilla's writer.

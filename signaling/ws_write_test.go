@@ -242,3 +242,36 @@ func TestFrameWriterCoalesces(t *testing.T) {
 	}
 	w.release()
 }
+
+// TestCloseWaitsForEventsDue: a close frame queued in the same turn as
+// events (a maximum age or a shutdown just after the welcome) goes out
+// after them, so the client sees the events before the close; only one
+// batch of events waits for it.
+func TestCloseWaitsForEventsDue(t *testing.T) {
+	srv, url := startServer(t, Config{})
+	rx := dial(t, url, nil)
+	sess := srv.lookup(rx.welcome.str("token"))
+	sess.chMu.Lock()
+	c := sess.ch.(*wsConn)
+	sess.chMu.Unlock()
+
+	c.mu.Lock() // no writer turn until both are due
+	for i := range eventBatch + 1 {
+		if _, err := sess.log.Append([]byte(`{"type":"message","id":` + strconv.Itoa(i) + `}`)); err != nil {
+			c.mu.Unlock()
+			t.Fatal(err)
+		}
+	}
+	c.pending = true
+	c.control().closing = websocket.FormatCloseMessage(closeResume, CodeResume)
+	c.startWriterLocked()
+
+	for i := range eventBatch {
+		if f := rx.expect("message"); f["id"] != float64(i) {
+			t.Fatalf("event %d: %v", i, f)
+		}
+	}
+	if ce := rx.expectClose(); ce.Code != closeResume {
+		t.Fatalf("close %d %q, want 4000 after one batch", ce.Code, ce.Text)
+	}
+}
