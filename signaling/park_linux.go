@@ -3,8 +3,9 @@
 package signaling
 
 import (
-	"errors"
 	"fmt"
+	"math"
+	"net"
 	"os"
 	"sync"
 	"syscall"
@@ -24,6 +25,7 @@ import (
 // side (wsConn.drop), which wakes the parked reader.
 type parker struct {
 	ep    *os.File
+	epfd  int // ep's, for EpollCtl
 	epRaw syscall.RawConn
 	wake  func(*wsConn) // starts a reader
 
@@ -52,7 +54,7 @@ func newParker(wake func(*wsConn)) (*parker, error) {
 		_ = ep.Close()
 		return nil, fmt.Errorf("epoll: %w", err)
 	}
-	p := &parker{ep: ep, epRaw: epRaw, wake: wake, events: make([]unix.EpollEvent, 256)}
+	p := &parker{ep: ep, epfd: epfd, epRaw: epRaw, wake: wake, events: make([]unix.EpollEvent, 256)}
 	p.waitFn = p.poll
 	return p, nil
 }
@@ -64,46 +66,50 @@ func (p *parker) park(c *wsConn) bool {
 	if p == nil {
 		return false
 	}
-	var waiting int
-	var cerr error
-	err := c.raw.Control(func(fd uintptr) {
-		if waiting, cerr = unix.IoctlGetInt(int(fd), unix.SIOCINQ); cerr != nil || waiting > 0 {
-			return
-		}
-		// Level-triggered: bytes that come between the check and the
-		// arming still wake it.
-		c.returnReadBuffer()
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		if p.closed {
-			cerr = errParkerClosed
-			return
-		}
-		for int(fd) >= len(p.parked) {
-			p.parked = append(p.parked, nil)
-		}
-		p.parked[fd] = c
-		op := unix.EPOLL_CTL_MOD
-		if !c.inEpoll {
-			op = unix.EPOLL_CTL_ADD
-		}
-		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: int32(fd)}
-		cerr = p.ctl(op, fd, &ev)
-		if cerr != nil {
-			p.parked[fd] = nil
-			return
-		}
-		c.inEpoll = true
-	})
-	return err == nil && cerr == nil && waiting == 0
+	// c.fd is used without the poller's reference (RawConn.Control, whose
+	// closure cost an allocation per park, the idle connection's garbage):
+	// c's reader calls park, and only the reader closes the socket.
+	waiting, err := unix.IoctlGetInt(int(c.fd), unix.SIOCINQ)
+	if err != nil || waiting > 0 {
+		return false
+	}
+	// Level-triggered: bytes that come between the check and the arming
+	// still wake it.
+	c.returnReadBuffer()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	for int(c.fd) >= len(p.parked) {
+		p.parked = append(p.parked, nil)
+	}
+	p.parked[c.fd] = c
+	op := unix.EPOLL_CTL_MOD
+	if !c.inEpoll {
+		op = unix.EPOLL_CTL_ADD
+	}
+	// The epoll descriptor is open while p.closed is false, under p.mu.
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: c.fd}
+	if err := unix.EpollCtl(p.epfd, op, int(c.fd), &ev); err != nil {
+		p.parked[c.fd] = nil
+		return false
+	}
+	c.inEpoll = true
+	return true
 }
 
-var errParkerClosed = errors.New("parker closed")
-
-func (p *parker) ctl(op int, fd uintptr, ev *unix.EpollEvent) error {
-	var cerr error
-	err := p.epRaw.Control(func(epfd uintptr) { cerr = unix.EpollCtl(int(epfd), op, int(fd), ev) })
-	return errors.Join(err, cerr)
+// socketFD returns tcp's descriptor, which a parked connection keeps.
+func socketFD(tcp *net.TCPConn) (int32, bool) {
+	raw, err := tcp.SyscallConn()
+	if err != nil {
+		return 0, false
+	}
+	fd := -1
+	if raw.Control(func(s uintptr) { fd = int(s) }) != nil || fd < 0 || fd > math.MaxInt32 {
+		return 0, false
+	}
+	return int32(fd), true
 }
 
 // run hands readable connections to readers until close.

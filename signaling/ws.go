@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -28,13 +27,13 @@ type wsConn struct {
 	opened int64        // Unix ns
 	readBy atomic.Int64 // Unix ns: the read deadline, for a parked reader
 
-	// Parking: tcp and raw are set when the connection can be parked. br
+	// Parking: tcp and fd are set when the connection can be parked. br
 	// is gorilla's reader; while a reader runs it holds a pooled buffer
 	// and lent the empty reader it replaced, nil while parked.
 	tcp     *net.TCPConn
-	raw     syscall.RawConn
 	br      *bufio.Reader
 	lent    *bufio.Reader
+	fd      int32       // tcp's descriptor, see parker.park
 	inEpoll bool        // the parker's: the socket is in its epoll set
 	dropped atomic.Bool // see drop
 	// pingSeq is the newest seq written before the last ping. Each ping
@@ -143,8 +142,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 func (c *wsConn) setReader(mw *meteredWriter) {
 	c.br = mw.br
 	if tcp, ok := mw.conn.Conn.(*net.TCPConn); ok && c.srv.parker != nil && c.br.Size() > 256 {
-		if raw, err := tcp.SyscallConn(); err == nil {
-			c.tcp, c.raw = tcp, raw
+		if fd, ok := socketFD(tcp); ok {
+			c.tcp, c.fd = tcp, fd
 			*c.br = bufio.Reader{}
 			return
 		}
