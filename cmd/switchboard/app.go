@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/switchboard-rtc/switchboard/signaling"
+	"github.com/switchboard-rtc/switchboard/signaling/memtrim"
 	"github.com/switchboard-rtc/switchboard/turn"
 	"github.com/switchboard-rtc/switchboard/web"
 )
@@ -187,6 +188,15 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger, reload 
 		go func() { served <- hs.ServeTLS(ls.http, "", "") }()
 	} else {
 		go func() { served <- hs.Serve(ls.http) }()
+	}
+	if c.MemoryTrim {
+		trimCtx, stopTrim := context.WithCancel(ctx)
+		trimmed := make(chan struct{})
+		go func() {
+			defer close(trimmed)
+			_ = memtrim.Run(trimCtx, memtrim.Config{Logger: log.With("component", "memtrim")})
+		}()
+		defer func() { stopTrim(); <-trimmed }()
 	}
 	if c.PprofAddr != "" {
 		_, stopPprof, err := servePprof(c.PprofAddr, log)
