@@ -9,6 +9,7 @@ import (
 	"os"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -106,5 +107,33 @@ func TestArrivalWithoutStamp(t *testing.T) {
 	defer b.Close()
 	if got := arrival(a, 12345); got != 12345 {
 		t.Fatalf("arrival on an unstamped conn: %d, want the read time", got)
+	}
+}
+
+// parseRxStamp reads a timestamp among other control messages, refuses
+// truncated ones, and allocates nothing.
+func TestParseRxStamp(t *testing.T) {
+	msg := func(level, typ int32, data []byte) []byte {
+		b := make([]byte, unix.CmsgSpace(len(data)))
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+		h.Level, h.Type = level, typ
+		h.SetLen(unix.CmsgLen(len(data)))
+		copy(b[unix.CmsgLen(0):], data)
+		return b
+	}
+	ts := unix.NsecToTimespec(1_795_765_301_247_886_116)
+	stamp := unsafe.Slice((*byte)(unsafe.Pointer(&ts)), unsafe.Sizeof(ts))
+	other := msg(unix.SOL_SOCKET, unix.SCM_RIGHTS, []byte{1, 2, 3, 4})
+	both := append(append([]byte{}, other...), msg(unix.SOL_SOCKET, unix.SCM_TIMESTAMPNS, stamp)...)
+	if got, ok := parseRxStamp(both); !ok || got != ts.Nano() {
+		t.Fatalf("got %d, %v; want %d", got, ok, ts.Nano())
+	}
+	for _, bad := range [][]byte{nil, other, both[:len(both)-1], both[:3]} {
+		if _, ok := parseRxStamp(bad); ok {
+			t.Fatalf("stamp found in %v", bad)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { parseRxStamp(both) }); n != 0 {
+		t.Fatalf("%.0f allocations per parse", n)
 	}
 }
