@@ -329,6 +329,9 @@ for s in "${scenarios[@]}"; do
 					"$(med client_cores "$p")" "$(med other_cores "$p")")
 				if [ "$t" = ws ]; then
 					line+="; target p99 <= $TARGET_P99_MS ms: $(ratio "$p99" "$TARGET_P99_MS") x"
+					# Send to arrival at sbload's socket: its own read delay left out.
+					line+=$(printf '; to arrival: p50 %.3f ms, p99 %.3f ms, max %.2f ms' \
+						"$(med arrival_p50_ms "$p")" "$(med arrival_p99_ms "$p")" "$(med arrival_max_ms "$p")")
 				elif ls "$tmp/latency-ws-$rate".*.json >/dev/null 2>&1; then
 					gap=$(awk -v a="$p50" -v b="$(med p50_ms "latency-ws-$rate")" 'BEGIN { printf "%.3f", a - b }')
 					line+="; p50 $gap ms above ws"

@@ -53,8 +53,8 @@ func FuzzRelayFastPath(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, frame []byte) {
-		fast, ok := decodeRelayFast(frame)
-		if !ok {
+		fast := &request{}
+		if !decodeRelayFast(frame, fast) {
 			return
 		}
 		slow, err := decodeRequest(frame)

@@ -251,7 +251,8 @@ func BenchmarkDecodeRelayFast(b *testing.B) {
 	frame := []byte(`{"type":"offer","to":"PQ4TZ2M7ZJQX6XN3EBK6UJ2Y4Q","sdp":"v=0\r\n` + sdp + `"}`)
 	b.SetBytes(int64(len(frame)))
 	for b.Loop() {
-		if _, ok := decodeRelayFast(frame); !ok {
+		var req request
+		if !decodeRelayFast(frame, &req) {
 			b.Fatal("refused")
 		}
 	}
@@ -279,7 +280,7 @@ func TestScanStringUTF8(t *testing.T) {
 			}
 		}
 	}
-	if _, ok := decodeRelayFast([]byte("{\"type\":\"offer\",\"to\":\"x\",\"sdp\":\"v=0\xff\"}")); ok {
+	if decodeRelayFast([]byte("{\"type\":\"offer\",\"to\":\"x\",\"sdp\":\"v=0\xff\"}"), &request{}) {
 		t.Fatal("fast path took invalid UTF-8")
 	}
 }
@@ -301,5 +302,20 @@ func BenchmarkAppendJSONString(b *testing.B) {
 	buf := make([]byte, 0, 64)
 	for b.Loop() {
 		buf = appendJSONString(buf[:0], "PQ4TZ2M7ZJQX6XN3EBK6UJ2Y4Q")
+	}
+}
+
+// The fast path decodes into the caller's request: it allocates no
+// request of its own, only the recipient's id as a string.
+func TestDecodeRelayFastAllocations(t *testing.T) {
+	frame := []byte(`{"type":"offer","to":"PQ4TZ2M7ZJQX6XN3EBK6UJ2Y4Q","id":7,"sdp":"v=0\r\na=x\r\n"}`)
+	allocs := testing.AllocsPerRun(100, func() {
+		var req request
+		if !decodeRelayFast(frame, &req) || req.To != "PQ4TZ2M7ZJQX6XN3EBK6UJ2Y4Q" {
+			t.Fatal("refused")
+		}
+	})
+	if allocs > 1 {
+		t.Fatalf("%.1f allocations per decode, want 1 (the to string)", allocs)
 	}
 }

@@ -293,8 +293,9 @@ func (s *session) handleLocked(frame []byte, reject replyFunc) (slow, bye bool) 
 		s.overLimit(reject)
 		return true, false
 	}
-	if req, ok := decodeRelayFast(frame); ok && req.validate() == nil && s.room != "" {
-		return !s.relay(req, reject), false
+	var fast request
+	if decodeRelayFast(frame, &fast) && fast.validate() == nil && s.room != "" {
+		return !s.relay(&fast, reject), false
 	}
 	req, perr := decodeRequest(frame)
 	if perr != nil {

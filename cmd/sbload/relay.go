@@ -47,7 +47,8 @@ type relayStats struct {
 
 	// Owned by the reader until done is closed.
 	inWindow int64
-	hist     histogram
+	hist     histogram // send to read by this tool
+	arrHist  histogram // send to arrival at this tool's socket
 	done     chan struct{}
 	// Owned by the sender until it returns.
 	maxLag time.Duration
@@ -61,17 +62,21 @@ func pairUp(a, b *relayStats) { a.partner, b.partner = b, a }
 
 // relayResult is what a relay run reports.
 type relayResult struct {
-	Transport   string
-	Pairs       int
-	Rate        float64 // asked for; 0 = flat out
-	Window      int
-	Size        int
-	Measured    time.Duration
-	Sent        int64
-	Received    int64
-	InWindow    int64 // offers received during Measured
-	MsgsPerSec  float64
-	Latency     latencies
+	Transport  string
+	Pairs      int
+	Rate       float64 // asked for; 0 = flat out
+	Window     int
+	Size       int
+	Measured   time.Duration
+	Sent       int64
+	Received   int64
+	InWindow   int64 // offers received during Measured
+	MsgsPerSec float64
+	Latency    latencies // send to read by this tool's reader
+	// Arrival is send to arrival at the receiving socket (kernel receive
+	// timestamp, WebSocket on Linux; else the same as Latency): the
+	// tool's own reader scheduling left out.
+	Arrival     latencies
 	MaxLag      time.Duration // paced mode: furthest a sender fell behind its schedule
 	ClientCores float64       // this tool's CPU use during Measured, in cores
 	ServerCores float64       // the server's, with -server-pid; else 0
@@ -167,12 +172,13 @@ func runRelay(ctx context.Context, cfg *config, errs *errorLog, logf func(string
 		Transport: cfg.Transport, Pairs: len(peers) / 2, Rate: cfg.Rate, Window: cfg.Window, Size: cfg.Size,
 		Sent: sent, Received: recv, Interrupted: interrupted,
 	}
-	var hist histogram
+	var hist, arrHist histogram
 	for _, p := range peers {
 		s := p.stats()
 		<-s.done
 		res.InWindow += s.inWindow
 		hist.merge(&s.hist)
+		arrHist.merge(&s.arrHist)
 		res.MaxLag = max(res.MaxLag, s.maxLag)
 	}
 	res.Measured = time.Duration(min(stopped, ph.end) - ph.warm)
@@ -189,7 +195,7 @@ func runRelay(ctx context.Context, cfg *config, errs *errorLog, logf func(string
 	} else {
 		res.Measured = 0
 	}
-	res.Latency = hist.summary()
+	res.Latency, res.Arrival = hist.summary(), arrHist.summary()
 	res.Errors, res.ErrorTotal = errs.counts(), errs.total()
 	return res, nil
 }
@@ -263,10 +269,10 @@ func sendPaced(p relayer, ph phases, stop <-chan struct{}, interval, phase time.
 	}
 }
 
-// received handles one message that arrived at t. Only relayed offers are
-// fully handled: a prefix check, the timestamp digits, a histogram
-// increment.
-func (s *relayStats) received(msg []byte, t int64, ph phases, errs *errorLog) {
+// received handles one message read at t that reached the socket at
+// arrived (≤ t). Only relayed offers are fully handled: a prefix check,
+// the timestamp digits, two histogram increments.
+func (s *relayStats) received(msg []byte, t, arrived int64, ph phases, errs *errorLog) {
 	if !bytes.HasPrefix(msg, s.prefix) {
 		if code := serverError(msg); code != "" {
 			errs.add("server:"+code, fmt.Errorf("%w: %.200s", errServer, msg))
@@ -294,6 +300,7 @@ func (s *relayStats) received(msg []byte, t int64, ph phases, errs *errorLog) {
 	}
 	if ts >= ph.warm && ts < ph.end {
 		s.hist.record(time.Duration(t - ts))
+		s.arrHist.record(time.Duration(max(arrived-ts, 0)))
 	}
 }
 

@@ -51,7 +51,8 @@ func (p *httpRelayPeer) read(ph phases, errs *errorLog) {
 		msg, _, err := p.sess.next()
 		if err == nil {
 			if !p.closing.Load() { // not the server's notice of our bye
-				p.received(msg, now(), ph, errs)
+				t := now()
+				p.received(msg, t, t, ph, errs)
 			}
 			continue
 		}

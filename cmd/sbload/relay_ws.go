@@ -33,6 +33,7 @@ func (p *relayPeer) send(k int, ts int64) error { return p.w.write(p.offers.stam
 // and left out. It returns the peers with partners next to each other.
 func setupPairs(ctx context.Context, cfg *config, errs *errorLog) []*relayPeer {
 	d := newDialer(relayReadBuffer, cfg.DialTimeout)
+	d.NetDialContext = dialStamped // offers' arrival latency (see rxConn)
 	pairs := make([][2]*relayPeer, cfg.Pairs)
 	forEach(ctx, cfg.Pairs, max(1, cfg.DialConcurrency/2), func(i int) {
 		room := "relay-" + strconv.Itoa(i)
@@ -116,7 +117,8 @@ func (p *relayPeer) read(ph phases, errs *errorLog) {
 			p.readEnded(err, errs)
 			return
 		}
-		p.received(buf, now(), ph, errs)
+		t := now()
+		p.received(buf, t, arrival(p.ws.NetConn(), t), ph, errs)
 	}
 }
 

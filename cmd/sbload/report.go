@@ -11,25 +11,30 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // relayJSON is the -json line of a relay run; keys are stable for scripts.
 type relayJSON struct {
-	Scenario    string         `json:"scenario"`
-	Transport   string         `json:"transport"`
-	Pairs       int            `json:"pairs"`
-	Conns       int            `json:"conns"`
-	Rate        float64        `json:"rate"`
-	Window      int            `json:"window"`
-	Size        int            `json:"size"`
-	MeasuredS   float64        `json:"measured_s"`
-	Sent        int64          `json:"sent"`
-	Received    int64          `json:"received"`
-	MsgsPerS    float64        `json:"msgs_per_s"`
-	P50ms       float64        `json:"p50_ms"`
-	P90ms       float64        `json:"p90_ms"`
-	P99ms       float64        `json:"p99_ms"`
-	P999ms      float64        `json:"p999_ms"`
-	MaxMs       float64        `json:"max_ms"`
-	MeanMs      float64        `json:"mean_ms"`
-	Samples     uint64         `json:"samples"`
-	MaxLagMs    float64        `json:"max_lag_ms"`
+	Scenario  string  `json:"scenario"`
+	Transport string  `json:"transport"`
+	Pairs     int     `json:"pairs"`
+	Conns     int     `json:"conns"`
+	Rate      float64 `json:"rate"`
+	Window    int     `json:"window"`
+	Size      int     `json:"size"`
+	MeasuredS float64 `json:"measured_s"`
+	Sent      int64   `json:"sent"`
+	Received  int64   `json:"received"`
+	MsgsPerS  float64 `json:"msgs_per_s"`
+	P50ms     float64 `json:"p50_ms"`
+	P90ms     float64 `json:"p90_ms"`
+	P99ms     float64 `json:"p99_ms"`
+	P999ms    float64 `json:"p999_ms"`
+	MaxMs     float64 `json:"max_ms"`
+	MeanMs    float64 `json:"mean_ms"`
+	Samples   uint64  `json:"samples"`
+	MaxLagMs  float64 `json:"max_lag_ms"`
+	// Send to arrival at the receiving socket (see relayResult.Arrival).
+	ArrP50ms    float64        `json:"arrival_p50_ms"`
+	ArrP99ms    float64        `json:"arrival_p99_ms"`
+	ArrP999ms   float64        `json:"arrival_p999_ms"`
+	ArrMaxMs    float64        `json:"arrival_max_ms"`
 	ClientCores float64        `json:"client_cores"`
 	ServerCores float64        `json:"server_cores"`
 	OtherCores  float64        `json:"other_cores"`
@@ -45,6 +50,7 @@ func (r *relayResult) writeJSON(w io.Writer) error {
 		MeasuredS: r.Measured.Seconds(), Sent: r.Sent, Received: r.Received, MsgsPerS: r.MsgsPerSec,
 		P50ms: ms(r.Latency.P50), P90ms: ms(r.Latency.P90), P99ms: ms(r.Latency.P99), P999ms: ms(r.Latency.P999),
 		MaxMs: ms(r.Latency.Max), MeanMs: ms(r.Latency.Mean), Samples: r.Latency.N, MaxLagMs: ms(r.MaxLag),
+		ArrP50ms: ms(r.Arrival.P50), ArrP99ms: ms(r.Arrival.P99), ArrP999ms: ms(r.Arrival.P999), ArrMaxMs: ms(r.Arrival.Max),
 		ClientCores: r.ClientCores, ServerCores: r.ServerCores, OtherCores: r.otherCores(), StealCores: r.StealCores,
 		Errors: r.ErrorTotal, ErrorKinds: r.Errors, Interrupted: r.Interrupted,
 	})
@@ -61,6 +67,9 @@ func (r *relayResult) writeText(w io.Writer) {
 	l := r.Latency
 	fmt.Fprintf(w, "  latency   p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  max %.3f ms  mean %.3f ms  (%d samples)\n",
 		ms(l.P50), ms(l.P90), ms(l.P99), ms(l.P999), ms(l.Max), ms(l.Mean), l.N)
+	a := r.Arrival
+	fmt.Fprintf(w, "  arrival   p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  max %.3f ms  (to the receiving socket, without this tool's read delay)\n",
+		ms(a.P50), ms(a.P90), ms(a.P99), ms(a.P999), ms(a.Max))
 	if r.Rate > 0 {
 		fmt.Fprintf(w, "  pacing    senders fell behind schedule by at most %.3f ms\n", ms(r.MaxLag))
 	}

@@ -112,6 +112,10 @@ func TestRelayFlatOut(t *testing.T) {
 	if l := res.Latency; l.N == 0 || l.P50 <= 0 || l.P50 > l.P99 || l.P99 > l.Max {
 		t.Errorf("latency %+v", l)
 	}
+	// Every offer reached the socket no later than it was read.
+	if a, l := res.Arrival, res.Latency; a.N != l.N || a.P50 > l.P50 || a.P99 > l.P99 || a.Max > l.Max {
+		t.Errorf("arrival %+v, latency %+v", a, l)
+	}
 	if res.Pairs != 2 || res.Measured < 600*time.Millisecond {
 		t.Errorf("%d pairs, measured %s", res.Pairs, res.Measured)
 	}
