@@ -194,7 +194,7 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger, reload 
 		trimmed := make(chan struct{})
 		go func() {
 			defer close(trimmed)
-			_ = memtrim.Run(trimCtx, memtrim.Config{Logger: log.With("component", "memtrim")})
+			_ = memtrim.Run(trimCtx, memtrim.Config{Logger: log.With("component", "memtrim"), Registerer: reg})
 		}()
 		defer func() { stopTrim(); <-trimmed }()
 	}

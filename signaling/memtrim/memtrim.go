@@ -18,6 +18,8 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Config says when to trim. The zero value takes the defaults.
@@ -38,6 +40,9 @@ type Config struct {
 	// memory back.
 	MinInterval time.Duration
 	Logger      *slog.Logger // slog.Default() when nil
+	// Registerer, when set, gets switchboard_memory_trims_total and
+	// switchboard_memory_trimmed_bytes_total.
+	Registerer prometheus.Registerer
 }
 
 func (c *Config) setDefaults() {
@@ -105,6 +110,17 @@ func Run(ctx context.Context, cfg Config) error {
 	s := []metrics.Sample{{Name: allocsMetric}, {Name: liveMetric}, {Name: objectsMetric}, {Name: freeMetric}}
 	t := time.NewTicker(cfg.Every)
 	defer t.Stop()
+	trims := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "switchboard_memory_trims_total",
+		Help: "Times the quiet server collected its garbage and returned free memory to the kernel (-memory-trim).",
+	})
+	trimmed := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "switchboard_memory_trimmed_bytes_total",
+		Help: "Heap waste (garbage and free resident pages) seen before each trim, in bytes.",
+	})
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(trims, trimmed)
+	}
 	prev := read(s)
 	var last time.Time
 	for {
@@ -118,6 +134,8 @@ func Run(ctx context.Context, cfg Config) error {
 			start := time.Now()
 			debug.FreeOSMemory()
 			last = time.Now()
+			trims.Inc()
+			trimmed.Add(float64(now.waste()))
 			cfg.Logger.Debug("returned garbage to the kernel", "waste_bytes", now.waste(),
 				"live_bytes", now.live, "took", last.Sub(start))
 			now = read(s)

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 )
 
@@ -66,11 +68,12 @@ func TestRunTrims(t *testing.T) {
 	sink = nil
 
 	logs := syncBuffer{wrote: make(chan struct{}, 1)}
+	reg := prometheus.NewRegistry()
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, Config{Every: 20 * time.Millisecond, MinInterval: time.Minute, Logger: log})
+		done <- Run(ctx, Config{Every: 20 * time.Millisecond, MinInterval: time.Minute, Logger: log, Registerer: reg})
 	}()
 	timeout := time.After(10 * time.Second)
 	for !strings.Contains(logs.String(), "returned garbage") {
@@ -88,6 +91,11 @@ func TestRunTrims(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), "returned garbage"); n != 1 {
 		t.Fatalf("%d trims within MinInterval", n)
+	}
+	want := "# HELP switchboard_memory_trims_total Times the quiet server collected its garbage and returned free memory to the kernel (-memory-trim).\n" +
+		"# TYPE switchboard_memory_trims_total counter\nswitchboard_memory_trims_total 1\n"
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "switchboard_memory_trims_total"); err != nil {
+		t.Fatal(err)
 	}
 	runtime.KeepAlive(live)
 }
