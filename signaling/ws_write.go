@@ -107,6 +107,7 @@ func (c *wsConn) due() bool {
 type wsControl struct {
 	pong    []byte // a client's ping to answer
 	closing []byte // a close frame, after which the writer drops the socket
+	resume  bool   // closing asks the client to resume: events due go first
 }
 
 // control returns the control frames due, creating them; mu is held.
@@ -158,7 +159,8 @@ func (c *wsConn) close(code int, reason string) {
 		c.mu.Unlock()
 		return
 	}
-	c.control().closing = websocket.FormatCloseMessage(code, reason)
+	ctl := c.control()
+	ctl.closing, ctl.resume = websocket.FormatCloseMessage(code, reason), code == closeResume
 	c.startWriterLocked()
 }
 
@@ -239,11 +241,13 @@ func (c *wsConn) writeLoop() {
 // eventBatch events, and last the close frame if one is due. It reports
 // false when the connection is to be dropped.
 //
-// A close frame waits for one batch of events, not for all of them: a
-// close that comes early (a maximum age of a millisecond, a shutdown)
-// must not cut off a new session's welcome, which carries the token to
-// resume with, but a slow consumer's close must not wait for the backlog
-// it was closed for. A resume replays the rest.
+// A close frame that asks the client to resume (a maximum age, a node
+// handing its sessions on) waits for one batch of the events due: it may
+// come a moment after the session opened, and must not cut off its
+// welcome, which carries the token to resume with. The rest is replayed
+// on resume. Any other close goes first: a slow consumer's must not wait
+// for the backlog it is closed for, and a replaced socket's events are
+// its successor's.
 func (c *wsConn) writeTurn(w *frameWriter, t writeTurn) bool {
 	nc := c.rawConn()
 	if err := nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout)); err != nil {
@@ -260,7 +264,8 @@ func (c *wsConn) writeTurn(w *frameWriter, t writeTurn) bool {
 	for _, n := range t.notices {
 		w.text(n, nil)
 	}
-	pending := t.pending
+	closing, from := ctl.closing != nil, c.cursor
+	pending := t.pending && (!closing || ctl.resume)
 	for {
 		n := 0
 		if pending {
@@ -268,7 +273,8 @@ func (c *wsConn) writeTurn(w *frameWriter, t writeTurn) bool {
 			w.batch = batch
 			if err != nil {
 				// Replaced, and its successor moved on.
-				return c.writeClose(w, nc, ctl.closing)
+				_ = c.writeClose(w, nc, ctl.closing)
+				return false
 			}
 			for _, ev := range batch {
 				var sfx [len(`,"seq":}`) + 20]byte
@@ -277,10 +283,10 @@ func (c *wsConn) writeTurn(w *frameWriter, t writeTurn) bool {
 				c.unacked += len(ev.Frame)
 			}
 			n = len(batch)
-			pending = n == eventBatch && ctl.closing == nil
+			pending = n == eventBatch && !closing
 		}
-		if ctl.closing != nil {
-			break // no ping: nothing is read after a close
+		if closing {
+			break // the close frame goes in the same write
 		}
 		if t.ping || c.unacked >= ackBytes { // see ackBytes
 			t.ping = false
@@ -297,8 +303,11 @@ func (c *wsConn) writeTurn(w *frameWriter, t writeTurn) bool {
 		}
 		w.reset()
 	}
-	if ctl.closing != nil {
-		return c.writeClose(w, nc, ctl.closing)
+	if closing {
+		if c.writeClose(w, nc, ctl.closing) == nil && c.cursor != from {
+			c.sess.taken(c, c.cursor) // the events that went out before it
+		}
+		return false
 	}
 	if c.unacked > 0 && c.sess.ackDue.Load() == 0 {
 		c.sess.ackDue.Store(time.Now().Add(idleAckDelay).UnixNano())
@@ -306,14 +315,13 @@ func (c *wsConn) writeTurn(w *frameWriter, t writeTurn) bool {
 	return true
 }
 
-// writeClose adds the close frame, if any, to what w holds, writes it
-// all, and reports false: the connection is to be dropped.
-func (c *wsConn) writeClose(w *frameWriter, nc net.Conn, closing []byte) bool {
+// writeClose adds the close frame, if any, to what w holds and writes it
+// all; the connection is then to be dropped.
+func (c *wsConn) writeClose(w *frameWriter, nc net.Conn, closing []byte) error {
 	if closing != nil {
 		w.control(websocket.CloseMessage, closing)
 	}
-	_ = w.flush(nc)
-	return false
+	return w.flush(nc)
 }
 
 // writeRaw writes one buffer to the socket, bypassing gorilla's writer.

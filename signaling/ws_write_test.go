@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"strconv"
@@ -243,35 +244,52 @@ func TestFrameWriterCoalesces(t *testing.T) {
 	w.release()
 }
 
-// TestCloseWaitsForEventsDue: a close frame queued in the same turn as
-// events (a maximum age or a shutdown just after the welcome) goes out
-// after them, so the client sees the events before the close; only one
-// batch of events waits for it.
+// TestCloseWaitsForEventsDue: a close frame asking the client to resume,
+// queued in the same turn as events (a maximum age just after the
+// welcome), goes out after one batch of them, so the client sees those
+// first. Any other close goes out at once: a slow consumer's does not
+// wait for its backlog, nor a replaced socket's for its successor's
+// events.
 func TestCloseWaitsForEventsDue(t *testing.T) {
-	srv, url := startServer(t, Config{})
-	rx := dial(t, url, nil)
-	sess := srv.lookup(rx.welcome.str("token"))
-	sess.chMu.Lock()
-	c := sess.ch.(*wsConn)
-	sess.chMu.Unlock()
+	for _, tc := range []struct {
+		code        int
+		reason      string
+		eventsFirst int
+	}{
+		{closeResume, CodeResume, eventBatch},
+		{closeReplaced, CodeReplaced, 0},
+		{websocket.ClosePolicyViolation, CodeSlowConsumer, 0},
+	} {
+		t.Run(tc.reason, func(t *testing.T) {
+			srv, url := startServer(t, Config{})
+			rx := dial(t, url, nil)
+			sess := srv.lookup(rx.welcome.str("token"))
+			sess.chMu.Lock()
+			c := sess.ch.(*wsConn)
+			sess.chMu.Unlock()
 
-	c.mu.Lock() // no writer turn until both are due
-	for i := range eventBatch + 1 {
-		if _, err := sess.log.Append([]byte(`{"type":"message","id":` + strconv.Itoa(i) + `}`)); err != nil {
+			c.mu.Lock() // no writer turn until both are due
+			for i := range eventBatch + 1 {
+				if _, err := sess.log.Append([]byte(`{"type":"message","id":` + strconv.Itoa(i) + `}`)); err != nil {
+					c.mu.Unlock()
+					t.Fatal(err)
+				}
+			}
+			c.pending = true
 			c.mu.Unlock()
-			t.Fatal(err)
-		}
-	}
-	c.pending = true
-	c.control().closing = websocket.FormatCloseMessage(closeResume, CodeResume)
-	c.startWriterLocked()
+			c.close(tc.code, tc.reason) // takes mu: the writer starts with both due
 
-	for i := range eventBatch {
-		if f := rx.expect("message"); f["id"] != float64(i) {
-			t.Fatalf("event %d: %v", i, f)
-		}
-	}
-	if ce := rx.expectClose(); ce.Code != closeResume {
-		t.Fatalf("close %d %q, want 4000 after one batch", ce.Code, ce.Text)
+			for i := range tc.eventsFirst {
+				if f := rx.expect("message"); f["id"] != float64(i) {
+					t.Fatalf("event %d: %v", i, f)
+				}
+			}
+			_ = rx.ws.SetReadDeadline(time.Now().Add(waitFor))
+			_, msg, err := rx.ws.ReadMessage() // the close, nothing else
+			var ce *websocket.CloseError
+			if !errors.As(err, &ce) || ce.Code != tc.code || ce.Text != tc.reason {
+				t.Fatalf("after %d events: %q, %v; want close %d %q", tc.eventsFirst, msg, err, tc.code, tc.reason)
+			}
+		})
 	}
 }
