@@ -190,12 +190,13 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger, reload 
 		go func() { served <- hs.Serve(ls.http) }()
 	}
 	if c.MemoryTrim {
+		trimmer, err := memtrim.New(memtrim.Config{Logger: log.With("component", "memtrim"), Registerer: reg})
+		if err != nil {
+			return err
+		}
 		trimCtx, stopTrim := context.WithCancel(ctx)
 		trimmed := make(chan struct{})
-		go func() {
-			defer close(trimmed)
-			_ = memtrim.Run(trimCtx, memtrim.Config{Logger: log.With("component", "memtrim"), Registerer: reg})
-		}()
+		go func() { defer close(trimmed); _ = trimmer.Run(trimCtx) }()
 		defer func() { stopTrim(); <-trimmed }()
 	}
 	if c.PprofAddr != "" {

@@ -127,7 +127,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	fs.BoolVar(&c.AllowPrivatePeers, "allow-private-peers", false, "let TURN relay to loopback/private/link-local peers (unsafe on a public server)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
-	fs.BoolVar(&c.MemoryTrim, "memory-trim", true, "once the server goes quiet after a burst of connections, collect its garbage and give the memory back to the kernel (at most every 30 s)")
+	fs.BoolVar(&c.MemoryTrim, "memory-trim", true, "once the server has been quiet for 3 s after a burst of connections, collect its garbage and give the memory back to the kernel (at most every 30 s)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long graceful shutdown may take")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve /metrics on a listener of its own, e.g. 10.0.0.5:9464 (default: on the HTTP port, answering this host only)")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) to serve HTTPS and WSS with; reloaded on SIGHUP. Empty: plain HTTP (put a TLS proxy in front)")
