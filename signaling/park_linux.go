@@ -78,7 +78,7 @@ func (p *parker) park(c *wsConn) bool {
 	c.returnReadBuffer()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed {
+	if p.closed || c.closeSent.Load() { // see unpark
 		return false
 	}
 	for int(c.fd) >= len(p.parked) {
@@ -97,6 +97,24 @@ func (p *parker) park(c *wsConn) bool {
 	}
 	c.inEpoll = true
 	return true
+}
+
+// unpark hands c to a reader now if it is parked. A writer that has set
+// c.closeSent calls it: under mu, either park saw closeSent and did not
+// park, or c is found here.
+func (p *parker) unpark(c *wsConn) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	parked := int(c.fd) < len(p.parked) && p.parked[c.fd] == c
+	if parked {
+		p.parked[c.fd] = nil
+	}
+	p.mu.Unlock()
+	if parked {
+		p.wake(c)
+	}
 }
 
 // socketFD returns tcp's descriptor, which a parked connection keeps.

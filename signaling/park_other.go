@@ -12,5 +12,6 @@ func newParker(func(*wsConn)) (*parker, error) { return nil, nil }
 func (*parker) run()                           {}
 func (*parker) park(*wsConn) bool              { return false }
 func (*parker) close() []*wsConn               { return nil }
+func (*parker) unpark(*wsConn)                 {}
 
 func socketFD(*net.TCPConn) (int32, bool) { return 0, false }

@@ -6,6 +6,8 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -13,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -419,5 +422,87 @@ func TestParkAllocatesNothing(t *testing.T) {
 	}
 	if !parked {
 		t.Fatal("not parked again")
+	}
+}
+
+// TestCloseFrameReachesBusySender: a close frame and the events before it
+// reach a client that still has bytes on their way to the server (paced
+// by the byte budget) and reads only once the server is done with the
+// socket. Closing a socket with unread bytes resets the connection and
+// throws away what the kernel has not sent yet, the close frame last.
+func TestCloseFrameReachesBusySender(t *testing.T) {
+	srv, url := startServer(t, Config{}) // 32 KiB/s, 256 KiB at once
+	rx, tx := dialSmallWindow(t, url), dial(t, url, nil)
+	rx.join("busy")
+	tx.join("busy")
+	rx.expect("peer-joined")
+	sess := srv.lookup(rx.welcome.str("token"))
+	sess.chMu.Lock()
+	c := sess.ch.(*wsConn)
+	sess.chMu.Unlock()
+
+	// 600 KiB up, to the peer: the server reads 256 KiB, then 16 KiB
+	// every half second.
+	sent := make(chan error, 1)
+	go func() {
+		_ = rx.ws.SetWriteDeadline(time.Now().Add(waitFor))
+		data := strings.Repeat("x", 60<<10)
+		for range 10 {
+			b, _ := json.Marshal(frame{"type": "message", "to": tx.id, "data": data})
+			if err := rx.ws.WriteMessage(websocket.TextMessage, b); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+	}()
+	select {
+	case err := <-sent:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("upload stuck")
+	}
+
+	// 512 KiB down, more than the client's window, then a close.
+	c.mu.Lock()
+	big := strings.Repeat("y", 8<<10)
+	for i := range eventBatch {
+		if _, err := sess.log.Append([]byte(`{"type":"message","id":` + strconv.Itoa(i) + `,"data":"` + big + `"}`)); err != nil {
+			c.mu.Unlock()
+			t.Fatal(err)
+		}
+	}
+	c.pending = true
+	c.mu.Unlock()
+	c.close(closeResume, CodeResume)
+
+	deadline := time.Now().Add(waitFor)
+	for sess.attached() != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the server kept the socket")
+		}
+		time.Sleep(time.Millisecond) // polling interval, bounded by deadline
+	}
+	got := 0
+	_ = rx.ws.SetReadDeadline(time.Now().Add(waitFor))
+	for {
+		_, msg, err := rx.ws.ReadMessage()
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) {
+			if ce.Code != closeResume || got != eventBatch {
+				t.Fatalf("close %d %q after %d of our %d events", ce.Code, ce.Text, got, eventBatch)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("after %d of our %d events: %v, want close 4000", got, eventBatch, err)
+		}
+		var f frame
+		if err := json.Unmarshal(msg, &f); err != nil || f.str("type") != "message" || f["id"] != float64(got) {
+			t.Fatalf("event %d: %.80s", got, msg)
+		}
+		got++
 	}
 }

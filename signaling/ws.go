@@ -30,12 +30,13 @@ type wsConn struct {
 	// Parking: tcp and fd are set when the connection can be parked. br
 	// is gorilla's reader; while a reader runs it holds a pooled buffer
 	// and lent the empty reader it replaced, nil while parked.
-	tcp     *net.TCPConn
-	br      *bufio.Reader
-	lent    *bufio.Reader
-	fd      int32       // tcp's descriptor, see parker.park
-	inEpoll bool        // the parker's: the socket is in its epoll set
-	dropped atomic.Bool // see drop
+	tcp       *net.TCPConn
+	br        *bufio.Reader
+	lent      *bufio.Reader
+	fd        int32       // tcp's descriptor, see parker.park
+	inEpoll   bool        // the parker's: the socket is in its epoll set
+	dropped   atomic.Bool // see drop
+	closeSent atomic.Bool // see endAfterClose
 	// pingSeq is the newest seq written before the last ping. Each ping
 	// carries its own position, which its pong proves read (see onPong).
 	pingSeq  atomic.Uint64
@@ -198,6 +199,47 @@ func (c *wsConn) drop() {
 	_ = c.ws.Close()
 }
 
+// endAfterClose ends a connection whose close frame went out. Closing a
+// socket with unread bytes makes the kernel reset the connection and
+// throw away what it has not sent yet, the close frame last of all, and
+// a client still sending (a pong, a candidate) always leaves some. So the
+// FIN goes after the frame, and the reader reads on, discarding, until
+// the client closes too or closeLinger passes (see drain).
+func (c *wsConn) endAfterClose() {
+	if c.tcp == nil {
+		c.drop()
+		return
+	}
+	c.closeSent.Store(true)
+	_ = c.tcp.CloseWrite()
+	_ = c.tcp.SetReadDeadline(time.Now()) // wakes a reader blocked in a read
+	c.srv.parker.unpark(c)                // and hands a parked one to a reader
+}
+
+// closeLinger bounds how long a connection whose close frame went out
+// waits for the client to close; maxDrain bounds what it reads meanwhile.
+const (
+	closeLinger = 2 * time.Second
+	maxDrain    = 4 << 20
+)
+
+// drain reads and discards what the client sends after our close frame,
+// until it closes, closeLinger passes or maxDrain bytes came. It reads
+// the socket itself: the byte budget does not pace it.
+func (c *wsConn) drain() {
+	_ = c.tcp.SetReadDeadline(time.Now().Add(closeLinger))
+	buf := frameBuffers.Get().(*[]byte)
+	b := (*buf)[:cap(*buf)]
+	for n := 0; n < maxDrain; {
+		m, err := c.tcp.Read(b)
+		if err != nil {
+			break
+		}
+		n += m
+	}
+	frameBuffers.Put(buf)
+}
+
 // onPing answers a client's ping, within the session's frame limit: pings
 // count like any frame, and over the limit get no pong.
 func (c *wsConn) onPing(data string) error {
@@ -236,6 +278,9 @@ func (c *wsConn) onPong(data string) error {
 // so it moves only once an eighth of the wait has passed: a silent client
 // is dropped at most that much early.
 func (c *wsConn) extendDeadline() {
+	if c.closeSent.Load() {
+		return // the deadline is endAfterClose's
+	}
 	cfg := &c.srv.cfg
 	wait := cfg.PingInterval + cfg.PongTimeout
 	now := monoNow()
@@ -270,7 +315,7 @@ func (c *wsConn) readLoop() {
 	defer c.srv.wg.Done()
 	for {
 		if c.tcp != nil {
-			if c.dropped.Load() {
+			if c.dropped.Load() || c.closeSent.Load() {
 				c.finish(net.ErrClosed)
 				return
 			}
@@ -350,6 +395,10 @@ func (c *wsConn) finish(err error) {
 	c.mu.Lock()
 	c.closed = true
 	c.mu.Unlock()
+	if c.tcp != nil && c.closeSent.Load() {
+		c.drain()
+		err = net.ErrClosed // our close frame decided, whatever the client answered
+	}
 	_ = c.ws.Close()
 	if c.lent != nil {
 		c.br.Reset(nil) // whatever is left is not read

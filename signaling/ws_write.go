@@ -227,7 +227,11 @@ func (c *wsConn) writeLoop() {
 		lingered = false
 		if !c.writeTurn(w, t) {
 			// The reader sees the closed socket and detaches.
-			c.drop()
+			if c.closeSent.Load() {
+				c.endAfterClose()
+			} else {
+				c.drop()
+			}
 			c.mu.Lock()
 			c.writing, c.closed = false, true
 			c.mu.Unlock()
@@ -318,10 +322,13 @@ func (c *wsConn) writeTurn(w *frameWriter, t writeTurn) bool {
 // writeClose adds the close frame, if any, to what w holds and writes it
 // all; the connection is then to be dropped.
 func (c *wsConn) writeClose(w *frameWriter, nc net.Conn, closing []byte) error {
-	if closing != nil {
-		w.control(websocket.CloseMessage, closing)
+	if closing == nil {
+		return w.flush(nc)
 	}
-	return w.flush(nc)
+	w.control(websocket.CloseMessage, closing)
+	err := w.flush(nc)
+	c.closeSent.Store(err == nil)
+	return err
 }
 
 // writeRaw writes one buffer to the socket, bypassing gorilla's writer.
