@@ -29,4 +29,9 @@ if [ -n "$unformatted" ]; then
   exit 1
 fi
 go vet ./...
-go test -race -count=1 -timeout 20m ./...
+# The browser and end-to-end tests (cmd/switchboard) run on their own,
+# after the rest: on a 2-core machine, real Chromium calls that shared it
+# with the other packages' load tests flaked (TestBrowserLayout saw no
+# active speaker in 2 of about 6 full runs; alone it passes).
+go test -race -count=1 -timeout 20m $(go list ./... | grep -v '/cmd/switchboard$')
+go test -race -count=1 -timeout 20m ./cmd/switchboard
