@@ -61,6 +61,10 @@ type browser struct {
 	// viewport, when set, is each new tab's size (a phone's screen:
 	// headless windows are at least 500 pixels wide).
 	viewport [2]int64
+	// states holds each tab's window.switchboard, taken once when a
+	// failed test starts closing its tabs (see openTab).
+	states   map[*tab]string
+	snapshot sync.Once
 }
 
 // newBrowser starts Chromium; extra options go after the defaults, so
@@ -120,7 +124,14 @@ type tab struct {
 func (b *browser) openTab(t *testing.T, name, pageURL string) *tab {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(b.ctx)
-	t.Cleanup(cancel)
+	t.Cleanup(func() {
+		// The newest tab closes first: a failed test's pages are read
+		// before any of them goes, or the others would show it leaving.
+		if t.Failed() {
+			b.snapshot.Do(b.readStates)
+		}
+		cancel()
+	})
 	tb := &tab{name: name, ctx: ctx, cancel: cancel}
 	b.tabs = append(b.tabs, tb)
 	if err := chromedp.Listen(ctx, tb.record); err != nil {
@@ -290,14 +301,26 @@ func (b *browser) screenshots(t *testing.T, tabs ...*tab) {
 	}
 }
 
+// readStates takes every open tab's window.switchboard.
+func (b *browser) readStates() {
+	b.states = make(map[*tab]string, len(b.tabs))
+	for _, tb := range b.tabs {
+		if tb.isClosed() {
+			continue
+		}
+		state, err := eval[string](tb, `JSON.stringify(window.switchboard, null, 1)`)
+		if err != nil {
+			state = "unavailable: " + err.Error()
+		}
+		b.states[tb] = state
+	}
+}
+
 // dump logs what each tab knew and said, for a failed run.
 func (b *browser) dump(t *testing.T) {
+	b.snapshot.Do(b.readStates) // unless the tabs' cleanup took them
 	for _, tb := range b.tabs {
-		if !tb.isClosed() {
-			state, err := eval[string](tb, `JSON.stringify(window.switchboard, null, 1)`)
-			if err != nil {
-				state = "unavailable: " + err.Error()
-			}
+		if state, ok := b.states[tb]; ok {
 			t.Logf("%s: window.switchboard = %s", tb.name, state)
 		}
 		tb.mu.Lock()
