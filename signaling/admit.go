@@ -9,8 +9,8 @@ import (
 // admission decides, before a channel is set up (for WebSocket: before
 // the upgrade), whether the request may get a new session, should it need
 // one. A request that resumes a live session is always admitted.
-func (s *Server) admission(r *http.Request, p resumeParams, addr netip.Addr) *Error {
-	if p.token != "" && s.lookupFrom(p.token, addr) != nil {
+func (s *Server) admission(r *http.Request, p resumeParams, source netip.Addr) *Error {
+	if p.token != "" && s.lookupFrom(p.token, source) != nil {
 		return nil
 	}
 	s.mu.Lock()
@@ -21,7 +21,7 @@ func (s *Server) admission(r *http.Request, p resumeParams, addr netip.Addr) *Er
 		return newError(CodeShutdown, "%s", closeMessages[CodeShutdown])
 	case n >= s.cfg.MaxSessions:
 		return newError(CodeServerFull, "the server holds its maximum of %d sessions; try again later", s.cfg.MaxSessions)
-	case s.perAddr.full(addr):
+	case s.perAddr.full(source):
 		return newError(CodeTooManySessions, "your address holds its maximum of %d sessions", s.cfg.MaxSessionsPerAddr)
 	}
 	return nil
@@ -36,16 +36,16 @@ func admissionStatus(e *Error) int {
 }
 
 // open gives a new channel its session: the one p's token names, resumed
-// from p's position, else a new one for addr. notices are what the
+// from p's position, else a new one for source. notices are what the
 // channel sends before any event: "resumed" when announce is set, or
 // "resume_failed" ahead of a new session's welcome. It fails when a new
 // session is not admitted (see admission).
-func (s *Server) open(ch channel, p resumeParams, addr netip.Addr, announce bool) (sess *session, cursor uint64, notices [][]byte, refusal *Error) {
+func (s *Server) open(ch channel, p resumeParams, source netip.Addr, announce bool) (sess *session, cursor uint64, notices [][]byte, refusal *Error) {
 	if p.token != "" {
 		if !p.fromLast && p.after == 0 {
 			p.after = 1 // a client with the token has the welcome, which is not kept
 		}
-		if old := s.lookupFrom(p.token, addr); old != nil {
+		if old := s.lookupFrom(p.token, source); old != nil {
 			cursor, last, err := old.attach(ch, p.after, p.fromLast)
 			if err == nil {
 				s.metrics.resumes.WithLabelValues("resumed").Inc()
@@ -66,7 +66,7 @@ func (s *Server) open(ch channel, p resumeParams, addr netip.Addr, announce bool
 		notices = append(notices, encode(errorFrame{Type: "error", Code: CodeResumeFailed,
 			Message: "the session is gone (unknown token, grace period over, or events no longer kept); this is a new session"}))
 	}
-	sess = newSession(s, addr)
+	sess = newSession(s, source)
 	if refusal := s.register(sess); refusal != nil {
 		s.cfg.Store.Drop(SessionRecord{ID: sess.id, Token: sess.token})
 		s.metrics.errors.WithLabelValues(refusal.Code).Inc()
@@ -104,7 +104,7 @@ func (s *Server) register(sess *session) *Error {
 		return newError(CodeReplaced, "%s", closeMessages[CodeReplaced])
 	case len(s.sessions) >= s.cfg.MaxSessions:
 		return newError(CodeServerFull, "the server holds its maximum of %d sessions; try again later", s.cfg.MaxSessions)
-	case !s.perAddr.acquire(sess.addr):
+	case !s.perAddr.acquire(sess.source):
 		return newError(CodeTooManySessions, "your address holds its maximum of %d sessions", s.cfg.MaxSessionsPerAddr)
 	}
 	sess.slot = s.nextSlot

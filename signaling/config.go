@@ -79,9 +79,24 @@ type Config struct {
 	// the file descriptor limit allows, less a reserve that keeps
 	// /healthz, /metrics and the relay working at the cap.
 	MaxSessions int
-	// MaxSessionsPerAddr caps live sessions per client address (429
-	// too_many_sessions). Defaults to 500: an office behind one NAT fits.
+	// MaxSessionsPerAddr caps live sessions per client source (429
+	// too_many_sessions; see SourcePrefixV4). Defaults to 500: an office
+	// behind one NAT fits.
 	MaxSessionsPerAddr int
+	// SourcePrefixV4 and SourcePrefixV6 say which client addresses count
+	// as one source for every per-address limit (sessions, joins, echo
+	// peers): one IPv6 host commonly holds a whole /64, so counting
+	// addresses would give it 2^64 quotas. Default to 32 and 64.
+	SourcePrefixV4 int
+	SourcePrefixV6 int
+	// MaxBufferedBytes caps the bytes of events every session's replay
+	// buffer holds together in this node's memory. Past it the sessions
+	// holding the most unacknowledged bytes are ended with close 1008
+	// over_budget, largest first, never one within its fair share of the
+	// budget. Defaults to a quarter of the memory the process may use
+	// (its cgroup's limit, else the machine's), at least 64 MiB; 1 GiB
+	// where that is unknown.
+	MaxBufferedBytes int64
 	// JoinRatePerAddr and JoinBurstPerAddr bound joins per client address
 	// (rate_limited past them), which makes guessing room names slow.
 	// Default to 10/s and 50.
@@ -173,6 +188,15 @@ func (c *Config) setDefaults() {
 	if c.MaxSessionsPerAddr == 0 {
 		c.MaxSessionsPerAddr = 500
 	}
+	if c.SourcePrefixV4 == 0 {
+		c.SourcePrefixV4 = 32
+	}
+	if c.SourcePrefixV6 == 0 {
+		c.SourcePrefixV6 = 64
+	}
+	if c.MaxBufferedBytes == 0 {
+		c.MaxBufferedBytes = defaultBufferBudget()
+	}
 	if c.JoinRatePerAddr == 0 {
 		c.JoinRatePerAddr = 10
 	}
@@ -220,6 +244,12 @@ func (c *Config) validate() error {
 	if c.MaxSessions < 1 || c.MaxSessionsPerAddr < 1 || !(c.JoinRatePerAddr > 0) || c.JoinBurstPerAddr < 1 ||
 		!(c.RoomJoinRate > 0) || c.RoomJoinBurst < 1 {
 		return fmt.Errorf("%w: session caps and join rates must be positive", errBadConfig)
+	}
+	if c.SourcePrefixV4 < 8 || c.SourcePrefixV4 > 32 || c.SourcePrefixV6 < 32 || c.SourcePrefixV6 > 128 {
+		return fmt.Errorf("%w: SourcePrefixV4 must be 8-32 and SourcePrefixV6 32-128", errBadConfig)
+	}
+	if c.MaxBufferedBytes < int64(c.ReplayBytes) {
+		return fmt.Errorf("%w: MaxBufferedBytes %d is below one session's ReplayBytes %d", errBadConfig, c.MaxBufferedBytes, c.ReplayBytes)
 	}
 	if c.JoinSecret != nil && len(c.JoinSecret) < 32 {
 		return fmt.Errorf("%w: JoinSecret must be at least 32 bytes (HS256 wants a key as long as its hash)", errBadConfig)

@@ -29,7 +29,7 @@ func (srv *Server) startEcho(s *session, relayOnly bool) (func(), *Error) {
 	case s.room == "":
 		return nil, newError(CodeNotInRoom, "join a room before asking for the echo peer")
 	}
-	start, err := srv.cfg.Echo.StartEcho(s.room, s.id, s.addr, relayOnly)
+	start, err := srv.cfg.Echo.StartEcho(s.room, s.id, s.source, relayOnly)
 	if errors.Is(err, ErrEchoBusy) {
 		return nil, newError(CodeEchoBusy, "%v: one per address at a time, and a few per server; try again in a minute", err)
 	}

@@ -21,6 +21,7 @@ const (
 	CodeTooLarge        = "too_large"         // frame over Config.MaxMessageSize (close 1009)
 	CodeRateLimited     = "rate_limited"      // over the per-session token bucket; frame dropped
 	CodeSlowConsumer    = "slow_consumer"     // unsent events over the replay buffer's bounds (close 1008)
+	CodeOverBudget      = "over_budget"       // the server's buffer budget is spent and this session held the most unacknowledged bytes (close 1008)
 	CodeBadOrigin       = "bad_origin"        // HTTP 403: Origin neither same-origin nor allowed
 	CodeBadHost         = "bad_host"          // HTTP 421: Host is no public URL's host, localhost or an IP (DNS rebinding)
 	CodeUnauthorized    = "unauthorized"      // HTTP 401: missing or unknown session token; join without a valid join token

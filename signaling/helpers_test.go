@@ -20,7 +20,7 @@ func TestMain(m *testing.M) {
 const waitFor = 5 * time.Second
 
 // startServer serves a signaling Server on 127.0.0.1:0 until the test ends.
-func startServer(t *testing.T, cfg Config) (*Server, string) {
+func startServer(t testing.TB, cfg Config) (*Server, string) {
 	t.Helper()
 	srv, err := New(cfg)
 	if err != nil {
@@ -59,19 +59,19 @@ func (f frame) str(key string) string { s, _ := f[key].(string); return s }
 
 // client is a protocol client over a real WebSocket.
 type client struct {
-	t       *testing.T
+	t       testing.TB
 	ws      *websocket.Conn
 	id      string
 	welcome frame
 }
 
-func dial(t *testing.T, url string, header http.Header) *client {
+func dial(t testing.TB, url string, header http.Header) *client {
 	t.Helper()
 	return dialWith(t, websocket.DefaultDialer, url, header)
 }
 
 // dialWith connects a client through d and takes its welcome.
-func dialWith(t *testing.T, d *websocket.Dialer, url string, header http.Header) *client {
+func dialWith(t testing.TB, d *websocket.Dialer, url string, header http.Header) *client {
 	t.Helper()
 	ws, resp, err := d.Dial(url, header)
 	if err != nil {

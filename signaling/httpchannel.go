@@ -27,7 +27,7 @@ type httpConn struct {
 // poll resumes.
 func (s *Server) openHTTPChannel(w http.ResponseWriter, r *http.Request, p resumeParams, transport string) (*httpConn, *session, uint64, [][]byte) {
 	c := &httpConn{srv: s, transport: transport, signal: make(chan struct{}, 1)}
-	sess, cursor, notices, refusal := s.open(c, p, s.clientAddr(r), transport != "poll")
+	sess, cursor, notices, refusal := s.open(c, p, s.clientSource(r), transport != "poll")
 	if refusal != nil {
 		s.httpError(w, admissionStatus(refusal), refusal)
 		return nil, nil, 0, nil

@@ -11,7 +11,7 @@ type metrics struct {
 	errors      *prometheus.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer, router Router) *metrics {
+func newMetrics(reg prometheus.Registerer, router Router, store Store) *metrics {
 	m := &metrics{
 		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "switchboard_signaling_connections",
@@ -23,7 +23,7 @@ func newMetrics(reg prometheus.Registerer, router Router) *metrics {
 		}),
 		ended: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_signaling_sessions_ended_total",
-			Help: "Sessions ended, by reason (bye, expired, slow_consumer, resume_failed, shutdown).",
+			Help: "Sessions ended, by reason (bye, expired, slow_consumer, over_budget, resume_failed, shutdown, moved, unavailable).",
 		}, []string{"reason"}),
 		resumes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_signaling_resumes_total",
@@ -47,7 +47,11 @@ func newMetrics(reg prometheus.Registerer, router Router) *metrics {
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "switchboard_signaling_rooms",
 				Help: "Rooms with at least one peer.",
-			}, func() float64 { return float64(router.Rooms()) }))
+			}, func() float64 { return float64(router.Rooms()) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "switchboard_signaling_buffered_bytes",
+				Help: "Bytes of events the sessions' replay buffers hold in this node's memory, against -max-buffered-bytes.",
+			}, func() float64 { return float64(store.Held()) }))
 	}
 	return m
 }

@@ -28,6 +28,10 @@ const (
 const (
 	maxRoomLen = 64
 	maxNameLen = 64 // bytes of UTF-8
+	// maxIDLen bounds a request id as JSON (quotes included): it comes
+	// back as re in the reply, so an id of any size would let a session
+	// fill its own replay buffer with pongs without joining a room.
+	maxIDLen = 64
 )
 
 // request is one decoded client frame. Optional JSON values stay raw so the
@@ -77,7 +81,7 @@ func (r *request) validate() *Error {
 	}
 	if len(r.ID) > 0 && !isScalarID(r.ID) {
 		r.ID = nil
-		return newError(CodeBadJSON, "id must be a string or a number")
+		return newError(CodeBadJSON, "id must be a string or a number of at most %d bytes", maxIDLen)
 	}
 	switch r.Type {
 	case "":
@@ -128,12 +132,12 @@ func (r *request) dropBadID() {
 	}
 }
 
-// isScalarID accepts the ids the protocol allows. Echoed as re, an id
-// that is not valid UTF-8 would make the sender's browser drop its
-// WebSocket (1007), so it is refused too.
+// isScalarID accepts the ids the protocol allows: short strings and
+// numbers. Echoed as re, an id that is not valid UTF-8 would make the
+// sender's browser drop its WebSocket (1007), so it is refused too.
 func isScalarID(raw json.RawMessage) bool {
 	c := raw[0]
-	return (c == '"' || c == '-' || (c >= '0' && c <= '9')) && utf8.Valid(raw)
+	return len(raw) <= maxIDLen && (c == '"' || c == '-' || (c >= '0' && c <= '9')) && utf8.Valid(raw)
 }
 
 func validRoom(room string) bool {

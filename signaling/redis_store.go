@@ -174,3 +174,10 @@ func (l *redisLog) Last() uint64 {
 	}
 	return n
 }
+
+// Held implements EventLog: the events are in Redis, not in this node's
+// memory (Redis's own maxmemory bounds them).
+func (l *redisLog) Held() int { return 0 }
+
+// Held implements Store: see redisLog.Held.
+func (r *Redis) Held() int64 { return 0 }

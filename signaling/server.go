@@ -32,9 +32,11 @@ type Server struct {
 	addrJoins *keyedLimiters[netip.Addr]
 	roomJoins *keyedLimiters[string]
 	nextSlot  int32
-	closing   bool
-	stop      chan struct{}  // closed by Shutdown
-	wg        sync.WaitGroup // every goroutine the server starts
+	// overBudget wakes enforceBudget (memory_budget.go); it holds one.
+	overBudget chan struct{}
+	closing    bool
+	stop       chan struct{}  // closed by Shutdown
+	wg         sync.WaitGroup // every goroutine the server starts
 }
 
 // heartbeatSlots spreads pings over the interval, so 10,000 connections
@@ -48,17 +50,18 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:       cfg,
-		router:    cfg.Router,
-		log:       cfg.Logger,
-		sessions:  make(map[string]*session),
-		perAddr:   sessionCounts{max: cfg.MaxSessionsPerAddr, counts: make(map[netip.Addr]int)},
-		addrJoins: newKeyedLimiters[netip.Addr](cfg.JoinRatePerAddr, cfg.JoinBurstPerAddr),
-		roomJoins: newKeyedLimiters[string](cfg.RoomJoinRate, cfg.RoomJoinBurst),
-		stop:      make(chan struct{}),
+		cfg:        cfg,
+		router:     cfg.Router,
+		log:        cfg.Logger,
+		sessions:   make(map[string]*session),
+		perAddr:    sessionCounts{max: cfg.MaxSessionsPerAddr, counts: make(map[netip.Addr]int)},
+		addrJoins:  newKeyedLimiters[netip.Addr](cfg.JoinRatePerAddr, cfg.JoinBurstPerAddr),
+		roomJoins:  newKeyedLimiters[string](cfg.RoomJoinRate, cfg.RoomJoinBurst),
+		stop:       make(chan struct{}),
+		overBudget: make(chan struct{}, 1),
 	}
 	s.overLimit = newError(CodeRateLimited, "more than %g frames/s (burst %d); frames dropped unread", cfg.RateLimit, cfg.RateBurst)
-	s.metrics = newMetrics(cfg.Registerer, cfg.Router)
+	s.metrics = newMetrics(cfg.Registerer, cfg.Router, cfg.Store)
 	s.upgrader = s.newUpgrader()
 	p, err := newParker(func(c *wsConn) {
 		s.wg.Add(1) // run is counted: the count is not zero
@@ -71,8 +74,9 @@ func New(cfg Config) (*Server, error) {
 		s.parker = p
 		s.wg.Go(p.run)
 	}
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.heartbeat()
+	go s.enforceBudget()
 	return s, nil
 }
 
@@ -199,11 +203,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // lookup finds a live session by its token.
 func (s *Server) lookup(token string) *session { return s.lookupFrom(token, netip.Addr{}) }
 
-// lookupFrom finds a live session by its token for a client at addr. The
+// lookupFrom finds a live session by its token for a client at source. The
 // Store knows tokens; this node knows the sessions it runs. With a shared
 // store, a session another node ran is adopted: it runs here from now on,
 // detached until a channel attaches.
-func (s *Server) lookupFrom(token string, addr netip.Addr) *session {
+func (s *Server) lookupFrom(token string, source netip.Addr) *session {
 	if token == "" {
 		return nil
 	}
@@ -218,7 +222,7 @@ func (s *Server) lookupFrom(token string, addr netip.Addr) *session {
 	if sess != nil || !ok {
 		return sess
 	}
-	sess = &session{srv: s, id: rec.ID, token: rec.Token, log: log, addr: addr}
+	sess = &session{srv: s, id: rec.ID, token: rec.Token, log: log, source: source}
 	if refusal := s.register(sess); refusal != nil {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -287,7 +291,7 @@ func (s *Server) roomOwner(room string) string {
 func (s *Server) endSession(sess *session, reason string) {
 	code := websocket.CloseGoingAway
 	switch reason {
-	case CodeSlowConsumer:
+	case CodeSlowConsumer, CodeOverBudget:
 		code = websocket.ClosePolicyViolation
 	case CodeBye:
 		code = websocket.CloseNormalClosure
@@ -306,7 +310,7 @@ func (s *Server) forget(sess *session, reason string) {
 	if s.sessions[sess.id] == sess {
 		delete(s.sessions, sess.id)
 		s.metrics.sessions.Dec()
-		s.perAddr.release(sess.addr)
+		s.perAddr.release(sess.source)
 	}
 	s.mu.Unlock()
 }
@@ -352,7 +356,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) *session {
 	}
 	var sess *session
 	if token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-		sess = s.lookupFrom(token, s.clientAddr(r))
+		sess = s.lookupFrom(token, s.clientSource(r))
 	}
 	if sess == nil {
 		s.httpError(w, http.StatusUnauthorized, newError(CodeUnauthorized, "send the welcome token as Authorization: Bearer <token>"))

@@ -43,7 +43,7 @@ type session struct {
 	// busyUntil when the session stops counting as busy for polling: see
 	// pollBusyFor.
 	polledEvents, busyUntil atomic.Int64
-	addr                    netip.Addr // the client's, for per-address limits
+	source                  netip.Addr // the client's address as per-address limits count it (sourceOf)
 	slot                    int32      // heartbeat slot, see Server.heartbeat; small, to pack with ended
 	ended                   atomic.Bool
 
@@ -59,14 +59,14 @@ type session struct {
 	grace *time.Timer // runs while detached
 }
 
-func newSession(srv *Server, addr netip.Addr) *session {
+func newSession(srv *Server, source netip.Addr) *session {
 	rec := SessionRecord{ID: rand.Text(), Token: rand.Text() + rand.Text()}
 	return &session{
-		srv:   srv,
-		id:    rec.ID,
-		token: rec.Token,
-		log:   srv.cfg.Store.Create(rec),
-		addr:  addr,
+		srv:    srv,
+		id:     rec.ID,
+		token:  rec.Token,
+		log:    srv.cfg.Store.Create(rec),
+		source: source,
 	}
 }
 
@@ -85,6 +85,7 @@ func (s *session) deliver(frame []byte) error {
 		}
 		return err
 	}
+	s.srv.noteBuffered()
 	s.wakeChannel()
 	return nil
 }
@@ -102,6 +103,9 @@ func (s *session) wakeChannel() {
 
 // overflow ends the session, whose log is full, from another goroutine.
 func (s *session) overflow() {
+	if s.ended.Load() {
+		return // a late delivery to an ended session's dropped log
+	}
 	s.srv.metrics.errors.WithLabelValues(CodeSlowConsumer).Inc()
 	s.srv.goEnd(s, CodeSlowConsumer)
 }
@@ -337,7 +341,7 @@ func (s *session) join(req *request, reject replyFunc) {
 	// Joins are rationed per client address (guessing room names gets
 	// slow) before any work is done for them, and per room (members are
 	// not flooded with membership events).
-	if !s.srv.addrJoins.allow(s.addr) {
+	if !s.srv.addrJoins.allow(s.source) {
 		s.refuse(reject, req.ID, newError(CodeRateLimited, "more than %g joins/s from your address; join dropped", s.srv.cfg.JoinRatePerAddr))
 		return
 	}

@@ -11,6 +11,26 @@ import (
 	"golang.org/x/time/rate"
 )
 
+// clientSource is the source r counts against in every per-address
+// limit: its client's address, masked to Config.SourcePrefixV4 or V6.
+func (s *Server) clientSource(r *http.Request) netip.Addr {
+	return sourceOf(s.clientAddr(r), s.cfg.SourcePrefixV4, s.cfg.SourcePrefixV6)
+}
+
+// sourceOf masks a to its source prefix: one IPv6 host commonly holds a
+// whole /64, and counting its addresses one by one would give it 2^64
+// quotas.
+func sourceOf(a netip.Addr, v4, v6 int) netip.Addr {
+	bits := v6
+	if a.Is4() {
+		bits = v4
+	}
+	if p, err := a.Prefix(bits); err == nil {
+		return p.Addr()
+	}
+	return a // the zero Addr: no address known
+}
+
 // clientAddr names the client of r: the socket's peer, or, when that peer
 // is a trusted proxy, the nearest address before it in X-Forwarded-For
 // (or Forwarded) that is not itself a trusted proxy. Headers from anyone
@@ -85,7 +105,7 @@ func forwardedFor(h http.Header) []string {
 	return hops
 }
 
-// sessionCounts counts live sessions per client address.
+// sessionCounts counts live sessions per client source.
 type sessionCounts struct {
 	max int // per address
 

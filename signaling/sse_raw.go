@@ -39,7 +39,7 @@ type rawSSE struct {
 // delimited by the connection's close.
 func (s *Server) serveRawSSE(w http.ResponseWriter, r *http.Request, p resumeParams) {
 	c := &rawSSE{srv: s}
-	sess, cursor, notices, refusal := s.open(c, p, s.clientAddr(r), true)
+	sess, cursor, notices, refusal := s.open(c, p, s.clientSource(r), true)
 	if refusal != nil {
 		s.httpError(w, admissionStatus(refusal), refusal)
 		return

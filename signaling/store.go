@@ -1,6 +1,9 @@
 package signaling
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // Event is one numbered server→client message of a session. Frame is the
 // encoded message without its seq: channels add `"seq":N` as they write,
@@ -42,6 +45,10 @@ type EventLog interface {
 	Ack(seq uint64)
 	// Last reports the newest seq, 0 before the first event.
 	Last() uint64
+	// Held reports the bytes of events this node keeps in its memory for
+	// the log: what a server-wide buffer budget counts (see
+	// Config.MaxBufferedBytes). A log kept elsewhere holds none.
+	Held() int
 }
 
 // SessionRecord is what identifies a session beyond any one channel or
@@ -64,6 +71,9 @@ type Store interface {
 	Find(token string) (SessionRecord, EventLog, bool)
 	// Drop forgets a session and its events when it ends.
 	Drop(rec SessionRecord)
+	// Held reports the bytes of events every log of this node keeps in
+	// its memory together: the sum of their Held.
+	Held() int64
 }
 
 // ReplayLimits bound each session's replay buffer.
@@ -75,6 +85,7 @@ type ReplayLimits struct {
 // MemoryStore is the single-node Store.
 type MemoryStore struct {
 	limits ReplayLimits
+	held   atomic.Int64 // bytes in every log, with eventOverhead each
 
 	mu       sync.RWMutex
 	sessions map[string]*memoryLog // by token; a log knows its record
@@ -87,7 +98,7 @@ func NewMemoryStore(limits ReplayLimits) *MemoryStore {
 
 // Create implements Store.
 func (m *MemoryStore) Create(rec SessionRecord) EventLog {
-	log := &memoryLog{limits: &m.limits, rec: rec}
+	log := &memoryLog{limits: &m.limits, held: &m.held, rec: rec}
 	m.mu.Lock()
 	m.sessions[rec.Token] = log
 	m.mu.Unlock()
@@ -105,17 +116,33 @@ func (m *MemoryStore) Find(token string) (SessionRecord, EventLog, bool) {
 	return log.rec, log, true
 }
 
-// Drop implements Store.
+// Drop implements Store. The log keeps nothing appended later (a late
+// delivery to an ended session must not hold memory the budget no longer
+// sees) and its events leave the store's count; the channel still reading
+// them, whose closing lets them go, may send what was due.
 func (m *MemoryStore) Drop(rec SessionRecord) {
 	m.mu.Lock()
+	log := m.sessions[rec.Token]
 	delete(m.sessions, rec.Token)
 	m.mu.Unlock()
+	if log != nil {
+		log.drop()
+	}
 }
+
+// Held implements Store.
+func (m *MemoryStore) Held() int64 { return m.held.Load() }
+
+// eventOverhead is what an event costs beyond its frame's bytes: the
+// Event in the log's slice and the frame's slice header and allocation
+// rounding, about. Counted in Held so that many small events are not free.
+const eventOverhead = 48
 
 // memoryLog keeps events in a slice that is nil whenever it is empty, so
 // an idle, acknowledged session holds no buffer at all.
 type memoryLog struct {
 	limits *ReplayLimits // the store's
+	held   *atomic.Int64 // the store's: bytes of every log
 	rec    SessionRecord
 
 	mu     sync.Mutex
@@ -123,11 +150,15 @@ type memoryLog struct {
 	bytes  int     // frame bytes in events
 	next   uint64  // seq of the next Append, minus one
 	taken  uint64
+	gone   bool // dropped from the store: keeps nothing more
 }
 
 func (l *memoryLog) Append(frame []byte) (uint64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.gone {
+		return 0, ErrLogFull
+	}
 	for len(l.events) > 0 && (len(l.events) >= l.limits.Events || l.bytes+len(frame) > l.limits.Bytes) {
 		if l.events[0].Seq > l.taken {
 			return 0, ErrLogFull
@@ -140,11 +171,13 @@ func (l *memoryLog) Append(frame []byte) (uint64, error) {
 	l.next++
 	l.events = append(l.events, Event{Seq: l.next, Frame: frame})
 	l.bytes += len(frame)
+	l.held.Add(int64(len(frame) + eventOverhead))
 	return l.next, nil
 }
 
 func (l *memoryLog) dropFirst() {
 	l.bytes -= len(l.events[0].Frame)
+	l.held.Add(-int64(len(l.events[0].Frame) + eventOverhead))
 	l.events[0] = Event{}
 	l.events = l.events[1:]
 	if len(l.events) == 0 {
@@ -201,6 +234,22 @@ func (l *memoryLog) ackLocked(seq uint64) {
 	for len(l.events) > 0 && l.events[0].Seq <= seq {
 		l.dropFirst()
 	}
+}
+
+// drop takes the log out of the store's count and refuses further
+// appends.
+func (l *memoryLog) drop() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.gone = true
+	l.held.Add(-int64(l.bytes + len(l.events)*eventOverhead))
+	l.held = new(atomic.Int64) // the log's own from now on
+}
+
+func (l *memoryLog) Held() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.bytes + len(l.events)*eventOverhead
 }
 
 func (l *memoryLog) Last() uint64 {

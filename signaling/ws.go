@@ -91,7 +91,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	addr := s.clientAddr(r)
+	addr := s.clientSource(r)
 	if refusal := s.admission(r, p, addr); refusal != nil {
 		s.httpError(w, admissionStatus(refusal), refusal)
 		return

@@ -46,6 +46,9 @@ type config struct {
 	JoinSecretFile    string
 	MaxSessions       int
 	MaxSessionsPerIP  int
+	SourcePrefixV4    int
+	SourcePrefixV6    int
+	MaxBufferedBytes  int64
 	JoinRate          float64
 	JoinBurst         int
 	RoomJoinRate      float64
@@ -118,7 +121,10 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	fs.StringVar(&c.JoinSecret, "join-secret", "", "HS256 key (32+ bytes) that join tokens from your application must be signed with; empty leaves rooms open")
 	fs.StringVar(&c.JoinSecretFile, "join-secret-file", "", "file holding the -join-secret (keeps it out of the process list)")
 	fs.IntVar(&c.MaxSessions, "max-sessions", 0, "most live sessions; new ones get 503 server_full (0: what the file descriptor limit allows, less a reserve)")
-	fs.IntVar(&c.MaxSessionsPerIP, "max-sessions-per-ip", 500, "most live sessions per client address (429 too_many_sessions)")
+	fs.IntVar(&c.MaxSessionsPerIP, "max-sessions-per-ip", 500, "most live sessions per client address (429 too_many_sessions); IPv6 addresses count by -source-prefix-v6")
+	fs.IntVar(&c.SourcePrefixV4, "source-prefix-v4", 32, "IPv4 prefix length whose addresses count as one client in every per-address limit (sessions, joins, echo)")
+	fs.IntVar(&c.SourcePrefixV6, "source-prefix-v6", 64, "IPv6 prefix length whose addresses count as one client in every per-address limit: one host commonly holds a /64")
+	fs.Int64Var(&c.MaxBufferedBytes, "max-buffered-bytes", 0, "most bytes of events all sessions' replay buffers hold together; past it the sessions holding the most unacknowledged bytes close with 1008 over_budget (0: a quarter of the memory the process may use, at least 64 MiB)")
 	fs.Float64Var(&c.JoinRate, "join-rate", 10, "joins per second per client address; guessing room names gets slow")
 	fs.IntVar(&c.JoinBurst, "join-burst", 50, "burst above -join-rate")
 	fs.Float64Var(&c.RoomJoinRate, "room-join-rate", 5, "joins per second into one room")

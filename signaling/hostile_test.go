@@ -1,0 +1,114 @@
+package signaling
+
+import (
+	"net/http"
+	"net/netip"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/gorilla/websocket"
+)
+
+// TestLongIDRefused: an id comes back in the reply, so a long one would
+// let a session fill its own replay buffer with pongs without joining a
+// room (60 KB ids made 1 MiB in 17 pings). Past maxIDLen it is refused
+// and not echoed.
+func TestLongIDRefused(t *testing.T) {
+	_, url := startServer(t, Config{})
+	c := dial(t, url, nil)
+	longest := `"` + strings.Repeat("i", maxIDLen-2) + `"`
+	c.sendRaw(`{"type":"ping","id":` + longest + `}`)
+	if f := c.expect("pong"); f.str("re") != strings.Trim(longest, `"`) {
+		t.Fatalf("a %d-byte id is not echoed: %v", maxIDLen, f)
+	}
+	for _, id := range []string{`"` + strings.Repeat("i", maxIDLen-1) + `"`, strings.Repeat("1", maxIDLen+1), `"` + strings.Repeat("x", 60_000) + `"`} {
+		c.sendRaw(`{"type":"ping","id":` + id + `}`)
+		f := c.expect("error")
+		if f.str("code") != CodeBadJSON || f["re"] != nil {
+			t.Fatalf("a %d-byte id: got %v, want bad_json without re", len(id), f)
+		}
+	}
+	// A relay's refusal echoes the id too: the fast path checks it.
+	c.join("r")
+	c.sendRaw(`{"type":"message","to":"nobody","data":1,"id":"` + strings.Repeat("x", 1000) + `"}`)
+	if f := c.expect("error"); f.str("code") != CodeBadJSON || f["re"] != nil {
+		t.Fatalf("relay with a long id: got %v", f)
+	}
+}
+
+func TestSourceOf(t *testing.T) {
+	for _, tc := range []struct {
+		addr   string
+		v4, v6 int
+		want   string
+	}{
+		{"192.0.2.77", 32, 64, "192.0.2.77"},
+		{"192.0.2.77", 24, 64, "192.0.2.0"},
+		{"2001:db8:1:2:aaaa:bbbb:cccc:dddd", 32, 64, "2001:db8:1:2::"},
+		{"2001:db8:1:2:aaaa:bbbb:cccc:dddd", 32, 48, "2001:db8:1::"},
+		{"2001:db8:1:2:aaaa:bbbb:cccc:dddd", 32, 128, "2001:db8:1:2:aaaa:bbbb:cccc:dddd"},
+		{"::1", 32, 64, "::"},
+	} {
+		got := sourceOf(netip.MustParseAddr(tc.addr), tc.v4, tc.v6)
+		if got.String() != tc.want {
+			t.Errorf("sourceOf(%s, /%d, /%d) = %s, want %s", tc.addr, tc.v4, tc.v6, got, tc.want)
+		}
+	}
+	if got := sourceOf(netip.Addr{}, 32, 64); got.IsValid() {
+		t.Errorf("no address gave %v", got)
+	}
+}
+
+// TestSessionCapPerIPv6Prefix: behind a trusted proxy, every address of
+// one /64 counts as one source: 2,849 sessions came from one /64 when
+// each address had its own 500.
+func TestSessionCapPerIPv6Prefix(t *testing.T) {
+	_, url := startServer(t, Config{MaxSessionsPerAddr: 2,
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+	from := func(a string) http.Header { return http.Header{"X-Forwarded-For": {a}} }
+	dial(t, url, from("2001:db8:0:1::1"))
+	dial(t, url, from("2001:db8:0:1::2"))
+	_, resp, err := websocket.DefaultDialer.Dial(url, from("2001:db8:0:1:ffff::3"))
+	if err == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("a third session from the /64: %v %+v", err, resp)
+	}
+	var e errorFrame
+	if decodeJSON(resp, &e); e.Code != CodeTooManySessions {
+		t.Fatalf("refusal %+v", e)
+	}
+	dial(t, url, from("2001:db8:0:2::1")) // the next /64 is another source
+}
+
+// TestJoinRatePerIPv6Prefix: joins are rationed per /64 too.
+func TestJoinRatePerIPv6Prefix(t *testing.T) {
+	_, url := startServer(t, Config{JoinRatePerAddr: 0.001, JoinBurstPerAddr: 1,
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+	a := dial(t, url, http.Header{"X-Forwarded-For": {"2001:db8::a"}})
+	b := dial(t, url, http.Header{"X-Forwarded-For": {"2001:db8::b"}})
+	a.join("one")
+	b.send(frame{"type": "join", "room": "two"})
+	if f := b.expect("error"); f.str("code") != CodeRateLimited {
+		t.Fatalf("second join from the /64: %v", f)
+	}
+}
+
+// TestDefaultBufferBudget: the budget follows the memory the process may
+// use, and a budget below one session's buffer is refused.
+func TestDefaultBufferBudget(t *testing.T) {
+	mem := processMemory()
+	if runtime.GOOS == "linux" && mem <= 0 {
+		t.Fatal("no memory size read on Linux")
+	}
+	if got, want := defaultBufferBudget(), max(mem/4, 64<<20); mem > 0 && got != want {
+		t.Fatalf("default budget %d, want %d (a quarter of %d)", got, want, mem)
+	}
+	if _, err := New(Config{MaxBufferedBytes: 1 << 20, ReplayBytes: 2 << 20}); err == nil {
+		t.Fatal("a budget below ReplayBytes was accepted")
+	}
+	for _, cfg := range []Config{{SourcePrefixV4: 33}, {SourcePrefixV6: 16}} {
+		if _, err := New(cfg); err == nil {
+			t.Fatalf("%+v accepted", cfg)
+		}
+	}
+}
