@@ -4,12 +4,14 @@ import (
 	"errors"
 	"net/http"
 	"net/netip"
+
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
 // admission decides, before a channel is set up (for WebSocket: before
 // the upgrade), whether the request may get a new session, should it need
 // one. A request that resumes a live session is always admitted.
-func (s *Server) admission(r *http.Request, p resumeParams, source netip.Addr) *Error {
+func (s *Server) admission(r *http.Request, p resumeParams, source netip.Addr) *wire.Error {
 	if p.token != "" && s.lookupFrom(p.token, source) != nil {
 		return nil
 	}
@@ -18,18 +20,18 @@ func (s *Server) admission(r *http.Request, p resumeParams, source netip.Addr) *
 	s.mu.Unlock()
 	switch {
 	case closing:
-		return newError(CodeShutdown, "%s", closeMessages[CodeShutdown])
+		return wire.NewError(wire.CodeShutdown, "%s", closeMessages[wire.CodeShutdown])
 	case n >= s.cfg.MaxSessions:
-		return newError(CodeServerFull, "the server holds its maximum of %d sessions; try again later", s.cfg.MaxSessions)
+		return wire.NewError(wire.CodeServerFull, "the server holds its maximum of %d sessions; try again later", s.cfg.MaxSessions)
 	case s.perAddr.full(source):
-		return newError(CodeTooManySessions, "your address holds its maximum of %d sessions", s.cfg.MaxSessionsPerAddr)
+		return wire.NewError(wire.CodeTooManySessions, "your address holds its maximum of %d sessions", s.cfg.MaxSessionsPerAddr)
 	}
 	return nil
 }
 
 // admissionStatus is the HTTP status of an admission refusal.
-func admissionStatus(e *Error) int {
-	if e.Code == CodeTooManySessions {
+func admissionStatus(e *wire.Error) int {
+	if e.Code == wire.CodeTooManySessions {
 		return http.StatusTooManyRequests
 	}
 	return http.StatusServiceUnavailable
@@ -40,7 +42,7 @@ func admissionStatus(e *Error) int {
 // channel sends before any event: "resumed" when announce is set, or
 // "resume_failed" ahead of a new session's welcome. It fails when a new
 // session is not admitted (see admission).
-func (s *Server) open(ch channel, p resumeParams, source netip.Addr, announce bool) (sess *session, cursor uint64, notices [][]byte, refusal *Error) {
+func (s *Server) open(ch channel, p resumeParams, source netip.Addr, announce bool) (sess *session, cursor uint64, notices [][]byte, refusal *wire.Error) {
 	if p.token != "" {
 		if !p.fromLast && p.after == 0 {
 			p.after = 1 // a client with the token has the welcome, which is not kept
@@ -50,7 +52,7 @@ func (s *Server) open(ch channel, p resumeParams, source netip.Addr, announce bo
 			if err == nil {
 				s.metrics.resumes.WithLabelValues("resumed").Inc()
 				if announce {
-					notices = [][]byte{encode(resumedFrame{Type: "resumed", Session: old.id, After: cursor, Last: last})}
+					notices = [][]byte{wire.Encode(wire.Resumed{Type: "resumed", Session: old.id, After: cursor, Last: last})}
 				}
 				return old, cursor, notices, nil
 			}
@@ -59,11 +61,11 @@ func (s *Server) open(ch channel, p resumeParams, source netip.Addr, announce bo
 			}
 			// Events the client asked for are gone: the session cannot
 			// go on without a gap, so it ends and its peers hear of it.
-			s.endSession(old, CodeResumeFailed)
+			s.endSession(old, wire.CodeResumeFailed)
 		}
 		s.metrics.resumes.WithLabelValues("failed").Inc()
-		s.metrics.errors.WithLabelValues(CodeResumeFailed).Inc()
-		notices = append(notices, encode(errorFrame{Type: "error", Code: CodeResumeFailed,
+		s.metrics.errors.WithLabelValues(wire.CodeResumeFailed).Inc()
+		notices = append(notices, wire.Encode(wire.ErrorFrame{Type: "error", Code: wire.CodeResumeFailed,
 			Message: "the session is gone (unknown token, grace period over, or events no longer kept); this is a new session"}))
 	}
 	sess = newSession(s, source)
@@ -74,19 +76,19 @@ func (s *Server) open(ch channel, p resumeParams, source netip.Addr, announce bo
 	}
 	if shared, ok := s.cfg.Store.(sharedStore); ok {
 		if _, err := shared.adopt(SessionRecord{ID: sess.id, Token: sess.token}, sess); err != nil {
-			s.endSession(sess, CodeUnavailable)
+			s.endSession(sess, wire.CodeUnavailable)
 			return nil, 0, nil, errUnavailable("new session")
 		}
 	}
 	if _, _, err := sess.attach(ch, 0, false); err != nil {
 		if !errors.Is(err, ErrReplayGap) { // a cluster's Redis failed meanwhile
-			s.endSession(sess, CodeUnavailable)
+			s.endSession(sess, wire.CodeUnavailable)
 			return nil, 0, nil, errUnavailable("new session")
 		}
-		return nil, 0, nil, newError(CodeShutdown, "%s", closeMessages[CodeShutdown]) // ended by a concurrent Shutdown
+		return nil, 0, nil, wire.NewError(wire.CodeShutdown, "%s", closeMessages[wire.CodeShutdown]) // ended by a concurrent Shutdown
 	}
 	if err := sess.deliver(sess.welcome()); err != nil && !errors.Is(err, ErrLogFull) {
-		s.endSession(sess, CodeUnavailable) // a cluster's Redis failed meanwhile
+		s.endSession(sess, wire.CodeUnavailable) // a cluster's Redis failed meanwhile
 		return nil, 0, nil, errUnavailable("new session")
 	}
 	return sess, 0, notices, nil
@@ -94,18 +96,18 @@ func (s *Server) open(ch channel, p resumeParams, source netip.Addr, announce bo
 
 // register makes sess one of the server's live sessions, within the
 // server-wide and per-address caps.
-func (s *Server) register(sess *session) *Error {
+func (s *Server) register(sess *session) *wire.Error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
 	case s.closing:
-		return newError(CodeShutdown, "%s", closeMessages[CodeShutdown])
+		return wire.NewError(wire.CodeShutdown, "%s", closeMessages[wire.CodeShutdown])
 	case s.sessions[sess.id] != nil: // adopted by a concurrent request
-		return newError(CodeReplaced, "%s", closeMessages[CodeReplaced])
+		return wire.NewError(wire.CodeReplaced, "%s", closeMessages[wire.CodeReplaced])
 	case len(s.sessions) >= s.cfg.MaxSessions:
-		return newError(CodeServerFull, "the server holds its maximum of %d sessions; try again later", s.cfg.MaxSessions)
+		return wire.NewError(wire.CodeServerFull, "the server holds its maximum of %d sessions; try again later", s.cfg.MaxSessions)
 	case !s.perAddr.acquire(sess.source):
-		return newError(CodeTooManySessions, "your address holds its maximum of %d sessions", s.cfg.MaxSessionsPerAddr)
+		return wire.NewError(wire.CodeTooManySessions, "your address holds its maximum of %d sessions", s.cfg.MaxSessionsPerAddr)
 	}
 	sess.slot = s.nextSlot
 	s.nextSlot = (s.nextSlot + 1) % heartbeatSlots

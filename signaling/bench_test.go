@@ -22,7 +22,7 @@ import (
 
 // These benchmarks drive a real server over loopback with gorilla clients,
 // so a CPU profile shows the whole server path: read, decode, route,
-// encode, write. The clients run in the same process and show up too;
+// Encode, write. The clients run in the same process and show up too;
 // look at signaling.(*wsConn).readLoop and writeLoop for the server's
 // share. scripts/bench.sh measures the same path across processes.
 //

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
 	"golang.org/x/time/rate"
 )
 
@@ -57,7 +58,7 @@ func TestFairnessUnderDefaults(t *testing.T) {
 	sender.ws.Close()
 	reader.ws.Close()
 	wg.Wait()
-	if !attached || testutil.ToFloat64(srv.metrics.errors.WithLabelValues(CodeSlowConsumer)) != 0 {
+	if !attached || testutil.ToFloat64(srv.metrics.errors.WithLabelValues(wire.CodeSlowConsumer)) != 0 {
 		t.Fatalf("the reader was cut (attached %v) after %d messages", attached, got.Load())
 	}
 	if got.Load() == 0 {
@@ -114,7 +115,7 @@ func TestPingsCountAsFrames(t *testing.T) {
 	}
 	// The bucket (10, one taken by join) is spent: a message is refused.
 	flooder.send(frame{"type": "message", "data": "over"})
-	if f := flooder.expect("error"); f.str("code") != CodeRateLimited {
+	if f := flooder.expect("error"); f.str("code") != wire.CodeRateLimited {
 		t.Fatalf("got %v", f)
 	}
 	if n := pongs.Load(); n > 9 {
@@ -175,7 +176,7 @@ func TestSendBodyLimits(t *testing.T) {
 	_ = conn.SetReadDeadline(time.Now().Add(waitFor))
 	buf := make([]byte, 512)
 	n, _ := conn.Read(buf)
-	if !strings.HasPrefix(string(buf[:n]), "HTTP/1.1 408") || !strings.Contains(string(buf[:n]), CodeTimeout) {
+	if !strings.HasPrefix(string(buf[:n]), "HTTP/1.1 408") || !strings.Contains(string(buf[:n]), wire.CodeTimeout) {
 		t.Fatalf("held body answered %q", buf[:n])
 	}
 	if d := time.Since(start); d > 2*time.Second {
@@ -186,7 +187,7 @@ func TestSendBodyLimits(t *testing.T) {
 	if status, ans := post(t, base, token, msg); status != 200 {
 		t.Fatalf("first: %d %s", status, ans)
 	}
-	if status, ans := post(t, base, token, msg); status != 429 || !strings.Contains(string(ans), CodeRateLimited) {
+	if status, ans := post(t, base, token, msg); status != 429 || !strings.Contains(string(ans), wire.CodeRateLimited) {
 		t.Fatalf("second, over the byte budget: %d %s", status, ans)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
 func TestSSEStream(t *testing.T) {
@@ -153,7 +154,7 @@ func TestPollReplaced(t *testing.T) {
 	waitAttached(t, srv, token)
 	newer := make(chan []frame, 1)
 	go func() { _, evs := poll(t, base, "token="+token+"&after=1"); newer <- evs }()
-	if evs := <-older; len(evs) != 1 || evs[0].str("code") != CodeReplaced {
+	if evs := <-older; len(evs) != 1 || evs[0].str("code") != wire.CodeReplaced {
 		t.Fatalf("older poll: %v", evs)
 	}
 	postOK(t, base, token, frame{"type": "ping"})
@@ -204,16 +205,16 @@ func TestSend(t *testing.T) {
 		status            int
 		want              string // the answer, or the error code
 	}{
-		{"no token", "", `{"type":"ping"}`, 401, CodeUnauthorized},
-		{"unknown token", "nope", `{"type":"ping"}`, 401, CodeUnauthorized},
-		{"too large", token, `{"type":"message","data":"` + strings.Repeat("x", 4096) + `"}`, 413, CodeTooLarge},
-		{"not JSON", token, `hello`, 400, CodeBadJSON},
-		{"array of junk", token, `[1,`, 400, CodeBadJSON},
+		{"no token", "", `{"type":"ping"}`, 401, wire.CodeUnauthorized},
+		{"unknown token", "nope", `{"type":"ping"}`, 401, wire.CodeUnauthorized},
+		{"too large", token, `{"type":"message","data":"` + strings.Repeat("x", 4096) + `"}`, 413, wire.CodeTooLarge},
+		{"not JSON", token, `hello`, 400, wire.CodeBadJSON},
+		{"array of junk", token, `[1,`, 400, wire.CodeBadJSON},
 		{"one message", token, ` {"type":"ping","id":1} `, 200, `[null]`},
 		{"array", token, `[{"type":"join","room":"r"},{"type":"leave","id":2},{"type":"leave","id":"x"},{"type":"offer"},7]`, 200,
 			`[null,null,{"type":"error","code":"not_in_room","message":"not in a room","re":"x"},` +
 				`{"type":"error","code":"missing_field","message":"offer needs to"},` +
-				`{"type":"error","code":"bad_json","message":"frame is not a valid request object: json: cannot unmarshal number into Go value of type signaling.request"}]`},
+				`{"type":"error","code":"bad_json","message":"frame is not a valid request object: json: cannot unmarshal number into Go value of type wire.Request"}]`},
 		// 6 tokens: ping, join, leave, leave, offer, 7 used them all.
 		{"rate limited", token, `{"type":"ping","id":9}`, 200,
 			`[{"type":"error","code":"rate_limited","message":"more than 0.001 frames/s (burst 6); frames dropped unread"}]`},
@@ -230,7 +231,7 @@ func TestSend(t *testing.T) {
 			}
 			continue
 		}
-		var e errorFrame
+		var e wire.ErrorFrame
 		if json.Unmarshal(ans, &e) != nil || e.Code != tc.want || e.Message == "" {
 			t.Errorf("%s: body %s, want code %s", tc.name, ans, tc.want)
 		}
@@ -254,10 +255,10 @@ func TestBadResumeParameters(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var e errorFrame
+		var e wire.ErrorFrame
 		_ = json.NewDecoder(resp.Body).Decode(&e)
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusBadRequest || e.Code != CodeBadRequest {
+		if resp.StatusCode != http.StatusBadRequest || e.Code != wire.CodeBadRequest {
 			t.Errorf("%s: %d %+v", path, resp.StatusCode, e)
 		}
 	}
@@ -303,7 +304,7 @@ func TestByeEndsAtOnce(t *testing.T) {
 	alice.expect("peer-joined")
 	alice.expect("peer-left")
 	sse.expect("joined")
-	if f := sse.expect("error"); f.str("code") != CodeBye {
+	if f := sse.expect("error"); f.str("code") != wire.CodeBye {
 		t.Fatalf("got %v", f)
 	}
 	sse.expectEnd()
@@ -319,7 +320,7 @@ func TestByeEndsAtOnce(t *testing.T) {
 func TestWSMaxAge(t *testing.T) {
 	_, wsURL := startServer(t, Config{WSMaxAge: time.Millisecond, PingInterval: 64 * time.Millisecond})
 	c := dial(t, wsURL, nil)
-	if ce := c.expectClose(); ce.Code != closeResume || ce.Text != CodeResume {
+	if ce := c.expectClose(); ce.Code != wire.CloseResume || ce.Text != wire.CodeResume {
 		t.Fatalf("close %d %q, want 4000 resume", ce.Code, ce.Text)
 	}
 	r := dialRaw(t, wsURL+"?token="+c.welcome.str("token")+"&after=1")

@@ -3,6 +3,8 @@ package signaling
 import (
 	"errors"
 	"net/netip"
+
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
 // EchoStarter brings an echo peer into a room: a peer run by the server
@@ -22,19 +24,19 @@ var ErrEchoBusy = errors.New("echo peers at their cap")
 
 // startEcho is the echo request: the session must be in a room, which
 // the echo peer then joins like any peer.
-func (srv *Server) startEcho(s *session, relayOnly bool) (func(), *Error) {
+func (srv *Server) startEcho(s *session, relayOnly bool) (func(), *wire.Error) {
 	switch {
 	case srv.cfg.Echo == nil:
-		return nil, newError(CodeEchoOff, "this server runs no echo peer (start it with -echo)")
+		return nil, wire.NewError(wire.CodeEchoOff, "this server runs no echo peer (start it with -echo)")
 	case s.room == "":
-		return nil, newError(CodeNotInRoom, "join a room before asking for the echo peer")
+		return nil, wire.NewError(wire.CodeNotInRoom, "join a room before asking for the echo peer")
 	}
 	start, err := srv.cfg.Echo.StartEcho(s.room, s.id, s.source, relayOnly)
 	if errors.Is(err, ErrEchoBusy) {
-		return nil, newError(CodeEchoBusy, "%v: one per address at a time, and a few per server; try again in a minute", err)
+		return nil, wire.NewError(wire.CodeEchoBusy, "%v: one per address at a time, and a few per server; try again in a minute", err)
 	}
 	if err != nil {
-		return nil, newError(CodeEchoOff, "echo peer not started: %v", err)
+		return nil, wire.NewError(wire.CodeEchoOff, "echo peer not started: %v", err)
 	}
 	return start, nil
 }

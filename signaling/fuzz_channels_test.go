@@ -3,48 +3,14 @@ package signaling
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"testing"
-)
 
-// FuzzSendBody: any POST body splits into messages or a bad_json /
-// too_large refusal; an object body is one message, an array its
-// elements, and the slots line up with what encoding/json sees.
-func FuzzSendBody(f *testing.F) {
-	for _, seed := range []string{
-		`{"type":"ping"}`, `[{"type":"ping"},{"type":"leave"}]`, `[]`, ` [1,"x",null] `,
-		`{`, `[`, `null`, `"x"`, `[{"a":1}`, "\xff", `[[]]`,
-	} {
-		f.Add([]byte(seed))
-	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		msgs, err := splitSendBody(body)
-		if err != nil {
-			if err.Code != CodeBadJSON && err.Code != CodeTooLarge || err.Message == "" {
-				t.Fatalf("error %+v", err)
-			}
-			return
-		}
-		trimmed := bytes.TrimSpace(body)
-		if trimmed[0] == '{' {
-			if len(msgs) != 1 {
-				t.Fatalf("object body gave %d messages", len(msgs))
-			}
-			return
-		}
-		var raw []json.RawMessage
-		if json.Unmarshal(trimmed, &raw) != nil || len(raw) != len(msgs) || len(msgs) > maxSendBatch {
-			t.Fatalf("array body gave %d messages", len(msgs))
-		}
-		for _, m := range msgs {
-			decodeRequest(m) // must not panic
-		}
-	})
-}
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
+)
 
 // FuzzResumeParams: after and Last-Event-ID accept exactly the decimal
 // numbers 0..2^53-1, and Last-Event-ID wins when present.
@@ -66,7 +32,7 @@ func FuzzResumeParams(f *testing.F) {
 			raw = lastEventID
 		}
 		n, convErr := strconv.ParseUint(raw, 10, 64)
-		valid := raw == "" || convErr == nil && n <= maxSeq && !strings.ContainsAny(raw[:1], "+-")
+		valid := raw == "" || convErr == nil && n <= wire.MaxSeq && !strings.ContainsAny(raw[:1], "+-")
 		if (err == nil) != valid {
 			t.Fatalf("after %q Last-Event-ID %q: err %v, want valid=%v", after, lastEventID, err, valid)
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/gorilla/websocket"
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
 // TestLongIDRefused: an id comes back in the reply, so a long one would
@@ -17,22 +18,22 @@ import (
 func TestLongIDRefused(t *testing.T) {
 	_, url := startServer(t, Config{})
 	c := dial(t, url, nil)
-	longest := `"` + strings.Repeat("i", maxIDLen-2) + `"`
+	longest := `"` + strings.Repeat("i", wire.MaxIDLen-2) + `"`
 	c.sendRaw(`{"type":"ping","id":` + longest + `}`)
 	if f := c.expect("pong"); f.str("re") != strings.Trim(longest, `"`) {
-		t.Fatalf("a %d-byte id is not echoed: %v", maxIDLen, f)
+		t.Fatalf("a %d-byte id is not echoed: %v", wire.MaxIDLen, f)
 	}
-	for _, id := range []string{`"` + strings.Repeat("i", maxIDLen-1) + `"`, strings.Repeat("1", maxIDLen+1), `"` + strings.Repeat("x", 60_000) + `"`} {
+	for _, id := range []string{`"` + strings.Repeat("i", wire.MaxIDLen-1) + `"`, strings.Repeat("1", wire.MaxIDLen+1), `"` + strings.Repeat("x", 60_000) + `"`} {
 		c.sendRaw(`{"type":"ping","id":` + id + `}`)
 		f := c.expect("error")
-		if f.str("code") != CodeBadJSON || f["re"] != nil {
+		if f.str("code") != wire.CodeBadJSON || f["re"] != nil {
 			t.Fatalf("a %d-byte id: got %v, want bad_json without re", len(id), f)
 		}
 	}
 	// A relay's refusal echoes the id too: the fast path checks it.
 	c.join("r")
 	c.sendRaw(`{"type":"message","to":"nobody","data":1,"id":"` + strings.Repeat("x", 1000) + `"}`)
-	if f := c.expect("error"); f.str("code") != CodeBadJSON || f["re"] != nil {
+	if f := c.expect("error"); f.str("code") != wire.CodeBadJSON || f["re"] != nil {
 		t.Fatalf("relay with a long id: got %v", f)
 	}
 }
@@ -73,8 +74,8 @@ func TestSessionCapPerIPv6Prefix(t *testing.T) {
 	if err == nil || resp.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("a third session from the /64: %v %+v", err, resp)
 	}
-	var e errorFrame
-	if decodeJSON(resp, &e); e.Code != CodeTooManySessions {
+	var e wire.ErrorFrame
+	if decodeJSON(resp, &e); e.Code != wire.CodeTooManySessions {
 		t.Fatalf("refusal %+v", e)
 	}
 	dial(t, url, from("2001:db8:0:2::1")) // the next /64 is another source
@@ -88,7 +89,7 @@ func TestJoinRatePerIPv6Prefix(t *testing.T) {
 	b := dial(t, url, http.Header{"X-Forwarded-For": {"2001:db8::b"}})
 	a.join("one")
 	b.send(frame{"type": "join", "room": "two"})
-	if f := b.expect("error"); f.str("code") != CodeRateLimited {
+	if f := b.expect("error"); f.str("code") != wire.CodeRateLimited {
 		t.Fatalf("second join from the /64: %v", f)
 	}
 }

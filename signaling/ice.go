@@ -1,20 +1,12 @@
 package signaling
 
-import "time"
+import (
+	"time"
 
-// ICEServer is one entry of RTCConfiguration.iceServers.
-type ICEServer struct {
-	URLs       []string `json:"urls"`
-	Username   string   `json:"username,omitempty"`
-	Credential string   `json:"credential,omitempty"`
-}
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
+)
 
 // ICEProvider returns the ICE servers a session may use and how long their
 // credentials stay valid. sessionID names the session the TURN credentials
 // are issued to.
-type ICEProvider func(sessionID string) (servers []ICEServer, ttl time.Duration)
-
-type iceServersResponse struct {
-	ICEServers []ICEServer `json:"iceServers"`
-	TTL        int         `json:"ttl"`
-}
+type ICEProvider func(sessionID string) (servers []wire.ICEServer, ttl time.Duration)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
 // joinClaims is what an application's backend signs to let a user into a
@@ -33,28 +34,28 @@ var joinTokenParser = jwt.NewParser(
 // checkJoinToken verifies token against secret and that it admits room.
 // It returns the claims, or unauthorized (missing, malformed, bad
 // signature, expired) or forbidden (another room).
-func checkJoinToken(secret []byte, token, room string) (*joinClaims, *Error) {
+func checkJoinToken(secret []byte, token, room string) (*joinClaims, *wire.Error) {
 	if token == "" {
-		return nil, newError(CodeUnauthorized, "this server needs a join token: join with \"token\" from your application")
+		return nil, wire.NewError(wire.CodeUnauthorized, "this server needs a join token: join with \"token\" from your application")
 	}
 	var claims joinClaims
 	_, err := joinTokenParser.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return secret, nil })
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
-		return nil, newError(CodeUnauthorized, "join token expired")
+		return nil, wire.NewError(wire.CodeUnauthorized, "join token expired")
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
-		return nil, newError(CodeUnauthorized, "join token signature does not verify")
+		return nil, wire.NewError(wire.CodeUnauthorized, "join token signature does not verify")
 	case err != nil:
-		return nil, newError(CodeUnauthorized, "join token is not a valid HS256 JWT with exp")
+		return nil, wire.NewError(wire.CodeUnauthorized, "join token is not a valid HS256 JWT with exp")
 	}
 	if !roomCovered(claims.Room, room) {
-		return nil, newError(CodeForbidden, "join token does not cover room %q", room)
+		return nil, wire.NewError(wire.CodeForbidden, "join token does not cover room %q", room)
 	}
-	if claims.Name != "" && !validName(claims.Name) {
-		return nil, newError(CodeUnauthorized, "join token carries an invalid name")
+	if claims.Name != "" && !wire.ValidName(claims.Name) {
+		return nil, wire.NewError(wire.CodeUnauthorized, "join token carries an invalid name")
 	}
 	if claims.MaxPeers < 0 {
-		return nil, newError(CodeUnauthorized, "join token maxPeers is negative")
+		return nil, wire.NewError(wire.CodeUnauthorized, "join token maxPeers is negative")
 	}
 	return &claims, nil
 }

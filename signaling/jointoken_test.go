@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
 var testJoinSecret = []byte("0123456789abcdef0123456789abcdef")
@@ -34,17 +35,17 @@ func TestJoinToken(t *testing.T) {
 		{"valid", "standup", hs(jwt.MapClaims{"room": "standup", "exp": inAnHour}), ""},
 		{"prefix", "team-7-daily", hs(jwt.MapClaims{"room": "team-7-*", "exp": inAnHour}), ""},
 		{"within skew", "standup", hs(jwt.MapClaims{"room": "standup", "exp": time.Now().Add(-10 * time.Second).Unix()}), ""},
-		{"missing", "standup", "", CodeUnauthorized},
-		{"malformed", "standup", "not.a.jwt", CodeUnauthorized},
-		{"expired", "standup", hs(jwt.MapClaims{"room": "standup", "exp": time.Now().Add(-time.Minute).Unix()}), CodeUnauthorized},
-		{"no exp", "standup", hs(jwt.MapClaims{"room": "standup"}), CodeUnauthorized},
-		{"wrong key", "standup", mintJoin(t, jwt.SigningMethodHS256, []byte("another-secret-another-secret-32"), jwt.MapClaims{"room": "standup", "exp": inAnHour}), CodeUnauthorized},
-		{"HS512", "standup", mintJoin(t, jwt.SigningMethodHS512, testJoinSecret, jwt.MapClaims{"room": "standup", "exp": inAnHour}), CodeUnauthorized},
-		{"alg none", "standup", mintJoin(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, jwt.MapClaims{"room": "standup", "exp": inAnHour}), CodeUnauthorized},
-		{"RS256", "standup", mintJoin(t, jwt.SigningMethodRS256, rsaKey, jwt.MapClaims{"room": "standup", "exp": inAnHour}), CodeUnauthorized},
-		{"other room", "standup", hs(jwt.MapClaims{"room": "retro", "exp": inAnHour}), CodeForbidden},
-		{"prefix elsewhere", "standup", hs(jwt.MapClaims{"room": "team-*", "exp": inAnHour}), CodeForbidden},
-		{"empty room claim", "standup", hs(jwt.MapClaims{"room": "", "exp": inAnHour}), CodeForbidden},
+		{"missing", "standup", "", wire.CodeUnauthorized},
+		{"malformed", "standup", "not.a.jwt", wire.CodeUnauthorized},
+		{"expired", "standup", hs(jwt.MapClaims{"room": "standup", "exp": time.Now().Add(-time.Minute).Unix()}), wire.CodeUnauthorized},
+		{"no exp", "standup", hs(jwt.MapClaims{"room": "standup"}), wire.CodeUnauthorized},
+		{"wrong key", "standup", mintJoin(t, jwt.SigningMethodHS256, []byte("another-secret-another-secret-32"), jwt.MapClaims{"room": "standup", "exp": inAnHour}), wire.CodeUnauthorized},
+		{"HS512", "standup", mintJoin(t, jwt.SigningMethodHS512, testJoinSecret, jwt.MapClaims{"room": "standup", "exp": inAnHour}), wire.CodeUnauthorized},
+		{"alg none", "standup", mintJoin(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, jwt.MapClaims{"room": "standup", "exp": inAnHour}), wire.CodeUnauthorized},
+		{"RS256", "standup", mintJoin(t, jwt.SigningMethodRS256, rsaKey, jwt.MapClaims{"room": "standup", "exp": inAnHour}), wire.CodeUnauthorized},
+		{"other room", "standup", hs(jwt.MapClaims{"room": "retro", "exp": inAnHour}), wire.CodeForbidden},
+		{"prefix elsewhere", "standup", hs(jwt.MapClaims{"room": "team-*", "exp": inAnHour}), wire.CodeForbidden},
+		{"empty room claim", "standup", hs(jwt.MapClaims{"room": "", "exp": inAnHour}), wire.CodeForbidden},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -81,7 +82,7 @@ func TestJoinTokenNameAndMaxPeers(t *testing.T) {
 	if f := a.expect("peer-joined"); f["peer"].(map[string]any)["name"] != "Bob" {
 		t.Fatalf("got %v", f)
 	}
-	if f := join(c, "Carol", jwt.MapClaims{"room": "r", "exp": exp, "maxPeers": 2}); f.str("code") != CodeRoomFull {
+	if f := join(c, "Carol", jwt.MapClaims{"room": "r", "exp": exp, "maxPeers": 2}); f.str("code") != wire.CodeRoomFull {
 		t.Fatalf("third peer with maxPeers 2: %v", f)
 	}
 	// The name the backend signed wins over the one the client chose.
@@ -99,7 +100,7 @@ func TestImpersonatingNamesRefused(t *testing.T) {
 	for _, name := range []string{"You", " you ", "Ada (you)", "ME", "Ada (You)"} {
 		c := dial(t, url, nil)
 		c.send(frame{"type": "join", "room": "r", "name": name})
-		if f := c.expect("error"); f.str("code") != CodeBadName {
+		if f := c.expect("error"); f.str("code") != wire.CodeBadName {
 			t.Errorf("name %q: %v", name, f)
 		}
 	}

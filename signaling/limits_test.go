@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/gorilla/websocket"
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
 func TestClientAddr(t *testing.T) {
@@ -78,8 +79,8 @@ func TestSessionCaps(t *testing.T) {
 	if err == nil || resp.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("third ws: %v %+v", err, resp)
 	}
-	var e errorFrame
-	if decodeJSON(resp, &e); e.Code != CodeTooManySessions {
+	var e wire.ErrorFrame
+	if decodeJSON(resp, &e); e.Code != wire.CodeTooManySessions {
 		t.Fatalf("third ws body %+v", e)
 	}
 	for _, path := range []string{"/v1/sse", "/v1/poll"} {
@@ -87,7 +88,7 @@ func TestSessionCaps(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if decodeJSON(resp, &e); resp.StatusCode != http.StatusTooManyRequests || e.Code != CodeTooManySessions {
+		if decodeJSON(resp, &e); resp.StatusCode != http.StatusTooManyRequests || e.Code != wire.CodeTooManySessions {
 			t.Fatalf("%s: %d %+v", path, resp.StatusCode, e)
 		}
 	}
@@ -102,7 +103,7 @@ func TestSessionCaps(t *testing.T) {
 	if err == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("fourth session: %v %+v", err, resp)
 	}
-	if decodeJSON(resp, &e); e.Code != CodeServerFull {
+	if decodeJSON(resp, &e); e.Code != wire.CodeServerFull {
 		t.Fatalf("fourth session body %+v", e)
 	}
 }
@@ -120,7 +121,7 @@ func TestRoomScanningSlowed(t *testing.T) {
 			joined++
 			c.send(frame{"type": "leave"})
 			c.expect("left")
-		case f.str("code") != CodeRateLimited:
+		case f.str("code") != wire.CodeRateLimited:
 			t.Fatalf("got %v", f)
 		}
 	}
@@ -142,7 +143,7 @@ func TestRoomJoinRate(t *testing.T) {
 		if f := flooder.read(); f.str("type") == "joined" {
 			flooder.send(frame{"type": "leave"})
 			flooder.expect("left")
-		} else if f.str("code") == CodeRateLimited {
+		} else if f.str("code") == wire.CodeRateLimited {
 			refused++
 		}
 	}
@@ -195,12 +196,12 @@ func TestHostAndOrigin(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var e errorFrame
+		var e wire.ErrorFrame
 		decodeJSON(resp, &e)
 		if resp.StatusCode != tc.status {
 			t.Errorf("Host %q Origin %q: %d %+v, want %d", tc.host, tc.origin, resp.StatusCode, e, tc.status)
 		}
-		if tc.status == 421 && e.Code != CodeBadHost || tc.status == 403 && e.Code != CodeBadOrigin {
+		if tc.status == 421 && e.Code != wire.CodeBadHost || tc.status == 403 && e.Code != wire.CodeBadOrigin {
 			t.Errorf("Host %q Origin %q: body %+v", tc.host, tc.origin, e)
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"os"
 	"slices"
 	"strconv"
+
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
 // The buffer budget (Config.MaxBufferedBytes) caps what every session's
@@ -79,8 +81,8 @@ func (s *Server) cutOverBudget() {
 		if held <= target {
 			break
 		}
-		s.metrics.errors.WithLabelValues(CodeOverBudget).Inc()
-		s.endSession(h.sess, CodeOverBudget)
+		s.metrics.errors.WithLabelValues(wire.CodeOverBudget).Inc()
+		s.endSession(h.sess, wire.CodeOverBudget)
 		held -= h.held
 		cut++
 	}

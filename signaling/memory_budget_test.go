@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
 // TestBufferBudgetCutsHoarders is the replay-buffer attack scaled to fit
@@ -35,13 +36,12 @@ func TestBufferBudgetCutsHoarders(t *testing.T) {
 	if r.peakHeld > hoardBudget+8<<20 {
 		t.Errorf("the buffers peaked at %d MiB, budget %d MiB", r.peakHeld>>20, hoardBudget>>20)
 	}
-	// What stays is the budget; what passes through is garbage, which the
-	// collector lets grow to the live heap again (GOGC=100) before it runs.
+	// What stays is the budget. What passes through is garbage, which the
+	// collector lets grow to about the live heap again (GOGC=100) before
+	// it runs: the peak is logged and BenchmarkHoardAttack's figure, not a
+	// bound, since it moves with the collector's timing.
 	if grown := r.liveHeap - r.baseHeap; grown > hoardBudget+16<<20 {
 		t.Errorf("the live heap grew by %d MiB, budget %d MiB plus 16 MiB", grown>>20, hoardBudget>>20)
-	}
-	if grown := r.peakHeap - r.baseHeap; grown > 2*hoardBudget+r.baseHeap+32<<20 {
-		t.Errorf("the heap grew by %d MiB at its peak, twice the budget of %d MiB, the base heap and 32 MiB", grown>>20, hoardBudget>>20)
 	}
 	// A catastrophe bound only (see above): without the budget a flood of
 	// garbage collections took the pair's p99 past 150 ms.
@@ -113,7 +113,7 @@ func hoardAttack(t testing.TB) hoardResult {
 			for {
 				_, r, err := h.ws.NextReader()
 				if err != nil {
-					if websocket.IsCloseError(err, websocket.ClosePolicyViolation) && strings.Contains(err.Error(), CodeOverBudget) {
+					if websocket.IsCloseError(err, websocket.ClosePolicyViolation) && strings.Contains(err.Error(), wire.CodeOverBudget) {
 						cuts <- struct{}{}
 					}
 					return
@@ -124,6 +124,7 @@ func hoardAttack(t testing.TB) hoardResult {
 	}
 
 	// Watch what the buffers and the heap hold from here on.
+	runtime.GC()
 	baseHeap := heapObjects()
 	stopWatch := make(chan struct{})
 	var peakHeld, peakHeap atomic.Int64

@@ -1,6 +1,9 @@
 package signaling
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
+)
 
 type metrics struct {
 	connections *prometheus.GaugeVec // open channels, by transport
@@ -39,7 +42,7 @@ func newMetrics(reg prometheus.Registerer, router Router, store Store) *metrics 
 		Help: "Frames relayed between peers, by type.",
 	}, []string{"type"})
 	m.relayed = make(map[string]prometheus.Counter)
-	for _, t := range []string{typeOffer, typeAnswer, typeCandidate, typeMessage} {
+	for _, t := range []string{wire.TypeOffer, wire.TypeAnswer, wire.TypeCandidate, wire.TypeMessage} {
 		m.relayed[t] = relayed.WithLabelValues(t)
 	}
 	if reg != nil {

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
 // originAllowed admits requests without Origin (non-browser clients),
@@ -79,8 +81,8 @@ func (s *Server) hostAllowed(hostport string) bool {
 func (s *Server) GuardHost(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.hostAllowed(r.Host) {
-			s.httpError(w, http.StatusMisdirectedRequest, newError(CodeBadHost,
-				"host %q is not one this server is served under; its operator can add it with -public-url", truncate(r.Host, 128)))
+			s.httpError(w, http.StatusMisdirectedRequest, wire.NewError(wire.CodeBadHost,
+				"host %q is not one this server is served under; its operator can add it with -public-url", wire.Truncate(r.Host, 128)))
 			return
 		}
 		h.ServeHTTP(w, r)

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
 // parkedCount is how many WebSockets srv holds parked.
@@ -476,7 +477,7 @@ func TestCloseFrameReachesBusySender(t *testing.T) {
 	}
 	c.pending = true
 	c.mu.Unlock()
-	c.close(closeResume, CodeResume)
+	c.close(wire.CloseResume, wire.CodeResume)
 
 	deadline := time.Now().Add(waitFor)
 	for sess.attached() != nil {
@@ -491,7 +492,7 @@ func TestCloseFrameReachesBusySender(t *testing.T) {
 		_, msg, err := rx.ws.ReadMessage()
 		var ce *websocket.CloseError
 		if errors.As(err, &ce) {
-			if ce.Code != closeResume || got != eventBatch {
+			if ce.Code != wire.CloseResume || got != eventBatch {
 				t.Fatalf("close %d %q after %d of our %d events", ce.Code, ce.Text, got, eventBatch)
 			}
 			return

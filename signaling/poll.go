@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"net/http"
 	"time"
+
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
 // pollMaxBytes caps one poll answer; the rest waits for the next poll.
@@ -29,7 +31,7 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 	for _, n := range notices {
 		body = append(append(body, n...), ',')
 	}
-	batchp := eventBatches.Get().(*[]Event)
+	batchp := eventBatches.Get().(*[]wire.Event)
 	defer func() { clear(*batchp); eventBatches.Put(batchp) }()
 	read := func() {
 		for len(body) < pollMaxBytes {
@@ -38,7 +40,7 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			for _, ev := range batch {
-				body = append(appendEvent(body, ev), ',')
+				body = append(wire.AppendEvent(body, ev), ',')
 				cursor = ev.Seq
 			}
 		}
@@ -76,10 +78,10 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 	}
 	if reason := c.closedFor(); reason != "" && len(body) == 1 {
 		status := http.StatusConflict
-		if reason != CodeReplaced {
+		if reason != wire.CodeReplaced {
 			status = http.StatusGone
 		}
-		s.httpError(w, status, newError(reason, "%s", closeMessages[reason]))
+		s.httpError(w, status, wire.NewError(reason, "%s", closeMessages[reason]))
 		return
 	}
 	body = append(bytes.TrimSuffix(body, []byte{','}), ']')

@@ -5,11 +5,13 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
 // pollParkAfter is how long a long-poll waits inside net/http before it
 // is parked: taken out of net/http, whose goroutines, buffers and parsed
-// request cost about 23 KB while it waits. A parked poll's answer closes
+// Request cost about 23 KB while it waits. A parked poll's answer closes
 // the connection (net/http cannot take it back), so a poll answered
 // within this wait keeps its keep-alive connection and one answered later
 // pays a new one. An idle session reconnects once per PollWait. Longer
@@ -120,14 +122,14 @@ func (p *parkedPoll) answer(final bool, reason string) bool {
 	c, sess := p.c, p.c.sess
 	body := []byte{'['}
 	cursor := p.cursor
-	batchp := eventBatches.Get().(*[]Event)
+	batchp := eventBatches.Get().(*[]wire.Event)
 	for len(body) < pollMaxBytes {
 		batch, err := sess.log.Read(cursor, (*batchp)[:0], eventBatch)
 		if err != nil || len(batch) == 0 {
 			break
 		}
 		for _, ev := range batch {
-			body = append(appendEvent(body, ev), ',')
+			body = append(wire.AppendEvent(body, ev), ',')
 			cursor = ev.Seq
 		}
 	}
@@ -139,11 +141,11 @@ func (p *parkedPoll) answer(final bool, reason string) bool {
 		body[len(body)-1] = ']'
 	case reason != "":
 		status = http.StatusConflict
-		if reason != CodeReplaced {
+		if reason != wire.CodeReplaced {
 			status = http.StatusGone
 		}
 		c.srv.metrics.errors.WithLabelValues(reason).Inc()
-		body = append(encode(errorFrame{Type: "error", Code: reason, Message: closeMessages[reason]}), '\n')
+		body = append(wire.Encode(wire.ErrorFrame{Type: "error", Code: reason, Message: closeMessages[reason]}), '\n')
 	case final:
 		body = append(body, ']')
 	default:

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
 type pollAnswer struct {
@@ -126,7 +128,7 @@ func TestParkedPoll(t *testing.T) {
 		older := pollAsync(base, "token="+token+"&after=1")
 		waitParked(t, srv, token)
 		newer := pollAsync(base, "token="+token+"&after=1")
-		if a := <-older; a.status != http.StatusConflict || a.frames[0].str("code") != CodeReplaced {
+		if a := <-older; a.status != http.StatusConflict || a.frames[0].str("code") != wire.CodeReplaced {
 			t.Fatalf("older poll: %v", a)
 		}
 		postOK(t, base, token, frame{"type": "ping"})
@@ -186,7 +188,7 @@ func TestParkedPollShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, ans := range answers {
-		if a := <-ans; a.status != http.StatusGone || a.frames[0].str("code") != CodeShutdown {
+		if a := <-ans; a.status != http.StatusGone || a.frames[0].str("code") != wire.CodeShutdown {
 			t.Errorf("poll %d: %v", i, a)
 		}
 	}

@@ -1,7 +1,6 @@
 package signaling
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
 // TestErrorCodes sends each kind of bad request over a real connection and
@@ -31,31 +31,31 @@ func TestErrorCodes(t *testing.T) {
 		frame string
 		code  string
 	}{
-		{"not json", alice, `{"type":`, CodeBadJSON},
-		{"array", alice, `[1,2]`, CodeBadJSON},
-		{"invalid utf-8", alice, "{\"type\":\"message\",\"data\":\"\xff\",\"id\":\"r1\"}", CodeBadJSON},
-		{"wrong field type", alice, `{"type":"offer","to":"x","sdp":5,"id":"r1"}`, CodeBadJSON},
-		{"object id", alice, `{"type":"ping","id":{"a":1}}`, CodeBadJSON},
-		{"candidate not object", alice, `{"type":"candidate","to":"x","candidate":"a=1","id":"r1"}`, CodeBadJSON},
-		{"unknown type", alice, `{"type":"subscribe","id":"r1"}`, CodeUnknownType},
-		{"no type", alice, `{"room":"x","id":"r1"}`, CodeMissingField},
-		{"join without room", outsider, `{"type":"join","id":"r1"}`, CodeMissingField},
-		{"offer without to", alice, `{"type":"offer","sdp":"v=0","id":"r1"}`, CodeMissingField},
-		{"answer without sdp", alice, `{"type":"answer","to":"x","id":"r1"}`, CodeMissingField},
-		{"candidate without candidate", alice, `{"type":"candidate","to":"x","id":"r1"}`, CodeMissingField},
-		{"message without data", alice, `{"type":"message","id":"r1"}`, CodeMissingField},
-		{"room with slash", outsider, `{"type":"join","room":"a/b","id":"r1"}`, CodeBadRoom},
-		{"room too long", outsider, `{"type":"join","room":"` + long + `","id":"r1"}`, CodeBadRoom},
-		{"name too long", outsider, `{"type":"join","room":"ok","name":"` + long + `","id":"r1"}`, CodeBadName},
-		{"name with control char", outsider, `{"type":"join","room":"ok","name":"a\u0007","id":"r1"}`, CodeBadName},
-		{"join twice", alice, `{"type":"join","room":"room-c","id":"r1"}`, CodeAlreadyInRoom},
-		{"offer before join", outsider, `{"type":"offer","to":"x","sdp":"v=0","id":"r1"}`, CodeNotInRoom},
-		{"leave before join", outsider, `{"type":"leave","id":"r1"}`, CodeNotInRoom},
-		{"unknown peer", alice, `{"type":"offer","to":"nobody","sdp":"v=0","id":"r1"}`, CodeUnknownPeer},
-		{"to self", alice, `{"type":"offer","to":"` + alice.id + `","sdp":"v=0","id":"r1"}`, CodeUnknownPeer},
-		{"peer in another room", alice, `{"type":"message","to":"` + foreigner.id + `","data":1,"id":"r1"}`, CodeUnknownPeer},
-		{"room full", outsider, `{"type":"join","room":"room-a","id":"r1"}`, CodeRoomFull},
-		{"numeric id", alice, `{"type":"nope","id":42}`, CodeUnknownType},
+		{"not json", alice, `{"type":`, wire.CodeBadJSON},
+		{"array", alice, `[1,2]`, wire.CodeBadJSON},
+		{"invalid utf-8", alice, "{\"type\":\"message\",\"data\":\"\xff\",\"id\":\"r1\"}", wire.CodeBadJSON},
+		{"wrong field type", alice, `{"type":"offer","to":"x","sdp":5,"id":"r1"}`, wire.CodeBadJSON},
+		{"object id", alice, `{"type":"ping","id":{"a":1}}`, wire.CodeBadJSON},
+		{"candidate not object", alice, `{"type":"candidate","to":"x","candidate":"a=1","id":"r1"}`, wire.CodeBadJSON},
+		{"unknown type", alice, `{"type":"subscribe","id":"r1"}`, wire.CodeUnknownType},
+		{"no type", alice, `{"room":"x","id":"r1"}`, wire.CodeMissingField},
+		{"join without room", outsider, `{"type":"join","id":"r1"}`, wire.CodeMissingField},
+		{"offer without to", alice, `{"type":"offer","sdp":"v=0","id":"r1"}`, wire.CodeMissingField},
+		{"answer without sdp", alice, `{"type":"answer","to":"x","id":"r1"}`, wire.CodeMissingField},
+		{"candidate without candidate", alice, `{"type":"candidate","to":"x","id":"r1"}`, wire.CodeMissingField},
+		{"message without data", alice, `{"type":"message","id":"r1"}`, wire.CodeMissingField},
+		{"room with slash", outsider, `{"type":"join","room":"a/b","id":"r1"}`, wire.CodeBadRoom},
+		{"room too long", outsider, `{"type":"join","room":"` + long + `","id":"r1"}`, wire.CodeBadRoom},
+		{"name too long", outsider, `{"type":"join","room":"ok","name":"` + long + `","id":"r1"}`, wire.CodeBadName},
+		{"name with control char", outsider, `{"type":"join","room":"ok","name":"a\u0007","id":"r1"}`, wire.CodeBadName},
+		{"join twice", alice, `{"type":"join","room":"room-c","id":"r1"}`, wire.CodeAlreadyInRoom},
+		{"offer before join", outsider, `{"type":"offer","to":"x","sdp":"v=0","id":"r1"}`, wire.CodeNotInRoom},
+		{"leave before join", outsider, `{"type":"leave","id":"r1"}`, wire.CodeNotInRoom},
+		{"unknown peer", alice, `{"type":"offer","to":"nobody","sdp":"v=0","id":"r1"}`, wire.CodeUnknownPeer},
+		{"to self", alice, `{"type":"offer","to":"` + alice.id + `","sdp":"v=0","id":"r1"}`, wire.CodeUnknownPeer},
+		{"peer in another room", alice, `{"type":"message","to":"` + foreigner.id + `","data":1,"id":"r1"}`, wire.CodeUnknownPeer},
+		{"room full", outsider, `{"type":"join","room":"room-a","id":"r1"}`, wire.CodeRoomFull},
+		{"numeric id", alice, `{"type":"nope","id":42}`, wire.CodeUnknownType},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -87,7 +87,7 @@ func TestBinaryFrameRefused(t *testing.T) {
 	if err := c.ws.WriteMessage(websocket.BinaryMessage, []byte(`{"type":"ping"}`)); err != nil {
 		t.Fatal(err)
 	}
-	if f := c.expect("error"); f.str("code") != CodeBadJSON {
+	if f := c.expect("error"); f.str("code") != wire.CodeBadJSON {
 		t.Fatalf("got %v", f)
 	}
 	c.alive()
@@ -108,7 +108,7 @@ func TestOversizeFrameCloses1009(t *testing.T) {
 	}
 	peer.alive()
 	// One frame, as browsers send it, is counted like a fragmented one.
-	if n := testutil.ToFloat64(srv.metrics.errors.WithLabelValues(CodeTooLarge)); n != 1 {
+	if n := testutil.ToFloat64(srv.metrics.errors.WithLabelValues(wire.CodeTooLarge)); n != 1 {
 		t.Fatalf("errors_total{code=too_large} = %v", n)
 	}
 }
@@ -120,7 +120,7 @@ func TestNonUTF8IDNotEchoed(t *testing.T) {
 	c := dial(t, url, nil)
 	c.sendRaw("{\"type\":\"ping\",\"id\":\"\xff\"}")
 	f := c.expect("error")
-	if _, has := f["re"]; has || f.str("code") != CodeBadJSON {
+	if _, has := f["re"]; has || f.str("code") != wire.CodeBadJSON {
 		t.Fatalf("got %v", f)
 	}
 }
@@ -138,7 +138,7 @@ func TestRateLimit(t *testing.T) {
 	for i := 0; i < sent; i++ {
 		flooder.send(frame{"type": "message", "to": peer.id, "data": i, "id": i})
 	}
-	if f := flooder.expect("error"); f.str("code") != CodeRateLimited || f["re"] != nil {
+	if f := flooder.expect("error"); f.str("code") != wire.CodeRateLimited || f["re"] != nil {
 		t.Fatalf("got %v, want one rate_limited without re", f)
 	}
 	for i := 0; i < admitted; i++ {
@@ -190,8 +190,8 @@ func TestOrigin(t *testing.T) {
 		if resp.StatusCode != http.StatusForbidden {
 			t.Errorf("origin %q: status %d, want 403", tc.origin, resp.StatusCode)
 		}
-		var body errorFrame
-		if err := decodeJSON(resp, &body); err != nil || body.Code != CodeBadOrigin {
+		var body wire.ErrorFrame
+		if err := decodeJSON(resp, &body); err != nil || body.Code != wire.CodeBadOrigin {
 			t.Errorf("origin %q: body %+v (%v), want code bad_origin", tc.origin, body, err)
 		}
 	}
@@ -218,104 +218,5 @@ func TestConfigValidation(t *testing.T) {
 		if _, err := New(cfg); err == nil {
 			t.Errorf("New(%+v) accepted", cfg)
 		}
-	}
-}
-
-// TestSkipPlain checks the eight-bytes-at-a-time scan against the table,
-// for every byte that stops it at every offset among plain ASCII.
-func TestSkipPlain(t *testing.T) {
-	for _, fill := range []string{"abcdefghijklmnopqrstuvwxyz0123", "~\x7f!#[]{}:,aaaaaaa"} {
-		for c := 0; c < 256; c++ {
-			if plainASCII[c] {
-				continue
-			}
-			for at := 0; at <= len(fill); at++ {
-				b := []byte(fill[:at] + string([]byte{byte(c)}) + fill[at:])
-				s := jsonScanner{b: b}
-				s.skipPlain()
-				if s.i != at {
-					t.Fatalf("byte %#x at %d of %q: stopped at %d", c, at, b, s.i)
-				}
-			}
-		}
-		s := jsonScanner{b: []byte(fill)}
-		if s.skipPlain(); s.i != len(fill) {
-			t.Fatalf("%q: stopped at %d", fill, s.i)
-		}
-	}
-}
-
-// BenchmarkDecodeRelayFast decodes a 1.5 KB offer like sbload's.
-func BenchmarkDecodeRelayFast(b *testing.B) {
-	sdp := strings.Repeat(`a=rtcp-fb:96 nack pli\r\na=fmtp:97 apt=96\r\n`, 36)
-	frame := []byte(`{"type":"offer","to":"PQ4TZ2M7ZJQX6XN3EBK6UJ2Y4Q","sdp":"v=0\r\n` + sdp + `"}`)
-	b.SetBytes(int64(len(frame)))
-	for b.Loop() {
-		var req request
-		if !decodeRelayFast(frame, &req) {
-			b.Fatal("refused")
-		}
-	}
-}
-
-// TestScanStringUTF8 checks what str accepts besides plain ASCII: UTF-8
-// (checked there, since decodeRelayFast no longer checks the whole frame)
-// and escapes, the CRLF pair included, at every offset.
-func TestScanStringUTF8(t *testing.T) {
-	pad := "ghijklmopqsvwxyz" // no letter that makes an escape after a backslash
-	for _, tc := range []struct {
-		in string
-		ok bool
-	}{
-		{"é", true}, {"€", true}, {"😀", true}, {"\u00ff\u07ff\uffff", true},
-		{`\r\n`, true}, {`\r\n\r\n`, true}, {`\r\t`, true}, {`\n\r`, true}, {`\u00e9\r\n`, true},
-		{"\xff", false}, {"\xe2\x82", false}, {"\xed\xa0\x80", false}, {"\xc0\xaf", false}, {"\x80", false},
-		{`\r\x`, false}, {`\r\`, false}, {"\x1f", false},
-	} {
-		for at := 0; at <= len(pad); at++ {
-			b := []byte(`"` + pad[:at] + tc.in + pad[at:] + `"`)
-			s := jsonScanner{b: b}
-			if _, ok := s.str(); ok != tc.ok || ok && s.i != len(b) {
-				t.Fatalf("%q: ok %v, want %v (ended at %d)", b, ok, tc.ok, s.i)
-			}
-		}
-	}
-	if decodeRelayFast([]byte("{\"type\":\"offer\",\"to\":\"x\",\"sdp\":\"v=0\xff\"}"), &request{}) {
-		t.Fatal("fast path took invalid UTF-8")
-	}
-}
-
-// TestAppendJSONString compares the quoting with encoding/json's, around
-// the eight-byte fast path's edges.
-func TestAppendJSONString(t *testing.T) {
-	for _, s := range []string{"", "a", "PQ4TZ2M7ZJQX6XN3EBK6UJ2Y4Q", "abcdefgh", "abcdefg\"", "abcdefgh\\", "é", "abcdefghé",
-		"tab\there", "\x00", "abcdefghij\x1f", "<>&", "\u2028"} {
-		want, _ := json.Marshal(s)
-		var got any
-		if err := json.Unmarshal(appendJSONString(nil, s), &got); err != nil || got != s {
-			t.Errorf("%q: %s (%v); encoding/json: %s", s, appendJSONString(nil, s), err, want)
-		}
-	}
-}
-
-func BenchmarkAppendJSONString(b *testing.B) {
-	buf := make([]byte, 0, 64)
-	for b.Loop() {
-		buf = appendJSONString(buf[:0], "PQ4TZ2M7ZJQX6XN3EBK6UJ2Y4Q")
-	}
-}
-
-// The fast path decodes into the caller's request: it allocates no
-// request of its own, only the recipient's id as a string.
-func TestDecodeRelayFastAllocations(t *testing.T) {
-	frame := []byte(`{"type":"offer","to":"PQ4TZ2M7ZJQX6XN3EBK6UJ2Y4Q","id":7,"sdp":"v=0\r\na=x\r\n"}`)
-	allocs := testing.AllocsPerRun(100, func() {
-		var req request
-		if !decodeRelayFast(frame, &req) || req.To != "PQ4TZ2M7ZJQX6XN3EBK6UJ2Y4Q" {
-			t.Fatal("refused")
-		}
-	})
-	if allocs > 1 {
-		t.Fatalf("%.1f allocations per decode, want 1 (the to string)", allocs)
 	}
 }

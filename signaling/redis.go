@@ -15,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
 // RedisConfig configures the Redis engine. Zero values take the
@@ -169,7 +170,7 @@ func NewRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
 		return nil, fmt.Errorf("%w: %w", errRedis, err)
 	}
 	const marker = "@id@" // JSON-encodes as itself
-	left := encode(peerFrame{Type: "peer-left", Peer: PeerInfo{ID: marker}})
+	left := wire.Encode(wire.PeerEvent{Type: "peer-left", Peer: wire.PeerInfo{ID: marker}})
 	i := bytes.Index(left, []byte(marker))
 	r.peerLeft = [2][]byte{left[:i], left[i+len(marker):]}
 	if err := r.beat(true); err != nil {
@@ -302,7 +303,7 @@ func (r *Redis) releaseAll() {
 	}
 	r.mu.Unlock()
 	for _, mb := range all {
-		mb.release(CodeResume)
+		mb.release(wire.CodeResume)
 	}
 }
 
@@ -366,7 +367,7 @@ func (r *Redis) dispatch(notes []string) {
 		case 'f':
 			mb.overflow()
 		case 'm':
-			mb.release(CodeReplaced)
+			mb.release(wire.CodeReplaced)
 		}
 	}
 }

@@ -4,19 +4,21 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
 // Join implements Router. The joined frame is built in Redis from the
 // members' stored PeerInfo, between the two halves joined returns around
 // a marker peer, so that the list and the announcements are one step.
 // mb must be a session adopted by this node.
-func (r *Redis) Join(room string, peer PeerInfo, mb Mailbox, limit int, joined func([]PeerInfo) []byte, announce []byte) error {
+func (r *Redis) Join(room string, peer wire.PeerInfo, mb Mailbox, limit int, joined func([]wire.PeerInfo) []byte, announce []byte) error {
 	if limit <= 0 || limit > r.cfg.MaxPeers {
 		limit = r.cfg.MaxPeers
 	}
 	const marker = "\x00peers\x00"
-	tmpl := joined([]PeerInfo{{ID: marker}})
-	mark, _ := json.Marshal(PeerInfo{ID: marker})
+	tmpl := joined([]wire.PeerInfo{{ID: marker}})
+	mark, _ := json.Marshal(wire.PeerInfo{ID: marker})
 	i := bytes.Index(tmpl, mark)
 	if i < 0 {
 		return fmt.Errorf("%w: joined frame without its peer list", errRedis)

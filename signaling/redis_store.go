@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
 // Create implements Store. The session runs on this node until another
@@ -130,7 +131,7 @@ func (l *redisLog) Resume(after uint64) (uint64, error) {
 	return uint64(res[0]), nil
 }
 
-func (l *redisLog) Read(after uint64, dst []Event, max int) ([]Event, error) {
+func (l *redisLog) Read(after uint64, dst []wire.Event, max int) ([]wire.Event, error) {
 	res, err := l.carry(scriptRead, l.id, after, max).Slice()
 	if err != nil {
 		return dst, fmt.Errorf("%w: %w", errRedis, err)
@@ -140,7 +141,7 @@ func (l *redisLog) Read(after uint64, dst []Event, max int) ([]Event, error) {
 	}
 	for i, f := range res[1:] {
 		s, _ := f.(string)
-		dst = append(dst, Event{Seq: after + 1 + uint64(i), Frame: []byte(s)})
+		dst = append(dst, wire.Event{Seq: after + 1 + uint64(i), Frame: []byte(s)})
 	}
 	return dst, nil
 }

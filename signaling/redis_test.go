@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/switchboard-rtc/switchboard/signaling/redistest"
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
 // TestRedisStore runs the Store contract against the Redis engine.
@@ -127,7 +128,7 @@ func TestClusterRelay(t *testing.T) {
 		}
 	}
 	a.send(frame{"type": "answer", "to": "nobody", "sdp": "v=0"})
-	if f := a.expect("error"); f.str("code") != CodeUnknownPeer {
+	if f := a.expect("error"); f.str("code") != wire.CodeUnknownPeer {
 		t.Fatalf("unknown peer: %v", f)
 	}
 	b.hangUp()
@@ -196,8 +197,8 @@ func orderedPeer(ws *websocket.Conn, self string, others int) error {
 		var f struct {
 			Type  string
 			From  string
-			Peer  PeerInfo
-			Peers []PeerInfo
+			Peer  wire.PeerInfo
+			Peers []wire.PeerInfo
 		}
 		if err := json.Unmarshal(b, &f); err != nil {
 			return err
@@ -434,7 +435,7 @@ func TestClusterRedisRestart(t *testing.T) {
 	for i := 5; i < 10; i++ {
 		send(alice, bob.id, i)
 		f := alice.expect("error")
-		if f.str("code") != CodeUnavailable || f["re"] != float64(i) || f["seq"] != nil {
+		if f.str("code") != wire.CodeUnavailable || f["re"] != float64(i) || f["seq"] != nil {
 			t.Fatalf("relay %d while redis is down: %v", i, f)
 		}
 	}
@@ -446,8 +447,8 @@ func TestClusterRedisRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []*client{alice, bob} {
-		if ce := c.expectClose(); ce.Code != closeResume {
-			t.Fatalf("close %v, want %d resume", ce, closeResume)
+		if ce := c.expectClose(); ce.Code != wire.CloseResume {
+			t.Fatalf("close %v, want %d resume", ce, wire.CloseResume)
 		}
 	}
 	for _, n := range []*killableNode{n0, n1} { // the close comes a moment before readiness
@@ -461,7 +462,7 @@ func TestClusterRedisRestart(t *testing.T) {
 	}
 	rejoin := func(n *killableNode, old *client) *client {
 		c := dialRaw(t, n.url+"?token="+old.welcome.str("token")+"&after=1")
-		if f := c.expect("error"); f.str("code") != CodeResumeFailed {
+		if f := c.expect("error"); f.str("code") != wire.CodeResumeFailed {
 			t.Fatalf("resume after redis lost its data: %v", f)
 		}
 		c.welcome = c.expect("welcome")
@@ -497,8 +498,8 @@ func TestClusterHandOver(t *testing.T) {
 	if err := n1.srv.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if ce := bob.expectClose(); ce.Code != closeResume {
-		t.Fatalf("close %v, want %d resume", ce, closeResume)
+	if ce := bob.expectClose(); ce.Code != wire.CloseResume {
+		t.Fatalf("close %v, want %d resume", ce, wire.CloseResume)
 	}
 	for i := 0; i < 3; i++ {
 		alice.send(frame{"type": "candidate", "to": bob.id, "candidate": frame{"candidate": strconv.Itoa(i)}})

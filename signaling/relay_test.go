@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
 func decodeJSON(resp *http.Response, v any) error {
@@ -16,8 +17,8 @@ func decodeJSON(resp *http.Response, v any) error {
 }
 
 func TestWelcome(t *testing.T) {
-	ice := func(id string) ([]ICEServer, time.Duration) {
-		return []ICEServer{{URLs: []string{"turn:127.0.0.1:3478"}, Username: "u:" + id, Credential: "c"}}, time.Hour
+	ice := func(id string) ([]wire.ICEServer, time.Duration) {
+		return []wire.ICEServer{{URLs: []string{"turn:127.0.0.1:3478"}, Username: "u:" + id, Credential: "c"}}, time.Hour
 	}
 	_, url := startServer(t, Config{ICEServers: ice, PingInterval: 15 * time.Second})
 	a, b := dial(t, url, nil), dial(t, url, nil)
@@ -112,14 +113,14 @@ func TestRelay(t *testing.T) {
 		t.Fatalf("peer-left after disconnect: %v", f)
 	}
 	alice.send(frame{"type": "offer", "to": bob.id, "sdp": "v=0"})
-	if f := alice.expect("error"); f.str("code") != CodeUnknownPeer {
+	if f := alice.expect("error"); f.str("code") != wire.CodeUnknownPeer {
 		t.Fatalf("offer to departed peer: %v", f)
 	}
 }
 
 func TestICEServersEndpoint(t *testing.T) {
-	ice := func(id string) ([]ICEServer, time.Duration) {
-		return []ICEServer{{URLs: []string{"turn:x"}, Username: "u:" + id, Credential: "c"}}, 90 * time.Second
+	ice := func(id string) ([]wire.ICEServer, time.Duration) {
+		return []wire.ICEServer{{URLs: []string{"turn:x"}, Username: "u:" + id, Credential: "c"}}, 90 * time.Second
 	}
 	_, url := startServer(t, Config{ICEServers: ice})
 	c := dial(t, url, nil)
@@ -134,8 +135,8 @@ func TestICEServersEndpoint(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var body errorFrame
-		if err := decodeJSON(resp, &body); err != nil || resp.StatusCode != http.StatusUnauthorized || body.Code != CodeUnauthorized {
+		var body wire.ErrorFrame
+		if err := decodeJSON(resp, &body); err != nil || resp.StatusCode != http.StatusUnauthorized || body.Code != wire.CodeUnauthorized {
 			t.Errorf("Authorization %q: status %d body %+v, want 401 unauthorized", auth, resp.StatusCode, body)
 		}
 	}
@@ -146,7 +147,7 @@ func TestICEServersEndpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got iceServersResponse
+	var got wire.ICEServersResponse
 	if err := decodeJSON(resp, &got); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d: %v", resp.StatusCode, err)
 	}
@@ -244,7 +245,7 @@ func TestSlowConsumerDisconnected(t *testing.T) {
 				if f.str("type") == "pong" {
 					break
 				}
-				if f.str("type") == "error" && f.str("code") == CodeUnknownPeer {
+				if f.str("type") == "error" && f.str("code") == wire.CodeUnknownPeer {
 					closed = true // slow has been removed from the room
 				}
 				if f.str("type") == "peer-left" {
@@ -256,7 +257,7 @@ func TestSlowConsumerDisconnected(t *testing.T) {
 	if !closed {
 		t.Fatal("slow consumer was never disconnected")
 	}
-	if ce := slow.expectClose(); ce.Code != websocket.ClosePolicyViolation || ce.Text != CodeSlowConsumer {
+	if ce := slow.expectClose(); ce.Code != websocket.ClosePolicyViolation || ce.Text != wire.CodeSlowConsumer {
 		t.Fatalf("slow consumer closed with %d %q", ce.Code, ce.Text)
 	}
 	fast.alive()
@@ -273,7 +274,7 @@ func TestShutdownClosesSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []*client{a, b} {
-		if ce := c.expectClose(); ce.Code != websocket.CloseGoingAway || ce.Text != CodeShutdown {
+		if ce := c.expectClose(); ce.Code != websocket.CloseGoingAway || ce.Text != wire.CodeShutdown {
 			t.Fatalf("closed with %d %q, want 1001 shutdown", ce.Code, ce.Text)
 		}
 	}
@@ -282,8 +283,8 @@ func TestShutdownClosesSessions(t *testing.T) {
 	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("late dial: %v %+v", err, resp)
 	}
-	var body errorFrame
-	if err := decodeJSON(resp, &body); err != nil || body.Code != CodeShutdown {
+	var body wire.ErrorFrame
+	if err := decodeJSON(resp, &body); err != nil || body.Code != wire.CodeShutdown {
 		t.Fatalf("late dial body %+v (%v)", body, err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
 // TestSeqNumbers: every event carries seq, from 1 (welcome) up by one.
@@ -175,7 +176,7 @@ func TestResumeAcrossChannels(t *testing.T) {
 		if ev.data.str("type") == "message" && seqOf(ev.data) > switchedAt && seqOf(ev.data) <= seq {
 			continue
 		}
-		if ev.data.str("code") != CodeReplaced || ev.id != "" {
+		if ev.data.str("code") != wire.CodeReplaced || ev.id != "" {
 			t.Fatalf("sse after takeover: %s", ev.raw)
 		}
 		break
@@ -212,7 +213,7 @@ func TestTakeoverClosesOlderChannel(t *testing.T) {
 	a := dial(t, url, nil)
 	b := dialRaw(t, fmt.Sprintf("%s?token=%s&after=1", url, a.welcome.str("token")))
 	b.expect("resumed")
-	if ce := a.expectClose(); ce.Code != closeReplaced || ce.Text != CodeReplaced {
+	if ce := a.expectClose(); ce.Code != wire.CloseReplaced || ce.Text != wire.CodeReplaced {
 		t.Fatalf("older channel closed with %d %q, want 4001 replaced", ce.Code, ce.Text)
 	}
 	b.alive()
@@ -224,7 +225,7 @@ func TestTakeoverClosesOlderChannel(t *testing.T) {
 func TestResumeFailures(t *testing.T) {
 	expectFailed := func(t *testing.T, c *client) {
 		t.Helper()
-		if f := c.expect("error"); f.str("code") != CodeResumeFailed {
+		if f := c.expect("error"); f.str("code") != wire.CodeResumeFailed {
 			t.Fatalf("got %v, want resume_failed", f)
 		}
 		if w := c.expect("welcome"); seqOf(w) != 1 {
@@ -261,7 +262,7 @@ func TestResumeFailures(t *testing.T) {
 			if f.str("type") == "peer-left" {
 				break
 			}
-			if f.str("type") != "error" || f.str("code") != CodeUnknownPeer {
+			if f.str("type") != "error" || f.str("code") != wire.CodeUnknownPeer {
 				t.Fatalf("got %v", f)
 			}
 		}

@@ -3,6 +3,8 @@ package signaling
 import (
 	"slices"
 	"sync"
+
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
 // Mailbox is where a Router delivers frames for one local session.
@@ -24,7 +26,7 @@ type Router interface {
 	// its joined frame. It fails with ErrRoomFull, queueing nothing, when
 	// the room holds limit peers (limit 0: the router's own maximum, which
 	// also caps a larger limit).
-	Join(room string, peer PeerInfo, mb Mailbox, limit int, joined func(peers []PeerInfo) []byte, announce []byte) error
+	Join(room string, peer wire.PeerInfo, mb Mailbox, limit int, joined func(peers []wire.PeerInfo) []byte, announce []byte) error
 	// Leave removes the peer from room and queues announce to the members
 	// left, as one step. Unknown peers are ignored.
 	Leave(room, peerID string, announce []byte)
@@ -47,7 +49,7 @@ type MemoryRouter struct {
 }
 
 type member struct {
-	info PeerInfo
+	info wire.PeerInfo
 	mb   Mailbox
 }
 
@@ -57,7 +59,7 @@ func NewMemoryRouter(maxPeers int) *MemoryRouter {
 }
 
 // Join implements Router.
-func (r *MemoryRouter) Join(room string, peer PeerInfo, mb Mailbox, limit int, joined func([]PeerInfo) []byte, announce []byte) error {
+func (r *MemoryRouter) Join(room string, peer wire.PeerInfo, mb Mailbox, limit int, joined func([]wire.PeerInfo) []byte, announce []byte) error {
 	if limit <= 0 || limit > r.maxPeers {
 		limit = r.maxPeers
 	}
@@ -67,7 +69,7 @@ func (r *MemoryRouter) Join(room string, peer PeerInfo, mb Mailbox, limit int, j
 	if len(members) >= limit {
 		return ErrRoomFull
 	}
-	peers := make([]PeerInfo, 0, len(members))
+	peers := make([]wire.PeerInfo, 0, len(members))
 	for _, m := range members {
 		peers = append(peers, m.info)
 		m.mb.Deliver(announce)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
 // Server is the signaling service. Mount Handler on an HTTP server, and
@@ -24,7 +25,7 @@ type Server struct {
 	parker   *parker // nil: every WebSocket keeps a reader goroutine
 	// overLimit refuses frames over the rate limit, unread; one value, so
 	// that the WebSocket can tell it apart and answer a flood sparingly.
-	overLimit *Error
+	overLimit *wire.Error
 
 	mu        sync.Mutex
 	sessions  map[string]*session // live on this node, by id
@@ -60,7 +61,7 @@ func New(cfg Config) (*Server, error) {
 		stop:       make(chan struct{}),
 		overBudget: make(chan struct{}, 1),
 	}
-	s.overLimit = newError(CodeRateLimited, "more than %g frames/s (burst %d); frames dropped unread", cfg.RateLimit, cfg.RateBurst)
+	s.overLimit = wire.NewError(wire.CodeRateLimited, "more than %g frames/s (burst %d); frames dropped unread", cfg.RateLimit, cfg.RateBurst)
 	s.metrics = newMetrics(cfg.Registerer, cfg.Router, cfg.Store)
 	s.upgrader = s.newUpgrader()
 	p, err := newParker(func(c *wsConn) {
@@ -144,7 +145,7 @@ func (s *Server) tracked(h http.HandlerFunc) http.HandlerFunc {
 		s.mu.Lock()
 		if s.closing {
 			s.mu.Unlock()
-			s.httpError(w, http.StatusServiceUnavailable, newError(CodeShutdown, "%s", closeMessages[CodeShutdown]))
+			s.httpError(w, http.StatusServiceUnavailable, wire.NewError(wire.CodeShutdown, "%s", closeMessages[wire.CodeShutdown]))
 			return
 		}
 		s.wg.Add(1)
@@ -174,14 +175,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		// In a cluster the sessions live on: their clients resume on
 		// another node, and their peers notice nothing.
 		for _, sess := range open {
-			sess.release(CodeResume)
+			sess.release(wire.CodeResume)
 		}
 		if err := shared.handOver(); err != nil {
 			s.log.Warn("sessions not handed over: they wait for this node's heartbeat to run out", "err", err)
 		}
 	} else {
 		for _, sess := range open {
-			s.endSession(sess, CodeShutdown)
+			s.endSession(sess, wire.CodeShutdown)
 		}
 	}
 	// Parked WebSockets read on in goroutines; ending their sessions
@@ -230,7 +231,7 @@ func (s *Server) lookupFrom(token string, source netip.Addr) *session {
 	}
 	room, err := shared.adopt(rec, sess)
 	if err != nil {
-		s.forget(sess, CodeResumeFailed)
+		s.forget(sess, wire.CodeResumeFailed)
 		return nil
 	}
 	sess.room = room
@@ -257,8 +258,8 @@ func (s *Server) Ready() error {
 // iceServers are a session's: the bundled relay's (Config.ICEServers),
 // then the TURN pool's host for its room (before it joins one, for the
 // session itself). The TTL is the shorter of the two.
-func (s *Server) iceServers(sessionID, room string) ([]ICEServer, time.Duration) {
-	var servers []ICEServer
+func (s *Server) iceServers(sessionID, room string) ([]wire.ICEServer, time.Duration) {
+	var servers []wire.ICEServer
 	var ttl time.Duration
 	if s.cfg.ICEServers != nil {
 		servers, ttl = s.cfg.ICEServers(sessionID)
@@ -291,9 +292,9 @@ func (s *Server) roomOwner(room string) string {
 func (s *Server) endSession(sess *session, reason string) {
 	code := websocket.CloseGoingAway
 	switch reason {
-	case CodeSlowConsumer, CodeOverBudget:
+	case wire.CodeSlowConsumer, wire.CodeOverBudget:
 		code = websocket.ClosePolicyViolation
-	case CodeBye:
+	case wire.CodeBye:
 		code = websocket.CloseNormalClosure
 	}
 	if !sess.end(code, reason) {
@@ -334,7 +335,7 @@ func (s *Server) serveICEServers(w http.ResponseWriter, r *http.Request) {
 	if sess == nil {
 		return
 	}
-	resp := iceServersResponse{ICEServers: []ICEServer{}}
+	resp := wire.ICEServersResponse{ICEServers: []wire.ICEServer{}}
 	sess.mu.Lock()
 	room := sess.room
 	sess.mu.Unlock()
@@ -359,19 +360,19 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) *session {
 		sess = s.lookupFrom(token, s.clientSource(r))
 	}
 	if sess == nil {
-		s.httpError(w, http.StatusUnauthorized, newError(CodeUnauthorized, "send the welcome token as Authorization: Bearer <token>"))
+		s.httpError(w, http.StatusUnauthorized, wire.NewError(wire.CodeUnauthorized, "send the welcome token as Authorization: Bearer <token>"))
 	}
 	return sess
 }
 
 func (s *Server) refuseOrigin(w http.ResponseWriter, r *http.Request) {
-	s.httpError(w, http.StatusForbidden, newError(CodeBadOrigin, "origin %q is not allowed", truncate(r.Header.Get("Origin"), 128)))
+	s.httpError(w, http.StatusForbidden, wire.NewError(wire.CodeBadOrigin, "origin %q is not allowed", wire.Truncate(r.Header.Get("Origin"), 128)))
 }
 
-func (s *Server) httpError(w http.ResponseWriter, status int, e *Error) {
+func (s *Server) httpError(w http.ResponseWriter, status int, e *wire.Error) {
 	s.metrics.errors.WithLabelValues(e.Code).Inc()
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(errorFrame{Type: "error", Code: e.Code, Message: e.Message})
+	_ = json.NewEncoder(w).Encode(wire.ErrorFrame{Type: "error", Code: e.Code, Message: e.Message})
 }

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
 // channel is what a session needs from the connection carrying it: a
@@ -106,8 +108,8 @@ func (s *session) overflow() {
 	if s.ended.Load() {
 		return // a late delivery to an ended session's dropped log
 	}
-	s.srv.metrics.errors.WithLabelValues(CodeSlowConsumer).Inc()
-	s.srv.goEnd(s, CodeSlowConsumer)
+	s.srv.metrics.errors.WithLabelValues(wire.CodeSlowConsumer).Inc()
+	s.srv.goEnd(s, wire.CodeSlowConsumer)
 }
 
 // release lets the session go without ending it: another node of the
@@ -128,9 +130,9 @@ func (s *session) release(reason string) {
 	s.chMu.Unlock()
 	s.srv.forget(s, reasonMoved)
 	if ch != nil {
-		code := closeReplaced
-		if reason == CodeResume {
-			code = closeResume
+		code := wire.CloseReplaced
+		if reason == wire.CodeResume {
+			code = wire.CloseResume
 		}
 		s.srv.metrics.errors.WithLabelValues(reason).Inc()
 		ch.close(code, reason)
@@ -162,8 +164,8 @@ func (s *session) attach(ch channel, after uint64, fromLast bool) (cursor, last 
 	}
 	s.chMu.Unlock()
 	if old != nil {
-		s.srv.metrics.errors.WithLabelValues(CodeReplaced).Inc()
-		old.close(closeReplaced, CodeReplaced)
+		s.srv.metrics.errors.WithLabelValues(wire.CodeReplaced).Inc()
+		old.close(wire.CloseReplaced, wire.CodeReplaced)
 	}
 	return after, last, nil
 }
@@ -264,9 +266,9 @@ func (s *session) end(code int, reason string) bool {
 func (s *session) welcome() []byte {
 	servers, ttl := s.srv.iceServers(s.id, "")
 	if servers == nil {
-		servers = []ICEServer{}
+		servers = []wire.ICEServer{}
 	}
-	return encode(welcomeFrame{
+	return wire.Encode(wire.Welcome{
 		Type: "welcome", Session: s.id, Token: s.token, ICEServers: servers, TTL: int(ttl.Seconds()),
 		Heartbeat: int(s.srv.cfg.PingInterval.Seconds()),
 	})
@@ -274,7 +276,7 @@ func (s *session) welcome() []byte {
 
 // replyFunc receives a request's refusal. Over WebSocket it becomes an
 // event of the session; over POST /v1/send it goes into the answer.
-type replyFunc func(id json.RawMessage, e *Error)
+type replyFunc func(id json.RawMessage, e *wire.Error)
 
 // handle processes one client frame. It reports whether the frame took
 // the slow path: anything but a relay that went through.
@@ -283,7 +285,7 @@ func (s *session) handle(frame []byte, reject replyFunc) (slow bool) {
 	slow, bye := s.handleLocked(frame, reject)
 	s.mu.Unlock()
 	if bye {
-		s.srv.endSession(s, CodeBye)
+		s.srv.endSession(s, wire.CodeBye)
 	}
 	return slow
 }
@@ -297,21 +299,21 @@ func (s *session) handleLocked(frame []byte, reject replyFunc) (slow, bye bool) 
 		s.overLimit(reject)
 		return true, false
 	}
-	var fast request
-	if decodeRelayFast(frame, &fast) && fast.validate() == nil && s.room != "" {
+	var fast wire.Request
+	if wire.DecodeRelayFast(frame, &fast) && fast.Validate() == nil && s.room != "" {
 		return !s.relay(&fast, reject), false
 	}
-	req, perr := decodeRequest(frame)
+	req, perr := wire.DecodeRequest(frame)
 	if perr != nil {
 		s.refuse(reject, req.ID, perr)
 		return true, false
 	}
 	switch req.Type {
-	case typeJoin:
+	case wire.TypeJoin:
 		s.join(req, reject)
-	case typeLeave:
+	case wire.TypeLeave:
 		if s.room == "" {
-			s.refuse(reject, req.ID, newError(CodeNotInRoom, "not in a room"))
+			s.refuse(reject, req.ID, wire.NewError(wire.CodeNotInRoom, "not in a room"))
 			break
 		}
 		if !s.srv.clusterReady() { // leaving now would only half happen
@@ -320,12 +322,12 @@ func (s *session) handleLocked(frame []byte, reject replyFunc) (slow, bye bool) 
 		}
 		room := s.room
 		s.leave()
-		s.reply(encode(replyFrame{Type: "left", Room: room, Re: req.ID}), req, reject)
-	case typePing:
-		s.reply(encode(replyFrame{Type: "pong", Re: req.ID}), req, reject)
-	case typeEcho:
+		s.reply(wire.Encode(wire.Reply{Type: "left", Room: room, Re: req.ID}), req, reject)
+	case wire.TypePing:
+		s.reply(wire.Encode(wire.Reply{Type: "pong", Re: req.ID}), req, reject)
+	case wire.TypeEcho:
 		s.echo(req, reject)
-	case typeBye:
+	case wire.TypeBye:
 		return true, true
 	default:
 		s.relay(req, reject)
@@ -333,19 +335,19 @@ func (s *session) handleLocked(frame []byte, reject replyFunc) (slow, bye bool) 
 	return true, false
 }
 
-func (s *session) join(req *request, reject replyFunc) {
+func (s *session) join(req *wire.Request, reject replyFunc) {
 	if s.room != "" {
-		s.refuse(reject, req.ID, newError(CodeAlreadyInRoom, "already in room %q; leave it first", s.room))
+		s.refuse(reject, req.ID, wire.NewError(wire.CodeAlreadyInRoom, "already in room %q; leave it first", s.room))
 		return
 	}
 	// Joins are rationed per client address (guessing room names gets
 	// slow) before any work is done for them, and per room (members are
 	// not flooded with membership events).
 	if !s.srv.addrJoins.allow(s.source) {
-		s.refuse(reject, req.ID, newError(CodeRateLimited, "more than %g joins/s from your address; join dropped", s.srv.cfg.JoinRatePerAddr))
+		s.refuse(reject, req.ID, wire.NewError(wire.CodeRateLimited, "more than %g joins/s from your address; join dropped", s.srv.cfg.JoinRatePerAddr))
 		return
 	}
-	self := PeerInfo{ID: s.id, Name: req.Name}
+	self := wire.PeerInfo{ID: s.id, Name: req.Name}
 	limit := s.srv.cfg.MaxPeersPerRoom
 	if secret := s.srv.cfg.JoinSecret; secret != nil {
 		claims, err := checkJoinToken(secret, req.Token, req.Room)
@@ -363,22 +365,22 @@ func (s *session) join(req *request, reject replyFunc) {
 	// The room's budget is spent only by joins that may enter: strangers
 	// without a token cannot use it up for the invited.
 	if !s.srv.roomJoins.allow(req.Room) {
-		s.refuse(reject, req.ID, newError(CodeRateLimited, "more than %g joins/s into room %q; join dropped", s.srv.cfg.RoomJoinRate, req.Room))
+		s.refuse(reject, req.ID, wire.NewError(wire.CodeRateLimited, "more than %g joins/s into room %q; join dropped", s.srv.cfg.RoomJoinRate, req.Room))
 		return
 	}
 	owner := s.srv.roomOwner(req.Room)
-	var servers []ICEServer
+	var servers []wire.ICEServer
 	var ttl time.Duration
 	if s.srv.cfg.TURNPool != nil { // the room's relay host: every peer of the room uses the same
 		servers, ttl = s.srv.iceServers(s.id, req.Room)
 	}
-	joined := func(peers []PeerInfo) []byte {
-		return encode(joinedFrame{Type: "joined", Room: req.Room, Peers: peers, Owner: owner,
+	joined := func(peers []wire.PeerInfo) []byte {
+		return wire.Encode(wire.Joined{Type: "joined", Room: req.Room, Peers: peers, Owner: owner,
 			ICEServers: servers, TTL: int(ttl.Seconds()), Re: req.ID})
 	}
-	err := s.srv.router.Join(req.Room, self, s, limit, joined, encode(peerFrame{Type: "peer-joined", Peer: self}))
+	err := s.srv.router.Join(req.Room, self, s, limit, joined, wire.Encode(wire.PeerEvent{Type: "peer-joined", Peer: self}))
 	if errors.Is(err, ErrRoomFull) {
-		s.refuse(reject, req.ID, newError(CodeRoomFull, "room %q is full (%d peers)", req.Room, limit))
+		s.refuse(reject, req.ID, wire.NewError(wire.CodeRoomFull, "room %q is full (%d peers)", req.Room, limit))
 		return
 	}
 	if err != nil {
@@ -389,13 +391,13 @@ func (s *session) join(req *request, reject replyFunc) {
 }
 
 // echo asks the server's echo peer into the session's room (echo.go).
-func (s *session) echo(req *request, reject replyFunc) {
+func (s *session) echo(req *wire.Request, reject replyFunc) {
 	start, err := s.srv.startEcho(s, req.Relay)
 	if err != nil {
 		s.refuse(reject, req.ID, err)
 		return
 	}
-	s.reply(encode(replyFrame{Type: "echo", Room: s.room, Re: req.ID}), req, reject)
+	s.reply(wire.Encode(wire.Reply{Type: "echo", Room: s.room, Re: req.ID}), req, reject)
 	start()
 }
 
@@ -404,24 +406,24 @@ func (s *session) leave() {
 	if s.room == "" {
 		return
 	}
-	s.srv.router.Leave(s.room, s.id, encode(peerFrame{Type: "peer-left", Peer: PeerInfo{ID: s.id}}))
+	s.srv.router.Leave(s.room, s.id, wire.Encode(wire.PeerEvent{Type: "peer-left", Peer: wire.PeerInfo{ID: s.id}}))
 	s.room = ""
 }
 
 // relay forwards req to its recipients and reports whether it went out.
-func (s *session) relay(req *request, reject replyFunc) bool {
+func (s *session) relay(req *wire.Request, reject replyFunc) bool {
 	if s.room == "" {
-		s.refuse(reject, req.ID, newError(CodeNotInRoom, "join a room before sending %s", req.Type))
+		s.refuse(reject, req.ID, wire.NewError(wire.CodeNotInRoom, "join a room before sending %s", req.Type))
 		return false
 	}
-	size := len(req.sdpRaw) + len(req.Candidate) + len(req.Data) + len(req.To) + len(s.id) + 64
-	frame := appendRelayFrame(make([]byte, 0, size), req, s.id)
+	size := len(req.SDPRaw) + len(req.Candidate) + len(req.Data) + len(req.To) + len(s.id) + 64
+	frame := wire.AppendRelayFrame(make([]byte, 0, size), req, s.id)
 	if err := s.srv.router.Send(s.room, s.id, req.To, frame); err != nil {
 		if !errors.Is(err, ErrUnknownPeer) {
 			s.refuse(reject, req.ID, errUnavailable(req.Type))
 			return false
 		}
-		s.refuse(reject, req.ID, newError(CodeUnknownPeer, "no peer %q in room %q", truncate(req.To, 64), s.room))
+		s.refuse(reject, req.ID, wire.NewError(wire.CodeUnknownPeer, "no peer %q in room %q", wire.Truncate(req.To, 64), s.room))
 		return false
 	}
 	s.srv.metrics.relayed[req.Type].Inc()
@@ -450,14 +452,14 @@ func (s *session) overLimit(reject replyFunc) {
 	s.refuse(reject, nil, s.srv.overLimit)
 }
 
-func (s *session) refuse(reject replyFunc, id json.RawMessage, e *Error) {
+func (s *session) refuse(reject replyFunc, id json.RawMessage, e *wire.Error) {
 	s.srv.metrics.errors.WithLabelValues(e.Code).Inc()
 	reject(id, e)
 }
 
 // rejectAsEvent is the replyFunc of channels that carry requests and
 // events together: the error becomes the session's next event.
-func (s *session) rejectAsEvent(id json.RawMessage, e *Error) {
+func (s *session) rejectAsEvent(id json.RawMessage, e *wire.Error) {
 	if e == s.srv.overLimit {
 		// A flood over the frame limit hears of it once a second, not
 		// once a frame: answering each would amplify it.
@@ -467,7 +469,7 @@ func (s *session) rejectAsEvent(id json.RawMessage, e *Error) {
 			return
 		}
 	}
-	frame := encode(errorFrame{Type: "error", Code: e.Code, Message: e.Message, Re: id})
+	frame := wire.Encode(wire.ErrorFrame{Type: "error", Code: e.Code, Message: e.Message, Re: id})
 	if err := s.deliver(frame); err != nil && !errors.Is(err, ErrLogFull) {
 		// The log is out of reach: the refusal goes on the channel as a
 		// notice, without a seq, rather than nowhere.
@@ -481,7 +483,7 @@ func (s *session) rejectAsEvent(id json.RawMessage, e *Error) {
 type noticer interface{ notice(frame []byte) }
 
 // reply delivers the answer to req, or refuses req when it cannot.
-func (s *session) reply(frame []byte, req *request, reject replyFunc) {
+func (s *session) reply(frame []byte, req *wire.Request, reject replyFunc) {
 	if err := s.deliver(frame); err != nil && !errors.Is(err, ErrLogFull) {
 		s.refuse(reject, req.ID, errUnavailable(req.Type))
 	}
@@ -489,6 +491,6 @@ func (s *session) reply(frame []byte, req *request, reject replyFunc) {
 
 // errUnavailable refuses a request the cluster's shared state could not
 // take.
-func errUnavailable(what string) *Error {
-	return newError(CodeUnavailable, "the cluster's Redis did not answer: the %s did not happen; send it again", what)
+func errUnavailable(what string) *wire.Error {
+	return wire.NewError(wire.CodeUnavailable, "the cluster's Redis did not answer: the %s did not happen; send it again", what)
 }

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
 // sseRetry is the reconnect delay EventSource is told to use: a stream the
@@ -44,7 +46,7 @@ func (s *Server) serveStreamSSE(w http.ResponseWriter, r *http.Request, p resume
 	}
 	maxAge := time.NewTimer(s.cfg.SSEMaxAge)
 	defer maxAge.Stop()
-	batchp := eventBatches.Get().(*[]Event)
+	batchp := eventBatches.Get().(*[]wire.Event)
 	defer func() { clear(*batchp); eventBatches.Put(batchp) }()
 	buf := make([]byte, 0, 512)
 	for {
@@ -55,7 +57,7 @@ func (s *Server) serveStreamSSE(w http.ResponseWriter, r *http.Request, p resume
 				break
 			}
 			for _, ev := range batch {
-				buf = appendEvent(buf[:0], ev)
+				buf = wire.AppendEvent(buf[:0], ev)
 				writeSSE(bw, ev.Seq, buf)
 				cursor = ev.Seq
 			}

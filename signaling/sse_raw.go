@@ -6,12 +6,14 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
 // rawSSE carries a session over an HTTP/1.1 SSE stream taken out of
 // net/http. Parked in a handler, a stream held net/http's connection
 // goroutine, its background reader, 8 KiB of buffers and the parsed
-// request: about 23 KB. Hijacked, an idle stream is its socket, this
+// Request: about 23 KB. Hijacked, an idle stream is its socket, this
 // struct and a timer. Like a WebSocket's, a writer goroutine exists only
 // while something is due; the heartbeat writes its comment line itself
 // and notices a client that has gone (see peerGone).
@@ -55,7 +57,7 @@ func (s *Server) serveRawSSE(w http.ResponseWriter, r *http.Request, p resumePar
 		// Nothing was written: net/http can still answer.
 		c.finish()
 		s.log.Warn("sse: hijack failed", "err", err)
-		s.httpError(w, http.StatusServiceUnavailable, newError(CodeUnavailable, "the stream could not start; retry"))
+		s.httpError(w, http.StatusServiceUnavailable, wire.NewError(wire.CodeUnavailable, "the stream could not start; retry"))
 		return
 	}
 	c.conn = conn
@@ -212,7 +214,7 @@ func (c *rawSSE) writeTurn(notices [][]byte, pending, beat bool, reason string) 
 		writeSSE(bw, 0, n)
 	}
 	if pending {
-		batchp := eventBatches.Get().(*[]Event)
+		batchp := eventBatches.Get().(*[]wire.Event)
 		buf := frameBuffers.Get().(*[]byte)
 		for {
 			batch, err := c.sess.log.Read(c.cursor, (*batchp)[:0], eventBatch)
@@ -220,7 +222,7 @@ func (c *rawSSE) writeTurn(notices [][]byte, pending, beat bool, reason string) 
 				break // err: replaced, and the successor moved on
 			}
 			for _, ev := range batch {
-				*buf = appendEvent((*buf)[:0], ev)
+				*buf = wire.AppendEvent((*buf)[:0], ev)
 				writeSSE(bw, ev.Seq, *buf)
 				c.cursor = ev.Seq
 			}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
 // rawStream is an SSE client on a bare TCP connection, so a test can cut
@@ -169,7 +171,7 @@ func TestRawSSEShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, s := range streams {
-		if f := s.data(); f.str("type") != "error" || f.str("code") != CodeShutdown {
+		if f := s.data(); f.str("type") != "error" || f.str("code") != wire.CodeShutdown {
 			t.Errorf("stream %d: %v, want the shutdown notice", i, f)
 		}
 		if l, ok := s.line(); ok && l != "" {

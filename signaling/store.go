@@ -3,15 +3,9 @@ package signaling
 import (
 	"sync"
 	"sync/atomic"
-)
 
-// Event is one numbered server→client message of a session. Frame is the
-// encoded message without its seq: channels add `"seq":N` as they write,
-// so one frame is shared by every recipient of a broadcast.
-type Event struct {
-	Seq   uint64
-	Frame []byte
-}
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
+)
 
 // EventLog is one session's replay buffer. Every event is appended here
 // before any channel sends it; a channel reads from the position its
@@ -37,7 +31,7 @@ type EventLog interface {
 	Resume(after uint64) (last uint64, err error)
 	// Read appends to dst up to max events with seq above after. It fails
 	// with ErrReplayGap when the event after `after` is no longer kept.
-	Read(after uint64, dst []Event, max int) ([]Event, error)
+	Read(after uint64, dst []wire.Event, max int) ([]wire.Event, error)
 	// Taken marks the events up to seq as handed to a channel.
 	Taken(seq uint64)
 	// Ack drops the events up to seq, capped at the taken mark: the
@@ -146,9 +140,9 @@ type memoryLog struct {
 	rec    SessionRecord
 
 	mu     sync.Mutex
-	events []Event // ascending, contiguous seqs
-	bytes  int     // frame bytes in events
-	next   uint64  // seq of the next Append, minus one
+	events []wire.Event // ascending, contiguous seqs
+	bytes  int          // frame bytes in events
+	next   uint64       // seq of the next Append, minus one
 	taken  uint64
 	gone   bool // dropped from the store: keeps nothing more
 }
@@ -169,7 +163,7 @@ func (l *memoryLog) Append(frame []byte) (uint64, error) {
 		return 0, ErrLogFull
 	}
 	l.next++
-	l.events = append(l.events, Event{Seq: l.next, Frame: frame})
+	l.events = append(l.events, wire.Event{Seq: l.next, Frame: frame})
 	l.bytes += len(frame)
 	l.held.Add(int64(len(frame) + eventOverhead))
 	return l.next, nil
@@ -178,7 +172,7 @@ func (l *memoryLog) Append(frame []byte) (uint64, error) {
 func (l *memoryLog) dropFirst() {
 	l.bytes -= len(l.events[0].Frame)
 	l.held.Add(-int64(len(l.events[0].Frame) + eventOverhead))
-	l.events[0] = Event{}
+	l.events[0] = wire.Event{}
 	l.events = l.events[1:]
 	if len(l.events) == 0 {
 		l.events = nil
@@ -204,7 +198,7 @@ func (l *memoryLog) Resume(after uint64) (uint64, error) {
 	return l.next, nil
 }
 
-func (l *memoryLog) Read(after uint64, dst []Event, max int) ([]Event, error) {
+func (l *memoryLog) Read(after uint64, dst []wire.Event, max int) ([]wire.Event, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if after+1 < l.first() {

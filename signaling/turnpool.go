@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
 // TURNPoolConfig configures a pool of external STUN/TURN hosts (for
@@ -131,13 +133,13 @@ func (p *TURNPool) Healthy() []string {
 
 // Servers returns the ICE servers of key's host with credentials for
 // user; none while no host is healthy.
-func (p *TURNPool) Servers(key, user string) ([]ICEServer, time.Duration) {
+func (p *TURNPool) Servers(key, user string) ([]wire.ICEServer, time.Duration) {
 	host := roomOwner(*p.healthy.Load(), key).ID
 	if host == "" {
 		return nil, 0
 	}
 	username, password, ttl := p.cfg.Mint(user)
-	return []ICEServer{
+	return []wire.ICEServer{
 		{URLs: []string{"stun:" + host}},
 		{URLs: []string{"turn:" + host + "?transport=udp", "turn:" + host + "?transport=tcp"}, Username: username, Credential: password},
 	}, ttl

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
 // wsConn carries a session over WebSocket. A reader goroutine runs only
@@ -108,7 +109,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if refusal != nil {
 		// Admitted a moment ago, refused now: the cap filled meanwhile.
 		code := websocket.CloseTryAgainLater
-		if refusal.Code == CodeShutdown {
+		if refusal.Code == wire.CodeShutdown {
 			code = websocket.CloseGoingAway
 		}
 		c.closeNow(code, refusal.Code)
@@ -245,7 +246,7 @@ func (c *wsConn) drain() {
 func (c *wsConn) onPing(data string) error {
 	c.extendDeadline()
 	if !c.sess.allowFrame() {
-		c.srv.metrics.errors.WithLabelValues(CodeRateLimited).Inc()
+		c.srv.metrics.errors.WithLabelValues(wire.CodeRateLimited).Inc()
 		return nil
 	}
 	c.pongTo(data) // through the writer: one writer per socket
@@ -259,7 +260,7 @@ func (c *wsConn) onPong(data string) error {
 	if c.pingsOut.Add(-1) < 0 {
 		c.pingsOut.Store(0)
 		if !c.sess.allowFrame() {
-			c.srv.metrics.errors.WithLabelValues(CodeRateLimited).Inc()
+			c.srv.metrics.errors.WithLabelValues(wire.CodeRateLimited).Inc()
 			return nil
 		}
 	}
@@ -267,7 +268,7 @@ func (c *wsConn) onPong(data string) error {
 	// A pong answers one ping, which carried the write position it was
 	// sent at; several may be out at once, so only that position is
 	// proven read. The cap stops a forged pong from claiming more.
-	if seq, err := parseSeq(data); err == nil && seq > 0 {
+	if seq, err := wire.ParseSeq(data); err == nil && seq > 0 {
 		c.sess.ack(c, min(seq, c.pingSeq.Load()))
 	}
 	return nil
@@ -350,7 +351,7 @@ func (c *wsConn) readLoop() {
 		if kind == websocket.TextMessage {
 			slow = c.sess.handle(frame, c.reject)
 		} else {
-			c.sess.refuse(c.reject, nil, newError(CodeBadJSON, "binary frames are not supported; send JSON text"))
+			c.sess.refuse(c.reject, nil, wire.NewError(wire.CodeBadJSON, "binary frames are not supported; send JSON text"))
 		}
 		*buf = frame[:0]
 		frameBuffers.Put(buf)
@@ -409,12 +410,12 @@ func (c *wsConn) finish(err error) {
 	case websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway) && c.sess.attached() == c:
 		// A replaced socket's goodbye is not the session's: its
 		// successor carries on.
-		c.srv.endSession(c.sess, CodeBye)
+		c.srv.endSession(c.sess, wire.CodeBye)
 		return
 	case errors.Is(err, websocket.ErrReadLimit):
 		// A client that broke the size limit would only break it again.
-		c.srv.metrics.errors.WithLabelValues(CodeTooLarge).Inc()
-		c.srv.endSession(c.sess, CodeTooLarge)
+		c.srv.metrics.errors.WithLabelValues(wire.CodeTooLarge).Inc()
+		c.srv.endSession(c.sess, wire.CodeTooLarge)
 		return
 	}
 	c.sess.detach(c)

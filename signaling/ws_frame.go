@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
 // WebSocket framing (RFC 6455, section 5.2), server side: no mask.
@@ -40,7 +41,7 @@ type frameWriter struct {
 	mark    int // where the open part of scratch starts
 	iov     net.Buffers
 	flat    []byte // the write for sockets without writev (TLS)
-	batch   []Event
+	batch   []wire.Event
 	kick    chan struct{}
 	timer   *time.Timer
 }
@@ -63,7 +64,7 @@ var frameWriters = sync.Pool{New: func() any {
 	t.Stop()
 	return &frameWriter{
 		scratch: make([]byte, 0, 4096),
-		batch:   make([]Event, 0, eventBatch),
+		batch:   make([]wire.Event, 0, eventBatch),
 		kick:    make(chan struct{}, 1),
 		timer:   t,
 	}

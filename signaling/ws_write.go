@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
 // writerLinger is how long a writer waits for more events once it has
@@ -44,7 +45,7 @@ func (c *wsConn) wake() {
 // and a socket past its maximum age is asked to resume elsewhere.
 func (c *wsConn) heartbeat() {
 	if max := c.srv.cfg.WSMaxAge; max > 0 && time.Duration(time.Now().UnixNano()-c.opened) >= max {
-		c.close(closeResume, CodeResume)
+		c.close(wire.CloseResume, wire.CodeResume)
 		return
 	}
 	if c.readExpired() {
@@ -159,7 +160,7 @@ func (c *wsConn) close(code int, reason string) {
 		return
 	}
 	ctl := c.control()
-	ctl.closing, ctl.resume = websocket.FormatCloseMessage(code, reason), code == closeResume
+	ctl.closing, ctl.resume = websocket.FormatCloseMessage(code, reason), code == wire.CloseResume
 	c.startWriterLocked()
 }
 
@@ -281,7 +282,7 @@ func (c *wsConn) writeTurn(w *frameWriter, t writeTurn) bool {
 			}
 			for _, ev := range batch {
 				var sfx [len(`,"seq":}`) + 20]byte
-				w.text(ev.Frame[:len(ev.Frame)-1], appendSeqSuffix(sfx[:0], ev.Seq))
+				w.text(ev.Frame[:len(ev.Frame)-1], wire.AppendSeqSuffix(sfx[:0], ev.Seq))
 				c.cursor = ev.Seq
 				c.unacked += len(ev.Frame)
 			}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
 // TestWriterBatchesPingsInOrder floods one peer with events while the
@@ -256,9 +257,9 @@ func TestCloseWaitsForEventsDue(t *testing.T) {
 		reason      string
 		eventsFirst int
 	}{
-		{closeResume, CodeResume, eventBatch},
-		{closeReplaced, CodeReplaced, 0},
-		{websocket.ClosePolicyViolation, CodeSlowConsumer, 0},
+		{wire.CloseResume, wire.CodeResume, eventBatch},
+		{wire.CloseReplaced, wire.CodeReplaced, 0},
+		{websocket.ClosePolicyViolation, wire.CodeSlowConsumer, 0},
 	} {
 		t.Run(tc.reason, func(t *testing.T) {
 			srv, url := startServer(t, Config{})

@@ -17,6 +17,7 @@ import (
 
 	"github.com/switchboard-rtc/switchboard/signaling"
 	"github.com/switchboard-rtc/switchboard/signaling/memtrim"
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
 	"github.com/switchboard-rtc/switchboard/turn"
 	"github.com/switchboard-rtc/switchboard/web"
 )
@@ -259,9 +260,9 @@ func iceServers(relay *turn.Server) signaling.ICEProvider {
 		return nil
 	}
 	stunURLs, turnURLs := relay.URLs()
-	return func(sessionID string) ([]signaling.ICEServer, time.Duration) {
+	return func(sessionID string) ([]wire.ICEServer, time.Duration) {
 		user, pass, ttl := relay.Credentials(sessionID)
-		return []signaling.ICEServer{
+		return []wire.ICEServer{
 			{URLs: stunURLs},
 			{URLs: turnURLs, Username: user, Credential: pass},
 		}, ttl

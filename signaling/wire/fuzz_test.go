@@ -1,4 +1,4 @@
-package signaling
+package wire
 
 import (
 	"bytes"
@@ -22,7 +22,7 @@ func FuzzDecodeRequest(f *testing.F) {
 	}
 	known := map[string]bool{CodeBadJSON: true, CodeUnknownType: true, CodeMissingField: true, CodeBadRoom: true, CodeBadName: true}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		req, err := decodeRequest(data)
+		req, err := DecodeRequest(data)
 		if err != nil {
 			if !known[err.Code] || err.Message == "" {
 				t.Fatalf("error %+v", err)
@@ -32,7 +32,7 @@ func FuzzDecodeRequest(f *testing.F) {
 			}
 			return
 		}
-		if out := appendRelayFrame(nil, req, "f"); !json.Valid(out) {
+		if out := AppendRelayFrame(nil, req, "f"); !json.Valid(out) {
 			t.Fatalf("invalid relay frame %s", out)
 		}
 	})
@@ -53,13 +53,13 @@ func FuzzRelayFastPath(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, frame []byte) {
-		fast := &request{}
-		if !decodeRelayFast(frame, fast) {
+		fast := &Request{}
+		if !DecodeRelayFast(frame, fast) {
 			return
 		}
-		slow, err := decodeRequest(frame)
+		slow, err := DecodeRequest(frame)
 		if err != nil {
-			if fast.validate() == nil {
+			if fast.Validate() == nil {
 				t.Fatalf("fast path accepts %q, encoding/json refuses: %v", frame, err)
 			}
 			return
@@ -67,11 +67,11 @@ func FuzzRelayFastPath(f *testing.F) {
 		if fast.Type != slow.Type || fast.To != slow.To || !bytes.Equal(fast.ID, slow.ID) && !(fast.ID == nil && slow.ID == nil) {
 			t.Fatalf("%q: fast %+v, slow %+v", frame, fast, slow)
 		}
-		if (fast.validate() == nil) != (slow.validate() == nil) {
+		if (fast.Validate() == nil) != (slow.Validate() == nil) {
 			t.Fatalf("%q: validation differs", frame)
 		}
-		if !sameJSON(appendRelayFrame(nil, fast, "f"), appendRelayFrame(nil, slow, "f")) {
-			t.Fatalf("%q: relayed frames differ:\n%s\n%s", frame, appendRelayFrame(nil, fast, "f"), appendRelayFrame(nil, slow, "f"))
+		if !sameJSON(AppendRelayFrame(nil, fast, "f"), AppendRelayFrame(nil, slow, "f")) {
+			t.Fatalf("%q: relayed frames differ:\n%s\n%s", frame, AppendRelayFrame(nil, fast, "f"), AppendRelayFrame(nil, slow, "f"))
 		}
 	})
 }

@@ -1,8 +1,9 @@
-// Package signaling is the rendezvous service: peers join rooms and exchange
-// SDP offers/answers, ICE candidates and application messages through it.
-// The protocol (docs/protocol.md) is transport-neutral; ws.go carries it
-// over WebSocket and a Router moves frames between sessions.
-package signaling
+// Package wire is the signaling protocol as bytes (docs/protocol.md): the
+// requests a client sends and their validation, including the fast path
+// that decodes a relayed offer, answer or candidate without
+// encoding/json; the frames the server sends; error codes; sequence
+// numbers. It knows nothing of sessions, channels or engines.
+package wire
 
 import (
 	"bytes"
@@ -14,29 +15,29 @@ import (
 
 // Request types a client may send.
 const (
-	typeJoin      = "join"
-	typeEcho      = "echo"
-	typeLeave     = "leave"
-	typeOffer     = "offer"
-	typeAnswer    = "answer"
-	typeCandidate = "candidate"
-	typeMessage   = "message"
-	typePing      = "ping"
-	typeBye       = "bye"
+	TypeJoin      = "join"
+	TypeEcho      = "echo"
+	TypeLeave     = "leave"
+	TypeOffer     = "offer"
+	TypeAnswer    = "answer"
+	TypeCandidate = "candidate"
+	TypeMessage   = "message"
+	TypePing      = "ping"
+	TypeBye       = "bye"
 )
 
 const (
 	maxRoomLen = 64
 	maxNameLen = 64 // bytes of UTF-8
-	// maxIDLen bounds a request id as JSON (quotes included): it comes
+	// MaxIDLen bounds a request id as JSON (quotes included): it comes
 	// back as re in the reply, so an id of any size would let a session
 	// fill its own replay buffer with pongs without joining a room.
-	maxIDLen = 64
+	MaxIDLen = 64
 )
 
-// request is one decoded client frame. Optional JSON values stay raw so the
+// Request is one decoded client frame. Optional JSON values stay raw so the
 // server can tell an absent field (nil) from an explicit null.
-type request struct {
+type Request struct {
 	Type      string          `json:"type"`
 	ID        json.RawMessage `json:"id,omitempty"`
 	Room      string          `json:"room,omitempty"`
@@ -48,85 +49,85 @@ type request struct {
 	Token     string          `json:"token,omitempty"` // join: the application's join token
 	Relay     bool            `json:"relay,omitempty"` // echo: the echo peer uses TURN only
 
-	sdpRaw []byte // sdp as a JSON string, as it is relayed
+	SDPRaw []byte // sdp as a JSON string, as it is relayed
 }
 
-// decodeRequest parses and validates one frame with encoding/json: the
+// DecodeRequest parses and validates one frame with encoding/json: the
 // path for every frame decodeRelayFast declines. On failure it still
 // returns the request id when it could read one, so the error can echo it.
-func decodeRequest(frame []byte) (*request, *Error) {
-	var req request
+func DecodeRequest(frame []byte) (*Request, *Error) {
+	var req Request
 	if err := json.Unmarshal(frame, &req); err != nil {
 		req.dropBadID()
-		return &req, newError(CodeBadJSON, "frame is not a valid request object: %v", err)
+		return &req, NewError(CodeBadJSON, "frame is not a valid request object: %v", err)
 	}
 	if !utf8.Valid(frame) {
 		// Relayed as is, it would make the recipient's browser drop its
 		// WebSocket (text frames must be UTF-8).
 		req.dropBadID()
-		return &req, newError(CodeBadJSON, "frame is not valid UTF-8")
+		return &req, NewError(CodeBadJSON, "frame is not valid UTF-8")
 	}
 	if req.SDP != "" {
-		req.sdpRaw = appendJSONString(nil, req.SDP)
+		req.SDPRaw = AppendJSONString(nil, req.SDP)
 	}
-	if err := req.validate(); err != nil {
+	if err := req.Validate(); err != nil {
 		return &req, err
 	}
 	return &req, nil
 }
 
-func (r *request) validate() *Error {
+func (r *Request) Validate() *Error {
 	if bytes.Equal(r.ID, []byte("null")) {
 		r.ID = nil
 	}
 	if len(r.ID) > 0 && !isScalarID(r.ID) {
 		r.ID = nil
-		return newError(CodeBadJSON, "id must be a string or a number of at most %d bytes", maxIDLen)
+		return NewError(CodeBadJSON, "id must be a string or a number of at most %d bytes", MaxIDLen)
 	}
 	switch r.Type {
 	case "":
-		return newError(CodeMissingField, "type is required")
-	case typeJoin:
+		return NewError(CodeMissingField, "type is required")
+	case TypeJoin:
 		if r.Room == "" {
-			return newError(CodeMissingField, "join needs room")
+			return NewError(CodeMissingField, "join needs room")
 		}
 		if !validRoom(r.Room) {
-			return newError(CodeBadRoom, "room must be 1-64 characters of A-Z a-z 0-9 . _ -")
+			return NewError(CodeBadRoom, "room must be 1-64 characters of A-Z a-z 0-9 . _ -")
 		}
-		if !validName(r.Name) {
-			return newError(CodeBadName, "name must be at most 64 bytes of printable UTF-8, and not \"You\" or \"… (you)\"")
+		if !ValidName(r.Name) {
+			return NewError(CodeBadName, "name must be at most 64 bytes of printable UTF-8, and not \"You\" or \"… (you)\"")
 		}
-	case typeOffer, typeAnswer:
+	case TypeOffer, TypeAnswer:
 		if r.To == "" {
-			return newError(CodeMissingField, "%s needs to", r.Type)
+			return NewError(CodeMissingField, "%s needs to", r.Type)
 		}
-		if len(r.sdpRaw) <= len(`""`) {
-			return newError(CodeMissingField, "%s needs sdp", r.Type)
+		if len(r.SDPRaw) <= len(`""`) {
+			return NewError(CodeMissingField, "%s needs sdp", r.Type)
 		}
-	case typeCandidate:
+	case TypeCandidate:
 		if r.To == "" {
-			return newError(CodeMissingField, "candidate needs to")
+			return NewError(CodeMissingField, "candidate needs to")
 		}
 		if r.Candidate == nil {
-			return newError(CodeMissingField, "candidate needs candidate (an object, or null for end of candidates)")
+			return NewError(CodeMissingField, "candidate needs candidate (an object, or null for end of candidates)")
 		}
 		if c := bytes.TrimSpace(r.Candidate); c[0] != '{' && !bytes.Equal(c, []byte("null")) {
-			return newError(CodeBadJSON, "candidate must be an RTCIceCandidateInit object or null")
+			return NewError(CodeBadJSON, "candidate must be an RTCIceCandidateInit object or null")
 		}
-	case typeMessage:
+	case TypeMessage:
 		if r.Data == nil {
-			return newError(CodeMissingField, "message needs data")
+			return NewError(CodeMissingField, "message needs data")
 		}
-	case typeLeave, typePing, typeBye, typeEcho:
+	case TypeLeave, TypePing, TypeBye, TypeEcho:
 	default:
-		return newError(CodeUnknownType, "unknown type %q", truncate(r.Type, 32))
+		return NewError(CodeUnknownType, "unknown type %q", Truncate(r.Type, 32))
 	}
 	return nil
 }
 
 // dropBadID forgets an id the protocol does not allow, so an error never
 // echoes it.
-func (r *request) dropBadID() {
+func (r *Request) dropBadID() {
 	if len(r.ID) > 0 && !isScalarID(r.ID) {
 		r.ID = nil
 	}
@@ -137,7 +138,7 @@ func (r *request) dropBadID() {
 // sender's browser drop its WebSocket (1007), so it is refused too.
 func isScalarID(raw json.RawMessage) bool {
 	c := raw[0]
-	return len(raw) <= maxIDLen && (c == '"' || c == '-' || (c >= '0' && c <= '9')) && utf8.Valid(raw)
+	return len(raw) <= MaxIDLen && (c == '"' || c == '-' || (c >= '0' && c <= '9')) && utf8.Valid(raw)
 }
 
 func validRoom(room string) bool {
@@ -154,7 +155,7 @@ func validRoom(room string) bool {
 	return true
 }
 
-func validName(name string) bool {
+func ValidName(name string) bool {
 	if len(name) > maxNameLen || !utf8.ValidString(name) || impersonatesUI(name) {
 		return false
 	}
@@ -173,7 +174,7 @@ func impersonatesUI(name string) bool {
 	return n == "you" || n == "me" || strings.HasSuffix(n, "(you)")
 }
 
-func truncate(s string, n int) string {
+func Truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
@@ -188,7 +189,7 @@ type PeerInfo struct {
 	Name string `json:"name,omitempty"`
 }
 
-type welcomeFrame struct {
+type Welcome struct {
 	Type       string      `json:"type"`
 	Session    string      `json:"session"`
 	Token      string      `json:"token"`
@@ -197,16 +198,16 @@ type welcomeFrame struct {
 	Heartbeat  int         `json:"heartbeat"`
 }
 
-// resumedFrame is the notice that opens a resumed channel: the events
+// Resumed is the notice that opens a resumed channel: the events
 // after After up to Last follow.
-type resumedFrame struct {
+type Resumed struct {
 	Type    string `json:"type"`
 	Session string `json:"session"`
 	After   uint64 `json:"after"`
 	Last    uint64 `json:"last"`
 }
 
-type joinedFrame struct {
+type Joined struct {
 	Type  string     `json:"type"`
 	Room  string     `json:"room"`
 	Peers []PeerInfo `json:"peers"`
@@ -217,28 +218,28 @@ type joinedFrame struct {
 	Re         json.RawMessage `json:"re,omitempty"`
 }
 
-type peerFrame struct {
+type PeerEvent struct {
 	Type string   `json:"type"`
 	Peer PeerInfo `json:"peer"`
 }
 
-type replyFrame struct {
+type Reply struct {
 	Type string          `json:"type"`
 	Room string          `json:"room,omitempty"`
 	Re   json.RawMessage `json:"re,omitempty"`
 }
 
-type errorFrame struct {
+type ErrorFrame struct {
 	Type    string          `json:"type"`
 	Code    string          `json:"code"`
 	Message string          `json:"message"`
 	Re      json.RawMessage `json:"re,omitempty"`
 }
 
-// encode marshals a server frame. Every frame type above marshals without
+// Encode marshals a server frame. Every frame type above marshals without
 // error (RawMessage fields were validated when decoded), so a failure is a
 // programming error.
-func encode(v any) []byte {
+func Encode(v any) []byte {
 	b, err := json.Marshal(v)
 	if err != nil {
 		panic("signaling: cannot encode server frame: " + err.Error())

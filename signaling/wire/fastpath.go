@@ -1,8 +1,8 @@
-package signaling
+package wire
 
 import "bytes"
 
-// decodeRelayFast decodes offer, answer, candidate and message frames
+// DecodeRelayFast decodes offer, answer, candidate and message frames
 // without unescaping their payload: sdp, candidate and data stay the raw
 // JSON they arrived as and are spliced into the relayed frame. It gives
 // up (ok false) on anything it does not handle exactly as encoding/json
@@ -11,7 +11,7 @@ import "bytes"
 // req, the caller's, so that a relayed frame allocates no request (240
 // bytes of garbage per offer, 11 % of what the relay allocated:
 // docs/benchmarks.md, issue 9, branch p99); req then aliases frame.
-func decodeRelayFast(frame []byte, req *request) (ok bool) {
+func DecodeRelayFast(frame []byte, req *Request) (ok bool) {
 	// The scanner checks UTF-8 in strings, the only place a document it
 	// accepts can hold bytes from 0x80.
 	s := jsonScanner{b: frame}
@@ -26,13 +26,13 @@ func decodeRelayFast(frame []byte, req *request) (ok bool) {
 		return false
 	}
 	switch req.Type {
-	case typeOffer, typeAnswer, typeCandidate, typeMessage:
+	case TypeOffer, TypeAnswer, TypeCandidate, TypeMessage:
 		return true
 	}
 	return false
 }
 
-func (r *request) fastField(key []byte, keyEscaped bool, v []byte) bool {
+func (r *Request) fastField(key []byte, keyEscaped bool, v []byte) bool {
 	if keyEscaped {
 		return false
 	}
@@ -43,14 +43,14 @@ func (r *request) fastField(key []byte, keyEscaped bool, v []byte) bool {
 			return false
 		}
 		switch string(inner) { // constants, so no allocation
-		case typeOffer:
-			r.Type = typeOffer
-		case typeAnswer:
-			r.Type = typeAnswer
-		case typeCandidate:
-			r.Type = typeCandidate
-		case typeMessage:
-			r.Type = typeMessage
+		case TypeOffer:
+			r.Type = TypeOffer
+		case TypeAnswer:
+			r.Type = TypeAnswer
+		case TypeCandidate:
+			r.Type = TypeCandidate
+		case TypeMessage:
+			r.Type = TypeMessage
 		default:
 			return false
 		}
@@ -66,7 +66,7 @@ func (r *request) fastField(key []byte, keyEscaped bool, v []byte) bool {
 		if v[0] != '"' {
 			return false
 		}
-		r.sdpRaw = v
+		r.SDPRaw = v
 	case "candidate":
 		r.Candidate = v
 	case "data":
@@ -94,20 +94,20 @@ func plainString(v []byte) ([]byte, bool) {
 	return v[1 : len(v)-1], true
 }
 
-// appendRelayFrame writes the frame the recipients of r get: r's fields
+// AppendRelayFrame writes the frame the recipients of r get: r's fields
 // with "from" added and "id" dropped.
-func appendRelayFrame(dst []byte, r *request, from string) []byte {
+func AppendRelayFrame(dst []byte, r *Request, from string) []byte {
 	dst = append(dst, `{"type":"`...)
 	dst = append(dst, r.Type...) // one of the four relay types
 	dst = append(dst, `","from":`...)
-	dst = appendJSONString(dst, from)
+	dst = AppendJSONString(dst, from)
 	if r.To != "" {
 		dst = append(dst, `,"to":`...)
-		dst = appendJSONString(dst, r.To)
+		dst = AppendJSONString(dst, r.To)
 	}
-	if r.sdpRaw != nil {
+	if r.SDPRaw != nil {
 		dst = append(dst, `,"sdp":`...)
-		dst = append(dst, r.sdpRaw...)
+		dst = append(dst, r.SDPRaw...)
 	}
 	if r.Candidate != nil {
 		dst = append(dst, `,"candidate":`...)
@@ -120,8 +120,8 @@ func appendRelayFrame(dst []byte, r *request, from string) []byte {
 	return append(dst, '}')
 }
 
-// appendJSONString quotes s, which is valid UTF-8, as a JSON string.
-func appendJSONString(dst []byte, s string) []byte {
+// AppendJSONString quotes s, which is valid UTF-8, as a JSON string.
+func AppendJSONString(dst []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
 	if plainString8(s) { // session ids and most recipients: copied as they are

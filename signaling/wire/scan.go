@@ -1,4 +1,4 @@
-package signaling
+package wire
 
 // A validating JSON scanner that reports where values start and end
 // without decoding them. The relay fast path uses it to pass sdp,
