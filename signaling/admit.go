@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/netip"
 
+	"github.com/switchboard-rtc/switchboard/signaling/engine"
 	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
@@ -56,7 +57,7 @@ func (s *Server) open(ch channel, p resumeParams, source netip.Addr, announce bo
 				}
 				return old, cursor, notices, nil
 			}
-			if !errors.Is(err, ErrReplayGap) { // a cluster's Redis is down: the session lives on
+			if !errors.Is(err, engine.ErrReplayGap) { // a cluster's Redis is down: the session lives on
 				return nil, 0, nil, errUnavailable("resume")
 			}
 			// Events the client asked for are gone: the session cannot
@@ -70,24 +71,22 @@ func (s *Server) open(ch channel, p resumeParams, source netip.Addr, announce bo
 	}
 	sess = newSession(s, source)
 	if refusal := s.register(sess); refusal != nil {
-		s.cfg.Store.Drop(SessionRecord{ID: sess.id, Token: sess.token})
+		s.engine.Drop(engine.SessionRecord{ID: sess.id, Token: sess.token})
 		s.metrics.errors.WithLabelValues(refusal.Code).Inc()
 		return nil, 0, nil, refusal
 	}
-	if shared, ok := s.cfg.Store.(sharedStore); ok {
-		if _, err := shared.adopt(SessionRecord{ID: sess.id, Token: sess.token}, sess); err != nil {
-			s.endSession(sess, wire.CodeUnavailable)
-			return nil, 0, nil, errUnavailable("new session")
-		}
+	if _, err := s.engine.Adopt(engine.SessionRecord{ID: sess.id, Token: sess.token}, sess); err != nil {
+		s.endSession(sess, wire.CodeUnavailable)
+		return nil, 0, nil, errUnavailable("new session")
 	}
 	if _, _, err := sess.attach(ch, 0, false); err != nil {
-		if !errors.Is(err, ErrReplayGap) { // a cluster's Redis failed meanwhile
+		if !errors.Is(err, engine.ErrReplayGap) { // a cluster's Redis failed meanwhile
 			s.endSession(sess, wire.CodeUnavailable)
 			return nil, 0, nil, errUnavailable("new session")
 		}
 		return nil, 0, nil, wire.NewError(wire.CodeShutdown, "%s", closeMessages[wire.CodeShutdown]) // ended by a concurrent Shutdown
 	}
-	if err := sess.deliver(sess.welcome()); err != nil && !errors.Is(err, ErrLogFull) {
+	if err := sess.deliver(sess.welcome()); err != nil && !errors.Is(err, engine.ErrLogFull) {
 		s.endSession(sess, wire.CodeUnavailable) // a cluster's Redis failed meanwhile
 		return nil, 0, nil, errUnavailable("new session")
 	}

@@ -11,8 +11,8 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/switchboard-rtc/switchboard/signaling"
-	"github.com/switchboard-rtc/switchboard/signaling/redistest"
+	redisengine "github.com/switchboard-rtc/switchboard/signaling/engine/redis"
+	"github.com/switchboard-rtc/switchboard/signaling/engine/redis/redistest"
 )
 
 // BenchmarkClusterRelay measures the one-way latency of a 1.5 KB offer
@@ -81,13 +81,13 @@ func (tc clusterCase) nodes(b *testing.B, rs *redistest.Server) (string, string)
 	node := func(id string) string {
 		cfg := benchConfig()
 		if tc.redis {
-			eng, err := signaling.NewRedis(context.Background(), signaling.RedisConfig{
+			eng, err := redisengine.New(context.Background(), redisengine.Config{
 				Client: rs.Client(b), NodeID: id, Logger: slog.New(slog.DiscardHandler)})
 			if err != nil {
 				b.Fatal(err)
 			}
 			b.Cleanup(func() { eng.Close() }) // after the server's shutdown
-			cfg.Router, cfg.Store = eng, eng
+			cfg.Engine = eng
 		}
 		return benchServerWith(b, cfg)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/switchboard-rtc/switchboard/signaling/engine"
 )
 
 // Config tunes the signaling server. Zero values take the documented
@@ -125,11 +126,11 @@ type Config struct {
 	// room, so that every peer of a room uses the same one (in joined and
 	// /v1/ice-servers; welcome, before any room, has the session's).
 	TURNPool *TURNPool
-	// Router moves frames between sessions. Defaults to a MemoryRouter.
-	Router Router
-	// Store keeps sessions' replay buffers. Defaults to a MemoryStore
-	// bounded by ReplayEvents and ReplayBytes.
-	Store Store
+	// Engine keeps rooms and sessions: engine.Memory for one node (the
+	// default, bounded by MaxPeersPerRoom, ReplayEvents and ReplayBytes),
+	// a Redis engine (package engine/redis) for a cluster, whose own
+	// configuration bounds rooms and logs.
+	Engine engine.Engine
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Registerer receives the server's metrics; nil registers nowhere.
@@ -209,11 +210,9 @@ func (c *Config) setDefaults() {
 	if c.RoomJoinBurst == 0 {
 		c.RoomJoinBurst = 10
 	}
-	if c.Router == nil {
-		c.Router = NewMemoryRouter(c.MaxPeersPerRoom)
-	}
-	if c.Store == nil {
-		c.Store = NewMemoryStore(ReplayLimits{Events: c.ReplayEvents, Bytes: c.ReplayBytes})
+	if c.Engine == nil {
+		c.Engine = engine.NewMemory(engine.MemoryConfig{MaxPeers: c.MaxPeersPerRoom,
+			Limits: engine.ReplayLimits{Events: c.ReplayEvents, Bytes: c.ReplayBytes}})
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

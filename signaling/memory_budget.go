@@ -22,7 +22,7 @@ import (
 // noteBuffered wakes the budget's enforcer when the buffers passed the
 // budget. It runs after every event kept: an atomic load and a compare.
 func (s *Server) noteBuffered() {
-	if s.cfg.Store.Held() > s.cfg.MaxBufferedBytes {
+	if s.engine.Held() > s.cfg.MaxBufferedBytes {
 		select {
 		case s.overBudget <- struct{}{}:
 		default: // a cut is already due
@@ -50,7 +50,7 @@ func (s *Server) enforceBudget() {
 // every session were within it, the budget would hold.
 func (s *Server) cutOverBudget() {
 	limit := s.cfg.MaxBufferedBytes
-	held := s.cfg.Store.Held()
+	held := s.engine.Held()
 	if held <= limit {
 		return
 	}

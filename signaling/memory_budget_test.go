@@ -133,7 +133,7 @@ func hoardAttack(t testing.TB) hoardResult {
 		tick := time.NewTicker(2 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			peakHeld.Store(max(peakHeld.Load(), srv.cfg.Store.Held()))
+			peakHeld.Store(max(peakHeld.Load(), srv.engine.Held()))
 			peakHeap.Store(max(peakHeap.Load(), heapObjects()))
 			select {
 			case <-stopWatch:
@@ -188,7 +188,7 @@ func hoardAttack(t testing.TB) hoardResult {
 		}
 	}
 	runtime.GC()
-	r := hoardResult{held: srv.cfg.Store.Held(), peakHeld: peakHeld.Load(), baseHeap: baseHeap,
+	r := hoardResult{held: srv.engine.Held(), peakHeld: peakHeld.Load(), baseHeap: baseHeap,
 		peakHeap: peakHeap.Load(), liveHeap: heapObjects(), cut: n,
 		p50: lat[len(lat)/2], p99: lat[len(lat)*99/100]}
 	alice.alive()

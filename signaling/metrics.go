@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/switchboard-rtc/switchboard/signaling/engine"
 	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
@@ -14,7 +15,7 @@ type metrics struct {
 	errors      *prometheus.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer, router Router, store Store) *metrics {
+func newMetrics(reg prometheus.Registerer, eng engine.Engine) *metrics {
 	m := &metrics{
 		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "switchboard_signaling_connections",
@@ -50,11 +51,11 @@ func newMetrics(reg prometheus.Registerer, router Router, store Store) *metrics 
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "switchboard_signaling_rooms",
 				Help: "Rooms with at least one peer.",
-			}, func() float64 { return float64(router.Rooms()) }),
+			}, func() float64 { return float64(eng.Rooms()) }),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "switchboard_signaling_buffered_bytes",
 				Help: "Bytes of events the sessions' replay buffers hold in this node's memory, against -max-buffered-bytes.",
-			}, func() float64 { return float64(store.Held()) }))
+			}, func() float64 { return float64(eng.Held()) }))
 	}
 	return m
 }

@@ -7,9 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,27 +15,18 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
 
-	"github.com/switchboard-rtc/switchboard/signaling/redistest"
+	"github.com/switchboard-rtc/switchboard/signaling/engine"
+	redisengine "github.com/switchboard-rtc/switchboard/signaling/engine/redis"
+	"github.com/switchboard-rtc/switchboard/signaling/engine/redis/redistest"
 	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
-// TestRedisStore runs the Store contract against the Redis engine.
-func TestRedisStore(t *testing.T) {
-	rs := redistest.Start(t)
-	client := rs.Client(t)
-	var n atomic.Int32
-	testStoreContract(t, func(limits ReplayLimits) Store {
-		// A prefix per store: the contract reuses session ids.
-		return newTestEngine(t, client, RedisConfig{Limits: limits, Prefix: fmt.Sprintf("{c%d}:", n.Add(1))})
-	})
-}
-
-func newTestEngine(t *testing.T, client redis.UniversalClient, cfg RedisConfig) *Redis {
+func newTestEngine(t *testing.T, client redis.UniversalClient, cfg redisengine.Config) *redisengine.Engine {
 	t.Helper()
 	cfg.Client = client
 	ctx, cancel := contextWithTimeout(waitFor)
 	defer cancel()
-	eng, err := NewRedis(ctx, cfg)
+	eng, err := redisengine.New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +37,7 @@ func newTestEngine(t *testing.T, client redis.UniversalClient, cfg RedisConfig) 
 // node is one signaling server of a test cluster.
 type node struct {
 	srv *Server
-	eng *Redis
+	eng *redisengine.Engine
 	url string
 }
 
@@ -57,16 +46,16 @@ func startCluster(t *testing.T, rs *redistest.Server, n int, cfg Config) []node 
 	t.Helper()
 	nodes := make([]node, n)
 	for i := range nodes {
-		eng := newTestEngine(t, rs.Client(t), RedisConfig{NodeID: "node" + strconv.Itoa(i),
+		eng := newTestEngine(t, rs.Client(t), redisengine.Config{NodeID: "node" + strconv.Itoa(i),
 			PublicURL: "https://node" + strconv.Itoa(i) + ".example", NodeTTL: 400 * time.Millisecond})
 		c := cfg
-		c.Router, c.Store = eng, eng
+		c.Engine = eng
 		srv, url := startServer(t, c) // its cleanup runs before eng's
 		nodes[i] = node{srv: srv, eng: eng, url: url}
 	}
 	deadline := time.Now().Add(waitFor)
 	for _, nd := range nodes { // every node sees every other after a heartbeat
-		for l := nd.eng.nodes.Load(); l == nil || len(*l) != n; l = nd.eng.nodes.Load() {
+		for len(nd.eng.Nodes()) != n {
 			if time.Now().After(deadline) {
 				t.Fatalf("%s does not see %d nodes", nd.eng.NodeID(), n)
 			}
@@ -103,7 +92,7 @@ func TestClusterRelay(t *testing.T) {
 	a.expect("peer-joined")
 	b.expect("peer-joined")
 	// Every node places the room on the same node, and says which.
-	want := "https://" + roomOwner([]clusterNode{{ID: "node0"}, {ID: "node1"}, {ID: "node2"}}, "r").ID + ".example"
+	want := "https://" + engine.Place([]engine.Node{{ID: "node0"}, {ID: "node1"}, {ID: "node2"}}, "r").ID + ".example"
 	for _, n := range nodes {
 		if got := n.eng.RoomOwner("r"); got != want {
 			t.Fatalf("%s places r on %q, want %q", n.eng.NodeID(), got, want)
@@ -138,7 +127,7 @@ func TestClusterRelay(t *testing.T) {
 		}
 		p.alive()
 	}
-	if got := nodes[0].srv.router.Rooms(); got != 1 {
+	if got := nodes[0].srv.engine.Rooms(); got != 1 {
 		t.Fatalf("node0 rooms %d", got)
 	}
 }
@@ -283,14 +272,14 @@ type killableNode struct {
 }
 
 // startKillableNode serves a node until the test ends or kill.
-func startKillableNode(t *testing.T, rs *redistest.Server, id string, cfg Config, rcfg RedisConfig) *killableNode {
+func startKillableNode(t *testing.T, rs *redistest.Server, id string, cfg Config, rcfg redisengine.Config) *killableNode {
 	t.Helper()
 	client := redis.NewClient(&redis.Options{Addr: rs.Addr(), MaxRetries: -1,
 		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}})
 	t.Cleanup(func() { client.Close() })
 	rcfg.NodeID = id
 	eng := newTestEngine(t, client, rcfg)
-	cfg.Router, cfg.Store = eng, eng
+	cfg.Engine = eng
 	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -356,7 +345,7 @@ func (l *connTracker) closeAll() {
 func TestClusterNodeDeath(t *testing.T) {
 	rs := redistest.Start(t)
 	cfg := Config{ResumeGrace: 1500 * time.Millisecond}
-	rcfg := RedisConfig{NodeTTL: 400 * time.Millisecond, Grace: cfg.ResumeGrace}
+	rcfg := redisengine.Config{NodeTTL: 400 * time.Millisecond, Grace: cfg.ResumeGrace}
 	n0 := startKillableNode(t, rs, "node0", cfg, rcfg)
 	n1 := startKillableNode(t, rs, "node1", cfg, rcfg)
 	n2 := startKillableNode(t, rs, "node2", cfg, rcfg)
@@ -414,7 +403,7 @@ func TestClusterNodeDeath(t *testing.T) {
 // routing works again. No frame is lost without its sender being told.
 func TestClusterRedisRestart(t *testing.T) {
 	rs := redistest.Start(t)
-	rcfg := RedisConfig{NodeTTL: 400 * time.Millisecond}
+	rcfg := redisengine.Config{NodeTTL: 400 * time.Millisecond}
 	n0 := startKillableNode(t, rs, "node0", Config{}, rcfg)
 	n1 := startKillableNode(t, rs, "node1", Config{}, rcfg)
 	alice, bob := dial(t, n0.url, nil), dial(t, n1.url, nil)
@@ -484,8 +473,8 @@ func TestClusterRedisRestart(t *testing.T) {
 // and its peer never hears it left.
 func TestClusterHandOver(t *testing.T) {
 	rs := redistest.Start(t)
-	n0 := startKillableNode(t, rs, "node0", Config{}, RedisConfig{})
-	n1 := startKillableNode(t, rs, "node1", Config{}, RedisConfig{})
+	n0 := startKillableNode(t, rs, "node0", Config{}, redisengine.Config{})
+	n1 := startKillableNode(t, rs, "node1", Config{}, redisengine.Config{})
 	alice, bob := dial(t, n0.url, nil), dial(t, n1.url, nil)
 	alice.join("r")
 	bob.join("r")
@@ -518,23 +507,5 @@ func TestClusterHandOver(t *testing.T) {
 	alice.expect("answer") // not peer-left
 	if n := rs.Client(t).ZScore(context.Background(), "{sb}:nodes", "node1").Err(); n == nil {
 		t.Fatal("node1 still listed after its shutdown")
-	}
-}
-
-func TestParseRedisURL(t *testing.T) {
-	for _, raw := range []string{"redis://127.0.0.1:6379/0", "rediss://u:p@example.com:6380", "redis://127.0.0.1:26379?master_name=m",
-		"redis+cluster://127.0.0.1:7000?addr=127.0.0.1:7001"} {
-		c, err := ParseRedisURL(raw)
-		if err != nil {
-			t.Errorf("%s: %v", raw, err)
-			continue
-		}
-		c.Close()
-	}
-	for _, raw := range []string{"http://127.0.0.1:6379", "redis://u:hunter2@127.0.0.1:6379?bogus=1", "redis://u:hunter2@[::1"} {
-		_, err := ParseRedisURL(raw)
-		if err == nil || strings.Contains(err.Error(), "hunter2") {
-			t.Errorf("%s: error %v, want one without the password", raw, err)
-		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/switchboard-rtc/switchboard/signaling/engine"
 	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
@@ -314,12 +315,10 @@ func TestBusySessionBufferTrimmed(t *testing.T) {
 		bob.expect("message")
 	}
 	bob.alive() // reads on, so gorilla answers the pings in between
-	log := srv.lookup(bob.welcome.str("token")).log.(*memoryLog)
+	log := srv.lookup(bob.welcome.str("token")).log
 	deadline := time.Now().Add(waitFor)
 	for {
-		log.mu.Lock()
-		kept := log.bytes
-		log.mu.Unlock()
+		kept := logState(t, log).Bytes
 		if kept <= 2*ackBytes {
 			return
 		}
@@ -362,12 +361,10 @@ func TestQuietSessionAckedEarly(t *testing.T) {
 			}
 		}
 	}()
-	log := srv.lookup(a.welcome.str("token")).log.(*memoryLog)
+	log := srv.lookup(a.welcome.str("token")).log
 	deadline := time.Now().Add(waitFor)
 	for {
-		log.mu.Lock()
-		kept := len(log.events)
-		log.mu.Unlock()
+		kept := logState(t, log).Events
 		if kept == 0 {
 			return
 		}
@@ -394,7 +391,7 @@ func TestPostAcknowledgesEvents(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		peer.send(frame{"type": "message", "to": welcome.str("session"), "data": i})
 	}
-	log := srv.lookup(token).log.(*memoryLog)
+	log := srv.lookup(token).log
 	last := 0
 	for i := 0; i < 5; i++ {
 		last = seqOf(sse.expect("message"))
@@ -407,10 +404,7 @@ func TestPostAcknowledgesEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	log.mu.Lock()
-	kept := len(log.events)
-	log.mu.Unlock()
-	if kept != 0 {
+	if kept := logState(t, log).Events; kept != 0 {
 		t.Fatalf("%d events kept after the client acknowledged seq %d", kept, last)
 	}
 }
@@ -426,11 +420,10 @@ func TestPongAcknowledgesOnlyItsPing(t *testing.T) {
 	b.join("r")
 	a.expect("peer-joined")
 	token := a.welcome.str("token")
-	log := srv.lookup(token).log.(*memoryLog)
+	log := srv.lookup(token).log
 	state := func() (first, taken, next uint64) {
-		log.mu.Lock()
-		defer log.mu.Unlock()
-		return log.first(), log.taken, log.next
+		st := logState(t, log)
+		return st.First, st.Taken, st.Next
 	}
 	waitState := func(what string, ok func(first, taken, next uint64) bool) {
 		t.Helper()
@@ -469,4 +462,14 @@ func TestPongAcknowledgesOnlyItsPing(t *testing.T) {
 	if f := r.expect("message"); seqOf(f) != last+1 {
 		t.Fatalf("first replayed %v, want seq %d", f["seq"], last+1)
 	}
+}
+
+// logState reads a memory log's marks.
+func logState(t testing.TB, log engine.EventLog) engine.LogState {
+	t.Helper()
+	st, ok := engine.MemoryLogState(log)
+	if !ok {
+		t.Fatalf("%T is not a memory log", log)
+	}
+	return st
 }

@@ -5,7 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchboard-rtc/switchboard/signaling/redistest"
+	redisengine "github.com/switchboard-rtc/switchboard/signaling/engine/redis"
+	"github.com/switchboard-rtc/switchboard/signaling/engine/redis/redistest"
 )
 
 // TestSentinel: two nodes given the -redis URL of a Sentinel find the
@@ -16,13 +17,13 @@ func TestSentinel(t *testing.T) {
 	url := "redis://" + sentinel.Addr() + "?master_name=sb"
 	var urls [2]string
 	for i := range urls {
-		client, err := ParseRedisURL(url)
+		client, err := redisengine.ParseURL(url)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { client.Close() })
-		eng := newTestEngine(t, client, RedisConfig{NodeID: "sentinel" + strconv.Itoa(i), NodeTTL: 400 * time.Millisecond})
-		_, urls[i] = startServer(t, Config{Router: eng, Store: eng})
+		eng := newTestEngine(t, client, redisengine.Config{NodeID: "sentinel" + strconv.Itoa(i), NodeTTL: 400 * time.Millisecond})
+		_, urls[i] = startServer(t, Config{Engine: eng})
 	}
 	a, b := dial(t, urls[0], nil), dial(t, urls[1], nil)
 	a.join("r")

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/switchboard-rtc/switchboard/signaling/engine"
 	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
@@ -18,7 +19,7 @@ import (
 // call Shutdown before exiting.
 type Server struct {
 	cfg      Config
-	router   Router
+	engine   engine.Engine
 	metrics  *metrics
 	log      *slog.Logger
 	upgrader *websocket.Upgrader
@@ -52,7 +53,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg:        cfg,
-		router:     cfg.Router,
+		engine:     cfg.Engine,
 		log:        cfg.Logger,
 		sessions:   make(map[string]*session),
 		perAddr:    sessionCounts{max: cfg.MaxSessionsPerAddr, counts: make(map[netip.Addr]int)},
@@ -62,7 +63,7 @@ func New(cfg Config) (*Server, error) {
 		overBudget: make(chan struct{}, 1),
 	}
 	s.overLimit = wire.NewError(wire.CodeRateLimited, "more than %g frames/s (burst %d); frames dropped unread", cfg.RateLimit, cfg.RateBurst)
-	s.metrics = newMetrics(cfg.Registerer, cfg.Router, cfg.Store)
+	s.metrics = newMetrics(cfg.Registerer, cfg.Engine)
 	s.upgrader = s.newUpgrader()
 	p, err := newParker(func(c *wsConn) {
 		s.wg.Add(1) // run is counted: the count is not zero
@@ -171,13 +172,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		open = append(open, sess)
 	}
 	s.mu.Unlock()
-	if shared, ok := s.cfg.Store.(sharedStore); ok {
+	if s.engine.Shared() {
 		// In a cluster the sessions live on: their clients resume on
 		// another node, and their peers notice nothing.
 		for _, sess := range open {
-			sess.release(wire.CodeResume)
+			sess.Release(wire.CodeResume)
 		}
-		if err := shared.handOver(); err != nil {
+		if err := s.engine.HandOver(); err != nil {
 			s.log.Warn("sessions not handed over: they wait for this node's heartbeat to run out", "err", err)
 		}
 	} else {
@@ -212,15 +213,14 @@ func (s *Server) lookupFrom(token string, source netip.Addr) *session {
 	if token == "" {
 		return nil
 	}
-	rec, log, ok := s.cfg.Store.Find(token)
+	rec, log, ok := s.engine.Find(token)
 	if !ok {
 		return nil
 	}
 	s.mu.Lock()
 	sess := s.sessions[rec.ID]
 	s.mu.Unlock()
-	shared, ok := s.cfg.Store.(sharedStore)
-	if sess != nil || !ok {
+	if sess != nil || !s.engine.Shared() {
 		return sess
 	}
 	sess = &session{srv: s, id: rec.ID, token: rec.Token, log: log, source: source}
@@ -229,7 +229,7 @@ func (s *Server) lookupFrom(token string, source netip.Addr) *session {
 		defer s.mu.Unlock()
 		return s.sessions[rec.ID] // adopted by a concurrent request, or no room for it
 	}
-	room, err := shared.adopt(rec, sess)
+	room, err := s.engine.Adopt(rec, sess)
 	if err != nil {
 		s.forget(sess, wire.CodeResumeFailed)
 		return nil
@@ -242,18 +242,9 @@ func (s *Server) lookupFrom(token string, source netip.Addr) *session {
 	return sess
 }
 
-// clusterReady reports whether the Router can reach what it shares with
-// other nodes; a single node's always can.
-func (s *Server) clusterReady() bool { return s.Ready() == nil }
-
 // Ready reports whether the server can take joins and relays: an error
 // while a cluster's Redis is out of reach. It backs /readyz.
-func (s *Server) Ready() error {
-	if r, ok := s.router.(interface{ Ready() error }); ok {
-		return r.Ready()
-	}
-	return nil
-}
+func (s *Server) Ready() error { return s.engine.Ready() }
 
 // iceServers are a session's: the bundled relay's (Config.ICEServers),
 // then the TURN pool's host for its room (before it joins one, for the
@@ -278,15 +269,6 @@ func (s *Server) iceServers(sessionID, room string) ([]wire.ICEServer, time.Dura
 	return servers, ttl
 }
 
-// roomOwner is the URL of the node a cluster places room on; "" on a
-// single node.
-func (s *Server) roomOwner(room string) string {
-	if r, ok := s.router.(interface{ RoomOwner(string) string }); ok {
-		return r.RoomOwner(room)
-	}
-	return ""
-}
-
 // endSession ends sess for reason (a Code*), closing its channel with the
 // WebSocket code that goes with it, and forgets it.
 func (s *Server) endSession(sess *session, reason string) {
@@ -301,7 +283,7 @@ func (s *Server) endSession(sess *session, reason string) {
 		return
 	}
 	s.forget(sess, reason)
-	s.cfg.Store.Drop(SessionRecord{ID: sess.id, Token: sess.token})
+	s.engine.Drop(engine.SessionRecord{ID: sess.id, Token: sess.token})
 }
 
 // forget removes an ended or released session from those this node runs.
@@ -317,7 +299,7 @@ func (s *Server) forget(sess *session, reason string) {
 }
 
 // goEnd ends sess from a goroutine of its own: the caller holds the
-// router's lock, which ending (leaving the room) needs.
+// engine's room lock, which ending (leaving the room) needs.
 func (s *Server) goEnd(sess *session, reason string) {
 	s.wg.Add(1)
 	go func() {

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/switchboard-rtc/switchboard/signaling/engine"
 	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
@@ -32,7 +33,7 @@ type session struct {
 	srv    *Server
 	id     string // public: other peers address this one by it
 	token  string // secret: proves ownership of the session
-	log    EventLog
+	log    engine.EventLog
 	frames bucket // Config.RateLimit
 	bytes  bucket // Config.ByteRate
 	// refusedAt is when the last rate_limited refusal went out (Unix ns):
@@ -54,7 +55,7 @@ type session struct {
 	mu   sync.Mutex
 	room string
 
-	// chMu guards the attachment. Order: mu before the router's lock
+	// chMu guards the attachment. Order: mu before the engine's room lock
 	// before chMu; the log's lock is never held while taking another.
 	chMu  sync.Mutex
 	ch    channel
@@ -62,19 +63,19 @@ type session struct {
 }
 
 func newSession(srv *Server, source netip.Addr) *session {
-	rec := SessionRecord{ID: rand.Text(), Token: rand.Text() + rand.Text()}
+	rec := engine.SessionRecord{ID: rand.Text(), Token: rand.Text() + rand.Text()}
 	return &session{
 		srv:    srv,
 		id:     rec.ID,
 		token:  rec.Token,
-		log:    srv.cfg.Store.Create(rec),
+		log:    srv.engine.Create(rec),
 		source: source,
 	}
 }
 
-// Deliver implements Mailbox: the frame is numbered into the log, then the
-// attached channel, if any, is woken. It runs under the router's lock, so
-// a full log ends the session from another goroutine.
+// Deliver implements engine.Mailbox: the frame is numbered into the log,
+// then the attached channel, if any, is woken. It runs under the engine's
+// room lock, so a full log ends the session from another goroutine.
 func (s *session) Deliver(frame []byte) { _ = s.deliver(frame) }
 
 // deliver is Deliver for the session's own replies: besides a full log,
@@ -82,19 +83,19 @@ func (s *session) Deliver(frame []byte) { _ = s.deliver(frame) }
 // cluster's Redis is down), so that the request is answered otherwise.
 func (s *session) deliver(frame []byte) error {
 	if _, err := s.log.Append(frame); err != nil {
-		if errors.Is(err, ErrLogFull) {
-			s.overflow()
+		if errors.Is(err, engine.ErrLogFull) {
+			s.Overflow()
 		}
 		return err
 	}
 	s.srv.noteBuffered()
-	s.wakeChannel()
+	s.Wake()
 	return nil
 }
 
-// wakeChannel tells the attached channel, if any, that events were
-// appended to the log.
-func (s *session) wakeChannel() {
+// Wake implements engine.Mailbox: it tells the attached channel, if any,
+// that events were appended to the log.
+func (s *session) Wake() {
 	s.chMu.Lock()
 	ch := s.ch
 	s.chMu.Unlock()
@@ -103,8 +104,9 @@ func (s *session) wakeChannel() {
 	}
 }
 
-// overflow ends the session, whose log is full, from another goroutine.
-func (s *session) overflow() {
+// Overflow implements engine.Mailbox: it ends the session, whose log is
+// full, from another goroutine.
+func (s *session) Overflow() {
 	if s.ended.Load() {
 		return // a late delivery to an ended session's dropped log
 	}
@@ -112,10 +114,10 @@ func (s *session) overflow() {
 	s.srv.goEnd(s, wire.CodeSlowConsumer)
 }
 
-// release lets the session go without ending it: another node of the
-// cluster runs it now (reason replaced), or may (reason resume). Its
-// channel, if any, is closed for reason.
-func (s *session) release(reason string) {
+// Release implements engine.Mailbox: it lets the session go without
+// ending it, as another node of the cluster runs it now (reason replaced)
+// or may (reason resume). Its channel, if any, is closed for reason.
+func (s *session) Release(reason string) {
 	s.chMu.Lock()
 	if s.ended.Load() {
 		s.chMu.Unlock()
@@ -146,7 +148,7 @@ func (s *session) attach(ch channel, after uint64, fromLast bool) (cursor, last 
 	s.chMu.Lock()
 	if s.ended.Load() {
 		s.chMu.Unlock()
-		return 0, 0, ErrReplayGap
+		return 0, 0, engine.ErrReplayGap
 	}
 	if fromLast {
 		after = s.log.Last()
@@ -316,7 +318,7 @@ func (s *session) handleLocked(frame []byte, reject replyFunc) (slow, bye bool) 
 			s.refuse(reject, req.ID, wire.NewError(wire.CodeNotInRoom, "not in a room"))
 			break
 		}
-		if !s.srv.clusterReady() { // leaving now would only half happen
+		if s.srv.engine.Ready() != nil { // leaving now would only half happen
 			s.refuse(reject, req.ID, errUnavailable("leave"))
 			break
 		}
@@ -368,7 +370,7 @@ func (s *session) join(req *wire.Request, reject replyFunc) {
 		s.refuse(reject, req.ID, wire.NewError(wire.CodeRateLimited, "more than %g joins/s into room %q; join dropped", s.srv.cfg.RoomJoinRate, req.Room))
 		return
 	}
-	owner := s.srv.roomOwner(req.Room)
+	owner := s.srv.engine.RoomOwner(req.Room)
 	var servers []wire.ICEServer
 	var ttl time.Duration
 	if s.srv.cfg.TURNPool != nil { // the room's relay host: every peer of the room uses the same
@@ -378,8 +380,8 @@ func (s *session) join(req *wire.Request, reject replyFunc) {
 		return wire.Encode(wire.Joined{Type: "joined", Room: req.Room, Peers: peers, Owner: owner,
 			ICEServers: servers, TTL: int(ttl.Seconds()), Re: req.ID})
 	}
-	err := s.srv.router.Join(req.Room, self, s, limit, joined, wire.Encode(wire.PeerEvent{Type: "peer-joined", Peer: self}))
-	if errors.Is(err, ErrRoomFull) {
+	err := s.srv.engine.Join(req.Room, self, s, limit, joined, wire.Encode(wire.PeerEvent{Type: "peer-joined", Peer: self}))
+	if errors.Is(err, engine.ErrRoomFull) {
 		s.refuse(reject, req.ID, wire.NewError(wire.CodeRoomFull, "room %q is full (%d peers)", req.Room, limit))
 		return
 	}
@@ -406,7 +408,7 @@ func (s *session) leave() {
 	if s.room == "" {
 		return
 	}
-	s.srv.router.Leave(s.room, s.id, wire.Encode(wire.PeerEvent{Type: "peer-left", Peer: wire.PeerInfo{ID: s.id}}))
+	s.srv.engine.Leave(s.room, s.id, wire.Encode(wire.PeerEvent{Type: "peer-left", Peer: wire.PeerInfo{ID: s.id}}))
 	s.room = ""
 }
 
@@ -418,8 +420,8 @@ func (s *session) relay(req *wire.Request, reject replyFunc) bool {
 	}
 	size := len(req.SDPRaw) + len(req.Candidate) + len(req.Data) + len(req.To) + len(s.id) + 64
 	frame := wire.AppendRelayFrame(make([]byte, 0, size), req, s.id)
-	if err := s.srv.router.Send(s.room, s.id, req.To, frame); err != nil {
-		if !errors.Is(err, ErrUnknownPeer) {
+	if err := s.srv.engine.Send(s.room, s.id, req.To, frame); err != nil {
+		if !errors.Is(err, engine.ErrUnknownPeer) {
 			s.refuse(reject, req.ID, errUnavailable(req.Type))
 			return false
 		}
@@ -470,7 +472,7 @@ func (s *session) rejectAsEvent(id json.RawMessage, e *wire.Error) {
 		}
 	}
 	frame := wire.Encode(wire.ErrorFrame{Type: "error", Code: e.Code, Message: e.Message, Re: id})
-	if err := s.deliver(frame); err != nil && !errors.Is(err, ErrLogFull) {
+	if err := s.deliver(frame); err != nil && !errors.Is(err, engine.ErrLogFull) {
 		// The log is out of reach: the refusal goes on the channel as a
 		// notice, without a seq, rather than nowhere.
 		if n, ok := s.attached().(noticer); ok {
@@ -484,7 +486,7 @@ type noticer interface{ notice(frame []byte) }
 
 // reply delivers the answer to req, or refuses req when it cannot.
 func (s *session) reply(frame []byte, req *wire.Request, reject replyFunc) {
-	if err := s.deliver(frame); err != nil && !errors.Is(err, ErrLogFull) {
+	if err := s.deliver(frame); err != nil && !errors.Is(err, engine.ErrLogFull) {
 		s.refuse(reject, req.ID, errUnavailable(req.Type))
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/switchboard-rtc/switchboard/signaling/engine"
 	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
@@ -35,7 +36,7 @@ type TURNPoolConfig struct {
 // same relay.
 type TURNPool struct {
 	cfg     TURNPoolConfig
-	healthy atomic.Pointer[[]clusterNode]
+	healthy atomic.Pointer[[]engine.Node]
 	stop    chan struct{}
 	wg      sync.WaitGroup
 	once    sync.Once
@@ -109,10 +110,10 @@ func (p *TURNPool) checkAll() {
 			was[n.ID] = true
 		}
 	}
-	healthy := make([]clusterNode, 0, len(ok))
+	healthy := make([]engine.Node, 0, len(ok))
 	for i, h := range p.cfg.Hosts {
 		if ok[i] {
-			healthy = append(healthy, clusterNode{ID: h})
+			healthy = append(healthy, engine.Node{ID: h})
 		}
 		if old := p.healthy.Load(); old != nil && ok[i] != was[h] {
 			p.cfg.Logger.Warn("TURN pool host changed", "host", h, "healthy", ok[i])
@@ -134,7 +135,7 @@ func (p *TURNPool) Healthy() []string {
 // Servers returns the ICE servers of key's host with credentials for
 // user; none while no host is healthy.
 func (p *TURNPool) Servers(key, user string) ([]wire.ICEServer, time.Duration) {
-	host := roomOwner(*p.healthy.Load(), key).ID
+	host := engine.Place(*p.healthy.Load(), key).ID
 	if host == "" {
 		return nil, 0
 	}

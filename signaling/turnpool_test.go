@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-rtc/switchboard/signaling/engine"
 	"github.com/switchboard-rtc/switchboard/stun"
 )
 
@@ -68,7 +69,7 @@ func TestTURNPool(t *testing.T) {
 		}
 		return servers[0].(map[string]any)["urls"].([]any)[0].(string)
 	}
-	want := "stun:" + roomOwner([]clusterNode{{ID: addrs[0]}, {ID: addrs[1]}, {ID: addrs[2]}}, "r").ID
+	want := "stun:" + engine.Place([]engine.Node{{ID: addrs[0]}, {ID: addrs[1]}, {ID: addrs[2]}}, "r").ID
 	a, b := dial(t, url, nil), dial(t, url, nil)
 	if got := relayOf(a.join("r")); got != want {
 		t.Fatalf("room r on %s, want %s", got, want)

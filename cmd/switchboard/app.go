@@ -86,7 +86,7 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger, reload 
 		defer relay.Close()
 	}
 
-	router, store, stopRedis, err := clusterEngine(ctx, c, log)
+	eng, stopRedis, err := clusterEngine(ctx, c, log)
 	if err != nil {
 		return err
 	}
@@ -138,8 +138,7 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger, reload 
 		ICEServers:         iceServers(relay),
 		TURNPool:           pool,
 		Echo:               echoStarter,
-		Router:             router,
-		Store:              store,
+		Engine:             eng,
 		Logger:             log.With("component", "signaling"),
 		Registerer:         reg,
 	})

@@ -7,28 +7,30 @@ import (
 	"time"
 
 	"github.com/switchboard-rtc/switchboard/signaling"
+	"github.com/switchboard-rtc/switchboard/signaling/engine"
+	redisengine "github.com/switchboard-rtc/switchboard/signaling/engine/redis"
 	"github.com/switchboard-rtc/switchboard/stun"
 	"github.com/switchboard-rtc/switchboard/turn"
 )
 
-// clusterEngine connects to -redis, when set, and returns the Router and
-// Store every node shares, and a function that disconnects. Without
-// -redis both are nil: the signaling server keeps everything in memory.
-func clusterEngine(ctx context.Context, c *config, log *slog.Logger) (signaling.Router, signaling.Store, func(), error) {
+// clusterEngine connects to -redis, when set, and returns the engine
+// every node shares, and a function that disconnects. Without -redis it
+// is nil: the signaling server keeps everything in memory.
+func clusterEngine(ctx context.Context, c *config, log *slog.Logger) (engine.Engine, func(), error) {
 	if c.Redis == "" {
-		return nil, nil, func() {}, nil
+		return nil, func() {}, nil
 	}
-	client, err := signaling.ParseRedisURL(c.Redis)
+	client, err := redisengine.ParseURL(c.Redis)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	var publicURL string
 	if urls := c.publicURLs(); len(urls) > 0 {
 		publicURL = urls[0]
 	}
-	eng, err := signaling.NewRedis(ctx, signaling.RedisConfig{
+	eng, err := redisengine.New(ctx, redisengine.Config{
 		Client:    client,
-		Limits:    signaling.ReplayLimits{Events: c.ReplayEvents, Bytes: c.ReplayBytes},
+		Limits:    engine.ReplayLimits{Events: c.ReplayEvents, Bytes: c.ReplayBytes},
 		MaxPeers:  c.RoomSize,
 		Grace:     c.ResumeGrace,
 		PublicURL: publicURL,
@@ -36,10 +38,10 @@ func clusterEngine(ctx context.Context, c *config, log *slog.Logger) (signaling.
 	})
 	if err != nil {
 		_ = client.Close()
-		return nil, nil, nil, fmt.Errorf("-redis: %w", err)
+		return nil, nil, fmt.Errorf("-redis: %w", err)
 	}
 	log.Info("sharing rooms and sessions through redis", "node", eng.NodeID())
-	return eng, eng, func() { _ = eng.Close(); _ = client.Close() }, nil
+	return eng, func() { _ = eng.Close(); _ = client.Close() }, nil
 }
 
 // turnPool starts the health checks of -turn-urls, when set; nil without.

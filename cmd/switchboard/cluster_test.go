@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/switchboard-rtc/switchboard/signaling/redistest"
+	"github.com/switchboard-rtc/switchboard/signaling/engine/redis/redistest"
 )
 
 // TestRedisFlag: two nodes started with -redis share a room, two pion

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/switchboard-rtc/switchboard/signaling"
+	redisengine "github.com/switchboard-rtc/switchboard/signaling/engine/redis"
 	"github.com/switchboard-rtc/switchboard/turn"
 )
 
@@ -241,7 +241,7 @@ func (c *config) validate() error {
 		}
 	}
 	if c.Redis != "" {
-		client, err := signaling.ParseRedisURL(c.Redis)
+		client, err := redisengine.ParseURL(c.Redis)
 		if err != nil {
 			return fmt.Errorf("%w: -redis: %v", errConfig, err)
 		}

@@ -1,4 +1,4 @@
-package signaling
+package redis
 
 import (
 	"bytes"
@@ -7,34 +7,32 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/switchboard-rtc/switchboard/signaling/engine"
 	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
-// RedisConfig configures the Redis engine. Zero values take the
+// Config configures the Redis engine. Zero values take the
 // documented defaults.
-type RedisConfig struct {
+type Config struct {
 	// Client reaches Redis (standalone, Sentinel or Cluster); required.
 	// The engine does not close it.
-	Client redis.UniversalClient
+	Client goredis.UniversalClient
 	// Prefix starts every key. Defaults to "{sb}:": the braces put every
 	// key in one hash slot, which the scripts need on a Redis Cluster.
 	Prefix string
 	// NodeID names this node; defaults to a random one. Two live nodes
 	// must never share one.
 	NodeID string
-	// Limits bound each session's replay buffer, as Config.ReplayEvents
-	// and Config.ReplayBytes do; every node must use the same. Default to
-	// 1024 events and 1 MiB.
-	Limits ReplayLimits
-	// MaxPeers caps room size, as Config.MaxPeersPerRoom. Defaults to 16.
+	// Limits bound each session's replay log; every node must use the
+	// same. Default to engine.ReplayLimits's.
+	Limits engine.ReplayLimits
+	// MaxPeers caps room size. Defaults to engine.DefaultMaxPeers.
 	MaxPeers int
 	// Timeout bounds each Redis call. Defaults to 2 s.
 	Timeout time.Duration
@@ -52,21 +50,16 @@ type RedisConfig struct {
 	Logger *slog.Logger
 }
 
-func (c *RedisConfig) setDefaults() {
+func (c *Config) setDefaults() {
 	if c.Prefix == "" {
 		c.Prefix = "{sb}:"
 	}
 	if c.NodeID == "" {
 		c.NodeID = rand.Text()
 	}
-	if c.Limits.Events == 0 {
-		c.Limits.Events = 1024
-	}
-	if c.Limits.Bytes == 0 {
-		c.Limits.Bytes = 1 << 20
-	}
+	c.Limits.SetDefaults()
 	if c.MaxPeers == 0 {
-		c.MaxPeers = 16
+		c.MaxPeers = engine.DefaultMaxPeers
 	}
 	if c.Timeout == 0 {
 		c.Timeout = 2 * time.Second
@@ -82,10 +75,10 @@ func (c *RedisConfig) setDefaults() {
 	}
 }
 
-func (c *RedisConfig) validate() error {
+func (c *Config) validate() error {
 	switch {
 	case c.Client == nil:
-		return fmt.Errorf("%w: RedisConfig.Client is required", errBadConfig)
+		return fmt.Errorf("%w: Config.Client is required", errBadConfig)
 	case strings.ContainsAny(c.NodeID, " \t\n"):
 		return fmt.Errorf("%w: NodeID %q has white space", errBadConfig, c.NodeID)
 	case c.Limits.Events < 1 || c.Limits.Bytes < 1 || c.MaxPeers < 2 || c.Timeout < 0 || c.Grace < 0:
@@ -96,16 +89,16 @@ func (c *RedisConfig) validate() error {
 	return nil
 }
 
-// Redis is the cluster engine: a Router and a Store whose rooms, session
-// records and replay buffers live in Redis, so that a message reaches a
+// Engine is the cluster's engine.Engine: rooms, session records and
+// replay logs live in Redis, so that a message reaches a
 // peer on any node and a client can resume on any node. Each node
 // subscribes to its own notice channel, through which the others wake
 // the sessions it runs.
-type Redis struct {
-	cfg       RedisConfig
-	rdb       redis.UniversalClient
+type Engine struct {
+	cfg       Config
+	rdb       goredis.UniversalClient
 	args      []any // the scripts' first four arguments
-	sub       *redis.PubSub
+	sub       *goredis.PubSub
 	stop      chan struct{} // closed by Close
 	closeOnce sync.Once
 	wg        sync.WaitGroup // the notice loop and the heartbeat
@@ -114,54 +107,27 @@ type Redis struct {
 	peerLeft [2][]byte
 	up       atomic.Bool                   // the last heartbeat went through
 	resync   atomic.Bool                   // notes may have been lost: wake every session
-	nodes    atomic.Pointer[[]clusterNode] // live, as of the last heartbeat
+	nodes    atomic.Pointer[[]engine.Node] // live, as of the last heartbeat
 
 	mu      sync.Mutex
-	local   map[string]roamer // sessions this node runs, by id
-	roomOf  map[string]string // their rooms, for those in one
-	pending []func() error    // cleanups waiting for Redis to be back
+	local   map[string]engine.Mailbox // sessions this node runs, by id
+	roomOf  map[string]string         // their rooms, for those in one
+	pending []func() error            // cleanups waiting for Redis to be back
 }
 
-// roamer is a session as the Redis engine sees it: the engine appends to
-// its log in Redis and then tells it.
-type roamer interface {
-	Mailbox
-	// wakeChannel says events were appended to the session's log.
-	wakeChannel()
-	// overflow says the log was full: the session ends as a slow consumer.
-	overflow()
-	// release says another node runs the session now, or may: this node
-	// lets it go without leaving its room or dropping its log, and closes
-	// its channel with reason (replaced or resume).
-	release(reason string)
-}
-
-// sharedStore is a Store whose sessions any node may run.
-type sharedStore interface {
-	Store
-	// handOver gives the sessions this node ran to the cluster, after the
-	// node let them go: they wait their grace period for a resume on
-	// another node.
-	handOver() error
-	// adopt makes this node run the session rec names, taking it from the
-	// node that ran it, and returns its room ("" for none). It fails with
-	// ErrReplayGap when the session is gone.
-	adopt(rec SessionRecord, mb roamer) (room string, err error)
-}
-
-// NewRedis connects the engine: it checks Redis answers and subscribes to
+// New connects the engine: it checks Redis answers and subscribes to
 // this node's notices. Close it after the servers that use it.
-func NewRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
+func New(ctx context.Context, cfg Config) (*Engine, error) {
 	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	r := &Redis{
+	r := &Engine{
 		cfg:    cfg,
 		rdb:    cfg.Client,
 		args:   []any{cfg.Prefix, cfg.NodeID, cfg.Limits.Events, cfg.Limits.Bytes},
 		stop:   make(chan struct{}),
-		local:  make(map[string]roamer),
+		local:  make(map[string]engine.Mailbox),
 		roomOf: make(map[string]string),
 	}
 	r.sub = r.rdb.Subscribe(ctx, cfg.Prefix+"n:"+cfg.NodeID)
@@ -183,8 +149,8 @@ func NewRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
 	return r, nil
 }
 
-// handOver implements sharedStore.
-func (r *Redis) handOver() error {
+// HandOver implements engine.Engine.
+func (r *Engine) HandOver() error {
 	r.mu.Lock()
 	for id := range r.local {
 		r.forgetLocked(id)
@@ -193,9 +159,9 @@ func (r *Redis) handOver() error {
 	return r.run(scriptHandOver, nil, r.cfg.Grace.Milliseconds()).Err()
 }
 
-// Ready reports whether Redis answered the last heartbeat; while it does
-// not, joins and relays fail with unavailable.
-func (r *Redis) Ready() error {
+// Ready implements engine.Engine: whether Redis answered the last
+// heartbeat; while it does not, joins and relays fail with unavailable.
+func (r *Engine) Ready() error {
 	if !r.up.Load() {
 		return fmt.Errorf("%w: not reachable", errRedis)
 	}
@@ -203,7 +169,7 @@ func (r *Redis) Ready() error {
 }
 
 // heartbeat keeps this node listed and cleans up after dead ones.
-func (r *Redis) heartbeat() {
+func (r *Engine) heartbeat() {
 	defer r.wg.Done()
 	tick := time.NewTicker(r.cfg.NodeTTL / 4)
 	defer tick.Stop()
@@ -220,7 +186,7 @@ func (r *Redis) heartbeat() {
 // beat runs one heartbeat. Changes of Redis's reachability are logged
 // once each; when Redis is back, every session here is woken, since
 // notices published meanwhile are lost.
-func (r *Redis) beat(first bool) error {
+func (r *Engine) beat(first bool) error {
 	res, err := r.run(scriptHeartbeat, nil, r.cfg.NodeTTL.Milliseconds(), r.cfg.Grace.Milliseconds(),
 		r.cfg.PublicURL, r.peerLeft[0], r.peerLeft[1]).Slice()
 	if err != nil {
@@ -249,11 +215,11 @@ func (r *Redis) beat(first bool) error {
 		r.wakeAll()
 	}
 	if list, ok := res[1].([]any); ok {
-		nodes := make([]clusterNode, 0, len(list)/2)
+		nodes := make([]engine.Node, 0, len(list)/2)
 		for i := 0; i+1 < len(list); i += 2 {
 			id, _ := list[i].(string)
 			url, _ := list[i+1].(string)
-			nodes = append(nodes, clusterNode{ID: id, URL: url})
+			nodes = append(nodes, engine.Node{ID: id, URL: url})
 		}
 		r.nodes.Store(&nodes)
 	}
@@ -261,58 +227,70 @@ func (r *Redis) beat(first bool) error {
 	return nil
 }
 
-// RoomOwner returns the public URL of the node room is placed on, among
-// the live nodes as of the last heartbeat ("" if that node has none).
-func (r *Redis) RoomOwner(room string) string {
+// RoomOwner implements engine.Engine: the public URL of the node room is
+// placed on, among the live nodes as of the last heartbeat ("" if that
+// node has none).
+func (r *Engine) RoomOwner(room string) string {
 	nodes := r.nodes.Load()
 	if nodes == nil {
 		return ""
 	}
-	return roomOwner(*nodes, room).URL
+	return engine.Place(*nodes, room).URL
 }
 
 // resubscribe makes sure this node's notice channel is subscribed: go-redis
 // subscribes again on a new connection, which a PING makes if need be.
-func (r *Redis) resubscribe() error {
+func (r *Engine) resubscribe() error {
 	ctx, cancel := r.ctx()
 	defer cancel()
 	return r.sub.Ping(ctx)
 }
 
 // wakeAll wakes every session this node runs.
-func (r *Redis) wakeAll() {
+func (r *Engine) wakeAll() {
 	r.mu.Lock()
-	all := make([]roamer, 0, len(r.local))
+	all := make([]engine.Mailbox, 0, len(r.local))
 	for _, mb := range r.local {
 		all = append(all, mb)
 	}
 	r.mu.Unlock()
 	for _, mb := range all {
-		mb.wakeChannel()
+		mb.Wake()
 	}
 }
 
 // releaseAll lets every session here go; their clients resume, here or
 // on another node.
-func (r *Redis) releaseAll() {
+func (r *Engine) releaseAll() {
 	r.mu.Lock()
-	all := make([]roamer, 0, len(r.local))
+	all := make([]engine.Mailbox, 0, len(r.local))
 	for id, mb := range r.local {
 		all = append(all, mb)
 		r.forgetLocked(id)
 	}
 	r.mu.Unlock()
 	for _, mb := range all {
-		mb.release(wire.CodeResume)
+		mb.Release(wire.CodeResume)
 	}
 }
 
+// Shared implements engine.Engine: any node may run a session.
+func (r *Engine) Shared() bool { return true }
+
+// Nodes lists the live nodes as of the last heartbeat, this one included.
+func (r *Engine) Nodes() []engine.Node {
+	if nodes := r.nodes.Load(); nodes != nil {
+		return *nodes
+	}
+	return nil
+}
+
 // NodeID is this node's name in Redis.
-func (r *Redis) NodeID() string { return r.cfg.NodeID }
+func (r *Engine) NodeID() string { return r.cfg.NodeID }
 
 // Close stops the notice loop and the heartbeat. Sessions still running
 // are not ended, and the node stays listed until its TTL runs out.
-func (r *Redis) Close() error {
+func (r *Engine) Close() error {
 	var err error
 	r.closeOnce.Do(func() {
 		close(r.stop)
@@ -323,11 +301,11 @@ func (r *Redis) Close() error {
 }
 
 // notices receives what other nodes tell this one about its sessions.
-func (r *Redis) notices() {
+func (r *Engine) notices() {
 	defer r.wg.Done()
 	for {
 		msg, err := r.sub.ReceiveMessage(context.Background())
-		if errors.Is(err, redis.ErrClosed) {
+		if errors.Is(err, goredis.ErrClosed) {
 			return
 		}
 		if err != nil {
@@ -346,7 +324,7 @@ func (r *Redis) notices() {
 }
 
 // dispatch acts on notes: a kind letter, then a session id.
-func (r *Redis) dispatch(notes []string) {
+func (r *Engine) dispatch(notes []string) {
 	for _, n := range notes {
 		if len(n) < 2 {
 			continue
@@ -363,31 +341,31 @@ func (r *Redis) dispatch(notes []string) {
 		}
 		switch kind {
 		case 'w':
-			mb.wakeChannel()
+			mb.Wake()
 		case 'f':
-			mb.overflow()
+			mb.Overflow()
 		case 'm':
-			mb.release(wire.CodeReplaced)
+			mb.Release(wire.CodeReplaced)
 		}
 	}
 }
 
 // forgetLocked stops running session id here.
-func (r *Redis) forgetLocked(id string) {
+func (r *Engine) forgetLocked(id string) {
 	delete(r.local, id)
 	delete(r.roomOf, id)
 }
 
 // ctx bounds one Redis call.
-func (r *Redis) ctx() (context.Context, context.CancelFunc) {
+func (r *Engine) ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), r.cfg.Timeout)
 }
 
 // run runs script with the common arguments first. While Redis is known
 // to be down it fails at once: the heartbeat finds out when it is back.
-func (r *Redis) run(script *redis.Script, keys []string, args ...any) *redis.Cmd {
+func (r *Engine) run(script *goredis.Script, keys []string, args ...any) *goredis.Cmd {
 	if !r.up.Load() && script != scriptHeartbeat {
-		cmd := redis.NewCmd(context.Background())
+		cmd := goredis.NewCmd(context.Background())
 		cmd.SetErr(errRedisDown)
 		return cmd
 	}
@@ -401,17 +379,17 @@ func (r *Redis) run(script *redis.Script, keys []string, args ...any) *redis.Cmd
 	// On a goroutine of its own: go-redis's call path is deep, and the
 	// stack a WebSocket reader grew for it would stay with every idle
 	// session (4 KB each).
-	done := make(chan *redis.Cmd, 1)
+	done := make(chan *goredis.Cmd, 1)
 	go func() { done <- script.Run(ctx, r.rdb, keys, all...) }()
 	cmd := <-done
-	if err := cmd.Err(); err != nil && !errors.Is(err, redis.Nil) && script != scriptHeartbeat {
+	if err := cmd.Err(); err != nil && !errors.Is(err, goredis.Nil) && script != scriptHeartbeat {
 		r.down(err)
 	}
 	return cmd
 }
 
 // down notes that Redis failed a call, logging it once per outage.
-func (r *Redis) down(err error) {
+func (r *Engine) down(err error) {
 	if r.up.Swap(false) {
 		r.cfg.Logger.Error("redis unreachable: refusing joins and relays until it is back", "err", err)
 	}
@@ -420,7 +398,7 @@ func (r *Redis) down(err error) {
 // later keeps a cleanup (a leave, a drop) that Redis did not take, to run
 // when it is back; past maxLater they are given up (logged): the sessions
 // stay in Redis until this node's sessions are next orphaned.
-func (r *Redis) later(what string, f func() error) {
+func (r *Engine) later(what string, f func() error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.pending) >= maxLater {
@@ -435,7 +413,7 @@ const maxLater = 100_000
 
 // runLater runs the cleanups kept through an outage, in order, until one
 // fails again.
-func (r *Redis) runLater() {
+func (r *Engine) runLater() {
 	r.mu.Lock()
 	todo := r.pending
 	r.pending = nil
@@ -448,53 +426,4 @@ func (r *Redis) runLater() {
 			return
 		}
 	}
-}
-
-// ParseRedisURL makes a client from a URL: redis:// or rediss:// for one
-// server (or a Sentinel set when the query names master_name), and
-// redis+cluster:// or rediss+cluster:// for a Cluster, more nodes given
-// as addr= query parameters.
-//
-// Its errors never quote the URL, which may hold a password.
-func ParseRedisURL(raw string) (redis.UniversalClient, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil, fmt.Errorf("%w: the redis URL does not parse", errBadConfig)
-	}
-	off := &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-	switch u.Scheme {
-	case "redis", "rediss":
-		if u.Query().Has("master_name") {
-			opt, err := redis.ParseFailoverURL(raw)
-			if err != nil {
-				return nil, badRedisURL(err, u)
-			}
-			return redis.NewFailoverClient(opt), nil
-		}
-		opt, err := redis.ParseURL(raw)
-		if err != nil {
-			return nil, badRedisURL(err, u)
-		}
-		opt.MaintNotificationsConfig = off
-		return redis.NewClient(opt), nil
-	case "redis+cluster", "rediss+cluster":
-		u.Scheme = strings.TrimSuffix(u.Scheme, "+cluster")
-		opt, err := redis.ParseClusterURL(u.String())
-		if err != nil {
-			return nil, badRedisURL(err, u)
-		}
-		opt.MaintNotificationsConfig = off
-		return redis.NewClusterClient(opt), nil
-	}
-	return nil, fmt.Errorf("%w: redis URL scheme %q is not redis, rediss, redis+cluster or rediss+cluster", errBadConfig, u.Scheme)
-}
-
-// badRedisURL reports a URL go-redis refused, with its error stripped of
-// the URL's password.
-func badRedisURL(err error, u *url.URL) error {
-	msg := err.Error()
-	if p, ok := u.User.Password(); ok && p != "" {
-		msg = strings.ReplaceAll(msg, p, "xxxxx")
-	}
-	return fmt.Errorf("%w: %s", errBadConfig, msg)
 }

@@ -1,20 +1,21 @@
-package signaling
+package engine
 
 import "hash/fnv"
 
-// clusterNode is a live node as the heartbeat lists it.
-type clusterNode struct {
+// Node is a member of a cluster: a signaling node as its heartbeat lists
+// it, or a TURN host of a pool.
+type Node struct {
 	ID  string
-	URL string // its -public-url; may be empty
+	URL string // where clients reach it; may be empty
 }
 
-// roomOwner places room on one of nodes by rendezvous hashing: each node
+// Place puts room on one of nodes by rendezvous hashing: each node
 // scores the room and the highest score wins. Adding or removing one of N
 // nodes moves only the rooms it wins or won, about 1/N of them, and every
 // node computes the same owner from the same list without talking to the
 // others. It returns the zero node when there is none.
-func roomOwner(nodes []clusterNode, room string) clusterNode {
-	var best clusterNode
+func Place(nodes []Node, room string) Node {
+	var best Node
 	var bestScore uint64
 	for _, n := range nodes {
 		if s := rendezvousScore(n.ID, room); best.ID == "" || s > bestScore || s == bestScore && n.ID < best.ID {

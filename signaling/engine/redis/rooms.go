@@ -1,18 +1,19 @@
-package signaling
+package redis
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
 
+	"github.com/switchboard-rtc/switchboard/signaling/engine"
 	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
-// Join implements Router. The joined frame is built in Redis from the
+// Join implements engine.Engine. The joined frame is built in Redis from the
 // members' stored PeerInfo, between the two halves joined returns around
 // a marker peer, so that the list and the announcements are one step.
 // mb must be a session adopted by this node.
-func (r *Redis) Join(room string, peer wire.PeerInfo, mb Mailbox, limit int, joined func([]wire.PeerInfo) []byte, announce []byte) error {
+func (r *Engine) Join(room string, peer wire.PeerInfo, mb engine.Mailbox, limit int, joined func([]wire.PeerInfo) []byte, announce []byte) error {
 	if limit <= 0 || limit > r.cfg.MaxPeers {
 		limit = r.cfg.MaxPeers
 	}
@@ -31,9 +32,9 @@ func (r *Redis) Join(room string, peer wire.PeerInfo, mb Mailbox, limit int, joi
 	}
 	switch res {
 	case int64(-1):
-		return ErrRoomFull
+		return engine.ErrRoomFull
 	case int64(-2):
-		return ErrReplayGap
+		return engine.ErrReplayGap
 	}
 	r.mu.Lock()
 	if _, ok := r.local[peer.ID]; ok {
@@ -44,8 +45,8 @@ func (r *Redis) Join(room string, peer wire.PeerInfo, mb Mailbox, limit int, joi
 	return nil
 }
 
-// Leave implements Router.
-func (r *Redis) Leave(room, peerID string, announce []byte) {
+// Leave implements engine.Engine.
+func (r *Engine) Leave(room, peerID string, announce []byte) {
 	r.mu.Lock()
 	delete(r.roomOf, peerID)
 	r.mu.Unlock()
@@ -61,21 +62,21 @@ func (r *Redis) Leave(room, peerID string, announce []byte) {
 	}
 }
 
-// Send implements Router.
-func (r *Redis) Send(room, from, to string, frame []byte) error {
+// Send implements engine.Engine.
+func (r *Engine) Send(room, from, to string, frame []byte) error {
 	res, err := r.run(scriptSend, []string{r.roomKey(room)}, from, to, frame).Result()
 	if err != nil {
 		return fmt.Errorf("%w: %w", errRedis, err)
 	}
 	if res == int64(-1) {
-		return ErrUnknownPeer
+		return engine.ErrUnknownPeer
 	}
 	r.dispatchResult(res)
 	return nil
 }
 
-// Rooms implements Router: the rooms with members on this node.
-func (r *Redis) Rooms() int {
+// Rooms implements engine.Engine: the rooms with members on this node.
+func (r *Engine) Rooms() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	rooms := make(map[string]struct{}, len(r.roomOf))
@@ -85,10 +86,10 @@ func (r *Redis) Rooms() int {
 	return len(rooms)
 }
 
-func (r *Redis) roomKey(room string) string { return r.cfg.Prefix + "r:" + room }
+func (r *Engine) roomKey(room string) string { return r.cfg.Prefix + "r:" + room }
 
 // dispatchResult acts on the notes a script returned for this node.
-func (r *Redis) dispatchResult(res any) {
+func (r *Engine) dispatchResult(res any) {
 	list, _ := res.([]any)
 	notes := make([]string, 0, len(list))
 	for _, n := range list {

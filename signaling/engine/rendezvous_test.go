@@ -1,4 +1,4 @@
-package signaling
+package engine
 
 import (
 	"fmt"
@@ -12,25 +12,25 @@ import (
 func TestRendezvousRebalancing(t *testing.T) {
 	const rooms = 20000
 	for _, n := range []int{2, 3, 5, 10} {
-		nodes := make([]clusterNode, n)
+		nodes := make([]Node, n)
 		for i := range nodes {
-			nodes[i] = clusterNode{ID: fmt.Sprintf("node-%d", i)}
+			nodes[i] = Node{ID: fmt.Sprintf("node-%d", i)}
 		}
-		grown := append(append([]clusterNode{}, nodes...), clusterNode{ID: "node-new"})
+		grown := append(append([]Node{}, nodes...), Node{ID: "node-new"})
 		shrunk := nodes[1:]
 		var moved, left int
 		load := map[string]int{}
 		for r := 0; r < rooms; r++ {
 			room := fmt.Sprintf("room-%d", r)
-			before := roomOwner(nodes, room).ID
+			before := Place(nodes, room).ID
 			load[before]++
-			if after := roomOwner(grown, room).ID; after != before {
+			if after := Place(grown, room).ID; after != before {
 				moved++
 				if after != "node-new" {
 					t.Fatalf("n=%d: %s moved from %s to %s, not to the new node", n, room, before, after)
 				}
 			}
-			if after := roomOwner(shrunk, room).ID; after != before {
+			if after := Place(shrunk, room).ID; after != before {
 				left++
 				if before != nodes[0].ID {
 					t.Fatalf("n=%d: %s moved off %s, which stayed", n, room, before)
@@ -52,7 +52,7 @@ func TestRendezvousRebalancing(t *testing.T) {
 }
 
 func TestRoomOwnerEmpty(t *testing.T) {
-	if got := roomOwner(nil, "r"); got.ID != "" {
+	if got := Place(nil, "r"); got.ID != "" {
 		t.Fatalf("owner among no nodes: %+v", got)
 	}
 }

@@ -1,26 +1,33 @@
-package signaling
+// Package enginetest is the contract every engine.Engine passes: the
+// in-memory engine's tests and the Redis engine's run the same suite, so
+// that a behaviour only one of them has shows up as a failure.
+package enginetest
 
 import (
 	"errors"
 	"testing"
-	"time"
+
+	"github.com/switchboard-rtc/switchboard/signaling/engine"
 )
 
-// TestMemoryStore runs the Store contract against the in-memory store;
-// every Store implementation must pass testStoreContract.
-func TestMemoryStore(t *testing.T) {
-	testStoreContract(t, func(limits ReplayLimits) Store { return NewMemoryStore(limits) })
-}
+// New makes a fresh engine for one subtest: sessions and rooms of other
+// subtests must not be visible in it. Sessions' logs are bounded by
+// limits.
+type New func(t *testing.T, limits engine.ReplayLimits) engine.Engine
 
-func testStoreContract(t *testing.T, newStore func(ReplayLimits) Store) {
-	t.Run("records", func(t *testing.T) { testStoreRecords(t, newStore(ReplayLimits{Events: 16, Bytes: 1024})) })
+// Run runs the contract against the engines newEngine makes.
+func Run(t *testing.T, newEngine New) {
+	t.Run("records", func(t *testing.T) { testRecords(t, newEngine(t, engine.ReplayLimits{Events: 16, Bytes: 1024})) })
 	t.Run("log", func(t *testing.T) {
-		testEventLog(t, newStore(ReplayLimits{Events: 4, Bytes: 100}).Create(SessionRecord{ID: "i", Token: "t"}))
+		testEventLog(t, newEngine(t, engine.ReplayLimits{Events: 4, Bytes: 100}).Create(engine.SessionRecord{ID: "i", Token: "t"}))
 	})
+	t.Run("held", func(t *testing.T) { testHeld(t, newEngine(t, engine.ReplayLimits{Events: 16, Bytes: 1024})) })
+	t.Run("adopt", func(t *testing.T) { testAdopt(t, newEngine(t, engine.ReplayLimits{Events: 16, Bytes: 1024})) })
+	t.Run("rooms", func(t *testing.T) { testRooms(t, newEngine(t, engine.ReplayLimits{Events: 64, Bytes: 64 << 10})) })
 }
 
-func testStoreRecords(t *testing.T, store Store) {
-	a, b := SessionRecord{ID: "a", Token: "ta"}, SessionRecord{ID: "b", Token: "tb"}
+func testRecords(t *testing.T, store engine.Engine) {
+	a, b := engine.SessionRecord{ID: "a", Token: "ta"}, engine.SessionRecord{ID: "b", Token: "tb"}
 	logA, _ := store.Create(a), store.Create(b)
 	if _, err := logA.Append([]byte(`{}`)); err != nil {
 		t.Fatal(err)
@@ -44,7 +51,7 @@ func testStoreRecords(t *testing.T, store Store) {
 }
 
 // testEventLog needs a log bounded to 4 events and 100 bytes.
-func testEventLog(t *testing.T, log EventLog) {
+func testEventLog(t *testing.T, log engine.EventLog) {
 	frame := func(n int) []byte { return make([]byte, n) }
 	mustAppend := func(n int, want uint64) {
 		t.Helper()
@@ -56,7 +63,7 @@ func testEventLog(t *testing.T, log EventLog) {
 		mustAppend(10, i)
 	}
 	// Nothing taken yet: a fifth event would drop an unsent one.
-	if _, err := log.Append(frame(10)); !errors.Is(err, ErrLogFull) {
+	if _, err := log.Append(frame(10)); !errors.Is(err, engine.ErrLogFull) {
 		t.Fatalf("fifth untaken event: %v", err)
 	}
 	// Taken events make room, oldest first; a resume from before them
@@ -64,10 +71,10 @@ func testEventLog(t *testing.T, log EventLog) {
 	log.Taken(2)
 	mustAppend(10, 5)
 	mustAppend(10, 6)
-	if _, err := log.Append(frame(10)); !errors.Is(err, ErrLogFull) {
+	if _, err := log.Append(frame(10)); !errors.Is(err, engine.ErrLogFull) {
 		t.Fatalf("third event over the bound: %v", err)
 	}
-	if _, err := log.Resume(1); !errors.Is(err, ErrReplayGap) {
+	if _, err := log.Resume(1); !errors.Is(err, engine.ErrReplayGap) {
 		t.Fatalf("resume from a dropped event: %v", err)
 	}
 	evs, err := log.Read(2, nil, 10)
@@ -80,7 +87,7 @@ func testEventLog(t *testing.T, log EventLog) {
 	if evs, _ := log.Read(4, nil, 10); len(evs) != 3 {
 		t.Fatalf("after a byte-bound trim: %v", evs)
 	}
-	if _, err := log.Append(frame(101)); !errors.Is(err, ErrLogFull) {
+	if _, err := log.Append(frame(101)); !errors.Is(err, engine.ErrLogFull) {
 		t.Fatalf("frame over the byte bound: %v", err)
 	}
 	// Ack is capped at the taken mark: untaken events are never dropped.
@@ -92,10 +99,10 @@ func testEventLog(t *testing.T, log EventLog) {
 	if last, err := log.Resume(5); err != nil || last != 7 {
 		t.Fatalf("Resume(5): %d %v", last, err)
 	}
-	if _, err := log.Read(4, nil, 10); !errors.Is(err, ErrReplayGap) {
+	if _, err := log.Read(4, nil, 10); !errors.Is(err, engine.ErrReplayGap) {
 		t.Fatalf("events up to a resume point are still kept: %v", err)
 	}
-	if _, err := log.Resume(8); !errors.Is(err, ErrReplayGap) {
+	if _, err := log.Resume(8); !errors.Is(err, engine.ErrReplayGap) {
 		t.Fatalf("resume beyond the newest event: %v", err)
 	}
 	log.Taken(7)
@@ -103,31 +110,7 @@ func testEventLog(t *testing.T, log EventLog) {
 	if evs, err := log.Read(7, nil, 10); err != nil || len(evs) != 0 || log.Last() != 7 {
 		t.Fatalf("fully acknowledged log: %v %v, last %d", evs, err, log.Last())
 	}
-	if _, err := log.Read(6, nil, 10); !errors.Is(err, ErrReplayGap) {
+	if _, err := log.Read(6, nil, 10); !errors.Is(err, engine.ErrReplayGap) {
 		t.Fatalf("acknowledged events still kept: %v", err)
-	}
-}
-
-func TestBucket(t *testing.T) {
-	var b bucket
-	// Full at first: the burst passes, then nothing.
-	for i := 0; i < 5; i++ {
-		if !b.allow(1, 0.001, 5) {
-			t.Fatalf("token %d of a burst of 5 refused", i)
-		}
-	}
-	if b.allow(1, 0.001, 5) {
-		t.Fatal("sixth token allowed")
-	}
-	// take goes into debt and says how long it lasts.
-	var c bucket
-	if d := c.take(1000, 1000, 1000); d != 0 {
-		t.Fatalf("taking the burst: wait %v", d)
-	}
-	if d := c.take(500, 1000, 1000); d < 400*time.Millisecond || d > 500*time.Millisecond {
-		t.Fatalf("500 tokens of debt at 1000/s: wait %v", d)
-	}
-	if c.allow(1, 1000, 1000) {
-		t.Fatal("allowed while in debt")
 	}
 }

@@ -1,4 +1,4 @@
-package signaling
+package engine
 
 import (
 	"sync"
@@ -7,77 +7,8 @@ import (
 	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
-// EventLog is one session's replay buffer. Every event is appended here
-// before any channel sends it; a channel reads from the position its
-// client asked for. The log keeps what the client may still need:
-//
-//   - events after the taken mark have not reached a channel yet and are
-//     never dropped; when they alone pass the bounds, Append fails;
-//   - events up to the taken mark were handed to a channel but may be lost
-//     in flight, so they are kept for a resume and dropped, oldest first,
-//     only to make room;
-//   - events up to an Ack are known to be with the client and are dropped.
-//
-// Its methods are safe for concurrent use.
-type EventLog interface {
-	// Append numbers frame with the next seq (the first is 1) and keeps
-	// it. It fails with ErrLogFull, keeping nothing, when the events no
-	// channel has taken would pass the log's bounds.
-	Append(frame []byte) (seq uint64, err error)
-	// Resume starts a channel at after: the events up to it are
-	// acknowledged and the ones after it are untaken again. It returns
-	// the newest seq, or ErrReplayGap when events after `after` are no
-	// longer kept or `after` is beyond the newest seq.
-	Resume(after uint64) (last uint64, err error)
-	// Read appends to dst up to max events with seq above after. It fails
-	// with ErrReplayGap when the event after `after` is no longer kept.
-	Read(after uint64, dst []wire.Event, max int) ([]wire.Event, error)
-	// Taken marks the events up to seq as handed to a channel.
-	Taken(seq uint64)
-	// Ack drops the events up to seq, capped at the taken mark: the
-	// client has them.
-	Ack(seq uint64)
-	// Last reports the newest seq, 0 before the first event.
-	Last() uint64
-	// Held reports the bytes of events this node keeps in its memory for
-	// the log: what a server-wide buffer budget counts (see
-	// Config.MaxBufferedBytes). A log kept elsewhere holds none.
-	Held() int
-}
-
-// SessionRecord is what identifies a session beyond any one channel or
-// node: its public id and its secret token.
-type SessionRecord struct {
-	ID    string
-	Token string
-}
-
-// Store keeps what a session needs beyond the channel carrying it: its
-// record, found by token when a channel asks to resume, and its event log.
-// It is the seam for sessions the way Router is for rooms: the embedded
-// default keeps them in memory, and a cluster can keep them in a shared
-// database so that a client may resume on another node.
-type Store interface {
-	// Create records a new session and returns its event log.
-	Create(rec SessionRecord) EventLog
-	// Find returns the record and log of the live session token belongs
-	// to, or false.
-	Find(token string) (SessionRecord, EventLog, bool)
-	// Drop forgets a session and its events when it ends.
-	Drop(rec SessionRecord)
-	// Held reports the bytes of events every log of this node keeps in
-	// its memory together: the sum of their Held.
-	Held() int64
-}
-
-// ReplayLimits bound each session's replay buffer.
-type ReplayLimits struct {
-	Events int // most events kept
-	Bytes  int // most frame bytes kept
-}
-
-// MemoryStore is the single-node Store.
-type MemoryStore struct {
+// memoryStore keeps sessions for Memory.
+type memoryStore struct {
 	limits ReplayLimits
 	held   atomic.Int64 // bytes in every log, with eventOverhead each
 
@@ -85,13 +16,8 @@ type MemoryStore struct {
 	sessions map[string]*memoryLog // by token; a log knows its record
 }
 
-// NewMemoryStore returns a Store whose logs hold at most limits.
-func NewMemoryStore(limits ReplayLimits) *MemoryStore {
-	return &MemoryStore{limits: limits, sessions: make(map[string]*memoryLog)}
-}
-
-// Create implements Store.
-func (m *MemoryStore) Create(rec SessionRecord) EventLog {
+// Create implements Engine.
+func (m *memoryStore) Create(rec SessionRecord) EventLog {
 	log := &memoryLog{limits: &m.limits, held: &m.held, rec: rec}
 	m.mu.Lock()
 	m.sessions[rec.Token] = log
@@ -99,8 +25,8 @@ func (m *MemoryStore) Create(rec SessionRecord) EventLog {
 	return log
 }
 
-// Find implements Store.
-func (m *MemoryStore) Find(token string) (SessionRecord, EventLog, bool) {
+// Find implements Engine.
+func (m *memoryStore) Find(token string) (SessionRecord, EventLog, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	log, ok := m.sessions[token]
@@ -110,11 +36,11 @@ func (m *MemoryStore) Find(token string) (SessionRecord, EventLog, bool) {
 	return log.rec, log, true
 }
 
-// Drop implements Store. The log keeps nothing appended later (a late
+// Drop implements Engine. The log keeps nothing appended later (a late
 // delivery to an ended session must not hold memory the budget no longer
 // sees) and its events leave the store's count; the channel still reading
 // them, whose closing lets them go, may send what was due.
-func (m *MemoryStore) Drop(rec SessionRecord) {
+func (m *memoryStore) Drop(rec SessionRecord) {
 	m.mu.Lock()
 	log := m.sessions[rec.Token]
 	delete(m.sessions, rec.Token)
@@ -124,8 +50,8 @@ func (m *MemoryStore) Drop(rec SessionRecord) {
 	}
 }
 
-// Held implements Store.
-func (m *MemoryStore) Held() int64 { return m.held.Load() }
+// Held implements Engine.
+func (m *memoryStore) Held() int64 { return m.held.Load() }
 
 // eventOverhead is what an event costs beyond its frame's bytes: the
 // Event in the log's slice and the frame's slice header and allocation
@@ -250,4 +176,22 @@ func (l *memoryLog) Last() uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.next
+}
+
+// LogState is what a memory log keeps, as MemoryLogState reports it.
+type LogState struct {
+	First, Taken, Next uint64 // oldest seq kept (Next+1: none), taken mark, newest seq
+	Events, Bytes      int    // events kept and their frames' bytes
+}
+
+// MemoryLogState reports the state of a log of the Memory engine, for
+// tests and debugging; false for another engine's log.
+func MemoryLogState(log EventLog) (LogState, bool) {
+	l, ok := log.(*memoryLog)
+	if !ok {
+		return LogState{}, false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return LogState{First: l.first(), Taken: l.taken, Next: l.next, Events: len(l.events), Bytes: l.bytes}, true
 }

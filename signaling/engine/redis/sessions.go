@@ -1,4 +1,4 @@
-package signaling
+package redis
 
 import (
 	"errors"
@@ -6,31 +6,32 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/redis/go-redis/v9"
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/switchboard-rtc/switchboard/signaling/engine"
 	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
-// Create implements Store. The session runs on this node until another
+// Create implements engine.Engine. The session runs on this node until another
 // adopts it.
-func (r *Redis) Create(rec SessionRecord) EventLog {
+func (r *Engine) Create(rec engine.SessionRecord) engine.EventLog {
 	_ = r.run(scriptCreate, nil, rec.ID, rec.Token).Err() // adopt, next, reports an outage
 	return &redisLog{r: r, id: rec.ID}
 }
 
-// Find implements Store.
-func (r *Redis) Find(token string) (SessionRecord, EventLog, bool) {
+// Find implements engine.Engine.
+func (r *Engine) Find(token string) (engine.SessionRecord, engine.EventLog, bool) {
 	if token == "" {
-		return SessionRecord{}, nil, false
+		return engine.SessionRecord{}, nil, false
 	}
 	id, err := r.run(scriptFind, nil, token).Text()
 	if err != nil {
-		return SessionRecord{}, nil, false
+		return engine.SessionRecord{}, nil, false
 	}
-	return SessionRecord{ID: id, Token: token}, &redisLog{r: r, id: id}, true
+	return engine.SessionRecord{ID: id, Token: token}, &redisLog{r: r, id: id}, true
 }
 
-// Drop implements Store: only the node running the session drops it.
-func (r *Redis) Drop(rec SessionRecord) {
+// Drop implements engine.Engine: only the node running the session drops it.
+func (r *Engine) Drop(rec engine.SessionRecord) {
 	drop := func() error { return r.run(scriptDrop, nil, rec.ID).Err() }
 	if drop() != nil {
 		r.later("drop", drop)
@@ -40,8 +41,8 @@ func (r *Redis) Drop(rec SessionRecord) {
 	r.mu.Unlock()
 }
 
-// adopt implements sharedStore.
-func (r *Redis) adopt(rec SessionRecord, mb roamer) (string, error) {
+// Adopt implements engine.Engine.
+func (r *Engine) Adopt(rec engine.SessionRecord, mb engine.Mailbox) (string, error) {
 	// Registered first: a note sent right after the script must find it.
 	r.mu.Lock()
 	r.local[rec.ID] = mb
@@ -53,8 +54,8 @@ func (r *Redis) adopt(rec SessionRecord, mb roamer) (string, error) {
 			r.forgetLocked(rec.ID)
 		}
 		r.mu.Unlock()
-		if err == nil || errors.Is(err, redis.Nil) {
-			return "", ErrReplayGap
+		if err == nil || errors.Is(err, goredis.Nil) {
+			return "", engine.ErrReplayGap
 		}
 		return "", fmt.Errorf("%w: %w", errRedis, err)
 	}
@@ -71,7 +72,7 @@ func (r *Redis) adopt(rec SessionRecord, mb roamer) (string, error) {
 
 // redisLog is a session's EventLog in Redis.
 type redisLog struct {
-	r  *Redis
+	r  *Engine
 	id string
 	// acked is the highest seq acknowledged through this handle: repeated
 	// acks (the welcome's on every write) cost no round trip.
@@ -88,13 +89,13 @@ type redisLog struct {
 
 // carry runs script with the kept-back taken mark as its last argument,
 // under mu; the mark is kept again when the script fails.
-func (l *redisLog) carry(script *redis.Script, args ...any) *redis.Cmd {
+func (l *redisLog) carry(script *goredis.Script, args ...any) *goredis.Cmd {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	taken := l.taken
 	l.taken = 0
 	cmd := l.r.run(script, nil, append(args, taken)...)
-	if err := cmd.Err(); err != nil && !errors.Is(err, redis.Nil) {
+	if err := cmd.Err(); err != nil && !errors.Is(err, goredis.Nil) {
 		l.taken = max(l.taken, taken)
 	}
 	return cmd
@@ -106,9 +107,9 @@ func (l *redisLog) Append(frame []byte) (uint64, error) {
 	case err != nil:
 		return 0, fmt.Errorf("%w: %w", errRedis, err)
 	case seq < 0:
-		return 0, ErrLogFull
+		return 0, engine.ErrLogFull
 	case seq == 0:
-		return 0, ErrReplayGap // the session is gone
+		return 0, engine.ErrReplayGap // the session is gone
 	}
 	return uint64(seq), nil
 }
@@ -119,13 +120,13 @@ func (l *redisLog) Resume(after uint64) (uint64, error) {
 	res, err := l.r.run(scriptResume, nil, l.id, after).Int64Slice()
 	l.mu.Unlock()
 	switch {
-	case errors.Is(err, redis.Nil):
-		return 0, ErrReplayGap // the session is gone
+	case errors.Is(err, goredis.Nil):
+		return 0, engine.ErrReplayGap // the session is gone
 	case err != nil:
 		return 0, fmt.Errorf("%w: %w", errRedis, err)
 	}
 	if res[1] != 0 {
-		return uint64(res[0]), ErrReplayGap
+		return uint64(res[0]), engine.ErrReplayGap
 	}
 	l.acked.Store(after)
 	return uint64(res[0]), nil
@@ -137,7 +138,7 @@ func (l *redisLog) Read(after uint64, dst []wire.Event, max int) ([]wire.Event, 
 		return dst, fmt.Errorf("%w: %w", errRedis, err)
 	}
 	if len(res) == 0 || res[0] != int64(0) {
-		return dst, ErrReplayGap
+		return dst, engine.ErrReplayGap
 	}
 	for i, f := range res[1:] {
 		s, _ := f.(string)
@@ -180,5 +181,5 @@ func (l *redisLog) Last() uint64 {
 // memory (Redis's own maxmemory bounds them).
 func (l *redisLog) Held() int { return 0 }
 
-// Held implements Store: see redisLog.Held.
-func (r *Redis) Held() int64 { return 0 }
+// Held implements engine.Engine: see redisLog.Held.
+func (r *Engine) Held() int64 { return 0 }

@@ -1,9 +1,10 @@
-package signaling
+package redis
 
 import (
 	"testing"
 
-	"github.com/switchboard-rtc/switchboard/signaling/redistest"
+	"github.com/switchboard-rtc/switchboard/signaling/engine"
+	"github.com/switchboard-rtc/switchboard/signaling/engine/redis/redistest"
 )
 
 // TestRedisTakenMark: the taken mark waits on the node for the log's next
@@ -11,8 +12,8 @@ import (
 // after the resume's untaking.
 func TestRedisTakenMark(t *testing.T) {
 	rs := redistest.Start(t)
-	eng := newTestEngine(t, rs.Client(t), RedisConfig{Limits: ReplayLimits{Events: 16, Bytes: 1024}})
-	log := eng.Create(SessionRecord{ID: "a", Token: "ta"})
+	eng := newTestEngine(t, rs.Client(t), Config{Limits: engine.ReplayLimits{Events: 16, Bytes: 1024}})
+	log := eng.Create(engine.SessionRecord{ID: "a", Token: "ta"})
 	inRedis := func() string {
 		t.Helper()
 		v, err := rs.Client(t).HGet(t.Context(), "{sb}:s:a", "taken").Result()

@@ -1,0 +1,170 @@
+package enginetest
+
+import (
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/switchboard-rtc/switchboard/signaling/engine"
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
+)
+
+// peer is a session for the contract: its mailbox appends what it is
+// delivered to its own log, as a node's session does, so that every
+// engine's deliveries are read back the same way, from the logs.
+type peer struct {
+	rec      engine.SessionRecord
+	log      engine.EventLog
+	released string
+}
+
+func (p *peer) Deliver(frame []byte) { _, _ = p.log.Append(frame) }
+func (p *peer) Wake()                {}
+func (p *peer) Overflow()            {}
+func (p *peer) Release(reason string) {
+	p.released = reason
+}
+
+// newPeer creates and adopts a session named id.
+func newPeer(t *testing.T, e engine.Engine, id string) *peer {
+	t.Helper()
+	p := &peer{rec: engine.SessionRecord{ID: id, Token: "token-" + id}}
+	p.log = e.Create(p.rec)
+	if room, err := e.Adopt(p.rec, p); err != nil || room != "" {
+		t.Fatalf("Adopt(new session %s): room %q, %v", id, room, err)
+	}
+	return p
+}
+
+// frames reads what p's log holds, as strings.
+func (p *peer) frames(t *testing.T) []string {
+	t.Helper()
+	evs, err := p.log.Read(0, nil, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]string, len(evs))
+	for i, ev := range evs {
+		out[i] = string(ev.Frame)
+		// A joined frame's peers come in the engine's order: sorted here.
+		var j struct {
+			Type  string          `json:"type"`
+			Peers []wire.PeerInfo `json:"peers"`
+		}
+		if json.Unmarshal(ev.Frame, &j) == nil && j.Type == "joined" {
+			ids := make([]string, len(j.Peers))
+			for k, pi := range j.Peers {
+				ids[k] = pi.ID
+			}
+			slices.Sort(ids)
+			out[i] = "joined:" + strings.Join(ids, ",")
+		}
+	}
+	return out
+}
+
+func (p *peer) join(t *testing.T, e engine.Engine, room string, limit int) error {
+	t.Helper()
+	// Built like the node's: the Redis engine fills the peer list in.
+	joined := func(peers []wire.PeerInfo) []byte {
+		return wire.Encode(wire.Joined{Type: "joined", Room: room, Peers: peers})
+	}
+	return e.Join(room, wire.PeerInfo{ID: p.rec.ID}, p, limit, joined, wire.Encode(map[string]string{"type": "peer-joined", "id": p.rec.ID}))
+}
+
+// testRooms: joined before anything else, announcements in order, the
+// room's limit, addressed and broadcast sends, leave.
+func testRooms(t *testing.T, e engine.Engine) {
+	a, b, c := newPeer(t, e, "a"), newPeer(t, e, "b"), newPeer(t, e, "c")
+	if err := a.join(t, e, "r", 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.join(t, e, "r", 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.join(t, e, "r", 2); !errors.Is(err, engine.ErrRoomFull) {
+		t.Fatalf("third join into a room of 2: %v", err)
+	}
+	if got := c.frames(t); len(got) != 0 {
+		t.Fatalf("a refused join queued %q", got)
+	}
+	if got := e.Rooms(); got != 1 {
+		t.Fatalf("Rooms() = %d, want 1", got)
+	}
+	want := func(p *peer, frames ...string) {
+		t.Helper()
+		if got := p.frames(t); !slices.Equal(got, frames) {
+			t.Fatalf("%s's log: %q, want %q", p.rec.ID, got, frames)
+		}
+	}
+	want(a, "joined:", `{"id":"b","type":"peer-joined"}`)
+	want(b, "joined:a")
+
+	if err := e.Send("r", "a", "b", []byte(`{"to":"b"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Send("r", "b", "", []byte(`{"all":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	for _, to := range []string{"a", "c", "nobody"} { // oneself, a stranger, nobody
+		if err := e.Send("r", "a", to, []byte(`{}`)); !errors.Is(err, engine.ErrUnknownPeer) {
+			t.Fatalf("Send to %q: %v", to, err)
+		}
+	}
+	want(a, "joined:", `{"id":"b","type":"peer-joined"}`, `{"all":1}`)
+	want(b, "joined:a", `{"to":"b"}`)
+
+	e.Leave("r", "a", []byte(`{"left":"a"}`))
+	e.Leave("r", "a", []byte(`{"again":1}`)) // unknown now: ignored
+	want(b, "joined:a", `{"to":"b"}`, `{"left":"a"}`)
+	if err := c.join(t, e, "r", 2); err != nil {
+		t.Fatalf("join after a leave: %v", err)
+	}
+	e.Leave("r", "b", []byte(`{}`))
+	e.Leave("r", "c", []byte(`{}`))
+	if got := e.Rooms(); got != 0 {
+		t.Fatalf("Rooms() after everyone left = %d", got)
+	}
+}
+
+// testAdopt: a live session is adopted with its room; a gone one is not.
+func testAdopt(t *testing.T, e engine.Engine) {
+	a := newPeer(t, e, "a")
+	if err := a.join(t, e, "r", 0); err != nil {
+		t.Fatal(err)
+	}
+	e.Drop(a.rec)
+	if _, err := e.Adopt(a.rec, a); !errors.Is(err, engine.ErrReplayGap) {
+		t.Fatalf("Adopt of a dropped session: %v", err)
+	}
+	if _, err := e.Adopt(engine.SessionRecord{ID: "x", Token: "tx"}, a); !errors.Is(err, engine.ErrReplayGap) {
+		t.Fatalf("Adopt of an unknown session: %v", err)
+	}
+	e.Leave("r", "a", []byte(`{}`))
+	if err := e.Ready(); err != nil {
+		t.Fatalf("Ready: %v", err)
+	}
+}
+
+// testHeld: the engine's Held is the sum of its logs', and a dropped
+// log leaves it.
+func testHeld(t *testing.T, e engine.Engine) {
+	a, b := newPeer(t, e, "a"), newPeer(t, e, "b")
+	for range 3 {
+		a.Deliver([]byte(`{"x":1}`))
+		b.Deliver([]byte(`{"y":22}`))
+	}
+	if got, sum := e.Held(), int64(a.log.Held()+b.log.Held()); got != sum {
+		t.Fatalf("Held() = %d, the logs hold %d", got, sum)
+	}
+	e.Drop(a.rec)
+	if got := e.Held(); got != int64(b.log.Held()) {
+		t.Fatalf("Held() after a drop = %d, b holds %d", got, b.log.Held())
+	}
+	e.Drop(b.rec)
+	if got := e.Held(); got != 0 {
+		t.Fatalf("Held() after every drop = %d", got)
+	}
+}

@@ -1,0 +1,8 @@
+-- drop.lua: ARGV[5] id. Only the node running the session drops it: a
+-- node that lost it to another does nothing.
+local h = P .. 's:' .. ARGV[5]
+if redis.call('HGET', h, 'owner') ~= ME then return 0 end
+local token = redis.call('HGET', h, 'token')
+redis.call('DEL', h, P .. 'e:' .. ARGV[5], P .. 't:' .. token)
+redis.call('SREM', P .. 'ns:' .. ME, ARGV[5])
+return 1

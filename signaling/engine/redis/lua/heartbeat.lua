@@ -1,0 +1,45 @@
+-- heartbeat.lua: ARGV[5] node TTL (ms), ARGV[6] grace (ms), ARGV[7] this
+-- node's public URL, ARGV[8] and ARGV[9] the peer-left frame around the
+-- id → {was this node listed (0/1), {live node, its URL, ...}, notes...}.
+-- It keeps this node listed,
+-- hands the sessions of nodes past their TTL to orphans and ends the
+-- orphans whose grace is over, a bounded batch per beat.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local listed = redis.call('ZSCORE', P .. 'nodes', ME) and 1 or 0
+redis.call('ZADD', P .. 'nodes', now + tonumber(ARGV[5]), ME)
+redis.call('HSET', P .. 'urls', ME, ARGV[7])
+for _, dead in ipairs(redis.call('ZRANGEBYSCORE', P .. 'nodes', '-inf', now, 'LIMIT', 0, 16)) do
+  redis.call('ZREM', P .. 'nodes', dead)
+  redis.call('HDEL', P .. 'urls', dead)
+  for _, id in ipairs(redis.call('SMEMBERS', P .. 'ns:' .. dead)) do
+    local h = P .. 's:' .. id
+    if redis.call('HGET', h, 'owner') == dead then
+      redis.call('HSET', h, 'owner', '')
+      redis.call('ZADD', P .. 'orphans', now + tonumber(ARGV[6]), id)
+    end
+  end
+  redis.call('DEL', P .. 'ns:' .. dead)
+end
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'orphans', '-inf', now, 'LIMIT', 0, 256)) do
+  redis.call('ZREM', P .. 'orphans', id)
+  local h = P .. 's:' .. id
+  local st = redis.call('HMGET', h, 'owner', 'room', 'token')
+  if st[1] == '' then
+    if st[2] and st[2] ~= '' then
+      local room = P .. 'r:' .. st[2]
+      redis.call('HDEL', room, id)
+      for _, peer in ipairs(redis.call('HKEYS', room)) do append(peer, ARGV[8] .. id .. ARGV[9]) end
+    end
+    redis.call('DEL', h, P .. 'e:' .. id, P .. 't:' .. st[3])
+  end
+end
+local live = {}
+for _, node in ipairs(redis.call('ZRANGEBYSCORE', P .. 'nodes', now, '+inf')) do
+  live[#live+1] = node
+  live[#live+1] = redis.call('HGET', P .. 'urls', node) or ''
+end
+local notes = flush()
+table.insert(notes, 1, live)
+table.insert(notes, 1, listed)
+return notes

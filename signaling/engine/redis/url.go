@@ -1,0 +1,59 @@
+package redis
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+)
+
+// ParseURL makes a client from a URL: redis:// or rediss:// for one
+// server (or a Sentinel set when the query names master_name), and
+// redis+cluster:// or rediss+cluster:// for a Cluster, more nodes given
+// as addr= query parameters.
+//
+// Its errors never quote the URL, which may hold a password.
+func ParseURL(raw string) (goredis.UniversalClient, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the redis URL does not parse", errBadConfig)
+	}
+	off := &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	switch u.Scheme {
+	case "redis", "rediss":
+		if u.Query().Has("master_name") {
+			opt, err := goredis.ParseFailoverURL(raw)
+			if err != nil {
+				return nil, badRedisURL(err, u)
+			}
+			return goredis.NewFailoverClient(opt), nil
+		}
+		opt, err := goredis.ParseURL(raw)
+		if err != nil {
+			return nil, badRedisURL(err, u)
+		}
+		opt.MaintNotificationsConfig = off
+		return goredis.NewClient(opt), nil
+	case "redis+cluster", "rediss+cluster":
+		u.Scheme = strings.TrimSuffix(u.Scheme, "+cluster")
+		opt, err := goredis.ParseClusterURL(u.String())
+		if err != nil {
+			return nil, badRedisURL(err, u)
+		}
+		opt.MaintNotificationsConfig = off
+		return goredis.NewClusterClient(opt), nil
+	}
+	return nil, fmt.Errorf("%w: redis URL scheme %q is not redis, rediss, redis+cluster or rediss+cluster", errBadConfig, u.Scheme)
+}
+
+// badRedisURL reports a URL go-redis refused, with its error stripped of
+// the URL's password.
+func badRedisURL(err error, u *url.URL) error {
+	msg := err.Error()
+	if p, ok := u.User.Password(); ok && p != "" {
+		msg = strings.ReplaceAll(msg, p, "xxxxx")
+	}
+	return fmt.Errorf("%w: %s", errBadConfig, msg)
+}
