@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/switchboard-rtc/switchboard/signaling/engine"
 	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
@@ -56,6 +57,28 @@ func parseResume(r *http.Request, lastEventID bool) (resumeParams, *wire.Error) 
 var eventBatches = sync.Pool{New: func() any { b := make([]wire.Event, 0, eventBatch); return &b }}
 
 const eventBatch = 64
+
+// readEvents hands each event of log after cursor to each, in batches of
+// eventBatch read into a pooled buffer, for as long as more allows before
+// each batch (nil: until the log has no more). It returns the seq of the
+// last event handed over (cursor when none was), and the log's error: a
+// replaced channel's session may have moved on. WebSocket, which flushes
+// between batches, reads its own (ws_write.go).
+func readEvents(log engine.EventLog, cursor uint64, more func() bool, each func(wire.Event)) (uint64, error) {
+	batchp := eventBatches.Get().(*[]wire.Event)
+	defer func() { clear(*batchp); eventBatches.Put(batchp) }()
+	for more == nil || more() {
+		batch, err := log.Read(cursor, (*batchp)[:0], eventBatch)
+		if err != nil || len(batch) == 0 {
+			return cursor, err
+		}
+		for _, ev := range batch {
+			each(ev)
+			cursor = ev.Seq
+		}
+	}
+	return cursor, nil
+}
 
 // noticeFrame is a channel notice: a message about the channel rather
 // than the session, so it carries no seq (replaced, shutdown).

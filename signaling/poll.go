@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/switchboard-rtc/switchboard/signaling/engine"
 	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
@@ -31,20 +32,7 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 	for _, n := range notices {
 		body = append(append(body, n...), ',')
 	}
-	batchp := eventBatches.Get().(*[]wire.Event)
-	defer func() { clear(*batchp); eventBatches.Put(batchp) }()
-	read := func() {
-		for len(body) < pollMaxBytes {
-			batch, err := sess.log.Read(cursor, (*batchp)[:0], eventBatch)
-			if err != nil || len(batch) == 0 {
-				return
-			}
-			for _, ev := range batch {
-				body = append(wire.AppendEvent(body, ev), ',')
-				cursor = ev.Seq
-			}
-		}
-	}
+	read := func() { body, cursor = appendPollEvents(body, sess.log, cursor) }
 	read()
 	if len(body) == 1 {
 		waitEnd := time.Now().Add(s.cfg.PollWait)
@@ -103,4 +91,13 @@ func (s *session) markBusy() {
 	if now-s.polledEvents.Swap(now) < int64(pollBusyFor) {
 		s.busyUntil.Store(now + int64(pollBusyFor))
 	}
+}
+
+// appendPollEvents appends the events of log after cursor to a poll's
+// body, each followed by a comma, up to about pollMaxBytes, and returns
+// the body and the seq of the last event appended.
+func appendPollEvents(body []byte, log engine.EventLog, cursor uint64) ([]byte, uint64) {
+	cursor, _ = readEvents(log, cursor, func() bool { return len(body) < pollMaxBytes },
+		func(ev wire.Event) { body = append(wire.AppendEvent(body, ev), ',') })
+	return body, cursor
 }

@@ -121,20 +121,7 @@ func (p *parkedPoll) run() {
 func (p *parkedPoll) answer(final bool, reason string) bool {
 	c, sess := p.c, p.c.sess
 	body := []byte{'['}
-	cursor := p.cursor
-	batchp := eventBatches.Get().(*[]wire.Event)
-	for len(body) < pollMaxBytes {
-		batch, err := sess.log.Read(cursor, (*batchp)[:0], eventBatch)
-		if err != nil || len(batch) == 0 {
-			break
-		}
-		for _, ev := range batch {
-			body = append(wire.AppendEvent(body, ev), ',')
-			cursor = ev.Seq
-		}
-	}
-	clear(*batchp)
-	eventBatches.Put(batchp)
+	body, cursor := appendPollEvents(body, sess.log, p.cursor)
 	status := http.StatusOK
 	switch {
 	case len(body) > 1:

@@ -46,22 +46,13 @@ func (s *Server) serveStreamSSE(w http.ResponseWriter, r *http.Request, p resume
 	}
 	maxAge := time.NewTimer(s.cfg.SSEMaxAge)
 	defer maxAge.Stop()
-	batchp := eventBatches.Get().(*[]wire.Event)
-	defer func() { clear(*batchp); eventBatches.Put(batchp) }()
 	buf := make([]byte, 0, 512)
 	for {
 		beat, reason := c.due()
-		for {
-			batch, err := sess.log.Read(cursor, (*batchp)[:0], eventBatch)
-			if err != nil || len(batch) == 0 {
-				break
-			}
-			for _, ev := range batch {
-				buf = wire.AppendEvent(buf[:0], ev)
-				writeSSE(bw, ev.Seq, buf)
-				cursor = ev.Seq
-			}
-		}
+		cursor, _ = readEvents(sess.log, cursor, nil, func(ev wire.Event) {
+			buf = wire.AppendEvent(buf[:0], ev)
+			writeSSE(bw, ev.Seq, buf)
+		})
 		if reason != "" {
 			writeSSE(bw, 0, noticeFrame(reason, closeMessages[reason]))
 			s.flushSSE(rc, bw)

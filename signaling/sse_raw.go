@@ -214,21 +214,12 @@ func (c *rawSSE) writeTurn(notices [][]byte, pending, beat bool, reason string) 
 		writeSSE(bw, 0, n)
 	}
 	if pending {
-		batchp := eventBatches.Get().(*[]wire.Event)
 		buf := frameBuffers.Get().(*[]byte)
-		for {
-			batch, err := c.sess.log.Read(c.cursor, (*batchp)[:0], eventBatch)
-			if err != nil || len(batch) == 0 {
-				break // err: replaced, and the successor moved on
-			}
-			for _, ev := range batch {
-				*buf = wire.AppendEvent((*buf)[:0], ev)
-				writeSSE(bw, ev.Seq, *buf)
-				c.cursor = ev.Seq
-			}
-		}
-		clear(*batchp)
-		eventBatches.Put(batchp)
+		// An error: replaced, and the successor moved on.
+		c.cursor, _ = readEvents(c.sess.log, c.cursor, nil, func(ev wire.Event) {
+			*buf = wire.AppendEvent((*buf)[:0], ev)
+			writeSSE(bw, ev.Seq, *buf)
+		})
 		*buf = (*buf)[:0]
 		frameBuffers.Put(buf)
 	}
