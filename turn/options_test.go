@@ -49,7 +49,8 @@ stun-only=false
 no-stun=false
 stale-nonce=300
 log-file=stdout
-verbose
+verbose=false
+Verbose
 prometheus
 prometheus-port=9642
 pidfile=/run/switchboard-turn.pid
@@ -86,8 +87,10 @@ func TestConfigFileEveryKey(t *testing.T) {
 		SocketBuffer: 1 << 20, MaxCredentialValidity: 12 * time.Hour, TCPIdleTimeout: 20 * time.Second,
 		MaxConnsPerIP: 10, AuthRate: 20, AuthBurst: 60, ShutdownTimeout: 5 * time.Second,
 	}
-	if !reflect.DeepEqual(o, want) {
-		t.Fatalf("parsed\n%+v\nwant\n%+v", o, want)
+	got := *o
+	got.lines = nil // where each key came from, for errors
+	if !reflect.DeepEqual(&got, want) {
+		t.Fatalf("parsed\n%+v\nwant\n%+v", &got, want)
 	}
 	// Every key of the table appears in the file, so none is untested.
 	for _, opt := range optionTable {
@@ -117,8 +120,9 @@ func TestConfigFileErrors(t *testing.T) {
 	}{
 		{"unknown key", "realm=x\nlistening-prot=3478\n", errUnknownKey, "bad.conf:2: "},
 		{"unsupported coturn key", "# c\n\nchannel-lifetime=600\n", errUnsupportedKey, "bad.conf:3: "},
-		{"dtls", "dtls-listening-port=5350", errUnsupportedKey, "DTLS"},
-		{"fingerprint", "fingerprint", errUnsupportedKey, "fingerprint"},
+		{"dtls", "dtls", errUnsupportedKey, "DTLS"},
+		{"TLS 1.3 only", "no-tlsv1_2", errUnsupportedKey, "cannot be raised to TLS 1.3"},
+		{"TLS 1.0", "tlsv1", errUnsupportedKey, "TLS 1.0 clients cannot connect"},
 		{"permission-lifetime", "permission-lifetime 300", errUnsupportedKey, "pion/turn/v4"},
 		{"max-allocate-lifetime", "max-allocate-lifetime=60", errUnsupportedKey, "1 hour"},
 		{"bare non-flag", "realm", errBadValue, "needs a value"},
