@@ -77,13 +77,20 @@ func pageURL(addr net.Addr, tls bool) string {
 }
 
 // advertiseWarnings says what in the relay's advertised address cannot
-// work: browsers are handed turn:<publicIP>:<port>.
-func advertiseWarnings(turnAddr net.Addr, publicIP net.IP, allowPrivatePeers bool) []string {
+// work: browsers are handed turn:<publicIP>:<port>. host says which
+// addresses are this host's and probes the others.
+func advertiseWarnings(turnAddr net.Addr, publicIP net.IP, allowPrivatePeers bool, host hostView) []string {
 	var out []string
-	if udp, ok := turnAddr.(*net.UDPAddr); ok && udp.IP.IsLoopback() && !publicIP.IsLoopback() {
+	udp, ok := turnAddr.(*net.UDPAddr)
+	if ok && udp.IP.IsLoopback() && !publicIP.IsLoopback() {
 		out = append(out, fmt.Sprintf("TURN listens on %s only, but browsers are told turn:%s: they cannot reach it; "+
 			"listen on all interfaces (-turn :%d) or advertise a loopback -public-ip for a single-machine test",
 			udp, net.JoinHostPort(publicIP.String(), strconv.Itoa(udp.Port)), udp.Port))
+	}
+	if ok {
+		if w := host.reachability(udp, publicIP); w != "" {
+			out = append(out, w)
+		}
 	}
 	if publicIP.IsPrivate() && !allowPrivatePeers {
 		out = append(out, fmt.Sprintf("-public-ip %s is a private address and the relay refuses private peers: "+
