@@ -72,10 +72,13 @@ type Ignored struct {
 // they were read: StartStandalone logs one warning for each.
 func (o *Options) Ignored() []Ignored { return o.ignored }
 
-// DefaultOptions returns coturn's defaults where coturn has one.
+// DefaultOptions returns the defaults: coturn's where coturn has one.
+// Flags show them as their defaults.
 func DefaultOptions() *Options {
 	return &Options{ListeningPort: 3478, TLSListeningPort: 5349, MinPort: 49152, MaxPort: 65535,
-		PrometheusPort: 9641, StaleNonce: 600, ShutdownTimeout: 30 * time.Second, UserQuota: 64}
+		PrometheusPort: 9641, StaleNonce: 600, ShutdownTimeout: 30 * time.Second, UserQuota: 64,
+		NoMulticastPeers: true, SocketBuffer: defaultSocketBuffer, MaxCredentialValidity: 24 * time.Hour,
+		TCPIdleTimeout: 30 * time.Second, MaxConnsPerIP: 64, AuthRate: 10, AuthBurst: 40}
 }
 
 type optKind int
@@ -119,9 +122,9 @@ func dur(key, usage string, f func(*Options) *time.Duration) option {
 var optionTable = []option{
 	num("listening-port", "STUN/TURN port for UDP and TCP", func(o *Options) *int { return &o.ListeningPort }),
 	num("tls-listening-port", "TURN over TLS port", func(o *Options) *int { return &o.TLSListeningPort }),
-	list("listening-ip", "address to listen on (repeat for several; default all)", func(o *Options) *[]string { return &o.ListeningIPs }),
+	list("listening-ip", "address to listen on (repeat for several; none: all addresses)", func(o *Options) *[]string { return &o.ListeningIPs }),
 	str("alt-listening-ip", "alternate address for RFC 5780 NAT discovery (needs one listening-ip)", func(o *Options) *string { return &o.AltListeningIP }),
-	num("alt-listening-port", "alternate port for RFC 5780 (default listening-port+1)", func(o *Options) *int { return &o.AltListeningPort }),
+	num("alt-listening-port", "alternate port for RFC 5780 (0: listening-port+1)", func(o *Options) *int { return &o.AltListeningPort }),
 	list("relay-ip", "address relay sockets bind to", func(o *Options) *[]string { return &o.RelayIPs }),
 	str("external-ip", "advertised relay address: PUBLIC or PUBLIC/PRIVATE", func(o *Options) *string { return &o.ExternalIP }),
 	num("min-port", "lowest relay port", func(o *Options) *int { return &o.MinPort }),
@@ -139,7 +142,7 @@ var optionTable = []option{
 	list("denied-peer-ip", "deny peers in ADDR, A-B or PREFIX (repeat)", func(o *Options) *[]string { return &o.DeniedPeerIPs }),
 	list("allowed-peer-ip", "allow peers in ADDR, A-B or PREFIX even if denied (repeat)", func(o *Options) *[]string { return &o.AllowedPeerIPs }),
 	boolean("allow-loopback-peers", "allow relaying to loopback addresses (testing only)", func(o *Options) *bool { return &o.AllowLoopbackPeers }),
-	boolean("no-multicast-peers", "deny multicast peers (always on)", func(o *Options) *bool { return &o.NoMulticastPeers }),
+	boolean("no-multicast-peers", "deny multicast peers: always on, false is refused (a coturn key)", func(o *Options) *bool { return &o.NoMulticastPeers }),
 	num("user-quota", "live allocations per user (0 or -1: unlimited, as in coturn)", func(o *Options) *int { return &o.UserQuota }),
 	num("total-quota", "live allocations in total (0 unlimited)", func(o *Options) *int { return &o.TotalQuota }),
 	num("max-bps", "relayed bytes per second per allocation and direction (0 unlimited)", func(o *Options) *int { return &o.MaxBPS }),
@@ -155,15 +158,15 @@ var optionTable = []option{
 	str("pidfile", "write the process id here", func(o *Options) *string { return &o.PIDFile }),
 	str("metrics", "address of a /metrics listener, e.g. 127.0.0.1:9641", func(o *Options) *string { return &o.Metrics }),
 	str("pprof", "address of Go's /debug/pprof profiler, e.g. 127.0.0.1:6060 (never expose it)", func(o *Options) *string { return &o.Pprof }),
-	num("udp-sockets", "UDP sockets per listening address with SO_REUSEPORT (default: one per core)", func(o *Options) *int { return &o.UDPSockets }),
-	num("socket-buffer", "SO_RCVBUF and SO_SNDBUF of UDP sockets in bytes (default 4194304)", func(o *Options) *int { return &o.SocketBuffer }),
-	dur("max-credential-validity", "refuse REST credentials valid further ahead than this (default 24h)", func(o *Options) *time.Duration { return &o.MaxCredentialValidity }),
-	dur("tcp-idle-timeout", "close TCP/TLS connections without an allocation idle this long (default 30s)", func(o *Options) *time.Duration { return &o.TCPIdleTimeout }),
-	num("max-conns-per-ip", "TCP/TLS connections per source address (default 64)", func(o *Options) *int { return &o.MaxConnsPerIP }),
-	num("auth-rate", "401/438 answers per second per source address (default 10)", func(o *Options) *int { return &o.AuthRate }),
-	num("auth-burst", "burst of 401/438 answers per source address (default 40)", func(o *Options) *int { return &o.AuthBurst }),
+	num("udp-sockets", "UDP sockets per listening address with SO_REUSEPORT (0: one per core)", func(o *Options) *int { return &o.UDPSockets }),
+	num("socket-buffer", "SO_RCVBUF and SO_SNDBUF of UDP sockets in bytes", func(o *Options) *int { return &o.SocketBuffer }),
+	dur("max-credential-validity", "refuse REST credentials valid further ahead than this", func(o *Options) *time.Duration { return &o.MaxCredentialValidity }),
+	dur("tcp-idle-timeout", "close TCP/TLS connections without an allocation idle this long", func(o *Options) *time.Duration { return &o.TCPIdleTimeout }),
+	num("max-conns-per-ip", "TCP/TLS connections per source address", func(o *Options) *int { return &o.MaxConnsPerIP }),
+	num("auth-rate", "401/438 answers per second per source address", func(o *Options) *int { return &o.AuthRate }),
+	num("auth-burst", "burst of 401/438 answers per source address", func(o *Options) *int { return &o.AuthBurst }),
 	boolean("allow-private-peers", "allow relaying to private, loopback and link-local peers (unsafe)", func(o *Options) *bool { return &o.AllowPrivatePeers }),
-	dur("shutdown-timeout", "drain deadline on SIGTERM (default 30s)", func(o *Options) *time.Duration { return &o.ShutdownTimeout }),
+	dur("shutdown-timeout", "drain deadline on SIGTERM", func(o *Options) *time.Duration { return &o.ShutdownTimeout }),
 }
 
 func findOption(key string) (*option, bool) {
@@ -265,22 +268,44 @@ type optionFlag struct {
 	opt *option
 }
 
+// String is the value, or "" when it is its kind's zero: the flag
+// package shows "(default X)" only for a non-empty default.
 func (f *optionFlag) String() string {
 	if f == nil || f.o == nil {
 		return ""
 	}
+	var v string
 	switch f.opt.kind {
 	case kindString:
 		return *f.opt.str(f.o)
 	case kindInt:
-		return strconv.Itoa(*f.opt.num(f.o))
+		v = strconv.Itoa(*f.opt.num(f.o))
 	case kindBool:
-		return strconv.FormatBool(*f.opt.flag(f.o))
+		v = strconv.FormatBool(*f.opt.flag(f.o))
 	case kindDuration:
-		return f.opt.dur(f.o).String()
+		v = f.opt.dur(f.o).String()
 	default:
 		return strings.Join(*f.opt.list(f.o), ",")
 	}
+	if v == "0" || v == "false" || v == "0s" {
+		return ""
+	}
+	return v
+}
+
+// Type names the value in usage lines ("-turn-user-quota int").
+func (f *optionFlag) Type() string {
+	switch f.opt.kind {
+	case kindInt:
+		return "int"
+	case kindDuration:
+		return "duration"
+	case kindBool:
+		return ""
+	case kindList:
+		return "list"
+	}
+	return "string"
 }
 
 func (f *optionFlag) Set(v string) error { return f.o.Set(f.opt.key, v, true) }

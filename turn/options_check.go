@@ -226,6 +226,9 @@ func (o *Options) applyPolicy(p *problems, c *Config) {
 	if o.StaleNonce < 1 {
 		p.add(keys("stale-nonce"), "stale-nonce must be at least 1 second")
 	}
+	if !o.NoMulticastPeers {
+		p.add(keys("no-multicast-peers"), "multicast peers are always denied: no-multicast-peers=false is not supported")
+	}
 	c.NonceLifetime = time.Duration(o.StaleNonce) * time.Second
 	c.MaxCredentialValidity, c.TCPIdleTimeout, c.MaxConnsPerIP = o.MaxCredentialValidity, o.TCPIdleTimeout, o.MaxConnsPerIP
 	if o.AuthRate < 0 || o.AuthBurst < 0 {

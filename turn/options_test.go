@@ -174,6 +174,7 @@ func TestOptionsCheck(t *testing.T) {
 		"alt v6":                base + "listening-ip=127.0.0.1\nalt-listening-ip=::1",
 		"alt without udp":       base + "listening-ip=127.0.0.1\nalt-listening-ip=127.0.0.2\nno-udp",
 		"alt port = port":       base + "listening-port=3478\nalt-listening-port=3478",
+		"multicast peers":       base + "no-multicast-peers=false",
 	}
 	for name, file := range cases {
 		o := DefaultOptions()
@@ -214,6 +215,22 @@ func TestFlagsShareTheTable(t *testing.T) {
 	fs.PrintDefaults()
 	if !strings.Contains(buf.String(), "live allocations per user") {
 		t.Errorf("usage lacks the table's text:\n%s", buf.String())
+	}
+	// One default each, the one DefaultOptions sets; none for zero values.
+	buf.Reset()
+	all := flag.NewFlagSet("t", flag.ContinueOnError)
+	all.SetOutput(&buf)
+	DefaultOptions().RegisterFlags(all, "")
+	all.PrintDefaults()
+	for _, want := range []string{"(default 64)", "(default 24h0m0s)", "(default 4194304)", "(default true)", "(default 3478)"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("usage lacks %s:\n%s", want, buf.String())
+		}
+	}
+	for _, line := range strings.Split(buf.String(), "\n") {
+		if strings.Count(line, "default") > 1 || strings.Contains(line, "(default 0") || strings.Contains(line, "(default false)") {
+			t.Errorf("a contradictory or zero default: %q", line)
+		}
 	}
 }
 

@@ -19,6 +19,10 @@ func parseTurnArgs(args []string, out io.Writer) (*turn.Options, error) {
 	newFlags := func(o *turn.Options, file *string) *flag.FlagSet {
 		fs := flag.NewFlagSet("switchboard turn", flag.ContinueOnError)
 		fs.SetOutput(out)
+		fs.Usage = func() {
+			fmt.Fprintln(out, "Usage: switchboard turn [-c FILE] [--KEY VALUE ...]: the STUN/TURN relay alone; flags win over the file (docs/turn.md)")
+			printFlags(out, fs, false)
+		}
 		fs.StringVar(file, "c", "", "config file in coturn's turnserver.conf syntax")
 		o.RegisterFlags(fs, "")
 		return fs
