@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"runtime/debug"
 	"strconv"
 )
 
@@ -28,34 +27,6 @@ Flags:
 func printUsage(out io.Writer, printDefaults func()) {
 	fmt.Fprint(out, usageHeader)
 	printDefaults()
-}
-
-// version is the module version and VCS revision the binary was built from.
-func version() string {
-	v, rev, dirty := "(devel)", "", false
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		if bi.Main.Version != "" {
-			v = bi.Main.Version
-		}
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				rev = s.Value
-			case "vcs.modified":
-				dirty = s.Value == "true"
-			}
-		}
-	}
-	if len(rev) > 12 {
-		rev = rev[:12]
-	}
-	if rev != "" {
-		v += " " + rev
-		if dirty {
-			v += "-dirty"
-		}
-	}
-	return "switchboard " + v
 }
 
 // pageURL is the address to open the demo page at: a listener on every

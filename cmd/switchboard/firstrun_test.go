@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -249,4 +250,29 @@ func startupLog(t *testing.T, args ...string) string {
 		}
 	}
 	return logs.String()
+}
+
+// TestVersionSources: -version prints the module version, commit and date
+// from Go's build information, else from the -ldflags stamps.
+func TestVersionSources(t *testing.T) {
+	full := &debug.BuildInfo{Main: debug.Module{Version: "v1.4.0"}, Settings: []debug.BuildSetting{
+		{Key: "vcs.revision", Value: "0123456789abcdef0123"}, {Key: "vcs.modified", Value: "true"},
+		{Key: "vcs.time", Value: "2026-08-01T10:00:00Z"},
+	}}
+	devel := &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}
+	for _, tt := range []struct {
+		bi                    *debug.BuildInfo
+		version, commit, date string
+		want                  string
+	}{
+		{full, "", "", "", "switchboard v1.4.0 (commit 0123456789ab-dirty, committed 2026-08-01T10:00:00Z)"},
+		{full, "v9", "ffff", "2026-08-02T00:00:00Z", "switchboard v1.4.0 (commit 0123456789ab-dirty, built 2026-08-02T00:00:00Z)"},
+		{devel, "v1.5.0-rc1", "abcdef0123456789", "2026-08-03T00:00:00Z", "switchboard v1.5.0-rc1 (commit abcdef012345, built 2026-08-03T00:00:00Z)"},
+		{devel, "", "", "", "switchboard devel"},
+		{nil, "", "abc", "", "switchboard devel (commit abc)"},
+	} {
+		if got := versionOf(tt.bi, tt.bi != nil, tt.version, tt.commit, tt.date); got != tt.want {
+			t.Errorf("got %q, want %q", got, tt.want)
+		}
+	}
 }
