@@ -5,7 +5,15 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /switchboard ./cmd/switchboard
+# -version says what was built: pass --build-arg VERSION=v1.2.3 (and
+# COMMIT, BUILD_DATE); without them scripts/ldflags.sh asks git when the
+# context has .git, and the clock. -buildvcs=false: a worktree's .git is
+# a file pointing outside the context.
+ARG VERSION=""
+ARG COMMIT=""
+ARG BUILD_DATE=""
+RUN CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags="-s -w $(sh scripts/ldflags.sh)" \
+    -o /switchboard ./cmd/switchboard
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /switchboard /switchboard

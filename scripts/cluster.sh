@@ -30,7 +30,7 @@ trap 'exit 0' INT TERM
 bin=${SB_BIN:-}
 if [ -z "$bin" ]; then
   bin=$dir/switchboard
-  CGO_ENABLED=0 go build -trimpath -o "$bin" ./cmd/switchboard
+  CGO_ENABLED=0 go build -trimpath -ldflags "$(sh scripts/ldflags.sh)" -o "$bin" ./cmd/switchboard
 fi
 
 redis-server --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no --logfile "$dir/redis.log" &

@@ -2,6 +2,7 @@ package turn
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -10,25 +11,39 @@ import (
 // maxConfigLine bounds one line of a config file.
 const maxConfigLine = 64 << 10
 
+// maxConfigErrors bounds the problems one file reports: a file that is
+// not a config at all should not print a line of errors per line.
+const maxConfigErrors = 50
+
 // ParseConfigFile reads coturn's turnserver.conf syntax into o: one option
 // per line as "key=value", "key value" or a bare "key" for flags; lines
 // starting with # are comments. name labels errors ("FILE:LINE: ...").
+// It reads the whole file and reports every bad line at once, joined
+// (errors.Join); the lines it could read are applied. Coturn keys that
+// are accepted and ignored are listed by Ignored.
 func (o *Options) ParseConfigFile(r io.Reader, name string) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 4096), maxConfigLine)
-	for line := 1; sc.Scan(); line++ {
+	var errs []error
+	line := 1
+	for ; sc.Scan(); line++ {
 		key, value, hasValue, ok := splitConfigLine(sc.Text())
 		if !ok {
 			continue
 		}
-		if err := o.Set(key, value, hasValue); err != nil {
-			return fmt.Errorf("%s:%d: %w", name, line, err)
+		at := fmt.Sprintf("%s:%d", name, line)
+		if err := o.set(key, value, hasValue, at); err != nil {
+			if len(errs) == maxConfigErrors {
+				errs = append(errs, fmt.Errorf("%s: stopped reading at line %d after %d problems", name, line, maxConfigErrors))
+				return errors.Join(errs...)
+			}
+			errs = append(errs, fmt.Errorf("%s: %w", at, err))
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("%s: %w", name, err)
+		errs = append(errs, fmt.Errorf("%s:%d: %w", name, line, err))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // splitConfigLine returns the key and value of one line; ok is false for

@@ -253,8 +253,9 @@ func rewrite(m *stun.Message, key []byte, pionNonce string) ([]byte, error) {
 }
 
 // outbound vets one packet pion sends to a client: it learns pion's nonce
-// from error responses and replaces it with one bound to the client. It
-// returns nil when the packet must not be sent.
+// from error responses and replaces it with one bound to the client, and
+// fills in the reason phrase pion leaves empty (reason.go). It returns nil
+// when the packet must not be sent.
 func (g *gate) outbound(pkt []byte, to net.Addr, network string) []byte {
 	if len(pkt) < stunHeaderLen || pkt[0]&0xC0 != 0 ||
 		binary.BigEndian.Uint16(pkt)&typeClassMask != classError {
@@ -265,26 +266,32 @@ func (g *gate) outbound(pkt []byte, to net.Addr, network string) []byte {
 		return pkt
 	}
 	var nonce stun.Nonce
-	if nonce.GetFrom(m) != nil {
-		return pkt
+	hasNonce := nonce.GetFrom(m) == nil
+	if !hasNonce && m.Contains(stun.AttrMessageIntegrity) {
+		return pkt // signed: leave it whole
 	}
 	now := time.Now()
-	// pion's nonce changes every minute, so a value seen before keeps its
-	// first sighting as its age; one "older" than two minutes is a state
-	// only a test or a clock jump makes, and is taken as new.
-	if p := g.pion.Load(); p == nil || p.value != nonce.String() || now.Sub(p.seen) > 2*time.Minute {
-		g.pion.Store(&pionNonce{value: nonce.String(), seen: now})
-	}
-	if bytes.Equal(m.TransactionID[:], g.synthTx[:]) {
-		return nil
+	if hasNonce {
+		// pion's nonce changes every minute, so a value seen before keeps its
+		// first sighting as its age; one "older" than two minutes is a state
+		// only a test or a clock jump makes, and is taken as new.
+		if p := g.pion.Load(); p == nil || p.value != nonce.String() || now.Sub(p.seen) > 2*time.Minute {
+			g.pion.Store(&pionNonce{value: nonce.String(), seen: now})
+		}
+		if bytes.Equal(m.TransactionID[:], g.synthTx[:]) {
+			return nil
+		}
 	}
 	out := &stun.Message{TransactionID: m.TransactionID}
 	out.SetType(m.Type)
 	out.WriteHeader()
 	for _, a := range m.Attributes {
-		if a.Type == stun.AttrNonce {
+		switch a.Type {
+		case stun.AttrNonce:
 			out.Add(stun.AttrNonce, []byte(g.nonces.mint(transportID(network, to), now)))
-		} else {
+		case stun.AttrErrorCode:
+			out.Add(stun.AttrErrorCode, g.errorCodeWithReason(m, a, to))
+		default:
 			out.Add(a.Type, a.Value)
 		}
 	}

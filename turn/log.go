@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/pion/logging"
 	"golang.org/x/time/rate"
@@ -32,7 +33,37 @@ type slogLogger struct {
 	budget *rate.Limiter
 }
 
+// clientDoings are pion messages (by their format's start) about what a
+// client did, not a fault of the server: they are logged at Debug
+// whatever level pion gives them. pion logs "Failed to close conn" at
+// Error when a TLS client hangs up first: closing then fails to send the
+// closeNotify alert, on every such hang-up.
+var clientDoings = []string{"Failed to close conn:"}
+
+func clientDoing(format string, args []any) bool {
+	if msg, ok := args0(args); ok && format == "%s" {
+		format = msg // Error(msg) and the like
+	}
+	for _, prefix := range clientDoings {
+		if strings.HasPrefix(format, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func args0(args []any) (string, bool) {
+	if len(args) != 1 {
+		return "", false
+	}
+	s, ok := args[0].(string)
+	return s, ok
+}
+
 func (l slogLogger) logf(level slog.Level, format string, args ...any) {
+	if level > slog.LevelDebug && clientDoing(format, args) {
+		level = slog.LevelDebug
+	}
 	if !l.log.Enabled(context.Background(), level) || !l.budget.Allow() {
 		return
 	}

@@ -33,7 +33,7 @@ type Options struct {
 	AllowedPeerIPs     []string // allowed-peer-ip
 	AllowLoopbackPeers bool     // allow-loopback-peers
 	NoMulticastPeers   bool     // no-multicast-peers (multicast is always denied)
-	UserQuota          int      // user-quota
+	UserQuota          int      // user-quota: default 64; 0 or -1 unlimited, as in coturn
 	TotalQuota         int      // total-quota
 	MaxBPS             int      // max-bps: bytes per second per allocation and direction
 	BPSCapacity        int      // bps-capacity: bytes per second for the server
@@ -56,12 +56,29 @@ type Options struct {
 	AuthRate, AuthBurst   int           // auth-rate, auth-burst: 401/438 answers per source, default 10/s and 40
 	AllowPrivatePeers     bool          // allow-private-peers: unsafe on a public server
 	ShutdownTimeout       time.Duration // shutdown-timeout: drain deadline on SIGTERM, default 30s
+
+	lines   map[string]string // key -> FILE:LINE that last set it, for errors
+	ignored []Ignored
 }
 
-// DefaultOptions returns coturn's defaults where coturn has one.
+// Ignored is a coturn key that was accepted and has no effect here.
+type Ignored struct {
+	At      string // FILE:LINE, empty for a flag
+	Key     string
+	Instead string // what switchboard does instead
+}
+
+// Ignored lists the accepted coturn keys that change nothing, in the order
+// they were read: StartStandalone logs one warning for each.
+func (o *Options) Ignored() []Ignored { return o.ignored }
+
+// DefaultOptions returns the defaults: coturn's where coturn has one.
+// Flags show them as their defaults.
 func DefaultOptions() *Options {
 	return &Options{ListeningPort: 3478, TLSListeningPort: 5349, MinPort: 49152, MaxPort: 65535,
-		PrometheusPort: 9641, StaleNonce: 600, ShutdownTimeout: 30 * time.Second}
+		PrometheusPort: 9641, StaleNonce: 600, ShutdownTimeout: 30 * time.Second, UserQuota: 64,
+		NoMulticastPeers: true, SocketBuffer: defaultSocketBuffer, MaxCredentialValidity: 24 * time.Hour,
+		TCPIdleTimeout: 30 * time.Second, MaxConnsPerIP: 64, AuthRate: 10, AuthBurst: 40}
 }
 
 type optKind int
@@ -105,9 +122,9 @@ func dur(key, usage string, f func(*Options) *time.Duration) option {
 var optionTable = []option{
 	num("listening-port", "STUN/TURN port for UDP and TCP", func(o *Options) *int { return &o.ListeningPort }),
 	num("tls-listening-port", "TURN over TLS port", func(o *Options) *int { return &o.TLSListeningPort }),
-	list("listening-ip", "address to listen on (repeat for several; default all)", func(o *Options) *[]string { return &o.ListeningIPs }),
+	list("listening-ip", "address to listen on (repeat for several; none: all addresses)", func(o *Options) *[]string { return &o.ListeningIPs }),
 	str("alt-listening-ip", "alternate address for RFC 5780 NAT discovery (needs one listening-ip)", func(o *Options) *string { return &o.AltListeningIP }),
-	num("alt-listening-port", "alternate port for RFC 5780 (default listening-port+1)", func(o *Options) *int { return &o.AltListeningPort }),
+	num("alt-listening-port", "alternate port for RFC 5780 (0: listening-port+1)", func(o *Options) *int { return &o.AltListeningPort }),
 	list("relay-ip", "address relay sockets bind to", func(o *Options) *[]string { return &o.RelayIPs }),
 	str("external-ip", "advertised relay address: PUBLIC or PUBLIC/PRIVATE", func(o *Options) *string { return &o.ExternalIP }),
 	num("min-port", "lowest relay port", func(o *Options) *int { return &o.MinPort }),
@@ -125,8 +142,8 @@ var optionTable = []option{
 	list("denied-peer-ip", "deny peers in ADDR, A-B or PREFIX (repeat)", func(o *Options) *[]string { return &o.DeniedPeerIPs }),
 	list("allowed-peer-ip", "allow peers in ADDR, A-B or PREFIX even if denied (repeat)", func(o *Options) *[]string { return &o.AllowedPeerIPs }),
 	boolean("allow-loopback-peers", "allow relaying to loopback addresses (testing only)", func(o *Options) *bool { return &o.AllowLoopbackPeers }),
-	boolean("no-multicast-peers", "deny multicast peers (always on)", func(o *Options) *bool { return &o.NoMulticastPeers }),
-	num("user-quota", "live allocations per user (default 64, -1 unlimited)", func(o *Options) *int { return &o.UserQuota }),
+	boolean("no-multicast-peers", "deny multicast peers: always on, false is refused (a coturn key)", func(o *Options) *bool { return &o.NoMulticastPeers }),
+	num("user-quota", "live allocations per user (0 or -1: unlimited, as in coturn)", func(o *Options) *int { return &o.UserQuota }),
 	num("total-quota", "live allocations in total (0 unlimited)", func(o *Options) *int { return &o.TotalQuota }),
 	num("max-bps", "relayed bytes per second per allocation and direction (0 unlimited)", func(o *Options) *int { return &o.MaxBPS }),
 	num("bps-capacity", "relayed bytes per second for the server per direction (0 unlimited)", func(o *Options) *int { return &o.BPSCapacity }),
@@ -135,90 +152,21 @@ var optionTable = []option{
 	num("stale-nonce", "nonce lifetime in seconds", func(o *Options) *int { return &o.StaleNonce }),
 	str("log-file", "log to this file (stdout or - for standard output)", func(o *Options) *string { return &o.LogFile }),
 	boolean("verbose", "debug logging", func(o *Options) *bool { return &o.Verbose }),
+	boolean("Verbose", "debug logging, as verbose (coturn's extra verbose)", func(o *Options) *bool { return &o.Verbose }),
 	boolean("prometheus", "serve Prometheus metrics on prometheus-port", func(o *Options) *bool { return &o.Prometheus }),
 	num("prometheus-port", "Prometheus metrics port", func(o *Options) *int { return &o.PrometheusPort }),
 	str("pidfile", "write the process id here", func(o *Options) *string { return &o.PIDFile }),
 	str("metrics", "address of a /metrics listener, e.g. 127.0.0.1:9641", func(o *Options) *string { return &o.Metrics }),
 	str("pprof", "address of Go's /debug/pprof profiler, e.g. 127.0.0.1:6060 (never expose it)", func(o *Options) *string { return &o.Pprof }),
-	num("udp-sockets", "UDP sockets per listening address with SO_REUSEPORT (default: one per core)", func(o *Options) *int { return &o.UDPSockets }),
-	num("socket-buffer", "SO_RCVBUF and SO_SNDBUF of UDP sockets in bytes (default 4194304)", func(o *Options) *int { return &o.SocketBuffer }),
-	dur("max-credential-validity", "refuse REST credentials valid further ahead than this (default 24h)", func(o *Options) *time.Duration { return &o.MaxCredentialValidity }),
-	dur("tcp-idle-timeout", "close TCP/TLS connections without an allocation idle this long (default 30s)", func(o *Options) *time.Duration { return &o.TCPIdleTimeout }),
-	num("max-conns-per-ip", "TCP/TLS connections per source address (default 64)", func(o *Options) *int { return &o.MaxConnsPerIP }),
-	num("auth-rate", "401/438 answers per second per source address (default 10)", func(o *Options) *int { return &o.AuthRate }),
-	num("auth-burst", "burst of 401/438 answers per source address (default 40)", func(o *Options) *int { return &o.AuthBurst }),
+	num("udp-sockets", "UDP sockets per listening address with SO_REUSEPORT (0: one per core)", func(o *Options) *int { return &o.UDPSockets }),
+	num("socket-buffer", "SO_RCVBUF and SO_SNDBUF of UDP sockets in bytes", func(o *Options) *int { return &o.SocketBuffer }),
+	dur("max-credential-validity", "refuse REST credentials valid further ahead than this", func(o *Options) *time.Duration { return &o.MaxCredentialValidity }),
+	dur("tcp-idle-timeout", "close TCP/TLS connections without an allocation idle this long", func(o *Options) *time.Duration { return &o.TCPIdleTimeout }),
+	num("max-conns-per-ip", "TCP/TLS connections per source address", func(o *Options) *int { return &o.MaxConnsPerIP }),
+	num("auth-rate", "401/438 answers per second per source address", func(o *Options) *int { return &o.AuthRate }),
+	num("auth-burst", "burst of 401/438 answers per source address", func(o *Options) *int { return &o.AuthBurst }),
 	boolean("allow-private-peers", "allow relaying to private, loopback and link-local peers (unsafe)", func(o *Options) *bool { return &o.AllowPrivatePeers }),
-	dur("shutdown-timeout", "drain deadline on SIGTERM (default 30s)", func(o *Options) *time.Duration { return &o.ShutdownTimeout }),
-}
-
-// unsupportedKeys are coturn keys we know and refuse, with the reason: a
-// migrated config must not silently lose a setting.
-var unsupportedKeys = map[string]string{
-	"channel-lifetime":                  "pion/turn/v4 fixes channel lifetime at 10 minutes",
-	"permission-lifetime":               "pion/turn/v4 fixes permission lifetime at 5 minutes",
-	"max-allocate-lifetime":             "pion/turn/v4 fixes the maximum allocation lifetime at 1 hour",
-	"dtls-listening-port":               "DTLS transport is not implemented",
-	"no-dtls":                           "DTLS transport is not implemented (so it is always off)",
-	"alt-tls-listening-port":            "alternate TLS listener is not implemented",
-	"fingerprint":                       "responses carry FINGERPRINT only on Binding",
-	"mobility":                          "RFC 8016 mobility is not implemented",
-	"userdb":                            "only static users (user=) and REST secrets are supported",
-	"redis-userdb":                      "only static users (user=) and REST secrets are supported",
-	"psql-userdb":                       "only static users (user=) and REST secrets are supported",
-	"mysql-userdb":                      "only static users (user=) and REST secrets are supported",
-	"mongo-userdb":                      "only static users (user=) and REST secrets are supported",
-	"redis-statsdb":                     "statistics are exported through Prometheus only",
-	"oauth":                             "OAuth third-party authorization is not implemented",
-	"no-auth":                           "TURN always requires authentication",
-	"secure-stun":                       "STUN Binding is unauthenticated",
-	"cli-ip":                            "there is no telnet CLI",
-	"cli-port":                          "there is no telnet CLI",
-	"cli-password":                      "there is no telnet CLI",
-	"no-cli":                            "there is no telnet CLI (so it is always off)",
-	"web-admin":                         "there is no web admin",
-	"web-admin-ip":                      "there is no web admin",
-	"web-admin-port":                    "there is no web admin",
-	"server-relay":                      "server relay endpoints are not implemented",
-	"alternate-server":                  "300 Try Alternate redirection is not implemented",
-	"tls-alternate-server":              "300 Try Alternate redirection is not implemented",
-	"aux-server":                        "auxiliary servers are not implemented",
-	"udp-self-balance":                  "use udp-sockets (SO_REUSEPORT) instead",
-	"relay-threads":                     "use udp-sockets (SO_REUSEPORT) instead",
-	"listener-threads":                  "use udp-sockets (SO_REUSEPORT) instead",
-	"syslog":                            "log to standard output or log-file",
-	"simple-log":                        "log-file always names one file",
-	"new-log-timestamp":                 "log lines always carry RFC 3339 timestamps",
-	"proc-user":                         "drop privileges with systemd User= or the container runtime",
-	"proc-group":                        "drop privileges with systemd Group= or the container runtime",
-	"cipher-list":                       "TLS uses Go's default cipher suites",
-	"ec-curve-name":                     "TLS uses Go's default curves",
-	"dh-file":                           "TLS uses Go's default key exchange",
-	"ca-file":                           "client certificates are not checked",
-	"no-tlsv1":                          "TLS 1.2 is the minimum version",
-	"no-tlsv1_1":                        "TLS 1.2 is the minimum version",
-	"no-tlsv1_2":                        "TLS 1.2 is the minimum version; it cannot be turned off",
-	"rest-api-separator":                "the REST username separator is always ':'",
-	"server-name":                       "the SOFTWARE name is fixed",
-	"no-software-attribute":             "the SOFTWARE attribute is sent on Binding answers only",
-	"check-origin-consistency":          "ORIGIN is not checked",
-	"prometheus-username-labels":        "metrics carry no per-user labels",
-	"keep-address-family":               "relay addresses are IPv4",
-	"allocation-default-address-family": "relay addresses are IPv4",
-	"no-stdout-log":                     "set log-file",
-	"log-binding":                       "Binding requests are counted, not logged",
-	"stun-backward-compatibility":       "RFC 3489 STUN is not implemented",
-	"no-rfc5780":                        "RFC 5780 is not implemented (so it is always off)",
-	"response-origin-only-with-rfc5780": "RFC 5780 is not implemented",
-	"alt-listening-ip":                  "RFC 5780 is not implemented",
-	"alt-listening-port":                "RFC 5780 is not implemented",
-	"sha256":                            "MESSAGE-INTEGRITY-SHA256 is not implemented",
-	"max-allocate-timeout":              "pion/turn/v4 fixes allocation timeouts",
-	"acme-redirect":                     "there is no HTTP listener to redirect from",
-	"raw-public-keys":                   "TLS uses certificates",
-	"pkey-pwd":                          "the private key must not be encrypted",
-	"db":                                "only static users (user=) and REST secrets are supported",
-	"secret-ttl":                        "REST credentials carry their own expiry",
-	"dtls-alternate-server":             "DTLS transport is not implemented",
+	dur("shutdown-timeout", "drain deadline on SIGTERM", func(o *Options) *time.Duration { return &o.ShutdownTimeout }),
 }
 
 func findOption(key string) (*option, bool) {
@@ -231,9 +179,28 @@ func findOption(key string) (*option, bool) {
 }
 
 // Set applies one key. A bool key takes no value or true/false/yes/no/1/0.
+// A coturn key switchboard accepts and ignores is noted (Ignored).
 func (o *Options) Set(key, value string, hasValue bool) error {
+	return o.set(key, value, hasValue, "")
+}
+
+// set applies one key read at (FILE:LINE, or "" for a flag).
+func (o *Options) set(key, value string, hasValue bool, at string) error {
 	opt, ok := findOption(key)
+	if at != "" {
+		if o.lines == nil {
+			o.lines = make(map[string]string)
+		}
+		o.lines[key] = at
+		if ok && opt.kind == kindList {
+			o.lines[key+"="+value] = at // one line per value
+		}
+	}
 	if !ok {
+		if ig, known := ignoredKeys[key]; known {
+			o.ignored = append(o.ignored, Ignored{At: at, Key: key, Instead: ig.instead})
+			return nil
+		}
 		if why, known := unsupportedKeys[key]; known {
 			return fmt.Errorf("%w: %q is a coturn option switchboard does not support: %s", errUnsupportedKey, key, why)
 		}
@@ -301,22 +268,44 @@ type optionFlag struct {
 	opt *option
 }
 
+// String is the value, or "" when it is its kind's zero: the flag
+// package shows "(default X)" only for a non-empty default.
 func (f *optionFlag) String() string {
 	if f == nil || f.o == nil {
 		return ""
 	}
+	var v string
 	switch f.opt.kind {
 	case kindString:
 		return *f.opt.str(f.o)
 	case kindInt:
-		return strconv.Itoa(*f.opt.num(f.o))
+		v = strconv.Itoa(*f.opt.num(f.o))
 	case kindBool:
-		return strconv.FormatBool(*f.opt.flag(f.o))
+		v = strconv.FormatBool(*f.opt.flag(f.o))
 	case kindDuration:
-		return f.opt.dur(f.o).String()
+		v = f.opt.dur(f.o).String()
 	default:
 		return strings.Join(*f.opt.list(f.o), ",")
 	}
+	if v == "0" || v == "false" || v == "0s" {
+		return ""
+	}
+	return v
+}
+
+// Type names the value in usage lines ("-turn-user-quota int").
+func (f *optionFlag) Type() string {
+	switch f.opt.kind {
+	case kindInt:
+		return "int"
+	case kindDuration:
+		return "duration"
+	case kindBool:
+		return ""
+	case kindList:
+		return "list"
+	}
+	return "string"
 }
 
 func (f *optionFlag) Set(v string) error { return f.o.Set(f.opt.key, v, true) }

@@ -49,7 +49,8 @@ stun-only=false
 no-stun=false
 stale-nonce=300
 log-file=stdout
-verbose
+verbose=false
+Verbose
 prometheus
 prometheus-port=9642
 pidfile=/run/switchboard-turn.pid
@@ -86,8 +87,10 @@ func TestConfigFileEveryKey(t *testing.T) {
 		SocketBuffer: 1 << 20, MaxCredentialValidity: 12 * time.Hour, TCPIdleTimeout: 20 * time.Second,
 		MaxConnsPerIP: 10, AuthRate: 20, AuthBurst: 60, ShutdownTimeout: 5 * time.Second,
 	}
-	if !reflect.DeepEqual(o, want) {
-		t.Fatalf("parsed\n%+v\nwant\n%+v", o, want)
+	got := *o
+	got.lines = nil // where each key came from, for errors
+	if !reflect.DeepEqual(&got, want) {
+		t.Fatalf("parsed\n%+v\nwant\n%+v", &got, want)
 	}
 	// Every key of the table appears in the file, so none is untested.
 	for _, opt := range optionTable {
@@ -117,8 +120,9 @@ func TestConfigFileErrors(t *testing.T) {
 	}{
 		{"unknown key", "realm=x\nlistening-prot=3478\n", errUnknownKey, "bad.conf:2: "},
 		{"unsupported coturn key", "# c\n\nchannel-lifetime=600\n", errUnsupportedKey, "bad.conf:3: "},
-		{"dtls", "dtls-listening-port=5350", errUnsupportedKey, "DTLS"},
-		{"fingerprint", "fingerprint", errUnsupportedKey, "fingerprint"},
+		{"dtls", "dtls", errUnsupportedKey, "DTLS"},
+		{"TLS 1.3 only", "no-tlsv1_2", errUnsupportedKey, "cannot be raised to TLS 1.3"},
+		{"TLS 1.0", "tlsv1", errUnsupportedKey, "TLS 1.0 clients cannot connect"},
 		{"permission-lifetime", "permission-lifetime 300", errUnsupportedKey, "pion/turn/v4"},
 		{"max-allocate-lifetime", "max-allocate-lifetime=60", errUnsupportedKey, "1 hour"},
 		{"bare non-flag", "realm", errBadValue, "needs a value"},
@@ -170,6 +174,7 @@ func TestOptionsCheck(t *testing.T) {
 		"alt v6":                base + "listening-ip=127.0.0.1\nalt-listening-ip=::1",
 		"alt without udp":       base + "listening-ip=127.0.0.1\nalt-listening-ip=127.0.0.2\nno-udp",
 		"alt port = port":       base + "listening-port=3478\nalt-listening-port=3478",
+		"multicast peers":       base + "no-multicast-peers=false",
 	}
 	for name, file := range cases {
 		o := DefaultOptions()
@@ -210,6 +215,22 @@ func TestFlagsShareTheTable(t *testing.T) {
 	fs.PrintDefaults()
 	if !strings.Contains(buf.String(), "live allocations per user") {
 		t.Errorf("usage lacks the table's text:\n%s", buf.String())
+	}
+	// One default each, the one DefaultOptions sets; none for zero values.
+	buf.Reset()
+	all := flag.NewFlagSet("t", flag.ContinueOnError)
+	all.SetOutput(&buf)
+	DefaultOptions().RegisterFlags(all, "")
+	all.PrintDefaults()
+	for _, want := range []string{"(default 64)", "(default 24h0m0s)", "(default 4194304)", "(default true)", "(default 3478)"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("usage lacks %s:\n%s", want, buf.String())
+		}
+	}
+	for _, line := range strings.Split(buf.String(), "\n") {
+		if strings.Count(line, "default") > 1 || strings.Contains(line, "(default 0") || strings.Contains(line, "(default false)") {
+			t.Errorf("a contradictory or zero default: %q", line)
+		}
 	}
 }
 

@@ -29,11 +29,15 @@ func TestUserQuota(t *testing.T) {
 		conns = append(conns, c)
 	}
 	u, p := mint("mallory", 2*time.Hour)
-	if c, err := r.newClient(t, "udp", u, p).Allocate(); err == nil || !strings.Contains(err.Error(), "486") {
-		if c != nil {
-			c.Close()
+	for _, network := range []string{"udp", "tcp"} {
+		// The 486 carries a reason phrase that names the quota.
+		c, err := r.newClient(t, network, u, p).Allocate()
+		if err == nil || !strings.Contains(err.Error(), "486: Allocation Quota Reached: user-quota") {
+			if c != nil {
+				c.Close()
+			}
+			t.Fatalf("allocation over user quota over %s: %v, want 486 with its reason", network, err)
 		}
-		t.Fatalf("allocation over user quota: %v, want 486", err)
 	}
 	u, p = mint("alice", time.Hour)
 	alice, err := r.newClient(t, "tcp", u, p).Allocate()
@@ -41,7 +45,7 @@ func TestUserQuota(t *testing.T) {
 		t.Fatalf("another user: %v", err)
 	}
 	defer alice.Close()
-	if got := testutil.ToFloat64(r.srv.metrics.quotaUser); got != 1 {
+	if got := testutil.ToFloat64(r.srv.metrics.quotaUser); got != 2 {
 		t.Errorf("quota_user refusals %v", got)
 	}
 	conns[0].Close() // Refresh(0) deletes the allocation
@@ -68,11 +72,11 @@ func TestTotalQuota(t *testing.T) {
 		defer c.Close()
 	}
 	u, p := Credentials([]byte(testSecret), "c", time.Hour, time.Now())
-	if c, err := r.newClient(t, "udp", u, p).Allocate(); err == nil || !strings.Contains(err.Error(), "486") {
+	if c, err := r.newClient(t, "udp", u, p).Allocate(); err == nil || !strings.Contains(err.Error(), "486: Allocation Quota Reached: total-quota") {
 		if c != nil {
 			c.Close()
 		}
-		t.Fatalf("allocation over total quota: %v, want 486", err)
+		t.Fatalf("allocation over total quota: %v, want 486 with its reason", err)
 	}
 	if got := testutil.ToFloat64(r.srv.metrics.quotaTotal); got != 1 {
 		t.Errorf("quota_total refusals %v", got)

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,6 +38,7 @@ type Server struct {
 	capacityIn, capacityOut *rate.Limiter
 	turn                    *turn.Server
 	draining                atomic.Bool
+	refusals                sync.Map      // client address -> the 486's reason phrase (reason.go)
 	deleted                 chan struct{} // an allocation ended (Drain)
 	metrics                 *metrics
 	log                     *slog.Logger
@@ -198,16 +200,19 @@ func NewServer(cfg Config) (*Server, error) {
 func (s *Server) quota(username, _ string, src net.Addr) bool {
 	if s.draining.Load() {
 		s.metrics.allocDraining.Inc()
+		s.noteRefusal(src, quotaRefusedDraining)
 		return false
 	}
 	switch s.quotas.reserve(quotaUser(username), src) {
 	case "user":
 		s.metrics.quotaUser.Inc()
 		s.log.Debug("allocation refused: user quota", "user", quotaUser(username), "client", src)
+		s.noteRefusal(src, quotaRefusedUser)
 		return false
 	case "total":
 		s.metrics.quotaTotal.Inc()
 		s.log.Debug("allocation refused: total quota", "client", src)
+		s.noteRefusal(src, quotaRefusedTotal)
 		return false
 	}
 	return true

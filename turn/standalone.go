@@ -48,8 +48,12 @@ type Signals struct {
 	Reload, Drain <-chan struct{}
 }
 
-// StartStandalone binds every listener and starts the relay.
+// StartStandalone binds every listener and starts the relay. It first logs
+// a warning for each coturn key that was accepted and ignored.
 func StartStandalone(o *Options, log *slog.Logger) (_ *Standalone, err error) {
+	for _, ig := range o.Ignored() {
+		log.Warn("coturn option ignored", "key", ig.Key, "at", ig.At, "instead", ig.Instead)
+	}
 	cfg, err := o.check()
 	if err != nil {
 		return nil, err

@@ -184,7 +184,7 @@ func TestDrain(t *testing.T) {
 	r.drain <- struct{}{}
 	waitUntil(t, func() bool { return r.st.Server.draining.Load() }, "draining")
 	other, _ := r.tlsClient(t, user, pass)
-	if c, err := other.Allocate(); err == nil || !strings.Contains(err.Error(), "486") {
+	if c, err := other.Allocate(); err == nil || !strings.Contains(err.Error(), "486: Allocation Quota Reached: server draining") {
 		if c != nil {
 			c.Close()
 		}

@@ -217,7 +217,7 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger, reload 
 	log.Info("switchboard started", attrs...)
 	log.Info("open the demo page in two browser tabs", "url", pageURL(ls.http.Addr(), c.TLSCert != ""))
 	if relay != nil {
-		for _, w := range advertiseWarnings(ls.turnUDP[0].LocalAddr(), c.publicIP, c.AllowPrivatePeers) {
+		for _, w := range advertiseWarnings(ls.turnUDP[0].LocalAddr(), c.publicIP, c.AllowPrivatePeers, thisHost(ctx)) {
 			log.Warn(w)
 		}
 	}

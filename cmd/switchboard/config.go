@@ -89,18 +89,17 @@ func envName(flagName string) string {
 	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-// parseConfig reads the environment, then args. It returns flag.ErrHelp
-// after printing usage for -h/--help.
-func parseConfig(args []string, getenv func(string) string, out io.Writer) (*config, error) {
-	c := &config{TURN: turn.DefaultOptions()}
+// newFlagSet registers every flag into c; -help prints them with
+// printFlags, and README.md's table says the same (flagdoc.go).
+func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("switchboard", flag.ContinueOnError)
 	fs.SetOutput(out)
-	fs.Usage = func() { printUsage(out, fs.PrintDefaults) }
+	fs.Usage = func() { printUsage(out, func() { printFlags(out, fs, true) }) }
 	fs.BoolVar(&c.ShowVersion, "version", false, "print the version and exit")
 	fs.StringVar(&c.HTTPAddr, "http", ":8080", "HTTP listen address: signaling, demo page, /metrics, /healthz")
 	fs.StringVar(&c.TURNAddr, "turn", ":3478", "STUN/TURN listen address, UDP and TCP; empty disables the bundled relay")
-	fs.StringVar(&c.TURNSecret, "turn-secret", "", "shared secret for TURN REST API credentials (random per start when empty)")
-	fs.StringVar(&c.PublicIP, "public-ip", "", "address advertised in ICE URLs and relay candidates (default: first non-loopback IPv4, else 127.0.0.1)")
+	fs.StringVar(&c.TURNSecret, "turn-secret", "", "shared secret for TURN REST API credentials, 16+ characters")
+	fs.StringVar(&c.PublicIP, "public-ip", "", "address advertised in ICE URLs and relay candidates; start-up warns when it is not this host's")
 	fs.StringVar(&c.RelayPorts, "relay-ports", "49152-65535", "UDP port range for relay allocations, MIN-MAX")
 	fs.StringVar(&c.RelayBind, "relay-bind", "0.0.0.0", "local address relay sockets bind to")
 	fs.StringVar(&c.PublicURLs, "public-url", "", "comma-separated origins the server is served under, e.g. https://meet.example.com; other Host names are refused (DNS rebinding), localhost and IP addresses always work")
@@ -135,23 +134,30 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	fs.BoolVar(&c.MemoryTrim, "memory-trim", true, "once the server has been quiet for 3 s after a burst of connections, collect its garbage and give the memory back to the kernel (at most every 30 s)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long graceful shutdown may take")
-	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve /metrics on a listener of its own, e.g. 10.0.0.5:9464 (default: on the HTTP port, answering this host only)")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve /metrics on a listener of its own, e.g. 10.0.0.5:9464; empty: /metrics on the HTTP port answers this host only")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) to serve HTTPS and WSS with; reloaded on SIGHUP. Empty: plain HTTP (put a TLS proxy in front)")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key for -tls-cert")
 	fs.StringVar(&c.Redis, "redis", "", "Redis shared by several nodes: redis://[user:pass@]host:port[/db], rediss:// for TLS, ?master_name=NAME&addr=HOST:PORT for Sentinel, redis+cluster://HOST:PORT?addr=HOST:PORT for a Cluster. Empty: one node, everything in memory")
-	fs.StringVar(&c.TURNURLs, "turn-urls", "", "comma-separated host:port of external STUN/TURN relays sharing -turn-secret (e.g. `switchboard turn` hosts): each room gets one, by consistent hashing, while it answers STUN health checks; adds to the bundled relay (-turn '' to use only these)")
+	fs.StringVar(&c.TURNURLs, "turn-urls", "", "comma-separated host:port of external STUN/TURN relays sharing -turn-secret (e.g. 'switchboard turn' hosts): each room gets one, by consistent hashing, while it answers STUN health checks; adds to the bundled relay (-turn '' to use only these)")
 	fs.BoolVar(&c.Echo, "echo", false, "run the echo peer for pre-call tests: a client in a room may ask for it with {\"type\":\"echo\"} (docs/protocol.md)")
 	fs.IntVar(&c.EchoMax, "echo-max", 10, "most echo peers at once, server-wide (one per client address); each lives at most a minute")
 	fs.StringVar(&c.PprofAddr, "pprof", "", "address for Go's /debug/pprof profiler, e.g. 127.0.0.1:6060 (off when empty; never expose it publicly)")
 	c.TURN.RegisterFlags(fs, "turn-", turn.BundledKeys...)
+	return fs
+}
+
+// parseConfig reads the environment, then args. It returns flag.ErrHelp
+// after printing usage for -h/--help.
+func parseConfig(args []string, getenv func(string) string, out io.Writer) (*config, error) {
+	c := &config{TURN: turn.DefaultOptions()}
+	fs := newFlagSet(c, out)
 
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
 		if f.Name == "version" {
 			return // a command, not a setting
 		}
-		name := envName(f.Name)
-		f.Usage += " [$" + name + "]"
+		name := envName(f.Name) // printFlags shows it
 		if v := getenv(name); v != "" && envErr == nil {
 			if err := f.Value.Set(v); err != nil {
 				envErr = fmt.Errorf("%w: %s=%q: %v", errConfig, name, v, err)

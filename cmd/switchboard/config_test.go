@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchboard-rtc/switchboard/turn"
 )
 
 func env(kv map[string]string) func(string) string {
@@ -129,4 +132,100 @@ func TestBundledRelayOptionsShareTheTable(t *testing.T) {
 			t.Errorf("%v accepted", bad)
 		}
 	}
+}
+
+// TestREADMEConfigurationTable: README.md's configuration table lists
+// every flag of -help with its environment twin and the same default, and
+// no flag -help lacks.
+func TestREADMEConfigurationTable(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := string(readme)
+	section = section[strings.Index(section, "\n## Configuration\n"):]
+	section = section[:strings.Index(section[1:], "\n## ")+1]
+	var help bytes.Buffer
+	if _, err := parseConfig([]string{"-help"}, env(nil), &help); !errors.Is(err, flag.ErrHelp) {
+		t.Fatal(err)
+	}
+	docs := map[string]flagDoc{}
+	for _, d := range flagDocs(newFlagSet(&config{TURN: turn.DefaultOptions()}, io.Discard)) {
+		docs[d.Name] = d
+		if !strings.Contains(help.String(), "  -"+d.Name+" ") && !strings.Contains(help.String(), "  -"+d.Name+"\n") {
+			t.Errorf("-help lacks -%s", d.Name)
+		}
+	}
+	seen := map[string]bool{}
+	for _, line := range strings.Split(section, "\n") {
+		cells := strings.Split(line, " | ")
+		if len(cells) < 4 || !strings.HasPrefix(line, "| `-") {
+			continue
+		}
+		names := splitCell(strings.TrimPrefix(cells[0], "| "))
+		envs := splitCell(cells[1])
+		defaults := []string{cells[2]}
+		if len(names) > 1 {
+			defaults = strings.Split(cells[2], ", ")
+		}
+		if len(envs) != len(names) || len(defaults) != len(names) {
+			t.Errorf("row %q: %d flags, %d variables, %d defaults", line, len(names), len(envs), len(defaults))
+			continue
+		}
+		for i, name := range names {
+			name = strings.TrimPrefix(name, "-")
+			seen[name] = true
+			d, ok := docs[name]
+			if !ok {
+				t.Errorf("README lists -%s, which -help does not", name)
+				continue
+			}
+			env := envs[i]
+			if rest, ok := strings.CutPrefix(env, "…_"); ok && i > 0 {
+				prev := envs[i-1]
+				env = prev[:strings.LastIndex(prev, "_")+1] + rest
+				envs[i] = env
+			}
+			if env != d.Env {
+				t.Errorf("-%s: README says $%s, -help $%s", name, env, d.Env)
+			}
+			if got := readmeDefault(defaults[i]); !sameDefault(got, d) {
+				t.Errorf("-%s: README's default %q, -help's %q", name, got, d.Default)
+			}
+		}
+	}
+	for name := range docs {
+		if !seen[name] && name != "version" {
+			t.Errorf("-%s is in -help but not in README.md's configuration table", name)
+		}
+	}
+}
+
+// splitCell reads "`a`, `b`" as [a b].
+func splitCell(cell string) []string {
+	var out []string
+	for _, p := range strings.Split(cell, ", ") {
+		out = append(out, strings.Trim(strings.TrimSpace(p), "`"))
+	}
+	return out
+}
+
+// readmeDefault reads a default cell: `literal`, or words; "none", "off"
+// and zero literals mean the zero value.
+func readmeDefault(cell string) string {
+	cell = strings.TrimSpace(cell)
+	switch cell {
+	case "none", "off", "`false`", "`0`":
+		return ""
+	}
+	return strings.Trim(cell, "`")
+}
+
+func sameDefault(readme string, d flagDoc) bool {
+	if readme == d.Default {
+		return true
+	}
+	a, errA := time.ParseDuration(readme)
+	b, errB := time.ParseDuration(d.Default)
+	return errA == nil && errB == nil && a == b
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"runtime/debug"
 	"strconv"
 )
 
@@ -30,34 +29,6 @@ func printUsage(out io.Writer, printDefaults func()) {
 	printDefaults()
 }
 
-// version is the module version and VCS revision the binary was built from.
-func version() string {
-	v, rev, dirty := "(devel)", "", false
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		if bi.Main.Version != "" {
-			v = bi.Main.Version
-		}
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				rev = s.Value
-			case "vcs.modified":
-				dirty = s.Value == "true"
-			}
-		}
-	}
-	if len(rev) > 12 {
-		rev = rev[:12]
-	}
-	if rev != "" {
-		v += " " + rev
-		if dirty {
-			v += "-dirty"
-		}
-	}
-	return "switchboard " + v
-}
-
 // pageURL is the address to open the demo page at: a listener on every
 // interface is reachable as localhost.
 func pageURL(addr net.Addr, tls bool) string {
@@ -77,13 +48,20 @@ func pageURL(addr net.Addr, tls bool) string {
 }
 
 // advertiseWarnings says what in the relay's advertised address cannot
-// work: browsers are handed turn:<publicIP>:<port>.
-func advertiseWarnings(turnAddr net.Addr, publicIP net.IP, allowPrivatePeers bool) []string {
+// work: browsers are handed turn:<publicIP>:<port>. host says which
+// addresses are this host's and probes the others.
+func advertiseWarnings(turnAddr net.Addr, publicIP net.IP, allowPrivatePeers bool, host hostView) []string {
 	var out []string
-	if udp, ok := turnAddr.(*net.UDPAddr); ok && udp.IP.IsLoopback() && !publicIP.IsLoopback() {
+	udp, ok := turnAddr.(*net.UDPAddr)
+	if ok && udp.IP.IsLoopback() && !publicIP.IsLoopback() {
 		out = append(out, fmt.Sprintf("TURN listens on %s only, but browsers are told turn:%s: they cannot reach it; "+
 			"listen on all interfaces (-turn :%d) or advertise a loopback -public-ip for a single-machine test",
 			udp, net.JoinHostPort(publicIP.String(), strconv.Itoa(udp.Port)), udp.Port))
+	}
+	if ok {
+		if w := host.reachability(udp, publicIP); w != "" {
+			out = append(out, w)
+		}
 	}
 	if publicIP.IsPrivate() && !allowPrivatePeers {
 		out = append(out, fmt.Sprintf("-public-ip %s is a private address and the relay refuses private peers: "+

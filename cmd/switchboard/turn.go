@@ -19,6 +19,10 @@ func parseTurnArgs(args []string, out io.Writer) (*turn.Options, error) {
 	newFlags := func(o *turn.Options, file *string) *flag.FlagSet {
 		fs := flag.NewFlagSet("switchboard turn", flag.ContinueOnError)
 		fs.SetOutput(out)
+		fs.Usage = func() {
+			fmt.Fprintln(out, "Usage: switchboard turn [-c FILE] [--KEY VALUE ...]: the STUN/TURN relay alone; flags win over the file (docs/turn.md)")
+			printFlags(out, fs, false)
+		}
 		fs.StringVar(file, "c", "", "config file in coturn's turnserver.conf syntax")
 		o.RegisterFlags(fs, "")
 		return fs
@@ -28,16 +32,14 @@ func parseTurnArgs(args []string, out io.Writer) (*turn.Options, error) {
 		return nil, err
 	}
 	o := turn.DefaultOptions()
+	var fileErr error
 	if file != "" {
 		f, err := os.Open(file)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", errConfig, err)
 		}
-		err = o.ParseConfigFile(f, file)
+		fileErr = o.ParseConfigFile(f, file)
 		f.Close()
-		if err != nil {
-			return nil, err
-		}
 	}
 	fs := newFlags(o, &file)
 	fs.SetOutput(io.Discard) // the first pass printed any usage error
@@ -46,6 +48,11 @@ func parseTurnArgs(args []string, out io.Writer) (*turn.Options, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("%w: unexpected argument %q", errConfig, fs.Arg(0))
+	}
+	if fileErr != nil {
+		// Every problem in one run: the file's bad lines, then what the
+		// lines it could read add up to.
+		return nil, errors.Join(fileErr, o.Validate())
 	}
 	return o, nil
 }

@@ -244,3 +244,43 @@ func TestTurnCommandNATDiscovery(t *testing.T) {
 		}
 	}
 }
+
+// TestTurnCommandCoturnConfigs: `switchboard turn -c` starts with Debian's
+// stock turnserver.conf and a guide's config as they are (the test only
+// moves the listeners to 127.0.0.1:0, sets a certificate and, for
+// Debian's file, adds the authentication it lacks), with one warning per
+// ignored key; a file with many problems gets them all in one error.
+func TestTurnCommandCoturnConfigs(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
+	writeTestCert(t, cert, key)
+	for _, tc := range []struct {
+		file  string
+		warns int
+	}{
+		{"debian-4.6.1.conf", 4},
+		{"guide.conf", 9},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join("..", "..", "turn", "testdata", "coturn", tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, logs := startTurnCommand(t, string(b), "--listening-port", "0", "--tls-listening-port", "0",
+				"--cert", cert, "--pkey", key, "--external-ip", "127.0.0.1", "--log-file", "stderr", "--min-port", "43000", "--max-port", "44000")
+			if st.UDPAddr() == nil || st.TLSAddr() == nil {
+				t.Fatalf("listeners: udp %v tls %v", st.UDPAddr(), st.TLSAddr())
+			}
+			if n := strings.Count(logs.String(), `level=WARN msg="coturn option ignored"`); n != tc.warns {
+				t.Errorf("%d warnings, want %d:\n%s", n, tc.warns, logs)
+			}
+		})
+	}
+	bad := filepath.Join("..", "..", "turn", "testdata", "coturn", "many-problems.conf")
+	_, err := parseTurnArgs([]string{"-c", bad}, io.Discard)
+	for _, line := range []string{":3: ", ":4: ", ":5: ", ":7: ", ":8: ", ":9, ", ":12: ", ":13: "} {
+		if err == nil || !strings.Contains(err.Error(), bad+line) {
+			t.Errorf("the error lacks line %s:\n%v", line, err)
+		}
+	}
+}
