@@ -123,7 +123,7 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.MaxSessionsPerIP, "max-sessions-per-ip", 500, "most live sessions per client address (429 too_many_sessions); IPv6 addresses count by -source-prefix-v6")
 	fs.IntVar(&c.SourcePrefixV4, "source-prefix-v4", 32, "IPv4 prefix length whose addresses count as one client in every per-address limit (sessions, joins, echo)")
 	fs.IntVar(&c.SourcePrefixV6, "source-prefix-v6", 64, "IPv6 prefix length whose addresses count as one client in every per-address limit: one host commonly holds a /64")
-	fs.Int64Var(&c.MaxBufferedBytes, "max-buffered-bytes", 0, "most bytes of events all sessions' replay buffers hold together; past it the sessions holding the most unacknowledged bytes close with 1008 over_budget (0: a quarter of the memory the process may use, at least 64 MiB)")
+	fs.Int64Var(&c.MaxBufferedBytes, "max-buffered-bytes", 0, "most bytes of events all sessions' replay buffers hold together; past it the sessions holding the most unacknowledged bytes close with 1008 over_budget)")
 	fs.Float64Var(&c.JoinRate, "join-rate", 10, "joins per second per client address; guessing room names gets slow")
 	fs.IntVar(&c.JoinBurst, "join-burst", 50, "burst above -join-rate")
 	fs.Float64Var(&c.RoomJoinRate, "room-join-rate", 5, "joins per second into one room")

@@ -13,11 +13,12 @@ import (
 
 // describedDefaults are defaults worked out at start, said in words.
 var describedDefaults = map[string]string{
-	"turn-secret":      "random per start",
-	"public-ip":        "first non-loopback IPv4, else 127.0.0.1",
-	"max-sessions":     "from the fd limit",
-	"metrics-addr":     "on the HTTP port, this host only",
-	"turn-udp-sockets": "one per core",
+	"turn-secret":        "random per start",
+	"public-ip":          "first non-loopback IPv4, else 127.0.0.1",
+	"max-sessions":       "from the fd limit",
+	"max-buffered-bytes": "a quarter of memory",
+	"metrics-addr":       "on the HTTP port, this host only",
+	"turn-udp-sockets":   "one per core",
 }
 
 // flagDoc is one flag as -help shows it.
