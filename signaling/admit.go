@@ -11,10 +11,13 @@ import (
 
 // admission decides, before a channel is set up (for WebSocket: before
 // the upgrade), whether the request may get a new session, should it need
-// one. A request that resumes a live session is always admitted.
+// one. A request that resumes a live session is always admitted; it is
+// found, or adopted, by open.
 func (s *Server) admission(r *http.Request, p resumeParams, source netip.Addr) *wire.Error {
-	if p.token != "" && s.lookupFrom(p.token, source) != nil {
-		return nil
+	if p.token != "" {
+		if _, _, ok := s.engine.Find(p.token); ok {
+			return nil
+		}
 	}
 	s.mu.Lock()
 	closing, n := s.closing, len(s.sessions)
@@ -48,7 +51,7 @@ func (s *Server) open(ch channel, p resumeParams, source netip.Addr, announce bo
 		if !p.fromLast && p.after == 0 {
 			p.after = 1 // a client with the token has the welcome, which is not kept
 		}
-		if old := s.lookupFrom(p.token, source); old != nil {
+		if old := s.sessionFor(p.token, source); old != nil {
 			cursor, last, err := old.attach(ch, p.after, p.fromLast)
 			if err == nil {
 				s.metrics.resumes.WithLabelValues("resumed").Inc()
@@ -91,26 +94,4 @@ func (s *Server) open(ch channel, p resumeParams, source netip.Addr, announce bo
 		return nil, 0, nil, errUnavailable("new session")
 	}
 	return sess, 0, notices, nil
-}
-
-// register makes sess one of the server's live sessions, within the
-// server-wide and per-address caps.
-func (s *Server) register(sess *session) *wire.Error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch {
-	case s.closing:
-		return wire.NewError(wire.CodeShutdown, "%s", closeMessages[wire.CodeShutdown])
-	case s.sessions[sess.id] != nil: // adopted by a concurrent request
-		return wire.NewError(wire.CodeReplaced, "%s", closeMessages[wire.CodeReplaced])
-	case len(s.sessions) >= s.cfg.MaxSessions:
-		return wire.NewError(wire.CodeServerFull, "the server holds its maximum of %d sessions; try again later", s.cfg.MaxSessions)
-	case !s.perAddr.acquire(sess.source):
-		return wire.NewError(wire.CodeTooManySessions, "your address holds its maximum of %d sessions", s.cfg.MaxSessionsPerAddr)
-	}
-	sess.slot = s.nextSlot
-	s.nextSlot = (s.nextSlot + 1) % heartbeatSlots
-	s.sessions[sess.id] = sess
-	s.metrics.sessions.Inc()
-	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -171,3 +172,6 @@ func (c *client) expectClose() *websocket.CloseError {
 func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d)
 }
+
+// lookup finds a live session by its token, as a request would.
+func (s *Server) lookup(token string) *session { return s.sessionFor(token, netip.Addr{}) }

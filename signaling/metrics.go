@@ -27,11 +27,11 @@ func newMetrics(reg prometheus.Registerer, eng engine.Engine) *metrics {
 		}),
 		ended: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_signaling_sessions_ended_total",
-			Help: "Sessions ended, by reason (bye, expired, slow_consumer, over_budget, resume_failed, shutdown, moved, unavailable).",
+			Help: "Sessions ended on this node, by reason (bye, expired, slow_consumer, over_budget, too_large, resume_failed, unavailable, shutdown; moved: another node of the cluster runs it now).",
 		}, []string{"reason"}),
 		resumes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_signaling_resumes_total",
-			Help: "Channels that asked to resume a session, by outcome (resumed, failed).",
+			Help: "Channels that asked to resume a session, by outcome (resumed, failed; adopted: a session another node of the cluster ran).",
 		}, []string{"outcome"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_signaling_errors_total",

@@ -23,14 +23,14 @@ import (
 // A parked descriptor cannot be closed and reused under the parker: only
 // a connection's reader closes its socket; everyone else shuts its read
 // side (wsConn.drop), which wakes the parked reader.
-type parker struct {
+type parker[C parkable] struct {
 	ep    *os.File
 	epfd  int // ep's, for EpollCtl
 	epRaw syscall.RawConn
-	wake  func(*wsConn) // starts a reader
+	wake  func(C) // starts a reader
 
 	mu     sync.Mutex
-	parked []*wsConn // by descriptor number
+	parked []C // by descriptor number
 	closed bool
 
 	// The run goroutine's own.
@@ -39,7 +39,7 @@ type parker struct {
 	waitFn func(uintptr) bool
 }
 
-func newParker(wake func(*wsConn)) (*parker, error) {
+func newParker[C parkable](wake func(C)) (*parker[C], error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("epoll: %w", err)
@@ -54,7 +54,7 @@ func newParker(wake func(*wsConn)) (*parker, error) {
 		_ = ep.Close()
 		return nil, fmt.Errorf("epoll: %w", err)
 	}
-	p := &parker{ep: ep, epfd: epfd, epRaw: epRaw, wake: wake, events: make([]unix.EpollEvent, 256)}
+	p := &parker[C]{ep: ep, epfd: epfd, epRaw: epRaw, wake: wake, events: make([]unix.EpollEvent, 256)}
 	p.waitFn = p.poll
 	return p, nil
 }
@@ -62,54 +62,60 @@ func newParker(wake func(*wsConn)) (*parker, error) {
 // park arms c's socket and reports true, or false when bytes are already
 // waiting or the parker has closed: the caller then reads on. c's reader
 // must not touch it after a true.
-func (p *parker) park(c *wsConn) bool {
+func (p *parker[C]) park(c C) bool {
 	if p == nil {
 		return false
 	}
-	// c.fd is used without the poller's reference (RawConn.Control, whose
-	// closure cost an allocation per park, the idle connection's garbage):
-	// c's reader calls park, and only the reader closes the socket.
-	waiting, err := unix.IoctlGetInt(int(c.fd), unix.SIOCINQ)
+	// The descriptor is used without the poller's reference
+	// (RawConn.Control, whose closure cost an allocation per park, the
+	// idle connection's garbage): c's reader calls park, and only the
+	// reader closes the socket.
+	fd := c.parkFD()
+	waiting, err := unix.IoctlGetInt(int(fd), unix.SIOCINQ)
 	if err != nil || waiting > 0 {
 		return false
 	}
 	// Level-triggered: bytes that come between the check and the arming
 	// still wake it.
-	c.returnReadBuffer()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed || c.closeSent.Load() { // see unpark
+	if p.closed || !c.parking() { // see unpark
 		return false
 	}
-	for int(c.fd) >= len(p.parked) {
-		p.parked = append(p.parked, nil)
+	for int(fd) >= len(p.parked) {
+		var none C
+		p.parked = append(p.parked, none)
 	}
-	p.parked[c.fd] = c
-	op := unix.EPOLL_CTL_MOD
-	if !c.inEpoll {
-		op = unix.EPOLL_CTL_ADD
-	}
+	p.parked[fd] = c
 	// The epoll descriptor is open while p.closed is false, under p.mu.
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: c.fd}
-	if err := unix.EpollCtl(p.epfd, op, int(c.fd), &ev); err != nil {
-		p.parked[c.fd] = nil
+	// A socket stays in the set between parks (one-shot disarms it), and
+	// leaves it when closed: MOD, else ADD, needs no flag of its own.
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: fd}
+	err = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, int(fd), &ev)
+	if err == unix.ENOENT {
+		err = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
+	}
+	if err != nil {
+		var none C
+		p.parked[fd] = none
 		return false
 	}
-	c.inEpoll = true
 	return true
 }
 
-// unpark hands c to a reader now if it is parked. A writer that has set
-// c.closeSent calls it: under mu, either park saw closeSent and did not
-// park, or c is found here.
-func (p *parker) unpark(c *wsConn) {
+// unpark hands c to a reader now if it is parked. A writer that has made
+// c's parking report false calls it: under mu, either park saw that and
+// did not park, or c is found here.
+func (p *parker[C]) unpark(c C) {
 	if p == nil {
 		return
 	}
+	fd := c.parkFD()
 	p.mu.Lock()
-	parked := int(c.fd) < len(p.parked) && p.parked[c.fd] == c
+	parked := int(fd) < len(p.parked) && p.parked[fd] == c
 	if parked {
-		p.parked[c.fd] = nil
+		var none C
+		p.parked[fd] = none
 	}
 	p.mu.Unlock()
 	if parked {
@@ -131,23 +137,24 @@ func socketFD(tcp *net.TCPConn) (int32, bool) {
 }
 
 // run hands readable connections to readers until close.
-func (p *parker) run() {
-	var ready []*wsConn
+func (p *parker[C]) run() {
+	var ready []C
+	var none C
 	for {
 		if err := p.epRaw.Read(p.waitFn); err != nil {
 			return // closed
 		}
 		p.mu.Lock()
 		for _, ev := range p.events[:p.n] {
-			if c := p.parked[ev.Fd]; c != nil {
-				p.parked[ev.Fd] = nil
+			if c := p.parked[ev.Fd]; c != none {
+				p.parked[ev.Fd] = none
 				ready = append(ready, c)
 			}
 		}
 		p.mu.Unlock()
 		for i, c := range ready {
 			p.wake(c)
-			ready[i] = nil
+			ready[i] = none
 		}
 		ready = ready[:0]
 	}
@@ -155,7 +162,7 @@ func (p *parker) run() {
 
 // poll takes the ready sockets without blocking; with none it returns
 // false and Go's poller parks run until the epoll instance is readable.
-func (p *parker) poll(epfd uintptr) bool {
+func (p *parker[C]) poll(epfd uintptr) bool {
 	n, err := unix.EpollWait(int(epfd), p.events, 0)
 	p.n = max(n, 0)
 	return n > 0 || err == unix.EINTR // try again rather than wait on an edge that came already
@@ -163,17 +170,18 @@ func (p *parker) poll(epfd uintptr) bool {
 
 // close stops parking and returns the connections parked, whose readers
 // the caller starts: they read on in goroutines until their sockets end.
-func (p *parker) close() []*wsConn {
+func (p *parker[C]) close() []C {
 	if p == nil {
 		return nil
 	}
 	p.mu.Lock()
 	p.closed = true
-	var parked []*wsConn
+	var parked []C
+	var none C
 	for fd, c := range p.parked {
-		if c != nil {
+		if c != none {
 			parked = append(parked, c)
-			p.parked[fd] = nil
+			p.parked[fd] = none
 		}
 	}
 	p.mu.Unlock()

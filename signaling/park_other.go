@@ -6,12 +6,12 @@ import "net"
 
 // parker is Linux-only (epoll): elsewhere every WebSocket keeps a reader
 // goroutine for its life.
-type parker struct{}
+type parker[C parkable] struct{}
 
-func newParker(func(*wsConn)) (*parker, error) { return nil, nil }
-func (*parker) run()                           {}
-func (*parker) park(*wsConn) bool              { return false }
-func (*parker) close() []*wsConn               { return nil }
-func (*parker) unpark(*wsConn)                 {}
+func newParker[C parkable](func(C)) (*parker[C], error) { return nil, nil }
+func (*parker[C]) run()                                 {}
+func (*parker[C]) park(C) bool                          { return false }
+func (*parker[C]) close() []C                           { return nil }
+func (*parker[C]) unpark(C)                             {}
 
 func socketFD(*net.TCPConn) (int32, bool) { return 0, false }

@@ -23,7 +23,7 @@ type Server struct {
 	metrics  *metrics
 	log      *slog.Logger
 	upgrader *websocket.Upgrader
-	parker   *parker // nil: every WebSocket keeps a reader goroutine
+	parker   *parker[*wsConn] // nil: every WebSocket keeps a reader goroutine
 	// overLimit refuses frames over the rate limit, unread; one value, so
 	// that the WebSocket can tell it apart and answer a flood sparingly.
 	overLimit *wire.Error
@@ -40,10 +40,6 @@ type Server struct {
 	stop       chan struct{}  // closed by Shutdown
 	wg         sync.WaitGroup // every goroutine the server starts
 }
-
-// heartbeatSlots spreads pings over the interval, so 10,000 connections
-// are not all pinged, and all given a writer goroutine, at once.
-const heartbeatSlots = 32
 
 // New builds a server from cfg; zero fields take their defaults.
 func New(cfg Config) (*Server, error) {
@@ -80,51 +76,6 @@ func New(cfg Config) (*Server, error) {
 	go s.heartbeat()
 	go s.enforceBudget()
 	return s, nil
-}
-
-// heartbeat beats every attached channel once per PingInterval, one slot
-// of sessions per tick. One goroutine for all connections costs less than
-// a timer per connection, which is most of what an idle connection holds.
-func (s *Server) heartbeat() {
-	defer s.wg.Done()
-	tick := time.NewTicker(s.cfg.PingInterval / heartbeatSlots)
-	defer tick.Stop()
-	var due []channel
-	for slot := int32(0); ; slot = (slot + 1) % heartbeatSlots {
-		select {
-		case <-s.stop:
-			return
-		case now := <-tick.C:
-			if slot%4 == 0 { // about every 2.5 s: a room's bucket is one limiter per room
-				s.addrJoins.sweep(now)
-				s.roomJoins.sweep(now)
-			}
-		}
-		now := time.Now().UnixNano()
-		s.mu.Lock()
-		// A session that went quiet with events unacknowledged gets its
-		// heartbeat early, so that its pong frees them (see ackBytes); at
-		// most a slot's share per tick, so that a wave of connections is
-		// not all pinged, and given writers, at once.
-		early := max(64, len(s.sessions)/heartbeatSlots)
-		for _, sess := range s.sessions {
-			ackDue := sess.ackDue.Load()
-			if sess.slot == slot || early > 0 && ackDue != 0 && now >= ackDue {
-				if sess.slot != slot {
-					early--
-				}
-				if ch := sess.attached(); ch != nil {
-					due = append(due, ch)
-				}
-			}
-		}
-		s.mu.Unlock()
-		for i, ch := range due {
-			ch.heartbeat()
-			due[i] = nil
-		}
-		due = due[:0]
-	}
 }
 
 // Handler serves the protocol's HTTP endpoints under /v1/.
@@ -202,46 +153,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
-// lookup finds a live session by its token.
-func (s *Server) lookup(token string) *session { return s.lookupFrom(token, netip.Addr{}) }
-
-// lookupFrom finds a live session by its token for a client at source. The
-// Store knows tokens; this node knows the sessions it runs. With a shared
-// store, a session another node ran is adopted: it runs here from now on,
-// detached until a channel attaches.
-func (s *Server) lookupFrom(token string, source netip.Addr) *session {
-	if token == "" {
-		return nil
-	}
-	rec, log, ok := s.engine.Find(token)
-	if !ok {
-		return nil
-	}
-	s.mu.Lock()
-	sess := s.sessions[rec.ID]
-	s.mu.Unlock()
-	if sess != nil || !s.engine.Shared() {
-		return sess
-	}
-	sess = &session{srv: s, id: rec.ID, token: rec.Token, log: log, source: source}
-	if refusal := s.register(sess); refusal != nil {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.sessions[rec.ID] // adopted by a concurrent request, or no room for it
-	}
-	room, err := s.engine.Adopt(rec, sess)
-	if err != nil {
-		s.forget(sess, wire.CodeResumeFailed)
-		return nil
-	}
-	sess.room = room
-	sess.chMu.Lock()
-	sess.grace = time.AfterFunc(s.cfg.ResumeGrace, sess.expire)
-	sess.chMu.Unlock()
-	s.metrics.resumes.WithLabelValues("adopted").Inc()
-	return sess
-}
-
 // Ready reports whether the server can take joins and relays: an error
 // while a cluster's Redis is out of reach. It backs /readyz.
 func (s *Server) Ready() error { return s.engine.Ready() }
@@ -267,45 +178,6 @@ func (s *Server) iceServers(sessionID, room string) ([]wire.ICEServer, time.Dura
 		}
 	}
 	return servers, ttl
-}
-
-// endSession ends sess for reason (a Code*), closing its channel with the
-// WebSocket code that goes with it, and forgets it.
-func (s *Server) endSession(sess *session, reason string) {
-	code := websocket.CloseGoingAway
-	switch reason {
-	case wire.CodeSlowConsumer, wire.CodeOverBudget:
-		code = websocket.ClosePolicyViolation
-	case wire.CodeBye:
-		code = websocket.CloseNormalClosure
-	}
-	if !sess.end(code, reason) {
-		return
-	}
-	s.forget(sess, reason)
-	s.engine.Drop(engine.SessionRecord{ID: sess.id, Token: sess.token})
-}
-
-// forget removes an ended or released session from those this node runs.
-func (s *Server) forget(sess *session, reason string) {
-	s.metrics.ended.WithLabelValues(reason).Inc()
-	s.mu.Lock()
-	if s.sessions[sess.id] == sess {
-		delete(s.sessions, sess.id)
-		s.metrics.sessions.Dec()
-		s.perAddr.release(sess.source)
-	}
-	s.mu.Unlock()
-}
-
-// goEnd ends sess from a goroutine of its own: the caller holds the
-// engine's room lock, which ending (leaving the room) needs.
-func (s *Server) goEnd(sess *session, reason string) {
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		s.endSession(sess, reason)
-	}()
 }
 
 // serveICEServers hands fresh ICE credentials to a connected session, so a
@@ -339,7 +211,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) *session {
 	}
 	var sess *session
 	if token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-		sess = s.lookupFrom(token, s.clientSource(r))
+		sess = s.sessionFor(token, s.clientSource(r))
 	}
 	if sess == nil {
 		s.httpError(w, http.StatusUnauthorized, wire.NewError(wire.CodeUnauthorized, "send the welcome token as Authorization: Bearer <token>"))

@@ -13,19 +13,6 @@ import (
 	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
-// channel is what a session needs from the connection carrying it: a
-// WebSocket, an SSE stream or a poll. A channel pulls events from the
-// session's log; the session only tells it when there are new ones.
-type channel interface {
-	// wake says events were appended. It must not block.
-	wake()
-	// heartbeat runs once per PingInterval while the channel is attached.
-	heartbeat()
-	// close ends the channel with a WebSocket close code and a machine code
-	// as reason. It must not block the caller on the network.
-	close(code int, reason string)
-}
-
 // session is one peer's signaling state. It outlives the channels that
 // carry it: while none is attached it is detached, keeps its room and
 // collects events, until it is resumed or its grace period ends.

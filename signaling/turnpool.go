@@ -122,8 +122,8 @@ func (p *TURNPool) checkAll() {
 	p.healthy.Store(&healthy)
 }
 
-// Healthy lists the hosts that answered the last check.
-func (p *TURNPool) Healthy() []string {
+// healthyHosts lists the hosts that answered the last check.
+func (p *TURNPool) healthyHosts() []string {
 	nodes := *p.healthy.Load()
 	hosts := make([]string, len(nodes))
 	for i, n := range nodes {

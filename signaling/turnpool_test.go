@@ -83,9 +83,9 @@ func TestTURNPool(t *testing.T) {
 	waitHealthy := func(n int) {
 		t.Helper()
 		deadline := time.Now().Add(waitFor)
-		for len(pool.Healthy()) != n {
+		for len(pool.healthyHosts()) != n {
 			if time.Now().After(deadline) {
-				t.Fatalf("healthy %v, want %d hosts", pool.Healthy(), n)
+				t.Fatalf("healthy %v, want %d hosts", pool.healthyHosts(), n)
 			}
 			time.Sleep(5 * time.Millisecond) // poll of state with no event to wait on, bounded by the deadline above
 		}

@@ -35,7 +35,6 @@ type wsConn struct {
 	br        *bufio.Reader
 	lent      *bufio.Reader
 	fd        int32       // tcp's descriptor, see parker.park
-	inEpoll   bool        // the parker's: the socket is in its epoll set
 	dropped   atomic.Bool // see drop
 	closeSent atomic.Bool // see endAfterClose
 	// pingSeq is the newest seq written before the last ping. Each ping
@@ -452,4 +451,14 @@ func (c *wsConn) controlFrame() (bool, error) {
 		return true, c.onPing(data)
 	}
 	return true, c.onPong(data)
+}
+
+// parkFD implements parkable.
+func (c *wsConn) parkFD() int32 { return c.fd }
+
+// parking implements parkable: an idle socket needs no read buffer, and
+// one whose close frame is out is read to its end, not parked.
+func (c *wsConn) parking() bool {
+	c.returnReadBuffer()
+	return !c.closeSent.Load()
 }

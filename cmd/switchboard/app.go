@@ -15,8 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/switchboard-rtc/switchboard/cmd/switchboard/internal/memtrim"
 	"github.com/switchboard-rtc/switchboard/signaling"
-	"github.com/switchboard-rtc/switchboard/signaling/memtrim"
 	"github.com/switchboard-rtc/switchboard/signaling/wire"
 	"github.com/switchboard-rtc/switchboard/turn"
 	"github.com/switchboard-rtc/switchboard/web"

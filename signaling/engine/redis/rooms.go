@@ -12,7 +12,8 @@ import (
 // Join implements engine.Engine. The joined frame is built in Redis from the
 // members' stored PeerInfo, between the two halves joined returns around
 // a marker peer, so that the list and the announcements are one step.
-// mb must be a session adopted by this node.
+// mb must be the mailbox the session was adopted with on this node: the
+// engine reaches it through its id, so the room is recorded for it only.
 func (r *Engine) Join(room string, peer wire.PeerInfo, mb engine.Mailbox, limit int, joined func([]wire.PeerInfo) []byte, announce []byte) error {
 	if limit <= 0 || limit > r.cfg.MaxPeers {
 		limit = r.cfg.MaxPeers
@@ -37,7 +38,7 @@ func (r *Engine) Join(room string, peer wire.PeerInfo, mb engine.Mailbox, limit 
 		return engine.ErrReplayGap
 	}
 	r.mu.Lock()
-	if _, ok := r.local[peer.ID]; ok {
+	if r.local[peer.ID] == mb {
 		r.roomOf[peer.ID] = room
 	}
 	r.mu.Unlock()
