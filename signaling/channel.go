@@ -40,7 +40,7 @@ func (s *Server) channelRequest(w http.ResponseWriter, r *http.Request, lastEven
 	}
 	p, err := parseResume(r, lastEventID)
 	if err != nil {
-		s.httpError(w, http.StatusBadRequest, err)
+		s.httpError(w, r, http.StatusBadRequest, err)
 		return p, false
 	}
 	return p, true

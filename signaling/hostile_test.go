@@ -1,11 +1,16 @@
 package signaling
 
 import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/switchboard-rtc/switchboard/signaling/wire"
@@ -111,5 +116,60 @@ func TestDefaultBufferBudget(t *testing.T) {
 		if _, err := New(cfg); err == nil {
 			t.Fatalf("%+v accepted", cfg)
 		}
+	}
+}
+
+// rawHTTP writes req on a fresh connection to the server behind wsURL and
+// returns the status line of the answer and whether the server then
+// closed the connection within wait.
+func rawHTTP(t *testing.T, wsURL, req string, wait time.Duration) (status string, closed bool) {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(httpBase(wsURL), "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(wait))
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return "", false
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	_, err = br.ReadByte()
+	return resp.Status, errors.Is(err, io.EOF)
+}
+
+// TestRefusalsCloseConnections: a refused request gets its answer at once
+// and then no kept-alive connection, even when it declared a body it
+// never sends (such a POST without a token was never answered).
+func TestRefusalsCloseConnections(t *testing.T) {
+	_, url := startServer(t, Config{MaxSessionsPerAddr: 1})
+	dial(t, url, nil) // the address's one session
+	for _, tc := range []struct{ name, req, status string }{
+		{"send without a token, body never sent", "POST /v1/send HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n", "401 Unauthorized"},
+		{"a session over the address's cap", "GET /v1/sse HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", "429 Too Many Requests"},
+		{"a foreign host", "GET /v1/poll HTTP/1.1\r\nHost: evil.example\r\n\r\n", "421 Misdirected Request"},
+	} {
+		status, closed := rawHTTP(t, url, tc.req, 2*time.Second)
+		if status != tc.status || !closed {
+			t.Errorf("%s: %q, closed %v; want %q and the connection closed", tc.name, status, closed, tc.status)
+		}
+	}
+}
+
+// TestDeclaredBodyHasADeadline: a request that declares a body and never
+// sends it is let go within BodyTimeout on any endpoint, not held while
+// net/http waits for the body to reuse the connection.
+func TestDeclaredBodyHasADeadline(t *testing.T) {
+	_, url := startServer(t, Config{BodyTimeout: 200 * time.Millisecond})
+	token := dial(t, url, nil).welcome.str("token")
+	req := "GET /v1/ice-servers HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + token + "\r\nContent-Length: 100\r\n\r\n"
+	if status, closed := rawHTTP(t, url, req, 3*time.Second); status != "200 OK" || !closed {
+		t.Fatalf("%q, closed %v; want 200 and the connection closed at the body's deadline", status, closed)
 	}
 }

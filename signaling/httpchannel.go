@@ -29,7 +29,7 @@ func (s *Server) openHTTPChannel(w http.ResponseWriter, r *http.Request, p resum
 	c := &httpConn{srv: s, transport: transport, signal: make(chan struct{}, 1)}
 	sess, cursor, notices, refusal := s.open(c, p, s.clientSource(r), transport != "poll")
 	if refusal != nil {
-		s.httpError(w, admissionStatus(refusal), refusal)
+		s.httpError(w, r, admissionStatus(refusal), refusal)
 		return nil, nil, 0, nil
 	}
 	c.sess = sess

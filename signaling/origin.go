@@ -81,7 +81,7 @@ func (s *Server) hostAllowed(hostport string) bool {
 func (s *Server) GuardHost(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.hostAllowed(r.Host) {
-			s.httpError(w, http.StatusMisdirectedRequest, wire.NewError(wire.CodeBadHost,
+			s.httpError(w, r, http.StatusMisdirectedRequest, wire.NewError(wire.CodeBadHost,
 				"host %q is not one this server is served under; its operator can add it with -public-url", wire.Truncate(r.Host, 128)))
 			return
 		}

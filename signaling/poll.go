@@ -69,7 +69,7 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 		if reason != wire.CodeReplaced {
 			status = http.StatusGone
 		}
-		s.httpError(w, status, wire.NewError(reason, "%s", closeMessages[reason]))
+		s.httpError(w, r, status, wire.NewError(reason, "%s", closeMessages[reason]))
 		return
 	}
 	body = append(bytes.TrimSuffix(body, []byte{','}), ']')

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"time"
 
 	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
@@ -20,18 +19,15 @@ func (s *Server) serveSend(w http.ResponseWriter, r *http.Request) {
 	if sess == nil {
 		return
 	}
-	// A body that does not arrive in time would hold the request, and a
-	// file descriptor, for as long as the client likes.
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
+	// The body's deadline (BodyDeadline) runs from the request's start.
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxMessageSize))
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
-		s.httpError(w, http.StatusRequestEntityTooLarge, wire.NewError(wire.CodeTooLarge, "body over %d bytes", s.cfg.MaxMessageSize))
+		s.httpError(w, r, http.StatusRequestEntityTooLarge, wire.NewError(wire.CodeTooLarge, "body over %d bytes", s.cfg.MaxMessageSize))
 		return
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		w.Header().Set("Connection", "close")
-		s.httpError(w, http.StatusRequestTimeout, wire.NewError(wire.CodeTimeout, "the body did not arrive within %v", s.cfg.BodyTimeout))
+		s.httpError(w, r, http.StatusRequestTimeout, wire.NewError(wire.CodeTimeout, "the body did not arrive within %v", s.cfg.BodyTimeout))
 		return
 	case err != nil:
 		return // the client went away
@@ -47,7 +43,7 @@ func (s *Server) serveSend(w http.ResponseWriter, r *http.Request) {
 	// The session's byte budget, as over WebSocket; checked before the
 	// body is parsed.
 	if !sess.allowBytes(len(body)) {
-		s.httpError(w, http.StatusTooManyRequests, wire.NewError(wire.CodeRateLimited, "more than %d bytes/s (burst %d); request dropped unread",
+		s.httpError(w, r, http.StatusTooManyRequests, wire.NewError(wire.CodeRateLimited, "more than %d bytes/s (burst %d); request dropped unread",
 			s.cfg.ByteRate, s.cfg.ByteBurst))
 		return
 	}
@@ -57,7 +53,7 @@ func (s *Server) serveSend(w http.ResponseWriter, r *http.Request) {
 		if perr.Code == wire.CodeTooLarge {
 			status = http.StatusRequestEntityTooLarge
 		}
-		s.httpError(w, status, perr)
+		s.httpError(w, r, status, perr)
 		return
 	}
 	results := make([]any, len(msgs))

@@ -86,7 +86,23 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/poll", s.tracked(s.servePoll))
 	mux.HandleFunc("POST /v1/send", s.tracked(s.serveSend))
 	mux.HandleFunc("GET /v1/ice-servers", s.serveICEServers)
-	return s.GuardHost(mux)
+	return s.GuardHost(s.BodyDeadline(mux))
+}
+
+// BodyDeadline returns h with a deadline on request bodies: a request
+// that declares one must deliver it within Config.BodyTimeout, whatever
+// the endpoint, before a handler reads it or net/http reads what is left
+// of it to reuse the connection (which it does without a deadline of its
+// own). Without it a request that declares a body and never sends it
+// holds its connection, and a descriptor, for as long as the client
+// likes. Serve the whole site through it, as Handler does /v1/.
+func (s *Server) BodyDeadline(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength != 0 {
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // tracked counts h's run in the server's goroutines, so that Shutdown
@@ -97,7 +113,7 @@ func (s *Server) tracked(h http.HandlerFunc) http.HandlerFunc {
 		s.mu.Lock()
 		if s.closing {
 			s.mu.Unlock()
-			s.httpError(w, http.StatusServiceUnavailable, wire.NewError(wire.CodeShutdown, "%s", closeMessages[wire.CodeShutdown]))
+			s.httpError(w, r, http.StatusServiceUnavailable, wire.NewError(wire.CodeShutdown, "%s", closeMessages[wire.CodeShutdown]))
 			return
 		}
 		s.wg.Add(1)
@@ -214,17 +230,29 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) *session {
 		sess = s.sessionFor(token, s.clientSource(r))
 	}
 	if sess == nil {
-		s.httpError(w, http.StatusUnauthorized, wire.NewError(wire.CodeUnauthorized, "send the welcome token as Authorization: Bearer <token>"))
+		s.httpError(w, r, http.StatusUnauthorized, wire.NewError(wire.CodeUnauthorized, "send the welcome token as Authorization: Bearer <token>"))
 	}
 	return sess
 }
 
 func (s *Server) refuseOrigin(w http.ResponseWriter, r *http.Request) {
-	s.httpError(w, http.StatusForbidden, wire.NewError(wire.CodeBadOrigin, "origin %q is not allowed", wire.Truncate(r.Header.Get("Origin"), 128)))
+	s.httpError(w, r, http.StatusForbidden, wire.NewError(wire.CodeBadOrigin, "origin %q is not allowed", wire.Truncate(r.Header.Get("Origin"), 128)))
 }
 
-func (s *Server) httpError(w http.ResponseWriter, status int, e *wire.Error) {
+// httpError answers r with e. A refusal also closes an HTTP/1
+// connection: a client refused for its address, its token or its
+// request's shape gets no kept-alive socket to hold. A poll's ending
+// (409, 410) is no refusal, and HTTP/2 streams share their connection.
+func (s *Server) httpError(w http.ResponseWriter, r *http.Request, status int, e *wire.Error) {
 	s.metrics.errors.WithLabelValues(e.Code).Inc()
+	if r.ProtoMajor == 1 && status != http.StatusConflict && status != http.StatusGone {
+		w.Header().Set("Connection", "close")
+		if r.ContentLength != 0 {
+			// net/http would read the body's rest before closing: the
+			// connection is let go as soon as the answer is out.
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+		}
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)

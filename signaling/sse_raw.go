@@ -43,7 +43,7 @@ func (s *Server) serveRawSSE(w http.ResponseWriter, r *http.Request, p resumePar
 	c := &rawSSE{srv: s}
 	sess, cursor, notices, refusal := s.open(c, p, s.clientSource(r), true)
 	if refusal != nil {
-		s.httpError(w, admissionStatus(refusal), refusal)
+		s.httpError(w, r, admissionStatus(refusal), refusal)
 		return
 	}
 	c.sess = sess
@@ -57,7 +57,7 @@ func (s *Server) serveRawSSE(w http.ResponseWriter, r *http.Request, p resumePar
 		// Nothing was written: net/http can still answer.
 		c.finish()
 		s.log.Warn("sse: hijack failed", "err", err)
-		s.httpError(w, http.StatusServiceUnavailable, wire.NewError(wire.CodeUnavailable, "the stream could not start; retry"))
+		s.httpError(w, r, http.StatusServiceUnavailable, wire.NewError(wire.CodeUnavailable, "the stream could not start; retry"))
 		return
 	}
 	c.conn = conn

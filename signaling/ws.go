@@ -93,7 +93,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	addr := s.clientSource(r)
 	if refusal := s.admission(r, p, addr); refusal != nil {
-		s.httpError(w, admissionStatus(refusal), refusal)
+		s.httpError(w, r, admissionStatus(refusal), refusal)
 		return
 	}
 	mw := &meteredWriter{ResponseWriter: w}

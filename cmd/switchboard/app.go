@@ -172,7 +172,7 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger, reload 
 	})
 	mux.Handle("/", sig.GuardHost(web.Handler()))
 	hs := &http.Server{
-		Handler:           mux,
+		Handler:           sig.BodyDeadline(mux),
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
