@@ -173,3 +173,36 @@ func TestDeclaredBodyHasADeadline(t *testing.T) {
 		t.Fatalf("%q, closed %v; want 200 and the connection closed at the body's deadline", status, closed)
 	}
 }
+
+// TestOriginWithUserInfoRefused: a browser's Origin is scheme://host[:port];
+// one with user info or a path matches no origin, the server's own neither.
+func TestOriginWithUserInfoRefused(t *testing.T) {
+	_, url := startServer(t, Config{})
+	host := strings.TrimPrefix(httpBase(url), "http://")
+	for _, origin := range []string{"http://user@" + host, "http://user:pw@" + host, "http://" + host + "/x"} {
+		_, resp, err := websocket.DefaultDialer.Dial(url, http.Header{"Origin": {origin}})
+		if err == nil || resp.StatusCode != http.StatusForbidden {
+			t.Errorf("Origin %q: %v %+v, want 403", origin, err, resp)
+		}
+	}
+	dial(t, url, http.Header{"Origin": {"http://" + host}}) // its own, as a browser writes it
+}
+
+// TestRelayedFrameWithinLimit: a frame at the size limit would reach its
+// recipient over it once "from" is added: it is refused, not relayed.
+func TestRelayedFrameWithinLimit(t *testing.T) {
+	_, url := startServer(t, Config{ByteBurst: 1 << 20})
+	a, b := dial(t, url, nil), dial(t, url, nil)
+	a.join("r")
+	b.join("r")
+	a.expect("peer-joined")
+	head, tail := `{"type":"message","to":"`+b.id+`","id":7,"data":"`, `"}`
+	a.sendRaw(head + strings.Repeat("x", 64<<10-len(head)-len(tail)) + tail) // exactly 64 KiB
+	if f := a.expect("error"); f.str("code") != wire.CodeTooLarge || f["re"] != float64(7) {
+		t.Fatalf("got %v, want too_large for the relay", f)
+	}
+	a.sendRaw(head + strings.Repeat("x", 60<<10) + tail)
+	if f := b.expect("message"); len(f.str("data")) != 60<<10 {
+		t.Fatalf("a frame within the limit: %v", f["type"])
+	}
+}

@@ -1,6 +1,8 @@
 package signaling
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"strings"
 	"time"
@@ -20,6 +22,29 @@ type joinClaims struct {
 	// MaxPeers, when set, caps the room below the server's limit.
 	MaxPeers int `json:"maxPeers,omitempty"`
 	jwt.RegisteredClaims
+}
+
+// maxJoinTokenLife bounds how far ahead a join token's exp may be.
+const maxJoinTokenLife = 366 * 24 * time.Hour
+
+// numericExp reports whether the (verified) token's exp claim is a JSON
+// number rather than a string.
+func numericExp(token string) bool {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return false
+	}
+	var raw struct {
+		Exp json.RawMessage `json:"exp"`
+	}
+	if json.Unmarshal(payload, &raw) != nil || len(raw.Exp) == 0 {
+		return false
+	}
+	return raw.Exp[0] >= '0' && raw.Exp[0] <= '9'
 }
 
 // joinTokenLeeway absorbs clock skew between the backend and this server.
@@ -48,12 +73,22 @@ func checkJoinToken(secret []byte, token, room string) (*joinClaims, *wire.Error
 	case err != nil:
 		return nil, wire.NewError(wire.CodeUnauthorized, "join token is not a valid HS256 JWT with exp")
 	}
+	// exp must be a number (golang-jwt takes a numeric string too) and
+	// near: a token for centuries is a leaked key in waiting.
+	if !numericExp(token) {
+		return nil, wire.NewError(wire.CodeUnauthorized, "join token exp must be a number of seconds")
+	}
+	if claims.ExpiresAt.After(time.Now().Add(maxJoinTokenLife)) {
+		return nil, wire.NewError(wire.CodeUnauthorized, "join token expires more than %d days from now", int(maxJoinTokenLife.Hours()/24))
+	}
 	if !roomCovered(claims.Room, room) {
 		return nil, wire.NewError(wire.CodeForbidden, "join token does not cover room %q", room)
 	}
-	if claims.Name != "" && !wire.ValidName(claims.Name) {
+	name, ok := wire.NormalizeName(claims.Name)
+	if !ok {
 		return nil, wire.NewError(wire.CodeUnauthorized, "join token carries an invalid name")
 	}
+	claims.Name = name
 	if claims.MaxPeers < 0 {
 		return nil, wire.NewError(wire.CodeUnauthorized, "join token maxPeers is negative")
 	}

@@ -3,6 +3,7 @@ package signaling
 import (
 	"crypto/rand"
 	"crypto/rsa"
+	"strconv"
 	"testing"
 	"time"
 
@@ -39,6 +40,8 @@ func TestJoinToken(t *testing.T) {
 		{"malformed", "standup", "not.a.jwt", wire.CodeUnauthorized},
 		{"expired", "standup", hs(jwt.MapClaims{"room": "standup", "exp": time.Now().Add(-time.Minute).Unix()}), wire.CodeUnauthorized},
 		{"no exp", "standup", hs(jwt.MapClaims{"room": "standup"}), wire.CodeUnauthorized},
+		{"exp as a string", "standup", hs(jwt.MapClaims{"room": "standup", "exp": strconv.FormatInt(inAnHour, 10)}), wire.CodeUnauthorized},
+		{"exp in 2286", "standup", hs(jwt.MapClaims{"room": "standup", "exp": int64(9999999999)}), wire.CodeUnauthorized},
 		{"wrong key", "standup", mintJoin(t, jwt.SigningMethodHS256, []byte("another-secret-another-secret-32"), jwt.MapClaims{"room": "standup", "exp": inAnHour}), wire.CodeUnauthorized},
 		{"HS512", "standup", mintJoin(t, jwt.SigningMethodHS512, testJoinSecret, jwt.MapClaims{"room": "standup", "exp": inAnHour}), wire.CodeUnauthorized},
 		{"alg none", "standup", mintJoin(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, jwt.MapClaims{"room": "standup", "exp": inAnHour}), wire.CodeUnauthorized},
@@ -85,11 +88,15 @@ func TestJoinTokenNameAndMaxPeers(t *testing.T) {
 	if f := join(c, "Carol", jwt.MapClaims{"room": "r", "exp": exp, "maxPeers": 2}); f.str("code") != wire.CodeRoomFull {
 		t.Fatalf("third peer with maxPeers 2: %v", f)
 	}
+	// The cap is the room's: a token without the claim does not lift it.
+	if f := join(c, "Carol", jwt.MapClaims{"room": "r", "exp": exp}); f.str("code") != wire.CodeRoomFull {
+		t.Fatalf("third peer without maxPeers in a room capped at 2: %v", f)
+	}
 	// The name the backend signed wins over the one the client chose.
 	d := dial(t, url, nil)
 	b.hangUp()
 	a.expect("peer-left")
-	if f := join(d, "Dave", jwt.MapClaims{"room": "r", "exp": exp}); f.str("type") != "joined" ||
+	if f := join(d, "Dave", jwt.MapClaims{"room": "r", "exp": exp, "maxPeers": 2}); f.str("type") != "joined" ||
 		f["peers"].([]any)[0].(map[string]any)["name"] != "Ada" {
 		t.Fatalf("got %v", f)
 	}

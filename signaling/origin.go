@@ -18,7 +18,9 @@ func (s *Server) originAllowed(r *http.Request) bool {
 		return true
 	}
 	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" {
+	// A browser's Origin is scheme://host[:port], nothing more: one with
+	// user info or a path was written by something else.
+	if err != nil || u.Host == "" || u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" {
 		return false
 	}
 	if strings.EqualFold(u.Host, r.Host) && u.Scheme == s.requestScheme(r) && s.hostAllowed(r.Host) {
@@ -54,6 +56,9 @@ func (s *Server) requestScheme(r *http.Request) string {
 // rebinding page reaches a server on a private address: its Host is the
 // attacker's domain.
 func (s *Server) hostAllowed(hostport string) bool {
+	if hostport == "" {
+		return true // HTTP/1.0 without Host (a load balancer's check): no browser sends that
+	}
 	host := hostport
 	if h, _, ok := strings.Cut(hostport, ":"); ok && !strings.HasPrefix(hostport, "[") {
 		host = h

@@ -407,6 +407,12 @@ func (s *session) relay(req *wire.Request, reject replyFunc) bool {
 	}
 	size := len(req.SDPRaw) + len(req.Candidate) + len(req.Data) + len(req.To) + len(s.id) + 64
 	frame := wire.AppendRelayFrame(make([]byte, 0, size), req, s.id)
+	if int64(len(frame)) > s.srv.cfg.MaxMessageSize {
+		// The recipient's frame carries "from": it must stay within the
+		// limit clients are told frames keep to.
+		s.refuse(reject, req.ID, wire.NewError(wire.CodeTooLarge, "relayed with its sender, this %s would be %d bytes, over the %d-byte frame limit", req.Type, len(frame), s.srv.cfg.MaxMessageSize))
+		return false
+	}
 	if err := s.srv.engine.Send(s.room, s.id, req.To, frame); err != nil {
 		if !errors.Is(err, engine.ErrUnknownPeer) {
 			s.refuse(reject, req.ID, errUnavailable(req.Type))

@@ -170,9 +170,11 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger, reload 
 		}
 		_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
 	})
-	mux.Handle("/", sig.GuardHost(web.Handler()))
+	mux.Handle("/", web.Handler())
 	hs := &http.Server{
-		Handler:           sig.BodyDeadline(mux),
+		// Every endpoint checks Host (a DNS rebinding page on this
+		// machine could otherwise read /metrics) and bounds bodies.
+		Handler:           sig.GuardHost(sig.BodyDeadline(mux)),
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -147,7 +149,7 @@ func TestPublicURLReachesTheServer(t *testing.T) {
 	}
 	plain := startApp(t, nil)
 	named := startApp(t, func(c *config) { c.PublicURLs = "https://meet.example" })
-	for _, path := range []string{"/", "/v1/poll"} {
+	for _, path := range []string{"/", "/v1/poll", "/healthz", "/readyz"} {
 		if got := status(plain, path, "meet.example"); got != http.StatusMisdirectedRequest {
 			t.Errorf("%s for meet.example without -public-url: %d, want 421", path, got)
 		}
@@ -155,4 +157,21 @@ func TestPublicURLReachesTheServer(t *testing.T) {
 			t.Errorf("%s for meet.example with -public-url: %d, want 200", path, got)
 		}
 	}
+	// A DNS rebinding page on this machine reaches /metrics from loopback
+	// under its own name: refused before the loopback check.
+	if got := status(plain, "/metrics", "rebind.example"); got != http.StatusMisdirectedRequest {
+		t.Errorf("/metrics for rebind.example: %d, want 421", got)
+	}
+	// A load balancer's HTTP/1.0 check sends no Host.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(plain.httpURL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, _ = conn.Write([]byte("GET /readyz HTTP/1.0\r\n\r\n"))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("HTTP/1.0 /readyz without Host: %v %v", resp, err)
+	}
+	resp.Body.Close()
 }

@@ -18,7 +18,9 @@ type Engine interface {
 	// between: nobody hears of the newcomer, or sends it anything, before
 	// its joined frame. It fails with ErrRoomFull, queueing nothing, when
 	// the room holds limit peers (limit 0: the engine's own maximum, which
-	// also caps a larger limit).
+	// also caps a larger limit), or as many as the smallest limit one of
+	// its members joined with: a room keeps the cap it was given, whoever
+	// joins it later.
 	Join(room string, peer wire.PeerInfo, mb Mailbox, limit int, joined func(peers []wire.PeerInfo) []byte, announce []byte) error
 	// Leave removes the peer from room and queues announce to the members
 	// left, as one step. Unknown peers are ignored.

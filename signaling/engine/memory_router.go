@@ -18,8 +18,9 @@ type memoryRooms struct {
 }
 
 type member struct {
-	info wire.PeerInfo
-	mb   Mailbox
+	info  wire.PeerInfo
+	mb    Mailbox
+	limit int // the cap it joined with, which the room keeps
 }
 
 // Join implements Engine.
@@ -30,7 +31,11 @@ func (r *memoryRooms) Join(room string, peer wire.PeerInfo, mb Mailbox, limit in
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	members := r.rooms[room]
-	if len(members) >= limit {
+	capped := limit
+	for _, m := range members {
+		capped = min(capped, m.limit)
+	}
+	if len(members) >= capped {
 		return ErrRoomFull
 	}
 	peers := make([]wire.PeerInfo, 0, len(members))
@@ -41,7 +46,7 @@ func (r *memoryRooms) Join(room string, peer wire.PeerInfo, mb Mailbox, limit in
 	// Queued under the lock like the announcements: a member that hears
 	// of the newcomer can only reach it after this.
 	mb.Deliver(joined(peers))
-	r.rooms[room] = append(members, member{info: peer, mb: mb})
+	r.rooms[room] = append(members, member{info: peer, mb: mb, limit: limit})
 	return nil
 }
 

@@ -8,8 +8,6 @@ package wire
 import (
 	"bytes"
 	"encoding/json"
-	"strings"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -94,9 +92,11 @@ func (r *Request) Validate() *Error {
 		if !validRoom(r.Room) {
 			return NewError(CodeBadRoom, "room must be 1-64 characters of A-Z a-z 0-9 . _ -")
 		}
-		if !ValidName(r.Name) {
-			return NewError(CodeBadName, "name must be at most 64 bytes of printable UTF-8, and not \"You\" or \"… (you)\"")
+		name, ok := NormalizeName(r.Name)
+		if !ok {
+			return NewError(CodeBadName, "name must be at most 64 bytes of printable UTF-8 with a visible character, and not \"You\" or \"… (you)\", in any letters")
 		}
+		r.Name = name
 	case TypeOffer, TypeAnswer:
 		if r.To == "" {
 			return NewError(CodeMissingField, "%s needs to", r.Type)
@@ -153,25 +153,6 @@ func validRoom(room string) bool {
 		}
 	}
 	return true
-}
-
-func ValidName(name string) bool {
-	if len(name) > maxNameLen || !utf8.ValidString(name) || impersonatesUI(name) {
-		return false
-	}
-	for _, r := range name {
-		if !unicode.IsPrint(r) {
-			return false
-		}
-	}
-	return true
-}
-
-// impersonatesUI reports names that pages show for the local user, such
-// as "You" or "Ada (you)": a peer named so could pass for oneself.
-func impersonatesUI(name string) bool {
-	n := strings.ToLower(strings.TrimSpace(name))
-	return n == "you" || n == "me" || strings.HasSuffix(n, "(you)")
 }
 
 func Truncate(s string, n int) string {

@@ -127,6 +127,25 @@ func testRooms(t *testing.T, e engine.Engine) {
 	if got := e.Rooms(); got != 0 {
 		t.Fatalf("Rooms() after everyone left = %d", got)
 	}
+
+	// A room keeps the cap it was given: joins with a larger one, or
+	// none (0: the engine's maximum), count against it.
+	x, y, z := newPeer(t, e, "x"), newPeer(t, e, "y"), newPeer(t, e, "z")
+	if err := x.join(t, e, "capped", 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := y.join(t, e, "capped", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := z.join(t, e, "capped", 0); !errors.Is(err, engine.ErrRoomFull) {
+		t.Fatalf("a third join, without a cap, into a room capped at 2: %v", err)
+	}
+	e.Leave("capped", "x", []byte(`{}`))
+	if err := z.join(t, e, "capped", 0); err != nil {
+		t.Fatalf("once the capped member left: %v", err)
+	}
+	e.Leave("capped", "y", []byte(`{}`))
+	e.Leave("capped", "z", []byte(`{}`))
 }
 
 // testAdopt: a live session is adopted with its room; a gone one is not.
