@@ -49,10 +49,16 @@ func startApp(t *testing.T, tweak func(*config)) *testApp {
 	if ls.http, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
-	if ls.turnUDP, err = turn.ListenUDP("udp4", "127.0.0.1:0", 2, 0, log); err != nil {
+	// The relay listens on 127.0.0.1, or on the host a tweak put in
+	// c.TURNAddr (another loopback address), always on a port from :0.
+	turnAddr := "127.0.0.1:0"
+	if host, _, _ := net.SplitHostPort(c.TURNAddr); host != "" {
+		turnAddr = net.JoinHostPort(host, "0")
+	}
+	if ls.turnUDP, err = turn.ListenUDP("udp4", turnAddr, 2, 0, log); err != nil {
 		t.Fatal(err)
 	}
-	if ls.turnTCP, err = net.Listen("tcp4", "127.0.0.1:0"); err != nil {
+	if ls.turnTCP, err = net.Listen("tcp4", turnAddr); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -273,7 +273,9 @@ func TestBrowserDiagnose(t *testing.T) {
 		const peer = (o) => ({
 			pc: {connectionState: o.c || "connecting", iceConnectionState: o.i || "checking", iceGatheringState: o.g || "gathering"},
 			closed: false, gathered: new Set(o.gathered || []), iceErrors: o.errors || [], answered: o.answered !== false, startedAt: Date.now() - 16000,
+			relays: o.relays || [], remoteGathered: new Set(o.remote || []),
 		});
+		const relays = [{address: "127.0.0.2", port: 50000, url: "turn:127.0.0.1:3478?transport=udp"}];
 		const turn = [{urls: ["stun:x:3478"]}, {urls: ["turn:x:3478?transport=udp"], username: "u", credential: "c"}];
 		const d = (p, o) => { const r = m.diagnose(p, {name: "Bob", iceServers: turn, ...o}); return r ? r.title : "none"; };
 		return JSON.stringify([
@@ -286,6 +288,8 @@ func TestBrowserDiagnose(t *testing.T) {
 			d(peer({}), {relayOnly: true, iceServers: []}),
 			d(peer({c: "connected"}), {}),
 			d(peer({gathered: ["host", "relay"]}), {}),
+			d(peer({gathered: ["relay"], relays, remote: ["relay"]}), {relayOnly: true}),
+			d(peer({c: "failed", i: "failed", gathered: ["host", "relay"], relays, remote: ["host"]}), {}),
 		]);
 	})`)
 	if err != nil {
@@ -293,7 +297,8 @@ func TestBrowserDiagnose(t *testing.T) {
 	}
 	want := `["No answer from Bob","No answer from Bob","ICE failed: no network path between you",` +
 		`"TURN unreachable: turn:x:3478?transport=udp","TURN unreachable: turn:y:3478?transport=tcp",` +
-		`"TURN unreachable: turn:x:3478?transport=udp","No TURN server to relay through","none","Still connecting"]`
+		`"TURN unreachable: turn:x:3478?transport=udp","No TURN server to relay through","none","Still connecting",` +
+		`"No path through the TURN relay","ICE failed: no network path between you"]`
 	if got != want {
 		t.Errorf("diagnoses:\n got %s\nwant %s", got, want)
 	}

@@ -23,6 +23,14 @@ type precallRow struct {
 func runPrecallTest(t *testing.T, b *browser, app *testApp, name string, query url.Values) (*tab, map[string]precallRow) {
 	t.Helper()
 	deadline := time.Now().Add(120 * time.Second)
+	tb := startPrecallTest(t, b, app, name, query, deadline)
+	return tb, precallRows(t, b, tb, deadline)
+}
+
+// startPrecallTest opens the lobby and starts "Test my connection" from
+// the keyboard.
+func startPrecallTest(t *testing.T, b *browser, app *testApp, name string, query url.Values, deadline time.Time) *tab {
+	t.Helper()
 	tb := b.openTab(t, name, app.httpURL+"/?"+query.Encode())
 	tb.waitFor(t, deadline, "the test button", `document.getElementById("precall-button") && window.switchboard.precall ? "" : "no button"`)
 	ctx, cancel := context.WithTimeout(tb.ctx, evalTimeout)
@@ -30,6 +38,14 @@ func runPrecallTest(t *testing.T, b *browser, app *testApp, name string, query u
 	if err := chromedp.Do(ctx, chromedp.Focus(chromedp.ID("precall-button")), chromedp.KeyEvent(kb.Enter)); err != nil {
 		t.Fatalf("%s: press the test button: %v", name, err)
 	}
+	return tb
+}
+
+// precallRows waits for the test started in tb to finish and returns its
+// rows.
+func precallRows(t *testing.T, b *browser, tb *tab, deadline time.Time) map[string]precallRow {
+	t.Helper()
+	name := tb.name
 	tb.waitFor(t, deadline, "the connection test to finish", `(() => {
 		const p = window.switchboard.precall;
 		return p.done ? "" : (p.running ? "running: " : "not started: ") + JSON.stringify(p.rows);
@@ -49,7 +65,7 @@ func runPrecallTest(t *testing.T, b *browser, app *testApp, name string, query u
 		t.Fatalf("rows %s: %v", raw, err)
 	}
 	t.Logf("%s: %s", name, raw)
-	return tb, rows
+	return rows
 }
 
 // TestBrowserPrecall: on a server with -echo every check passes on
@@ -161,10 +177,10 @@ func TestBrowserPrecallRelayUnreachable(t *testing.T) {
 	})
 	tb, rows := runPrecallTest(t, b, app, "precall-unreachable", nil)
 	for id, hint := range map[string]string{
-		"stun":       "No answer from the STUN server",
-		"turn-udp":   "TURN refused or unreachable",
-		"turn-tcp":   "TURN refused or unreachable",
-		"echo-relay": "TURN refused or unreachable",
+		"stun":       "Nothing answers at 127.0.0.2:",
+		"turn-udp":   "Nothing answers at 127.0.0.2:",
+		"turn-tcp":   "Nothing answers at 127.0.0.2:",
+		"echo-relay": "No TURN relay answered",
 	} {
 		r := rows[id]
 		if r.Status != "fail" || !strings.Contains(r.Hint, hint) {

@@ -1,6 +1,8 @@
 // Why a peer connection is not up, in words a person can act on. No DOM
 // code: the page puts the answer on the peer's tile.
 
+import { nothingAnswers, relayedUnreachable } from "./relayhints.js";
+
 /** How long a connection may take before its tile says what is wrong. */
 export const CONNECT_BOUND = 15000; // ms
 
@@ -35,13 +37,25 @@ export function diagnose(peer, { relayOnly, iceServers, name }) {
     const failed = peer.iceErrors.find((e) => e.url.startsWith("turn")) || null;
     const url = failed ? failed.url : turnURLs[0];
     const why = failed && failed.text ? ` (${failed.code} ${failed.text})` : "";
+    const silent = !failed || failed.code === 701 || !failed.code; // nothing answered, nothing refused
     return {
       code: "turn-unreachable",
       title: `TURN unreachable: ${url}`,
-      hint: `No relay candidate was gathered${why}. Check that the TURN port is open from this network and that the server's -public-ip is an address this browser can reach.`,
+      hint: `No relay candidate was gathered${why}. ` +
+        (silent ? nothingAnswers(url) : "Check that the TURN port is open from this network and that the server's -public-ip is an address this browser can reach."),
     };
   }
   if (!peer.answered) return noAnswer(name);
+  // Both sides have a relay address and still no path, past the bound or
+  // failed: what goes to a relayed address does not arrive.
+  const relay = peer.relays && peer.relays[0];
+  if (relay && peer.remoteGathered && peer.remoteGathered.has("relay")) {
+    return {
+      code: "relay-path",
+      title: "No path through the TURN relay",
+      hint: `You and ${name} each got a relay address, yet ICE is ${pc.iceConnectionState} after ${seconds(peer)} s. ` + relayedUnreachable(relay.address, relay.port, relay.url),
+    };
+  }
   if (pc.iceConnectionState === "failed" || pc.connectionState === "failed") {
     return {
       code: "ice-failed",
@@ -52,9 +66,11 @@ export function diagnose(peer, { relayOnly, iceServers, name }) {
   return {
     code: "slow",
     title: "Still connecting",
-    hint: `ICE is ${pc.iceConnectionState} after ${Math.round((Date.now() - peer.startedAt) / 1000)} s. A slow or lossy network can take this long; otherwise reload.`,
+    hint: `ICE is ${pc.iceConnectionState} after ${seconds(peer)} s. A slow or lossy network can take this long; otherwise reload.`,
   };
 }
+
+const seconds = (peer) => Math.round((Date.now() - peer.startedAt) / 1000);
 
 function noAnswer(name) {
   return {

@@ -12,7 +12,9 @@
 //
 // What went wrong, when it does, is kept for health.js: iceErrors (the
 // browser's icecandidateerror events: which STUN/TURN URL failed and how),
-// gathered (local candidate types seen) and answered (a remote description
+// gathered (local candidate types seen), relays (our relay candidates:
+// address, port and the TURN URL they came from), remoteGathered (the
+// candidate types the other side sent) and answered (a remote description
 // was applied: the other side is talking to us).
 
 const STATS_INTERVAL = 2000; // ms
@@ -40,6 +42,8 @@ export class Peer extends EventTarget {
     this.closed = false;
     this.iceErrors = []; // {url, code, text}, the first few
     this.gathered = new Set(); // "host", "srflx", "relay"
+    this.relays = []; // {address, port, url}, the first few
+    this.remoteGathered = new Set();
     this.answered = false;
     this.startedAt = Date.now();
 
@@ -89,6 +93,8 @@ export class Peer extends EventTarget {
   /** Adds a remote candidate; null means end of candidates. */
   async handleCandidate(candidate) {
     if (this.closed) return;
+    const type = candidate && / typ (\w+)/.exec(candidate.candidate || "");
+    if (type) this.remoteGathered.add(type[1]);
     try {
       await this.pc.addIceCandidate(candidate || undefined);
     } catch (err) {
@@ -167,8 +173,9 @@ export class Peer extends EventTarget {
         this._makingOffer = false;
       }
     };
-    pc.onicecandidate = ({ candidate }) => {
+    pc.onicecandidate = ({ candidate, url }) => {
       if (candidate && candidate.type) this.gathered.add(candidate.type);
+      if (candidate && candidate.type === "relay" && this.relays.length < 4) this.relays.push({ address: candidate.address, port: candidate.port, url: url || "" });
       this.signaling.candidate(this.id, candidate ? candidate.toJSON() : null);
     };
     pc.onicecandidateerror = (ev) => {

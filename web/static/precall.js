@@ -8,6 +8,7 @@
 // The hints follow `switchboard check` and docs/troubleshooting.md.
 
 import { SignalingClient } from "./client.js";
+import { nothingAnswers, relayedUnreachable } from "./relayhints.js";
 
 const CHANNEL_NAMES = { ws: "WebSocket", sse: "server-sent events", poll: "long-polling" };
 const SIGNALING_WAIT = 40000; // ms: room for the client to fall back to SSE, then polling
@@ -22,10 +23,12 @@ const CHUNK = 16 << 10; // bytes per burst message
 export const HINTS = {
   signaling: "Nothing answered on any channel: check your internet connection, or a firewall or proxy blocks this site.",
   noWebSocket: "WebSocket did not get through (a proxy likely refuses WebSocket upgrades): signaling works over {channel}, with a little more delay.",
-  stun: "No answer from the STUN server: UDP is likely blocked. Calls will need TURN over TCP or TLS, expect higher latency.",
+  stunUDP: "No answer from the STUN server while TURN over TCP or TLS works: UDP is blocked on the way. Calls will use TURN over TCP or TLS, expect higher latency.",
+  stun: "No answer from the STUN server at {host}: UDP is blocked on the way, or the server advertises an address this browser cannot reach (check its -public-ip).",
   turnAuth: "TURN refused the credentials: the server's secret and the relay's differ, or their clocks disagree.",
   turnUnreachable: "TURN refused or unreachable: calls from restrictive networks will fail.",
   turnUDP: "UDP blocked: calls will use TURN over TCP, expect higher latency.",
+  noRelay: "No TURN relay answered (see the TURN rows above), so no call can go through one: calls from networks that block direct connections will fail.",
   echoOff: "not offered by this server",
   echoBusy: "Another test from your address is still running: try again in a minute.",
   direct: "No direct path: calls will go through the TURN relay, if it works (see the relay-only row).",
@@ -45,10 +48,12 @@ export async function runPrecall({ url, transports, report }) {
       return;
     }
     const servers = welcome.iceServers || [];
-    await checkStun(servers, report);
-    const turnPass = await checkTurn(servers, report);
+    // TURN before STUN: whether the relay answers over TCP tells a STUN
+    // failure from blocked UDP apart from an address nothing answers at.
+    const turn = await checkTurn(servers, report);
+    await checkStun(servers, report, turn);
     await checkEcho(client, servers, false, report);
-    await checkEcho(client, servers, true, report, turnPass);
+    await checkEcho(client, servers, true, report, turn);
   } finally {
     client.disconnect();
   }
@@ -93,7 +98,7 @@ async function checkSignaling(client, report, forced) {
 // candidate (no NAT between browser and server); a binding that failed
 // fires icecandidateerror instead. So: srflx seen, or gathering done with
 // host candidates and no error, is a pass.
-async function checkStun(servers, report) {
+async function checkStun(servers, report, turn) {
   const urls = servers.flatMap((s) => [].concat(s.urls)).filter((u) => u.startsWith("stun:"));
   if (urls.length === 0) {
     report(row("stun", "skip", "not offered by this server"));
@@ -103,7 +108,15 @@ async function checkStun(servers, report) {
   const g = await gather({ iceServers: [{ urls: urls[0] }] }, (c) => c.type === "srflx");
   if (g.found) report(row("stun", "pass", "your public address: " + g.found.address));
   else if (g.done && g.hosts > 0 && g.errors.length === 0) report(row("stun", "pass", "no NAT between you and the server"));
-  else report(row("stun", "fail", failure(urls[0], g), HINTS.stun));
+  else report(row("stun", "fail", failure(urls[0], g), stunHint(urls[0], turn)));
+}
+
+// Blocked UDP when TURN over TCP or TLS allocated; nothing at the
+// advertised address when TURN answered over no transport either.
+function stunHint(url, turn) {
+  if (turn.passed["turn-tcp"] || turn.passed["turn-tls"]) return HINTS.stunUDP;
+  if (turn.offered && Object.keys(turn.passed).length === 0 && !turn.auth) return "TURN answered over no transport either. " + nothingAnswers(url);
+  return HINTS.stun.replace("{host}", url);
 }
 
 async function checkTurn(servers, report) {
@@ -116,6 +129,7 @@ async function checkTurn(servers, report) {
   }
   const passed = {};
   const failures = [];
+  let auth = false;
   for (const [id, list] of Object.entries(kinds)) {
     if (list.length === 0) {
       report(row(id, "skip", "not offered by this server"));
@@ -128,7 +142,7 @@ async function checkTurn(servers, report) {
       const config = { iceTransportPolicy: "relay", iceServers: [{ urls: u, username: s.username, credential: s.credential }] };
       const g = await gather(config, (c) => c.type === "relay" && (!c.relayProtocol || c.relayProtocol === protocol));
       if (g.found) {
-        passed[id] = g.found;
+        passed[id] = { address: g.found.address, port: g.found.port, url: u };
         break;
       }
       failed.push({ u, g });
@@ -139,12 +153,19 @@ async function checkTurn(servers, report) {
   // UDP blocked while TCP or TLS works is a slower call, not a failed one.
   const fallback = passed["turn-tcp"] || passed["turn-tls"];
   for (const { id, failed } of failures) {
-    const auth = failed.some(({ g }) => g.errors.some((e) => e.errorCode === 401 || e.errorCode === 438));
-    const hint = auth ? HINTS.turnAuth : id === "turn-udp" && fallback ? HINTS.turnUDP : HINTS.turnUnreachable;
+    const refused = failed.some(({ g }) => g.errors.some((e) => e.errorCode === 401 || e.errorCode === 438));
+    auth ||= refused;
+    const how = { "turn-udp": "UDP", "turn-tcp": "TCP", "turn-tls": "TLS" }[id];
+    const hint = refused ? HINTS.turnAuth : id === "turn-udp" && fallback ? HINTS.turnUDP : silent(failed) ? nothingAnswers(failed[0].u, how) : HINTS.turnUnreachable;
     report(row(id, "fail", failed.map(({ u, g }) => failure(u, g)).join("; "), hint));
   }
-  return Object.keys(passed).length > 0;
+  const offered = Object.values(kinds).some((list) => list.length > 0);
+  return { passed, offered, auth };
 }
+
+// No TURN error code but "unreachable" (701, or none at all): nothing
+// answered, as opposed to a relay that said no.
+const silent = (failed) => failed.every(({ g }) => g.errors.every((e) => e.errorCode === 701 || !e.errorCode));
 
 function failure(url, g) {
   const e = g.errors[0];
@@ -185,7 +206,7 @@ async function gather(config, want) {
   return out;
 }
 
-async function checkEcho(client, servers, relay, report, turnPass = true) {
+async function checkEcho(client, servers, relay, report, turn = null) {
   const id = relay ? "echo-relay" : "echo-direct";
   report(row(id, "running", "calling the echo peer"));
   let peer = null;
@@ -201,12 +222,21 @@ async function checkEcho(client, servers, relay, report, turnPass = true) {
     const m = await peer.measure();
     report(row(id, "pass", `round trip ${m.rtt} ms, ${m.loss}% loss, upload about ${rate(m.kbps)}${m.path ? ", " + m.path : ""}`));
   } catch (err) {
-    const hint = relay ? (turnPass ? HINTS.relay : HINTS.turnUnreachable) : HINTS.direct;
+    const hint = relay ? relayCallHint(turn) : HINTS.direct;
     report(row(id, "fail", err.message || String(err), hint));
   } finally {
     peer?.close();
     await client.leave().catch(() => {});
   }
+}
+
+// A relay-only call that failed: no relay at all, a relayed address
+// nothing comes through, or (relays fine) the generic hint.
+function relayCallHint(turn) {
+  const found = turn && Object.values(turn.passed)[0];
+  if (turn && !found) return HINTS.noRelay;
+  if (found && found.address) return relayedUnreachable(found.address, found.port, found.url) + " Calls from networks that block direct connections will fail.";
+  return HINTS.relay;
 }
 
 // One echo peer per client address at a time: the previous test's peer may

@@ -21,7 +21,7 @@ import (
 // its own join one fresh room and call each other. Either way it proves
 // the whole path: signaling relays, credentials the relay accepts, relay
 // addresses reachable, and the relay letting allocations talk.
-func checkCall(ctx context.Context, cfg Config, u *url.URL, servers []iceServer) Result {
+func checkCall(ctx context.Context, cfg Config, u *url.URL, servers []iceServer, relays turnSummary) Result {
 	ctx, cancel := context.WithTimeout(ctx, 3*cfg.Timeout)
 	defer cancel()
 	start := time.Now()
@@ -32,9 +32,7 @@ func checkCall(ctx context.Context, cfg Config, u *url.URL, servers []iceServer)
 		rtt, err = callPair(ctx, cfg, u, servers)
 	}
 	if err != nil {
-		return fail(name, "Signaling and TURN each answered, yet the call could not connect through the relay: "+
-			"check that the relay port range (min-port..max-port, -relay-ports) is open for UDP, that -public-ip / external-ip is the address clients reach, "+
-			"and that the relay allows relaying between its own allocations.", "%v", err)
+		return fail(name, relays.callHint(), "%v", err)
 	}
 	return pass(name, "connected through TURN in %s; data channel round trip %s", roundMS(time.Since(start)), rtt.Round(10*time.Microsecond))
 }
@@ -247,7 +245,7 @@ func (p *peer) serve(ctx context.Context) error {
 	for {
 		raw, err := p.sig.recv(ctx)
 		if err != nil {
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || isTimeout(err) { // the read deadline is ctx's
 				return nil
 			}
 			return fmt.Errorf("signaling: %w", err)

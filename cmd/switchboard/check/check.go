@@ -39,9 +39,10 @@ type Config struct {
 	// means the system's roots.
 	RootCAs *x509.CertPool
 
-	tls  *tls.Config
-	http *http.Client
-	ws   *websocket.Dialer
+	sigHost string // the host signaling is reached at
+	tls     *tls.Config
+	http    *http.Client
+	ws      *websocket.Dialer
 }
 
 func (c *Config) setDefaults() {
@@ -61,6 +62,7 @@ func (c *Config) validate() (*url.URL, error) {
 	if c.Origin == "" {
 		c.Origin = u.Scheme + "://" + u.Host
 	}
+	c.sigHost = u.Hostname()
 	c.tls = &tls.Config{RootCAs: c.RootCAs, MinVersion: tls.VersionTLS12}
 	c.http = &http.Client{Transport: &http.Transport{TLSClientConfig: c.tls.Clone(), Proxy: http.ProxyFromEnvironment}}
 	c.ws = &websocket.Dialer{TLSClientConfig: c.tls.Clone(), HandshakeTimeout: c.Timeout, Proxy: http.ProxyFromEnvironment}
@@ -112,8 +114,9 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	}
 	results = append(results, checkICEServers(welcome))
 	results = append(results, checkSTUN(ctx, cfg, welcome.ICEServers)...)
-	results = append(results, checkTURN(ctx, cfg, welcome.ICEServers)...)
-	results = append(results, checkCall(ctx, cfg, u, welcome.ICEServers))
+	turns, summary := checkTURN(ctx, cfg, welcome.ICEServers)
+	results = append(results, turns...)
+	results = append(results, checkCall(ctx, cfg, u, welcome.ICEServers, summary))
 	return results, nil
 }
 

@@ -11,4 +11,7 @@ var (
 	errBadCredential = errors.New("TURN username is not <expiry>:<user>")
 	errEchoOff       = errors.New("the server runs no echo peer")
 	errEchoBusy      = errors.New("the server's echo peers are busy")
+
+	errSecondAllocation = errors.New("second allocation")
+	errNothingArrived   = errors.New("nothing arrived")
 )

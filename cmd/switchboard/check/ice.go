@@ -6,6 +6,7 @@ import (
 	"crypto/sha1" //nolint:gosec // the TURN REST API scheme fixes HMAC-SHA1
 	"crypto/tls"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -172,7 +173,8 @@ func checkSTUN(ctx context.Context, cfg Config, servers []iceServer) []Result {
 			mapped, err := client.SendBindingRequest()
 			stop()
 			if err != nil {
-				results = append(results, fail(name, fmt.Sprintf("Nothing answered on UDP %s: the port is closed or filtered, or the server advertises an address this machine cannot reach (check -public-ip / external-ip). Without STUN, peers only find direct paths on the same network.", u.host),
+				generic := fmt.Sprintf("Nothing answered on UDP %s: the port is closed or filtered, or the server advertises an address this machine cannot reach (check -public-ip / external-ip).", u.host)
+				results = append(results, fail(name, silentHint(ctx, cfg, u, generic)+" Without STUN, peers only find direct paths on the same network.",
 					"no answer (%v)", err))
 				continue
 			}
@@ -185,7 +187,7 @@ func checkSTUN(ctx context.Context, cfg Config, servers []iceServer) []Result {
 // checkTURN allocates on every TURN URL handed out (and on cfg.TURNURL
 // with credentials from cfg.TURNSecret), and compares the relayed
 // address with the address the relay was reached at.
-func checkTURN(ctx context.Context, cfg Config, servers []iceServer) []Result {
+func checkTURN(ctx context.Context, cfg Config, servers []iceServer) ([]Result, turnSummary) {
 	type target struct {
 		u              iceURL
 		user, password string
@@ -206,12 +208,21 @@ func checkTURN(ctx context.Context, cfg Config, servers []iceServer) []Result {
 		}
 	}
 	var results []Result
+	var sum turnSummary
 	// Per relay host: UDP that got no answer where TCP or TLS allocated
 	// means UDP is blocked on the way, not that the relay is down.
 	udpSilent, streamOK := map[string]bool{}, map[string]bool{}
 	for _, t := range targets {
-		r, silent := allocate(ctx, cfg, t.u, t.user, t.password)
+		r, got := allocate(ctx, cfg, t.u, t.user, t.password)
 		results = append(results, r)
+		silent := got == nothing
+		sum.tried++
+		if got >= allocated {
+			sum.allocated++
+		}
+		if r.OK {
+			sum.reachable++
+		}
 		host, _, _ := net.SplitHostPort(t.u.host)
 		switch {
 		case t.u.transportName() == "UDP" && silent:
@@ -226,7 +237,7 @@ func checkTURN(ctx context.Context, cfg Config, servers []iceServer) []Result {
 				"no answer over UDP while TCP/TLS allocated"))
 		}
 	}
-	return results
+	return results, sum
 }
 
 // expandTURN turns a bare turn: URL into its UDP and TCP forms.
@@ -244,16 +255,31 @@ func restCredentials(secret, user string, ttl time.Duration) (string, string) {
 	return username, base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
 
-// allocate tries one TURN URL; silent reports that nothing answered.
-func allocate(ctx context.Context, cfg Config, u iceURL, user, password string) (_ Result, silent bool) {
+// outcome is how far allocate got.
+type outcome int
+
+const (
+	nothing   outcome = iota // nothing answered
+	refused                  // the relay answered with an error
+	allocated                // an allocation, relayed address unusable
+	reachable                // an allocation and its relayed address reachable
+)
+
+// allocate tries one TURN URL.
+func allocate(ctx context.Context, cfg Config, u iceURL, user, password string) (Result, outcome) {
 	name := fmt.Sprintf("TURN over %s %s", u.transportName(), u.host)
+	// The probes end before dialTURN's timer closes the client.
+	deadline := time.Now().Add(cfg.Timeout * 9 / 10)
 	client, stop, err := dialTURN(ctx, cfg, u, user, password)
 	if err != nil {
-		hint := fmt.Sprintf("Nothing accepts connections on %s: the port is closed or filtered, or the server advertises an address this machine cannot reach (check -public-ip / external-ip).", u.host)
-		if u.secure {
-			hint = "TURN over TLS needs a certificate for the host name in the URL (cert/pkey on the relay) and port 5349 open. " + hint
+		if hint := tlsHint(u, err); hint != "" {
+			return fail(name, hint, "%v", err), refused
 		}
-		return fail(name, hint, "%v", err), true
+		hint := silentHint(ctx, cfg, u, fmt.Sprintf("Nothing accepts connections on %s: the port is closed or filtered, or the server advertises an address this machine cannot reach (check -public-ip / external-ip).", u.host))
+		if u.secure {
+			hint = "TURN over TLS needs port 5349 (tls-listening-port) open. " + hint
+		}
+		return fail(name, hint, "%v", err), nothing
 	}
 	defer stop()
 	relay, err := client.Allocate()
@@ -261,35 +287,58 @@ func allocate(ctx context.Context, cfg Config, u iceURL, user, password string) 
 		msg := err.Error()
 		switch {
 		case strings.Contains(msg, "401"), strings.Contains(msg, "Unauthorized"), strings.Contains(msg, "438"):
-			return fail(name, "TURN refused the credentials: the signaling server's -turn-secret and the relay's static-auth-secret differ, or the clocks of the two hosts disagree by more than the credential lifetime.", "refused: %s", msg), false
+			return fail(name, "TURN refused the credentials: the signaling server's -turn-secret and the relay's static-auth-secret differ, or the clocks of the two hosts disagree by more than the credential lifetime.", "refused: %s", msg), refused
 		case strings.Contains(msg, "486"), strings.Contains(msg, "508"):
-			return fail(name, "The relay is at its allocation quota or out of relay ports: raise user-quota/total-quota or widen min-port..max-port.", "refused: %s", msg), false
+			return fail(name, "The relay is at its allocation quota or out of relay ports: raise user-quota/total-quota or widen min-port..max-port.", "refused: %s", msg), refused
 		}
-		return fail(name, fmt.Sprintf("The relay at %s did not answer over %s: the port is closed or filtered, or the address is not where the relay runs.", u.host, u.transportName()), "no allocation: %s", msg), true
+		hint := silentHint(ctx, cfg, u, fmt.Sprintf("The relay at %s did not answer over %s: the port is closed or filtered, or the address is not where the relay runs.", u.host, u.transportName()))
+		return fail(name, hint, "no allocation: %s", msg), nothing
 	}
 	defer relay.Close()
 	relayed := relay.LocalAddr()
 	if r := relayReachable(u, relayed); r != "" {
-		return fail(name, r, "allocated, but the relay advertises %v", relayed), false
+		return fail(name, r, "allocated, but the relay advertises %v", relayed), allocated
 	}
-	if err := probeRelayed(client, relay, cfg.Timeout); err != nil {
-		return fail(name, fmt.Sprintf("The relay hands out %v, but a datagram sent there from this machine never came through: "+
-			"the address is not where the relay is reached (set external-ip or -public-ip to the public address), "+
-			"or a firewall closes the relay port range (min-port..max-port, -relay-ports) to UDP.", relayed),
-			"allocated %v, unreachable: %v", relayed, err), false
+	unreachable := func(why string) string {
+		return fmt.Sprintf("The relay hands out %v, but %s never came through: "+
+			"the relay advertises %v, which does not reach it (check -public-ip / external-ip: the address clients reach the relay at), "+
+			"or a firewall closes the relay port range (min-port..max-port, -relay-ports) to UDP.", relayed, why, addrIP(relayed))
 	}
-	return pass(name, "relayed address %v, reachable from here", relayed), false
+	err = probeFromHere(client, relay, deadline)
+	var denied *peerRefused
+	if !errors.As(err, &denied) {
+		if err != nil {
+			return fail(name, unreachable("a datagram sent there from this machine"), "allocated %v, unreachable: %v", relayed, err), allocated
+		}
+		return pass(name, "relayed address %v, reachable from here", relayed), reachable
+	}
+	// The relay will not relay to this machine (a private address, as
+	// when checking from the relay's own network): try the relayed
+	// address from a second allocation on the same relay instead.
+	why := refusedWhy(denied.peer)
+	switch err := probeFromRelay(ctx, cfg, u, user, password, client, relay, deadline); {
+	case errors.Is(err, errSecondAllocation):
+		return fail(name, "Could not try the relayed address: "+why+", and a second allocation to try it from failed.",
+			"allocated %v, untried: %v", relayed, err), allocated
+	case err != nil:
+		return fail(name, unreachable("a datagram the relay sent there from another allocation")+
+			" (From this machine it could not be tried: "+why+".)", "allocated %v, unreachable: %v", relayed, err), allocated
+	}
+	return pass(name, "relayed address %v, reachable through the relay; %s", relayed, why), reachable
 }
 
-// probeRelayed sends datagrams from a plain socket of this machine to the
-// relayed address and waits for one to come through the allocation: what
-// a peer that is not behind this relay does.
-func probeRelayed(client *turn.Client, relay net.PacketConn, timeout time.Duration) error {
+// probeFromHere sends datagrams from a plain socket of this machine to
+// the relayed address and waits for one to come through the allocation:
+// what a peer that is not behind this relay does.
+func probeFromHere(client *turn.Client, relay net.PacketConn, deadline time.Time) error {
 	mapped, err := client.SendBindingRequest()
 	if err != nil {
 		return fmt.Errorf("own address: %w", err)
 	}
 	if err := client.CreatePermission(mapped); err != nil {
+		if has403(err) {
+			return &peerRefused{peer: mapped, err: err}
+		}
 		return fmt.Errorf("permission for %v: %w", mapped, err)
 	}
 	probe, err := net.ListenPacket("udp", ":0")
@@ -297,17 +346,53 @@ func probeRelayed(client *turn.Client, relay net.PacketConn, timeout time.Durati
 		return err
 	}
 	defer probe.Close()
+	return deliver(relay, deadline, func() error {
+		_, err := probe.WriteTo([]byte("switchboard-check"), relay.LocalAddr())
+		return err
+	})
+}
+
+// probeFromRelay sends datagrams to relay's relayed address from a second
+// allocation on the same relay, whose relayed address the relay always
+// lets its allocations reach.
+func probeFromRelay(ctx context.Context, cfg Config, u iceURL, user, password string, client *turn.Client, relay net.PacketConn, deadline time.Time) error {
+	other, stop, err := dialTURN(ctx, cfg, u, user, password)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errSecondAllocation, err)
+	}
+	defer stop()
+	from, err := other.Allocate()
+	if err != nil {
+		return fmt.Errorf("%w: %w", errSecondAllocation, err)
+	}
+	defer from.Close()
+	if err := client.CreatePermission(from.LocalAddr()); err != nil {
+		return fmt.Errorf("permission for %v: %w", from.LocalAddr(), err)
+	}
+	return deliver(relay, deadline, func() error {
+		_, err := from.WriteTo([]byte("switchboard-check"), relay.LocalAddr())
+		return err
+	})
+}
+
+// deliver calls send every 200 ms (UDP may drop one) until a datagram
+// comes through relay, or deadline.
+func deliver(relay net.PacketConn, deadline time.Time, send func() error) error {
 	got := make(chan error, 1)
+	start := time.Now()
 	go func() {
 		buf := make([]byte, 64)
-		_ = relay.SetReadDeadline(time.Now().Add(timeout))
+		_ = relay.SetReadDeadline(deadline)
 		_, _, err := relay.ReadFrom(buf)
+		if isTimeout(err) {
+			err = fmt.Errorf("%w in %s", errNothingArrived, roundMS(time.Since(start)))
+		}
 		got <- err
 	}()
-	tick := time.NewTicker(200 * time.Millisecond) // resend: UDP may drop one
+	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if _, err := probe.WriteTo([]byte("switchboard-check"), relay.LocalAddr()); err != nil {
+		if err := send(); err != nil {
 			_ = relay.SetReadDeadline(time.Now())
 			<-got
 			return err
