@@ -84,6 +84,12 @@ type Config struct {
 	// too_many_sessions; see SourcePrefixV4). Defaults to 500: an office
 	// behind one NAT fits.
 	MaxSessionsPerAddr int
+	// MaxConnsPerAddr caps the connections net/http holds per client
+	// source (see Server.ConnState): requests that never finish cannot
+	// hold every descriptor. A connection over it is closed unanswered.
+	// Defaults to twice MaxSessionsPerAddr and 64 more (a tab holds about
+	// two), at most a quarter of MaxSessions.
+	MaxConnsPerAddr int
 	// SourcePrefixV4 and SourcePrefixV6 say which client addresses count
 	// as one source for every per-address limit (sessions, joins, echo
 	// peers): one IPv6 host commonly holds a whole /64, so counting
@@ -189,6 +195,9 @@ func (c *Config) setDefaults() {
 	if c.MaxSessionsPerAddr == 0 {
 		c.MaxSessionsPerAddr = 500
 	}
+	if c.MaxConnsPerAddr == 0 {
+		c.MaxConnsPerAddr = max(16, min(2*c.MaxSessionsPerAddr+64, c.MaxSessions/4))
+	}
 	if c.SourcePrefixV4 == 0 {
 		c.SourcePrefixV4 = 32
 	}
@@ -240,7 +249,7 @@ func (c *Config) validate() error {
 	case c.ResumeGrace < 0 || c.SSEMaxAge < time.Second || c.PollWait < 0 || c.WSMaxAge < 0:
 		return fmt.Errorf("%w: ResumeGrace, PollWait and WSMaxAge must not be negative, SSEMaxAge at least 1 s", errBadConfig)
 	}
-	if c.MaxSessions < 1 || c.MaxSessionsPerAddr < 1 || !(c.JoinRatePerAddr > 0) || c.JoinBurstPerAddr < 1 ||
+	if c.MaxSessions < 1 || c.MaxSessionsPerAddr < 1 || c.MaxConnsPerAddr < 1 || !(c.JoinRatePerAddr > 0) || c.JoinBurstPerAddr < 1 ||
 		!(c.RoomJoinRate > 0) || c.RoomJoinBurst < 1 {
 		return fmt.Errorf("%w: session caps and join rates must be positive", errBadConfig)
 	}

@@ -31,7 +31,7 @@ func startServer(t testing.TB, cfg Config) (*Server, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := &http.Server{Handler: srv.Handler()}
+	hs := &http.Server{Handler: srv.Handler(), ConnState: srv.ConnState}
 	served := make(chan struct{})
 	go func() { defer close(served); _ = hs.Serve(ln) }()
 	t.Cleanup(func() {
@@ -175,3 +175,10 @@ func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 
 // lookup finds a live session by its token, as a request would.
 func (s *Server) lookup(token string) *session { return s.sessionFor(token, netip.Addr{}) }
+
+// heldConns reports how many connections net/http holds for source.
+func (s *Server) heldConns(source netip.Addr) int {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	return s.connsBySource[source]
+}

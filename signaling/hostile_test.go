@@ -206,3 +206,83 @@ func TestRelayedFrameWithinLimit(t *testing.T) {
 		t.Fatalf("a frame within the limit: %v", f["type"])
 	}
 }
+
+// TestHeldConnectionsCappedPerSource: connections that never finish a
+// request count against their source's cap; past it a connection is
+// closed unanswered, while other sources are served.
+func TestHeldConnectionsCappedPerSource(t *testing.T) {
+	srv, url := startServer(t, Config{MaxConnsPerAddr: 3})
+	addr := strings.TrimPrefix(httpBase(url), "http://")
+	dialFrom := func(local string) net.Conn {
+		t.Helper()
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	served := func(c net.Conn) bool {
+		t.Helper()
+		_, _ = c.Write([]byte("GET /v1/ice-servers HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
+		_ = c.SetReadDeadline(time.Now().Add(waitFor))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusUnauthorized
+	}
+	local := netip.MustParseAddr("127.0.0.1")
+	var held []net.Conn
+	for range 3 {
+		held = append(held, dialFrom("127.0.0.1"))
+	}
+	for deadline := time.Now().Add(waitFor); srv.heldConns(local) < 3; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server holds %d connections, want 3", srv.heldConns(local))
+		}
+		time.Sleep(time.Millisecond) // state without an event; bounded
+	}
+	if served(dialFrom("127.0.0.1")) {
+		t.Fatal("a fourth connection from the source was served")
+	}
+	if !served(dialFrom("127.0.0.2")) {
+		t.Fatal("another source was not served")
+	}
+	held[0].Close()
+	for deadline := time.Now().Add(waitFor); srv.heldConns(local) > 2; {
+		if time.Now().After(deadline) {
+			t.Fatal("a closed connection still counts")
+		}
+		time.Sleep(time.Millisecond) // state without an event; bounded
+	}
+	if !served(dialFrom("127.0.0.1")) {
+		t.Fatal("the source was not served once one of its connections closed")
+	}
+}
+
+// TestShutdownEndsHeldRequests: a request waiting for its body does not
+// hold a stop until the body's deadline (it held the whole 10 s).
+func TestShutdownEndsHeldRequests(t *testing.T) {
+	srv, url := startServer(t, Config{BodyTimeout: time.Minute})
+	// A poll's session: a WebSocket's close would wait for its client.
+	_, frames := poll(t, httpBase(url), "")
+	token := frames[0].str("token")
+	conn, err := net.Dial("tcp", strings.TrimPrefix(httpBase(url), "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, _ = conn.Write([]byte("POST /v1/send HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + token + "\r\nContent-Length: 100\r\n\r\n{"))
+	ctx, cancel := contextWithTimeout(waitFor)
+	defer cancel()
+	start := time.Now()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v after %v", err, time.Since(start))
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("shutdown took %v with a request waiting for its body", d)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -34,6 +35,11 @@ type Server struct {
 	addrJoins *keyedLimiters[netip.Addr]
 	roomJoins *keyedLimiters[string]
 	nextSlot  int32
+	// The connections net/http holds (conns.go), under connMu.
+	connMu        sync.Mutex
+	conns         map[net.Conn]netip.Addr // by connection: its source
+	connsBySource map[netip.Addr]int
+
 	// overBudget wakes enforceBudget (memory_budget.go); it holds one.
 	overBudget chan struct{}
 	closing    bool
@@ -48,15 +54,17 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:        cfg,
-		engine:     cfg.Engine,
-		log:        cfg.Logger,
-		sessions:   make(map[string]*session),
-		perAddr:    sessionCounts{max: cfg.MaxSessionsPerAddr, counts: make(map[netip.Addr]int)},
-		addrJoins:  newKeyedLimiters[netip.Addr](cfg.JoinRatePerAddr, cfg.JoinBurstPerAddr),
-		roomJoins:  newKeyedLimiters[string](cfg.RoomJoinRate, cfg.RoomJoinBurst),
-		stop:       make(chan struct{}),
-		overBudget: make(chan struct{}, 1),
+		cfg:           cfg,
+		engine:        cfg.Engine,
+		log:           cfg.Logger,
+		sessions:      make(map[string]*session),
+		perAddr:       sessionCounts{max: cfg.MaxSessionsPerAddr, counts: make(map[netip.Addr]int)},
+		addrJoins:     newKeyedLimiters[netip.Addr](cfg.JoinRatePerAddr, cfg.JoinBurstPerAddr),
+		roomJoins:     newKeyedLimiters[string](cfg.RoomJoinRate, cfg.RoomJoinBurst),
+		stop:          make(chan struct{}),
+		overBudget:    make(chan struct{}, 1),
+		conns:         make(map[net.Conn]netip.Addr),
+		connsBySource: make(map[netip.Addr]int),
 	}
 	s.overLimit = wire.NewError(wire.CodeRateLimited, "more than %g frames/s (burst %d); frames dropped unread", cfg.RateLimit, cfg.RateBurst)
 	s.metrics = newMetrics(cfg.Registerer, cfg.Engine)
@@ -159,6 +167,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.wg.Add(1)
 		go c.readLoop()
 	}
+	// Requests still waiting for a body would hold the stop until their
+	// deadline.
+	s.endHeldRequests()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {

@@ -127,6 +127,7 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger, reload 
 		JoinSecret:         c.joinSecret(),
 		MaxSessions:        c.MaxSessions,
 		MaxSessionsPerAddr: c.MaxSessionsPerIP,
+		MaxConnsPerAddr:    c.MaxConnsPerIP,
 		SourcePrefixV4:     c.SourcePrefixV4,
 		SourcePrefixV6:     c.SourcePrefixV6,
 		MaxBufferedBytes:   c.MaxBufferedBytes,
@@ -175,6 +176,7 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger, reload 
 		// Every endpoint checks Host (a DNS rebinding page on this
 		// machine could otherwise read /metrics) and bounds bodies.
 		Handler:           sig.GuardHost(sig.BodyDeadline(mux)),
+		ConnState:         sig.ConnState, // -max-conns-per-ip, and a stop that ends held requests
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,

@@ -46,6 +46,7 @@ type config struct {
 	JoinSecretFile    string
 	MaxSessions       int
 	MaxSessionsPerIP  int
+	MaxConnsPerIP     int
 	SourcePrefixV4    int
 	SourcePrefixV6    int
 	MaxBufferedBytes  int64
@@ -121,6 +122,7 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.JoinSecretFile, "join-secret-file", "", "file holding the -join-secret (keeps it out of the process list)")
 	fs.IntVar(&c.MaxSessions, "max-sessions", 0, "most live sessions; new ones get 503 server_full (0: what the file descriptor limit allows, less a reserve)")
 	fs.IntVar(&c.MaxSessionsPerIP, "max-sessions-per-ip", 500, "most live sessions per client address (429 too_many_sessions); IPv6 addresses count by -source-prefix-v6")
+	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", 0, "most connections the HTTP server holds per client address, requests in progress and kept-alive ones (a WebSocket or event stream counts as a session instead); past it a connection is closed unanswered. Proxies in -trusted-proxies are exempt")
 	fs.IntVar(&c.SourcePrefixV4, "source-prefix-v4", 32, "IPv4 prefix length whose addresses count as one client in every per-address limit (sessions, joins, echo)")
 	fs.IntVar(&c.SourcePrefixV6, "source-prefix-v6", 64, "IPv6 prefix length whose addresses count as one client in every per-address limit: one host commonly holds a /64")
 	fs.Int64Var(&c.MaxBufferedBytes, "max-buffered-bytes", 0, "most bytes of events all sessions' replay buffers hold together; past it the sessions holding the most unacknowledged bytes close with 1008 over_budget)")

@@ -17,6 +17,7 @@ var describedDefaults = map[string]string{
 	"public-ip":          "first non-loopback IPv4, else 127.0.0.1",
 	"max-sessions":       "from the fd limit",
 	"max-buffered-bytes": "a quarter of memory",
+	"max-conns-per-ip":   "twice -max-sessions-per-ip, plus 64",
 	"metrics-addr":       "on the HTTP port, this host only",
 	"turn-udp-sockets":   "one per core",
 }

@@ -1,0 +1,67 @@
+package signaling
+
+import (
+	"net"
+	"net/http"
+	"time"
+)
+
+// The connections net/http holds for the server, tracked through its
+// ConnState hook. A connection that never finishes a request holds a
+// descriptor like a session does, without being one: one source could
+// otherwise hold every descriptor with requests that never end. A
+// connection taken out of net/http (a WebSocket, a raw event stream) is a
+// session's and counts among sessions instead.
+
+// ConnState tracks c for the http.Server that serves Handler: set it as
+// that server's ConnState. A connection from a source that holds
+// Config.MaxConnsPerAddr is closed at once (a trusted proxy's are exempt:
+// they carry many clients), and Shutdown ends the requests still waiting
+// for their bodies instead of waiting for them.
+func (s *Server) ConnState(c net.Conn, state http.ConnState) {
+	switch state {
+	case http.StateNew:
+		peer := remoteAddr(c.RemoteAddr().String())
+		source := sourceOf(peer, s.cfg.SourcePrefixV4, s.cfg.SourcePrefixV6)
+		s.connMu.Lock()
+		full := !s.trusted(peer) && s.connsBySource[source] >= s.cfg.MaxConnsPerAddr
+		if !full {
+			s.conns[c] = source
+			s.connsBySource[source]++
+		}
+		s.connMu.Unlock()
+		if full {
+			s.metrics.errors.WithLabelValues(codeTooManyConns).Inc()
+			_ = c.Close() // before a byte is read: nothing to answer yet
+			return
+		}
+	case http.StateHijacked, http.StateClosed:
+		s.connMu.Lock()
+		if source, ok := s.conns[c]; ok {
+			delete(s.conns, c)
+			if s.connsBySource[source] <= 1 {
+				delete(s.connsBySource, source)
+			} else {
+				s.connsBySource[source]--
+			}
+		}
+		s.connMu.Unlock()
+	}
+}
+
+// codeTooManyConns counts, in the errors metric, connections closed for
+// their source's cap; the client gets no answer, so it is no protocol code.
+const codeTooManyConns = "too_many_connections"
+
+// endHeldRequests makes every read on the connections net/http holds
+// fail now: a request waiting for its body ends at once rather than at
+// its deadline, and idle connections close. Later arrivals are answered
+// 503 shutdown, which closes their connections.
+func (s *Server) endHeldRequests() {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	now := time.Now()
+	for c := range s.conns {
+		_ = c.SetReadDeadline(now)
+	}
+}
