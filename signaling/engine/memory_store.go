@@ -18,7 +18,7 @@ type memoryStore struct {
 
 // Create implements Engine.
 func (m *memoryStore) Create(rec SessionRecord) EventLog {
-	log := &memoryLog{limits: &m.limits, held: &m.held, rec: rec}
+	log := &memoryLog{store: m, rec: rec}
 	m.mu.Lock()
 	m.sessions[rec.Token] = log
 	m.mu.Unlock()
@@ -61,43 +61,47 @@ const eventOverhead = 48
 // memoryLog keeps events in a slice that is nil whenever it is empty, so
 // an idle, acknowledged session holds no buffer at all.
 type memoryLog struct {
-	limits *ReplayLimits // the store's
-	held   *atomic.Int64 // the store's: bytes of every log
-	rec    SessionRecord
+	// store bounds the log and counts its bytes; nil once the log is
+	// dropped: it keeps nothing more. (One pointer for both keeps a log
+	// in the 96-byte size class: idle sessions are mostly this.)
+	store *memoryStore
+	rec   SessionRecord
 
 	mu     sync.Mutex
 	events []wire.Event // ascending, contiguous seqs
 	bytes  int          // frame bytes in events
 	next   uint64       // seq of the next Append, minus one
 	taken  uint64
-	gone   bool // dropped from the store: keeps nothing more
 }
 
 func (l *memoryLog) Append(frame []byte) (uint64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.gone {
+	if l.store == nil {
 		return 0, ErrLogFull
 	}
-	for len(l.events) > 0 && (len(l.events) >= l.limits.Events || l.bytes+len(frame) > l.limits.Bytes) {
+	limits := &l.store.limits
+	for len(l.events) > 0 && (len(l.events) >= limits.Events || l.bytes+len(frame) > limits.Bytes) {
 		if l.events[0].Seq > l.taken {
 			return 0, ErrLogFull
 		}
 		l.dropFirst()
 	}
-	if len(frame) > l.limits.Bytes {
+	if len(frame) > limits.Bytes {
 		return 0, ErrLogFull
 	}
 	l.next++
 	l.events = append(l.events, wire.Event{Seq: l.next, Frame: frame})
 	l.bytes += len(frame)
-	l.held.Add(int64(len(frame) + eventOverhead))
+	l.store.held.Add(int64(len(frame) + eventOverhead))
 	return l.next, nil
 }
 
 func (l *memoryLog) dropFirst() {
 	l.bytes -= len(l.events[0].Frame)
-	l.held.Add(-int64(len(l.events[0].Frame) + eventOverhead))
+	if l.store != nil {
+		l.store.held.Add(-int64(len(l.events[0].Frame) + eventOverhead))
+	}
 	l.events[0] = wire.Event{}
 	l.events = l.events[1:]
 	if len(l.events) == 0 {
@@ -161,9 +165,10 @@ func (l *memoryLog) ackLocked(seq uint64) {
 func (l *memoryLog) drop() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.gone = true
-	l.held.Add(-int64(l.bytes + len(l.events)*eventOverhead))
-	l.held = new(atomic.Int64) // the log's own from now on
+	if l.store != nil {
+		l.store.held.Add(-int64(l.bytes + len(l.events)*eventOverhead))
+		l.store = nil
+	}
 }
 
 func (l *memoryLog) Held() int {
