@@ -286,3 +286,63 @@ func TestShutdownEndsHeldRequests(t *testing.T) {
 		t.Fatalf("shutdown took %v with a request waiting for its body", d)
 	}
 }
+
+// TestClosedStreamNoticedAtOnce: a client that closes its event stream,
+// or gives up a parked poll, is noticed when it does, not at the next
+// heartbeat: its peers hear peer-left a grace period later (it came 23.5 s
+// after the close with a 4 s grace).
+func TestClosedStreamNoticedAtOnce(t *testing.T) {
+	const grace = 100 * time.Millisecond
+	// The heartbeat is far off: only the close can end the channels.
+	srv, url := startServer(t, Config{PingInterval: time.Minute, ResumeGrace: grace, PollWait: time.Minute})
+	peer := dial(t, url, nil)
+	peer.join("r")
+
+	s := openRawSSE(t, url, "")
+	token := s.data().str("token")
+	postOK(t, httpBase(url), token, frame{"type": "join", "room": "r"})
+	peer.expect("peer-joined")
+	closed := time.Now()
+	s.conn.Close()
+	if f := peer.expect("peer-left"); time.Since(closed) > grace+time.Second {
+		t.Fatalf("%v after the stream closed, want about the grace period", time.Since(closed))
+	} else {
+		t.Logf("stream: peer-left %v after the close: %v", time.Since(closed), f)
+	}
+
+	// A poll parked out of net/http, given up by its client.
+	_, frames := poll(t, httpBase(url), "")
+	token = frames[0].str("token")
+	postOK(t, httpBase(url), token, frame{"type": "join", "room": "r"})
+	peer.expect("peer-joined")
+	conn, err := net.Dial("tcp", strings.TrimPrefix(httpBase(url), "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// after=2: the welcome and joined are read; it waits, and is parked.
+	_, _ = conn.Write([]byte("GET /v1/poll?token=" + token + "&after=2 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
+	sess := srv.lookup(token)
+	for deadline := time.Now().Add(waitFor); !sess.parkedPoll(); {
+		if time.Now().After(deadline) {
+			t.Fatal("the poll was never parked")
+		}
+		time.Sleep(time.Millisecond) // state without an event; bounded
+	}
+	closed = time.Now()
+	conn.Close()
+	if peer.expect("peer-left"); time.Since(closed) > grace+time.Second {
+		t.Fatalf("%v after the poll was given up, want about the grace period", time.Since(closed))
+	}
+	t.Logf("poll: peer-left %v after the close", time.Since(closed))
+}
+
+// parkedPoll reports whether the session's channel is a parked poll.
+func (s *session) parkedPoll() bool {
+	c, ok := s.attached().(*httpConn)
+	if !ok {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.parked != nil
+}

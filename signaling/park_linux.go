@@ -123,6 +123,22 @@ func (p *parker[C]) unpark(c C) {
 	}
 }
 
+// forget takes c out of the parker without handing it anywhere: its
+// owner is about to close its socket, which must not happen while it is
+// parked.
+func (p *parker[C]) forget(c C) {
+	if p == nil {
+		return
+	}
+	fd := c.parkFD()
+	p.mu.Lock()
+	if int(fd) < len(p.parked) && p.parked[fd] == c {
+		var none C
+		p.parked[fd] = none
+	}
+	p.mu.Unlock()
+}
+
 // socketFD returns tcp's descriptor, which a parked connection keeps.
 func socketFD(tcp *net.TCPConn) (int32, bool) {
 	raw, err := tcp.SyscallConn()

@@ -13,5 +13,6 @@ func (*parker[C]) run()                                 {}
 func (*parker[C]) park(C) bool                          { return false }
 func (*parker[C]) close() []C                           { return nil }
 func (*parker[C]) unpark(C)                             {}
+func (*parker[C]) forget(C)                             {}
 
 func socketFD(*net.TCPConn) (int32, bool) { return 0, false }

@@ -38,6 +38,7 @@ type parkedPoll struct {
 	c      *httpConn
 	conn   net.Conn
 	cursor uint64 // only the running answer reads it
+	fd     int32  // the socket's, which the watcher arms; -1: not watched
 	wait   *time.Timer
 
 	running  bool // an answer attempt runs
@@ -53,11 +54,15 @@ func (s *Server) park(w http.ResponseWriter, c *httpConn, cursor uint64, remaini
 	if err != nil {
 		return false
 	}
-	p := &parkedPoll{c: c, conn: conn, cursor: cursor, running: true}
+	p := &parkedPoll{c: c, conn: conn, cursor: cursor, running: true, fd: -1}
 	p.wait = time.AfterFunc(remaining, p.expire)
 	c.mu.Lock()
 	c.parked = p
 	c.mu.Unlock()
+	if fd, ok := watchFD(conn); ok {
+		p.fd = fd
+		s.watcher.park(p) // false: bytes came already; the heartbeat looks then
+	}
 	// Whatever came before parked was set is in the log or in reason:
 	// the first attempt, here, sees it.
 	p.run()
@@ -178,6 +183,31 @@ func (p *parkedPoll) finish() {
 	p.finished = true
 	c.mu.Unlock()
 	p.wait.Stop()
+	if p.fd >= 0 {
+		c.srv.watcher.forget(p) // a watched socket must not close under the watcher
+	}
 	_ = p.conn.Close()
 	c.done()
+}
+
+// parkFD implements watched.
+func (p *parkedPoll) parkFD() int32 { return p.fd }
+
+// parking implements watched: a finished poll is not watched.
+func (p *parkedPoll) parking() bool {
+	p.c.mu.Lock()
+	defer p.c.mu.Unlock()
+	return !p.finished
+}
+
+// peerClosed implements watched: a client that gave up its poll is let
+// go now, not at the next heartbeat.
+func (p *parkedPoll) peerClosed() {
+	if peerGone(p.conn) {
+		p.c.srv.wg.Add(1)
+		go func() {
+			defer p.c.srv.wg.Done()
+			p.finish()
+		}()
+	}
 }

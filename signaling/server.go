@@ -25,6 +25,7 @@ type Server struct {
 	log      *slog.Logger
 	upgrader *websocket.Upgrader
 	parker   *parker[*wsConn] // nil: every WebSocket keeps a reader goroutine
+	watcher  *parker[watched] // nil: a client's close is noticed at the heartbeat
 	// overLimit refuses frames over the rate limit, unread; one value, so
 	// that the WebSocket can tell it apart and answer a flood sparingly.
 	overLimit *wire.Error
@@ -75,6 +76,11 @@ func New(cfg Config) (*Server, error) {
 	})
 	if err != nil {
 		s.log.Warn("idle WebSockets keep a goroutine each", "err", err)
+	}
+	w, _ := newParker(func(c watched) { c.peerClosed() })
+	if w != nil {
+		s.watcher = w
+		s.wg.Go(w.run)
 	}
 	if p != nil {
 		s.parker = p
@@ -163,6 +169,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	// Parked WebSockets read on in goroutines; ending their sessions
 	// has shut their sockets.
+	// Watched streams and polls end with their sessions.
+	s.watcher.close()
 	for _, c := range s.parker.close() {
 		s.wg.Add(1)
 		go c.readLoop()

@@ -24,6 +24,7 @@ type rawSSE struct {
 	maxAge *time.Timer
 
 	cursor uint64 // the writer's own: newest seq written
+	fd     int32  // the socket's, which the watcher arms; -1: not watched
 
 	mu      sync.Mutex
 	notices [][]byte // sent before any event: resumed, resume_failed
@@ -40,7 +41,7 @@ type rawSSE struct {
 // refusals still go out through net/http, and answers with a response
 // delimited by the connection's close.
 func (s *Server) serveRawSSE(w http.ResponseWriter, r *http.Request, p resumeParams) {
-	c := &rawSSE{srv: s}
+	c := &rawSSE{srv: s, fd: -1}
 	sess, cursor, notices, refusal := s.open(c, p, s.clientSource(r), true)
 	if refusal != nil {
 		s.httpError(w, r, admissionStatus(refusal), refusal)
@@ -74,6 +75,10 @@ func (s *Server) serveRawSSE(w http.ResponseWriter, r *http.Request, p resumePar
 		return
 	}
 	c.maxAge = time.AfterFunc(s.cfg.SSEMaxAge, c.expire)
+	if fd, ok := watchFD(conn); ok {
+		c.fd = fd
+		s.watcher.park(c) // false: bytes came already; the heartbeat looks then
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -247,9 +252,36 @@ func (c *rawSSE) finish() {
 	if c.maxAge != nil {
 		c.maxAge.Stop()
 	}
+	if c.fd >= 0 {
+		c.srv.watcher.forget(c) // a watched socket must not close under the watcher
+	}
 	if c.conn != nil {
 		_ = c.conn.Close()
 	}
 	c.sess.detach(c)
 	c.srv.metrics.connections.WithLabelValues("sse").Dec()
+}
+
+// parkFD implements watched.
+func (c *rawSSE) parkFD() int32 { return c.fd }
+
+// parking implements watched: an ended stream is not watched.
+func (c *rawSSE) parking() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.closed
+}
+
+// peerClosed implements watched: a client that closed its stream is let
+// go now, not at the next heartbeat (its peers hear of it a grace period
+// later, not a heartbeat and a grace period later). Bytes from a client
+// that did not close say nothing: the heartbeat looks again.
+func (c *rawSSE) peerClosed() {
+	if peerGone(c.conn) {
+		c.srv.wg.Add(1)
+		go func() {
+			defer c.srv.wg.Done()
+			c.finish()
+		}()
+	}
 }
