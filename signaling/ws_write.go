@@ -151,7 +151,7 @@ func (c *wsConn) pongTo(data string) {
 }
 
 // close implements channel: the writer sends a close frame, after any
-// notices, and drops the connection. The caller may hold the router's
+// notices, and drops the connection. The caller may hold the engine's
 // lock, so nothing here waits on the network.
 func (c *wsConn) close(code int, reason string) {
 	c.mu.Lock()

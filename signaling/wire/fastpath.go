@@ -7,7 +7,7 @@ import "bytes"
 // JSON they arrived as and are spliced into the relayed frame. It gives
 // up (ok false) on anything it does not handle exactly as encoding/json
 // would — other types, escaped or case-folded keys, type mismatches, deep
-// nesting — and decodeRequest then takes the frame. It decodes into
+// nesting — and DecodeRequest then takes the frame. It decodes into
 // req, the caller's, so that a relayed frame allocates no request (240
 // bytes of garbage per offer, 11 % of what the relay allocated:
 // docs/benchmarks.md, issue 9, branch p99); req then aliases frame.

@@ -41,7 +41,7 @@ type Request struct {
 	Room      string          `json:"room,omitempty"`
 	Name      string          `json:"name,omitempty"`
 	To        string          `json:"to,omitempty"`
-	SDP       string          `json:"sdp,omitempty"` // decodeRequest only
+	SDP       string          `json:"sdp,omitempty"` // DecodeRequest only
 	Candidate json.RawMessage `json:"candidate,omitempty"`
 	Data      json.RawMessage `json:"data,omitempty"`
 	Token     string          `json:"token,omitempty"` // join: the application's join token
@@ -51,7 +51,7 @@ type Request struct {
 }
 
 // DecodeRequest parses and validates one frame with encoding/json: the
-// path for every frame decodeRelayFast declines. On failure it still
+// path for every frame DecodeRelayFast declines. On failure it still
 // returns the request id when it could read one, so the error can echo it.
 func DecodeRequest(frame []byte) (*Request, *Error) {
 	var req Request

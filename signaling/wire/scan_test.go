@@ -44,7 +44,7 @@ func BenchmarkDecodeRelayFast(b *testing.B) {
 }
 
 // TestScanStringUTF8 checks what str accepts besides plain ASCII: UTF-8
-// (checked there, since decodeRelayFast no longer checks the whole frame)
+// (checked there, since DecodeRelayFast no longer checks the whole frame)
 // and escapes, the CRLF pair included, at every offset.
 func TestScanStringUTF8(t *testing.T) {
 	pad := "ghijklmopqsvwxyz" // no letter that makes an escape after a backslash

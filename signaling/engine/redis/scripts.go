@@ -9,7 +9,7 @@ import (
 // The Redis engine's scripts. Each runs atomically in Redis, which is what
 // keeps the ordering guarantees of docs/protocol.md across nodes: a join
 // appends peer-joined to every member's log and joined to the newcomer's
-// in one step, exactly as the in-memory router does under its lock.
+// in one step, exactly as the in-memory engine does under its lock.
 //
 // Every script takes ARGV[1] key prefix, ARGV[2] this node's id,
 // ARGV[3] and ARGV[4] the replay bounds (events, bytes); its own
