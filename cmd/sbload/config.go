@@ -15,6 +15,7 @@ const (
 	scenarioRelay  = "relay"
 	scenarioResume = "resume"
 	scenarioBurst  = "burst"
+	scenarioHoard  = "hoard"
 )
 
 // Transports the scenarios run over: the server's three channels. sse and
@@ -156,13 +157,15 @@ func parseConfig(args []string, out io.Writer) (*config, error) {
 			"  relay  -pairs two-peer rooms exchange -size byte offers, flat out (-window) or at -rate; report msgs/s and latency\n"+
 			"  burst  -pairs two-peer rooms each relay -offers offers (half each way), all written at once; report server CPU per offer\n"+
 			"  resume -rounds times: cut a peer's channel, send it -events offers, resume it; report the time to the last one\n"+
+			"  hoard  -pairs rooms: a sender writes -offers -size byte messages to a hoarder that never acknowledges (the replay-buffer attack);\n"+
+			"         a healthy pair probes at -rate/s for -duration; report hoarders cut, server RSS, the pair's latency\n"+
 			"Every scenario runs over -transport ws, sse (event stream + POST /v1/send) or poll (long-polls + POST);\n"+
 			"relay and burst over ws also against a PeerJS server (-protocol peerjs).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&c.URL, "url", "ws://127.0.0.1:8080/v1/ws", "server WebSocket endpoint")
 	fs.StringVar(&c.PeerURL, "peer-url", "", "relay over ws: another cluster node's endpoint for the second peer of each pair (cross-node relay)")
-	fs.StringVar(&c.Scenario, "scenario", scenarioRelay, "idle, relay or resume")
+	fs.StringVar(&c.Scenario, "scenario", scenarioRelay, "idle, relay, burst, resume or hoard")
 	fs.StringVar(&c.Transport, "transport", transportWS, "ws, sse or poll")
 	fs.StringVar(&c.Protocol, "protocol", protocolSwitchboard, "relay and burst over ws: switchboard, or peerjs (-url ws://host:port/peerjs)")
 	fs.IntVar(&c.Offers, "offers", 300, "burst: offers per pair, half each way")
@@ -213,8 +216,10 @@ func (c *config) validate() error {
 		return fmt.Errorf("%w: -url %q is not a ws:// or wss:// URL", errConfig, c.URL)
 	case c.PeerURL != "" && (c.Scenario != scenarioRelay || c.Transport != transportWS || !strings.HasPrefix(c.PeerURL, "ws")):
 		return fmt.Errorf("%w: -peer-url is a ws:// URL, for the relay scenario over ws", errConfig)
-	case c.Scenario != scenarioIdle && c.Scenario != scenarioRelay && c.Scenario != scenarioResume && c.Scenario != scenarioBurst:
-		return fmt.Errorf("%w: -scenario must be idle, relay, burst or resume, not %q", errConfig, c.Scenario)
+	case c.Scenario != scenarioIdle && c.Scenario != scenarioRelay && c.Scenario != scenarioResume && c.Scenario != scenarioBurst && c.Scenario != scenarioHoard:
+		return fmt.Errorf("%w: -scenario must be idle, relay, burst, resume or hoard, not %q", errConfig, c.Scenario)
+	case c.Scenario == scenarioHoard && (c.Transport != transportWS || c.Protocol != protocolSwitchboard):
+		return fmt.Errorf("%w: the hoard scenario runs over ws against switchboard", errConfig)
 	case c.Protocol != protocolSwitchboard && c.Protocol != protocolPeerJS:
 		return fmt.Errorf("%w: -protocol must be switchboard or peerjs, not %q", errConfig, c.Protocol)
 	case c.Protocol == protocolPeerJS && (c.Transport != transportWS || c.Scenario == scenarioIdle || c.Scenario == scenarioResume || c.PeerURL != ""):

@@ -80,6 +80,16 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) error {
 				res.writeText(stdout)
 			}
 		}
+	case scenarioHoard:
+		var res *hoardResult
+		if res, err = runHoard(ctx, cfg, errs, logf); err == nil {
+			interrupted = res.Interrupted
+			if cfg.JSON {
+				err = res.writeJSON(stdout)
+			} else {
+				res.writeText(stdout)
+			}
+		}
 	case scenarioBurst:
 		var res *burstResult
 		if res, err = runBurst(ctx, cfg, errs, logf); err == nil {

@@ -423,3 +423,24 @@ func TestPeerJSOffer(t *testing.T) {
 		t.Errorf("peerjs idle accepted: %+v", cfg)
 	}
 }
+
+// TestHoardScenario: the replay-buffer attack against a server with a
+// small buffer budget: hoarders are cut with over_budget, the healthy
+// pair's probes arrive.
+func TestHoardScenario(t *testing.T) {
+	url, _, _ := testServerWith(t, func(cfg *signaling.Config) {
+		cfg.MaxBufferedBytes = 8 << 20
+		cfg.ByteRate, cfg.ByteBurst = 1<<30, 1<<30
+		cfg.RateLimit, cfg.RateBurst = 1e4, 1e4
+		cfg.JoinRatePerAddr, cfg.JoinBurstPerAddr = 1e4, 1e4
+	})
+	cfg := testConfig(t, url, "-scenario", "hoard", "-pairs", "16", "-offers", "20", "-size", "61440", "-duration", "2s", "-rate", "100")
+	res, err := runHoard(t.Context(), cfg, newErrorLog(), t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 16 hoarders of 1.2 MB against 8 MiB: at least 9 go.
+	if res.Cut < 9 || res.Probes < 100 || res.OtherEnds != 0 {
+		t.Fatalf("%+v: want at least 9 hoarders cut, the probes through and no other ends", res)
+	}
+}
