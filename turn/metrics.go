@@ -9,6 +9,7 @@ type metrics struct {
 	relayedInPackets, relayedOutPackets prometheus.Counter
 	allocCreated, allocFailed           prometheus.Counter
 	quotaUser, quotaTotal               prometheus.Counter
+	quotaSource                         prometheus.Counter
 	allocDraining                       prometheus.Counter
 	droppedAuthRate, droppedBandwidth   prometheus.Counter
 	droppedSTUNMode, droppedRelayQueue  prometheus.Counter
@@ -36,7 +37,7 @@ func newMetrics(reg prometheus.Registerer, allocations, bindings, segmented func
 	}, []string{"direction"})
 	allocs := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchboard_turn_allocations_total",
-		Help: "Allocate outcomes: created, failed (no relay port), quota_user, quota_total, draining (all 486).",
+		Help: "Allocate outcomes: created, failed (no relay port), quota_user, quota_source, quota_total, draining (all 486).",
 	}, []string{"outcome"})
 	dropped := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchboard_turn_dropped_total",
@@ -56,6 +57,7 @@ func newMetrics(reg prometheus.Registerer, allocations, bindings, segmented func
 		relayedInPackets: packets.WithLabelValues("in"), relayedOutPackets: packets.WithLabelValues("out"),
 		allocCreated: allocs.WithLabelValues("created"), allocFailed: allocs.WithLabelValues("failed"),
 		quotaUser: allocs.WithLabelValues("quota_user"), quotaTotal: allocs.WithLabelValues("quota_total"),
+		quotaSource:     allocs.WithLabelValues("quota_source"),
 		allocDraining:   allocs.WithLabelValues("draining"),
 		droppedAuthRate: dropped.WithLabelValues("auth_rate"), droppedBandwidth: dropped.WithLabelValues("bandwidth"),
 		droppedSTUNMode: dropped.WithLabelValues("mode"), droppedRelayQueue: dropped.WithLabelValues("relay_queue"), droppedNoPermission: dropped.WithLabelValues("no_permission"),

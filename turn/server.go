@@ -64,8 +64,7 @@ func NewServer(cfg Config) (*Server, error) {
 		}
 		s.userKeys[u.Name] = key
 	}
-	userQuota, totalQuota := max(cfg.UserQuota, 0), max(cfg.TotalQuota, 0)
-	s.quotas = newQuotas(userQuota, totalQuota)
+	s.quotas = newQuotas(max(cfg.UserQuota, 0), max(cfg.SourceQuota, 0), max(cfg.TotalQuota, 0))
 	s.gate = newGate(s)
 	s.metrics = newMetrics(cfg.Registerer, func() float64 {
 		if s.turn == nil {
@@ -204,12 +203,17 @@ func (s *Server) quota(username, _ string, src net.Addr) bool {
 		return false
 	}
 	switch s.quotas.reserve(quotaUser(username), src) {
-	case "user":
+	case refusedSource:
+		s.metrics.quotaSource.Inc()
+		s.log.Debug("allocation refused: source quota", "source", sourceKey(src), "client", src)
+		s.noteRefusal(src, quotaRefusedSource)
+		return false
+	case refusedUser:
 		s.metrics.quotaUser.Inc()
 		s.log.Debug("allocation refused: user quota", "user", quotaUser(username), "client", src)
 		s.noteRefusal(src, quotaRefusedUser)
 		return false
-	case "total":
+	case refusedTotal:
 		s.metrics.quotaTotal.Inc()
 		s.log.Debug("allocation refused: total quota", "client", src)
 		s.noteRefusal(src, quotaRefusedTotal)
