@@ -42,6 +42,8 @@ type Server struct {
 	deleted                 chan struct{} // an allocation ended (Drain)
 	metrics                 *metrics
 	log                     *slog.Logger
+	closeOnce               sync.Once
+	closeErr                error
 }
 
 // NewServer starts serving on the configured sockets.
@@ -268,10 +270,13 @@ func portOf(a net.Addr) string {
 }
 
 // Close stops the relay, its allocations, its sockets and connections.
+// Calls after the first return its error.
 func (s *Server) Close() error {
-	err := s.turn.Close()
-	if s.fast != nil {
-		s.fast.close()
-	}
-	return err
+	s.closeOnce.Do(func() {
+		s.closeErr = s.turn.Close()
+		if s.fast != nil {
+			s.fast.close()
+		}
+	})
+	return s.closeErr
 }
