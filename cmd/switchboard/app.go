@@ -99,7 +99,7 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger, reload 
 		defer pool.Close()
 	}
 
-	echoPeers, err := startEcho(c, ls, reg, log)
+	echoPeers, err := startEcho(c, ls, relay, reg, log)
 	if err != nil {
 		return err
 	}
