@@ -13,7 +13,7 @@ type metrics struct {
 	allocDraining                       prometheus.Counter
 	droppedAuthRate, droppedBandwidth   prometheus.Counter
 	droppedSTUNMode, droppedRelayQueue  prometheus.Counter
-	droppedNoPermission                 prometheus.Counter
+	droppedNoPermission, droppedJunk    prometheus.Counter
 	refusedConns, timedOutConns         prometheus.Counter
 }
 
@@ -41,7 +41,7 @@ func newMetrics(reg prometheus.Registerer, allocations, bindings, segmented func
 	}, []string{"outcome"})
 	dropped := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchboard_turn_dropped_total",
-		Help: "Packets dropped: auth_rate (401/438 budget of a source), bandwidth (max-bps or bps-capacity), mode (TURN under stun-only, Binding under no-stun), relay_queue (a peer's datagram that found the queue towards its client full, or was larger than 2 KiB), no_permission (a datagram to a relay port from an address the allocation has no permission for).",
+		Help: "Packets dropped: auth_rate (401/438 budget of a source), bandwidth (max-bps or bps-capacity), mode (TURN under stun-only, Binding under no-stun), relay_queue (a peer's datagram that found the queue towards its client full, or was larger than 2 KiB), no_permission (a datagram to a relay port from an address the allocation has no permission for), junk (a datagram on a client socket pion could only refuse: neither well-framed STUN nor ChannelData, a response, or ChannelData or an indication from an address without an allocation).",
 	}, []string{"reason"})
 	conns := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchboard_turn_connections_closed_total",
@@ -61,6 +61,7 @@ func newMetrics(reg prometheus.Registerer, allocations, bindings, segmented func
 		allocDraining:   allocs.WithLabelValues("draining"),
 		droppedAuthRate: dropped.WithLabelValues("auth_rate"), droppedBandwidth: dropped.WithLabelValues("bandwidth"),
 		droppedSTUNMode: dropped.WithLabelValues("mode"), droppedRelayQueue: dropped.WithLabelValues("relay_queue"), droppedNoPermission: dropped.WithLabelValues("no_permission"),
+		droppedJunk:  dropped.WithLabelValues("junk"),
 		refusedConns: conns.WithLabelValues("per_address_cap"), timedOutConns: conns.WithLabelValues("timeout"),
 	}
 	if reg != nil {

@@ -31,7 +31,8 @@ type Server struct {
 	quotas    *quotas
 	verified  verifiedKeys
 	livePorts portSet
-	fast      *fastPath // nil: pion relays every datagram
+	clients   allocClients // UDP clients with an allocation (screen.go)
+	fast      *fastPath    // nil: pion relays every datagram
 	bindings  []*stun.Conn
 	listeners []*gatedListener
 	// capacityIn and capacityOut are the server-wide bps-capacity buckets.
@@ -112,9 +113,15 @@ func NewServer(cfg Config) (*Server, error) {
 			OnAllocationCreated: func(src, local net.Addr, _, _, _ string, _ net.Addr, _ int) {
 				s.metrics.allocCreated.Inc()
 				s.quotas.created(src, local)
+				if ap := addrPortOf(src); ap.IsValid() {
+					s.clients.add(ap)
+				}
 			},
 			OnAllocationDeleted: func(src, local net.Addr, _, _, _ string) {
 				s.quotas.deleted(src, local)
+				if ap := addrPortOf(src); ap.IsValid() {
+					s.clients.remove(ap)
+				}
 				select {
 				case s.deleted <- struct{}{}:
 				default:
@@ -163,11 +170,17 @@ func NewServer(cfg Config) (*Server, error) {
 					return nil, fmt.Errorf("%w: socket %v is on none of the RFC 5780 addresses", errBadConfig, pc.LocalAddr())
 				}
 			}
+			// Below the gate, in the batch: a batch's ChannelData leaves
+			// together, and junk goes no further (screen.go).
 			if fwd != nil {
-				// Below the gate, a batch's ChannelData leaves together.
-				binding.Intercept(fwd.take, fwd.release)
+				binding.Intercept(func(pkt []byte, from net.Addr) bool {
+					return fwd.take(pkt, from) || s.gate.screen(pkt, from)
+				}, fwd.release)
 				gated.fwd = nil
+			} else {
+				binding.Intercept(s.gate.screen, nil)
 			}
+			gated.screened = true
 			s.bindings = append(s.bindings, binding)
 			pc = binding
 		}
