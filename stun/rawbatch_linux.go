@@ -4,6 +4,7 @@ package stun
 
 import (
 	"net"
+	"net/netip"
 	"syscall"
 	"unsafe"
 
@@ -35,6 +36,11 @@ type rawBatch struct {
 	// read and write are the RawConn callbacks, made once.
 	read, write func(fd uintptr) bool
 	count       int
+	// last is the source address of the latest datagram read, handed out
+	// again for the next one from the same source: a burst (or a flood)
+	// from one client costs one *net.UDPAddr, not one per datagram.
+	lastAP   netip.AddrPort
+	lastAddr *net.UDPAddr
 }
 
 func newRawBatch(uc *net.UDPConn) batchConn {
@@ -99,7 +105,11 @@ func (b *rawBatch) ReadBatch(ms []ipv4.Message, _ int) (int, error) {
 	}
 	for i := range b.n {
 		ms[i].N = int(b.hdrs[i].Len)
-		ms[i].Addr = net.UDPAddrFromAddrPort(udpbatch.Decode(&b.names[i]))
+		// Shared: nobody writes to an address a reader returned.
+		if ap := udpbatch.Decode(&b.names[i]); b.lastAddr == nil || ap != b.lastAP {
+			b.lastAP, b.lastAddr = ap, net.UDPAddrFromAddrPort(ap)
+		}
+		ms[i].Addr = b.lastAddr
 	}
 	return b.n, nil
 }

@@ -62,10 +62,14 @@ type Config struct {
 	// /64). Defaults to 64.
 	MaxConnsPerIP int
 	// UserQuota caps live allocations per user (for REST credentials the
-	// part after the colon); TotalQuota caps them server-wide. Over either,
-	// Allocate is answered 486. UserQuota defaults to 64, TotalQuota to 0
-	// (the relay port range is the limit); -1 means unlimited.
-	UserQuota, TotalQuota int
+	// part after the colon), SourceQuota per source address (IPv6 by /64,
+	// whatever users it brings credentials of), TotalQuota server-wide
+	// (coturn's total-quota). Over any, Allocate is answered 486 with a
+	// reason phrase naming the quota. UserQuota defaults to 64; TotalQuota
+	// to half the relay ports and SourceQuota to an eighth of them, at most
+	// 256 (16,384 ports: 8,192 and 256), so the ports do not run out before
+	// a quota refuses, and one source cannot take them. -1 means unlimited.
+	UserQuota, SourceQuota, TotalQuota int
 	// MaxBPS caps relayed payload bytes per second per allocation and
 	// direction; BPSCapacity caps them for the whole server per direction.
 	// 0 means unlimited, the default. Excess datagrams are dropped.
@@ -124,6 +128,15 @@ func (c *Config) setDefaults() {
 	if c.UserQuota == 0 {
 		c.UserQuota = 64
 	}
+	if c.RelayPortMin <= c.RelayPortMax {
+		total, perSource := defaultQuotas(c.RelayPortMax - c.RelayPortMin + 1)
+		if c.TotalQuota == 0 {
+			c.TotalQuota = total
+		}
+		if c.SourceQuota == 0 {
+			c.SourceQuota = perSource
+		}
+	}
 	if c.Realm == "" {
 		c.Realm = "switchboard"
 	}
@@ -156,7 +169,7 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: AuthRate %v / AuthBurst %d", errBadConfig, c.AuthRate, c.AuthBurst)
 	case c.TCPIdleTimeout < 0 || c.MaxConnsPerIP < 1:
 		return fmt.Errorf("%w: TCPIdleTimeout %v / MaxConnsPerIP %d", errBadConfig, c.TCPIdleTimeout, c.MaxConnsPerIP)
-	case c.UserQuota < -1 || c.TotalQuota < -1 || c.MaxBPS < 0 || c.BPSCapacity < 0:
+	case c.UserQuota < -1 || c.SourceQuota < -1 || c.TotalQuota < -1 || c.MaxBPS < 0 || c.BPSCapacity < 0:
 		return fmt.Errorf("%w: quotas and bandwidth caps must be positive, 0 or -1", errBadConfig)
 	case net.ParseIP(c.RelayBindAddress) == nil:
 		return fmt.Errorf("%w: RelayBindAddress %q is not an IP address", errBadConfig, c.RelayBindAddress)

@@ -6,8 +6,14 @@ import (
 )
 
 // Drain stops new allocations (Allocate is answered 486) and keeps the
-// existing ones.
-func (s *Server) Drain() { s.draining.Store(true) }
+// existing ones. TCP and TLS connections that hold no allocation end at
+// once: their clients see EOF now, not when the drain ends.
+func (s *Server) Drain() {
+	s.draining.Store(true)
+	for _, l := range s.listeners {
+		l.closeIdle()
+	}
+}
 
 // WaitIdle returns when no allocation is left, or with ctx's cause.
 func (s *Server) WaitIdle(ctx context.Context) error {

@@ -79,6 +79,25 @@ func (l *gatedListener) release(c *gatedConn) {
 	l.mu.Unlock()
 }
 
+// closeIdle closes the connections that hold no allocation: while the
+// server drains they could only wait for its end. Connections made later
+// are served (an Allocate on them is answered 486) and close on their
+// idle limit; those with an allocation keep it until it ends or the
+// server closes.
+func (l *gatedListener) closeIdle() {
+	l.mu.Lock()
+	var idle []*gatedConn
+	for c := range l.conns {
+		if !c.allocated.Load() {
+			idle = append(idle, c)
+		}
+	}
+	l.mu.Unlock()
+	for _, c := range idle {
+		_ = c.Close()
+	}
+}
+
 func (l *gatedListener) Close() error {
 	err := l.Listener.Close()
 	l.mu.Lock()

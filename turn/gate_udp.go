@@ -16,6 +16,8 @@ type gatedPacketConn struct {
 	// fwd relays ChannelData on the fast path when no stun.Conn below
 	// does it; nil otherwise.
 	fwd *forwarder
+	// screened: the stun.Conn below drops junk already (screen.go).
+	screened bool
 	// held is a verified request waiting for a fresh pion nonce: ReadFrom
 	// returned the synthetic request first, and pion answers it before it
 	// reads again.
@@ -40,6 +42,9 @@ func (c *gatedPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
 		}
 		if c.fwd != nil && c.fwd.take(p[:n], from) {
 			c.fwd.release()
+			continue
+		}
+		if !c.screened && c.g.screen(p[:n], from) {
 			continue
 		}
 		v := c.g.inbound(p[:n], from, "udp")

@@ -9,10 +9,11 @@ type metrics struct {
 	relayedInPackets, relayedOutPackets prometheus.Counter
 	allocCreated, allocFailed           prometheus.Counter
 	quotaUser, quotaTotal               prometheus.Counter
+	quotaSource                         prometheus.Counter
 	allocDraining                       prometheus.Counter
 	droppedAuthRate, droppedBandwidth   prometheus.Counter
 	droppedSTUNMode, droppedRelayQueue  prometheus.Counter
-	droppedNoPermission                 prometheus.Counter
+	droppedNoPermission, droppedJunk    prometheus.Counter
 	refusedConns, timedOutConns         prometheus.Counter
 }
 
@@ -36,11 +37,11 @@ func newMetrics(reg prometheus.Registerer, allocations, bindings, segmented func
 	}, []string{"direction"})
 	allocs := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchboard_turn_allocations_total",
-		Help: "Allocate outcomes: created, failed (no relay port), quota_user, quota_total, draining (all 486).",
+		Help: "Allocate outcomes: created, failed (no relay port), quota_user, quota_source, quota_total, draining (all 486).",
 	}, []string{"outcome"})
 	dropped := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchboard_turn_dropped_total",
-		Help: "Packets dropped: auth_rate (401/438 budget of a source), bandwidth (max-bps or bps-capacity), mode (TURN under stun-only, Binding under no-stun), relay_queue (a peer's datagram that found the queue towards its client full, or was larger than 2 KiB), no_permission (a datagram to a relay port from an address the allocation has no permission for).",
+		Help: "Packets dropped: auth_rate (401/438 budget of a source), bandwidth (max-bps or bps-capacity), mode (TURN under stun-only, Binding under no-stun), relay_queue (a peer's datagram that found the queue towards its client full, or was larger than 2 KiB), no_permission (a datagram to a relay port from an address the allocation has no permission for), junk (a datagram on a client socket pion could only refuse: neither well-framed STUN nor ChannelData, a response, or ChannelData or an indication from an address without an allocation).",
 	}, []string{"reason"})
 	conns := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchboard_turn_connections_closed_total",
@@ -56,9 +57,11 @@ func newMetrics(reg prometheus.Registerer, allocations, bindings, segmented func
 		relayedInPackets: packets.WithLabelValues("in"), relayedOutPackets: packets.WithLabelValues("out"),
 		allocCreated: allocs.WithLabelValues("created"), allocFailed: allocs.WithLabelValues("failed"),
 		quotaUser: allocs.WithLabelValues("quota_user"), quotaTotal: allocs.WithLabelValues("quota_total"),
+		quotaSource:     allocs.WithLabelValues("quota_source"),
 		allocDraining:   allocs.WithLabelValues("draining"),
 		droppedAuthRate: dropped.WithLabelValues("auth_rate"), droppedBandwidth: dropped.WithLabelValues("bandwidth"),
 		droppedSTUNMode: dropped.WithLabelValues("mode"), droppedRelayQueue: dropped.WithLabelValues("relay_queue"), droppedNoPermission: dropped.WithLabelValues("no_permission"),
+		droppedJunk:  dropped.WithLabelValues("junk"),
 		refusedConns: conns.WithLabelValues("per_address_cap"), timedOutConns: conns.WithLabelValues("timeout"),
 	}
 	if reg != nil {

@@ -34,7 +34,7 @@ type Options struct {
 	AllowLoopbackPeers bool     // allow-loopback-peers
 	NoMulticastPeers   bool     // no-multicast-peers (multicast is always denied)
 	UserQuota          int      // user-quota: default 64; 0 or -1 unlimited, as in coturn
-	TotalQuota         int      // total-quota
+	TotalQuota         int      // total-quota: 0 or -1 unlimited, as in coturn; unset, half the relay ports
 	MaxBPS             int      // max-bps: bytes per second per allocation and direction
 	BPSCapacity        int      // bps-capacity: bytes per second for the server
 	StunOnly, NoStun   bool     // stun-only, no-stun
@@ -53,6 +53,7 @@ type Options struct {
 	MaxCredentialValidity time.Duration // max-credential-validity, default 24h
 	TCPIdleTimeout        time.Duration // tcp-idle-timeout, default 30s
 	MaxConnsPerIP         int           // max-conns-per-ip, default 64
+	SourceQuota           int           // source-quota: allocations per source (IPv6 /64); unset, an eighth of the relay ports, at most 256
 	AuthRate, AuthBurst   int           // auth-rate, auth-burst: 401/438 answers per source, default 10/s and 40
 	AllowPrivatePeers     bool          // allow-private-peers: unsafe on a public server
 	ShutdownTimeout       time.Duration // shutdown-timeout: drain deadline on SIGTERM, default 30s
@@ -144,7 +145,8 @@ var optionTable = []option{
 	boolean("allow-loopback-peers", "allow relaying to loopback addresses (testing only)", func(o *Options) *bool { return &o.AllowLoopbackPeers }),
 	boolean("no-multicast-peers", "deny multicast peers: always on, false is refused (a coturn key)", func(o *Options) *bool { return &o.NoMulticastPeers }),
 	num("user-quota", "live allocations per user (0 or -1: unlimited, as in coturn)", func(o *Options) *int { return &o.UserQuota }),
-	num("total-quota", "live allocations in total (0 unlimited)", func(o *Options) *int { return &o.TotalQuota }),
+	num("total-quota", "live allocations in total (0 or -1: unlimited, as in coturn; unset: half the relay ports)", func(o *Options) *int { return &o.TotalQuota }),
+	num("source-quota", "live allocations per source address, IPv6 by /64, whoever's credentials (0 or -1: unlimited; unset: an eighth of the relay ports, at most 256)", func(o *Options) *int { return &o.SourceQuota }),
 	num("max-bps", "relayed bytes per second per allocation and direction (0 unlimited)", func(o *Options) *int { return &o.MaxBPS }),
 	num("bps-capacity", "relayed bytes per second for the server per direction (0 unlimited)", func(o *Options) *int { return &o.BPSCapacity }),
 	boolean("stun-only", "answer STUN Binding only, no TURN", func(o *Options) *bool { return &o.StunOnly }),
@@ -168,6 +170,10 @@ var optionTable = []option{
 	boolean("allow-private-peers", "allow relaying to private, loopback and link-local peers (unsafe)", func(o *Options) *bool { return &o.AllowPrivatePeers }),
 	dur("shutdown-timeout", "drain deadline on SIGTERM", func(o *Options) *time.Duration { return &o.ShutdownTimeout }),
 }
+
+// derivedQuota reports the quota keys whose default is derived from the
+// relay port range, so an explicit 0 (unlimited) must differ from unset.
+func derivedQuota(key string) bool { return key == "total-quota" || key == "source-quota" }
 
 func findOption(key string) (*option, bool) {
 	for i := range optionTable {
@@ -218,6 +224,9 @@ func (o *Options) set(key, value string, hasValue bool, at string) error {
 		n, err := strconv.Atoi(value)
 		if err != nil {
 			return fmt.Errorf("%w: %s=%q is not an integer", errBadValue, key, value)
+		}
+		if n == 0 && derivedQuota(key) {
+			n = -1 // coturn's 0 is unlimited; left unset (0) the quota is derived
 		}
 		*opt.num(o) = n
 	case kindDuration:

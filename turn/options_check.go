@@ -208,7 +208,7 @@ func FirstPublicIPv4() net.IP {
 // -turn-KEY flags with SWITCHBOARD_TURN_KEY twins: the relay policy, not
 // the listeners (the bundled relay has its own -turn address flag).
 var BundledKeys = []string{
-	"user-quota", "total-quota", "max-bps", "bps-capacity", "denied-peer-ip", "allowed-peer-ip",
+	"user-quota", "source-quota", "total-quota", "max-bps", "bps-capacity", "denied-peer-ip", "allowed-peer-ip",
 	"allow-loopback-peers", "no-multicast-peers", "stale-nonce", "max-credential-validity",
 	"tcp-idle-timeout", "max-conns-per-ip", "udp-sockets", "socket-buffer", "auth-rate", "auth-burst",
 }
@@ -237,13 +237,15 @@ func (o *Options) applyPolicy(p *problems, c *Config) {
 	c.AuthRate, c.AuthBurst = float64(o.AuthRate), o.AuthBurst
 	_, c.RelaySocketBuffer = o.SocketSettings()
 	c.RelaySocketBuffer = min(c.RelaySocketBuffer, 1<<20) // one per allocation: keep the cap modest
-	if o.UserQuota < -1 || o.TotalQuota < -1 {
-		p.add(keys("user-quota", "total-quota"), "user-quota and total-quota must be a count, or 0 or -1 for unlimited")
+	if o.UserQuota < -1 || o.SourceQuota < -1 || o.TotalQuota < -1 {
+		p.add(keys("user-quota", "source-quota", "total-quota"), "user-quota, source-quota and total-quota must be a count, or 0 or -1 for unlimited")
 	}
 	if o.MaxBPS < 0 || o.BPSCapacity < 0 {
 		p.add(keys("max-bps", "bps-capacity"), "max-bps and bps-capacity must be a rate, or 0 for unlimited")
 	}
-	c.UserQuota, c.TotalQuota, c.MaxBPS, c.BPSCapacity = o.UserQuota, o.TotalQuota, o.MaxBPS, o.BPSCapacity
+	// Config's 0 is the derived default: Set stores an explicit 0 as -1.
+	c.UserQuota, c.SourceQuota, c.TotalQuota = o.UserQuota, o.SourceQuota, o.TotalQuota
+	c.MaxBPS, c.BPSCapacity = o.MaxBPS, o.BPSCapacity
 	if c.UserQuota == 0 {
 		c.UserQuota = -1 // coturn's user-quota=0 is unlimited; Config's 0 is its default
 	}

@@ -61,6 +61,7 @@ socket-buffer=1048576
 max-credential-validity=12h
 tcp-idle-timeout=20s
 max-conns-per-ip=10
+source-quota 12
 auth-rate=20
 auth-burst=60
 allow-private-peers=false
@@ -85,7 +86,7 @@ func TestConfigFileEveryKey(t *testing.T) {
 		BPSCapacity: 1000000, StaleNonce: 300, LogFile: "stdout", Verbose: true, Prometheus: true,
 		PrometheusPort: 9642, PIDFile: "/run/switchboard-turn.pid", Metrics: "127.0.0.1:9643", Pprof: "127.0.0.1:6060", UDPSockets: 2,
 		SocketBuffer: 1 << 20, MaxCredentialValidity: 12 * time.Hour, TCPIdleTimeout: 20 * time.Second,
-		MaxConnsPerIP: 10, AuthRate: 20, AuthBurst: 60, ShutdownTimeout: 5 * time.Second,
+		MaxConnsPerIP: 10, SourceQuota: 12, AuthRate: 20, AuthBurst: 60, ShutdownTimeout: 5 * time.Second,
 	}
 	got := *o
 	got.lines = nil // where each key came from, for errors

@@ -245,3 +245,16 @@ func (s *Server) datagramAllowed(peer netip.AddrPort) bool {
 	s.metrics.deniedPeers.Inc()
 	return false
 }
+
+// PeerAllowed reports whether the relay's peer policy lets traffic reach
+// peer: a public address, a range the operator opened, or on the relay's
+// own address a relay port of a live allocation. Other components that
+// send where a client tells them (the echo peer's ICE agent) use it to
+// keep to the relay's rules.
+func (s *Server) PeerAllowed(peer netip.AddrPort) bool {
+	addr := peer.Addr().Unmap()
+	if peer.Port() == 0 || !s.policy.allows(addr) {
+		return false
+	}
+	return !s.policy.isSelf(addr) || s.policy.explicitlyAllowed(addr) || s.livePorts.has(int(peer.Port()))
+}

@@ -3,6 +3,7 @@ package turn
 import (
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 )
 
@@ -134,6 +135,32 @@ func TestEveryDeniedRange(t *testing.T) {
 					t.Errorf("%s (range %s) allowed", s, p)
 				}
 			}
+		}
+	}
+}
+
+// TestPeerAllowedExported: what other components (the echo peer) may send
+// to: public addresses, and on the relay's own address only the ports of
+// live allocations.
+func TestPeerAllowedExported(t *testing.T) {
+	r := startRelay(t, nil)
+	user, pass, _ := r.srv.Credentials("p")
+	relayConn, err := r.newClient(t, "udp", user, pass).Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relayConn.Close()
+	live := relayConn.LocalAddr().(*net.UDPAddr).AddrPort()
+	for ap, want := range map[string]bool{
+		"203.0.113.9:5000": true,
+		"10.0.0.1:5000":    false,
+		"[fd00::2]:5000":   false,
+		"203.0.113.9:0":    false,
+		live.String():      true,
+		"127.0.0.1:" + strings.Split(r.udp, ":")[1]: false, // the TURN port itself
+	} {
+		if got := r.srv.PeerAllowed(netip.MustParseAddrPort(ap)); got != want {
+			t.Errorf("PeerAllowed(%s) = %v, want %v", ap, got, want)
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 // quotaRefused names what refused an allocation in its 486.
 const (
 	quotaRefusedUser     = "Allocation Quota Reached: user-quota"
+	quotaRefusedSource   = "Allocation Quota Reached: source-quota"
 	quotaRefusedTotal    = "Allocation Quota Reached: total-quota"
 	quotaRefusedDraining = "Allocation Quota Reached: server draining"
 )

@@ -31,7 +31,8 @@ type Server struct {
 	quotas    *quotas
 	verified  verifiedKeys
 	livePorts portSet
-	fast      *fastPath // nil: pion relays every datagram
+	clients   allocClients // UDP clients with an allocation (screen.go)
+	fast      *fastPath    // nil: pion relays every datagram
 	bindings  []*stun.Conn
 	listeners []*gatedListener
 	// capacityIn and capacityOut are the server-wide bps-capacity buckets.
@@ -42,6 +43,8 @@ type Server struct {
 	deleted                 chan struct{} // an allocation ended (Drain)
 	metrics                 *metrics
 	log                     *slog.Logger
+	closeOnce               sync.Once
+	closeErr                error
 }
 
 // NewServer starts serving on the configured sockets.
@@ -64,8 +67,7 @@ func NewServer(cfg Config) (*Server, error) {
 		}
 		s.userKeys[u.Name] = key
 	}
-	userQuota, totalQuota := max(cfg.UserQuota, 0), max(cfg.TotalQuota, 0)
-	s.quotas = newQuotas(userQuota, totalQuota)
+	s.quotas = newQuotas(max(cfg.UserQuota, 0), max(cfg.SourceQuota, 0), max(cfg.TotalQuota, 0))
 	s.gate = newGate(s)
 	s.metrics = newMetrics(cfg.Registerer, func() float64 {
 		if s.turn == nil {
@@ -111,9 +113,15 @@ func NewServer(cfg Config) (*Server, error) {
 			OnAllocationCreated: func(src, local net.Addr, _, _, _ string, _ net.Addr, _ int) {
 				s.metrics.allocCreated.Inc()
 				s.quotas.created(src, local)
+				if ap := addrPortOf(src); ap.IsValid() {
+					s.clients.add(ap)
+				}
 			},
 			OnAllocationDeleted: func(src, local net.Addr, _, _, _ string) {
 				s.quotas.deleted(src, local)
+				if ap := addrPortOf(src); ap.IsValid() {
+					s.clients.remove(ap)
+				}
 				select {
 				case s.deleted <- struct{}{}:
 				default:
@@ -162,11 +170,17 @@ func NewServer(cfg Config) (*Server, error) {
 					return nil, fmt.Errorf("%w: socket %v is on none of the RFC 5780 addresses", errBadConfig, pc.LocalAddr())
 				}
 			}
+			// Below the gate, in the batch: a batch's ChannelData leaves
+			// together, and junk goes no further (screen.go).
 			if fwd != nil {
-				// Below the gate, a batch's ChannelData leaves together.
-				binding.Intercept(fwd.take, fwd.release)
+				binding.Intercept(func(pkt []byte, from net.Addr) bool {
+					return fwd.take(pkt, from) || s.gate.screen(pkt, from)
+				}, fwd.release)
 				gated.fwd = nil
+			} else {
+				binding.Intercept(s.gate.screen, nil)
 			}
+			gated.screened = true
 			s.bindings = append(s.bindings, binding)
 			pc = binding
 		}
@@ -204,12 +218,17 @@ func (s *Server) quota(username, _ string, src net.Addr) bool {
 		return false
 	}
 	switch s.quotas.reserve(quotaUser(username), src) {
-	case "user":
+	case refusedSource:
+		s.metrics.quotaSource.Inc()
+		s.log.Debug("allocation refused: source quota", "source", sourceKey(src), "client", src)
+		s.noteRefusal(src, quotaRefusedSource)
+		return false
+	case refusedUser:
 		s.metrics.quotaUser.Inc()
 		s.log.Debug("allocation refused: user quota", "user", quotaUser(username), "client", src)
 		s.noteRefusal(src, quotaRefusedUser)
 		return false
-	case "total":
+	case refusedTotal:
 		s.metrics.quotaTotal.Inc()
 		s.log.Debug("allocation refused: total quota", "client", src)
 		s.noteRefusal(src, quotaRefusedTotal)
@@ -264,10 +283,13 @@ func portOf(a net.Addr) string {
 }
 
 // Close stops the relay, its allocations, its sockets and connections.
+// Calls after the first return its error.
 func (s *Server) Close() error {
-	err := s.turn.Close()
-	if s.fast != nil {
-		s.fast.close()
-	}
-	return err
+	s.closeOnce.Do(func() {
+		s.closeErr = s.turn.Close()
+		if s.fast != nil {
+			s.fast.close()
+		}
+	})
+	return s.closeErr
 }

@@ -56,16 +56,24 @@ func startRelay(t *testing.T, tweak func(*Config)) *testRelay {
 // newClient returns a pion TURN client speaking to the relay over UDP or TCP.
 func (r *testRelay) newClient(t *testing.T, network, username, password string) *turn.Client {
 	t.Helper()
+	return r.newClientFrom(t, network, "127.0.0.1", username, password)
+}
+
+// newClientFrom is newClient from the local address local (any of
+// 127.0.0.0/8 on Linux): another source to the relay.
+func (r *testRelay) newClientFrom(t *testing.T, network, local, username, password string) *turn.Client {
+	t.Helper()
 	var conn net.PacketConn
 	server := r.udp
 	if network == "tcp" {
-		c, err := net.Dial("tcp4", r.tcp)
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+		c, err := d.Dial("tcp4", r.tcp)
 		if err != nil {
 			t.Fatal(err)
 		}
 		conn, server = turn.NewSTUNConn(c), r.tcp
 	} else {
-		c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		c, err := net.ListenPacket("udp4", net.JoinHostPort(local, "0"))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -99,7 +99,7 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger, reload 
 		defer pool.Close()
 	}
 
-	echoPeers, err := startEcho(c, ls, reg, log)
+	echoPeers, err := startEcho(c, ls, relay, reg, log)
 	if err != nil {
 		return err
 	}
@@ -244,9 +244,13 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger, reload 
 	defer cancel()
 	// Sessions end in parallel with the HTTP server's shutdown, which
 	// waits for requests in flight: event streams and held polls end only
-	// when their sessions do. The relay closes on return.
+	// when their sessions do. The relay closes now too, not after a
+	// request the HTTP server waits for: its TCP clients see EOF at once.
 	sigDone := make(chan error, 1)
 	go func() { sigDone <- sig.Shutdown(sctx) }()
+	if relay != nil {
+		_ = relay.Close()
+	}
 	err = errors.Join(hs.Shutdown(sctx), <-sigDone)
 	<-served
 	if err != nil {

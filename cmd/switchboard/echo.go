@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -11,11 +12,13 @@ import (
 
 	"github.com/switchboard-rtc/switchboard/signaling"
 	"github.com/switchboard-rtc/switchboard/signaling/echo"
+	"github.com/switchboard-rtc/switchboard/turn"
 )
 
 // startEcho starts the echo peers' service when -echo is set; they dial
-// this server's own listener on loopback.
-func startEcho(c *config, ls listeners, reg prometheus.Registerer, log *slog.Logger) (*echo.Service, error) {
+// this server's own listener on loopback. Their ICE agents offer only
+// -public-ip and send checks only where the bundled relay may relay.
+func startEcho(c *config, ls listeners, relay *turn.Server, reg prometheus.Registerer, log *slog.Logger) (*echo.Service, error) {
 	if !c.Echo {
 		return nil, nil
 	}
@@ -33,6 +36,13 @@ func startEcho(c *config, ls listeners, reg prometheus.Registerer, log *slog.Log
 	cfg := echo.Config{
 		URL: scheme + "://" + net.JoinHostPort(host.String(), strconv.Itoa(addr.Port)) + "/v1/ws",
 		TLS: tlsConf, MaxPeers: c.EchoMax, Lifetime: c.echoLifetime, Registerer: reg, Logger: log.With("component", "echo"),
+		PublicIP: c.publicIP,
+	}
+	switch {
+	case relay != nil:
+		cfg.PeerAllowed = relay.PeerAllowed
+	case c.AllowPrivatePeers:
+		cfg.PeerAllowed = func(netip.AddrPort) bool { return true }
 	}
 	if secret := c.joinSecret(); secret != nil {
 		cfg.JoinToken = func(room string) (string, error) { return signaling.MintJoinToken(secret, room, time.Minute) }

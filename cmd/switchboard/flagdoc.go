@@ -20,6 +20,8 @@ var describedDefaults = map[string]string{
 	"max-conns-per-ip":   "twice -max-sessions-per-ip, plus 64",
 	"metrics-addr":       "on the HTTP port, this host only",
 	"turn-udp-sockets":   "one per core",
+	"turn-source-quota":  "an eighth of the relay ports, at most 256",
+	"turn-total-quota":   "half the relay ports",
 }
 
 // flagDoc is one flag as -help shows it.

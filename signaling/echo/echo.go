@@ -12,6 +12,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -35,9 +36,23 @@ type Config struct {
 	Lifetime time.Duration
 	// MaxPeers caps echo peers server-wide. Defaults to 10.
 	MaxPeers int
-	// MaxPerSource caps echo peers per requesting client address.
-	// Defaults to 1.
+	// MaxPerSource caps echo peers per requesting source: the signaling
+	// server hands the source masked by its -source-prefix-v4/-v6, and the
+	// echo counts IPv4 sources by /24 and IPv6 by /64 at the finest (an
+	// echo peer is a pre-call test: a whole /24 needs no more than one at a
+	// time). Defaults to 1.
 	MaxPerSource int
+	// PublicIP is the one host address the echo peer offers, on whichever
+	// interface holds it; the server's other interface addresses stay
+	// private. Nil: no host candidate, only what the ICE servers of its
+	// welcome give (server-reflexive, relay).
+	PublicIP net.IP
+	// PeerAllowed says which remote candidates the echo peer may send
+	// connectivity checks to: a requester could otherwise name any address
+	// and port, inside the server's network or not. The bundled relay's
+	// peer policy (turn.Server.PeerAllowed) is the usual one. Nil: public
+	// unicast addresses only.
+	PeerAllowed func(netip.AddrPort) bool
 	// Registerer takes the metrics; nil registers none.
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
@@ -56,6 +71,29 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.PeerAllowed == nil {
+		c.PeerAllowed = publicPeer
+	}
+}
+
+// Echo sources count by these prefixes at the finest.
+const (
+	echoPrefixV4 = 24
+	echoPrefixV6 = 64
+)
+
+// echoSource is the key source counts against: masking an address the
+// signaling server already masked coarser changes nothing.
+func echoSource(source netip.Addr) netip.Addr {
+	source = source.Unmap()
+	bits := echoPrefixV6
+	if source.Is4() {
+		bits = echoPrefixV4
+	}
+	if p, err := source.Prefix(bits); err == nil {
+		return p.Addr()
+	}
+	return source
 }
 
 func (c *Config) validate() error {
@@ -117,6 +155,7 @@ const (
 
 // StartEcho implements signaling.EchoStarter.
 func (s *Service) StartEcho(room, requester string, source netip.Addr, relayOnly bool) (func(), error) {
+	source = echoSource(source)
 	s.mu.Lock()
 	if s.ctx.Err() != nil {
 		s.mu.Unlock()

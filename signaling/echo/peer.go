@@ -28,6 +28,7 @@ type frame struct {
 // peer is one echo peer: a signaling session and a peer connection that
 // answers requester only.
 type peer struct {
+	cfg       Config
 	ws        *websocket.Conn
 	wmu       sync.Mutex // one writer at a time on the socket
 	requester string
@@ -68,7 +69,7 @@ func runPeer(ctx context.Context, cfg Config, room, requester string, relayOnly 
 	if err != nil {
 		return outcomeFailed, fmt.Errorf("dial %s: %w", cfg.URL, err)
 	}
-	p := &peer{ws: ws, requester: requester, connected: make(chan struct{})}
+	p := &peer{cfg: cfg, ws: ws, requester: requester, connected: make(chan struct{})}
 	// At the end of its lifetime the peer says bye, so its session ends
 	// at once (a dropped socket would keep it for the resume grace), and
 	// the closed socket unblocks the reader.
@@ -103,7 +104,8 @@ func runPeer(ctx context.Context, cfg Config, room, requester string, relayOnly 
 	if relayOnly {
 		policy = webrtc.ICETransportPolicyRelay
 	}
-	if p.pc, err = webrtc.NewPeerConnection(webrtc.Configuration{ICEServers: welcome.ICEServers, ICETransportPolicy: policy}); err != nil {
+	api := webrtc.NewAPI(webrtc.WithSettingEngine(settingEngine(cfg)))
+	if p.pc, err = api.NewPeerConnection(webrtc.Configuration{ICEServers: welcome.ICEServers, ICETransportPolicy: policy}); err != nil {
 		return outcomeFailed, err
 	}
 	p.wire()
@@ -190,7 +192,7 @@ func (p *peer) serve() error {
 				}
 			}
 		case "candidate":
-			if f.From == p.requester && f.Candidate != nil {
+			if f.From == p.requester && f.Candidate != nil && candidateAllowed(p.cfg, f.Candidate.Candidate) {
 				if p.pc.RemoteDescription() == nil {
 					p.pending = append(p.pending, *f.Candidate)
 				} else {
@@ -210,7 +212,7 @@ func (p *peer) serve() error {
 // answer takes the requester's offer: one track back per kind offered
 // (Opus, VP8: what browsers always offer), then the answer.
 func (p *peer) answer(sdp string) error {
-	offer := webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}
+	offer := webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: filterSDP(p.cfg, sdp)}
 	for kind, mime := range map[string]string{"audio": webrtc.MimeTypeOpus, "video": webrtc.MimeTypeVP8} {
 		if !strings.Contains(sdp, "m="+kind+" ") || p.hasTrack(kind) {
 			continue
