@@ -45,7 +45,7 @@ func TestWebServesDemo(t *testing.T) {
 				t.Errorf("Content-Type %q, want %s", ct, tt.contentType)
 			}
 			csp := resp.Header.Get("Content-Security-Policy")
-			for _, want := range []string{"default-src 'self'", "connect-src 'self' ws: wss:", "frame-ancestors 'none'"} {
+			for _, want := range []string{"default-src 'self'", "connect-src 'self';", "frame-ancestors 'none'"} {
 				if !strings.Contains(csp, want) {
 					t.Errorf("Content-Security-Policy %q lacks %q", csp, want)
 				}
@@ -103,6 +103,21 @@ func TestWebModuleImportsResolve(t *testing.T) {
 		}
 		if n := strings.Count(string(src), "\n"); n > 500 {
 			t.Errorf("%s has %d lines; split it (the project keeps files under 500)", e.Name(), n)
+		}
+	}
+}
+
+// TestClusterPageConnectsAnywhere: a cluster's page may follow its room
+// to another node's origin; a single node's connects to its own only.
+func TestClusterPageConnectsAnywhere(t *testing.T) {
+	for _, tc := range []struct {
+		h    http.Handler
+		want string
+	}{{Handler(), "connect-src 'self';"}, {ClusterHandler(), "connect-src 'self' ws: wss: http: https:;"}} {
+		rec := httptest.NewRecorder()
+		tc.h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+		if csp := rec.Header().Get("Content-Security-Policy"); !strings.Contains(csp, tc.want) {
+			t.Errorf("Content-Security-Policy %q lacks %q", csp, tc.want)
 		}
 	}
 }

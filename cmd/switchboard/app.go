@@ -171,7 +171,11 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger, reload 
 		}
 		_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
 	})
-	mux.Handle("/", web.Handler())
+	page := web.Handler()
+	if c.Redis != "" {
+		page = web.ClusterHandler() // the page follows its room to another node
+	}
+	mux.Handle("/", page)
 	hs := &http.Server{
 		// Every endpoint checks Host (a DNS rebinding page on this
 		// machine could otherwise read /metrics) and bounds bodies.

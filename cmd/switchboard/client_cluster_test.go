@@ -173,7 +173,7 @@ func TestBrowserRoomRelay(t *testing.T) {
 	fake.joined = map[string]any{"iceServers": relay, "ttl": 600, "peers": []any{map[string]any{"id": "PEER", "name": "grace"}}}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", fake.handler())
-	mux.Handle("/", web.Handler())
+	mux.Handle("/", web.ClusterHandler())
 	page := b.openCall(t, "page", "http://"+serveFake(t, mux)+"/?room=room1&name=ada&autojoin=1")
 	t.Cleanup(func() {
 		if t.Failed() {
