@@ -59,7 +59,7 @@ func startHarness(t *testing.T, b *browser, fake *fakeSignal, harness, options s
 	t.Helper()
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", fake.handler())
-	mux.Handle("/", web.Handler())
+	mux.Handle("/", web.ClusterHandler()) // the fake moves pages to an owner node
 	proxy := startDropProxy(t, serveFake(t, mux))
 	page := b.openTab(t, t.Name(), proxy.url+"/")
 	t.Cleanup(func() {
