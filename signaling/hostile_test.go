@@ -275,7 +275,16 @@ func TestShutdownEndsHeldRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	_, _ = conn.Write([]byte("POST /v1/send HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + token + "\r\nContent-Length: 100\r\n\r\n{"))
+	_, _ = conn.Write([]byte("POST /v1/send HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + token +
+		"\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n"))
+	// net/http says 100 Continue when the handler starts reading the
+	// body: from then on the request is held in it.
+	_ = conn.SetReadDeadline(time.Now().Add(waitFor))
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || !strings.Contains(line, "100 Continue") {
+		t.Fatalf("no 100 Continue: %q %v", line, err)
+	}
+	_, _ = conn.Write([]byte("{"))
 	ctx, cancel := contextWithTimeout(waitFor)
 	defer cancel()
 	start := time.Now()
