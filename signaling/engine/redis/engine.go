@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -99,18 +100,22 @@ type Engine struct {
 	rdb       goredis.UniversalClient
 	args      []any // the scripts' first four arguments
 	sub       *goredis.PubSub
+	pipe      *pipeliner
+	marks     *markBatcher
 	stop      chan struct{} // closed by Close
 	closeOnce sync.Once
-	wg        sync.WaitGroup // the notice loop and the heartbeat
+	wg        sync.WaitGroup // the notice loop, the heartbeat and the marks
 	// peerLeft is the peer-left frame around a session id, for the
 	// sessions of dead nodes that Redis ends itself.
 	peerLeft [2][]byte
 	up       atomic.Bool                   // the last heartbeat went through
 	resync   atomic.Bool                   // notes may have been lost: wake every session
 	nodes    atomic.Pointer[[]engine.Node] // live, as of the last heartbeat
+	held     atomic.Int64                  // bytes in every inbox
 
 	mu      sync.Mutex
 	local   map[string]engine.Mailbox // sessions this node runs, by id
+	inboxes map[string]*inbox         // their inboxes
 	roomOf  map[string]string         // their rooms, for those in one
 	pending []func() error            // cleanups waiting for Redis to be back
 }
@@ -123,16 +128,20 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	r := &Engine{
-		cfg:    cfg,
-		rdb:    cfg.Client,
-		args:   []any{cfg.Prefix, cfg.NodeID, cfg.Limits.Events, cfg.Limits.Bytes},
-		stop:   make(chan struct{}),
-		local:  make(map[string]engine.Mailbox),
-		roomOf: make(map[string]string),
+		cfg:     cfg,
+		rdb:     cfg.Client,
+		args:    []any{cfg.Prefix, cfg.NodeID, cfg.Limits.Events, cfg.Limits.Bytes},
+		pipe:    newPipeliner(cfg.Client, cfg.Timeout),
+		stop:    make(chan struct{}),
+		local:   make(map[string]engine.Mailbox),
+		inboxes: make(map[string]*inbox),
+		roomOf:  make(map[string]string),
 	}
+	r.marks = newMarkBatcher(r)
 	r.sub = r.rdb.Subscribe(ctx, cfg.Prefix+"n:"+cfg.NodeID)
 	if _, err := r.sub.Receive(ctx); err != nil { // the subscription's confirmation
 		_ = r.sub.Close()
+		r.pipe.close()
 		return nil, fmt.Errorf("%w: %w", errRedis, err)
 	}
 	const marker = "@id@" // JSON-encodes as itself
@@ -141,11 +150,13 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	r.peerLeft = [2][]byte{left[:i], left[i+len(marker):]}
 	if err := r.beat(true); err != nil {
 		_ = r.sub.Close()
+		r.pipe.close()
 		return nil, err
 	}
-	r.wg.Add(2)
+	r.wg.Add(3)
 	go r.notices()
 	go r.heartbeat()
+	go func() { defer r.wg.Done(); r.marks.loop(r.stop) }()
 	return r, nil
 }
 
@@ -208,6 +219,7 @@ func (r *Engine) beat(first bool) error {
 		r.up.Store(true)
 		r.cfg.Logger.Info("redis reachable again")
 		r.runLater()
+		r.marks.retry()
 		r.resync.Store(true)
 	}
 	r.up.Store(true)
@@ -223,7 +235,7 @@ func (r *Engine) beat(first bool) error {
 		}
 		r.nodes.Store(&nodes)
 	}
-	r.dispatchResult(res[2:])
+	r.dispatchResult(res[2])
 	return nil
 }
 
@@ -246,12 +258,17 @@ func (r *Engine) resubscribe() error {
 	return r.sub.Ping(ctx)
 }
 
-// wakeAll wakes every session this node runs.
+// wakeAll wakes every session this node runs, after notices may have
+// been lost: their inboxes forget what they knew, so that their channels
+// read from Redis.
 func (r *Engine) wakeAll() {
 	r.mu.Lock()
 	all := make([]engine.Mailbox, 0, len(r.local))
 	for _, mb := range r.local {
 		all = append(all, mb)
+	}
+	for _, in := range r.inboxes {
+		in.invalidate()
 	}
 	r.mu.Unlock()
 	for _, mb := range all {
@@ -296,6 +313,7 @@ func (r *Engine) Close() error {
 		close(r.stop)
 		err = r.sub.Close()
 		r.wg.Wait()
+		r.pipe.close() // after the marks' last batch
 	})
 	return err
 }
@@ -319,19 +337,33 @@ func (r *Engine) notices() {
 			}
 			continue
 		}
-		r.dispatch(strings.Fields(msg.Payload))
+		r.dispatch(msg.Payload)
 	}
 }
 
-// dispatch acts on notes: a kind letter, then a session id.
-func (r *Engine) dispatch(notes []string) {
-	for _, n := range notes {
-		if len(n) < 2 {
-			continue
+// dispatch acts on notes (lib.lua's note): 'd' keeps the event in the
+// session's inbox and wakes it, 'f' ends it as a slow consumer, 'm' lets
+// it go to the node that adopted it.
+func (r *Engine) dispatch(notes string) {
+	for notes != "" {
+		kind := notes[0]
+		sp := strings.IndexByte(notes, ' ')
+		if sp < 1 {
+			return
 		}
-		kind, id := n[0], n[1:]
+		id := notes[1:sp]
+		notes = notes[sp+1:]
+		var seq uint64
+		var frame []byte
+		if kind == 'd' {
+			var ok bool
+			if seq, frame, notes, ok = cutEvent(notes); !ok {
+				r.cfg.Logger.Error("redis: malformed notice", "session", id)
+				return
+			}
+		}
 		r.mu.Lock()
-		mb := r.local[id]
+		mb, in := r.local[id], r.inboxes[id]
 		if kind == 'm' && mb != nil {
 			r.forgetLocked(id)
 		}
@@ -340,6 +372,9 @@ func (r *Engine) dispatch(notes []string) {
 			continue
 		}
 		switch kind {
+		case 'd':
+			in.put(seq, frame)
+			mb.Wake()
 		case 'w':
 			mb.Wake()
 		case 'f':
@@ -350,10 +385,33 @@ func (r *Engine) dispatch(notes []string) {
 	}
 }
 
+// cutEvent splits a 'd' note's "seq len frame" from the notes after it.
+func cutEvent(notes string) (seq uint64, frame []byte, rest string, ok bool) {
+	seqStr, rest, ok1 := strings.Cut(notes, " ")
+	lenStr, rest, ok2 := strings.Cut(rest, " ")
+	seq, err1 := strconv.ParseUint(seqStr, 10, 64)
+	n, err2 := strconv.Atoi(lenStr)
+	if !ok1 || !ok2 || err1 != nil || err2 != nil || n < 0 || n > len(rest) {
+		return 0, nil, "", false
+	}
+	return seq, []byte(rest[:n]), rest[n:], true
+}
+
 // forgetLocked stops running session id here.
 func (r *Engine) forgetLocked(id string) {
+	if in := r.inboxes[id]; in != nil {
+		in.invalidate() // its bytes leave the node's count
+	}
 	delete(r.local, id)
+	delete(r.inboxes, id)
 	delete(r.roomOf, id)
+}
+
+// inboxOf is the inbox of session id while this node runs it, or nil.
+func (r *Engine) inboxOf(id string) *inbox {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.inboxes[id]
 }
 
 // ctx bounds one Redis call.
@@ -369,19 +427,12 @@ func (r *Engine) run(script *goredis.Script, keys []string, args ...any) *goredi
 		cmd.SetErr(errRedisDown)
 		return cmd
 	}
-	ctx, cancel := r.ctx()
-	defer cancel()
 	all := make([]any, 0, len(r.args)+len(args))
 	all = append(append(all, r.args...), args...)
 	if keys == nil {
 		keys = []string{r.cfg.Prefix} // routes the call to the prefix's slot
 	}
-	// On a goroutine of its own: go-redis's call path is deep, and the
-	// stack a WebSocket reader grew for it would stay with every idle
-	// session (4 KB each).
-	done := make(chan *goredis.Cmd, 1)
-	go func() { done <- script.Run(ctx, r.rdb, keys, all...) }()
-	cmd := <-done
+	cmd := r.pipe.run(script, keys, all)
 	if err := cmd.Err(); err != nil && !errors.Is(err, goredis.Nil) && script != scriptHeartbeat {
 		r.down(err)
 	}

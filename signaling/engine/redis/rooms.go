@@ -91,12 +91,7 @@ func (r *Engine) roomKey(room string) string { return r.cfg.Prefix + "r:" + room
 
 // dispatchResult acts on the notes a script returned for this node.
 func (r *Engine) dispatchResult(res any) {
-	list, _ := res.([]any)
-	notes := make([]string, 0, len(list))
-	for _, n := range list {
-		if s, ok := n.(string); ok {
-			notes = append(notes, s)
-		}
+	if notes, ok := res.(string); ok {
+		r.dispatch(notes)
 	}
-	r.dispatch(notes)
 }

@@ -54,7 +54,7 @@ var (
 	scriptAppend    = script("append")
 	scriptResume    = script("resume")
 	scriptRead      = script("read")
-	scriptAck       = script("ack")
+	scriptMarks     = script("marks")
 	scriptFind      = script("find")
 	scriptCreate    = script("create")
 	scriptAdopt     = script("adopt")

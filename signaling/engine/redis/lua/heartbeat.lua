@@ -1,6 +1,6 @@
 -- heartbeat.lua: ARGV[5] node TTL (ms), ARGV[6] grace (ms), ARGV[7] this
 -- node's public URL, ARGV[8] and ARGV[9] the peer-left frame around the
--- id → {was this node listed (0/1), {live node, its URL, ...}, notes...}.
+-- id → {was this node listed (0/1), {live node, its URL, ...}, notes}.
 -- It keeps this node listed,
 -- hands the sessions of nodes past their TTL to orphans and ends the
 -- orphans whose grace is over, a bounded batch per beat.
@@ -39,7 +39,4 @@ for _, node in ipairs(redis.call('ZRANGEBYSCORE', P .. 'nodes', now, '+inf')) do
   live[#live+1] = node
   live[#live+1] = redis.call('HGET', P .. 'urls', node) or ''
 end
-local notes = flush()
-table.insert(notes, 1, live)
-table.insert(notes, 1, listed)
-return notes
+return {listed, live, flush()}

@@ -3,22 +3,34 @@ local P, ME = ARGV[1], ARGV[2]
 local MAXEV, MAXB = tonumber(ARGV[3]), tonumber(ARGV[4])
 local local_notes, remote = {}, {}
 
--- note tells a session's node that its log changed: 'w' (wake) or 'f'
--- (full: the session ends as a slow consumer). Notes for this node are
--- returned, the others published, one message per node.
-local function note(owner, kind, id)
+-- note tells a session's node about its log: 'd' (delivered: the event's
+-- seq and frame follow, so that the node need not read it back), 'f'
+-- (full: the session ends as a slow consumer) or 'm' (moved to another
+-- node). A note is the kind letter, the id and a space; a 'd' note then
+-- has the seq, a space, the frame's length, a space and the frame.
+-- Notes for this node are returned, the others published, one message
+-- per node.
+local function note(owner, kind, id, seq, frame)
+  local n
+  if seq then
+    n = kind .. id .. ' ' .. seq .. ' ' .. #frame .. ' ' .. frame
+  else
+    n = kind .. id .. ' '
+  end
   if owner == ME then
-    local_notes[#local_notes+1] = kind .. id
+    local_notes[#local_notes+1] = n
   elseif owner and owner ~= '' then
-    remote[owner] = (remote[owner] or '') .. ' ' .. kind .. id
+    local t = remote[owner]
+    if not t then t = {}; remote[owner] = t end
+    t[#t+1] = n
   end
 end
 
 local function flush()
-  for owner, msg in pairs(remote) do
-    redis.call('PUBLISH', P .. 'n:' .. owner, msg)
+  for owner, t in pairs(remote) do
+    redis.call('PUBLISH', P .. 'n:' .. owner, table.concat(t))
   end
-  return local_notes
+  return table.concat(local_notes)
 end
 
 -- append mirrors memoryLog.Append: taken events make room, oldest first;
@@ -47,32 +59,24 @@ local function append(id, frame)
   nxt = nxt + 1
   redis.call('RPUSH', l, frame)
   redis.call('HSET', h, 'next', nxt, 'bytes', bytes + #frame, 'first', first)
-  note(st[5], 'w', id)
+  note(st[5], 'd', id, nxt, frame)
   return nxt
 end
 
--- take raises a session's taken mark to seq, capped at its newest event.
--- A node keeps the mark back and sends it with its next read, ack or
--- append on the log: one round trip fewer per write (docs/cluster.md).
-local function take(id, seq)
-  if seq == 0 then return end
+-- marks applies a node's taken mark (raised to seq, capped at the newest
+-- event) and ack (the kept events up to it are dropped, capped at the
+-- taken mark) for one session; 0 means none. A node sends them in
+-- batches (marks.lua): one call for many sessions' marks.
+local function marks(id, taken, acked)
   local h = P .. 's:' .. id
-  local st = redis.call('HMGET', h, 'next', 'taken')
+  local st = redis.call('HMGET', h, 'next', 'taken', 'bytes', 'first')
   if not st[1] then return end
-  local t = math.min(seq, tonumber(st[1]))
-  if t > tonumber(st[2]) then redis.call('HSET', h, 'taken', t) end
-end
-
--- ack drops the kept events up to seq.
-local function ack(id, seq)
-  local h = P .. 's:' .. id
-  local st = redis.call('HMGET', h, 'next', 'bytes', 'first')
-  if not st[1] then return end
-  local nxt, bytes, first = tonumber(st[1]), tonumber(st[2]), tonumber(st[3])
-  local l = P .. 'e:' .. id
-  while first <= seq and first <= nxt do
-    bytes = bytes - #redis.call('LPOP', l)
-    first = first + 1
+  local nxt, t, bytes, first = tonumber(st[1]), tonumber(st[2]), tonumber(st[3]), tonumber(st[4])
+  t = math.max(t, math.min(taken, nxt))
+  local n = math.min(acked, t, nxt) - first + 1
+  if n > 0 then
+    for _, f in ipairs(redis.call('LPOP', P .. 'e:' .. id, n)) do bytes = bytes - #f end
+    first = first + n
   end
-  redis.call('HSET', h, 'bytes', bytes, 'first', first)
+  redis.call('HSET', h, 'taken', t, 'bytes', bytes, 'first', first)
 end
