@@ -26,6 +26,7 @@ func (p *peer) Overflow()            {}
 func (p *peer) Release(reason string) {
 	p.released = reason
 }
+func (p *peer) Forwarded(request []byte) []byte { return append([]byte("answer to "), request...) }
 
 // newPeer creates and adopts a session named id.
 func newPeer(t *testing.T, e engine.Engine, id string) *peer {

@@ -112,12 +112,14 @@ type Engine struct {
 	resync   atomic.Bool                   // notes may have been lost: wake every session
 	nodes    atomic.Pointer[[]engine.Node] // live, as of the last heartbeat
 	held     atomic.Int64                  // bytes in every inbox
+	requests atomic.Uint64                 // forwarded by this node, for their ids
 
 	mu      sync.Mutex
-	local   map[string]engine.Mailbox // sessions this node runs, by id
-	inboxes map[string]*inbox         // their inboxes
-	roomOf  map[string]string         // their rooms, for those in one
-	pending []func() error            // cleanups waiting for Redis to be back
+	local   map[string]engine.Mailbox     // sessions this node runs, by id
+	inboxes map[string]*inbox             // their inboxes
+	roomOf  map[string]string             // their rooms, for those in one
+	pending []func() error                // cleanups waiting for Redis to be back
+	waiting map[string]chan forwardAnswer // Forward calls, by request id
 }
 
 // New connects the engine: it checks Redis answers and subscribes to
@@ -136,6 +138,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		local:   make(map[string]engine.Mailbox),
 		inboxes: make(map[string]*inbox),
 		roomOf:  make(map[string]string),
+		waiting: make(map[string]chan forwardAnswer),
 	}
 	r.marks = newMarkBatcher(r)
 	r.sub = r.rdb.Subscribe(ctx, cfg.Prefix+"n:"+cfg.NodeID)
@@ -342,8 +345,9 @@ func (r *Engine) notices() {
 }
 
 // dispatch acts on notes (lib.lua's note): 'd' keeps the event in the
-// session's inbox and wakes it, 'f' ends it as a slow consumer, 'm' lets
-// it go to the node that adopted it.
+// session's inbox and wakes it, 'q' hands a forwarded request to it, 'f'
+// ends it as a slow consumer, 'm' lets it go to the node that adopted
+// it; 'a' is the answer to a request this node forwarded (forward.go).
 func (r *Engine) dispatch(notes string) {
 	for notes != "" {
 		kind := notes[0]
@@ -353,14 +357,18 @@ func (r *Engine) dispatch(notes string) {
 		}
 		id := notes[1:sp]
 		notes = notes[sp+1:]
-		var seq uint64
-		var frame []byte
-		if kind == 'd' {
+		var tag string
+		var body []byte
+		if kind == 'd' || kind == 'q' || kind == 'a' {
 			var ok bool
-			if seq, frame, notes, ok = cutEvent(notes); !ok {
+			if tag, body, notes, ok = cutBody(notes); !ok {
 				r.cfg.Logger.Error("redis: malformed notice", "session", id)
 				return
 			}
+		}
+		if kind == 'a' {
+			r.answered(id, tag, body)
+			continue
 		}
 		r.mu.Lock()
 		mb, in := r.local[id], r.inboxes[id]
@@ -368,14 +376,21 @@ func (r *Engine) dispatch(notes string) {
 			r.forgetLocked(id)
 		}
 		r.mu.Unlock()
+		if kind == 'q' {
+			go r.serveForwarded(mb, tag, body)
+			continue
+		}
 		if mb == nil {
 			continue
 		}
 		switch kind {
 		case 'd':
-			in.put(seq, frame)
-			mb.Wake()
-		case 'w':
+			seq, err := strconv.ParseUint(tag, 10, 64)
+			if err != nil {
+				r.cfg.Logger.Error("redis: malformed notice", "session", id)
+				return
+			}
+			in.put(seq, body)
 			mb.Wake()
 		case 'f':
 			mb.Overflow()
@@ -385,16 +400,15 @@ func (r *Engine) dispatch(notes string) {
 	}
 }
 
-// cutEvent splits a 'd' note's "seq len frame" from the notes after it.
-func cutEvent(notes string) (seq uint64, frame []byte, rest string, ok bool) {
-	seqStr, rest, ok1 := strings.Cut(notes, " ")
+// cutBody splits a note's "tag len body" from the notes after it.
+func cutBody(notes string) (tag string, body []byte, rest string, ok bool) {
+	tag, rest, ok1 := strings.Cut(notes, " ")
 	lenStr, rest, ok2 := strings.Cut(rest, " ")
-	seq, err1 := strconv.ParseUint(seqStr, 10, 64)
-	n, err2 := strconv.Atoi(lenStr)
-	if !ok1 || !ok2 || err1 != nil || err2 != nil || n < 0 || n > len(rest) {
-		return 0, nil, "", false
+	n, err := strconv.Atoi(lenStr)
+	if !ok1 || !ok2 || err != nil || n < 0 || n > len(rest) {
+		return "", nil, "", false
 	}
-	return seq, []byte(rest[:n]), rest[n:], true
+	return tag, []byte(rest[:n]), rest[n:], true
 }
 
 // forgetLocked stops running session id here.

@@ -70,10 +70,11 @@ func TestInbox(t *testing.T) {
 // recorder is a Mailbox that counts what it is told.
 type recorder struct{ wakes, overflows, releases atomic.Int32 }
 
-func (m *recorder) Deliver([]byte) { m.wakes.Add(1) }
-func (m *recorder) Wake()          { m.wakes.Add(1) }
-func (m *recorder) Overflow()      { m.overflows.Add(1) }
-func (m *recorder) Release(string) { m.releases.Add(1) }
+func (m *recorder) Deliver([]byte)                  { m.wakes.Add(1) }
+func (m *recorder) Wake()                           { m.wakes.Add(1) }
+func (m *recorder) Overflow()                       { m.overflows.Add(1) }
+func (m *recorder) Release(string)                  { m.releases.Add(1) }
+func (m *recorder) Forwarded(request []byte) []byte { return request }
 
 // FuzzNotices: any notice, however malformed, is parsed without a panic,
 // and what it puts in inboxes comes from its own bytes.

@@ -64,4 +64,5 @@ var (
 	scriptSend      = script("send")
 	scriptHeartbeat = script("heartbeat")
 	scriptHandOver  = script("hand_over")
+	scriptForward   = script("forward")
 )

@@ -3,17 +3,19 @@ local P, ME = ARGV[1], ARGV[2]
 local MAXEV, MAXB = tonumber(ARGV[3]), tonumber(ARGV[4])
 local local_notes, remote = {}, {}
 
--- note tells a session's node about its log: 'd' (delivered: the event's
--- seq and frame follow, so that the node need not read it back), 'f'
--- (full: the session ends as a slow consumer) or 'm' (moved to another
--- node). A note is the kind letter, the id and a space; a 'd' note then
--- has the seq, a space, the frame's length, a space and the frame.
+-- note tells a session's node about it: 'd' (delivered: the event's seq
+-- and frame follow, so that the node need not read it back), 'q' (a
+-- request another node forwards: its id and body follow), 'f' (full:
+-- the session ends as a slow consumer) or 'm' (moved to another node).
+-- A note is the kind letter, the session id and a space; 'd' and 'q'
+-- notes then have a tag (the seq, the request id), a space, the body's
+-- length, a space and the body.
 -- Notes for this node are returned, the others published, one message
 -- per node.
-local function note(owner, kind, id, seq, frame)
+local function note(owner, kind, id, tag, body)
   local n
-  if seq then
-    n = kind .. id .. ' ' .. seq .. ' ' .. #frame .. ' ' .. frame
+  if tag then
+    n = kind .. id .. ' ' .. tag .. ' ' .. #body .. ' ' .. body
   else
     n = kind .. id .. ' '
   end
