@@ -446,7 +446,15 @@ func (r *Engine) run(script *goredis.Script, keys []string, args ...any) *goredi
 	if keys == nil {
 		keys = []string{r.cfg.Prefix} // routes the call to the prefix's slot
 	}
-	cmd := r.pipe.run(script, keys, all)
+	var cmd *goredis.Cmd
+	if script == scriptHeartbeat {
+		// Never queued behind relays: its timing is this node's liveness.
+		ctx, cancel := r.ctx()
+		cmd = script.Run(ctx, r.rdb, keys, all...)
+		cancel()
+	} else {
+		cmd = r.pipe.run(script, keys, all)
+	}
 	if err := cmd.Err(); err != nil && !errors.Is(err, goredis.Nil) && script != scriptHeartbeat {
 		r.down(err)
 	}
