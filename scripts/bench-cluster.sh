@@ -45,6 +45,7 @@ print("  %-10s %8.0f offers/s  p50 %6.2f ms  p99 %6.2f ms  redis %5.1f us/offer 
 for run in $(seq "${RUNS:-3}"); do
   echo "run $run load $(cut -d' ' -f1 /proc/loadavg)"
   redis_run memory -url ws://127.0.0.1:$M/v1/ws -pairs 16 -window 8 -duration 5s -warmup 1s
+  redis_run memory-5k/s -url ws://127.0.0.1:$M/v1/ws -pairs 16 -rate 5000 -duration 5s -warmup 1s
   redis_run same-node -url ws://127.0.0.1:$A/v1/ws -pairs 16 -window 8 -duration 5s -warmup 1s
   redis_run cross-node -url ws://127.0.0.1:$A/v1/ws -peer-url ws://127.0.0.1:$B/v1/ws -pairs 16 -window 8 -duration 5s -warmup 1s
   redis_run cross-5k/s -url ws://127.0.0.1:$A/v1/ws -peer-url ws://127.0.0.1:$B/v1/ws -pairs 16 -rate 5000 -duration 5s -warmup 1s

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -324,6 +323,7 @@ func (r *Engine) Close() error {
 // notices receives what other nodes tell this one about its sessions.
 func (r *Engine) notices() {
 	defer r.wg.Done()
+	notes := noteReader{r: r}
 	for {
 		msg, err := r.sub.ReceiveMessage(context.Background())
 		if errors.Is(err, goredis.ErrClosed) {
@@ -335,80 +335,14 @@ func (r *Engine) notices() {
 				return
 			case <-time.After(100 * time.Millisecond):
 			}
+			notes.pending = nil // its body may be lost with the connection
 			if r.resubscribe() == nil {
 				r.resync.Store(true) // the next beat wakes everyone: notes may have been lost
 			}
 			continue
 		}
-		r.dispatch(msg.Payload)
+		notes.message(msg.Payload)
 	}
-}
-
-// dispatch acts on notes (lib.lua's note): 'd' keeps the event in the
-// session's inbox and wakes it, 'q' hands a forwarded request to it, 'f'
-// ends it as a slow consumer, 'm' lets it go to the node that adopted
-// it; 'a' is the answer to a request this node forwarded (forward.go).
-func (r *Engine) dispatch(notes string) {
-	for notes != "" {
-		kind := notes[0]
-		sp := strings.IndexByte(notes, ' ')
-		if sp < 1 {
-			return
-		}
-		id := notes[1:sp]
-		notes = notes[sp+1:]
-		var tag string
-		var body []byte
-		if kind == 'd' || kind == 'q' || kind == 'a' {
-			var ok bool
-			if tag, body, notes, ok = cutBody(notes); !ok {
-				r.cfg.Logger.Error("redis: malformed notice", "session", id)
-				return
-			}
-		}
-		if kind == 'a' {
-			r.answered(id, tag, body)
-			continue
-		}
-		r.mu.Lock()
-		mb, in := r.local[id], r.inboxes[id]
-		if kind == 'm' && mb != nil {
-			r.forgetLocked(id)
-		}
-		r.mu.Unlock()
-		if kind == 'q' {
-			go r.serveForwarded(mb, tag, body)
-			continue
-		}
-		if mb == nil {
-			continue
-		}
-		switch kind {
-		case 'd':
-			seq, err := strconv.ParseUint(tag, 10, 64)
-			if err != nil {
-				r.cfg.Logger.Error("redis: malformed notice", "session", id)
-				return
-			}
-			in.put(seq, body)
-			mb.Wake()
-		case 'f':
-			mb.Overflow()
-		case 'm':
-			mb.Release(wire.CodeReplaced)
-		}
-	}
-}
-
-// cutBody splits a note's "tag len body" from the notes after it.
-func cutBody(notes string) (tag string, body []byte, rest string, ok bool) {
-	tag, rest, ok1 := strings.Cut(notes, " ")
-	lenStr, rest, ok2 := strings.Cut(rest, " ")
-	n, err := strconv.Atoi(lenStr)
-	if !ok1 || !ok2 || err != nil || n < 0 || n > len(rest) {
-		return "", nil, "", false
-	}
-	return tag, []byte(rest[:n]), rest[n:], true
 }
 
 // forgetLocked stops running session id here.

@@ -79,7 +79,7 @@ func (r *Engine) serveForwarded(mb engine.Mailbox, reqID string, request []byte)
 	if mb != nil {
 		tag, body = tagServed, mb.Forwarded(request)
 	}
-	note := "a" + reqID + " " + tag + " " + strconv.Itoa(len(body)) + " " + string(body)
+	note := "a" + reqID + " " + tag + " " + strconv.Itoa(len(body)) + " " + string(body) // body inline
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Timeout)
 	defer cancel()
 	if err := r.rdb.Publish(ctx, r.cfg.Prefix+"n:"+node, note).Err(); err != nil {

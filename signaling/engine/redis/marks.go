@@ -1,11 +1,16 @@
 package redis
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // markBatcher sends the taken marks and acks of every log on the node in
-// one script run: while a batch is on the wire the next one gathers, so
-// under load a mark costs a fraction of a call, and with no load it
-// leaves at once. A mark that Redis did not take waits for the next
+// one script run: the marks of markLinger, and while a batch is on the
+// wire the next one gathers, so that a mark costs a fraction of a call
+// at any rate. Nothing waits for them but Redis's count of what each log
+// may drop: a log's own scripts (append, read, resume) take its marks
+// along. A mark that Redis did not take waits for the next
 // batch; a Resume waits for its log's marks on the wire and drops those
 // still waiting (redisLog.Resume).
 type markBatcher struct {
@@ -17,8 +22,12 @@ type markBatcher struct {
 	failed []*redisLog // marks Redis did not take, for when it is back
 }
 
-// maxMarkBatch bounds the logs of one script run.
-const maxMarkBatch = 512
+const (
+	// maxMarkBatch bounds the logs of one script run.
+	maxMarkBatch = 512
+	// markLinger is how long marks gather before they leave.
+	markLinger = 5 * time.Millisecond
+)
 
 func newMarkBatcher(r *Engine) *markBatcher {
 	return &markBatcher{r: r, kick: make(chan struct{}, 1)}
@@ -42,6 +51,12 @@ func (m *markBatcher) loop(stop <-chan struct{}) {
 			m.flush()
 			return
 		case <-m.kick:
+			t := time.NewTimer(markLinger)
+			select {
+			case <-stop:
+			case <-t.C:
+			}
+			t.Stop()
 			m.flush()
 		}
 	}

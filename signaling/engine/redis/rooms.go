@@ -88,10 +88,3 @@ func (r *Engine) Rooms() int {
 }
 
 func (r *Engine) roomKey(room string) string { return r.cfg.Prefix + "r:" + room }
-
-// dispatchResult acts on the notes a script returned for this node.
-func (r *Engine) dispatchResult(res any) {
-	if notes, ok := res.(string); ok {
-		r.dispatch(notes)
-	}
-}

@@ -1,7 +1,7 @@
 -- Shared by every script: loaded in front of each one (scripts.go).
 local P, ME = ARGV[1], ARGV[2]
 local MAXEV, MAXB = tonumber(ARGV[3]), tonumber(ARGV[4])
-local local_notes, remote = {}, {}
+local local_notes, remote = {h = {}, b = {}}, {}
 
 -- note tells a session's node about it: 'd' (delivered: the event's seq
 -- and frame follow, so that the node need not read it back), 'q' (a
@@ -9,30 +9,49 @@ local local_notes, remote = {}, {}
 -- the session ends as a slow consumer) or 'm' (moved to another node).
 -- A note is the kind letter, the session id and a space; 'd' and 'q'
 -- notes then have a tag (the seq, the request id), a space, the body's
--- length, a space and the body.
--- Notes for this node are returned, the others published, one message
--- per node.
+-- length and a space, and their body follows as a message (or list
+-- entry) of its own: concatenated, it would be a new Lua string, which
+-- Redis's Lua hashes byte by byte (about 2 µs per 1.5 KB frame).
+-- Notes for this node are returned as a list, the others published in
+-- order, headers gathered until a body comes (notes.go reads both).
 local function note(owner, kind, id, tag, body)
-  local n
-  if tag then
-    n = kind .. id .. ' ' .. tag .. ' ' .. #body .. ' ' .. body
-  else
-    n = kind .. id .. ' '
-  end
+  local t
   if owner == ME then
-    local_notes[#local_notes+1] = n
+    t = local_notes
   elseif owner and owner ~= '' then
-    local t = remote[owner]
-    if not t then t = {}; remote[owner] = t end
-    t[#t+1] = n
+    t = remote[owner]
+    if not t then t = {h = {}, b = {}}; remote[owner] = t end
+  else
+    return
+  end
+  local n = #t.h + 1
+  if tag then
+    t.h[n], t.b[n] = kind .. id .. ' ' .. tag .. ' ' .. #body .. ' ', body
+  else
+    t.h[n], t.b[n] = kind .. id .. ' ', false
   end
 end
 
+-- flush publishes the notes for other nodes, small headers together up
+-- to and with the first whose body follows, then that body alone, and
+-- returns the notes for this node as such messages, in a list.
 local function flush()
   for owner, t in pairs(remote) do
-    redis.call('PUBLISH', P .. 'n:' .. owner, table.concat(t))
+    local ch, from = P .. 'n:' .. owner, 1
+    for i = 1, #t.h do
+      if t.b[i] or i == #t.h then
+        redis.call('PUBLISH', ch, table.concat(t.h, '', from, i))
+        if t.b[i] then redis.call('PUBLISH', ch, t.b[i]) end
+        from = i + 1
+      end
+    end
   end
-  return table.concat(local_notes)
+  local out = {}
+  for i = 1, #local_notes.h do
+    out[#out+1] = local_notes.h[i]
+    if local_notes.b[i] then out[#out+1] = local_notes.b[i] end
+  end
+  return out
 end
 
 -- append mirrors memoryLog.Append: taken events make room, oldest first;
