@@ -1,0 +1,158 @@
+package client_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/switchboard-rtc/switchboard/signaling"
+	"github.com/switchboard-rtc/switchboard/signaling/client"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// waitFor bounds every wait of a test.
+const waitFor = 10 * time.Second
+
+// testServer is a real signaling.Server on 127.0.0.1:0 behind a gate
+// that can refuse WebSockets (as a proxy that does not forward
+// upgrades) or every request, and drop every connection (a network cut).
+type testServer struct {
+	srv     *signaling.Server
+	url     string // http://127.0.0.1:port
+	noWS    atomic.Bool
+	down    atomic.Bool
+	mu      sync.Mutex
+	conns   map[net.Conn]bool
+	wsDials atomic.Int32
+}
+
+func startServer(t testing.TB, cfg signaling.Config) *testServer {
+	t.Helper()
+	srv, err := signaling.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := &testServer{srv: srv, url: "http://" + ln.Addr().String(), conns: map[net.Conn]bool{}}
+	inner := srv.Handler()
+	hs := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/v1/ws" {
+				ts.wsDials.Add(1)
+			}
+			if ts.down.Load() || (ts.noWS.Load() && r.URL.Path == "/v1/ws") {
+				http.Error(w, "gate closed", http.StatusBadGateway)
+				return
+			}
+			inner.ServeHTTP(w, r)
+		}),
+		ConnState: func(c net.Conn, s http.ConnState) {
+			srv.ConnState(c, s)
+			ts.mu.Lock()
+			defer ts.mu.Unlock()
+			switch s {
+			case http.StateNew:
+				ts.conns[c] = true
+			case http.StateClosed:
+				delete(ts.conns, c)
+			}
+		},
+	}
+	served := make(chan struct{})
+	go func() { defer close(served); _ = hs.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		defer cancel()
+		ts.cut()
+		if err := hs.Shutdown(ctx); err != nil {
+			t.Errorf("http shutdown: %v", err)
+		}
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("signaling shutdown: %v", err)
+		}
+		<-served
+	})
+	return ts
+}
+
+// cut drops every connection the server holds, WebSockets included, as
+// a network failure would: no close frame, no answer.
+func (ts *testServer) cut() {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	for c := range ts.conns {
+		_ = c.Close()
+		delete(ts.conns, c)
+	}
+}
+
+// fastOptions retries quickly, so tests finish in time.
+func fastOptions(transports ...client.Transport) client.Options {
+	return client.Options{
+		Transports: transports, BackoffBase: 20 * time.Millisecond, BackoffCap: 200 * time.Millisecond,
+		ResumeBackoffCap: 200 * time.Millisecond, ConnectTimeout: 3 * time.Second, RequestTimeout: 5 * time.Second,
+	}
+}
+
+func dial(t testing.TB, url string, opts client.Options) *client.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	c, err := client.Dial(ctx, url, opts)
+	if err != nil {
+		t.Fatalf("dial %s: %v", url, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// next returns the next event of type E, skipping others, within waitFor.
+func next[E client.Event](t testing.TB, c *client.Client) E {
+	t.Helper()
+	return nextWhere(t, c, func(E) bool { return true })
+}
+
+// nextWhere returns the next event of type E that ok accepts.
+func nextWhere[E client.Event](t testing.TB, c *client.Client, ok func(E) bool) E {
+	t.Helper()
+	timeout := time.After(waitFor)
+	for {
+		select {
+		case ev, open := <-c.Events():
+			if !open {
+				var zero E
+				t.Fatalf("events closed waiting for %T (%v)", zero, c.Err())
+			}
+			if e, is := ev.(E); is && ok(e) {
+				return e
+			}
+		case <-timeout:
+			var zero E
+			t.Fatalf("no %T within %s", zero, waitFor)
+		}
+	}
+}
+
+func join(t testing.TB, c *client.Client, room string) *client.Joined {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	j, err := c.Join(ctx, room, client.JoinOptions{Name: fmt.Sprintf("peer-%s", c.Session()[:4])})
+	if err != nil {
+		t.Fatalf("join %s: %v", room, err)
+	}
+	return j
+}
