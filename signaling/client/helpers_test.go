@@ -3,8 +3,10 @@ package client_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,15 +26,13 @@ func TestMain(m *testing.M) {
 const waitFor = 10 * time.Second
 
 // testServer is a real signaling.Server on 127.0.0.1:0 behind a gate
-// that can refuse WebSockets (as a proxy that does not forward
-// upgrades) or every request, and drop every connection (a network cut).
+// that can refuse WebSockets (as a proxy that does not forward upgrades)
+// or every request.
 type testServer struct {
 	srv     *signaling.Server
 	url     string // http://127.0.0.1:port
 	noWS    atomic.Bool
 	down    atomic.Bool
-	mu      sync.Mutex
-	conns   map[net.Conn]bool
 	wsDials atomic.Int32
 }
 
@@ -46,7 +46,7 @@ func startServer(t testing.TB, cfg signaling.Config) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &testServer{srv: srv, url: "http://" + ln.Addr().String(), conns: map[net.Conn]bool{}}
+	ts := &testServer{srv: srv, url: "http://" + ln.Addr().String()}
 	inner := srv.Handler()
 	hs := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -59,24 +59,13 @@ func startServer(t testing.TB, cfg signaling.Config) *testServer {
 			}
 			inner.ServeHTTP(w, r)
 		}),
-		ConnState: func(c net.Conn, s http.ConnState) {
-			srv.ConnState(c, s)
-			ts.mu.Lock()
-			defer ts.mu.Unlock()
-			switch s {
-			case http.StateNew:
-				ts.conns[c] = true
-			case http.StateClosed:
-				delete(ts.conns, c)
-			}
-		},
+		ConnState: srv.ConnState,
 	}
 	served := make(chan struct{})
 	go func() { defer close(served); _ = hs.Serve(ln) }()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 		defer cancel()
-		ts.cut()
 		if err := hs.Shutdown(ctx); err != nil {
 			t.Errorf("http shutdown: %v", err)
 		}
@@ -88,14 +77,77 @@ func startServer(t testing.TB, cfg signaling.Config) *testServer {
 	return ts
 }
 
-// cut drops every connection the server holds, WebSockets included, as
-// a network failure would: no close frame, no answer.
-func (ts *testServer) cut() {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	for c := range ts.conns {
+// proxy is a TCP forwarder to a server: a client dialed through it
+// loses its network when the test says (cut), or cannot reach the server
+// at all (down): real failures the server sees as such.
+type proxy struct {
+	url   string
+	down  atomic.Bool
+	mu    sync.Mutex
+	conns map[net.Conn]bool
+	wg    sync.WaitGroup
+}
+
+func startProxy(t testing.TB, target string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{url: "http://" + ln.Addr().String(), conns: map[net.Conn]bool{}}
+	addr := strings.TrimPrefix(target, "http://")
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if p.down.Load() {
+				_ = in.Close()
+				continue
+			}
+			out, err := net.Dial("tcp", addr)
+			if err != nil {
+				_ = in.Close()
+				continue
+			}
+			p.track(in, out)
+			for _, pair := range [][2]net.Conn{{in, out}, {out, in}} {
+				p.wg.Add(1)
+				go func() {
+					defer p.wg.Done()
+					_, _ = io.Copy(pair[0], pair[1])
+					_ = pair[0].Close()
+					_ = pair[1].Close()
+				}()
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		p.cut()
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *proxy) track(cs ...net.Conn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range cs {
+		p.conns[c] = true
+	}
+}
+
+// cut closes every connection through the proxy, both ways.
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
 		_ = c.Close()
-		delete(ts.conns, c)
+		delete(p.conns, c)
 	}
 }
 

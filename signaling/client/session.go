@@ -98,6 +98,7 @@ func (c *Client) welcome(f *frame) {
 	select {
 	case <-c.first:
 	default:
+		c.publish() // Dial returns now: Session() must have it
 		close(c.first)
 	}
 	if c.target != nil {
