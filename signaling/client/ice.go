@@ -15,10 +15,11 @@ type iceRenewal struct {
 	gen     uint64 // bumped by stop: answers of older fetches are moot
 }
 
-const (
-	minICERenewal   = 30 * time.Second
-	iceRetryBackoff = 30 * time.Second
-)
+// Renewals come at most this often; a failed one is tried again after
+// iceRetryBackoff.
+var minICERenewal = 30 * time.Second
+
+const iceRetryBackoff = 30 * time.Second
 
 func (r *iceRenewal) stop() {
 	r.timer.stop()
