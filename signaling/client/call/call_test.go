@@ -2,6 +2,7 @@ package call_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -92,7 +93,13 @@ func joinPartyWith(t *testing.T, url, room string, cfg call.Config, setup func(p
 	pt := &party{c: c, got: make(chan string, 64), tracks: make(chan string, 8), opened: make(chan *webrtc.DataChannel, 8)}
 	cfg.Setup = func(p *call.Peer) error {
 		p.Conn().OnDataChannel(pt.serveChannel)
-		p.Conn().OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { pt.tracks <- tr.Kind().String() })
+		p.Conn().OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+			// A track counts once media arrives on it: kind and payload.
+			pkt, _, err := tr.ReadRTP()
+			if err == nil {
+				pt.tracks <- fmt.Sprintf("%s %x", tr.Kind(), pkt.Payload)
+			}
+		})
 		if setup != nil {
 			return setup(p)
 		}
@@ -231,11 +238,11 @@ func TestCallGlare(t *testing.T) {
 	}
 	a := joinPartyWith(t, url, "glare", cfg(), setup)
 	b := joinPartyWith(t, url, "glare", cfg(), setup)
-	if k := receive(t, a.tracks, "a's remote track"); k != "video" {
-		t.Fatalf("a got a %s track", k)
+	if k := receive(t, a.tracks, "a's remote track"); !strings.HasPrefix(k, "video ") {
+		t.Fatalf("a got %s", k)
 	}
-	if k := receive(t, b.tracks, "b's remote track"); k != "video" {
-		t.Fatalf("b got a %s track", k)
+	if k := receive(t, b.tracks, "b's remote track"); !strings.HasPrefix(k, "video ") {
+		t.Fatalf("b got %s", k)
 	}
 	t.Logf("%d colliding offers", glare.Load())
 }
@@ -244,5 +251,49 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLoopback: a peer in a room with a Loopback peer gets its own
+// video packets and data channel messages back.
+func TestLoopback(t *testing.T) {
+	url := startServer(t)
+	joinPartyWith(t, url, "loop", call.Config{API: loopbackAPI()}, call.Loopback)
+	sent := []byte{0x10, 0x02, 0x00, 0x9d}
+	opened := make(chan *webrtc.DataChannel, 1)
+	b := joinParty(t, url, "loop", func(p *call.Peer) error {
+		pc := p.Conn()
+		track, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "video", "b")
+		if err != nil {
+			return err
+		}
+		if _, err := pc.AddTrack(track); err != nil {
+			return err
+		}
+		dc, err := pc.CreateDataChannel("echo", nil)
+		if err != nil {
+			return err
+		}
+		dc.OnOpen(func() { opened <- dc })
+		go func() {
+			for i := range 750 { // bounded: 15 s of packets at most
+				if pc.ConnectionState() == webrtc.PeerConnectionStateClosed {
+					return
+				}
+				_ = track.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: uint16(i), Timestamp: uint32(i * 3000)}, Payload: sent})
+				time.Sleep(20 * time.Millisecond) // a frame every 20 ms, as a camera would
+			}
+		}()
+		return nil
+	})
+	dc := receive(t, opened, "data channel to the loopback peer")
+	echoed := make(chan string, 4)
+	dc.OnMessage(func(m webrtc.DataChannelMessage) { echoed <- string(m.Data) })
+	must(t, dc.SendText("ping"))
+	if got := receive(t, echoed, "data echo"); got != "ping" {
+		t.Fatalf("echo %q", got)
+	}
+	if k := receive(t, b.tracks, "the looped-back track"); k != fmt.Sprintf("video %x", sent) {
+		t.Fatalf("got %s back, want video %x", k, sent)
 	}
 }
