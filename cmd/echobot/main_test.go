@@ -46,7 +46,9 @@ func TestEchobotAnswersChat(t *testing.T) {
 	}
 	botCtx, stopBot := context.WithCancel(ctx)
 	ran := make(chan error, 1)
-	go func() { ran <- run(botCtx, url, "bots", client.JoinOptions{Name: "echobot"}, slog.New(slog.DiscardHandler)) }()
+	go func() {
+		ran <- run(botCtx, url, "bots", client.JoinOptions{Name: "echobot"}, slog.New(slog.DiscardHandler))
+	}()
 	defer func() {
 		stopBot()
 		if err := <-ran; err != nil {
