@@ -5,6 +5,6 @@ import "errors"
 var (
 	errBadConfig = errors.New("invalid echo config")
 	errClosed    = errors.New("echo service closed")
-	errNoWelcome = errors.New("no welcome from the server")
+	errSessionLost = errors.New("signaling session lost")
 	errLeft      = errors.New("requester left")
 )
