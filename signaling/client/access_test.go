@@ -134,3 +134,22 @@ func TestDialRefusals(t *testing.T) {
 		t.Fatalf("dial of a dead server: %v", err)
 	}
 }
+
+// TestDialAttempts: with DialAttempts, Dial gives up after that many
+// failed attempts and says why.
+func TestDialAttempts(t *testing.T) {
+	ts := startServer(t, signaling.Config{})
+	ts.noWS.Store(true)
+	opts := fastOptions(client.WebSocket)
+	opts.DialAttempts = 2
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	start := time.Now()
+	_, err := client.Dial(ctx, ts.url, opts)
+	if err == nil || !strings.Contains(err.Error(), "502") || time.Since(start) > waitFor/2 {
+		t.Fatalf("dial of a refused WebSocket: %v after %s", err, time.Since(start))
+	}
+	if n := ts.wsDials.Load(); n != 2 {
+		t.Fatalf("%d attempts, want 2", n)
+	}
+}

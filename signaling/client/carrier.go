@@ -1,6 +1,7 @@
 package client
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/switchboard-rtc/switchboard/signaling/wire"
@@ -119,6 +120,13 @@ func (c *Client) channelEnded(e chanEnd) {
 		c.finish(ErrReplaced)
 		return
 	}
+	if c.sess == nil && !c.welcomed() && c.opts.DialAttempts > 0 {
+		if c.dialFails++; c.dialFails >= c.opts.DialAttempts {
+			c.queue = nil // Dial has not returned: nobody has read them
+			c.finish(fmt.Errorf("%w after %d attempts: %s", errDialFailed, c.dialFails, e.reason))
+			return
+		}
+	}
 	c.emit(ChannelClosed{Transport: kind, Code: e.code, Reason: e.reason, WillReconnect: true})
 	if e.resumeNow && time.Since(c.resumeNowAt) > time.Second {
 		c.resumeNowAt = time.Now() // at once, but never in a tight loop
@@ -128,6 +136,16 @@ func (c *Client) channelEnded(e chanEnd) {
 	delay := c.redial.ended(lived, c.sess != nil)
 	c.emit(StateChanged{State: Reconnecting, Transport: c.redial.kind(), Attempt: c.redial.attempt, Delay: delay})
 	c.arm(&c.reconnectT, delay, c.redialNow)
+}
+
+// welcomed reports whether a first session has begun (Dial returned).
+func (c *Client) welcomed() bool {
+	select {
+	case <-c.first:
+		return true
+	default:
+		return false
+	}
 }
 
 // redialNow dials again; after FallbackAfter failures the next transport

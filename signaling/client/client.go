@@ -53,6 +53,7 @@ type Client struct {
 	resumeNowAt time.Time
 	upgradeWait time.Duration
 	lastReason  string
+	dialFails   int // attempts that failed before the first welcome
 
 	connectT, reconnectT, heartbeatT, pongT, upgradeT loopTimer
 }
@@ -101,6 +102,7 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Client, error) {
 	case <-c.first:
 		return c, nil
 	case <-c.done:
+		c.Close()
 		return nil, c.Err()
 	case <-ctx.Done():
 		reason := c.snapshot().lastReason

@@ -32,6 +32,7 @@ var (
 	// ErrLeft: Leave was called while a Join waited.
 	ErrLeft = errors.New("left the room before joining")
 
+	errDialFailed   = errors.New("no channel opened")
 	errBadURL       = errors.New("not a server URL")
 	errBadOptions   = errors.New("invalid client options")
 	errNoWelcome    = errors.New("channel gave no welcome")

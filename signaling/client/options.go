@@ -44,6 +44,10 @@ type Options struct {
 	// after each failed try, up to 5 minutes). Defaults to 30 s; negative
 	// never tries.
 	UpgradeAfter time.Duration
+	// DialAttempts makes Dial give up after this many failed attempts
+	// (on any transport) instead of trying until its ctx ends: a check
+	// of one channel wants one attempt. Zero, the default: until ctx ends.
+	DialAttempts int
 	// RequestTimeout bounds the wait for a reply. Defaults to 10 s.
 	RequestTimeout time.Duration
 	// ConnectTimeout bounds a channel's opening, up to its welcome or

@@ -110,7 +110,7 @@ func (p *Peer) wire(pc *webrtc.PeerConnection) {
 func (p *Peer) start() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if err := p.setup(); err != nil {
+	if err := p.setup(); err != nil || p.room.cfg.DataOnly {
 		return
 	}
 	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {

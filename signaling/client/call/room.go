@@ -23,6 +23,9 @@ type Config struct {
 	// (p.Conn()). An error drops that peer. Nil sends nothing and
 	// receives audio and video.
 	Setup func(p *Peer) error
+	// DataOnly offers no receive-only audio and video when this side
+	// calls and sends none: a data channel alone is negotiated.
+	DataOnly bool
 	// CallNewcomers makes this side call peers that join after it too,
 	// instead of waiting for their offer (the page waits). Both sides
 	// then offer at once, which perfect negotiation settles.
