@@ -38,11 +38,22 @@ type testServer struct {
 
 func startServer(t testing.TB, cfg signaling.Config) *testServer {
 	t.Helper()
-	srv, err := signaling.New(cfg)
+	return startServerOn(t, listen(t), cfg)
+}
+
+func listen(t testing.TB) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return ln
+}
+
+// startServerOn serves cfg's server on ln until the test ends.
+func startServerOn(t testing.TB, ln net.Listener, cfg signaling.Config) *testServer {
+	t.Helper()
+	srv, err := signaling.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
