@@ -288,6 +288,9 @@ func (c *Client) shutdown(why error) {
 	c.rejectJoinWaiters(ErrClosed)
 	c.queue = nil
 	c.publish()
+	if c.opts.ownHTTP {
+		c.opts.HTTPClient.CloseIdleConnections()
+	}
 }
 
 func isReplaced(err error) bool { return err == ErrReplaced }

@@ -30,6 +30,11 @@
 // (Options.UpgradeAfter) and moves back when it works, by resuming the
 // session on it: the server hands the session over, nothing is lost.
 //
+// Upstream frames are not numbered (docs/protocol.md): one written into
+// a WebSocket just as it ends may be lost, and one whose POST got no
+// answer is sent again and may arrive twice. Requests (Join, Leave, Echo,
+// Ping) time out instead of waiting forever.
+//
 // It paces what it sends below the server's rate limits, keeps frames
 // sent while no channel is up and sends them once the session is resumed,
 // pings to notice a dead channel, renews TURN credentials before they

@@ -91,6 +91,8 @@ type Options struct {
 	HTTPClient *http.Client
 	// Logger defaults to discarding.
 	Logger *slog.Logger
+
+	ownHTTP bool // HTTPClient is the client's own: Close closes its connections
 }
 
 // The server's limit on a frame and on a POST body.
@@ -137,6 +139,7 @@ func (o *Options) setDefaults() {
 		o.EventQueue = 1024
 	}
 	if o.HTTPClient == nil {
+		o.ownHTTP = true
 		o.HTTPClient = &http.Client{Transport: &http.Transport{
 			TLSClientConfig: o.TLS, Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true,
 			MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second,

@@ -143,10 +143,14 @@ func (c *Client) joined(f *frame) {
 	}
 	j := Joined{Room: f.Room, Peers: f.Peers, Owner: f.Owner, ICEServers: f.ICEServers, TTL: seconds(f.TTL), Rejoin: len(c.joinWaiters) == 0}
 	c.emit(j)
-	for _, w := range c.joinWaiters {
-		w <- joinResult{joined: &j}
+	if c.target == nil || c.target.room == f.Room {
+		// Waiters for another room (a Join that replaced one still on
+		// its way) get already_in_room from their own join instead.
+		for _, w := range c.joinWaiters {
+			w <- joinResult{joined: &j}
+		}
+		c.joinWaiters = nil
 	}
-	c.joinWaiters = nil
 	c.follow(f.Owner)
 }
 
