@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
 	"time"
@@ -155,5 +156,39 @@ func TestResumeFailedRejoins(t *testing.T) {
 	}
 	if pj := next[client.PeerJoined](t, b); pj.Peer.ID != w.Session {
 		t.Fatalf("peer-joined %+v", pj)
+	}
+}
+
+// TestSlowReader: a program that does not read its events for a while
+// loses none: with a queue of 4 the client stops reading from the server,
+// which keeps the rest, and hands over all 80 in order once read.
+func TestSlowReader(t *testing.T) {
+	ts := startServer(t, signaling.Config{})
+	opts := fastOptions(client.WebSocket)
+	opts.EventQueue = 4
+	a := dial(t, ts.url, opts)
+	join(t, a, "slow")
+	b := dial(t, ts.url, fastOptions(client.Poll))
+	join(t, b, "slow")
+	const n = 80 // within the sender's burst: no pacing wait
+	for i := 1; i <= n; i++ {
+		must(t, b.SendMessage(a.Session(), i))
+	}
+	must(t, b.Ping(context.Background())) // every message is at the server now
+	want := 1
+	timeout := time.After(waitFor)
+	for want <= n {
+		select {
+		case ev := <-a.Events():
+			if m, ok := ev.(client.Message); ok {
+				var got int
+				if err := json.Unmarshal(m.Data, &got); err != nil || got != want {
+					t.Fatalf("message %s, want %d", m.Data, want)
+				}
+				want++
+			}
+		case <-timeout:
+			t.Fatalf("stuck at %d", want)
+		}
 	}
 }
