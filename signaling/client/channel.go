@@ -126,11 +126,10 @@ func (ch *channel) close(bye bool) {
 func endpoint(base *url.URL, path, room string, cur cursor, ws bool) string {
 	u := *base
 	u.Path, u.RawQuery = path, ""
-	if ws {
-		u.Scheme = map[string]string{"https": "wss"}[u.Scheme]
-		if u.Scheme == "" {
-			u.Scheme = "ws"
-		}
+	if ws && u.Scheme == "https" {
+		u.Scheme = "wss"
+	} else if ws {
+		u.Scheme = "ws"
 	}
 	q := url.Values{}
 	if room != "" {

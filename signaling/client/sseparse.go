@@ -6,10 +6,9 @@ import (
 	"io"
 )
 
-// sseReader reads a text/event-stream (the subset of the WHATWG format
-// the server sends): "data:" lines joined by
-// newlines, dispatched at a blank line, lines ending in LF or CRLF;
-// "id:", "retry:", "event:" and
+// sseReader reads a text/event-stream, the subset of the WHATWG format
+// the server sends: "data:" lines joined by newlines, dispatched at a
+// blank line, lines ending in LF or CRLF; "id:", "retry:", "event:" and
 // comment lines are skipped (the client tracks seq itself). A line over
 // max bytes is an error, so a broken server cannot grow memory.
 type sseReader struct {

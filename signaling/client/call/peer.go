@@ -282,17 +282,33 @@ func (p *Peer) candidate(c *client.CandidateInit) {
 }
 
 // setICEServers installs renewed ICE servers for the next gathering.
+// An allocation keeps the credentials it was made with until ICE
+// restarts, so a call going through a relay restarts (from the impolite
+// side, which sees the relay on either end of the pair).
 func (p *Peer) setICEServers(servers []client.ICEServer) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return
-	}
 	conf := p.Conn().GetConfiguration()
 	conf.ICEServers = iceServers(servers)
-	if err := p.Conn().SetConfiguration(conf); err != nil {
+	err := p.Conn().SetConfiguration(conf)
+	restart := err == nil && !p.closed && !p.polite && relayed(p.Conn())
+	p.mu.Unlock()
+	if err != nil {
 		p.room.cfg.Logger.Debug("call: new ICE servers refused", "peer", p.ID, "err", err)
 	}
+	if restart {
+		p.offer(true)
+	}
+}
+
+// relayed reports whether pc's selected candidate pair goes through a
+// TURN relay on either side.
+func relayed(pc *webrtc.PeerConnection) bool {
+	sctp := pc.SCTP()
+	if sctp == nil || sctp.Transport() == nil {
+		return false
+	}
+	pair, err := sctp.Transport().ICETransport().GetSelectedCandidatePair()
+	return err == nil && pair != nil && (pair.Local.Typ == webrtc.ICECandidateTypeRelay || pair.Remote.Typ == webrtc.ICECandidateTypeRelay)
 }
 
 func (p *Peer) close() {
