@@ -94,34 +94,39 @@ func TestResumeAcrossServerEnds(t *testing.T) {
 }
 
 // TestFallbackAndBack: with WebSocket refused (a proxy that does not
-// forward upgrades) the client falls back to server-sent events; once
-// WebSocket works again it moves back to it, resuming the session,
-// without losing or repeating a message streamed meanwhile.
+// forward upgrades) the client falls back to the next channel
+// (server-sent events, or polling when that is the next); once WebSocket
+// works again it moves back to it, resuming the session, without losing
+// or repeating a message streamed meanwhile.
 func TestFallbackAndBack(t *testing.T) {
-	ts := startServer(t, signaling.Config{})
-	ts.noWS.Store(true)
-	opts := fastOptions()
-	opts.UpgradeAfter = 100 * time.Millisecond
-	a := dial(t, ts.url, opts)
-	if tr := a.Transport(); tr != client.SSE {
-		t.Fatalf("transport %s with WebSocket refused, want sse", tr)
-	}
-	join(t, a, "fallback")
-	b := dial(t, ts.url, fastOptions(client.Poll))
-	join(t, b, "fallback")
-	tried := ts.wsDials.Load()
-	lockstep(t, b, a, func(i, _ int) bool {
-		switch {
-		case ts.noWS.Load() && ts.wsDials.Load() > tried+1:
-			ts.noWS.Store(false) // it tried twice on SSE: let it through now
-		case !ts.noWS.Load():
-			return a.Transport() == client.WebSocket && i > 20
-		}
-		return false
-	})
-	must(t, b.SendMessage(a.Session(), "after"))
-	if m := next[client.Message](t, a); string(m.Data) != `"after"` {
-		t.Fatalf("message after the move %s", m.Data)
+	for _, fallback := range []client.Transport{client.SSE, client.Poll} {
+		t.Run(string(fallback), func(t *testing.T) {
+			ts := startServer(t, signaling.Config{})
+			ts.noWS.Store(true)
+			opts := fastOptions(client.WebSocket, fallback)
+			opts.UpgradeAfter = 100 * time.Millisecond
+			a := dial(t, ts.url, opts)
+			if tr := a.Transport(); tr != fallback {
+				t.Fatalf("transport %s with WebSocket refused, want %s", tr, fallback)
+			}
+			join(t, a, "fallback")
+			b := dial(t, ts.url, fastOptions(client.Poll))
+			join(t, b, "fallback")
+			tried := ts.wsDials.Load()
+			lockstep(t, b, a, func(i, _ int) bool {
+				switch {
+				case ts.noWS.Load() && ts.wsDials.Load() > tried+1:
+					ts.noWS.Store(false) // it tried twice on the fallback: let it through now
+				case !ts.noWS.Load():
+					return a.Transport() == client.WebSocket && i > 20
+				}
+				return false
+			})
+			must(t, b.SendMessage(a.Session(), "after"))
+			if m := next[client.Message](t, a); string(m.Data) != `"after"` {
+				t.Fatalf("message after the move %s", m.Data)
+			}
+		})
 	}
 }
 
