@@ -15,8 +15,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // Config says what to check.
@@ -42,7 +40,6 @@ type Config struct {
 	sigHost string // the host signaling is reached at
 	tls     *tls.Config
 	http    *http.Client
-	ws      *websocket.Dialer
 }
 
 func (c *Config) setDefaults() {
@@ -65,7 +62,6 @@ func (c *Config) validate() (*url.URL, error) {
 	c.sigHost = u.Hostname()
 	c.tls = &tls.Config{RootCAs: c.RootCAs, MinVersion: tls.VersionTLS12}
 	c.http = &http.Client{Transport: &http.Transport{TLSClientConfig: c.tls.Clone(), Proxy: http.ProxyFromEnvironment}}
-	c.ws = &websocket.Dialer{TLSClientConfig: c.tls.Clone(), HandshakeTimeout: c.Timeout, Proxy: http.ProxyFromEnvironment}
 	return u, nil
 }
 
@@ -116,7 +112,7 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	results = append(results, checkSTUN(ctx, cfg, welcome.ICEServers)...)
 	turns, summary := checkTURN(ctx, cfg, welcome.ICEServers)
 	results = append(results, turns...)
-	results = append(results, checkCall(ctx, cfg, u, welcome.ICEServers, summary))
+	results = append(results, checkCall(ctx, cfg, u, summary))
 	return results, nil
 }
 
