@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -389,10 +390,20 @@ func (r *Engine) run(script *goredis.Script, keys []string, args ...any) *goredi
 	} else {
 		cmd = r.pipe.run(script, keys, all)
 	}
-	if err := cmd.Err(); err != nil && !errors.Is(err, goredis.Nil) && script != scriptHeartbeat {
+	if err := cmd.Err(); err != nil && !errors.Is(err, goredis.Nil) && script != scriptHeartbeat && !isTimeout(err) {
 		r.down(err)
 	}
 	return cmd
+}
+
+// isTimeout reports a call that got no answer in time. One slow answer
+// under load is no outage: refusing every join and relay until the next
+// heartbeat would turn a slow Redis into an unavailable node. The
+// heartbeat, which fails on timeouts too, decides when Redis is out of
+// reach.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }
 
 // down notes that Redis failed a call, logging it once per outage.

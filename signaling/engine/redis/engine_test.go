@@ -42,3 +42,45 @@ func newTestEngine(t *testing.T, client goredis.UniversalClient, cfg Config) *En
 	t.Cleanup(func() { eng.Close() })
 	return eng
 }
+
+// TestSlowRedisIsNoOutage: a call that times out while Redis is busy
+// fails alone; the node does not refuse everything until the next
+// heartbeat, and the next call after Redis answers again goes through.
+func TestSlowRedisIsNoOutage(t *testing.T) {
+	rs := redistest.Start(t)
+	eng := newTestEngine(t, rs.Client(t), Config{Timeout: 100 * time.Millisecond})
+	log := eng.Create(engine.SessionRecord{ID: "a", Token: "ta"})
+	slept := make(chan error, 1)
+	go func() { slept <- rs.Client(t).Do(context.Background(), "DEBUG", "SLEEP", "0.5").Err() }()
+	// Wait until Redis is inside the sleep: a PING with a short deadline
+	// goes unanswered.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		err := rs.Client(t).Ping(ctx).Err()
+		cancel()
+		if err != nil {
+			break
+		}
+		select {
+		case err := <-slept:
+			t.Fatalf("DEBUG SLEEP: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Redis never got busy")
+		}
+	}
+	if _, err := log.Append([]byte(`{}`)); err == nil {
+		t.Fatal("an append with Redis asleep succeeded")
+	}
+	if err := eng.Ready(); err != nil {
+		t.Fatalf("one slow call made the node unready: %v", err)
+	}
+	if err := <-slept; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := log.Append([]byte(`{}`)); err != nil {
+		t.Fatalf("append after Redis woke: %v", err)
+	}
+}
