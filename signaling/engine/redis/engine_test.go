@@ -49,7 +49,7 @@ func newTestEngine(t *testing.T, client goredis.UniversalClient, cfg Config) *En
 func TestSlowRedisIsNoOutage(t *testing.T) {
 	rs := redistest.Start(t)
 	eng := newTestEngine(t, rs.Client(t), Config{Timeout: 100 * time.Millisecond})
-	log := eng.Create(engine.SessionRecord{ID: "a", Token: "ta"})
+	log := eng.Create(engine.SessionRecord{ID: "a", Token: "a.ta"})
 	slept := make(chan error, 1)
 	go func() { slept <- rs.Client(t).Do(context.Background(), "DEBUG", "SLEEP", "0.5").Err() }()
 	// Wait until Redis is inside the sleep: a PING with a short deadline

@@ -16,7 +16,7 @@ func TestForward(t *testing.T) {
 	rs := redistest.Start(t)
 	a := newTestEngine(t, rs.Client(t), Config{NodeID: "a"})
 	b := newTestEngine(t, rs.Client(t), Config{NodeID: "b", Timeout: 300 * time.Millisecond})
-	rec := engine.SessionRecord{ID: "s", Token: "ts"}
+	rec := engine.SessionRecord{ID: "s", Token: "s.ts"}
 	a.Create(rec)
 	if _, err := a.Adopt(rec, &recorder{}); err != nil {
 		t.Fatal(err)

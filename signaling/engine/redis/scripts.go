@@ -17,7 +17,6 @@ import (
 //
 //	s:<id>    hash: token, owner node, room, next seq, taken, bytes, first kept seq
 //	e:<id>    list: the kept frames, seq first..next
-//	t:<token> string: the session id
 //	r:<room>  hash: member id → PeerInfo JSON
 //	ns:<node> set: the sessions a node runs
 //	nodes     sorted set: live node ids, scored by when they expire (ms, Redis clock)

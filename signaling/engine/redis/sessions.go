@@ -20,11 +20,11 @@ func (r *Engine) Create(rec engine.SessionRecord) engine.EventLog {
 
 // Find implements engine.Engine.
 func (r *Engine) Find(token string) (engine.SessionRecord, engine.EventLog, bool) {
-	if token == "" {
+	id := engine.TokenID(token)
+	if id == "" {
 		return engine.SessionRecord{}, nil, false
 	}
-	id, err := r.run(scriptFind, nil, token).Text()
-	if err != nil {
+	if _, err := r.run(scriptFind, nil, id, token).Text(); err != nil {
 		return engine.SessionRecord{}, nil, false
 	}
 	return engine.SessionRecord{ID: id, Token: token}, r.newLog(id), true

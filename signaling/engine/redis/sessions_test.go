@@ -13,7 +13,7 @@ import (
 func TestRedisMarks(t *testing.T) {
 	rs := redistest.Start(t)
 	eng := newTestEngine(t, rs.Client(t), Config{Limits: engine.ReplayLimits{Events: 16, Bytes: 1024}})
-	log := eng.Create(engine.SessionRecord{ID: "a", Token: "ta"})
+	log := eng.Create(engine.SessionRecord{ID: "a", Token: "a.ta"})
 	inRedis := func(field string) string {
 		t.Helper()
 		v, err := rs.Client(t).HGet(t.Context(), "{sb}:s:a", field).Result()

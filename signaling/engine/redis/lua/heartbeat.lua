@@ -24,14 +24,14 @@ end
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'orphans', '-inf', now, 'LIMIT', 0, 256)) do
   redis.call('ZREM', P .. 'orphans', id)
   local h = P .. 's:' .. id
-  local st = redis.call('HMGET', h, 'owner', 'room', 'token')
+  local st = redis.call('HMGET', h, 'owner', 'room')
   if st[1] == '' then
     if st[2] and st[2] ~= '' then
       local room = P .. 'r:' .. st[2]
       redis.call('HDEL', room, id)
       for _, peer in ipairs(redis.call('HKEYS', room)) do append(peer, ARGV[8] .. id .. ARGV[9]) end
     end
-    redis.call('DEL', h, P .. 'e:' .. id, P .. 't:' .. st[3])
+    redis.call('DEL', h, P .. 'e:' .. id)
   end
 end
 local live = {}
