@@ -84,3 +84,38 @@ func TestSlowRedisIsNoOutage(t *testing.T) {
 		t.Fatalf("append after Redis woke: %v", err)
 	}
 }
+
+// TestDeadNodeInBatches: a dead node's sessions reach orphans a bounded
+// batch per heartbeat, so that no script holds Redis for all of them;
+// and a node listed again under the same id starts a new set.
+func TestDeadNodeInBatches(t *testing.T) {
+	rs := redistest.Start(t)
+	c := rs.Client(t)
+	ctx := t.Context()
+	const n = 2500
+	for i := range n {
+		id := fmt.Sprintf("s%d", i)
+		c.HSet(ctx, "{sb}:s:"+id, "owner", "dead", "room", "", "next", 0, "taken", 0, "bytes", 0, "first", 1)
+		c.SAdd(ctx, "{sb}:ns:dead", id)
+	}
+	c.ZAdd(ctx, "{sb}:nodes", goredis.Z{Score: 1, Member: "dead"})
+	eng := newTestEngine(t, c, Config{NodeID: "live"}) // its first beat finds "dead"
+	orphans := func() int64 { return c.ZCard(ctx, "{sb}:orphans").Val() }
+	if got := orphans(); got != 1024 {
+		t.Fatalf("after one beat: %d orphans, want 1024", got)
+	}
+	if c.Exists(ctx, "{sb}:ns:dead").Val() != 0 {
+		t.Fatal("the dead node's set is still under its name")
+	}
+	for _, want := range []int64{2048, n} {
+		if err := eng.beat(false); err != nil {
+			t.Fatal(err)
+		}
+		if got := orphans(); got != want {
+			t.Fatalf("%d orphans, want %d", got, want)
+		}
+	}
+	if got := c.HLen(ctx, "{sb}:dying").Val(); got != 0 {
+		t.Fatalf("%d dead nodes still waiting", got)
+	}
+}

@@ -22,6 +22,8 @@ import (
 //	nodes     sorted set: live node ids, scored by when they expire (ms, Redis clock)
 //	urls      hash: node id → its public URL
 //	orphans   sorted set: sessions of dead nodes, scored by when their grace ends
+//	gone:<node>:<ms> set: a dead node's sessions not yet in orphans
+//	dying     hash: gone:… key → the dead node
 //	n:<node>  pub/sub channel: notices for the sessions a node runs
 //
 // Every key but the pub/sub channels has an owner that deletes it: a
