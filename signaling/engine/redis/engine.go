@@ -113,6 +113,7 @@ type Engine struct {
 	nodes    atomic.Pointer[[]engine.Node] // live, as of the last heartbeat
 	held     atomic.Int64                  // bytes in every inbox
 	requests atomic.Uint64                 // forwarded by this node, for their ids
+	sends    atomic.Uint64                 // sends by this node, for their ids
 
 	mu      sync.Mutex
 	local   map[string]engine.Mailbox     // sessions this node runs, by id
