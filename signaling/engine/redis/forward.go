@@ -15,6 +15,24 @@ import (
 // more) answers at once that it does not, so only a node that is gone
 // makes the caller wait, for Config.Timeout.
 func (r *Engine) Forward(rec engine.SessionRecord, request []byte) ([]byte, error) {
+	// A node that no longer runs the session may have just let it go to
+	// another (a poll moved it): ask again whoever runs it now, a few
+	// times, before this node takes it over.
+	for range forwardTries {
+		body, served, err := r.forwardOnce(rec, request)
+		if err != nil || served {
+			return body, err
+		}
+	}
+	return nil, engine.ErrNotRunning
+}
+
+// forwardTries bounds the nodes asked in turn by one Forward.
+const forwardTries = 4
+
+// forwardOnce asks the node that runs the session now. served is false
+// when that node answered that it does not run it (any more).
+func (r *Engine) forwardOnce(rec engine.SessionRecord, request []byte) (body []byte, served bool, err error) {
 	reqID := r.cfg.NodeID + "/" + strconv.FormatUint(r.requests.Add(1), 10)
 	answer := make(chan forwardAnswer, 1)
 	r.mu.Lock()
@@ -27,19 +45,16 @@ func (r *Engine) Forward(rec engine.SessionRecord, request []byte) ([]byte, erro
 	}()
 	owner, err := r.run(scriptForward, nil, rec.ID, reqID, request).Text()
 	if err != nil || owner == "" {
-		return nil, engine.ErrNotRunning
+		return nil, false, engine.ErrNotRunning
 	}
 	t := time.NewTimer(r.cfg.Timeout)
 	defer t.Stop()
 	select {
 	case a := <-answer:
-		if !a.served {
-			return nil, engine.ErrNotRunning
-		}
-		return a.body, nil
+		return a.body, a.served, nil
 	case <-t.C:
 		r.cfg.Logger.Warn("redis: a forwarded request got no answer", "session", rec.ID, "node", owner)
-		return nil, engine.ErrNotRunning
+		return nil, false, engine.ErrNotRunning
 	}
 }
 
