@@ -42,15 +42,15 @@ for i in $(seq 0 $((NODES - 1))); do
   pids+=($!)
   lpids+=($!)
 done
-# Redis is read once every session is in: two keys each at least (its
-# record and its token), and a key count unchanged for 3 s (bounded: 10
+# Redis is read once every session is in: a key each at least (its
+# record), and a key count unchanged for 3 s (bounded: 10
 # minutes). DBSIZE is O(1); KEYS would stall Redis under the very load
 # measured.
 want=$((NODES * PER_NODE))
 last=-1 same=0
 for _ in $(seq 600); do
   keys=$(redis-cli -p "$R" dbsize)
-  if [ "$keys" -ge $((want * 2 * 99 / 100)) ] && [ "$keys" = "$last" ]; then same=$((same + 1)); else same=0; fi
+  if [ "$keys" -ge $((want * 99 / 100)) ] && [ "$keys" = "$last" ]; then same=$((same + 1)); else same=0; fi
   [ "$same" -ge 3 ] && break
   last=$keys
   sleep 1
