@@ -33,6 +33,8 @@ type listeners struct {
 	http    net.Listener
 	turnUDP []net.PacketConn // empty with turnTCP nil: no bundled relay
 	turnTCP net.Listener
+	turnAlt []net.PacketConn // RFC 5780's three further sockets (-turn-alt-ip)
+	altAddr *net.UDPAddr
 }
 
 func listen(c *config) (ls listeners, err error) {
@@ -47,14 +49,47 @@ func listen(c *config) (ls listeners, err error) {
 		ls.http.Close()
 		return ls, err
 	}
-	if ls.turnTCP, err = net.Listen("tcp", c.TURNAddr); err != nil {
-		ls.http.Close()
-		for _, pc := range ls.turnUDP {
-			pc.Close()
-		}
+	if ls.turnTCP, err = net.Listen("tcp", c.TURNAddr); err == nil && c.TURNAltIP != "" {
+		err = ls.listenAlt(c, buffer)
+	}
+	if err != nil {
+		ls.close()
 		return ls, err
 	}
 	return ls, nil
+}
+
+// listenAlt binds RFC 5780's further sockets: -turn's address on the next
+// port, and -turn-alt-ip on both ports (as coturn's alt-listening-ip).
+func (ls *listeners) listenAlt(c *config, buffer int) error {
+	primary := ls.turnUDP[0].LocalAddr().(*net.UDPAddr)
+	altPort := primary.Port + 1
+	for _, a := range []*net.UDPAddr{
+		{IP: primary.IP, Port: altPort},
+		{IP: net.ParseIP(c.TURNAltIP), Port: primary.Port},
+		{IP: net.ParseIP(c.TURNAltIP), Port: altPort},
+	} {
+		conns, err := turn.ListenUDP("udp4", a.String(), 1, buffer, slog.Default())
+		if err != nil {
+			return fmt.Errorf("RFC 5780 socket: %w", err)
+		}
+		ls.turnAlt = append(ls.turnAlt, conns[0])
+		ls.altAddr = a
+	}
+	return nil
+}
+
+// close releases what listen bound, after a failure part-way.
+func (ls *listeners) close() {
+	if ls.http != nil {
+		ls.http.Close()
+	}
+	if ls.turnTCP != nil {
+		ls.turnTCP.Close()
+	}
+	for _, pc := range append(ls.turnUDP, ls.turnAlt...) {
+		pc.Close()
+	}
 }
 
 // run serves until ctx ends, then shuts down within c.ShutdownTimeout.
@@ -65,7 +100,7 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger, reload 
 	var relay *turn.Server
 	if len(ls.turnUDP) > 0 {
 		tc := turn.Config{
-			UDP: ls.turnUDP, TCP: []net.Listener{ls.turnTCP},
+			UDP: ls.turnUDP, TCP: []net.Listener{ls.turnTCP}, AltUDP: ls.turnAlt, AltAddr: ls.altAddr,
 			PublicIP:          c.publicIP,
 			RelayBindAddress:  c.RelayBind,
 			RelayPortMin:      c.relayMin,

@@ -66,6 +66,7 @@ func startLabServer(t *testing.T, l *natlab.Lab, extra ...string) *labServer {
 	args := append([]string{
 		"-http", natlab.Pub.String() + ":443",
 		"-turn", natlab.Pub.String() + ":3478",
+		"-turn-alt-ip", natlab.Alt.String(),
 		"-public-ip", natlab.Pub.String(),
 		"-turn-secret", s.secret,
 		"-turn-allowed-peer-ip", "198.18.0.0/15",
