@@ -128,4 +128,3 @@ func discoverFrom(ctx context.Context, ns string) (stun.NATReport, error) {
 		Listen: func() (net.PacketConn, error) { return n.ListenPacket("udp4", "0.0.0.0:0") },
 	})
 }
-
