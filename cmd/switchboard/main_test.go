@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"testing"
 
@@ -16,5 +17,20 @@ func TestMain(m *testing.M) {
 		main()
 		os.Exit(0)
 	}
-	goleak.VerifyTestMain(m)
+	// Before any test verifies a certificate: Go reads the system roots
+	// once per process, and pion's TURN-over-TLS client only trusts those.
+	removeLabCA, err := trustLabCertificate()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "NAT lab certificate:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	removeLabCA()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak: errors on successful test run:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }

@@ -23,12 +23,14 @@ var checkVerdict = map[string]struct {
 	"eim-apdf": {"NAT behaviour", "except with peers behind a symmetric NAT", true},
 	"apdm":     {"NAT behaviour", "Symmetric NAT: direct calls will fail", true},
 	"tcp-only": {"TURN over UDP to " + natlab.Pub.String(), "UDP is blocked on the way to the relay: calls from here will use TURN over TCP or TLS, expect higher latency", false},
+	"tcp443":   {"TURN over UDP to " + natlab.Pub.String(), "UDP is blocked on the way to the relay: calls from here will use TURN over TLS, expect higher latency", false},
 }
 
 // TestNATCheck runs `switchboard check` (this binary) in every client
 // network of the lab: each gets the verdict and hint its router calls for,
-// and a relay-only call that connects; only a network without UDP has
-// failing lines (STUN and TURN over UDP), and TURN over TCP passes there.
+// and a relay-only call that connects; only the networks without UDP have
+// failing lines (STUN, TURN over UDP, and TCP 3478 where only 443 is
+// open), and TURN over TCP, or over TLS on the HTTPS port, passes there.
 func TestNATCheck(t *testing.T) {
 	l := natlab.Start(t)
 	srv := startLabServer(t, l)
@@ -38,14 +40,11 @@ func TestNATCheck(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	for _, n := range l.Networks {
-		want, ok := checkVerdict[n.Behaviour]
-		if !ok {
-			continue // TURN over TLS on 443: not handed out yet
-		}
+		want := checkVerdict[n.Behaviour]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cmd := l.Command(l.ClientNS(n.Name), exe, "check", "-json", "-timeout", "5s", srv.httpURL)
+			cmd := l.Command(l.ClientNS(n.Name), exe, "check", "-json", srv.httpURL)
 			cmd.Env = append(os.Environ(), runMainEnv+"=1")
 			out, _ := cmd.Output()
 			var report struct {
@@ -72,10 +71,12 @@ func TestNATCheck(t *testing.T) {
 			if r := byName["Relay-only call between two peers"]; !r.OK {
 				t.Errorf("%s: relay-only call: %s (%s)", n.Name, r.Detail, r.Hint)
 			}
-			if !n.UDP() {
-				if r := byName["TURN over TCP "+natlab.Pub.String()+":3478"]; !r.OK {
-					t.Errorf("%s: TURN over TCP: %s (%s)", n.Name, r.Detail, r.Hint)
-				}
+			stream := "TURN over TLS " + natlab.Pub.String() + ":443" // the HTTPS port
+			if n.Behaviour == "tcp-only" {
+				stream = "TURN over TCP " + natlab.Pub.String() + ":3478"
+			}
+			if r := byName[stream]; !r.OK {
+				t.Errorf("%s: %s: %s (%s)", n.Name, stream, r.Detail, r.Hint)
 			}
 			t.Logf("%s (%s): %s: %s %s", n.Name, n.Behaviour, want.line, v.Detail, v.Hint)
 		}()

@@ -44,16 +44,30 @@ func wantRelayProto(n natlab.Network) string {
 	return "udp"
 }
 
-// labHasTURNTLS: the server hands out TURN over TLS on 443, the only way
-// out of the "tls" network. Until it does, that network sits the matrix out.
-const labHasTURNTLS = false
-
 // callOutcome is one row of the measured matrix.
 type callOutcome struct {
 	a, b natlab.Network
 	ends [2]pairEnd
 	took time.Duration
 	err  error
+}
+
+// problem says how the call missed theory, "" when it did not.
+func (o callOutcome) problem() string {
+	if o.err != nil {
+		return o.err.Error()
+	}
+	if got, want := o.path(), expectedPath(o.a, o.b); got != want {
+		return fmt.Sprintf("%s (%s, %s), want %s", got, o.ends[0], o.ends[1], want)
+	}
+	for k, n := range []natlab.Network{o.a, o.b} {
+		if e := o.ends[k]; e.Local == "relay" && e.RelayProto != wantRelayProto(n) {
+			return fmt.Sprintf("%s reached the relay over %s, want %s", n.Name, e.RelayProto, wantRelayProto(n))
+		} else if !n.UDP() && e.Local != "relay" {
+			return fmt.Sprintf("%s has no UDP but its pair is %s", n.Name, e)
+		}
+	}
+	return ""
 }
 
 func (o callOutcome) path() string {
@@ -71,12 +85,7 @@ func (o callOutcome) path() string {
 func TestNATCallMatrix(t *testing.T) {
 	l := natlab.Start(t)
 	srv := startLabServer(t, l)
-	var nets []natlab.Network
-	for _, n := range l.Networks {
-		if n.Behaviour != "tcp443" || labHasTURNTLS {
-			nets = append(nets, n)
-		}
-	}
+	nets := l.Networks
 	var jobs []callOutcome
 	for i, a := range nets {
 		for _, b := range nets[i+1:] {
@@ -102,23 +111,28 @@ func TestNATCallMatrix(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	for _, j := range jobs {
-		name := j.a.Name + "↔" + j.b.Name
-		if j.err != nil {
-			t.Errorf("%s: %v", name, j.err)
+	// A call that missed its theory in the crowd gets one more try, alone:
+	// ICE's choice is a race of timers, and a loaded machine (load average
+	// 30 on two cores here) can make a working direct pair lose it. What
+	// no NAT allows never happens on a retry; what they allow must then.
+	retried := 0
+	for i := range jobs {
+		j := &jobs[i]
+		if j.problem() == "" {
 			continue
 		}
-		if got, want := j.path(), expectedPath(j.a, j.b); got != want {
-			t.Errorf("%s: %s (%s, %s), want %s", name, got, j.ends[0], j.ends[1], want)
-		}
-		for k, n := range []natlab.Network{j.a, j.b} {
-			if e := j.ends[k]; e.Local == "relay" && e.RelayProto != wantRelayProto(n) {
-				t.Errorf("%s: %s reached the relay over %s, want %s", name, n.Name, e.RelayProto, wantRelayProto(n))
-			} else if !n.UDP() && e.Local != "relay" {
-				t.Errorf("%s: %s has no UDP but its pair is %s", name, n.Name, e)
-			}
+		retried++
+		t.Logf("%s↔%s: %s; calling again alone", j.a.Name, j.b.Name, j.problem())
+		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+		start := time.Now()
+		j.ends, j.err = labCall(ctx, l, srv, fmt.Sprintf("r%d", i), j.a.Name, j.b.Name)
+		j.took = time.Since(start)
+		cancel()
+		if p := j.problem(); p != "" {
+			t.Errorf("%s↔%s: %s", j.a.Name, j.b.Name, p)
 		}
 	}
+	t.Logf("%d calls, %d called again", len(jobs), retried)
 	t.Log("measured matrix (docs/nat.md):\n" + matrixTable(nets, jobs))
 	if t.Failed() {
 		t.Logf("switchboard log:\n%s", srv.log)

@@ -15,6 +15,10 @@ import (
 	"github.com/switchboard-rtc/switchboard/cmd/switchboard/internal/natlab"
 )
 
+// relayAcceptanceWait is how long lab peers try direct pairs before they
+// may settle on the relay.
+const relayAcceptanceWait = 5 * time.Second
+
 // labPeer is a pion peer in one of the lab's client networks: its
 // signaling WebSocket and its ICE sockets all live in that network's
 // namespace, in this process. Its methods return errors rather than
@@ -139,6 +143,14 @@ func (p *labPeer) join(ctx context.Context, room string) error {
 	se.SetNet(p.net)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeTCP4})
+	// A relay pair may be chosen only after direct checks have had time to
+	// get through both NATs, even on a loaded machine: pion's 2 s let a
+	// relay win a race with a direct pair that works (full↔sym, 2 runs in
+	// 4). The matrix tests what the NATs allow, not that race. A peer-
+	// reflexive remote waits as long: it may be the other side's relayed
+	// address seen through its checks (full↔port chose one so).
+	se.SetRelayAcceptanceMinWait(relayAcceptanceWait)
+	se.SetPrflxAcceptanceMinWait(relayAcceptanceWait)
 	api := webrtc.NewAPI(webrtc.WithSettingEngine(se))
 	if p.pc, err = api.NewPeerConnection(webrtc.Configuration{ICEServers: servers}); err != nil {
 		return err

@@ -50,10 +50,10 @@ func (s *syncBuffer) String() string {
 }
 
 // startLabServer runs this test binary as switchboard in the lab's public
-// namespace: signaling on 198.18.0.1:443 (the one port the locked-down
-// networks reach), the bundled relay on :3478 with its RFC 5780 alternate
-// on 198.18.0.2, relaying to the lab's addresses only because
-// -turn-allowed-peer-ip says so. extra flags go last.
+// namespace: HTTPS signaling and TURN over TLS on 198.18.0.1:443 (the one
+// port the locked-down networks reach), the bundled relay on :3478 with
+// its RFC 5780 alternate on 198.18.0.2, relaying to the lab's addresses
+// only because -turn-allowed-peer-ip says so. extra flags go last.
 func startLabServer(t *testing.T, l *natlab.Lab, extra ...string) *labServer {
 	t.Helper()
 	exe, err := os.Executable()
@@ -61,8 +61,8 @@ func startLabServer(t *testing.T, l *natlab.Lab, extra ...string) *labServer {
 		t.Fatal(err)
 	}
 	s := &labServer{secret: randomSecret(), log: &syncBuffer{}}
-	s.httpURL = "http://" + natlab.Pub.String() + ":443"
-	s.wsURL = "ws://" + natlab.Pub.String() + ":443/v1/ws"
+	s.httpURL = "https://" + natlab.Pub.String() + ":443"
+	s.wsURL = "wss://" + natlab.Pub.String() + ":443/v1/ws"
 	args := append([]string{
 		"-http", natlab.Pub.String() + ":443",
 		"-turn", natlab.Pub.String() + ":3478",
@@ -70,6 +70,7 @@ func startLabServer(t *testing.T, l *natlab.Lab, extra ...string) *labServer {
 		"-public-ip", natlab.Pub.String(),
 		"-turn-secret", s.secret,
 		"-turn-allowed-peer-ip", "198.18.0.0/15",
+		"-tls-cert", labCertFile, "-tls-key", labKeyFile,
 		"-memory-trim=false",
 		"-shutdown-timeout", "2s",
 	}, extra...)

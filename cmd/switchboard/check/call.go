@@ -87,7 +87,12 @@ func joinPeer(ctx context.Context, cfg Config, u *url.URL, ice []webrtc.ICEServe
 		p.close()
 		return nil, fmt.Errorf("join: %w", err)
 	}
-	if p.pc, err = webrtc.NewPeerConnection(webrtc.Configuration{ICEServers: ice, ICETransportPolicy: webrtc.ICETransportPolicyRelay}); err != nil {
+	api, err := peerAPI(cfg)
+	if err != nil {
+		p.close()
+		return nil, err
+	}
+	if p.pc, err = api.NewPeerConnection(webrtc.Configuration{ICEServers: ice, ICETransportPolicy: webrtc.ICETransportPolicyRelay}); err != nil {
 		p.close()
 		return nil, err
 	}

@@ -213,7 +213,7 @@ func checkTURN(ctx context.Context, cfg Config, servers []iceServer, udpSilent m
 	var sum turnSummary
 	// Per relay host: UDP that got no answer where TCP or TLS allocated
 	// means UDP is blocked on the way, not that the relay is down.
-	udpNoAlloc, streamOK := map[string]bool{}, map[string]bool{}
+	udpNoAlloc, streamOK := map[string]bool{}, map[string][]string{} // host → "TCP", "TLS" that worked
 	for _, t := range targets {
 		host, _, _ := net.SplitHostPort(t.u.host)
 		r, got := allocate(ctx, cfg, t.u, t.user, t.password, udpSilent[host])
@@ -230,13 +230,13 @@ func checkTURN(ctx context.Context, cfg Config, servers []iceServer, udpSilent m
 		case t.u.transportName() == "UDP" && silent:
 			udpNoAlloc[host] = true
 		case t.u.transportName() != "UDP" && r.OK:
-			streamOK[host] = true
+			streamOK[host] = append(streamOK[host], t.u.transportName())
 		}
 	}
 	for host := range udpNoAlloc {
-		if streamOK[host] {
-			results = append(results, fail("TURN over UDP to "+host, "UDP is blocked on the way to the relay: calls from here will use TURN over TCP or TLS, expect higher latency. Open the relay's UDP port if that is not on purpose.",
-				"no answer over UDP while TCP/TLS allocated"))
+		if ok := streamOK[host]; len(ok) > 0 {
+			results = append(results, fail("TURN over UDP to "+host, "UDP is blocked on the way to the relay: calls from here will use TURN over "+strings.Join(ok, " or ")+", expect higher latency. Open the relay's UDP port if that is not on purpose.",
+				"no answer over UDP while %s allocated", strings.Join(ok, " and ")))
 		}
 	}
 	return results, sum

@@ -3,6 +3,7 @@ package natlab
 import (
 	"context"
 	"net"
+	"time"
 
 	"github.com/pion/transport/v5"
 	"github.com/pion/transport/v5/stdnet"
@@ -63,9 +64,24 @@ func (n *Net) DialUDP(network string, laddr, raddr *net.UDPAddr) (transport.UDPC
 	return in(n.ns, func() (transport.UDPConn, error) { return n.Net.DialUDP(network, laddr, raddr) })
 }
 
-// DialTCP connects from inside the namespace.
+// dialTimeout bounds a TCP connect: the lab's firewalls drop what they
+// refuse, and pion dials TURN over TCP without a deadline (a peer's Close
+// would wait out the kernel's two minutes of SYN retries).
+const dialTimeout = 5 * time.Second
+
+// DialTCP connects from inside the namespace, giving up after dialTimeout.
 func (n *Net) DialTCP(network string, laddr, raddr *net.TCPAddr) (transport.TCPConn, error) {
-	return in(n.ns, func() (transport.TCPConn, error) { return n.Net.DialTCP(network, laddr, raddr) })
+	return in(n.ns, func() (transport.TCPConn, error) {
+		d := net.Dialer{Timeout: dialTimeout}
+		if laddr != nil {
+			d.LocalAddr = laddr
+		}
+		c, err := d.Dial(network, raddr.String())
+		if err != nil {
+			return nil, err
+		}
+		return c.(*net.TCPConn), nil
+	})
 }
 
 // DialContext connects from inside the namespace: a net.Dialer's
