@@ -281,7 +281,8 @@ func allocate(ctx context.Context, cfg Config, u iceURL, user, password string, 
 		}
 		hint := silentHint(ctx, cfg, u, fmt.Sprintf("Nothing accepts connections on %s: the port is closed or filtered, or the server advertises an address this machine cannot reach (check -public-ip / external-ip).", u.host))
 		if u.secure {
-			hint = "TURN over TLS needs port 5349 (tls-listening-port) open. " + hint
+			_, port, _ := net.SplitHostPort(u.host)
+			hint = "TURN over TLS needs TCP port " + port + " open (tls-listening-port, or the HTTPS port of a switchboard with -tls-cert). " + hint
 		}
 		return fail(name, hint, "%v", err), nothing
 	}
