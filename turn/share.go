@@ -6,8 +6,10 @@ import (
 	"crypto/tls"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,6 +19,12 @@ const ALPNTURN = "stun.turn"
 // shareHandshakeTimeout bounds a connection's TLS handshake and, without
 // ALPN, the wait for its first byte: until then it holds a goroutine.
 const shareHandshakeTimeout = 10 * time.Second
+
+// maxHandshakesPerIP caps the connections one source (IPv6 by /64) may
+// have handshaking at once: before the handshake neither the HTTP
+// server's nor the relay's per-address limit sees them. Past it a new
+// connection is closed at once.
+const maxHandshakesPerIP = 32
 
 // SharedTLS terminates TLS on one listener (the HTTPS port) and splits its
 // connections between HTTP and TURN: networks that let only TCP 443 out
@@ -32,9 +40,15 @@ type SharedTLS struct {
 
 	mu      sync.Mutex
 	pending map[net.Conn]struct{} // connections still handshaking
+	perIP   map[netip.Addr]int    // of them, per source
+	refused atomic.Uint64
 	closed  bool
 	wg      sync.WaitGroup
 }
+
+// Refused counts connections closed unhandshaken because their source had
+// maxHandshakesPerIP under way.
+func (s *SharedTLS) Refused() uint64 { return s.refused.Load() }
 
 // ShareTLS starts splitting ln's connections. cfg serves the certificate;
 // its NextProtos get stun.turn added (and h2, http/1.1 when it has none).
@@ -47,7 +61,7 @@ func ShareTLS(ln net.Listener, cfg *tls.Config) *SharedTLS {
 	if !slices.Contains(cfg.NextProtos, ALPNTURN) {
 		cfg.NextProtos = append(cfg.NextProtos, ALPNTURN)
 	}
-	s := &SharedTLS{ln: ln, cfg: cfg, pending: map[net.Conn]struct{}{}}
+	s := &SharedTLS{ln: ln, cfg: cfg, pending: map[net.Conn]struct{}{}, perIP: map[netip.Addr]int{}}
 	s.http = newChanListener(ln.Addr(), s.Close)
 	s.turn = newChanListener(ln.Addr(), nil)
 	s.wg.Add(1)
@@ -98,12 +112,20 @@ func (s *SharedTLS) accept() {
 			}
 			return
 		}
+		ip := sourceKey(c.RemoteAddr())
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
 			c.Close()
 			return
 		}
+		if s.perIP[ip] >= maxHandshakesPerIP {
+			s.mu.Unlock()
+			s.refused.Add(1)
+			c.Close()
+			continue
+		}
+		s.perIP[ip]++
 		s.pending[c] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
@@ -115,8 +137,12 @@ func (s *SharedTLS) accept() {
 func (s *SharedTLS) sort(raw net.Conn) {
 	defer s.wg.Done()
 	conn, turn := s.classify(raw)
+	ip := sourceKey(raw.RemoteAddr())
 	s.mu.Lock()
 	delete(s.pending, raw)
+	if s.perIP[ip]--; s.perIP[ip] <= 0 {
+		delete(s.perIP, ip)
+	}
 	closed := s.closed
 	s.mu.Unlock()
 	if conn == nil || closed {

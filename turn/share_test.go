@@ -157,3 +157,53 @@ func TestSharedTLSCloseEndsHandshakes(t *testing.T) {
 		t.Fatalf("TURN side after close: %v", err)
 	}
 }
+
+// TestSharedTLSCapsHandshakesPerSource: one source may hold
+// maxHandshakesPerIP connections unhandshaken; the next is closed at once
+// and counted, and another source is unaffected.
+func TestSharedTLSCapsHandshakesPerSource(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
+	writeCert(t, cert, key)
+	certs, err := NewCertReloader(cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	share := ShareTLS(ln, certs.TLSConfig())
+	defer share.Close()
+	var idle []net.Conn
+	defer func() {
+		for _, c := range idle {
+			c.Close()
+		}
+	}()
+	for range maxHandshakesPerIP {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		idle = append(idle, c)
+	}
+	over, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer over.Close()
+	_ = over.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := over.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("connection past the cap: read %v, want EOF (closed at once)", err)
+	}
+	if share.Refused() != 1 {
+		t.Fatalf("refused %d, want 1", share.Refused())
+	}
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, Timeout: 5 * time.Second}
+	other, err := tls.DialWithDialer(d, "tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // self-signed test cert
+	if err != nil {
+		t.Fatalf("another source: %v", err)
+	}
+	other.Close()
+}
