@@ -118,7 +118,9 @@ up() {
   local lab=$1 n=0 entry net behaviour pub=$1-pub r c
   [ -z "$(lab_namespaces "$lab")" ] || die "lab $lab exists: natlab.sh down $lab first"
   command -v nft >/dev/null || die "nft not found (apt-get install nftables)"
+  # A failure or an interrupt half-way leaves nothing behind.
   trap 'down "$lab"' ERR
+  trap 'down "$lab"; exit 130' INT TERM
   mkdir -p "$RUN_DIR"
   echo "${NATLAB_OWNER:-$$}" >"$RUN_DIR/$lab.owner"
   ip netns add "$pub"
@@ -151,7 +153,7 @@ up() {
     ip -n "$c" route add default via "198.19.$n.1"
     nft_rules "$net" "$behaviour" "$n" | ip netns exec "$r" nft -f -
   done
-  trap - ERR
+  trap - ERR INT TERM
   echo "lab $lab up: switchboard's namespace $pub (198.18.0.1, 198.18.0.2); client namespaces $lab-c-NET for NET in: $(nets | cut -d" " -f1 | tr "\n" " ")"
 }
 
