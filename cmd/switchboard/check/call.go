@@ -54,9 +54,15 @@ func joinCaller(ctx context.Context, cfg Config, u *url.URL, room string, callNe
 	if err != nil {
 		return nil, fmt.Errorf("signaling: %w", err)
 	}
+	api, err := peerAPI(cfg) // connects to TURN over TCP give up after cfg.Timeout
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
 	cl := &caller{c: c, opened: make(chan *webrtc.DataChannel, 1)}
 	cl.room, err = call.Join(ctx, c, room, client.JoinOptions{Name: "check", Token: cfg.JoinToken}, call.Config{
 		Configuration: webrtc.Configuration{ICETransportPolicy: webrtc.ICETransportPolicyRelay},
+		API:           api,
 		DataOnly:      true, CallNewcomers: callNewcomers,
 		Setup: func(p *call.Peer) error { return setup(cl, p) },
 	})

@@ -89,8 +89,8 @@ func fail(check, hint, detail string, args ...any) Result {
 }
 
 // Run performs every check in order: TLS, each signaling channel, the ICE
-// servers handed out, STUN, TURN per transport, then a relay-only call
-// between two peers through the server.
+// servers handed out, STUN, the NAT this machine is behind, TURN per
+// transport, then a relay-only call between two peers through the server.
 func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	cfg.setDefaults()
 	u, err := cfg.validate()
@@ -109,8 +109,10 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 			"no channel gave a welcome")), nil
 	}
 	results = append(results, checkICEServers(welcome))
-	results = append(results, checkSTUN(ctx, cfg, welcome.ICEServers)...)
-	turns, summary := checkTURN(ctx, cfg, welcome.ICEServers)
+	stuns := checkSTUN(ctx, cfg, welcome.ICEServers)
+	results = append(results, stuns...)
+	results = append(results, checkNAT(ctx, cfg, welcome.ICEServers)...)
+	turns, summary := checkTURN(ctx, cfg, welcome.ICEServers, udpSilentHosts(stuns))
 	results = append(results, turns...)
 	results = append(results, checkCall(ctx, cfg, u, summary))
 	return results, nil
