@@ -208,6 +208,20 @@ func (tb *tab) problemLines() []string {
 	return append([]string(nil), tb.problems...)
 }
 
+// networkErrors are the console's failed requests (a 4xx or 5xx answer,
+// logged by Chromium as a network error) to URLs containing path.
+func (tb *tab) networkErrors(path string) []string {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	var lines []string
+	for _, line := range tb.console {
+		if strings.Contains(line, "log.error network") && strings.Contains(line, path) {
+			lines = append(lines, line)
+		}
+	}
+	return lines
+}
+
 func (tb *tab) close() {
 	tb.mu.Lock()
 	tb.closed = true

@@ -24,8 +24,8 @@ import (
 const testTimeout = 10 * time.Second
 
 // fakeSignaling is just enough of the server for one echo peer: it
-// welcomes it, takes its join and hands the socket to the test, which
-// then plays the requester.
+// welcomes it, takes its join, answers joined and hands the socket to
+// the test, which then plays the requester.
 func fakeSignaling(t *testing.T) (url string, conns <-chan *websocket.Conn) {
 	t.Helper()
 	ch := make(chan *websocket.Conn, 1)
@@ -40,7 +40,8 @@ func fakeSignaling(t *testing.T) (url string, conns <-chan *websocket.Conn) {
 			return
 		}
 		var join map[string]any
-		if ws.ReadJSON(&join) != nil || join["type"] != "join" {
+		if ws.ReadJSON(&join) != nil || join["type"] != "join" ||
+			ws.WriteJSON(map[string]any{"type": "joined", "room": join["room"], "peers": []any{}, "iceServers": []any{}, "re": join["id"]}) != nil {
 			ws.Close()
 			return
 		}

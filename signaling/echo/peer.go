@@ -100,12 +100,16 @@ func runPeer(ctx context.Context, cfg Config, room, requester string, relayOnly 
 	if err := p.send(join); err != nil {
 		return outcomeFailed, err
 	}
+	joined, err := p.awaitJoined()
+	if err != nil {
+		return outcomeFailed, err
+	}
 	policy := webrtc.ICETransportPolicyAll
 	if relayOnly {
 		policy = webrtc.ICETransportPolicyRelay
 	}
 	api := webrtc.NewAPI(webrtc.WithSettingEngine(settingEngine(cfg)))
-	if p.pc, err = api.NewPeerConnection(webrtc.Configuration{ICEServers: welcome.ICEServers, ICETransportPolicy: policy}); err != nil {
+	if p.pc, err = api.NewPeerConnection(webrtc.Configuration{ICEServers: joined.ICEServers, ICETransportPolicy: policy}); err != nil {
 		return outcomeFailed, err
 	}
 	p.wire()
@@ -122,6 +126,25 @@ func runPeer(ctx context.Context, cfg Config, room, requester string, relayOnly 
 		return outcomeUnused, err
 	}
 	return outcomeFailed, err
+}
+
+// awaitJoined reads the reply to the peer's join: the joined event, whose
+// ICE servers carry the TURN credentials (welcome has STUN only). Nothing
+// of the requester's can come first: it learns the peer's id from the
+// peer-joined that follows this joined.
+func (p *peer) awaitJoined() (frame, error) {
+	for {
+		var f frame
+		if err := p.ws.ReadJSON(&f); err != nil {
+			return f, fmt.Errorf("%w (%v)", errNotJoined, err)
+		}
+		switch f.Type {
+		case "joined":
+			return f, nil
+		case "error":
+			return f, fmt.Errorf("%w: %s: %s", errNotJoined, f.Code, f.Message)
+		}
+	}
 }
 
 // wire sets the peer connection's callbacks: candidates go to the

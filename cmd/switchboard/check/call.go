@@ -21,15 +21,15 @@ import (
 // its own join one fresh room and call each other. Either way it proves
 // the whole path: signaling relays, credentials the relay accepts, relay
 // addresses reachable, and the relay letting allocations talk.
-func checkCall(ctx context.Context, cfg Config, u *url.URL, servers []iceServer, relays turnSummary) Result {
+func checkCall(ctx context.Context, cfg Config, u *url.URL, relays turnSummary) Result {
 	ctx, cancel := context.WithTimeout(ctx, 3*cfg.Timeout)
 	defer cancel()
 	start := time.Now()
 	name := "Relay-only call to the echo peer"
-	rtt, err := callEcho(ctx, cfg, u, servers)
+	rtt, err := callEcho(ctx, cfg, u)
 	if errors.Is(err, errEchoOff) || errors.Is(err, errEchoBusy) {
 		name = "Relay-only call between two peers"
-		rtt, err = callPair(ctx, cfg, u, servers)
+		rtt, err = callPair(ctx, cfg, u)
 	}
 	if err != nil {
 		return fail(name, relays.callHint(), "%v", err)
@@ -64,30 +64,17 @@ func (p *peer) close() {
 	}
 }
 
-// joinPeer opens a session (WebSocket, else polling), joins room and
-// makes a relay-only peer connection that sends its candidates to
-// p.other once that is set.
-func joinPeer(ctx context.Context, cfg Config, u *url.URL, ice []webrtc.ICEServer, room string) (*peer, error) {
+// joinPeer opens a session in room (openRoom) and makes a relay-only
+// peer connection, with the TURN credentials of its joined event, that
+// sends its candidates to p.other once that is set.
+func joinPeer(ctx context.Context, cfg Config, u *url.URL, room string) (*peer, error) {
 	p := &peer{}
-	sig, w, err := openWS(ctx, cfg, u)
-	if err != nil {
-		if sig, w, err = openPoll(ctx, cfg, u); err != nil {
-			return nil, fmt.Errorf("signaling: %w", err)
-		}
+	var servers []iceServer
+	var err error
+	if p.sig, p.id, servers, err = openRoom(ctx, cfg, u, room); err != nil {
+		return nil, err
 	}
-	p.sig, p.id = sig, w.Session
-	join := map[string]any{"type": "join", "room": room, "name": "check", "id": 1}
-	if cfg.JoinToken != "" {
-		join["token"] = cfg.JoinToken
-	}
-	if err := p.send(join); err == nil {
-		err = expect(ctx, p.sig, "joined")
-	}
-	if err != nil {
-		p.close()
-		return nil, fmt.Errorf("join: %w", err)
-	}
-	if p.pc, err = webrtc.NewPeerConnection(webrtc.Configuration{ICEServers: ice, ICETransportPolicy: webrtc.ICETransportPolicyRelay}); err != nil {
+	if p.pc, err = webrtc.NewPeerConnection(webrtc.Configuration{ICEServers: webrtcServers(servers), ICETransportPolicy: webrtc.ICETransportPolicyRelay}); err != nil {
 		p.close()
 		return nil, err
 	}
@@ -97,6 +84,52 @@ func joinPeer(ctx context.Context, cfg Config, u *url.URL, ice []webrtc.ICEServe
 		}
 	})
 	return p, nil
+}
+
+// openRoom opens a session (WebSocket, else polling) and joins room. It
+// returns the session's ICE servers from the joined event: TURN
+// credentials are handed out only to a session in a room.
+func openRoom(ctx context.Context, cfg Config, u *url.URL, room string) (sig sigConn, id string, servers []iceServer, err error) {
+	sig, w, err := openWS(ctx, cfg, u)
+	if err != nil {
+		if sig, w, err = openPoll(ctx, cfg, u); err != nil {
+			return nil, "", nil, fmt.Errorf("signaling: %w", err)
+		}
+	}
+	join := map[string]any{"type": "join", "room": room, "name": "check", "id": 1}
+	if cfg.JoinToken != "" {
+		join["token"] = cfg.JoinToken
+	}
+	var raw json.RawMessage
+	if err = sig.send(join); err == nil {
+		raw, err = expect(ctx, sig, "joined")
+	}
+	var joined struct {
+		ICEServers []iceServer `json:"iceServers"`
+	}
+	if err == nil {
+		err = json.Unmarshal(raw, &joined)
+	}
+	if err != nil {
+		_ = sig.send(map[string]any{"type": "bye"})
+		sig.close()
+		return nil, "", nil, fmt.Errorf("join: %w", err)
+	}
+	return sig, w.Session, joined.ICEServers, nil
+}
+
+// roomServers are the ICE servers a session gets once in a room (a fresh
+// one of its own, left at once): what a call would use.
+func roomServers(ctx context.Context, cfg Config, u *url.URL) ([]iceServer, error) {
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	sig, _, servers, err := openRoom(ctx, cfg, u, randomRoom())
+	if err != nil {
+		return nil, err
+	}
+	_ = sig.send(map[string]any{"type": "bye"})
+	sig.close()
+	return servers, nil
 }
 
 func randomRoom() string {
@@ -114,8 +147,8 @@ func webrtcServers(servers []iceServer) []webrtc.ICEServer {
 }
 
 // callEcho calls the server's echo peer; errEchoOff when it runs none.
-func callEcho(ctx context.Context, cfg Config, u *url.URL, servers []iceServer) (time.Duration, error) {
-	a, err := joinPeer(ctx, cfg, u, webrtcServers(servers), randomRoom())
+func callEcho(ctx context.Context, cfg Config, u *url.URL) (time.Duration, error) {
+	a, err := joinPeer(ctx, cfg, u, randomRoom())
 	if err != nil {
 		return 0, err
 	}
@@ -162,14 +195,14 @@ func echoRefusal(code, message string) error {
 }
 
 // callPair calls between two peers of the check's own.
-func callPair(ctx context.Context, cfg Config, u *url.URL, servers []iceServer) (time.Duration, error) {
-	room, ice := randomRoom(), webrtcServers(servers)
-	a, err := joinPeer(ctx, cfg, u, ice, room)
+func callPair(ctx context.Context, cfg Config, u *url.URL) (time.Duration, error) {
+	room := randomRoom()
+	a, err := joinPeer(ctx, cfg, u, room)
 	if err != nil {
 		return 0, err
 	}
 	defer a.close()
-	b, err := joinPeer(ctx, cfg, u, ice, room)
+	b, err := joinPeer(ctx, cfg, u, room)
 	if err != nil {
 		return 0, err
 	}
@@ -310,12 +343,13 @@ func (p *peer) flushCandidates() {
 	p.pending = nil
 }
 
-// expect reads events until one of type want, or an error event.
-func expect(ctx context.Context, c sigConn, want string) error {
+// expect reads events until one of type want, which it returns, or an
+// error event.
+func expect(ctx context.Context, c sigConn, want string) (json.RawMessage, error) {
 	for {
 		raw, err := c.recv(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		var m struct{ Type, Code, Message string }
 		if json.Unmarshal(raw, &m) != nil {
@@ -323,9 +357,9 @@ func expect(ctx context.Context, c sigConn, want string) error {
 		}
 		switch m.Type {
 		case want:
-			return nil
+			return raw, nil
 		case "error":
-			return fmt.Errorf("%s: %s", m.Code, m.Message)
+			return nil, fmt.Errorf("%s: %s", m.Code, m.Message)
 		}
 	}
 }

@@ -15,13 +15,12 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// welcome is what the checks need from the server's first event.
+// welcome is what the checks need from the server's first event (its
+// iceServers are STUN only: the checks take theirs from joined).
 type welcome struct {
-	Type       string      `json:"type"`
-	Session    string      `json:"session"`
-	Token      string      `json:"token"`
-	ICEServers []iceServer `json:"iceServers"`
-	TTL        int         `json:"ttl"`
+	Type    string `json:"type"`
+	Session string `json:"session"`
+	Token   string `json:"token"`
 }
 
 type iceServer struct {

@@ -112,12 +112,28 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		return append(results, fail("ICE servers", "Fix signaling first: nothing below can be checked without a session.",
 			"no channel gave a welcome")), nil
 	}
-	results = append(results, checkICEServers(welcome))
-	results = append(results, checkSTUN(ctx, cfg, welcome.ICEServers)...)
-	turns, summary := checkTURN(ctx, cfg, welcome.ICEServers)
+	// TURN credentials come with joined, not welcome: a session of the
+	// check's own joins a fresh room for them.
+	servers, err := roomServers(ctx, cfg, u)
+	if err != nil {
+		return append(results, fail("ICE servers", joinHint(cfg),
+			"no room joined for TURN credentials (%v)", err)), nil
+	}
+	results = append(results, checkICEServers(servers))
+	results = append(results, checkSTUN(ctx, cfg, servers)...)
+	turns, summary := checkTURN(ctx, cfg, servers)
 	results = append(results, turns...)
-	results = append(results, checkCall(ctx, cfg, u, welcome.ICEServers, summary))
+	results = append(results, checkCall(ctx, cfg, u, summary))
 	return results, nil
+}
+
+// joinHint explains a join refused to the check: the server hands TURN
+// credentials only to a session in a room.
+func joinHint(cfg Config) string {
+	if cfg.JoinToken == "" {
+		return "The server hands out TURN credentials only in a room, and refused the check's join: a server started with -join-secret needs -join-token (a token for rooms named switchboard-check-*)."
+	}
+	return "The server hands out TURN credentials only in a room, and refused the check's join: check that -join-token covers rooms named switchboard-check-* and has not expired."
 }
 
 // Failed reports whether any check failed.

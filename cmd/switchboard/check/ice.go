@@ -18,13 +18,14 @@ import (
 	"github.com/pion/turn/v4"
 )
 
-// checkICEServers looks at what the server hands out: at least one
-// STUN and one TURN URL, and TURN credentials that have not expired.
-func checkICEServers(w *welcome) Result {
+// checkICEServers looks at what the server hands out to a session in a
+// room: at least one STUN and one TURN URL, and TURN credentials that
+// have not expired.
+func checkICEServers(servers []iceServer) Result {
 	const name = "ICE servers handed out"
 	var stuns, turns int
 	var expiry time.Time
-	for _, s := range w.ICEServers {
+	for _, s := range servers {
 		for _, u := range s.URLs {
 			switch {
 			case strings.HasPrefix(u, "stun:"):
