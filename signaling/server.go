@@ -40,6 +40,7 @@ type Server struct {
 	connMu        sync.Mutex
 	conns         map[net.Conn]netip.Addr // by connection: its source
 	connsBySource map[netip.Addr]int
+	orphaned      map[string]bool // remote addresses whose request came with the client's hang-up
 
 	// overBudget wakes enforceBudget (memory_budget.go); it holds one.
 	overBudget chan struct{}
@@ -66,6 +67,7 @@ func New(cfg Config) (*Server, error) {
 		overBudget:    make(chan struct{}, 1),
 		conns:         make(map[net.Conn]netip.Addr),
 		connsBySource: make(map[netip.Addr]int),
+		orphaned:      make(map[string]bool),
 	}
 	s.overLimit = wire.NewError(wire.CodeRateLimited, "more than %g frames/s (burst %d); frames dropped unread", cfg.RateLimit, cfg.RateBurst)
 	s.metrics = newMetrics(cfg.Registerer, cfg.Engine)
