@@ -16,8 +16,9 @@ import (
 // ConnState tracks c for the http.Server that serves Handler: set it as
 // that server's ConnState. A connection from a source that holds
 // Config.MaxConnsPerAddr is closed at once (a trusted proxy's are exempt:
-// they carry many clients), and Shutdown ends the requests still waiting
-// for their bodies instead of waiting for them.
+// they carry many clients), Shutdown ends the requests still waiting
+// for their bodies instead of waiting for them, and a channel request
+// whose client hung up before it was read is dropped (noteOrphan).
 func (s *Server) ConnState(c net.Conn, state http.ConnState) {
 	switch state {
 	case http.StateNew:

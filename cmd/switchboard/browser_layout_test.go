@@ -223,9 +223,13 @@ func TestBrowserPhoneLayout(t *testing.T) {
 		const i = document.getElementById("room-input");
 		if (!i.value) return "no name";
 		if (i.scrollWidth > i.clientWidth) return "name " + i.value + " cut: " + i.scrollWidth + " > " + i.clientWidth;
-		i.value = "clever-lantern-" + i.value.slice(-21);
-		const fits = i.scrollWidth <= i.clientWidth;
-		return fits ? "" : "the longest name cut: " + i.scrollWidth + " > " + i.clientWidth;
+		const generated = i.value;
+		i.value = "clever-lantern-" + generated.slice(-21); // the longest words
+		i.dispatchEvent(new Event("input"));
+		const seen = [i.value, i.scrollWidth, i.clientWidth, i.style.fontSize];
+		i.value = generated;
+		i.dispatchEvent(new Event("input"));
+		return seen[1] <= seen[2] ? "" : "the longest name cut: " + JSON.stringify(seen);
 	})()`)
 	lobby.waitFor(t, deadline, "Join and the preview on the first screen", `(() => {
 		const join = document.getElementById("join-button").getBoundingClientRect();
