@@ -142,6 +142,7 @@ function layoutTiles(stage) {
   const card = stage.querySelector(".stage-card");
   if (card) card.hidden = mode !== "solo";
   local?.classList.toggle("pip", (mode === "speaker" || mode === "pinned") && pinned !== local);
+  stage.classList.toggle("with-pip", !!local?.classList.contains("pip")); // layout.css moves the big tile's problem
   for (const t of remotes) t.classList.toggle("parked", mode === "pinned" && t !== pinned);
   if (mode === "pinned" && pinned === local) for (const t of remotes) t.classList.add("parked");
   const shown = [...stage.querySelectorAll(":scope > .tile:not(.pip):not(.parked), :scope > .stage-card:not([hidden])")];
