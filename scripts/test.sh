@@ -32,6 +32,12 @@ if [ -n "$unformatted" ]; then
   exit 1
 fi
 go vet ./...
+# The binaries the tests run as processes are built once per run, here,
+# and shared (SB_BIN): no test's deadline includes a build.
+bins=$(mktemp -d)
+trap 'rm -rf "$bins"' EXIT
+CGO_ENABLED=0 go build -trimpath -ldflags "$(sh scripts/ldflags.sh)" -o "$bins/switchboard" ./cmd/switchboard
+export SB_BIN=$bins/switchboard
 # The browser and end-to-end tests (cmd/switchboard) run on their own,
 # after the rest: on a 2-core machine, real Chromium calls that shared it
 # with the other packages' load tests flaked (TestBrowserLayout saw no

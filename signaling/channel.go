@@ -34,6 +34,12 @@ type resumeParams struct {
 // channelRequest checks a request that opens a channel (origin, resume
 // parameters), answering refusals itself.
 func (s *Server) channelRequest(w http.ResponseWriter, r *http.Request, lastEventID bool) (resumeParams, bool) {
+	if s.orphanedRequest(r) {
+		// Its client gave it up before it was read: nobody would get the
+		// answer, and attaching it would end the channel that replaced it.
+		s.metrics.errors.WithLabelValues(codeOrphaned).Inc()
+		return resumeParams{}, false
+	}
 	if !s.originAllowed(r) {
 		s.refuseOrigin(w, r)
 		return resumeParams{}, false

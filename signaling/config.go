@@ -122,7 +122,8 @@ type Config struct {
 	// the room (or a prefix ending in "*") and an expiry. Nil, the
 	// default, leaves rooms open, as a demo needs.
 	JoinSecret []byte
-	// ICEServers hands out STUN/TURN servers; nil hands out none.
+	// ICEServers hands out STUN servers in welcome and TURN credentials
+	// in joined and GET /v1/ice-servers; the zero value hands out none.
 	ICEServers ICEProvider
 	// Echo, when set, answers the echo request: it brings a peer of the
 	// server's own into the requester's room for a pre-call test. Nil,
@@ -130,7 +131,8 @@ type Config struct {
 	Echo EchoStarter
 	// TURNPool, when set, adds a host of a pool of external relays: by
 	// room, so that every peer of a room uses the same one (in joined and
-	// /v1/ice-servers; welcome, before any room, has the session's).
+	// /v1/ice-servers; welcome, before any room, has the STUN of the
+	// session's).
 	TURNPool *TURNPool
 	// Engine keeps rooms and sessions: engine.Memory for one node (the
 	// default, bounded by MaxPeersPerRoom, ReplayEvents and ReplayBytes),

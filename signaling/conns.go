@@ -16,8 +16,9 @@ import (
 // ConnState tracks c for the http.Server that serves Handler: set it as
 // that server's ConnState. A connection from a source that holds
 // Config.MaxConnsPerAddr is closed at once (a trusted proxy's are exempt:
-// they carry many clients), and Shutdown ends the requests still waiting
-// for their bodies instead of waiting for them.
+// they carry many clients), Shutdown ends the requests still waiting
+// for their bodies instead of waiting for them, and a channel request
+// whose client hung up before it was read is dropped (noteOrphan).
 func (s *Server) ConnState(c net.Conn, state http.ConnState) {
 	switch state {
 	case http.StateNew:
@@ -35,8 +36,11 @@ func (s *Server) ConnState(c net.Conn, state http.ConnState) {
 			_ = c.Close() // before a byte is read: nothing to answer yet
 			return
 		}
+	case http.StateActive:
+		s.noteOrphan(c)
 	case http.StateHijacked, http.StateClosed:
 		s.connMu.Lock()
+		delete(s.orphaned, c.RemoteAddr().String())
 		if source, ok := s.conns[c]; ok {
 			delete(s.conns, c)
 			if s.connsBySource[source] <= 1 {
@@ -53,6 +57,10 @@ func (s *Server) ConnState(c net.Conn, state http.ConnState) {
 // their source's cap; the client gets no answer, so it is no protocol code.
 const codeTooManyConns = "too_many_connections"
 
+// codeOrphaned counts channel requests dropped because their client had
+// hung up before they were read (noteOrphan); nobody gets an answer.
+const codeOrphaned = "client_gone"
+
 // endHeldRequests makes every read on the connections net/http holds
 // fail now: a request waiting for its body ends at once rather than at
 // its deadline, and idle connections close. Later arrivals are answered
@@ -64,4 +72,31 @@ func (s *Server) endHeldRequests() {
 	for c := range s.conns {
 		_ = c.SetReadDeadline(now)
 	}
+}
+
+// noteOrphan looks, as a request's head has been read and before net/http
+// reads on (its background read would hold the socket), whether the
+// client has already hung up: a request written and then given up. A
+// channel request of that kind must not take its session from the
+// channel that replaced it meanwhile (a poll the client cut, reaching the
+// handler after the client resumed on a WebSocket, closed that socket
+// with 4001).
+func (s *Server) noteOrphan(c net.Conn) {
+	gone := peerGone(c)
+	key := c.RemoteAddr().String()
+	s.connMu.Lock()
+	if gone {
+		s.orphaned[key] = true
+	} else {
+		delete(s.orphaned, key)
+	}
+	s.connMu.Unlock()
+}
+
+// orphanedRequest reports whether r's client had hung up when its head
+// was read (noteOrphan; only with ConnState set, HTTP/1).
+func (s *Server) orphanedRequest(r *http.Request) bool {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	return s.orphaned[r.RemoteAddr]
 }

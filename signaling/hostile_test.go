@@ -167,7 +167,9 @@ func TestRefusalsCloseConnections(t *testing.T) {
 // net/http waits for the body to reuse the connection.
 func TestDeclaredBodyHasADeadline(t *testing.T) {
 	_, url := startServer(t, Config{BodyTimeout: 200 * time.Millisecond})
-	token := dial(t, url, nil).welcome.str("token")
+	c := dial(t, url, nil)
+	c.join("r") // ice-servers answers 200 only in a room
+	token := c.welcome.str("token")
 	req := "GET /v1/ice-servers HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + token + "\r\nContent-Length: 100\r\n\r\n"
 	if status, closed := rawHTTP(t, url, req, 3*time.Second); status != "200 OK" || !closed {
 		t.Fatalf("%q, closed %v; want 200 and the connection closed at the body's deadline", status, closed)

@@ -2,6 +2,8 @@ package signaling
 
 import (
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -16,11 +18,19 @@ func decodeJSON(resp *http.Response, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
 }
 
-func TestWelcome(t *testing.T) {
-	ice := func(id string) ([]wire.ICEServer, time.Duration) {
-		return []wire.ICEServer{{URLs: []string{"turn:127.0.0.1:3478"}, Username: "u:" + id, Credential: "c"}}, time.Hour
+// testICE is an ICE provider whose TURN credentials name the session
+// they were issued to.
+func testICE(ttl time.Duration) ICEProvider {
+	return ICEProvider{
+		STUN: []wire.ICEServer{{URLs: []string{"stun:127.0.0.1:3478"}}},
+		TURN: func(id string) ([]wire.ICEServer, time.Duration) {
+			return []wire.ICEServer{{URLs: []string{"turn:127.0.0.1:3478"}, Username: "u:" + id, Credential: "c"}}, ttl
+		},
 	}
-	_, url := startServer(t, Config{ICEServers: ice, PingInterval: 15 * time.Second})
+}
+
+func TestWelcome(t *testing.T) {
+	_, url := startServer(t, Config{ICEServers: testICE(time.Hour), PingInterval: 15 * time.Second})
 	a, b := dial(t, url, nil), dial(t, url, nil)
 	if len(a.id) < 22 || a.id == b.id {
 		t.Fatalf("session ids %q and %q: want distinct ids of at least 128 bits", a.id, b.id)
@@ -28,13 +38,69 @@ func TestWelcome(t *testing.T) {
 	if tok := a.welcome.str("token"); len(tok) < 43 || tok == b.welcome.str("token") {
 		t.Fatalf("token %q: want a distinct secret of at least 256 bits", tok)
 	}
-	if a.welcome["heartbeat"] != float64(15) || a.welcome["ttl"] != float64(3600) {
-		t.Fatalf("heartbeat %v ttl %v, want 15 and 3600", a.welcome["heartbeat"], a.welcome["ttl"])
+	if a.welcome["heartbeat"] != float64(15) || a.welcome["ttl"] != float64(0) {
+		t.Fatalf("heartbeat %v ttl %v, want 15 and 0 (no credential in welcome)", a.welcome["heartbeat"], a.welcome["ttl"])
 	}
 	servers := a.welcome["iceServers"].([]any)
-	if len(servers) != 1 || servers[0].(map[string]any)["username"] != "u:"+a.id {
-		t.Fatalf("iceServers %v", servers)
+	if len(servers) != 1 || fmt.Sprint(servers[0].(map[string]any)["urls"]) != "[stun:127.0.0.1:3478]" {
+		t.Fatalf("welcome's iceServers %v, want the STUN server only", servers)
 	}
+}
+
+// TestTURNCredentialsOnlyInRoom: TURN credentials are minted for a
+// session once it is in a room (issue 18: 4 sessions that joined
+// nothing took 199 of 200 relay ports). welcome carries none, joined
+// carries the session's, and GET /v1/ice-servers refuses a session
+// outside a room with not_in_room, before its join and after its leave.
+func TestTURNCredentialsOnlyInRoom(t *testing.T) {
+	_, url := startServer(t, Config{ICEServers: testICE(90 * time.Second)})
+	c := dial(t, url, nil)
+	if s := fmt.Sprint(c.welcome["iceServers"]); strings.Contains(s, "credential") || strings.Contains(s, "turn:") {
+		t.Fatalf("welcome hands out TURN before any room: %s", s)
+	}
+	get := func() (*http.Response, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, iceEndpoint(url), nil)
+		req.Header.Set("Authorization", "Bearer "+c.welcome.str("token"))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp, body
+	}
+	refused := func(when string) {
+		t.Helper()
+		resp, body := get()
+		var e wire.ErrorFrame
+		if resp.StatusCode != http.StatusForbidden || json.Unmarshal(body, &e) != nil || e.Code != wire.CodeNotInRoom ||
+			!strings.Contains(e.Message, "join") || strings.Contains(string(body), "credential\"") {
+			t.Fatalf("%s: GET /v1/ice-servers answered %d %s, want 403 not_in_room", when, resp.StatusCode, body)
+		}
+	}
+	refused("before joining")
+
+	j := c.join("room-1")
+	servers, _ := j["iceServers"].([]any)
+	if len(servers) != 2 || servers[1].(map[string]any)["username"] != "u:"+c.id || servers[1].(map[string]any)["credential"] != "c" ||
+		j["ttl"] != float64(90) {
+		t.Fatalf("joined %v, want STUN and TURN with the session's credentials, ttl 90", j)
+	}
+	resp, body := get()
+	var got wire.ICEServersResponse
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &got) != nil || got.TTL != 90 ||
+		len(got.ICEServers) != 2 || got.ICEServers[1].Username != "u:"+c.id {
+		t.Fatalf("in a room: GET /v1/ice-servers %d %s", resp.StatusCode, body)
+	}
+
+	c.send(frame{"type": "leave"})
+	c.expect("left")
+	refused("after leaving")
+}
+
+func iceEndpoint(wsURL string) string {
+	return "http" + strings.TrimSuffix(strings.TrimPrefix(wsURL, "ws"), "/ws") + "/ice-servers"
 }
 
 func TestRelay(t *testing.T) {
@@ -119,12 +185,10 @@ func TestRelay(t *testing.T) {
 }
 
 func TestICEServersEndpoint(t *testing.T) {
-	ice := func(id string) ([]wire.ICEServer, time.Duration) {
-		return []wire.ICEServer{{URLs: []string{"turn:x"}, Username: "u:" + id, Credential: "c"}}, 90 * time.Second
-	}
-	_, url := startServer(t, Config{ICEServers: ice})
+	_, url := startServer(t, Config{ICEServers: testICE(90 * time.Second)})
 	c := dial(t, url, nil)
-	endpoint := "http" + strings.TrimSuffix(strings.TrimPrefix(url, "ws"), "/ws") + "/ice-servers"
+	c.join("room-1")
+	endpoint := iceEndpoint(url)
 
 	for _, auth := range []string{"", "Bearer wrong", c.welcome.str("token")} {
 		req, _ := http.NewRequest(http.MethodGet, endpoint, nil)
@@ -151,7 +215,7 @@ func TestICEServersEndpoint(t *testing.T) {
 	if err := decodeJSON(resp, &got); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d: %v", resp.StatusCode, err)
 	}
-	if got.TTL != 90 || len(got.ICEServers) != 1 || got.ICEServers[0].Username != "u:"+c.id {
+	if got.TTL != 90 || len(got.ICEServers) != 2 || got.ICEServers[1].Username != "u:"+c.id {
 		t.Fatalf("got %+v", got)
 	}
 

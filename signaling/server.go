@@ -40,6 +40,7 @@ type Server struct {
 	connMu        sync.Mutex
 	conns         map[net.Conn]netip.Addr // by connection: its source
 	connsBySource map[netip.Addr]int
+	orphaned      map[string]bool // remote addresses whose request came with the client's hang-up
 
 	// overBudget wakes enforceBudget (memory_budget.go); it holds one.
 	overBudget chan struct{}
@@ -66,6 +67,7 @@ func New(cfg Config) (*Server, error) {
 		overBudget:    make(chan struct{}, 1),
 		conns:         make(map[net.Conn]netip.Addr),
 		connsBySource: make(map[netip.Addr]int),
+		orphaned:      make(map[string]bool),
 	}
 	s.overLimit = wire.NewError(wire.CodeRateLimited, "more than %g frames/s (burst %d); frames dropped unread", cfg.RateLimit, cfg.RateBurst)
 	s.metrics = newMetrics(cfg.Registerer, cfg.Engine)
@@ -192,43 +194,26 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // while a cluster's Redis is out of reach. It backs /readyz.
 func (s *Server) Ready() error { return s.engine.Ready() }
 
-// iceServers are a session's: the bundled relay's (Config.ICEServers),
-// then the TURN pool's host for its room (before it joins one, for the
-// session itself). The TTL is the shorter of the two.
-func (s *Server) iceServers(sessionID, room string) ([]wire.ICEServer, time.Duration) {
-	var servers []wire.ICEServer
-	var ttl time.Duration
-	if s.cfg.ICEServers != nil {
-		servers, ttl = s.cfg.ICEServers(sessionID)
-	}
-	if p := s.cfg.TURNPool; p != nil {
-		key := room
-		if key == "" {
-			key = sessionID
-		}
-		more, t := p.Servers(key, sessionID)
-		servers = append(servers, more...)
-		if ttl == 0 || t > 0 && t < ttl {
-			ttl = t
-		}
-	}
-	return servers, ttl
-}
-
-// serveICEServers hands fresh ICE credentials to a connected session, so a
-// long call can renew them before they expire. Only a session's token
-// proves the caller is a peer: without it anyone could mint TURN
-// credentials.
+// serveICEServers hands fresh ICE credentials to a session in a room, so
+// a long call can renew them before they expire. Only a session's token
+// proves the caller is a peer, and only a room makes it one that calls:
+// without either anyone could mint TURN credentials and hold the relay's
+// ports (issue 18).
 func (s *Server) serveICEServers(w http.ResponseWriter, r *http.Request) {
 	sess := s.authorize(w, r)
 	if sess == nil {
 		return
 	}
-	resp := wire.ICEServersResponse{ICEServers: []wire.ICEServer{}}
 	sess.mu.Lock()
 	room := sess.room
 	sess.mu.Unlock()
-	if servers, ttl := s.iceServers(sess.id, room); servers != nil {
+	if room == "" {
+		s.httpError(w, r, http.StatusForbidden, wire.NewError(wire.CodeNotInRoom,
+			"TURN credentials are handed out only to a session in a room: join one (its joined event carries them), then ask again"))
+		return
+	}
+	resp := wire.ICEServersResponse{ICEServers: []wire.ICEServer{}}
+	if servers, ttl := s.roomServers(sess.id, room); len(servers) > 0 {
 		resp.ICEServers, resp.TTL = servers, int(ttl.Seconds())
 	}
 	w.Header().Set("Content-Type", "application/json")

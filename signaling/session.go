@@ -252,12 +252,9 @@ func (s *session) end(code int, reason string) bool {
 }
 
 func (s *session) welcome() []byte {
-	servers, ttl := s.srv.iceServers(s.id, "")
-	if servers == nil {
-		servers = []wire.ICEServer{}
-	}
+	// STUN only: TURN credentials wait for a room (joined).
 	return wire.Encode(wire.Welcome{
-		Type: "welcome", Session: s.id, Token: s.token, ICEServers: servers, TTL: int(ttl.Seconds()),
+		Type: "welcome", Session: s.id, Token: s.token, ICEServers: s.srv.welcomeServers(s.id),
 		Heartbeat: int(s.srv.cfg.PingInterval.Seconds()),
 	})
 }
@@ -357,11 +354,9 @@ func (s *session) join(req *wire.Request, reject replyFunc) {
 		return
 	}
 	owner := s.srv.engine.RoomOwner(req.Room)
-	var servers []wire.ICEServer
-	var ttl time.Duration
-	if s.srv.cfg.TURNPool != nil { // the room's relay host: every peer of the room uses the same
-		servers, ttl = s.srv.iceServers(s.id, req.Room)
-	}
+	// TURN credentials are minted here, for a session that may enter:
+	// with a pool, the room's relay host, the same for every peer.
+	servers, ttl := s.srv.roomServers(s.id, req.Room)
 	joined := func(peers []wire.PeerInfo) []byte {
 		return wire.Encode(wire.Joined{Type: "joined", Room: req.Room, Peers: peers, Owner: owner,
 			ICEServers: servers, TTL: int(ttl.Seconds()), Re: req.ID})

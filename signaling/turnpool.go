@@ -132,6 +132,16 @@ func (p *TURNPool) healthyHosts() []string {
 	return hosts
 }
 
+// STUN returns the STUN server of key's host: none while no host is
+// healthy.
+func (p *TURNPool) STUN(key string) []wire.ICEServer {
+	host := engine.Place(*p.healthy.Load(), key).ID
+	if host == "" {
+		return nil
+	}
+	return []wire.ICEServer{{URLs: []string{"stun:" + host}}}
+}
+
 // Servers returns the ICE servers of key's host with credentials for
 // user; none while no host is healthy.
 func (p *TURNPool) Servers(key, user string) ([]wire.ICEServer, time.Duration) {

@@ -336,20 +336,25 @@ func tlsName(c *config) string {
 	return ""
 }
 
-// iceServers hands each session the bundled STUN/TURN URLs with its own
-// credentials, whose username carries the session id.
+// iceServers hands each session the bundled relay's STUN URLs, and a
+// session in a room its TURN URLs with its own credentials, whose
+// username carries the session id.
 func iceServers(relay *turn.Server) signaling.ICEProvider {
 	if relay == nil {
-		return nil
+		return signaling.ICEProvider{}
 	}
 	stunURLs, turnURLs := relay.URLs()
-	return func(sessionID string) ([]wire.ICEServer, time.Duration) {
-		user, pass, ttl := relay.Credentials(sessionID)
-		return []wire.ICEServer{
-			{URLs: stunURLs},
-			{URLs: turnURLs, Username: user, Credential: pass},
-		}, ttl
+	var p signaling.ICEProvider
+	if len(stunURLs) > 0 {
+		p.STUN = []wire.ICEServer{{URLs: stunURLs}}
 	}
+	if len(turnURLs) > 0 {
+		p.TURN = func(sessionID string) ([]wire.ICEServer, time.Duration) {
+			user, pass, ttl := relay.Credentials(sessionID)
+			return []wire.ICEServer{{URLs: turnURLs, Username: user, Credential: pass}}, ttl
+		}
+	}
+	return p
 }
 
 // servePprof serves net/http/pprof on its own listener, apart from the

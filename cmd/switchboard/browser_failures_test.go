@@ -37,6 +37,7 @@ func TestBrowserTurnUnreachable(t *testing.T) {
 	})
 	want := fmt.Sprintf("TURN unreachable: turn:127.0.0.2:%d", app.turnUDP.Port)
 	for _, tb := range []*tab{alice, bob} {
+		defineOverlap(t, tb)
 		tb.waitFor(t, deadline, "the tile to say TURN is unreachable", `(() => {
 			const tile = document.querySelector("#tiles .tile.remote");
 			if (!tile) return "no remote tile";
@@ -45,7 +46,10 @@ func TestBrowserTurnUnreachable(t *testing.T) {
 			const hint = box.querySelector(".problem-hint").textContent;
 			if (box.hidden || box.getBoundingClientRect().height === 0) return "no problem shown; status " + tile.querySelector(".tile-status").textContent;
 			if (!title.startsWith(`+jsString(want)+`)) return "title " + title;
-			return hint.includes("TURN port") ? "" : "hint " + hint;
+			if (!hint.includes("TURN port")) return "hint " + hint;
+			// The self overlay does not cover the problem (issue 20).
+			const pip = document.querySelector("#tiles .tile.pip");
+			return pip && overlap(pip.getBoundingClientRect(), box.getBoundingClientRect()) ? "the self view covers the problem" : "";
 		})()`)
 		tb.mu.Lock()
 		logged := strings.Contains(strings.Join(tb.console, "\n"), want)
@@ -98,6 +102,20 @@ func TestBrowserOutage(t *testing.T) {
 		for (let i = 1; i < n.length; i++) if (n[i - 1] >= 1 && n[i] === n[i - 1] - 1) return "";
 		return "banner texts " + JSON.stringify(window.bannerTexts.slice(-6));
 	})()`)
+	// The banner takes its own room: the room's title and the chat's
+	// header stay uncovered (issue 20).
+	alice.waitFor(t, deadline, "the banner beside the title and the chat header, not over them", `(() => {
+		const banner = document.getElementById("outage").getBoundingClientRect();
+		for (const sel of [".room-title", ".chat-head"]) {
+			const r = document.querySelector(sel).getBoundingClientRect();
+			if (r.width === 0) return sel + " not shown";
+			const hit = document.elementFromPoint(r.left + Math.min(r.width, 40) / 2, r.top + r.height / 2);
+			if (!hit || !hit.closest(sel)) return sel + " covered by " + (hit ? hit.id || hit.className : "nothing");
+			if (r.top < banner.bottom && r.bottom > banner.top && r.left < banner.right && r.right > banner.left) return sel + " under the banner";
+		}
+		return "";
+	})()`)
+	b.screenshots(t, alice)
 	alice.waitFor(t, deadline, "chat disabled with the reason", `(() => {
 		const input = document.getElementById("chat-input"), why = document.getElementById("chat-offline");
 		return input.disabled && document.getElementById("chat-send").disabled && !why.hidden && why.textContent.includes("Offline") ? "" : "input disabled " + input.disabled + ", reason " + why.textContent;

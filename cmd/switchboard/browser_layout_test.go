@@ -64,6 +64,14 @@ func TestBrowserLayout(t *testing.T) {
 		return s.local.w < 0.3 * s.stage.w ? "" : "self overlay large: " + JSON.stringify(s);
 	})()`)
 	b.screenshots(t, alice)
+	// Relay-only (relay=1) on a relay that answers UDP: the call relays
+	// over UDP, not TURN/TCP (issue 20).
+	for _, tb := range []*tab{alice, bob} {
+		tb.waitFor(t, deadline, "the call relayed over UDP", `(() => {
+			const p = Object.values(window.switchboard.peers)[0];
+			return p && p.relayProtocol === "udp" ? "" : "relay protocol " + (p && p.relayProtocol);
+		})()`)
+	}
 
 	// Three in one room: a gallery on every page, everyone connected.
 	carol := b.openCall(t, "Carol", callPageURL(app.httpURL, room, "Carol", "ws"))
@@ -82,7 +90,7 @@ func TestBrowserLayout(t *testing.T) {
 	// The active speaker: the fake microphone's beeps light up a tile.
 	alice.waitFor(t, deadline, "an active speaker", `(() => {
 		const id = window.switchboard.activeSpeaker;
-		if (!id) return "none";
+		if (!id) return "none; audio levels " + JSON.stringify(window.switchboard.audioLevels);
 		return document.querySelector("#tiles .tile.remote.speaking").dataset.peer === id ? "" : "indicator on the wrong tile";
 	})()`)
 	alice.waitFor(t, deadline, "her own tile lit when she speaks", `document.querySelector("#tiles .tile.local.speaking") && window.switchboard.selfSpeaking ? "" : "not lit; loudest " + window.switchboard.selfPeak`)
@@ -186,11 +194,43 @@ func TestBrowserPhoneLayout(t *testing.T) {
 		const r = li.getBoundingClientRect();
 		return r.top >= 0 && r.bottom <= innerHeight ? "" : "message at " + r.top + "-" + r.bottom + " of " + innerHeight;
 	})()`)
+	// With the chat open, the call's controls stay on screen and in
+	// reach, and a remote video keeps a third of its tile uncovered
+	// (issue 20: the chat hid both).
+	alice.waitFor(t, deadline, "controls and video beside the open chat", `(() => {
+		for (const b of document.querySelectorAll(".controls button:not([hidden])")) {
+			const r = b.getBoundingClientRect();
+			if (r.width === 0) continue;
+			if (r.top < 0 || r.bottom > innerHeight) return (b.id || "a control") + " off screen at " + r.top;
+			const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+			if (!hit || !b.contains(hit)) return (b.id || "a control") + " covered by " + (hit ? hit.id || hit.className : "nothing");
+		}
+		const chat = document.getElementById("chat").getBoundingClientRect();
+		const top = document.querySelector(".topbar").getBoundingClientRect().bottom;
+		const tiles = [...document.querySelectorAll("#tiles .tile.remote")].map((t) => t.getBoundingClientRect());
+		const seen = tiles.map((r) => Math.max(0, Math.min(r.bottom, chat.top) - Math.max(r.top, top)) / r.height);
+		return seen.some((f) => f >= 1 / 3) ? "" : "remote tiles uncovered: " + JSON.stringify(seen.map((f) => Math.round(f * 100) + "%"));
+	})()`)
+	phone.screenshots(t, alice)
 	_ = bob
 
 	// The pre-join screen on the phone: the Join button is on the first
 	// screen, and so is the camera preview below it.
 	lobby := phone.openTab(t, "PhoneLobby", app.httpURL+"/")
+	// A generated room name shows whole, not cut off, the longest one
+	// too (issue 20).
+	lobby.waitFor(t, deadline, "the generated room name whole", `(() => {
+		const i = document.getElementById("room-input");
+		if (!i.value) return "no name";
+		if (i.scrollWidth > i.clientWidth) return "name " + i.value + " cut: " + i.scrollWidth + " > " + i.clientWidth;
+		const generated = i.value;
+		i.value = "clever-lantern-" + generated.slice(-21); // the longest words
+		i.dispatchEvent(new Event("input"));
+		const seen = [i.value, i.scrollWidth, i.clientWidth, i.style.fontSize];
+		i.value = generated;
+		i.dispatchEvent(new Event("input"));
+		return seen[1] <= seen[2] ? "" : "the longest name cut: " + JSON.stringify(seen);
+	})()`)
 	lobby.waitFor(t, deadline, "Join and the preview on the first screen", `(() => {
 		const join = document.getElementById("join-button").getBoundingClientRect();
 		const v = document.getElementById("preview");

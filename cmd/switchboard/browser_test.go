@@ -25,7 +25,8 @@ import (
 const (
 	browserBudget = 45 * time.Second // every wait of one run together
 	pollInterval  = 100 * time.Millisecond
-	evalTimeout   = 5 * time.Second // one evaluation; a hung tab fails the test instead of the run
+	evalTimeout   = 5 * time.Second  // one evaluation; a hung tab fails the test instead of the run
+	chatReady     = 20 * time.Second // for the chat box to be enabled: a resume, or a page still joining
 )
 
 func TestBrowserCall(t *testing.T) {

@@ -17,9 +17,12 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/input"
 	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 )
 
 // Helpers of the Chromium tests: the browser, its tabs, and a proxy that
@@ -208,6 +211,20 @@ func (tb *tab) problemLines() []string {
 	return append([]string(nil), tb.problems...)
 }
 
+// networkErrors are the console's failed requests (a 4xx or 5xx answer,
+// logged by Chromium as a network error) to URLs containing path.
+func (tb *tab) networkErrors(path string) []string {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	var lines []string
+	for _, line := range tb.console {
+		if strings.Contains(line, "log.error network") && strings.Contains(line, path) {
+			lines = append(lines, line)
+		}
+	}
+	return lines
+}
+
 func (tb *tab) close() {
 	tb.mu.Lock()
 	tb.closed = true
@@ -249,19 +266,53 @@ func (tb *tab) waitFor(t *testing.T, deadline time.Time, what, expr string) {
 	}
 }
 
-// chat types text into the chat box and presses Send, as a user would.
+// chat types text into the chat box and sends it with Enter, as a user
+// would. It waits for the box to be enabled (it is disabled while
+// offline) up to chatReady, commits the text as one input, as a phone
+// keyboard or an IME does, and presses Enter. Keyboard input goes to the
+// focused box; a mouse click on Send needs the tab's compositor to hit
+// test it, and in a tab Chromium does not draw (another tab of its
+// window in front) the click waited forever (issue 20: "Carol: send
+// chat: context deadline exceeded", at "press Send").
 func (tb *tab) chat(t *testing.T, text string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(tb.ctx, evalTimeout)
-	defer cancel()
-	err := chromedp.Do(ctx,
-		chromedp.WaitVisible(chromedp.ID("chat-input")),
-		chromedp.WaitEnabled(chromedp.ID("chat-input")), // disabled while offline
-		chromedp.SendKeys(chromedp.ID("chat-input"), text),
-		chromedp.Click(chromedp.ID("chat-send")),
-	)
-	if err != nil {
-		t.Fatalf("%s: send chat: %v", tb.name, err)
+	tb.waitFor(t, time.Now().Add(chatReady), "the chat box enabled and on screen", `(() => {
+		const i = document.getElementById("chat-input"), r = i.getBoundingClientRect();
+		if (i.disabled || document.getElementById("chat-send").disabled) return "disabled";
+		return r.width > 0 && r.height > 0 ? "" : "not visible";
+	})()`)
+	for _, step := range []struct {
+		name   string
+		action chromedp.Action[chromedp.Void]
+	}{
+		// The user looks at the tab before typing: Chromium does not
+		// take input in a tab of its window that it does not draw.
+		{"bring the tab to the front", func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+			_, err := cdp.Call(ctx, tg, page.BringToFront, cdp.Empty{})
+			return chromedp.Void{}, err
+		}},
+		{"focus the box", chromedp.Focus(chromedp.ID("chat-input"))},
+		{"type", func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+			_, err := cdp.Call(ctx, tg, input.InsertText, input.InsertTextParams{Text: text})
+			return chromedp.Void{}, err
+		}},
+		{"press Enter", chromedp.KeyEvent(kb.Enter)},
+	} {
+		ctx, cancel := context.WithTimeout(tb.ctx, evalTimeout)
+		err := chromedp.Do(ctx, step.action)
+		cancel()
+		if err != nil {
+			t.Fatalf("%s: send chat: %s: %v", tb.name, step.name, err)
+		}
+	}
+}
+
+// defineOverlap gives tb's page overlap(a, b): whether two DOMRects
+// share any area.
+func defineOverlap(t *testing.T, tb *tab) {
+	t.Helper()
+	if _, err := eval[bool](tb, `window.overlap = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom, true`); err != nil {
+		t.Fatal(err)
 	}
 }
 

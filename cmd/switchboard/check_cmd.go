@@ -24,7 +24,7 @@ func mainCheck(args []string, stdout, stderr io.Writer) int {
 	jsonOut := fs.Bool("json", false, "print the results as JSON, for monitoring")
 	fs.StringVar(&cfg.TURNURL, "turn-url", "", "also check this relay, e.g. turn:relay.example.com:3478 (needs -turn-secret)")
 	fs.StringVar(&cfg.TURNSecret, "turn-secret", "", "the relay's static-auth-secret, to mint credentials for -turn-url")
-	fs.StringVar(&cfg.JoinToken, "join-token", "", "join token for a server started with -join-secret")
+	fs.StringVar(&cfg.JoinToken, "join-token", "", "join token for a server started with -join-secret, covering rooms switchboard-check-* (TURN credentials come only in a room)")
 	fs.DurationVar(&cfg.Timeout, "timeout", 10*time.Second, "longest wait of each step")
 	caFile := fs.String("ca-file", "", "PEM file of CA certificates to trust instead of the system's (a private CA)")
 	fs.Usage = func() {

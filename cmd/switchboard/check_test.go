@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-rtc/switchboard/signaling"
 	"github.com/switchboard-rtc/switchboard/turn"
 )
 
@@ -70,6 +71,28 @@ func TestCheckAllGreen(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(out), &report); err != nil || code != 0 || !report.OK || len(report.Results) != 9 {
 		t.Fatalf("json: exit %d, %v, %+v", code, err, report)
+	}
+}
+
+// TestCheckTakesCredentialsFromARoom: TURN credentials come only with
+// joined, so the check joins a room of its own for them. On a server
+// closed with -join-secret, without a token it says the join was refused
+// and how to pass one; with a token for switchboard-check-* all passes.
+func TestCheckTakesCredentialsFromARoom(t *testing.T) {
+	secret := strings.Repeat("k", 32)
+	app := startApp(t, func(c *config) { c.JoinSecret = secret })
+	code, out := runCheck(t, app.httpURL)
+	if line := lineOf(t, out, "✗", "ICE servers"); code != 1 || !strings.Contains(line, "no room joined") || !strings.Contains(line, "-join-token") {
+		t.Fatalf("exit %d, line %q: want the refused join and -join-token named", code, line)
+	}
+	token, err := signaling.MintJoinToken([]byte(secret), "switchboard-check-*", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, out := runCheck(t, "-join-token", token, app.httpURL); code != 0 {
+		t.Fatalf("with a join token: exit %d\n%s", code, out)
+	} else {
+		lineOf(t, out, "✓", "ICE servers handed out")
 	}
 }
 

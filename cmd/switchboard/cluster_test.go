@@ -69,10 +69,13 @@ func TestTURNPoolCall(t *testing.T) {
 		c.TURNURLs, c.TURNSecret = st.UDPAddr().String(), turnTestSecret
 	})
 	alice, bob := dialSignaling(t, app.wsURL), dialSignaling(t, app.wsURL)
-	if servers := fmt.Sprint(alice.welcome["iceServers"]); !strings.Contains(servers, "turn:"+st.UDPAddr().String()) {
-		t.Fatalf("welcome's ICE servers lack the pool's host: %s", servers)
+	if servers := fmt.Sprint(alice.welcome["iceServers"]); !strings.Contains(servers, "stun:"+st.UDPAddr().String()) || strings.Contains(servers, "turn:") {
+		t.Fatalf("welcome's ICE servers are not the pool host's STUN alone: %s", servers)
 	}
 	relayCall(t, alice, bob, "pool", nil)
+	if servers := fmt.Sprint(alice.joined["iceServers"]); !strings.Contains(servers, "turn:"+st.UDPAddr().String()) {
+		t.Fatalf("joined's ICE servers lack the pool's host: %s", servers)
+	}
 	if n := st.Server.Allocations(); n == 0 {
 		t.Fatalf("no allocation on the pool's relay:\n%s", logs)
 	}

@@ -14,9 +14,16 @@ import (
 
 const e2eTimeout = 20 * time.Second
 
-// iceServers converts the welcome's iceServers into pion's type.
+// iceServers converts the iceServers of the last joined event into
+// pion's type: TURN credentials come with joined, not welcome.
 func (c *sigClient) iceServers() []webrtc.ICEServer {
-	raw, _ := json.Marshal(c.welcome["iceServers"])
+	c.mu.Lock()
+	joined := c.joined
+	c.mu.Unlock()
+	if joined == nil {
+		c.t.Fatal("ICE servers asked of a session in no room: TURN credentials come with joined")
+	}
+	raw, _ := json.Marshal(joined["iceServers"])
 	var servers []webrtc.ICEServer
 	if err := json.Unmarshal(raw, &servers); err != nil {
 		c.t.Fatal(err)

@@ -19,7 +19,7 @@ func echoCall(t *testing.T, app *testApp, room string, relay bool) {
 	t.Helper()
 	c := dialSignaling(t, app.wsURL)
 	c.send(map[string]any{"type": "join", "room": room, "id": 1})
-	c.next("joined")
+	joinedRoom := c.next("joined")
 	c.send(map[string]any{"type": "echo", "id": 2, "relay": relay})
 	if f := c.next("echo"); f["re"] != float64(2) {
 		t.Fatalf("echo reply %v", f)
@@ -31,7 +31,7 @@ func echoCall(t *testing.T, app *testApp, room string, relay bool) {
 	}
 
 	var ice []webrtc.ICEServer
-	for _, s := range c.welcome["iceServers"].([]any) {
+	for _, s := range joinedRoom["iceServers"].([]any) {
 		m := s.(map[string]any)
 		srv := webrtc.ICEServer{}
 		for _, u := range m["urls"].([]any) {

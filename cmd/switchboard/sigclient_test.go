@@ -26,7 +26,8 @@ type sigClient struct {
 	base    string // http://host:port
 	frames  chan map[string]any
 	welcome map[string]any
-	ended   error // why the last channel stopped; read after frames is closed
+	joined  map[string]any // the last joined event: its iceServers carry the TURN credentials
+	ended   error          // why the last channel stopped; read after frames is closed
 
 	writeMu   sync.Mutex
 	mu        sync.Mutex
@@ -148,8 +149,11 @@ func (c *sigClient) deliver(f map[string]any) {
 		return // already handled
 	}
 	c.lastSeq = int(seq)
-	if f["type"] == "welcome" {
+	switch f["type"] {
+	case "welcome":
 		c.token, _ = f["token"].(string)
+	case "joined":
+		c.joined = f
 	}
 	c.mu.Unlock()
 	if int(seq) != last+1 {

@@ -15,7 +15,7 @@ const (
 	CodeBadRoom         = "bad_room"          // room name is not 1-64 of [A-Za-z0-9._-]
 	CodeBadName         = "bad_name"          // display name too long or not printable UTF-8
 	CodeAlreadyInRoom   = "already_in_room"   // join while in a room: leave first
-	CodeNotInRoom       = "not_in_room"       // relay or leave without a room
+	CodeNotInRoom       = "not_in_room"       // relay, leave or echo without a room; GET /v1/ice-servers (HTTP 403) outside a room
 	CodeUnknownPeer     = "unknown_peer"      // "to" is not another peer in the sender's room
 	CodeRoomFull        = "room_full"         // room holds Config.MaxPeersPerRoom peers
 	CodeTooLarge        = "too_large"         // frame over Config.MaxMessageSize (close 1009)

@@ -174,8 +174,8 @@ type Welcome struct {
 	Type       string      `json:"type"`
 	Session    string      `json:"session"`
 	Token      string      `json:"token"`
-	ICEServers []ICEServer `json:"iceServers"`
-	TTL        int         `json:"ttl"` // seconds the TURN credentials stay valid
+	ICEServers []ICEServer `json:"iceServers"` // STUN only: TURN credentials come with joined
+	TTL        int         `json:"ttl"`        // always 0: no credential to expire (kept for older clients)
 	Heartbeat  int         `json:"heartbeat"`
 }
 
@@ -193,7 +193,9 @@ type Joined struct {
 	Room  string     `json:"room"`
 	Peers []PeerInfo `json:"peers"`
 	Owner string     `json:"owner,omitempty"` // in a cluster: the URL of the node the room is placed on
-	// With a TURN pool: the room's relay host, the same for every peer.
+	// The session's ICE servers in the room: STUN, TURN with credentials
+	// issued to it, and with a TURN pool the room's relay host, the same
+	// for every peer. TTL: seconds the credentials stay valid.
 	ICEServers []ICEServer     `json:"iceServers,omitempty"`
 	TTL        int             `json:"ttl,omitempty"`
 	Re         json.RawMessage `json:"re,omitempty"`

@@ -424,7 +424,7 @@ signaling.addEventListener("close", ({ detail }) => {
 });
 
 signaling.addEventListener("ice-servers", ({ detail }) => {
-  if (detail.room) log("the room's relay:", detail.iceServers.map((s) => s.urls).flat().join(" "));
+  if (detail.room) log("ice servers in the room:", detail.iceServers.map((s) => s.urls).flat().join(" "));
   else log("TURN credentials renewed, ttl", detail.ttl);
   for (const { peer } of peers.entries.values()) peer?.setIceServers(detail.iceServers);
 });

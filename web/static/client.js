@@ -9,9 +9,10 @@
 // paces frames under the rate limit (outbox.js) and renews TURN
 // credentials (ice.js).
 //
-// In a cluster a room's own relay (joined.iceServers) replaces the
-// session's; channels carry room= and follow the room's owner node
-// (carrier.js).
+// welcome carries STUN only: TURN credentials are handed to a session in
+// a room, with joined.iceServers (in a cluster, the room's own relay), and
+// renewed while it stays there. Channels carry room= and follow the
+// room's owner node (carrier.js).
 //
 // Events (CustomEvent, payload in .detail):
 //   state          {state: "connecting"|"open"|"reconnecting"|"closed",
@@ -25,8 +26,9 @@
 //   peer-joined, peer-left, offer, answer, candidate, message
 //                  the frame as received (relayed frames carry "from")
 //   ice-servers    {iceServers, ttl} after a credential refresh, or
-//                  {iceServers, ttl, room} from a joined frame that names
-//                  the room's relay (sent before that joined event)
+//                  {iceServers, ttl, room} from a joined frame, whose
+//                  servers carry the TURN credentials (sent before that
+//                  joined event)
 //   moving         {from, to}: joined named the room's owner node; the
 //                  session is resumed there (origins)
 //   error          an error frame no pending request claimed, or
@@ -80,9 +82,9 @@ export class SignalingClient extends ChannelCarrier {
     this._lastSeq = 0; // seq of the last event handled
     this._replayUntil = 0; // after a resume: the last replayed seq
     this._iceServers = [];
-    this._ice = new IceRefresher(this._home, (r, renewal) => {
+    this._ice = new IceRefresher(this._home, (r) => {
       this._iceServers = r.iceServers || [];
-      if (renewal) this._emit("ice-servers", r);
+      this._emit("ice-servers", r);
     });
     this._target = null; // {room, name}: the room to be in, across sessions
     this._room = null; // the room the session is in
@@ -113,7 +115,7 @@ export class SignalingClient extends ChannelCarrier {
     return this._room;
   }
 
-  /** Latest RTCIceServer list (from welcome or a refresh). */
+  /** Latest RTCIceServer list: STUN from welcome, with TURN once in a room (joined or a refresh). */
   get iceServers() {
     return this._iceServers;
   }
@@ -122,6 +124,9 @@ export class SignalingClient extends ChannelCarrier {
   disconnect() {
     const ch = this._channel;
     const session = this._session;
+    // Asked before the close: a closed channel is no longer writable, and
+    // a POSTed bye after the WebSocket's own would get a 401 (issue 20).
+    const wsBye = ch && ch.kind === "ws" && ch.writable;
     this._wanted = false;
     this._target = null;
     this._redial.reset();
@@ -130,7 +135,7 @@ export class SignalingClient extends ChannelCarrier {
     this._reconnectTimer = null;
     this._channelGone();
     if (ch) ch.close(true); // a WebSocket closes with 1000, which is a bye
-    if (session && !(ch && ch.kind === "ws" && ch.writable)) {
+    if (session && !wsBye) {
       // keepalive lets the bye out even while the page unloads.
       postFrames(this._home, session.token, ['{"type":"bye"}'], { keepalive: true, room: this._room }).catch(() => {});
     }
@@ -256,6 +261,7 @@ export class SignalingClient extends ChannelCarrier {
         break;
       case "left":
         this._room = null;
+        this._ice.stop(); // outside a room the server refuses TURN credentials
         break;
       case "error":
         if (f.code !== "resume_failed") {
@@ -280,18 +286,18 @@ export class SignalingClient extends ChannelCarrier {
     if (fresh) this._endSession(new SignalingError("offline", "new session"));
     this._session = { id: f.session, token: f.token, heartbeat: f.heartbeat };
     this._lastSeq = typeof f.seq === "number" ? f.seq : 0;
-    this._iceServers = Array.isArray(f.iceServers) ? f.iceServers : [];
+    this._iceServers = Array.isArray(f.iceServers) ? f.iceServers : []; // STUN: TURN waits for joined
     this._outbox.refill(); // the server starts each session with a full bucket
     if (this._channel && this._channel.rebind) this._channel.rebind(f.token);
     this._emit("welcome", f);
     this._established(false);
-    if (this.options.refreshIceServers && this._iceServers.some((s) => s.credential)) this._ice.start(f.token);
     if (this._target) this._sendJoin();
   }
 
-  // The room's relay (a pool's host chosen for the room) replaces the
-  // session's, for the peer connections to come and, through the
-  // ice-servers event, for those already there.
+  // The room's ICE servers, with the session's TURN credentials (and in a
+  // cluster the pool's host chosen for the room), replace the welcome's
+  // STUN, for the peer connections to come and, through the ice-servers
+  // event, for those already there (after a new session's re-join).
   _roomIceServers(f) {
     this._iceServers = f.iceServers;
     if (this.options.refreshIceServers && f.iceServers.some((s) => s.credential)) this._ice.renewIn(this._session.token, f.ttl);

@@ -1,6 +1,7 @@
 // TURN credentials expire (docs/protocol.md, "ICE servers and TURN
-// credentials"): fetch fresh ones with the session's token, and renew them
-// before they run out. No DOM code.
+// credentials"): fetch fresh ones with the session's token while it is in
+// a room (the server refuses them outside one: not_in_room), and renew
+// them before they run out. No DOM code.
 
 /** Error of a refused request; .code is the protocol code. */
 export class IceError extends Error {
@@ -25,27 +26,21 @@ export async function fetchIceServers(base, token) {
 export class IceRefresher {
   /**
    * @param {string} base  the server's http(s) origin
-   * @param {(r: {iceServers, ttl}, renewal: boolean) => void} got  fresh servers;
-   *        renewal is false for the first fetch right after the welcome
+   * @param {(r: {iceServers, ttl}) => void} got  renewed servers
    */
   constructor(base, got) {
     this.base = base;
     this.got = got;
     this._timer = null;
     this._token = null;
-    this._gen = 0; // bumped by start() and stop(): answers of older fetches are moot
-  }
-
-  /** Fetches now, then at three quarters of each lifetime, until stop(). */
-  start(token) {
-    this.renewIn(token, 0);
+    this._gen = 0; // bumped by renewIn() and stop(): answers of older fetches are moot
   }
 
   /**
    * Forgets any fetch under way and renews at three quarters of ttl
-   * (seconds): the servers were just handed over, by a joined frame that
-   * names the room's relay (a fetch started before it could answer for
-   * the session instead of the room).
+   * (seconds), then of each new lifetime, until stop(): the servers were
+   * just handed over by a joined frame (a fetch started before it could
+   * answer for another room).
    */
   renewIn(token, ttl) {
     this.stop();
@@ -69,9 +64,10 @@ export class IceRefresher {
         if (this._gen !== gen) return;
         if (!(r.ttl > 0)) return;
         next = Math.max(30, r.ttl * 0.75) * 1000;
-        this.got(r, delayMs > 0);
+        this.got(r);
       } catch (err) {
         if (err.code === "unauthorized") return; // session gone; the next welcome starts over
+        if (err.code === "not_in_room") return; // left the room; the next joined starts over
       }
       if (this._gen === gen) this._schedule(gen, next);
     }, delayMs);

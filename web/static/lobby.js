@@ -30,6 +30,10 @@ export class Lobby {
     });
     this._releaseName = null;
     ui.room.value = params.get("room") || randomRoomName();
+    const fit = () => fitText(ui.room);
+    ui.room.addEventListener("input", fit);
+    addEventListener("resize", fit);
+    requestAnimationFrame(fit); // once the lobby is laid out
     ui.retry.addEventListener("click", () => this.start());
     ui.camera.addEventListener("change", () => this.start());
     ui.mic.addEventListener("change", () => this.start());
@@ -195,4 +199,21 @@ function fill(select, devices, current, noun) {
     select.append(o);
   }
   select.disabled = labelled.length === 0;
+}
+
+const MIN_FONT_PX = 12;
+
+/**
+ * Shrinks an input's text until its value shows whole, down to
+ * MIN_FONT_PX: a generated room name (two words and 21 random letters)
+ * is wider than a phone's field at the page's font size, and a name cut
+ * off is one nobody can read out or check.
+ */
+export function fitText(input) {
+  input.style.fontSize = "";
+  let size = parseFloat(getComputedStyle(input).fontSize);
+  while (input.scrollWidth > input.clientWidth && size > MIN_FONT_PX) {
+    size = Math.max(MIN_FONT_PX, size - 0.5);
+    input.style.fontSize = size + "px";
+  }
 }

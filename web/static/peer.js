@@ -43,6 +43,7 @@ export class Peer extends EventTarget {
     this.iceErrors = []; // {url, code, text}, the first few
     this.gathered = new Set(); // "host", "srflx", "relay"
     this.relays = []; // {address, port, url}, the first few
+    this.relayProtocols = new Set(); // "udp", "tcp", "tls": our relay candidates' allocations
     this.remoteGathered = new Set();
     this.answered = false;
     this.startedAt = Date.now();
@@ -52,6 +53,7 @@ export class Peer extends EventTarget {
     this._answerPending = false;
     this._mediaAttached = false;
     this._statsTimer = null;
+    this._udpRetried = false; // gathered again for a missing TURN/UDP allocation
 
     this.pc = new RTCPeerConnection(config);
     this._wire();
@@ -176,6 +178,7 @@ export class Peer extends EventTarget {
     pc.onicecandidate = ({ candidate, url }) => {
       if (candidate && candidate.type) this.gathered.add(candidate.type);
       if (candidate && candidate.type === "relay" && this.relays.length < 4) this.relays.push({ address: candidate.address, port: candidate.port, url: url || "" });
+      if (candidate && candidate.type === "relay" && candidate.relayProtocol) this.relayProtocols.add(candidate.relayProtocol);
       this.signaling.candidate(this.id, candidate ? candidate.toJSON() : null);
     };
     pc.onicecandidateerror = (ev) => {
@@ -212,6 +215,22 @@ export class Peer extends EventTarget {
     pc.onicegatheringstatechange = changed;
   }
 
+  // A call that relays over TURN/TCP while we never got a TURN/UDP
+  // allocation gathers once more: Chromium drops the Allocate its UDP
+  // TURN port sends before the port's socket is open ("Failed to send
+  // TURN message, error: 11") and does not retry it, so a busy browser
+  // settled on TCP where UDP works (issue 20). A UDP relay that does get
+  // through wins on priority; where UDP is blocked this costs one more
+  // gathering, once.
+  _retryUdpRelay(next) {
+    if (this._udpRetried || next.localCandidateType !== "relay" || next.relayProtocol !== "tcp" || this.relayProtocols.has("udp")) return;
+    const urls = (this.pc.getConfiguration().iceServers || []).flatMap((s) => [].concat(s.urls || []));
+    if (!urls.some((u) => u.startsWith("turn:") && !u.includes("transport=tcp"))) return;
+    this._udpRetried = true;
+    this.log(`relaying to ${this.id} over TURN/TCP without a TURN/UDP allocation; gathering again`);
+    this.pc.restartIce();
+  }
+
   _pollStats() {
     if (this._statsTimer) return;
     const poll = () => this._readStats().catch(() => {});
@@ -245,6 +264,7 @@ export class Peer extends EventTarget {
     const changed = Object.keys(next).some((k) => next[k] !== this.stats[k]);
     this.stats = next;
     if (changed) this._emit("stats", next);
+    this._retryUdpRelay(next);
     // For the stats overlay: bitrates from byte counters between polls.
     let bytesIn = 0, bytesOut = 0, lost = 0, received = 0;
     report.forEach((s) => {

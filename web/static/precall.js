@@ -1,7 +1,9 @@
 // The pre-call connection test (docs/protocol.md, "Echo peer (pre-call
 // test)"): signaling, STUN, TURN per transport and a call to the server's
-// echo peer, directly and relay-only. No DOM code: each check reports a row
-// through report(row), first as running, then with its outcome.
+// echo peer, directly and relay-only. TURN credentials come only with
+// joined, so the test joins a private room of its own (a random name) to
+// get them. No DOM code: each check reports a row through report(row),
+// first as running, then with its outcome.
 //
 // A row: {id, name, status, detail, hint}; status is "running", "pass",
 // "fail", "skip" (not offered by this server) or "untested".
@@ -29,8 +31,9 @@ export const HINTS = {
   turnUnreachable: "TURN refused or unreachable: calls from restrictive networks will fail.",
   turnUDP: "UDP blocked: calls will use TURN over TCP, expect higher latency.",
   noRelay: "No TURN relay answered (see the TURN rows above), so no call can go through one: calls from networks that block direct connections will fail.",
-  echoOff: "not offered by this server",
+  echoOff: "not offered by this server: its operator turns the echo peer on with -echo",
   echoBusy: "Another test from your address is still running: try again in a minute.",
+  joinRefused: "The server hands out TURN credentials only in a room and refused the test's room: rooms may need an invitation (a join token) here.",
   direct: "No direct path: calls will go through the TURN relay, if it works (see the relay-only row).",
   relay: "No call through the TURN relay: calls from networks that block direct connections will fail.",
 };
@@ -47,16 +50,42 @@ export async function runPrecall({ url, transports, report }) {
       for (const [id, name] of ROWS.slice(1)) report({ id, name, status: "untested", detail: "needs signaling" });
       return;
     }
-    const servers = welcome.iceServers || [];
+    const { servers, refused } = await roomServers(client, welcome);
     // TURN before STUN: whether the relay answers over TCP tells a STUN
     // failure from blocked UDP apart from an address nothing answers at.
-    const turn = await checkTurn(servers, report);
+    const turn = refused ? untestedTurn(refused, report) : await checkTurn(servers, report);
     await checkStun(servers, report, turn);
-    await checkEcho(client, servers, false, report);
-    await checkEcho(client, servers, true, report, turn);
+    await checkEcho(client, false, report); // in the room joined above
+    await checkEcho(client, true, report, turn); // in a fresh one: one echo peer per room
   } finally {
     client.disconnect();
   }
+}
+
+// A private room: nobody guesses 96 random bits, so nobody walks in on
+// the test.
+function privateRoom() {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return "precall-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+// The ICE servers of a session in a room: the welcome's are STUN only.
+// A refused join (a server closed with -join-secret) leaves those, and
+// the refusal for the TURN rows.
+async function roomServers(client, welcome) {
+  try {
+    const joined = await client.join(privateRoom());
+    return { servers: joined.iceServers || welcome.iceServers || [] };
+  } catch (err) {
+    return { servers: welcome.iceServers || [], refused: err };
+  }
+}
+
+function untestedTurn(err, report) {
+  for (const id of ["turn-udp", "turn-tcp", "turn-tls"]) {
+    report(row(id, "untested", `needs a room for TURN credentials: join refused (${err.code || err.message})`, HINTS.joinRefused));
+  }
+  return { passed: {}, offered: false, auth: false };
 }
 
 /** The rows in order: [id, name]. */
@@ -206,19 +235,20 @@ async function gather(config, want) {
   return out;
 }
 
-async function checkEcho(client, servers, relay, report, turn = null) {
+// The echo peer joins the test's room (joining a private one when the
+// test is in none) and is called with the room's ICE servers.
+async function checkEcho(client, relay, report, turn = null) {
   const id = relay ? "echo-relay" : "echo-direct";
   report(row(id, "running", "calling the echo peer"));
   let peer = null;
   try {
-    const room = "precall-" + Math.random().toString(36).slice(2, 10);
-    await client.join(room);
+    if (!client.room) await client.join(privateRoom());
     const echo = await askEcho(client, relay);
     if (echo.off || echo.busy) {
       report(echo.off ? row(id, "skip", HINTS.echoOff) : row(id, "fail", "refused: echo_busy", HINTS.echoBusy));
       return;
     }
-    peer = new EchoCall(client, echo.peerId, { iceServers: servers, iceTransportPolicy: relay ? "relay" : "all" });
+    peer = new EchoCall(client, echo.peerId, { iceServers: client.iceServers, iceTransportPolicy: relay ? "relay" : "all" });
     const m = await peer.measure();
     report(row(id, "pass", `round trip ${m.rtt} ms, ${m.loss}% loss, upload about ${rate(m.kbps)}${m.path ? ", " + m.path : ""}`));
   } catch (err) {

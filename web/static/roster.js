@@ -28,30 +28,66 @@ export class Roster {
     this.entries = new Map(); // id -> {peer: Peer|null, tile, info, late, bound, problem}
     this._speaker = { id: null, at: 0 };
     this._speakerTimer = null;
+    this._polling = false; // a poll of the audio levels is under way
   }
 
-  // The active speaker: the loudest remote voice, from the audio levels
-  // the receivers report (RTP header extension, no decoding needed).
-  _pollSpeakers() {
-    let loudest = null;
-    let level = SPEAKER_LEVEL;
-    for (const [id, e] of this.entries) {
-      const r = e.peer?.pc.getReceivers().find((r) => r.track?.kind === "audio");
-      const src = r?.getSynchronizationSources?.()[0];
-      // timestamp is wall-clock in Chrome, performance.now() time in older
-      // Firefox: recent in either reading.
-      const age = src ? Math.min(Math.abs(Date.now() - src.timestamp), Math.abs(performance.now() - src.timestamp)) : Infinity;
-      if (src && src.audioLevel > level && age < 1000) {
-        level = src.audioLevel;
-        loudest = id;
+  // The active speaker: the loudest remote voice over the last poll
+  // interval. Each receiver's audio energy (inbound-rtp totalAudioEnergy,
+  // the sum of level² × seconds) since the last poll gives the interval's
+  // RMS level: a short sound between two polls counts. The level of the
+  // last packet alone (getSynchronizationSources) missed Chromium's fake
+  // microphone, a 20 ms beep every 500 ms, for as long as the poll stayed
+  // in phase with it (issue 20, TestBrowserLayout). That level is the
+  // fallback for a browser without the energy counter.
+  async _pollSpeakers() {
+    if (this._polling) return;
+    this._polling = true;
+    try {
+      const levels = await Promise.all([...this.entries].map(async ([id, e]) => [id, await this._level(e)]));
+      let loudest = null;
+      let level = SPEAKER_LEVEL;
+      for (const [id, l] of levels) {
+        if (l > level && this.entries.has(id)) {
+          level = l;
+          loudest = id;
+        }
       }
+      // For a failing test's dump: the levels the last poll saw.
+      this.o.state.audioLevels = Object.fromEntries(levels.map(([id, l]) => [id, Math.round(l * 1000) / 1000]));
+      const now = Date.now();
+      if (loudest) this._speaker = { id: loudest, at: now };
+      else if (now - this._speaker.at > SPEAKER_HOLD) this._speaker = { id: null, at: 0 };
+      const id = this._speaker.id;
+      if (this.o.state.activeSpeaker !== id) this.o.state.activeSpeaker = id;
+      for (const [eid, e] of this.entries) e.tile.classList.toggle("speaking", eid === id);
+    } finally {
+      this._polling = false;
     }
-    const now = Date.now();
-    if (loudest) this._speaker = { id: loudest, at: now };
-    else if (now - this._speaker.at > SPEAKER_HOLD) this._speaker = { id: null, at: 0 };
-    const id = this._speaker.id;
-    if (this.o.state.activeSpeaker !== id) this.o.state.activeSpeaker = id;
-    for (const [eid, e] of this.entries) e.tile.classList.toggle("speaking", eid === id);
+  }
+
+  // A peer's audio level (0..1, linear) since the last poll: 0 without audio.
+  async _level(e) {
+    const r = e.peer?.pc.getReceivers().find((r) => r.track?.kind === "audio");
+    if (!r) return 0;
+    let energy = null;
+    try {
+      (await r.getStats()).forEach((s) => {
+        if (s.type === "inbound-rtp" && typeof s.totalAudioEnergy === "number") energy = s;
+      });
+    } catch {
+      // a closed connection: no level
+    }
+    if (energy) {
+      const last = e.energy;
+      e.energy = { total: energy.totalAudioEnergy, duration: energy.totalSamplesDuration };
+      const d = last ? e.energy.duration - last.duration : 0;
+      return d > 0 ? Math.sqrt(Math.max(0, e.energy.total - last.total) / d) : 0;
+    }
+    const src = r.getSynchronizationSources?.()[0];
+    // timestamp is wall-clock in Chrome, performance.now() time in older
+    // Firefox: recent in either reading.
+    const age = src ? Math.min(Math.abs(Date.now() - src.timestamp), Math.abs(performance.now() - src.timestamp)) : Infinity;
+    return src && age < 1000 ? src.audioLevel || 0 : 0;
   }
 
   get(id) {

@@ -142,6 +142,7 @@ function layoutTiles(stage) {
   const card = stage.querySelector(".stage-card");
   if (card) card.hidden = mode !== "solo";
   local?.classList.toggle("pip", (mode === "speaker" || mode === "pinned") && pinned !== local);
+  stage.classList.toggle("with-pip", !!local?.classList.contains("pip")); // layout.css moves the big tile's problem
   for (const t of remotes) t.classList.toggle("parked", mode === "pinned" && t !== pinned);
   if (mode === "pinned" && pinned === local) for (const t of remotes) t.classList.add("parked");
   const shown = [...stage.querySelectorAll(":scope > .tile:not(.pip):not(.parked), :scope > .stage-card:not([hidden])")];
@@ -150,7 +151,10 @@ function layoutTiles(stage) {
   const H = stage.clientHeight;
   if (W === 0) return; // hidden
   let best = { cols: 1, width: 0 };
-  if (narrowScreen.matches) {
+  // A narrow screen stacks the tiles and scrolls, except while the chat
+  // is open over the call: the stage then has the height above the chat
+  // and the controls, and the tiles fit in it (layout.css).
+  if (narrowScreen.matches && document.body.classList.contains("chat-closed")) {
     const cols = n === 1 ? 1 : W < 560 && n <= 3 ? 1 : 2;
     best = { cols, width: (W - TILE_GAP * (cols - 1)) / cols };
   } else {

@@ -16,6 +16,9 @@ type iceServer = client.ICEServer
 // and joined: a room's relay, or TURN credentials issued per room).
 type welcome struct {
 	ICEServers []iceServer
+	// JoinErr is why the check's join into a room of its own was refused
+	// (nil: it joined); TURN credentials may come only with joined.
+	JoinErr error
 }
 
 // clientOptions are the signaling client's for the checks: one attempt
@@ -52,7 +55,8 @@ func checkChannels(ctx context.Context, cfg Config, u *url.URL) ([]Result, *welc
 		}
 		results = append(results, pass(ch.name, "session opened in %s", roundMS(time.Since(start))))
 		if first == nil {
-			first = &welcome{ICEServers: roomServers(step, cfg, c)}
+			servers, joinErr := roomServers(step, cfg, c)
+			first = &welcome{ICEServers: servers, JoinErr: joinErr}
 		}
 		cancel()
 		_ = c.Close() // a bye: the session ends at once
@@ -63,11 +67,9 @@ func checkChannels(ctx context.Context, cfg Config, u *url.URL) ([]Result, *welc
 // roomServers are the ICE servers of a session in a room of its own:
 // a server may hand out TURN credentials only with joined. Without a
 // join (a closed room and no -join-token) they are the welcome's.
-func roomServers(ctx context.Context, cfg Config, c *client.Client) []iceServer {
-	if _, err := c.Join(ctx, randomRoom(), client.JoinOptions{Name: "check", Token: cfg.JoinToken}); err != nil {
-		return c.ICEServers()
-	}
-	return c.ICEServers()
+func roomServers(ctx context.Context, cfg Config, c *client.Client) ([]iceServer, error) {
+	_, err := c.Join(ctx, randomRoom(), client.JoinOptions{Name: "check", Token: cfg.JoinToken})
+	return c.ICEServers(), err
 }
 
 func roundMS(d time.Duration) string {

@@ -38,6 +38,10 @@ func checkICEServers(w *welcome) Result {
 		}
 	}
 	switch {
+	case turns == 0 && w.JoinErr != nil:
+		return fail(name, "This server hands TURN credentials only to sessions in a room, and it refused the check's join: "+
+			"pass -join-token with a join token for a room named switchboard-check-* (minted with the server's -join-secret).",
+			"%d STUN URL(s) and no TURN URL: no room joined (%v)", stuns, w.JoinErr)
 	case turns == 0:
 		return fail(name, "Without TURN, peers behind symmetric NATs or UDP-blocking firewalls cannot connect: run the bundled relay (-turn) or point the server at one.",
 			"%d STUN URL(s) and no TURN URL", stuns)
