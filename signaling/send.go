@@ -6,7 +6,9 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strings"
 
+	"github.com/switchboard-rtc/switchboard/signaling/engine"
 	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
@@ -14,9 +16,25 @@ import (
 // body of one message or an array of them. Each goes through the same
 // session code, limits included, as a WebSocket frame; the answer lists
 // each message's refusal, or null.
+//
+// In a cluster a POST never moves its session: when another node runs it
+// (its event stream or poll is there), the body is forwarded to that node
+// and its answer passed back, so that a load balancer may send each
+// request of a client anywhere. Only a session no node runs any more is
+// adopted here.
 func (s *Server) serveSend(w http.ResponseWriter, r *http.Request) {
-	sess := s.authorize(w, r)
-	if sess == nil {
+	if !s.originAllowed(r) {
+		s.refuseOrigin(w, r)
+		return
+	}
+	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	rec, log, found := s.engine.Find(token)
+	sess := (*session)(nil)
+	if found {
+		sess = s.running(rec.ID)
+	}
+	if !found || (sess == nil && !s.engine.Shared()) {
+		s.httpError(w, r, http.StatusUnauthorized, wire.NewError(wire.CodeUnauthorized, "send the welcome token as Authorization: Bearer <token>"))
 		return
 	}
 	// The body's deadline (BodyDeadline) runs from the request's start.
@@ -32,37 +50,90 @@ func (s *Server) serveSend(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		return // the client went away
 	}
+	req := postRequest{LastEventID: r.Header.Get("Last-Event-ID"), Body: body}
+	var ans postAnswer
+	if sess == nil {
+		fwd, err := s.engine.Forward(rec, wire.Encode(req))
+		if err == nil && json.Unmarshal(fwd, &ans) == nil {
+			s.writePostAnswer(w, r, ans)
+			return
+		}
+		if !errors.Is(err, engine.ErrNotRunning) {
+			s.cfg.Logger.Warn("a forwarded post got no answer", "err", err)
+		}
+		if sess = s.adopt(rec, log, s.clientSource(r)); sess == nil {
+			s.httpError(w, r, http.StatusUnauthorized, wire.NewError(wire.CodeUnauthorized, "send the welcome token as Authorization: Bearer <token>"))
+			return
+		}
+	}
+	s.writePostAnswer(w, r, sess.post(req))
+}
+
+// postRequest is a POST /v1/send as its session's node handles it,
+// wherever it arrived.
+type postRequest struct {
+	LastEventID string `json:"lastEventId,omitempty"`
+	Body        []byte `json:"body"`
+}
+
+// postAnswer is the answer to a postRequest: a refusal of the whole
+// request with its HTTP status, or the results of its messages.
+type postAnswer struct {
+	Status  int             `json:"status,omitempty"`
+	Refusal *wire.Error     `json:"refusal,omitempty"`
+	Results json.RawMessage `json:"results,omitempty"`
+}
+
+func (s *Server) writePostAnswer(w http.ResponseWriter, r *http.Request, ans postAnswer) {
+	if ans.Refusal != nil {
+		s.httpError(w, r, ans.Status, ans.Refusal)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(ans.Results)
+}
+
+// Forwarded implements engine.Mailbox: a POST another node received for
+// this session.
+func (s *session) Forwarded(request []byte) []byte {
+	var req postRequest
+	if err := json.Unmarshal(request, &req); err != nil {
+		return wire.Encode(postAnswer{Status: http.StatusBadRequest, Refusal: wire.NewError(wire.CodeBadRequest, "forwarded request unreadable")})
+	}
+	return wire.Encode(s.post(req))
+}
+
+// post handles the body of a POST /v1/send.
+func (s *session) post(req postRequest) postAnswer {
+	cfg := &s.srv.cfg
 	// An event stream has no pong: the client acknowledges what it has
 	// processed on its posts instead, so that the replay buffer of a busy
 	// SSE session does not hold everything since the stream began.
-	if id := r.Header.Get("Last-Event-ID"); id != "" {
-		if seq, err := wire.ParseSeq(id); err == nil {
-			sess.clientAck(seq)
+	if req.LastEventID != "" {
+		if seq, err := wire.ParseSeq(req.LastEventID); err == nil {
+			s.clientAck(seq)
 		}
 	}
 	// The session's byte budget, as over WebSocket; checked before the
 	// body is parsed.
-	if !sess.allowBytes(len(body)) {
-		s.httpError(w, r, http.StatusTooManyRequests, wire.NewError(wire.CodeRateLimited, "more than %d bytes/s (burst %d); request dropped unread",
-			s.cfg.ByteRate, s.cfg.ByteBurst))
-		return
+	if !s.allowBytes(len(req.Body)) {
+		return postAnswer{Status: http.StatusTooManyRequests, Refusal: wire.NewError(wire.CodeRateLimited,
+			"more than %d bytes/s (burst %d); request dropped unread", cfg.ByteRate, cfg.ByteBurst)}
 	}
-	msgs, perr := wire.SplitBatch(body)
+	msgs, perr := wire.SplitBatch(req.Body)
 	if perr != nil {
 		status := http.StatusBadRequest
 		if perr.Code == wire.CodeTooLarge {
 			status = http.StatusRequestEntityTooLarge
 		}
-		s.httpError(w, r, status, perr)
-		return
+		return postAnswer{Status: status, Refusal: perr}
 	}
 	results := make([]any, len(msgs))
 	for i, m := range msgs {
-		sess.handle(m, func(id json.RawMessage, e *wire.Error) {
+		s.handle(m, func(id json.RawMessage, e *wire.Error) {
 			results[i] = wire.ErrorFrame{Type: "error", Code: e.Code, Message: e.Message, Re: id}
 		})
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	_, _ = w.Write(wire.Encode(results))
+	return postAnswer{Results: wire.Encode(results)}
 }

@@ -1,7 +1,6 @@
 package signaling
 
 import (
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"net/netip"
@@ -50,7 +49,7 @@ type session struct {
 }
 
 func newSession(srv *Server, source netip.Addr) *session {
-	rec := engine.SessionRecord{ID: rand.Text(), Token: rand.Text() + rand.Text()}
+	rec := engine.NewSessionRecord()
 	return &session{
 		srv:    srv,
 		id:     rec.ID,

@@ -38,3 +38,31 @@ func FuzzBindingResponse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeAnswer: whatever comes back to a NAT discovery socket never
+// panics, and an accepted answer carries the request's transaction and a
+// mapped address.
+func FuzzDecodeAnswer(f *testing.F) {
+	var id [stun.TransactionIDSize]byte
+	copy(id[:], "natdiscovery")
+	ok := stun.MustBuild(stun.NewTransactionIDSetter(id), stun.BindingSuccess,
+		&stun.XORMappedAddress{IP: net.IPv4(198, 18, 4, 2), Port: 40000},
+		addrAs{stun.MappedAddress{IP: net.IPv4(198, 18, 0, 2), Port: 3479}, stun.AttrOtherAddress}, stun.Fingerprint)
+	f.Add(ok.Raw)
+	f.Add(stun.MustBuild(stun.NewTransactionIDSetter(id), stun.BindingSuccess).Raw)
+	f.Add([]byte{1, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42})
+	f.Fuzz(func(t *testing.T, pkt []byte) {
+		a, accepted := decodeAnswer(pkt, id)
+		if !accepted {
+			return
+		}
+		if a.mapped == nil || a.mapped.IP == nil {
+			t.Fatalf("accepted an answer without a mapped address: %+v", a)
+		}
+		var m stun.Message
+		m.Raw = append([]byte(nil), pkt...)
+		if m.Decode() != nil || m.TransactionID != id {
+			t.Fatal("accepted a packet that is not the answer")
+		}
+	})
+}

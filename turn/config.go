@@ -26,6 +26,9 @@ type Config struct {
 	// CHANGE-REQUEST. Both nil: no RFC 5780.
 	AltUDP  []net.PacketConn
 	AltAddr *net.UDPAddr
+	// TLSName is the host name turns: URLs carry, so clients can check the
+	// certificate (usually issued for a name). Defaults to PublicIP.
+	TLSName string
 	// PublicIP is the address written into relay candidates and ICE URLs.
 	// Required.
 	PublicIP net.IP

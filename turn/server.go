@@ -263,7 +263,11 @@ func (s *Server) URLs() (stunURLs, turnURLs []string) {
 		turnURLs = append(turnURLs, "turn:"+host+":"+portOf(s.cfg.TCP[0].Addr())+"?transport=tcp")
 	}
 	if len(s.cfg.TLS) > 0 {
-		turnURLs = append(turnURLs, "turns:"+host+":"+portOf(s.cfg.TLS[0].Addr())+"?transport=tcp")
+		tlsHost := host
+		if s.cfg.TLSName != "" {
+			tlsHost = s.cfg.TLSName
+		}
+		turnURLs = append(turnURLs, "turns:"+tlsHost+":"+portOf(s.cfg.TLS[0].Addr())+"?transport=tcp")
 	}
 	return stunURLs, turnURLs
 }

@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,6 +35,8 @@ type listeners struct {
 	http    net.Listener
 	turnUDP []net.PacketConn // empty with turnTCP nil: no bundled relay
 	turnTCP net.Listener
+	turnAlt []net.PacketConn // RFC 5780's three further sockets (-turn-alt-ip)
+	altAddr *net.UDPAddr
 }
 
 func listen(c *config) (ls listeners, err error) {
@@ -47,14 +51,47 @@ func listen(c *config) (ls listeners, err error) {
 		ls.http.Close()
 		return ls, err
 	}
-	if ls.turnTCP, err = net.Listen("tcp", c.TURNAddr); err != nil {
-		ls.http.Close()
-		for _, pc := range ls.turnUDP {
-			pc.Close()
-		}
+	if ls.turnTCP, err = net.Listen("tcp", c.TURNAddr); err == nil && c.TURNAltIP != "" {
+		err = ls.listenAlt(c, buffer)
+	}
+	if err != nil {
+		ls.close()
 		return ls, err
 	}
 	return ls, nil
+}
+
+// listenAlt binds RFC 5780's further sockets: -turn's address on the next
+// port, and -turn-alt-ip on both ports (as coturn's alt-listening-ip).
+func (ls *listeners) listenAlt(c *config, buffer int) error {
+	primary := ls.turnUDP[0].LocalAddr().(*net.UDPAddr)
+	altPort := primary.Port + 1
+	for _, a := range []*net.UDPAddr{
+		{IP: primary.IP, Port: altPort},
+		{IP: net.ParseIP(c.TURNAltIP), Port: primary.Port},
+		{IP: net.ParseIP(c.TURNAltIP), Port: altPort},
+	} {
+		conns, err := turn.ListenUDP("udp4", a.String(), 1, buffer, slog.Default())
+		if err != nil {
+			return fmt.Errorf("RFC 5780 socket: %w", err)
+		}
+		ls.turnAlt = append(ls.turnAlt, conns[0])
+		ls.altAddr = a
+	}
+	return nil
+}
+
+// close releases what listen bound, after a failure part-way.
+func (ls *listeners) close() {
+	if ls.http != nil {
+		ls.http.Close()
+	}
+	if ls.turnTCP != nil {
+		ls.turnTCP.Close()
+	}
+	for _, pc := range append(ls.turnUDP, ls.turnAlt...) {
+		pc.Close()
+	}
 }
 
 // run serves until ctx ends, then shuts down within c.ShutdownTimeout.
@@ -62,10 +99,23 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger, reload 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	var certs *turn.CertReloader
+	var share *turn.SharedTLS // the HTTPS port carries TURN over TLS too
+	if c.TLSCert != "" {
+		var err error
+		if certs, err = turn.NewCertReloader(c.TLSCert, c.TLSKey); err != nil {
+			return err
+		}
+		if len(ls.turnUDP) > 0 {
+			share = turn.ShareTLS(ls.http, certs.TLSConfig())
+			defer share.Close()
+		}
+	}
 	var relay *turn.Server
 	if len(ls.turnUDP) > 0 {
 		tc := turn.Config{
-			UDP: ls.turnUDP, TCP: []net.Listener{ls.turnTCP},
+			UDP: ls.turnUDP, TCP: []net.Listener{ls.turnTCP}, AltUDP: ls.turnAlt, AltAddr: ls.altAddr,
+			TLSName:           tlsName(c),
 			PublicIP:          c.publicIP,
 			RelayBindAddress:  c.RelayBind,
 			RelayPortMin:      c.relayMin,
@@ -75,6 +125,9 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger, reload 
 			AllowPrivatePeers: c.AllowPrivatePeers,
 			Logger:            log.With("component", "turn"),
 			Registerer:        reg,
+		}
+		if share != nil {
+			tc.TLS = []net.Listener{share.TURN()}
 		}
 		if err := c.TURN.ApplyPolicy(&tc); err != nil {
 			return err
@@ -187,17 +240,22 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger, reload 
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 1)
-	if c.TLSCert != "" {
+	switch {
+	case share != nil:
+		// HTTPS, WSS and TURN over TLS on one port: TLS ends in share,
+		// which hands HTTP on (HTTP/2 included) and TURN to the relay.
+		hs.TLSConfig = share.TLSConfig()
+		hs.ConnContext = turn.ConnContext
+		hs.Handler = turn.RestoreTLS(hs.Handler)
+		go reloadOnSignal(ctx, reload, certs, log)
+		go func() { served <- hs.Serve(share.HTTP()) }()
+	case certs != nil:
 		// HTTPS and WSS from the binary itself; HTTP/2 comes with it,
 		// which lifts browsers' six-connection limit for event streams.
-		certs, err := turn.NewCertReloader(c.TLSCert, c.TLSKey)
-		if err != nil {
-			return err
-		}
 		hs.TLSConfig = certs.TLSConfig()
 		go reloadOnSignal(ctx, reload, certs, log)
 		go func() { served <- hs.ServeTLS(ls.http, "", "") }()
-	} else {
+	default:
 		go func() { served <- hs.Serve(ls.http) }()
 	}
 	if c.MemoryTrim {
@@ -262,6 +320,20 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger, reload 
 	}
 	log.Info("shutdown complete")
 	return nil
+}
+
+// tlsName is the host turns: URLs name, for the certificate check: the
+// first -public-url's host, else "" (the public IP).
+func tlsName(c *config) string {
+	for _, raw := range c.publicURLs() {
+		if u, err := url.Parse(raw); err == nil && u.Hostname() != "" {
+			if strings.Contains(u.Hostname(), ":") {
+				return "[" + u.Hostname() + "]"
+			}
+			return u.Hostname()
+		}
+	}
+	return ""
 }
 
 // iceServers hands each session the bundled relay's STUN URLs, and a

@@ -52,7 +52,7 @@ func TestCheckAllGreen(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 	for _, name := range []string{"Signaling over WebSocket", "Signaling over server-sent events", "Signaling over long-polling",
-		"ICE servers handed out", "STUN", "TURN over UDP", "TURN over TCP", "Relay-only call"} {
+		"ICE servers handed out", "STUN", "NAT behaviour", "TURN over UDP", "TURN over TCP", "Relay-only call"} {
 		lineOf(t, out, "✓", name)
 	}
 	lineOf(t, out, "✓", "Relay-only call between two peers") // no -echo here
@@ -69,7 +69,7 @@ func TestCheckAllGreen(t *testing.T) {
 		OK      bool
 		Results []struct{ Check, Detail, Hint string }
 	}
-	if err := json.Unmarshal([]byte(out), &report); err != nil || code != 0 || !report.OK || len(report.Results) != 8 {
+	if err := json.Unmarshal([]byte(out), &report); err != nil || code != 0 || !report.OK || len(report.Results) != 9 {
 		t.Fatalf("json: exit %d, %v, %+v", code, err, report)
 	}
 }

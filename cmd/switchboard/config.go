@@ -68,6 +68,7 @@ type config struct {
 	MetricsAddr       string
 	Redis             string
 	TURNURLs          string
+	TURNAltIP         string
 	ShowVersion       bool
 	MemoryTrim        bool
 	// TURN holds the bundled relay's -turn-KEY options, the same table and
@@ -140,6 +141,7 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) to serve HTTPS and WSS with; reloaded on SIGHUP. Empty: plain HTTP (put a TLS proxy in front)")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key for -tls-cert")
 	fs.StringVar(&c.Redis, "redis", "", "Redis shared by several nodes: redis://[user:pass@]host:port[/db], rediss:// for TLS, ?master_name=NAME&addr=HOST:PORT for Sentinel, redis+cluster://HOST:PORT?addr=HOST:PORT for a Cluster. Empty: one node, everything in memory")
+	fs.StringVar(&c.TURNAltIP, "turn-alt-ip", "", "a second IPv4 address of this host: the bundled relay answers RFC 5780 NAT behaviour discovery (switchboard check's NAT test) from sockets there and on -turn's port + 1; needs a concrete IPv4 in -turn")
 	fs.StringVar(&c.TURNURLs, "turn-urls", "", "comma-separated host:port of external STUN/TURN relays sharing -turn-secret (e.g. 'switchboard turn' hosts): each room gets one, by consistent hashing, while it answers STUN health checks; adds to the bundled relay (-turn '' to use only these)")
 	fs.BoolVar(&c.Echo, "echo", false, "run the echo peer for pre-call tests: a client in a room may ask for it with {\"type\":\"echo\"} (docs/protocol.md)")
 	fs.IntVar(&c.EchoMax, "echo-max", 10, "most echo peers at once, server-wide (one per client address); each lives at most a minute")
@@ -240,6 +242,11 @@ func (c *config) validate() error {
 	if err := c.TURN.ApplyPolicy(&turn.Config{}); err != nil {
 		return fmt.Errorf("%w: %v", errConfig, err)
 	}
+	if c.TURNAltIP != "" {
+		if err := c.validateAltIP(); err != nil {
+			return err
+		}
+	}
 	if c.TURNURLs != "" && c.secretGenerated {
 		return fmt.Errorf("%w: -turn-urls needs the -turn-secret the relays share", errConfig)
 	}
@@ -302,4 +309,21 @@ func newLogger(c *config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// validateAltIP: RFC 5780 needs two concrete IPv4 addresses, the primary
+// from -turn and a different alternate.
+func (c *config) validateAltIP() error {
+	alt := net.ParseIP(c.TURNAltIP)
+	host, _, err := net.SplitHostPort(c.TURNAddr)
+	primary := net.ParseIP(host)
+	switch {
+	case alt == nil || alt.To4() == nil || alt.IsUnspecified():
+		return fmt.Errorf("%w: -turn-alt-ip %q is not a concrete IPv4 address", errConfig, c.TURNAltIP)
+	case err != nil || primary == nil || primary.To4() == nil || primary.IsUnspecified():
+		return fmt.Errorf("%w: -turn-alt-ip needs a concrete IPv4 address in -turn, got %q", errConfig, c.TURNAddr)
+	case alt.Equal(primary):
+		return fmt.Errorf("%w: -turn-alt-ip must differ from -turn's address", errConfig)
+	}
+	return nil
 }

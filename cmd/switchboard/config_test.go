@@ -72,6 +72,9 @@ func TestConfigErrors(t *testing.T) {
 		{[]string{"-turn-urls", "10.0.0.7:3478"}, nil, "-turn-secret"},
 		{[]string{"-turn-urls", "10.0.0.7", "-turn-secret", "0123456789abcdef"}, nil, "-turn-urls"},
 		{nil, map[string]string{"SWITCHBOARD_REDIS": "redis://127.0.0.1:6379?no_such_option=1"}, "-redis"},
+		{[]string{"-turn-alt-ip", "127.0.0.2"}, nil, "concrete IPv4 address in -turn"},
+		{[]string{"-turn-alt-ip", "::1", "-turn", "127.0.0.1:3478"}, nil, "-turn-alt-ip \"::1\" is not a concrete IPv4"},
+		{[]string{"-turn-alt-ip", "127.0.0.1", "-turn", "127.0.0.1:3478"}, nil, "must differ"},
 	}
 	for _, tc := range cases {
 		_, err := parseConfig(tc.args, env(tc.env), &bytes.Buffer{})

@@ -1,13 +1,36 @@
 package main
 
 import (
+	"fmt"
+	"os"
 	"testing"
 
 	"go.uber.org/goleak"
 )
 
 // TestMain fails the package if any test leaves a goroutine behind: the
-// app, the relay and the pion peers must all stop on close.
+// app, the relay and the pion peers must all stop on close. Started with
+// runMainEnv set, the binary is switchboard instead (the NAT lab runs it
+// inside a network namespace).
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	if os.Getenv(runMainEnv) == "1" {
+		main()
+		os.Exit(0)
+	}
+	// Before any test verifies a certificate: Go reads the system roots
+	// once per process, and pion's TURN-over-TLS client only trusts those.
+	removeLabCA, err := trustLabCertificate()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "NAT lab certificate:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	removeLabCA()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak: errors on successful test run:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }

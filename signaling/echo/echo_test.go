@@ -1,11 +1,11 @@
 package echo
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"sync"
@@ -13,42 +13,51 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/switchboard-rtc/switchboard/signaling"
+	"github.com/switchboard-rtc/switchboard/signaling/client"
 )
 
 // testTimeout bounds every wait for the echo peer.
 const testTimeout = 10 * time.Second
 
-// fakeSignaling is just enough of the server for one echo peer: it
-// welcomes it, takes its join, answers joined and hands the socket to
-// the test, which then plays the requester.
-func fakeSignaling(t *testing.T) (url string, conns <-chan *websocket.Conn) {
+// realSignaling serves a real signaling server on 127.0.0.1:0 and
+// returns its WebSocket URL and a client already in room, which plays
+// the requester.
+func realSignaling(t *testing.T, room string) (string, *client.Client) {
 	t.Helper()
-	ch := make(chan *websocket.Conn, 1)
-	up := websocket.Upgrader{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		if ws.WriteJSON(map[string]any{"type": "welcome", "iceServers": []any{}}) != nil {
-			ws.Close()
-			return
-		}
-		var join map[string]any
-		if ws.ReadJSON(&join) != nil || join["type"] != "join" ||
-			ws.WriteJSON(map[string]any{"type": "joined", "room": join["room"], "peers": []any{}, "iceServers": []any{}, "re": join["id"]}) != nil {
-			ws.Close()
-			return
-		}
-		ch <- ws
-	}))
-	t.Cleanup(srv.Close)
-	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/v1/ws", ch
+	srv, err := signaling.New(signaling.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: srv.Handler(), ConnState: srv.ConnState}
+	served := make(chan struct{})
+	go func() { defer close(served); _ = hs.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		_ = hs.Shutdown(ctx)
+		_ = srv.Shutdown(ctx)
+		<-served
+	})
+	url := "ws://" + ln.Addr().String() + "/v1/ws"
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	c, err := client.Dial(ctx, url, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := c.Join(ctx, room, client.JoinOptions{Name: "requester"}); err != nil {
+		t.Fatal(err)
+	}
+	return url, c
 }
 
 func udpSocket(t *testing.T) *net.UDPConn {
@@ -70,7 +79,7 @@ func hostCandidate(foundation int, c *net.UDPConn) string {
 // not to a loopback socket named in the offer or trickled, while an
 // allowed one gets its checks.
 func TestEchoPeerICEOnALeash(t *testing.T) {
-	url, conns := fakeSignaling(t)
+	url, requesterSig := realSignaling(t, "room")
 	inOffer, trickled, allowed := udpSocket(t), udpSocket(t), udpSocket(t)
 	allowedAddr := allowed.LocalAddr().(*net.UDPAddr).AddrPort()
 	svc, err := New(Config{URL: url, Lifetime: testTimeout, PublicIP: net.IPv4(127, 0, 0, 1),
@@ -79,18 +88,22 @@ func TestEchoPeerICEOnALeash(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer svc.Close()
-	start, err := svc.StartEcho("room", "requester", netip.MustParseAddr("127.0.0.1"), false)
+	start, err := svc.StartEcho("room", requesterSig.Session(), netip.MustParseAddr("127.0.0.1"), false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	start()
-	var ws *websocket.Conn
-	select {
-	case ws = <-conns:
-	case <-time.After(testTimeout):
-		t.Fatal("the echo peer did not join")
+	var echoID string
+	for echoID == "" {
+		select {
+		case ev := <-requesterSig.Events():
+			if pj, ok := ev.(client.PeerJoined); ok {
+				echoID = pj.Peer.ID
+			}
+		case <-time.After(testTimeout):
+			t.Fatal("the echo peer did not join")
+		}
 	}
-	defer ws.Close()
 
 	requester, err := webrtc.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
@@ -105,36 +118,39 @@ func TestEchoPeerICEOnALeash(t *testing.T) {
 		t.Fatal(err)
 	}
 	sdp := strings.TrimRight(offer.SDP, "\r\n") + "\r\na=" + hostCandidate(1, inOffer) + "\r\n"
-	send := func(m map[string]any) {
-		t.Helper()
-		if err := ws.WriteJSON(m); err != nil {
+	if err := requesterSig.SendOffer(echoID, sdp); err != nil {
+		t.Fatal(err)
+	}
+	mid := "0"
+	for i, c := range []*net.UDPConn{trickled, allowed} {
+		if err := requesterSig.SendCandidate(echoID, &client.CandidateInit{Candidate: hostCandidate(2+i, c), SDPMid: &mid}); err != nil {
 			t.Fatal(err)
 		}
-	}
-	send(map[string]any{"type": "offer", "from": "requester", "sdp": sdp})
-	for i, c := range []*net.UDPConn{trickled, allowed} {
-		send(map[string]any{"type": "candidate", "from": "requester",
-			"candidate": map[string]any{"candidate": hostCandidate(2+i, c), "sdpMid": "0"}})
 	}
 
 	// Every candidate the echo peer offers is on the public address.
 	offered := make(chan string, 64)
+	stopReading := make(chan struct{})
 	go func() {
 		defer close(offered)
 		for {
-			var f frame
-			if ws.ReadJSON(&f) != nil {
+			var ev client.Event
+			select {
+			case ev = <-requesterSig.Events():
+			case <-stopReading:
 				return
 			}
-			switch {
-			case f.Type == "answer":
-				for _, line := range strings.Split(f.SDP, "\n") {
+			switch ev := ev.(type) {
+			case client.Answer:
+				for _, line := range strings.Split(ev.SDP, "\n") {
 					if v, ok := strings.CutPrefix(strings.TrimSpace(line), "a=candidate:"); ok {
 						offered <- v
 					}
 				}
-			case f.Type == "candidate" && f.Candidate != nil && f.Candidate.Candidate != "":
-				offered <- f.Candidate.Candidate
+			case client.Candidate:
+				if ev.Candidate != nil && ev.Candidate.Candidate != "" {
+					offered <- ev.Candidate.Candidate
+				}
 			}
 		}
 	}()
@@ -175,7 +191,7 @@ func TestEchoPeerICEOnALeash(t *testing.T) {
 	if n := strays.Load(); n > 0 {
 		t.Errorf("%d datagrams to candidates PeerAllowed refuses", n)
 	}
-	ws.Close() // ends the reader
+	close(stopReading)
 	n := 0
 	for raw := range offered {
 		c, err := ice.UnmarshalCandidate(raw)

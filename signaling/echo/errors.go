@@ -3,9 +3,8 @@ package echo
 import "errors"
 
 var (
-	errBadConfig = errors.New("invalid echo config")
-	errClosed    = errors.New("echo service closed")
-	errNoWelcome = errors.New("no welcome from the server")
-	errNotJoined = errors.New("the echo peer's join got no joined")
-	errLeft      = errors.New("requester left")
+	errBadConfig   = errors.New("invalid echo config")
+	errClosed      = errors.New("echo service closed")
+	errSessionLost = errors.New("signaling session lost")
+	errLeft        = errors.New("requester left")
 )

@@ -8,29 +8,19 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/switchboard-rtc/switchboard/signaling/client"
 )
 
-// frame is what the echo peer reads of the server's events.
-type frame struct {
-	Type       string                   `json:"type"`
-	Token      string                   `json:"token"`
-	From       string                   `json:"from"`
-	SDP        string                   `json:"sdp"`
-	Candidate  *webrtc.ICECandidateInit `json:"candidate"`
-	Peer       struct{ ID string }      `json:"peer"`
-	Code       string                   `json:"code"`
-	Message    string                   `json:"message"`
-	ICEServers []webrtc.ICEServer       `json:"iceServers"`
-}
+// dialWait bounds the echo peer's dial and join of its own server.
+const dialWait = 5 * time.Second
 
 // peer is one echo peer: a signaling session and a peer connection that
 // answers requester only.
 type peer struct {
 	cfg       Config
-	ws        *websocket.Conn
-	wmu       sync.Mutex // one writer at a time on the socket
+	c         *client.Client
 	requester string
 	pc        *webrtc.PeerConnection
 	pending   []webrtc.ICECandidateInit // before the offer
@@ -51,69 +41,54 @@ func (p *peer) sendCandidate(c webrtc.ICECandidateInit) {
 		p.outbox = append(p.outbox, c)
 		return
 	}
-	_ = p.send(map[string]any{"type": "candidate", "to": p.requester, "candidate": c})
+	p.send(c)
 }
 
-func (p *peer) send(msg map[string]any) error {
-	p.wmu.Lock()
-	defer p.wmu.Unlock()
-	_ = p.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	return p.ws.WriteJSON(msg)
+func (p *peer) send(c webrtc.ICECandidateInit) {
+	_ = p.c.SendCandidate(p.requester, &client.CandidateInit{
+		Candidate: c.Candidate, SDPMid: c.SDPMid, SDPMLineIndex: c.SDPMLineIndex, UsernameFragment: c.UsernameFragment,
+	})
 }
 
 // runPeer joins room, serves requester until ctx ends or requester
 // leaves, then leaves. It returns the test's outcome.
 func runPeer(ctx context.Context, cfg Config, room, requester string, relayOnly bool) (string, error) {
-	dialer := websocket.Dialer{TLSClientConfig: cfg.TLS, HandshakeTimeout: 5 * time.Second}
-	ws, _, err := dialer.DialContext(ctx, cfg.URL, nil) // no Origin: a non-browser client
+	dialCtx, cancel := context.WithTimeout(ctx, dialWait)
+	defer cancel()
+	// Its own server, on loopback: one channel, no owner to follow (a
+	// cluster's owner is a public URL the loopback dial never matches).
+	c, err := client.Dial(dialCtx, cfg.URL, client.Options{
+		Transports: []client.Transport{client.WebSocket}, TLS: cfg.TLS, NoFollowOwner: true, Logger: cfg.Logger,
+	})
 	if err != nil {
 		return outcomeFailed, fmt.Errorf("dial %s: %w", cfg.URL, err)
 	}
-	p := &peer{cfg: cfg, ws: ws, requester: requester, connected: make(chan struct{})}
 	// At the end of its lifetime the peer says bye, so its session ends
-	// at once (a dropped socket would keep it for the resume grace), and
-	// the closed socket unblocks the reader.
-	stop := context.AfterFunc(ctx, func() {
-		_ = p.send(map[string]any{"type": "bye"})
-		_ = ws.Close()
-	})
-	defer stop()
-	defer func() {
-		if p.pc != nil {
-			_ = p.pc.Close()
-		}
-		_ = p.send(map[string]any{"type": "bye"})
-		_ = ws.Close()
-	}()
-	var welcome frame
-	if err := ws.ReadJSON(&welcome); err != nil || welcome.Type != "welcome" {
-		return outcomeFailed, fmt.Errorf("%w (%v)", errNoWelcome, err)
-	}
-	join := map[string]any{"type": "join", "room": room, "name": "echo", "id": 1}
+	// at once (a dropped socket would keep it for the resume grace).
+	defer c.Close()
+	join := client.JoinOptions{Name: "echo"}
 	if cfg.JoinToken != nil {
-		token, err := cfg.JoinToken(room)
-		if err != nil {
+		if join.Token, err = cfg.JoinToken(room); err != nil {
 			return outcomeFailed, err
 		}
-		join["token"] = token
 	}
-	if err := p.send(join); err != nil {
-		return outcomeFailed, err
+	if _, err := c.Join(dialCtx, room, join); err != nil {
+		return outcomeFailed, fmt.Errorf("join %s: %w", room, err)
 	}
-	joined, err := p.awaitJoined()
-	if err != nil {
-		return outcomeFailed, err
-	}
+	p := &peer{cfg: cfg, c: c, requester: requester, connected: make(chan struct{})}
 	policy := webrtc.ICETransportPolicyAll
 	if relayOnly {
 		policy = webrtc.ICETransportPolicyRelay
 	}
 	api := webrtc.NewAPI(webrtc.WithSettingEngine(settingEngine(cfg)))
-	if p.pc, err = api.NewPeerConnection(webrtc.Configuration{ICEServers: joined.ICEServers, ICETransportPolicy: policy}); err != nil {
+	// The latest ICE servers: the welcome's, or the room's from joined.
+	conf := webrtc.Configuration{ICEServers: pionServers(c.ICEServers()), ICETransportPolicy: policy}
+	if p.pc, err = api.NewPeerConnection(conf); err != nil {
 		return outcomeFailed, err
 	}
+	defer p.pc.Close()
 	p.wire()
-	err = p.serve()
+	err = p.serve(ctx)
 	select {
 	case <-p.connected:
 		if ctx.Err() != nil || errors.Is(err, errLeft) {
@@ -128,23 +103,12 @@ func runPeer(ctx context.Context, cfg Config, room, requester string, relayOnly 
 	return outcomeFailed, err
 }
 
-// awaitJoined reads the reply to the peer's join: the joined event, whose
-// ICE servers carry the TURN credentials (welcome has STUN only). Nothing
-// of the requester's can come first: it learns the peer's id from the
-// peer-joined that follows this joined.
-func (p *peer) awaitJoined() (frame, error) {
-	for {
-		var f frame
-		if err := p.ws.ReadJSON(&f); err != nil {
-			return f, fmt.Errorf("%w (%v)", errNotJoined, err)
-		}
-		switch f.Type {
-		case "joined":
-			return f, nil
-		case "error":
-			return f, fmt.Errorf("%w: %s: %s", errNotJoined, f.Code, f.Message)
-		}
+func pionServers(servers []client.ICEServer) []webrtc.ICEServer {
+	out := make([]webrtc.ICEServer, 0, len(servers))
+	for _, s := range servers {
+		out = append(out, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
 	}
+	return out
 }
 
 // wire sets the peer connection's callbacks: candidates go to the
@@ -200,34 +164,45 @@ func (p *peer) localTrack(kind webrtc.RTPCodecType) *webrtc.TrackLocalStaticRTP 
 // maxEchoBuffered bounds what waits to be echoed on a data channel.
 const maxEchoBuffered = 1 << 20
 
-// serve handles the requester's frames until the socket ends.
-func (p *peer) serve() error {
+// serve handles the requester's frames until ctx ends, the requester
+// leaves or the session ends.
+func (p *peer) serve(ctx context.Context) error {
 	for {
-		var f frame
-		if err := p.ws.ReadJSON(&f); err != nil {
-			return err
+		var ev client.Event
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case e, ok := <-p.c.Events():
+			if !ok {
+				return p.c.Err()
+			}
+			ev = e
 		}
-		switch f.Type {
-		case "offer":
-			if f.From == p.requester {
-				if err := p.answer(f.SDP); err != nil {
+		switch ev := ev.(type) {
+		case client.Offer:
+			if ev.From == p.requester {
+				if err := p.answer(ev.SDP); err != nil {
 					return err
 				}
 			}
-		case "candidate":
-			if f.From == p.requester && f.Candidate != nil && candidateAllowed(p.cfg, f.Candidate.Candidate) {
+		case client.Candidate:
+			if ev.From == p.requester && ev.Candidate != nil && candidateAllowed(p.cfg, ev.Candidate.Candidate) {
+				c := webrtc.ICECandidateInit{Candidate: ev.Candidate.Candidate, SDPMid: ev.Candidate.SDPMid,
+					SDPMLineIndex: ev.Candidate.SDPMLineIndex, UsernameFragment: ev.Candidate.UsernameFragment}
 				if p.pc.RemoteDescription() == nil {
-					p.pending = append(p.pending, *f.Candidate)
+					p.pending = append(p.pending, c)
 				} else {
-					_ = p.pc.AddICECandidate(*f.Candidate)
+					_ = p.pc.AddICECandidate(c)
 				}
 			}
-		case "peer-left":
-			if f.Peer.ID == p.requester {
+		case client.PeerLeft:
+			if ev.Peer.ID == p.requester {
 				return errLeft
 			}
-		case "error":
-			return fmt.Errorf("server: %s: %s", f.Code, f.Message)
+		case client.ResumeFailed:
+			return errSessionLost // its room, and the requester, are gone with it
+		case client.ErrorEvent:
+			return fmt.Errorf("server: %s: %s", ev.Code, ev.Message)
 		}
 	}
 }
@@ -264,12 +239,12 @@ func (p *peer) answer(sdp string) error {
 	}
 	p.cmu.Lock()
 	defer p.cmu.Unlock()
-	if err := p.send(map[string]any{"type": "answer", "to": p.requester, "sdp": answer.SDP}); err != nil {
+	if err := p.c.SendAnswer(p.requester, answer.SDP); err != nil {
 		return err
 	}
 	p.answered = true
 	for _, c := range p.outbox {
-		_ = p.send(map[string]any{"type": "candidate", "to": p.requester, "candidate": c})
+		p.send(c)
 	}
 	p.outbox = nil
 	return nil

@@ -66,6 +66,12 @@ type Engine interface {
 	// RoomOwner is the public URL of the node room is placed on, "" when
 	// there is no other node to place it on.
 	RoomOwner(room string) string
+	// Forward hands a client's request for session rec, which another
+	// node runs, to that node's Mailbox (Forwarded) and returns its
+	// answer: a POST never moves a session. It fails with ErrNotRunning
+	// when no other node runs the session or the one that did does not
+	// answer in time: this node may then adopt it.
+	Forward(rec SessionRecord, request []byte) ([]byte, error)
 }
 
 // Mailbox is a session as an engine sees it.
@@ -83,4 +89,7 @@ type Mailbox interface {
 	// wire.CodeReplaced) or may (wire.CodeResume): this node lets it go
 	// without leaving its room or dropping its log.
 	Release(reason string)
+	// Forwarded handles a request another node received for the session
+	// (Engine.Forward) and returns the answer for it.
+	Forwarded(request []byte) []byte
 }

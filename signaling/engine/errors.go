@@ -14,4 +14,7 @@ var (
 	// ErrReplayGap: events asked for are no longer kept, or the session
 	// is gone.
 	ErrReplayGap = errors.New("requested events are no longer kept")
+	// ErrNotRunning: Forward for a session no other node runs, or whose
+	// node did not answer in time.
+	ErrNotRunning = errors.New("no other node runs the session")
 )

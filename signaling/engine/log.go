@@ -1,6 +1,11 @@
 package engine
 
-import "github.com/switchboard-rtc/switchboard/signaling/wire"
+import (
+	"crypto/rand"
+	"strings"
+
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
+)
 
 // EventLog is one session's replay buffer. Every event is appended here
 // before any channel sends it; a channel reads from the position its
@@ -41,10 +46,30 @@ type EventLog interface {
 }
 
 // SessionRecord is what identifies a session beyond any one channel or
-// node: its public id and its secret token.
+// node: its public id and its secret token. The token is the id, a dot
+// and a secret (NewSessionRecord), so that an engine finds a session by
+// its token without an index of tokens: the cluster's keeps none.
 type SessionRecord struct {
 	ID    string
 	Token string
+}
+
+// NewSessionRecord makes a record with a random id (26 characters of
+// base32, 130 bits) and a token of the id, a dot and as random a secret.
+func NewSessionRecord() SessionRecord {
+	id := rand.Text()
+	return SessionRecord{ID: id, Token: id + "." + rand.Text()}
+}
+
+// TokenID is the session id a token names, "" for a token not made by
+// NewSessionRecord. Only the engine's record says whether the token is
+// the session's.
+func TokenID(token string) string {
+	id, _, ok := strings.Cut(token, ".")
+	if !ok {
+		return ""
+	}
+	return id
 }
 
 // ReplayLimits bound each session's replay log.

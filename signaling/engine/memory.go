@@ -58,3 +58,6 @@ func (m *Memory) Ready() error { return nil }
 
 // RoomOwner implements Engine: every room is this node's.
 func (m *Memory) RoomOwner(string) string { return "" }
+
+// Forward implements Engine: no other node runs anything.
+func (m *Memory) Forward(SessionRecord, []byte) ([]byte, error) { return nil, ErrNotRunning }

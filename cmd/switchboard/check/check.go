@@ -15,8 +15,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // Config says what to check.
@@ -42,7 +40,6 @@ type Config struct {
 	sigHost string // the host signaling is reached at
 	tls     *tls.Config
 	http    *http.Client
-	ws      *websocket.Dialer
 }
 
 func (c *Config) setDefaults() {
@@ -65,7 +62,6 @@ func (c *Config) validate() (*url.URL, error) {
 	c.sigHost = u.Hostname()
 	c.tls = &tls.Config{RootCAs: c.RootCAs, MinVersion: tls.VersionTLS12}
 	c.http = &http.Client{Transport: &http.Transport{TLSClientConfig: c.tls.Clone(), Proxy: http.ProxyFromEnvironment}}
-	c.ws = &websocket.Dialer{TLSClientConfig: c.tls.Clone(), HandshakeTimeout: c.Timeout, Proxy: http.ProxyFromEnvironment}
 	return u, nil
 }
 
@@ -93,8 +89,8 @@ func fail(check, hint, detail string, args ...any) Result {
 }
 
 // Run performs every check in order: TLS, each signaling channel, the ICE
-// servers handed out, STUN, TURN per transport, then a relay-only call
-// between two peers through the server.
+// servers handed out, STUN, the NAT this machine is behind, TURN per
+// transport, then a relay-only call between two peers through the server.
 func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	cfg.setDefaults()
 	u, err := cfg.validate()
@@ -112,16 +108,15 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		return append(results, fail("ICE servers", "Fix signaling first: nothing below can be checked without a session.",
 			"no channel gave a welcome")), nil
 	}
-	// TURN credentials come with joined, not welcome: a session of the
-	// check's own joins a fresh room for them.
-	servers, err := roomServers(ctx, cfg, u)
-	if err != nil {
+	if welcome.JoinErr != nil {
 		return append(results, fail("ICE servers", joinHint(cfg),
-			"no room joined for TURN credentials (%v)", err)), nil
+			"no room joined for TURN credentials (%v)", welcome.JoinErr)), nil
 	}
-	results = append(results, checkICEServers(servers))
-	results = append(results, checkSTUN(ctx, cfg, servers)...)
-	turns, summary := checkTURN(ctx, cfg, servers)
+	results = append(results, checkICEServers(welcome.ICEServers))
+	stuns := checkSTUN(ctx, cfg, welcome.ICEServers)
+	results = append(results, stuns...)
+	results = append(results, checkNAT(ctx, cfg, welcome.ICEServers)...)
+	turns, summary := checkTURN(ctx, cfg, welcome.ICEServers, udpSilentHosts(stuns))
 	results = append(results, turns...)
 	results = append(results, checkCall(ctx, cfg, u, summary))
 	return results, nil

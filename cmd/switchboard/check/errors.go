@@ -5,8 +5,6 @@ import "errors"
 var (
 	errBadURL        = errors.New("not a server URL")
 	errTURNPair      = errors.New("-turn-url and -turn-secret go together")
-	errNoWelcome     = errors.New("no welcome")
-	errClosed        = errors.New("channel closed")
 	errNotConnected  = errors.New("peers did not connect")
 	errBadCredential = errors.New("TURN username is not <expiry>:<user>")
 	errEchoOff       = errors.New("the server runs no echo peer")

@@ -188,7 +188,9 @@ func checkSTUN(ctx context.Context, cfg Config, servers []iceServer) []Result {
 // checkTURN allocates on every TURN URL handed out (and on cfg.TURNURL
 // with credentials from cfg.TURNSecret), and compares the relayed
 // address with the address the relay was reached at.
-func checkTURN(ctx context.Context, cfg Config, servers []iceServer) ([]Result, turnSummary) {
+// udpSilent names the hosts STUN got no UDP answer from: a datagram from
+// here cannot try a relayed address there, the relay itself must.
+func checkTURN(ctx context.Context, cfg Config, servers []iceServer, udpSilent map[string]bool) ([]Result, turnSummary) {
 	type target struct {
 		u              iceURL
 		user, password string
@@ -212,9 +214,10 @@ func checkTURN(ctx context.Context, cfg Config, servers []iceServer) ([]Result, 
 	var sum turnSummary
 	// Per relay host: UDP that got no answer where TCP or TLS allocated
 	// means UDP is blocked on the way, not that the relay is down.
-	udpSilent, streamOK := map[string]bool{}, map[string]bool{}
+	udpNoAlloc, streamOK := map[string]bool{}, map[string][]string{} // host → "TCP", "TLS" that worked
 	for _, t := range targets {
-		r, got := allocate(ctx, cfg, t.u, t.user, t.password)
+		host, _, _ := net.SplitHostPort(t.u.host)
+		r, got := allocate(ctx, cfg, t.u, t.user, t.password, udpSilent[host])
 		results = append(results, r)
 		silent := got == nothing
 		sum.tried++
@@ -224,18 +227,17 @@ func checkTURN(ctx context.Context, cfg Config, servers []iceServer) ([]Result, 
 		if r.OK {
 			sum.reachable++
 		}
-		host, _, _ := net.SplitHostPort(t.u.host)
 		switch {
 		case t.u.transportName() == "UDP" && silent:
-			udpSilent[host] = true
+			udpNoAlloc[host] = true
 		case t.u.transportName() != "UDP" && r.OK:
-			streamOK[host] = true
+			streamOK[host] = append(streamOK[host], t.u.transportName())
 		}
 	}
-	for host := range udpSilent {
-		if streamOK[host] {
-			results = append(results, fail("TURN over UDP to "+host, "UDP is blocked on the way to the relay: calls from here will use TURN over TCP or TLS, expect higher latency. Open the relay's UDP port if that is not on purpose.",
-				"no answer over UDP while TCP/TLS allocated"))
+	for host := range udpNoAlloc {
+		if ok := streamOK[host]; len(ok) > 0 {
+			results = append(results, fail("TURN over UDP to "+host, "UDP is blocked on the way to the relay: calls from here will use TURN over "+strings.Join(ok, " or ")+", expect higher latency. Open the relay's UDP port if that is not on purpose.",
+				"no answer over UDP while %s allocated", strings.Join(ok, " and ")))
 		}
 	}
 	return results, sum
@@ -266,8 +268,10 @@ const (
 	reachable                // an allocation and its relayed address reachable
 )
 
-// allocate tries one TURN URL.
-func allocate(ctx context.Context, cfg Config, u iceURL, user, password string) (Result, outcome) {
+// allocate tries one TURN URL. With udpBlocked (STUN got no answer from
+// this host), a TCP or TLS allocation's relayed address is tried from a
+// second allocation when a datagram from here does not get through.
+func allocate(ctx context.Context, cfg Config, u iceURL, user, password string, udpBlocked bool) (Result, outcome) {
 	name := fmt.Sprintf("TURN over %s %s", u.transportName(), u.host)
 	// The probes end before dialTURN's timer closes the client.
 	deadline := time.Now().Add(cfg.Timeout * 9 / 10)
@@ -278,7 +282,8 @@ func allocate(ctx context.Context, cfg Config, u iceURL, user, password string) 
 		}
 		hint := silentHint(ctx, cfg, u, fmt.Sprintf("Nothing accepts connections on %s: the port is closed or filtered, or the server advertises an address this machine cannot reach (check -public-ip / external-ip).", u.host))
 		if u.secure {
-			hint = "TURN over TLS needs port 5349 (tls-listening-port) open. " + hint
+			_, port, _ := net.SplitHostPort(u.host)
+			hint = "TURN over TLS needs TCP port " + port + " open (tls-listening-port, or the HTTPS port of a switchboard with -tls-cert). " + hint
 		}
 		return fail(name, hint, "%v", err), nothing
 	}
@@ -304,6 +309,15 @@ func allocate(ctx context.Context, cfg Config, u iceURL, user, password string) 
 		return fmt.Sprintf("The relay hands out %v, but %s never came through: "+
 			"the relay advertises %v, which does not reach it (check -public-ip / external-ip: the address clients reach the relay at), "+
 			"or a firewall closes the relay port range (min-port..max-port, -relay-ports) to UDP.", relayed, why, addrIP(relayed))
+	}
+	if udpBlocked && u.transportName() != "UDP" {
+		// This machine's UDP does not reach the relay, so a datagram from
+		// here would say nothing of the relayed address: the relay tries it.
+		if err := probeFromRelay(ctx, cfg, u, user, password, client, relay, deadline); err != nil {
+			return fail(name, unreachable("a datagram the relay sent there from another allocation"),
+				"allocated %v, unreachable: %v", relayed, err), allocated
+		}
+		return pass(name, "relayed address %v, reachable through the relay (UDP from here is blocked)", relayed), reachable
 	}
 	err = probeFromHere(client, relay, deadline)
 	var denied *peerRefused

@@ -19,7 +19,7 @@ type New func(t *testing.T, limits engine.ReplayLimits) engine.Engine
 func Run(t *testing.T, newEngine New) {
 	t.Run("records", func(t *testing.T) { testRecords(t, newEngine(t, engine.ReplayLimits{Events: 16, Bytes: 1024})) })
 	t.Run("log", func(t *testing.T) {
-		testEventLog(t, newEngine(t, engine.ReplayLimits{Events: 4, Bytes: 100}).Create(engine.SessionRecord{ID: "i", Token: "t"}))
+		testEventLog(t, newEngine(t, engine.ReplayLimits{Events: 4, Bytes: 100}).Create(engine.SessionRecord{ID: "i", Token: "i.t"}))
 	})
 	t.Run("held", func(t *testing.T) { testHeld(t, newEngine(t, engine.ReplayLimits{Events: 16, Bytes: 1024})) })
 	t.Run("adopt", func(t *testing.T) { testAdopt(t, newEngine(t, engine.ReplayLimits{Events: 16, Bytes: 1024})) })
@@ -27,25 +27,25 @@ func Run(t *testing.T, newEngine New) {
 }
 
 func testRecords(t *testing.T, store engine.Engine) {
-	a, b := engine.SessionRecord{ID: "a", Token: "ta"}, engine.SessionRecord{ID: "b", Token: "tb"}
+	a, b := engine.SessionRecord{ID: "a", Token: "a.ta"}, engine.SessionRecord{ID: "b", Token: "b.tb"}
 	logA, _ := store.Create(a), store.Create(b)
 	if _, err := logA.Append([]byte(`{}`)); err != nil {
 		t.Fatal(err)
 	}
-	rec, log, ok := store.Find("ta")
+	rec, log, ok := store.Find("a.ta")
 	if !ok || rec != a || log.Last() != 1 {
-		t.Fatalf("Find(ta): %+v %v", rec, ok)
+		t.Fatalf("Find(a.ta): %+v %v", rec, ok)
 	}
-	for _, token := range []string{"a", "", "tA", "ta "} {
+	for _, token := range []string{"a", "", "a.tA", "a.ta ", "b.ta", "a.", "."} {
 		if _, _, ok := store.Find(token); ok {
 			t.Fatalf("Find(%q) found a session", token)
 		}
 	}
 	store.Drop(a)
-	if _, _, ok := store.Find("ta"); ok {
+	if _, _, ok := store.Find("a.ta"); ok {
 		t.Fatal("dropped session still found")
 	}
-	if rec, log, ok := store.Find("tb"); !ok || rec != b || log.Last() != 0 {
+	if rec, log, ok := store.Find("b.tb"); !ok || rec != b || log.Last() != 0 {
 		t.Fatalf("Find(tb) after dropping a: %+v %v", rec, ok)
 	}
 }

@@ -26,11 +26,12 @@ func (p *peer) Overflow()            {}
 func (p *peer) Release(reason string) {
 	p.released = reason
 }
+func (p *peer) Forwarded(request []byte) []byte { return append([]byte("answer to "), request...) }
 
 // newPeer creates and adopts a session named id.
 func newPeer(t *testing.T, e engine.Engine, id string) *peer {
 	t.Helper()
-	p := &peer{rec: engine.SessionRecord{ID: id, Token: "token-" + id}}
+	p := &peer{rec: engine.SessionRecord{ID: id, Token: id + ".token"}}
 	p.log = e.Create(p.rec)
 	if room, err := e.Adopt(p.rec, p); err != nil || room != "" {
 		t.Fatalf("Adopt(new session %s): room %q, %v", id, room, err)
@@ -158,7 +159,7 @@ func testAdopt(t *testing.T, e engine.Engine) {
 	if _, err := e.Adopt(a.rec, a); !errors.Is(err, engine.ErrReplayGap) {
 		t.Fatalf("Adopt of a dropped session: %v", err)
 	}
-	if _, err := e.Adopt(engine.SessionRecord{ID: "x", Token: "tx"}, a); !errors.Is(err, engine.ErrReplayGap) {
+	if _, err := e.Adopt(engine.SessionRecord{ID: "x", Token: "x.tx"}, a); !errors.Is(err, engine.ErrReplayGap) {
 		t.Fatalf("Adopt of an unknown session: %v", err)
 	}
 	e.Leave("r", "a", []byte(`{}`))

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -99,20 +100,27 @@ type Engine struct {
 	rdb       goredis.UniversalClient
 	args      []any // the scripts' first four arguments
 	sub       *goredis.PubSub
+	pipe      *pipeliner
+	marks     *markBatcher
 	stop      chan struct{} // closed by Close
 	closeOnce sync.Once
-	wg        sync.WaitGroup // the notice loop and the heartbeat
+	wg        sync.WaitGroup // the notice loop, the heartbeat and the marks
 	// peerLeft is the peer-left frame around a session id, for the
 	// sessions of dead nodes that Redis ends itself.
 	peerLeft [2][]byte
 	up       atomic.Bool                   // the last heartbeat went through
 	resync   atomic.Bool                   // notes may have been lost: wake every session
 	nodes    atomic.Pointer[[]engine.Node] // live, as of the last heartbeat
+	held     atomic.Int64                  // bytes in every inbox
+	requests atomic.Uint64                 // forwarded by this node, for their ids
+	sends    atomic.Uint64                 // sends by this node, for their ids
 
 	mu      sync.Mutex
-	local   map[string]engine.Mailbox // sessions this node runs, by id
-	roomOf  map[string]string         // their rooms, for those in one
-	pending []func() error            // cleanups waiting for Redis to be back
+	local   map[string]engine.Mailbox     // sessions this node runs, by id
+	inboxes map[string]*inbox             // their inboxes
+	roomOf  map[string]string             // their rooms, for those in one
+	pending []func() error                // cleanups waiting for Redis to be back
+	waiting map[string]chan forwardAnswer // Forward calls, by request id
 }
 
 // New connects the engine: it checks Redis answers and subscribes to
@@ -123,16 +131,21 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	r := &Engine{
-		cfg:    cfg,
-		rdb:    cfg.Client,
-		args:   []any{cfg.Prefix, cfg.NodeID, cfg.Limits.Events, cfg.Limits.Bytes},
-		stop:   make(chan struct{}),
-		local:  make(map[string]engine.Mailbox),
-		roomOf: make(map[string]string),
+		cfg:     cfg,
+		rdb:     cfg.Client,
+		args:    []any{cfg.Prefix, cfg.NodeID, cfg.Limits.Events, cfg.Limits.Bytes},
+		pipe:    newPipeliner(cfg.Client, cfg.Timeout),
+		stop:    make(chan struct{}),
+		local:   make(map[string]engine.Mailbox),
+		inboxes: make(map[string]*inbox),
+		roomOf:  make(map[string]string),
+		waiting: make(map[string]chan forwardAnswer),
 	}
+	r.marks = newMarkBatcher(r)
 	r.sub = r.rdb.Subscribe(ctx, cfg.Prefix+"n:"+cfg.NodeID)
 	if _, err := r.sub.Receive(ctx); err != nil { // the subscription's confirmation
 		_ = r.sub.Close()
+		r.pipe.close()
 		return nil, fmt.Errorf("%w: %w", errRedis, err)
 	}
 	const marker = "@id@" // JSON-encodes as itself
@@ -141,11 +154,13 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	r.peerLeft = [2][]byte{left[:i], left[i+len(marker):]}
 	if err := r.beat(true); err != nil {
 		_ = r.sub.Close()
+		r.pipe.close()
 		return nil, err
 	}
-	r.wg.Add(2)
+	r.wg.Add(3)
 	go r.notices()
 	go r.heartbeat()
+	go func() { defer r.wg.Done(); r.marks.loop(r.stop) }()
 	return r, nil
 }
 
@@ -208,6 +223,7 @@ func (r *Engine) beat(first bool) error {
 		r.up.Store(true)
 		r.cfg.Logger.Info("redis reachable again")
 		r.runLater()
+		r.marks.retry()
 		r.resync.Store(true)
 	}
 	r.up.Store(true)
@@ -223,7 +239,7 @@ func (r *Engine) beat(first bool) error {
 		}
 		r.nodes.Store(&nodes)
 	}
-	r.dispatchResult(res[2:])
+	r.dispatchResult(res[2])
 	return nil
 }
 
@@ -246,12 +262,17 @@ func (r *Engine) resubscribe() error {
 	return r.sub.Ping(ctx)
 }
 
-// wakeAll wakes every session this node runs.
+// wakeAll wakes every session this node runs, after notices may have
+// been lost: their inboxes forget what they knew, so that their channels
+// read from Redis.
 func (r *Engine) wakeAll() {
 	r.mu.Lock()
 	all := make([]engine.Mailbox, 0, len(r.local))
 	for _, mb := range r.local {
 		all = append(all, mb)
+	}
+	for _, in := range r.inboxes {
+		in.invalidate()
 	}
 	r.mu.Unlock()
 	for _, mb := range all {
@@ -296,6 +317,7 @@ func (r *Engine) Close() error {
 		close(r.stop)
 		err = r.sub.Close()
 		r.wg.Wait()
+		r.pipe.close() // after the marks' last batch
 	})
 	return err
 }
@@ -303,6 +325,7 @@ func (r *Engine) Close() error {
 // notices receives what other nodes tell this one about its sessions.
 func (r *Engine) notices() {
 	defer r.wg.Done()
+	notes := noteReader{r: r}
 	for {
 		msg, err := r.sub.ReceiveMessage(context.Background())
 		if errors.Is(err, goredis.ErrClosed) {
@@ -314,46 +337,31 @@ func (r *Engine) notices() {
 				return
 			case <-time.After(100 * time.Millisecond):
 			}
+			notes.pending = nil // its body may be lost with the connection
 			if r.resubscribe() == nil {
 				r.resync.Store(true) // the next beat wakes everyone: notes may have been lost
 			}
 			continue
 		}
-		r.dispatch(strings.Fields(msg.Payload))
-	}
-}
-
-// dispatch acts on notes: a kind letter, then a session id.
-func (r *Engine) dispatch(notes []string) {
-	for _, n := range notes {
-		if len(n) < 2 {
-			continue
-		}
-		kind, id := n[0], n[1:]
-		r.mu.Lock()
-		mb := r.local[id]
-		if kind == 'm' && mb != nil {
-			r.forgetLocked(id)
-		}
-		r.mu.Unlock()
-		if mb == nil {
-			continue
-		}
-		switch kind {
-		case 'w':
-			mb.Wake()
-		case 'f':
-			mb.Overflow()
-		case 'm':
-			mb.Release(wire.CodeReplaced)
-		}
+		notes.message(msg.Payload)
 	}
 }
 
 // forgetLocked stops running session id here.
 func (r *Engine) forgetLocked(id string) {
+	if in := r.inboxes[id]; in != nil {
+		in.invalidate() // its bytes leave the node's count
+	}
 	delete(r.local, id)
+	delete(r.inboxes, id)
 	delete(r.roomOf, id)
+}
+
+// inboxOf is the inbox of session id while this node runs it, or nil.
+func (r *Engine) inboxOf(id string) *inbox {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.inboxes[id]
 }
 
 // ctx bounds one Redis call.
@@ -369,23 +377,34 @@ func (r *Engine) run(script *goredis.Script, keys []string, args ...any) *goredi
 		cmd.SetErr(errRedisDown)
 		return cmd
 	}
-	ctx, cancel := r.ctx()
-	defer cancel()
 	all := make([]any, 0, len(r.args)+len(args))
 	all = append(append(all, r.args...), args...)
 	if keys == nil {
 		keys = []string{r.cfg.Prefix} // routes the call to the prefix's slot
 	}
-	// On a goroutine of its own: go-redis's call path is deep, and the
-	// stack a WebSocket reader grew for it would stay with every idle
-	// session (4 KB each).
-	done := make(chan *goredis.Cmd, 1)
-	go func() { done <- script.Run(ctx, r.rdb, keys, all...) }()
-	cmd := <-done
-	if err := cmd.Err(); err != nil && !errors.Is(err, goredis.Nil) && script != scriptHeartbeat {
+	var cmd *goredis.Cmd
+	if script == scriptHeartbeat {
+		// Never queued behind relays: its timing is this node's liveness.
+		ctx, cancel := r.ctx()
+		cmd = script.Run(ctx, r.rdb, keys, all...)
+		cancel()
+	} else {
+		cmd = r.pipe.run(script, keys, all)
+	}
+	if err := cmd.Err(); err != nil && !errors.Is(err, goredis.Nil) && script != scriptHeartbeat && !isTimeout(err) {
 		r.down(err)
 	}
 	return cmd
+}
+
+// isTimeout reports a call that got no answer in time. One slow answer
+// under load is no outage: refusing every join and relay until the next
+// heartbeat would turn a slow Redis into an unavailable node. The
+// heartbeat, which fails on timeouts too, decides when Redis is out of
+// reach.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }
 
 // down notes that Redis failed a call, logging it once per outage.

@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/switchboard-rtc/switchboard/signaling/engine"
 	"github.com/switchboard-rtc/switchboard/signaling/engine/enginetest"
 	"github.com/switchboard-rtc/switchboard/signaling/engine/redis/redistest"
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
 func TestMain(m *testing.M) {
@@ -41,4 +43,136 @@ func newTestEngine(t *testing.T, client goredis.UniversalClient, cfg Config) *En
 	}
 	t.Cleanup(func() { eng.Close() })
 	return eng
+}
+
+// TestSlowRedisIsNoOutage: a call that times out while Redis is busy
+// fails alone; the node does not refuse everything until the next
+// heartbeat, and the next call after Redis answers again goes through.
+func TestSlowRedisIsNoOutage(t *testing.T) {
+	rs := redistest.Start(t)
+	eng := newTestEngine(t, rs.Client(t), Config{Timeout: 100 * time.Millisecond})
+	log := eng.Create(engine.SessionRecord{ID: "a", Token: "a.ta"})
+	slept := make(chan error, 1)
+	go func() { slept <- rs.Client(t).Do(context.Background(), "DEBUG", "SLEEP", "0.5").Err() }()
+	waitBusy(t, rs, slept)
+	if _, err := log.Append([]byte(`{}`)); err == nil {
+		t.Fatal("an append with Redis asleep succeeded")
+	}
+	if err := eng.Ready(); err != nil {
+		t.Fatalf("one slow call made the node unready: %v", err)
+	}
+	if err := <-slept; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := log.Append([]byte(`{}`)); err != nil {
+		t.Fatalf("append after Redis woke: %v", err)
+	}
+}
+
+// TestDeadNodeInBatches: a dead node's sessions reach orphans a bounded
+// batch per heartbeat, so that no script holds Redis for all of them;
+// and a node listed again under the same id starts a new set.
+func TestDeadNodeInBatches(t *testing.T) {
+	rs := redistest.Start(t)
+	c := rs.Client(t)
+	ctx := t.Context()
+	const n = 2500
+	for i := range n {
+		id := fmt.Sprintf("s%d", i)
+		c.HSet(ctx, "{sb}:s:"+id, "owner", "dead", "room", "", "next", 0, "taken", 0, "bytes", 0, "first", 1)
+		c.SAdd(ctx, "{sb}:ns:dead", id)
+	}
+	c.ZAdd(ctx, "{sb}:nodes", goredis.Z{Score: 1, Member: "dead"})
+	eng := newTestEngine(t, c, Config{NodeID: "live"}) // its first beat finds "dead"
+	orphans := func() int64 { return c.ZCard(ctx, "{sb}:orphans").Val() }
+	if got := orphans(); got != 1024 {
+		t.Fatalf("after one beat: %d orphans, want 1024", got)
+	}
+	if c.Exists(ctx, "{sb}:ns:dead").Val() != 0 {
+		t.Fatal("the dead node's set is still under its name")
+	}
+	for _, want := range []int64{2048, n} {
+		if err := eng.beat(false); err != nil {
+			t.Fatal(err)
+		}
+		if got := orphans(); got != want {
+			t.Fatalf("%d orphans, want %d", got, want)
+		}
+	}
+	if got := c.HLen(ctx, "{sb}:dying").Val(); got != 0 {
+		t.Fatalf("%d dead nodes still waiting", got)
+	}
+}
+
+// TestSendTimeoutRunsOnce: a relay whose answer times out while Redis is
+// busy is sent again with the same id; Redis runs it once, and Send
+// reports it done instead of unavailable.
+func TestSendTimeoutRunsOnce(t *testing.T) {
+	rs := redistest.Start(t)
+	eng := newTestEngine(t, rs.Client(t), Config{Timeout: 200 * time.Millisecond})
+	joined := func(peers []wire.PeerInfo) []byte {
+		return wire.Encode(map[string]any{"type": "joined", "peers": peers})
+	}
+	logs := map[string]engine.EventLog{}
+	for _, id := range []string{"a", "b"} {
+		rec := engine.SessionRecord{ID: id, Token: id + ".t"}
+		logs[id] = eng.Create(rec)
+		if _, err := eng.Adopt(rec, &recorder{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := eng.Join("r", wire.PeerInfo{ID: id}, nil, 0, joined, []byte(`{"type":"peer-joined"}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A connection in the pool first, so that the send is written at
+	// once: a new connection would wait for Redis to greet it, and the
+	// send would not be written before it timed out.
+	if err := eng.Send("r", "a", "b", []byte(`{"type":"message","data":"warm"}`)); err != nil {
+		t.Fatal(err)
+	}
+	slept := make(chan error, 1)
+	go func() { slept <- rs.Client(t).Do(context.Background(), "DEBUG", "SLEEP", "0.3").Err() }()
+	waitBusy(t, rs, slept)
+	if err := eng.Send("r", "a", "b", []byte(`{"type":"message","data":"once"}`)); err != nil {
+		t.Fatalf("a send that timed out once: %v", err)
+	}
+	if err := <-slept; err != nil {
+		t.Fatal(err)
+	}
+	evs, err := logs["b"].Read(0, nil, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, ev := range evs {
+		if strings.Contains(string(ev.Frame), "once") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("the frame is in b's log %d times", n)
+	}
+}
+
+// waitBusy waits until Redis is inside the DEBUG SLEEP whose result
+// slept delivers: a PING with a short deadline goes unanswered.
+func waitBusy(t *testing.T, rs *redistest.Server, slept chan error) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		err := rs.Client(t).Ping(ctx).Err()
+		cancel()
+		if err != nil {
+			return
+		}
+		select {
+		case err := <-slept:
+			t.Fatalf("DEBUG SLEEP ended first: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Redis never got busy")
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 
 	"github.com/switchboard-rtc/switchboard/signaling/engine"
 	"github.com/switchboard-rtc/switchboard/signaling/wire"
@@ -63,17 +64,50 @@ func (r *Engine) Leave(room, peerID string, announce []byte) {
 	}
 }
 
-// Send implements engine.Engine.
+// Send implements engine.Engine. A call whose answer did not come in time
+// may have run: it is sent again, with the same id, up to sendRetries
+// times, and Redis runs a send id once (send.lua). Only when no attempt
+// is answered does Send fail with the outcome unknown.
 func (r *Engine) Send(room, from, to string, frame []byte) error {
-	res, err := r.run(scriptSend, []string{r.roomKey(room)}, from, to, frame).Result()
-	if err != nil {
-		return fmt.Errorf("%w: %w", errRedis, err)
+	id := r.cfg.NodeID + ":" + strconv.FormatUint(r.sends.Add(1), 36)
+	for attempt := 0; ; attempt++ {
+		res, err := r.run(scriptSend, []string{r.roomKey(room)}, from, to, frame, id).Result()
+		switch {
+		case err != nil && isTimeout(err) && attempt < sendRetries:
+			continue
+		case err != nil:
+			return fmt.Errorf("%w: %w", errRedis, err)
+		case res == int64(-1):
+			return engine.ErrUnknownPeer
+		case res == int64(0):
+			// It ran on an earlier attempt, whose answer (the notes for
+			// this node) was lost: the room's members here read from Redis.
+			r.refreshRoom(room)
+			return nil
+		}
+		r.dispatchResult(res)
+		return nil
 	}
-	if res == int64(-1) {
-		return engine.ErrUnknownPeer
+}
+
+// sendRetries bounds the attempts of a send after the first.
+const sendRetries = 2
+
+// refreshRoom makes the members of room that run here read their logs
+// from Redis: notes for them were lost.
+func (r *Engine) refreshRoom(room string) {
+	r.mu.Lock()
+	var woken []engine.Mailbox
+	for id, in := range r.inboxes {
+		if r.roomOf[id] == room {
+			in.invalidate()
+			woken = append(woken, r.local[id])
+		}
 	}
-	r.dispatchResult(res)
-	return nil
+	r.mu.Unlock()
+	for _, mb := range woken {
+		mb.Wake()
+	}
 }
 
 // Rooms implements engine.Engine: the rooms with members on this node.
@@ -88,15 +122,3 @@ func (r *Engine) Rooms() int {
 }
 
 func (r *Engine) roomKey(room string) string { return r.cfg.Prefix + "r:" + room }
-
-// dispatchResult acts on the notes a script returned for this node.
-func (r *Engine) dispatchResult(res any) {
-	list, _ := res.([]any)
-	notes := make([]string, 0, len(list))
-	for _, n := range list {
-		if s, ok := n.(string); ok {
-			notes = append(notes, s)
-		}
-	}
-	r.dispatch(notes)
-}

@@ -17,12 +17,13 @@ import (
 //
 //	s:<id>    hash: token, owner node, room, next seq, taken, bytes, first kept seq
 //	e:<id>    list: the kept frames, seq first..next
-//	t:<token> string: the session id
 //	r:<room>  hash: member id → PeerInfo JSON
 //	ns:<node> set: the sessions a node runs
 //	nodes     sorted set: live node ids, scored by when they expire (ms, Redis clock)
 //	urls      hash: node id → its public URL
 //	orphans   sorted set: sessions of dead nodes, scored by when their grace ends
+//	gone:<node>:<ms> set: a dead node's sessions not yet in orphans
+//	dying     hash: gone:… key → the dead node
 //	n:<node>  pub/sub channel: notices for the sessions a node runs
 //
 // Every key but the pub/sub channels has an owner that deletes it: a
@@ -54,7 +55,7 @@ var (
 	scriptAppend    = script("append")
 	scriptResume    = script("resume")
 	scriptRead      = script("read")
-	scriptAck       = script("ack")
+	scriptMarks     = script("marks")
 	scriptFind      = script("find")
 	scriptCreate    = script("create")
 	scriptAdopt     = script("adopt")
@@ -64,4 +65,5 @@ var (
 	scriptSend      = script("send")
 	scriptHeartbeat = script("heartbeat")
 	scriptHandOver  = script("hand_over")
+	scriptForward   = script("forward")
 )

@@ -7,16 +7,16 @@ import (
 	"github.com/switchboard-rtc/switchboard/signaling/engine/redis/redistest"
 )
 
-// TestRedisTakenMark: the taken mark waits on the node for the log's next
-// script, and a resume in between drops it rather than letting it land
-// after the resume's untaking.
-func TestRedisTakenMark(t *testing.T) {
+// TestRedisMarks: taken marks and acks wait on the node for the next
+// batch of marks, and a resume drops the ones still waiting rather than
+// letting them land after its untaking.
+func TestRedisMarks(t *testing.T) {
 	rs := redistest.Start(t)
 	eng := newTestEngine(t, rs.Client(t), Config{Limits: engine.ReplayLimits{Events: 16, Bytes: 1024}})
-	log := eng.Create(engine.SessionRecord{ID: "a", Token: "ta"})
-	inRedis := func() string {
+	log := eng.Create(engine.SessionRecord{ID: "a", Token: "a.ta"})
+	inRedis := func(field string) string {
 		t.Helper()
-		v, err := rs.Client(t).HGet(t.Context(), "{sb}:s:a", "taken").Result()
+		v, err := rs.Client(t).HGet(t.Context(), "{sb}:s:a", field).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -28,23 +28,17 @@ func TestRedisTakenMark(t *testing.T) {
 		}
 	}
 	log.Taken(2)
-	if got := inRedis(); got != "0" {
-		t.Fatalf("taken in Redis right after Taken(2): %s, want 0 (kept back)", got)
-	}
-	if _, err := log.Read(2, nil, 10); err != nil {
-		t.Fatal(err)
-	}
-	if got := inRedis(); got != "2" {
-		t.Fatalf("taken in Redis after the next read: %s, want 2", got)
+	log.Ack(1)
+	eng.marks.flush()
+	if taken, first := inRedis("taken"), inRedis("first"); taken != "2" || first != "2" {
+		t.Fatalf("after a batch of marks: taken %s, first kept %s; want 2, 2", taken, first)
 	}
 	log.Taken(3)
 	if _, err := log.Resume(1); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := log.Read(1, nil, 10); err != nil {
-		t.Fatal(err)
-	}
-	if got := inRedis(); got != "1" {
+	eng.marks.flush()
+	if got := inRedis("taken"); got != "1" {
 		t.Fatalf("taken in Redis after Resume(1): %s, want 1", got)
 	}
 }

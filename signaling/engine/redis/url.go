@@ -14,6 +14,10 @@ import (
 // redis+cluster:// or rediss+cluster:// for a Cluster, more nodes given
 // as addr= query parameters.
 //
+// Its clients bound every call by its context's deadline (go-redis's
+// ContextTimeoutEnabled): the engine's Config.Timeout, not go-redis's
+// own 3 s read timeout, decides when a call has failed.
+//
 // Its errors never quote the URL, which may hold a password.
 func ParseURL(raw string) (goredis.UniversalClient, error) {
 	u, err := url.Parse(raw)
@@ -28,6 +32,7 @@ func ParseURL(raw string) (goredis.UniversalClient, error) {
 			if err != nil {
 				return nil, badRedisURL(err, u)
 			}
+			opt.ContextTimeoutEnabled = true
 			return goredis.NewFailoverClient(opt), nil
 		}
 		opt, err := goredis.ParseURL(raw)
@@ -35,6 +40,7 @@ func ParseURL(raw string) (goredis.UniversalClient, error) {
 			return nil, badRedisURL(err, u)
 		}
 		opt.MaintNotificationsConfig = off
+		opt.ContextTimeoutEnabled = true
 		return goredis.NewClient(opt), nil
 	case "redis+cluster", "rediss+cluster":
 		u.Scheme = strings.TrimSuffix(u.Scheme, "+cluster")
@@ -43,6 +49,7 @@ func ParseURL(raw string) (goredis.UniversalClient, error) {
 			return nil, badRedisURL(err, u)
 		}
 		opt.MaintNotificationsConfig = off
+		opt.ContextTimeoutEnabled = true
 		return goredis.NewClusterClient(opt), nil
 	}
 	return nil, fmt.Errorf("%w: redis URL scheme %q is not redis, rediss, redis+cluster or rediss+cluster", errBadConfig, u.Scheme)

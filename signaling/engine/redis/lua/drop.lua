@@ -2,7 +2,6 @@
 -- node that lost it to another does nothing.
 local h = P .. 's:' .. ARGV[5]
 if redis.call('HGET', h, 'owner') ~= ME then return 0 end
-local token = redis.call('HGET', h, 'token')
-redis.call('DEL', h, P .. 'e:' .. ARGV[5], P .. 't:' .. token)
+redis.call('DEL', h, P .. 'e:' .. ARGV[5])
 redis.call('SREM', P .. 'ns:' .. ME, ARGV[5])
 return 1

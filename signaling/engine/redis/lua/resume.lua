@@ -5,5 +5,5 @@ if not st[1] then return nil end
 local nxt, first, after = tonumber(st[1]), tonumber(st[2]), tonumber(ARGV[6])
 if after > nxt or after + 1 < first then return {nxt, 1} end
 redis.call('HSET', h, 'taken', after)
-ack(ARGV[5], after)
+marks(ARGV[5], 0, after)
 return {nxt, 0}

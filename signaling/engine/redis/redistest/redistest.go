@@ -39,7 +39,9 @@ type Server struct {
 func Start(t testing.TB) *Server {
 	t.Helper()
 	return start(t, func(port int) []string {
-		return []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"}
+		// DEBUG SLEEP from loopback: tests make Redis slow with it.
+		return []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+			"--enable-debug-command", "local"}
 	})
 }
 
@@ -158,7 +160,7 @@ func (rs *Server) Stop() {
 // Client returns a go-redis client of rs, closed when the test ends.
 func (rs *Server) Client(t testing.TB) redis.UniversalClient {
 	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: rs.Addr(),
+	c := redis.NewClient(&redis.Options{Addr: rs.Addr(), ContextTimeoutEnabled: true, // as ParseURL's
 		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}})
 	t.Cleanup(func() { c.Close() })
 	return c
