@@ -15,7 +15,7 @@ import (
 )
 
 // TestTURNOverTLSOnHTTPSPort: with -tls-cert the HTTPS port carries TURN
-// over TLS too. welcome lists turns: on that port, and a TURN client
+// over TLS too. joined lists turns: on that port, and a TURN client
 // allocates there with ALPN stun.turn and without ALPN, beside the page
 // and WSS on the same port.
 func TestTURNOverTLSOnHTTPSPort(t *testing.T) {
@@ -37,11 +37,18 @@ func TestTURNOverTLSOnHTTPSPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ws.Close()
-	var welcome map[string]any
+	var welcome, joined map[string]any
 	if err := ws.ReadJSON(&welcome); err != nil {
 		t.Fatal(err)
 	}
-	servers, err := labICEServers(welcome, nil)
+	// TURN credentials come with joined (issue 18).
+	if err := ws.WriteJSON(map[string]any{"type": "join", "room": "tls-turn"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ws.ReadJSON(&joined); err != nil || joined["type"] != "joined" {
+		t.Fatalf("joined: %v %v", joined, err)
+	}
+	servers, err := labICEServers(welcome, joined)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +62,7 @@ func TestTURNOverTLSOnHTTPSPort(t *testing.T) {
 		}
 	}
 	if user == "" {
-		t.Fatalf("welcome lacks %s: %v", want, welcome["iceServers"])
+		t.Fatalf("joined lacks %s: %v", want, joined["iceServers"])
 	}
 	for _, alpn := range [][]string{{"stun.turn"}, nil} {
 		conn, err := tls.Dial("tcp", hostport, &tls.Config{RootCAs: pool, NextProtos: alpn})
