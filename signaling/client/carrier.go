@@ -218,6 +218,7 @@ func (c *Client) tryUpgrade() {
 	if c.candidate != nil || c.ch == nil || !c.ready || c.sess == nil {
 		return
 	}
+	c.ch.hold() // no poll may cross the candidate's resume
 	c.candidate = c.openChannel(c.opts.Transports[0], c.base, c.ch.room, c.cursor())
 	cand := c.candidate
 	c.arm(&c.upgradeT, c.opts.ConnectTimeout, func() {
@@ -241,6 +242,7 @@ func (c *Client) upgradeFailed(e chanEnd) {
 		c.channelEnded(e)
 		return
 	}
+	c.ch.release()
 	if c.ready {
 		c.arm(&c.upgradeT, c.upgradeWait, c.tryUpgrade)
 	}

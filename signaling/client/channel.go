@@ -53,6 +53,46 @@ type channel struct {
 
 	mu sync.Mutex
 	ws wsConn // the WebSocket once dialed (Conn nil before)
+	// held, while not nil, keeps a polling channel from sending its next
+	// poll (closed to let it go on): a candidate is taking the session
+	// over, and a poll sent meanwhile could reach the server after the
+	// candidate's resume and take the session back from it.
+	held chan struct{}
+}
+
+// hold stops the channel's next poll until release.
+func (ch *channel) hold() {
+	ch.mu.Lock()
+	if ch.held == nil {
+		ch.held = make(chan struct{})
+	}
+	ch.mu.Unlock()
+}
+
+// release lets a held channel poll again.
+func (ch *channel) release() {
+	ch.mu.Lock()
+	if ch.held != nil {
+		close(ch.held)
+		ch.held = nil
+	}
+	ch.mu.Unlock()
+}
+
+// waitHeld waits while the channel is held; false when it closed meanwhile.
+func (ch *channel) waitHeld() bool {
+	ch.mu.Lock()
+	held := ch.held
+	ch.mu.Unlock()
+	if held == nil {
+		return true
+	}
+	select {
+	case <-held:
+		return true
+	case <-ch.ctx.Done():
+		return false
+	}
 }
 
 // openChannel starts a channel of kind on base.

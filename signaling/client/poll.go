@@ -27,6 +27,9 @@ func (ch *channel) runPoll() {
 				_, _ = ch.c.post(ctx, ch.base, ch.room, cur.token, 0, [][]byte{[]byte(`{"type":"ping"}`)})
 			}(ch.cur)
 		}
+		if !ch.waitHeld() {
+			return
+		}
 		events, e := ch.poll()
 		if ch.ctx.Err() != nil {
 			return
