@@ -15,9 +15,9 @@ import (
 	"github.com/pion/stun/v2"
 )
 
-// startShared splits a TLS listener on 127.0.0.1 between an HTTP server
-// (answering "tls=<r.TLS set> proto=<r.Proto>") and the returned TURN side.
-func startShared(t *testing.T) (addr string, turnSide net.Listener) {
+// newShare splits a new TLS listener on 127.0.0.1, with a fresh
+// self-signed certificate.
+func newShare(t *testing.T) (*SharedTLS, net.Listener) {
 	t.Helper()
 	dir := t.TempDir()
 	cert, key := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
@@ -30,7 +30,14 @@ func startShared(t *testing.T) (addr string, turnSide net.Listener) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	share := ShareTLS(ln, certs.TLSConfig())
+	return ShareTLS(ln, certs.TLSConfig()), ln
+}
+
+// startShared splits a TLS listener on 127.0.0.1 between an HTTP server
+// (answering "tls=<r.TLS set> proto=<r.Proto>") and the returned TURN side.
+func startShared(t *testing.T) (addr string, turnSide net.Listener) {
+	t.Helper()
+	share, ln := newShare(t)
 	hs := &http.Server{
 		Handler: RestoreTLS(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprintf(w, "tls=%v proto=%s", r.TLS != nil, r.Proto)
@@ -127,18 +134,7 @@ func TestSharedTLSTURN(t *testing.T) {
 // TestSharedTLSCloseEndsHandshakes: a connection that never handshakes
 // does not hold Close up.
 func TestSharedTLSCloseEndsHandshakes(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	cert, key := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
-	writeCert(t, cert, key)
-	certs, err := NewCertReloader(cert, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	share := ShareTLS(ln, certs.TLSConfig())
+	share, ln := newShare(t)
 	idle, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -162,18 +158,7 @@ func TestSharedTLSCloseEndsHandshakes(t *testing.T) {
 // maxHandshakesPerIP connections unhandshaken; the next is closed at once
 // and counted, and another source is unaffected.
 func TestSharedTLSCapsHandshakesPerSource(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	cert, key := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
-	writeCert(t, cert, key)
-	certs, err := NewCertReloader(cert, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	share := ShareTLS(ln, certs.TLSConfig())
+	share, ln := newShare(t)
 	defer share.Close()
 	var idle []net.Conn
 	defer func() {
