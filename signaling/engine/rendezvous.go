@@ -18,20 +18,21 @@ func Place(nodes []Node, room string) Node {
 	var best Node
 	var bestScore uint64
 	for _, n := range nodes {
-		if s := rendezvousScore(n.ID, room); best.ID == "" || s > bestScore || s == bestScore && n.ID < best.ID {
+		if s := Score(n.ID, room); best.ID == "" || s > bestScore || s == bestScore && n.ID < best.ID {
 			best, bestScore = n, s
 		}
 	}
 	return best
 }
 
-// rendezvousScore hashes node and room together. FNV-1a alone mixes the
-// last bytes poorly, so a 64-bit finalizer (splitmix64's) spreads them.
-func rendezvousScore(node, room string) uint64 {
+// Score is node's rendezvous score for key: the node with the highest
+// wins it. FNV-1a alone mixes the last bytes poorly, so a 64-bit
+// finalizer (splitmix64's) spreads them.
+func Score(node, key string) uint64 {
 	h := fnv.New64a()
 	h.Write([]byte(node))
 	h.Write([]byte{0})
-	h.Write([]byte(room))
+	h.Write([]byte(key))
 	x := h.Sum64()
 	x ^= x >> 30
 	x *= 0xbf58476d1ce4e5b9

@@ -2,12 +2,14 @@ package redis
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,11 +23,26 @@ import (
 // Config configures the Redis engine. Zero values take the
 // documented defaults.
 type Config struct {
-	// Client reaches Redis (standalone, Sentinel or Cluster); required.
-	// The engine does not close it.
+	// Client reaches Redis (standalone, Sentinel or Cluster): a list of
+	// one Shards. The engine does not close it.
 	Client goredis.UniversalClient
-	// Prefix starts every key. Defaults to "{sb}:": the braces put every
-	// key in one hash slot, which the scripts need on a Redis Cluster.
+	// Shards are independent Redis deployments (servers, Sentinel sets or
+	// Clusters) that rooms and the sessions in them are spread over by
+	// rendezvous hashing of the room name: each carries its share, and
+	// one that is out of reach stops only its rooms. Every node must list
+	// the same ones in the same order (a shard is named by its place);
+	// changing the list moves rooms, so change it with every node
+	// stopped. Client or Shards is required. The engine does not close
+	// them.
+	Shards []goredis.UniversalClient
+	// Partitions splits each client's keys over this many hash tags, each
+	// a shard of its own, so that the rooms of a Redis Cluster spread over
+	// its slots. Defaults to 16 for a *goredis.ClusterClient and 1
+	// otherwise.
+	Partitions int
+	// Prefix starts every key. Defaults to "{sb}:": the braces put the
+	// keys of a shard in one hash slot, which the scripts need on a Redis
+	// Cluster; with Partitions the partition goes in the tag ("{sb.3}:").
 	Prefix string
 	// NodeID names this node; defaults to a random one. Two live nodes
 	// must never share one.
@@ -78,8 +95,12 @@ func (c *Config) setDefaults() {
 
 func (c *Config) validate() error {
 	switch {
-	case c.Client == nil:
-		return fmt.Errorf("%w: Config.Client is required", errBadConfig)
+	case c.Client == nil && len(c.Shards) == 0:
+		return fmt.Errorf("%w: Config.Client or Config.Shards is required", errBadConfig)
+	case c.Client != nil && len(c.Shards) > 0:
+		return fmt.Errorf("%w: Config.Client and Config.Shards are both set", errBadConfig)
+	case c.Partitions < 0 || c.Partitions > 1024:
+		return fmt.Errorf("%w: Partitions %d is not between 1 and 1024", errBadConfig, c.Partitions)
 	case strings.ContainsAny(c.NodeID, " \t\n"):
 		return fmt.Errorf("%w: NodeID %q has white space", errBadConfig, c.NodeID)
 	case c.Limits.Events < 1 || c.Limits.Bytes < 1 || c.MaxPeers < 2 || c.Timeout < 0 || c.Grace < 0:
@@ -91,26 +112,22 @@ func (c *Config) validate() error {
 }
 
 // Engine is the cluster's engine.Engine: rooms, session records and
-// replay logs live in Redis, so that a message reaches a
-// peer on any node and a client can resume on any node. Each node
-// subscribes to its own notice channel, through which the others wake
-// the sessions it runs.
+// replay logs live in Redis, so that a message reaches a peer on any node
+// and a client can resume on any node. Rooms are spread over shards
+// (shard.go). Each node subscribes to its own notice channel on every
+// shard, through which the others wake the sessions it runs.
 type Engine struct {
 	cfg       Config
-	rdb       goredis.UniversalClient
-	args      []any // the scripts' first four arguments
-	sub       *goredis.PubSub
-	pipe      *pipeliner
+	shards    []*shard
+	pipes     []*pipeliner // the shards' pipelines, one per client
 	marks     *markBatcher
 	stop      chan struct{} // closed by Close
 	closeOnce sync.Once
-	wg        sync.WaitGroup // the notice loop, the heartbeat and the marks
+	wg        sync.WaitGroup // the notice loops, the heartbeats and the marks
 	// peerLeft is the peer-left frame around a session id, for the
 	// sessions of dead nodes that Redis ends itself.
 	peerLeft [2][]byte
-	up       atomic.Bool                   // the last heartbeat went through
-	resync   atomic.Bool                   // notes may have been lost: wake every session
-	nodes    atomic.Pointer[[]engine.Node] // live, as of the last heartbeat
+	nodes    atomic.Pointer[[]engine.Node] // live on any shard, as of its last heartbeat
 	held     atomic.Int64                  // bytes in every inbox
 	requests atomic.Uint64                 // forwarded by this node, for their ids
 	sends    atomic.Uint64                 // sends by this node, for their ids
@@ -119,12 +136,16 @@ type Engine struct {
 	local   map[string]engine.Mailbox     // sessions this node runs, by id
 	inboxes map[string]*inbox             // their inboxes
 	roomOf  map[string]string             // their rooms, for those in one
-	pending []func() error                // cleanups waiting for Redis to be back
+	where   map[string]*shard             // their shards
+	found   map[string]*shard             // shards Find saw sessions on, until Adopt
+	moving  map[string]chan struct{}      // sessions moving between shards, closed when done
 	waiting map[string]chan forwardAnswer // Forward calls, by request id
 }
 
 // New connects the engine: it checks Redis answers and subscribes to
-// this node's notices. Close it after the servers that use it.
+// this node's notices. Close it after the servers that use it. A shard
+// out of reach at the start is not fatal while another answers: its
+// rooms are unavailable until its heartbeat goes through.
 func New(ctx context.Context, cfg Config) (*Engine, error) {
 	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {
@@ -132,36 +153,58 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	r := &Engine{
 		cfg:     cfg,
-		rdb:     cfg.Client,
-		args:    []any{cfg.Prefix, cfg.NodeID, cfg.Limits.Events, cfg.Limits.Bytes},
-		pipe:    newPipeliner(cfg.Client, cfg.Timeout),
 		stop:    make(chan struct{}),
 		local:   make(map[string]engine.Mailbox),
 		inboxes: make(map[string]*inbox),
 		roomOf:  make(map[string]string),
+		where:   make(map[string]*shard),
+		found:   make(map[string]*shard),
+		moving:  make(map[string]chan struct{}),
 		waiting: make(map[string]chan forwardAnswer),
 	}
+	r.makeShards()
 	r.marks = newMarkBatcher(r)
-	r.sub = r.rdb.Subscribe(ctx, cfg.Prefix+"n:"+cfg.NodeID)
-	if _, err := r.sub.Receive(ctx); err != nil { // the subscription's confirmation
-		_ = r.sub.Close()
-		r.pipe.close()
-		return nil, fmt.Errorf("%w: %w", errRedis, err)
-	}
 	const marker = "@id@" // JSON-encodes as itself
 	left := wire.Encode(wire.PeerEvent{Type: "peer-left", Peer: wire.PeerInfo{ID: marker}})
 	i := bytes.Index(left, []byte(marker))
 	r.peerLeft = [2][]byte{left[:i], left[i+len(marker):]}
-	if err := r.beat(true); err != nil {
-		_ = r.sub.Close()
-		r.pipe.close()
-		return nil, err
+	var firstErr error
+	reached := 0
+	for _, sh := range r.shards {
+		sh.subscribe(ctx)
+		err := sh.resubscribe()
+		if err == nil {
+			err = sh.beat(true)
+		}
+		if err != nil {
+			firstErr = cmp.Or(firstErr, fmt.Errorf("shard %s: %w", sh.name, err))
+			sh.down(err)
+			continue
+		}
+		reached++
 	}
-	r.wg.Add(3)
-	go r.notices()
-	go r.heartbeat()
+	if reached == 0 {
+		r.closeShards()
+		return nil, fmt.Errorf("%w: %w", errRedis, firstErr)
+	}
+	r.wg.Add(1 + 2*len(r.shards))
+	for _, sh := range r.shards {
+		go sh.notices()
+		go sh.heartbeat()
+	}
 	go func() { defer r.wg.Done(); r.marks.loop(r.stop) }()
 	return r, nil
+}
+
+// closeShards ends the subscriptions and pipelines.
+func (r *Engine) closeShards() error {
+	var err error
+	for _, sh := range r.shards {
+		if sh.sub != nil {
+			err = cmp.Or(err, sh.sub.Close())
+		}
+	}
+	return err
 }
 
 // HandOver implements engine.Engine.
@@ -171,80 +214,48 @@ func (r *Engine) HandOver() error {
 		r.forgetLocked(id)
 	}
 	r.mu.Unlock()
-	return r.run(scriptHandOver, nil, r.cfg.Grace.Milliseconds()).Err()
+	var err error
+	for _, sh := range r.shards {
+		err = cmp.Or(err, sh.run(scriptHandOver, nil, r.cfg.Grace.Milliseconds()).Err())
+	}
+	return err
 }
 
-// Ready implements engine.Engine: whether Redis answered the last
-// heartbeat; while it does not, joins and relays fail with unavailable.
+// Ready implements engine.Engine: whether any shard answered its last
+// heartbeat. While one does not, joins and relays of its rooms fail with
+// unavailable; the node stays ready for the others' rooms.
 func (r *Engine) Ready() error {
-	if !r.up.Load() {
-		return fmt.Errorf("%w: not reachable", errRedis)
+	for _, sh := range r.shards {
+		if sh.up.Load() {
+			return nil
+		}
 	}
-	return nil
+	return fmt.Errorf("%w: not reachable", errRedis)
 }
 
-// heartbeat keeps this node listed and cleans up after dead ones.
-func (r *Engine) heartbeat() {
-	defer r.wg.Done()
-	tick := time.NewTicker(r.cfg.NodeTTL / 4)
-	defer tick.Stop()
-	for {
-		select {
-		case <-r.stop:
-			return
-		case <-tick.C:
-			_ = r.beat(false)
+// gatherNodes lists the nodes live on any shard that answers: every node
+// beats on every shard, so a node is gone when no shard lists it.
+func (r *Engine) gatherNodes() {
+	seen := map[string]bool{}
+	var all []engine.Node
+	for _, sh := range r.shards {
+		list := sh.nodes.Load()
+		if list == nil || !sh.up.Load() {
+			continue
+		}
+		for _, n := range *list {
+			if !seen[n.ID] {
+				seen[n.ID] = true
+				all = append(all, n)
+			}
 		}
 	}
-}
-
-// beat runs one heartbeat. Changes of Redis's reachability are logged
-// once each; when Redis is back, every session here is woken, since
-// notices published meanwhile are lost.
-func (r *Engine) beat(first bool) error {
-	res, err := r.run(scriptHeartbeat, nil, r.cfg.NodeTTL.Milliseconds(), r.cfg.Grace.Milliseconds(),
-		r.cfg.PublicURL, r.peerLeft[0], r.peerLeft[1]).Slice()
-	if err != nil {
-		r.down(err)
-		return fmt.Errorf("%w: %w", errRedis, err)
-	}
-	if listed, _ := res[0].(int64); listed == 0 && !first {
-		// Declared dead (a pause past NodeTTL) or Redis lost its data:
-		// the sessions here are no longer this node's.
-		r.cfg.Logger.Warn("this node was dropped from redis: its clients must resume")
-		r.releaseAll()
-	}
-	if !r.up.Load() && !first {
-		// Subscribed again before anyone is told Redis is back: notes
-		// published before that would be lost.
-		if err := r.resubscribe(); err != nil {
-			return fmt.Errorf("%w: %w", errRedis, err)
-		}
-		r.up.Store(true)
-		r.cfg.Logger.Info("redis reachable again")
-		r.runLater()
-		r.marks.retry()
-		r.resync.Store(true)
-	}
-	r.up.Store(true)
-	if r.resync.Swap(false) {
-		r.wakeAll()
-	}
-	if list, ok := res[1].([]any); ok {
-		nodes := make([]engine.Node, 0, len(list)/2)
-		for i := 0; i+1 < len(list); i += 2 {
-			id, _ := list[i].(string)
-			url, _ := list[i+1].(string)
-			nodes = append(nodes, engine.Node{ID: id, URL: url})
-		}
-		r.nodes.Store(&nodes)
-	}
-	r.dispatchResult(res[2])
-	return nil
+	slices.SortFunc(all, func(a, b engine.Node) int { return strings.Compare(a.ID, b.ID) })
+	r.nodes.Store(&all)
 }
 
 // RoomOwner implements engine.Engine: the public URL of the node room is
-// placed on, among the live nodes as of the last heartbeat ("" if that
+// placed on, among the live nodes as of the last heartbeats ("" if that
 // node has none).
 func (r *Engine) RoomOwner(room string) string {
 	nodes := r.nodes.Load()
@@ -254,25 +265,44 @@ func (r *Engine) RoomOwner(room string) string {
 	return engine.Place(*nodes, room).URL
 }
 
-// resubscribe makes sure this node's notice channel is subscribed: go-redis
-// subscribes again on a new connection, which a PING makes if need be.
-func (r *Engine) resubscribe() error {
-	ctx, cancel := r.ctx()
-	defer cancel()
-	return r.sub.Ping(ctx)
+// roomShard is the shard room lives on.
+func (r *Engine) roomShard(room string) *shard { return r.place("r:"+room, false) }
+
+// place picks a shard for key by rendezvous hashing on the shards' names;
+// among those that answer when upOnly, if any does.
+func (r *Engine) place(key string, upOnly bool) *shard {
+	if len(r.shards) == 1 {
+		return r.shards[0]
+	}
+	var best *shard
+	var bestScore uint64
+	for _, sh := range r.shards {
+		if upOnly && !sh.up.Load() {
+			continue
+		}
+		if s := engine.Score(sh.name, key); best == nil || s > bestScore {
+			best, bestScore = sh, s
+		}
+	}
+	if best == nil {
+		return r.place(key, false)
+	}
+	return best
 }
 
-// wakeAll wakes every session this node runs, after notices may have
-// been lost: their inboxes forget what they knew, so that their channels
-// read from Redis.
-func (r *Engine) wakeAll() {
+// wakeAll wakes every session this node runs on sh (all shards for nil),
+// after notices may have been lost: their inboxes forget what they knew,
+// so that their channels read from Redis.
+func (r *Engine) wakeAll(sh *shard) {
 	r.mu.Lock()
-	all := make([]engine.Mailbox, 0, len(r.local))
-	for _, mb := range r.local {
-		all = append(all, mb)
-	}
-	for _, in := range r.inboxes {
-		in.invalidate()
+	var all []engine.Mailbox
+	for id, mb := range r.local {
+		if sh == nil || r.where[id] == sh {
+			all = append(all, mb)
+			if in := r.inboxes[id]; in != nil {
+				in.invalidate()
+			}
+		}
 	}
 	r.mu.Unlock()
 	for _, mb := range all {
@@ -280,14 +310,16 @@ func (r *Engine) wakeAll() {
 	}
 }
 
-// releaseAll lets every session here go; their clients resume, here or
-// on another node.
-func (r *Engine) releaseAll() {
+// releaseAll lets every session here on sh go; their clients resume, here
+// or on another node.
+func (r *Engine) releaseAll(sh *shard) {
 	r.mu.Lock()
-	all := make([]engine.Mailbox, 0, len(r.local))
+	var all []engine.Mailbox
 	for id, mb := range r.local {
-		all = append(all, mb)
-		r.forgetLocked(id)
+		if r.where[id] == sh {
+			all = append(all, mb)
+			r.forgetLocked(id)
+		}
 	}
 	r.mu.Unlock()
 	for _, mb := range all {
@@ -298,7 +330,7 @@ func (r *Engine) releaseAll() {
 // Shared implements engine.Engine: any node may run a session.
 func (r *Engine) Shared() bool { return true }
 
-// Nodes lists the live nodes as of the last heartbeat, this one included.
+// Nodes lists the live nodes as of the last heartbeats, this one included.
 func (r *Engine) Nodes() []engine.Node {
 	if nodes := r.nodes.Load(); nodes != nil {
 		return *nodes
@@ -309,42 +341,19 @@ func (r *Engine) Nodes() []engine.Node {
 // NodeID is this node's name in Redis.
 func (r *Engine) NodeID() string { return r.cfg.NodeID }
 
-// Close stops the notice loop and the heartbeat. Sessions still running
+// Close stops the notice loops and the heartbeats. Sessions still running
 // are not ended, and the node stays listed until its TTL runs out.
 func (r *Engine) Close() error {
 	var err error
 	r.closeOnce.Do(func() {
 		close(r.stop)
-		err = r.sub.Close()
+		err = r.closeShards()
 		r.wg.Wait()
-		r.pipe.close() // after the marks' last batch
+		for _, p := range r.pipes {
+			p.close() // after the marks' last batch
+		}
 	})
 	return err
-}
-
-// notices receives what other nodes tell this one about its sessions.
-func (r *Engine) notices() {
-	defer r.wg.Done()
-	notes := noteReader{r: r}
-	for {
-		msg, err := r.sub.ReceiveMessage(context.Background())
-		if errors.Is(err, goredis.ErrClosed) {
-			return
-		}
-		if err != nil {
-			select { // not in a busy loop
-			case <-r.stop:
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-			notes.pending = nil // its body may be lost with the connection
-			if r.resubscribe() == nil {
-				r.resync.Store(true) // the next beat wakes everyone: notes may have been lost
-			}
-			continue
-		}
-		notes.message(msg.Payload)
-	}
 }
 
 // forgetLocked stops running session id here.
@@ -355,6 +364,7 @@ func (r *Engine) forgetLocked(id string) {
 	delete(r.local, id)
 	delete(r.inboxes, id)
 	delete(r.roomOf, id)
+	delete(r.where, id)
 }
 
 // inboxOf is the inbox of session id while this node runs it, or nil.
@@ -362,39 +372,6 @@ func (r *Engine) inboxOf(id string) *inbox {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.inboxes[id]
-}
-
-// ctx bounds one Redis call.
-func (r *Engine) ctx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), r.cfg.Timeout)
-}
-
-// run runs script with the common arguments first. While Redis is known
-// to be down it fails at once: the heartbeat finds out when it is back.
-func (r *Engine) run(script *goredis.Script, keys []string, args ...any) *goredis.Cmd {
-	if !r.up.Load() && script != scriptHeartbeat {
-		cmd := goredis.NewCmd(context.Background())
-		cmd.SetErr(errRedisDown)
-		return cmd
-	}
-	all := make([]any, 0, len(r.args)+len(args))
-	all = append(append(all, r.args...), args...)
-	if keys == nil {
-		keys = []string{r.cfg.Prefix} // routes the call to the prefix's slot
-	}
-	var cmd *goredis.Cmd
-	if script == scriptHeartbeat {
-		// Never queued behind relays: its timing is this node's liveness.
-		ctx, cancel := r.ctx()
-		cmd = script.Run(ctx, r.rdb, keys, all...)
-		cancel()
-	} else {
-		cmd = r.pipe.run(script, keys, all)
-	}
-	if err := cmd.Err(); err != nil && !errors.Is(err, goredis.Nil) && script != scriptHeartbeat && !isTimeout(err) {
-		r.down(err)
-	}
-	return cmd
 }
 
 // isTimeout reports a call that got no answer in time. One slow answer
@@ -405,44 +382,4 @@ func (r *Engine) run(script *goredis.Script, keys []string, args ...any) *goredi
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
-}
-
-// down notes that Redis failed a call, logging it once per outage.
-func (r *Engine) down(err error) {
-	if r.up.Swap(false) {
-		r.cfg.Logger.Error("redis unreachable: refusing joins and relays until it is back", "err", err)
-	}
-}
-
-// later keeps a cleanup (a leave, a drop) that Redis did not take, to run
-// when it is back; past maxLater they are given up (logged): the sessions
-// stay in Redis until this node's sessions are next orphaned.
-func (r *Engine) later(what string, f func() error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.pending) >= maxLater {
-		r.cfg.Logger.Warn("redis cleanup given up: too many waiting", "what", what)
-		return
-	}
-	r.pending = append(r.pending, f)
-}
-
-// maxLater bounds the cleanups kept through an outage.
-const maxLater = 100_000
-
-// runLater runs the cleanups kept through an outage, in order, until one
-// fails again.
-func (r *Engine) runLater() {
-	r.mu.Lock()
-	todo := r.pending
-	r.pending = nil
-	r.mu.Unlock()
-	for i, f := range todo {
-		if f() != nil {
-			r.mu.Lock()
-			r.pending = append(todo[i:], r.pending...)
-			r.mu.Unlock()
-			return
-		}
-	}
 }

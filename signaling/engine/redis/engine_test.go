@@ -92,7 +92,7 @@ func TestDeadNodeInBatches(t *testing.T) {
 		t.Fatal("the dead node's set is still under its name")
 	}
 	for _, want := range []int64{2048, n} {
-		if err := eng.beat(false); err != nil {
+		if err := eng.shards[0].beat(false); err != nil {
 			t.Fatal(err)
 		}
 		if got := orphans(); got != want {

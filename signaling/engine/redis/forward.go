@@ -1,11 +1,11 @@
 package redis
 
 import (
-	"context"
 	"strconv"
 	"strings"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
 	"github.com/switchboard-rtc/switchboard/signaling/engine"
 )
 
@@ -43,8 +43,16 @@ func (r *Engine) forwardOnce(rec engine.SessionRecord, request []byte) (body []b
 		delete(r.waiting, reqID)
 		r.mu.Unlock()
 	}()
-	owner, err := r.run(scriptForward, nil, rec.ID, reqID, request).Text()
-	if err != nil || owner == "" {
+	shards := r.locate(rec.ID)
+	owner := ""
+	for _, cmd := range r.each(shards, func(sh *shard) *goredis.Cmd {
+		return sh.run(scriptForward, nil, rec.ID, reqID, request)
+	}) {
+		if o, err := cmd.Text(); err == nil && o != "" {
+			owner = o // one shard at most has the session live
+		}
+	}
+	if owner == "" {
 		return nil, false, engine.ErrNotRunning
 	}
 	t := time.NewTimer(r.cfg.Timeout)
@@ -84,8 +92,8 @@ func (r *Engine) answered(reqID, tag string, body []byte) {
 
 // serveForwarded hands a 'q' note's request to the session's mailbox (nil
 // when this node does not run it) and publishes the answer to the node
-// that asked, named in the request id.
-func (r *Engine) serveForwarded(mb engine.Mailbox, reqID string, request []byte) {
+// that asked, named in the request id, on the shard the request came by.
+func (r *Engine) serveForwarded(sh *shard, mb engine.Mailbox, reqID string, request []byte) {
 	node, _, ok := strings.Cut(reqID, "/")
 	if !ok {
 		return
@@ -95,9 +103,7 @@ func (r *Engine) serveForwarded(mb engine.Mailbox, reqID string, request []byte)
 		tag, body = tagServed, mb.Forwarded(request)
 	}
 	note := "a" + reqID + " " + tag + " " + strconv.Itoa(len(body)) + " " + string(body) // body inline
-	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Timeout)
-	defer cancel()
-	if err := r.rdb.Publish(ctx, r.cfg.Prefix+"n:"+node, note).Err(); err != nil {
+	if err := sh.publish(node, note); err != nil {
 		r.cfg.Logger.Warn("redis: the answer to a forwarded request was lost", "node", node, "err", err)
 	}
 }

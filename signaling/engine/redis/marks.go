@@ -68,15 +68,23 @@ func (m *markBatcher) flush() {
 	logs := m.queued
 	m.queued = nil
 	m.mu.Unlock()
-	for len(logs) > 0 {
-		n := min(len(logs), maxMarkBatch)
-		m.send(logs[:n])
-		logs = logs[n:]
+	byShard := map[*shard][]*redisLog{}
+	for _, l := range logs {
+		sh := l.shard()
+		byShard[sh] = append(byShard[sh], l)
+	}
+	for sh, logs := range byShard {
+		for len(logs) > 0 {
+			n := min(len(logs), maxMarkBatch)
+			m.send(sh, logs[:n])
+			logs = logs[n:]
+		}
 	}
 }
 
-// send runs the marks script for logs: id, taken mark, ack for each.
-func (m *markBatcher) send(logs []*redisLog) {
+// send runs the marks script on sh for logs: id, taken mark, ack for
+// each.
+func (m *markBatcher) send(sh *shard, logs []*redisLog) {
 	args := make([]any, 0, 3*len(logs))
 	type sent struct{ taken, ack uint64 }
 	marks := make([]sent, len(logs))
@@ -89,7 +97,7 @@ func (m *markBatcher) send(logs []*redisLog) {
 		l.mu.Unlock()
 		args = append(args, l.id, marks[i].taken, marks[i].ack)
 	}
-	err := m.r.run(scriptMarks, nil, args...).Err()
+	err := sh.run(scriptMarks, nil, args...).Err()
 	for i, l := range logs {
 		l.mu.Lock()
 		l.flushing = false

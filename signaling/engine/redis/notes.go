@@ -23,7 +23,8 @@ type note struct {
 // noteReader reads the notes of consecutive messages: the published ones
 // of one notice channel, or the list a script returned.
 type noteReader struct {
-	r *Engine
+	r  *Engine
+	sh *shard // the notes came from
 	// pending is a note whose body is the next message.
 	pending *note
 }
@@ -37,7 +38,7 @@ func (nr *noteReader) message(msg string) {
 			return
 		}
 		p.body = []byte(msg)
-		nr.r.act(*p)
+		nr.r.act(nr.sh, *p)
 		return
 	}
 	for msg != "" {
@@ -64,15 +65,15 @@ func (nr *noteReader) message(msg string) {
 			}
 			n.body, msg = []byte(rest[:n.size]), rest[n.size:]
 		}
-		nr.r.act(n)
+		nr.r.act(nr.sh, n)
 	}
 }
 
-// dispatchResult acts on the notes a script returned for this node: a
-// list of messages.
-func (r *Engine) dispatchResult(res any) {
+// dispatchResult acts on the notes a script on sh returned for this
+// node: a list of messages.
+func (r *Engine) dispatchResult(sh *shard, res any) {
 	list, _ := res.([]any)
-	nr := noteReader{r: r}
+	nr := noteReader{r: r, sh: sh}
 	for _, m := range list {
 		if s, ok := m.(string); ok {
 			nr.message(s)
@@ -84,7 +85,7 @@ func (r *Engine) dispatchResult(res any) {
 // and wakes it, 'q' hands a forwarded request to it, 'f' ends it as a
 // slow consumer, 'm' lets it go to the node that adopted it; 'a' is the
 // answer to a request this node forwarded (forward.go).
-func (r *Engine) act(n note) {
+func (r *Engine) act(sh *shard, n note) {
 	if n.kind == 'a' {
 		r.answered(n.id, n.tag, n.body)
 		return
@@ -96,7 +97,7 @@ func (r *Engine) act(n note) {
 	}
 	r.mu.Unlock()
 	if n.kind == 'q' {
-		go r.serveForwarded(mb, n.tag, n.body)
+		go r.serveForwarded(sh, mb, n.tag, n.body)
 		return
 	}
 	if mb == nil {

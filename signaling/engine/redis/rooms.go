@@ -3,6 +3,7 @@ package redis
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -19,32 +20,53 @@ func (r *Engine) Join(room string, peer wire.PeerInfo, mb engine.Mailbox, limit 
 	if limit <= 0 || limit > r.cfg.MaxPeers {
 		limit = r.cfg.MaxPeers
 	}
-	const marker = "\x00peers\x00"
-	tmpl := joined([]wire.PeerInfo{{ID: marker}})
-	mark, _ := json.Marshal(wire.PeerInfo{ID: marker})
-	i := bytes.Index(tmpl, mark)
-	if i < 0 {
+	pre, post, ok := cutMarker(joined([]wire.PeerInfo{{ID: peersMarker}}))
+	if !ok {
 		return fmt.Errorf("%w: joined frame without its peer list", errRedis)
 	}
 	info, _ := json.Marshal(peer)
-	res, err := r.run(scriptJoin, []string{r.roomKey(room)}, room, peer.ID, info, limit,
-		tmpl[:i], tmpl[i+len(mark):], announce).Result()
+	args := joinArgs(room, peer, info, limit, pre, post, announce)
+	to := r.roomShard(room)
+	from := r.shardOf(peer.ID)
+	var res any
+	var err error
+	if from == nil || from == to {
+		res, err = to.run(scriptJoin, []string{to.roomKey(room)}, args...).Result()
+	} else {
+		if !to.up.Load() {
+			return fmt.Errorf("%w: the room's shard", errRedisDown) // before the session leaves its shard
+		}
+		res, err = r.move(peer.ID, from, to, args)
+	}
 	if err != nil {
+		if errors.Is(err, engine.ErrReplayGap) {
+			return err
+		}
 		return fmt.Errorf("%w: %w", errRedis, err)
 	}
-	switch res {
-	case int64(-1):
-		return engine.ErrRoomFull
-	case int64(-2):
-		return engine.ErrReplayGap
+	if err := joinCode(res); err != nil {
+		return err
 	}
 	r.mu.Lock()
 	if r.local[peer.ID] == mb {
 		r.roomOf[peer.ID] = room
 	}
 	r.mu.Unlock()
-	r.dispatchResult(res)
+	r.dispatchResult(to, res)
 	return nil
+}
+
+// peersMarker is the peer a joined frame is built around.
+const peersMarker = "\x00peers\x00"
+
+// cutMarker cuts a joined frame around its marker peer.
+func cutMarker(tmpl []byte) (pre, post []byte, ok bool) {
+	mark, _ := json.Marshal(wire.PeerInfo{ID: peersMarker})
+	i := bytes.Index(tmpl, mark)
+	if i < 0 {
+		return nil, nil, false
+	}
+	return tmpl[:i], tmpl[i+len(mark):], true
 }
 
 // Leave implements engine.Engine.
@@ -52,15 +74,16 @@ func (r *Engine) Leave(room, peerID string, announce []byte) {
 	r.mu.Lock()
 	delete(r.roomOf, peerID)
 	r.mu.Unlock()
+	sh := r.roomShard(room)
 	leave := func() error {
-		res, err := r.run(scriptLeave, []string{r.roomKey(room)}, peerID, announce).Result()
+		res, err := sh.run(scriptLeave, []string{sh.roomKey(room)}, peerID, announce).Result()
 		if err == nil {
-			r.dispatchResult(res)
+			r.dispatchResult(sh, res)
 		}
 		return err
 	}
 	if leave() != nil {
-		r.later("leave", leave)
+		sh.later("leave", leave)
 	}
 }
 
@@ -70,8 +93,9 @@ func (r *Engine) Leave(room, peerID string, announce []byte) {
 // is answered does Send fail with the outcome unknown.
 func (r *Engine) Send(room, from, to string, frame []byte) error {
 	id := r.cfg.NodeID + ":" + strconv.FormatUint(r.sends.Add(1), 36)
+	sh := r.roomShard(room)
 	for attempt := 0; ; attempt++ {
-		res, err := r.run(scriptSend, []string{r.roomKey(room)}, from, to, frame, id).Result()
+		res, err := sh.run(scriptSend, []string{sh.roomKey(room)}, from, to, frame, id).Result()
 		switch {
 		case err != nil && isTimeout(err) && attempt < sendRetries:
 			continue
@@ -85,7 +109,7 @@ func (r *Engine) Send(room, from, to string, frame []byte) error {
 			r.refreshRoom(room)
 			return nil
 		}
-		r.dispatchResult(res)
+		r.dispatchResult(sh, res)
 		return nil
 	}
 }
@@ -120,5 +144,3 @@ func (r *Engine) Rooms() int {
 	}
 	return len(rooms)
 }
-
-func (r *Engine) roomKey(room string) string { return r.cfg.Prefix + "r:" + room }

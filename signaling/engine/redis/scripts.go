@@ -12,8 +12,10 @@ import (
 // in one step, exactly as the in-memory engine does under its lock.
 //
 // Every script takes ARGV[1] key prefix, ARGV[2] this node's id,
-// ARGV[3] and ARGV[4] the replay bounds (events, bytes); its own
-// arguments follow. Keys (see docs/cluster.md), all under the prefix:
+// ARGV[3] and ARGV[4] the replay bounds (events, bytes), ARGV[5] the
+// command that publishes notes; its own arguments follow. Every script
+// runs on one shard (shard.go). Keys (see docs/cluster.md), all under the
+// shard's prefix:
 //
 //	s:<id>    hash: token, owner node, room, next seq, taken, bytes, first kept seq
 //	e:<id>    list: the kept frames, seq first..next
@@ -66,4 +68,7 @@ var (
 	scriptHeartbeat = script("heartbeat")
 	scriptHandOver  = script("hand_over")
 	scriptForward   = script("forward")
+	scriptMoveOut   = script("move_out")
+	scriptMoveIn    = script("move_in")
+	scriptMoveDone  = script("move_done")
 )

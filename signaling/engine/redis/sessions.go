@@ -11,38 +11,127 @@ import (
 	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
-// Create implements engine.Engine. The session runs on this node until another
-// adopts it.
+// Create implements engine.Engine. The session runs on this node until
+// another adopts it. It starts on the shard its id is placed on among
+// those that answer (Find asks them all), and moves to its room's when it
+// joins one (move.go).
 func (r *Engine) Create(rec engine.SessionRecord) engine.EventLog {
-	_ = r.run(scriptCreate, nil, rec.ID, rec.Token).Err() // adopt, next, reports an outage
-	return r.newLog(rec.ID)
+	sh := r.place("s:"+rec.ID, true)
+	_ = sh.run(scriptCreate, nil, rec.ID, rec.Token).Err() // adopt, next, reports an outage
+	r.mu.Lock()
+	r.where[rec.ID] = sh
+	r.mu.Unlock()
+	return r.newLog(rec.ID, sh)
 }
 
-// Find implements engine.Engine.
+// Find implements engine.Engine. A session runs on one shard, which this
+// node knows when it runs the session; otherwise every shard is asked at
+// once. A session found half-way through a move between shards (its node
+// died between the steps) is moved first.
 func (r *Engine) Find(token string) (engine.SessionRecord, engine.EventLog, bool) {
 	id := engine.TokenID(token)
 	if id == "" {
 		return engine.SessionRecord{}, nil, false
 	}
-	if _, err := r.run(scriptFind, nil, id, token).Text(); err != nil {
+	r.mu.Lock()
+	known := r.where[id]
+	r.mu.Unlock()
+	shards := r.shards
+	if known != nil {
+		shards = []*shard{known}
+	}
+	var live, stub *shard
+	var target string
+	for i, cmd := range r.each(shards, func(sh *shard) *goredis.Cmd { return sh.run(scriptFind, nil, id, token) }) {
+		switch v, err := cmd.Result(); {
+		case err != nil:
+		case v == int64(1):
+			live = shards[i]
+		default:
+			stub, target = shards[i], fmt.Sprint(v)
+		}
+	}
+	if live == nil && stub != nil {
+		live = r.finishMove(id, stub, target)
+	}
+	if live == nil {
 		return engine.SessionRecord{}, nil, false
 	}
-	return engine.SessionRecord{ID: id, Token: token}, r.newLog(id), true
+	r.mu.Lock()
+	if len(r.found) >= maxFound {
+		clear(r.found) // hints only: Adopt asks every shard without one
+	}
+	r.found[id] = live
+	r.mu.Unlock()
+	return engine.SessionRecord{ID: id, Token: token}, r.newLog(id, live), true
+}
+
+// maxFound bounds the shards Find remembers for Adopt.
+const maxFound = 10_000
+
+// each runs call on every shard of shards at once and returns their
+// answers in order.
+func (r *Engine) each(shards []*shard, call func(*shard) *goredis.Cmd) []*goredis.Cmd {
+	out := make([]*goredis.Cmd, len(shards))
+	if len(shards) == 1 {
+		out[0] = call(shards[0])
+		return out
+	}
+	var wg sync.WaitGroup
+	for i, sh := range shards {
+		wg.Add(1)
+		go func() { defer wg.Done(); out[i] = call(sh) }()
+	}
+	wg.Wait()
+	return out
+}
+
+// locate is the shards session id may be on: the one this node knows, or
+// every shard.
+func (r *Engine) locate(id string) []*shard {
+	if sh := r.shardOf(id); sh != nil {
+		return []*shard{sh}
+	}
+	return r.shards
+}
+
+// shardOf is the shard session id is on as far as this node knows: the
+// one it runs the session on, or the one Find saw it on; nil when it does
+// not know. It waits for a move of the session between shards to end.
+func (r *Engine) shardOf(id string) *shard {
+	for {
+		r.mu.Lock()
+		done, sh := r.moving[id], r.where[id]
+		if sh == nil {
+			sh = r.found[id]
+		}
+		r.mu.Unlock()
+		if done == nil {
+			return sh
+		}
+		<-done // bounded: a move's calls are
+	}
 }
 
 // Drop implements engine.Engine: only the node running the session drops it.
 func (r *Engine) Drop(rec engine.SessionRecord) {
-	drop := func() error { return r.run(scriptDrop, nil, rec.ID).Err() }
-	if drop() != nil {
-		r.later("drop", drop)
-	}
+	sh := r.shardOf(rec.ID)
 	r.mu.Lock()
 	r.forgetLocked(rec.ID)
+	delete(r.found, rec.ID)
 	r.mu.Unlock()
+	if sh == nil {
+		return
+	}
+	drop := func() error { return sh.run(scriptDrop, nil, rec.ID).Err() }
+	if drop() != nil {
+		sh.later("drop", drop)
+	}
 }
 
 // Adopt implements engine.Engine.
 func (r *Engine) Adopt(rec engine.SessionRecord, mb engine.Mailbox) (string, error) {
+	shards := r.locate(rec.ID)
 	// Registered first: a note sent right after the script must find it.
 	// The inbox starts knowing nothing: the first read asks Redis.
 	r.mu.Lock()
@@ -51,26 +140,39 @@ func (r *Engine) Adopt(rec engine.SessionRecord, mb engine.Mailbox) (string, err
 	}
 	r.local[rec.ID] = mb
 	r.inboxes[rec.ID] = &inbox{limits: r.cfg.Limits, total: &r.held}
+	delete(r.found, rec.ID)
 	r.mu.Unlock()
-	res, err := r.run(scriptAdopt, nil, rec.ID).Slice()
-	if err != nil || len(res) != 1 {
-		r.mu.Lock()
+	var (
+		on   *shard
+		room string
+		err  error
+	)
+	for i, cmd := range r.each(shards, func(sh *shard) *goredis.Cmd { return sh.run(scriptAdopt, nil, rec.ID) }) {
+		res, e := cmd.Slice()
+		switch {
+		case e == nil && len(res) == 1:
+			on = shards[i]
+			room, _ = res[0].(string)
+		case e != nil && !errors.Is(e, goredis.Nil):
+			err = e
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if on == nil {
 		if r.local[rec.ID] == mb {
 			r.forgetLocked(rec.ID)
 		}
-		r.mu.Unlock()
-		if err == nil || errors.Is(err, goredis.Nil) {
-			return "", engine.ErrReplayGap
+		if err != nil {
+			return "", fmt.Errorf("%w: %w", errRedis, err)
 		}
-		return "", fmt.Errorf("%w: %w", errRedis, err)
+		return "", engine.ErrReplayGap
 	}
-	room, _ := res[0].(string)
-	if room != "" {
-		r.mu.Lock()
-		if r.local[rec.ID] == mb {
+	if r.local[rec.ID] == mb {
+		r.where[rec.ID] = on
+		if room != "" {
 			r.roomOf[rec.ID] = room
 		}
-		r.mu.Unlock()
 	}
 	return room, nil
 }
@@ -83,6 +185,9 @@ func (r *Engine) Adopt(rec engine.SessionRecord, mb engine.Mailbox) (string, err
 type redisLog struct {
 	r  *Engine
 	id string
+	// home is the shard the session was on when the log was made; the
+	// engine's where, kept for the sessions this node runs, wins.
+	home *shard
 	// acked is the highest seq acknowledged through this handle: repeated
 	// acks (the welcome's on every write) cost nothing.
 	acked atomic.Uint64
@@ -96,8 +201,8 @@ type redisLog struct {
 	flushed                         *sync.Cond // signalled when they are back
 }
 
-func (r *Engine) newLog(id string) *redisLog {
-	l := &redisLog{r: r, id: id}
+func (r *Engine) newLog(id string, home *shard) *redisLog {
+	l := &redisLog{r: r, id: id, home: home}
 	l.flushed = sync.NewCond(&l.mu)
 	return l
 }
@@ -114,7 +219,7 @@ func (l *redisLog) carry(script *goredis.Script, args ...any) *goredis.Cmd {
 	}
 	taken, ack := l.pendingTaken, l.pendingAck
 	l.pendingTaken, l.pendingAck = 0, 0
-	cmd := l.r.run(script, nil, append(args, taken, ack)...)
+	cmd := l.shard().run(script, nil, append(args, taken, ack)...)
 	if err := cmd.Err(); err != nil && !errors.Is(err, goredis.Nil) {
 		l.pendingTaken = max(l.pendingTaken, taken)
 		l.pendingAck = max(l.pendingAck, ack)
@@ -122,14 +227,38 @@ func (l *redisLog) carry(script *goredis.Script, args ...any) *goredis.Cmd {
 	return cmd
 }
 
-func (l *redisLog) Append(frame []byte) (uint64, error) {
-	res, err := l.carry(scriptAppend, l.id, frame).Slice()
-	if err != nil {
-		return 0, fmt.Errorf("%w: %w", errRedis, err)
+// shard is the shard the session is on now.
+func (l *redisLog) shard() *shard {
+	if sh := l.r.shardOf(l.id); sh != nil {
+		return sh
 	}
-	seq, _ := res[0].(int64)
-	l.r.dispatchResult(res[1])
+	return l.home
+}
+
+// Scripts on a session's log answer codeMoving when it is half-way
+// through a move to another shard (move.go): the call runs again once
+// the move is over, up to movingTries times.
+const (
+	codeMoving  = -2
+	movingTries = 3
+)
+
+func (l *redisLog) Append(frame []byte) (uint64, error) {
+	var seq int64
+	for range movingTries {
+		res, err := l.carry(scriptAppend, l.id, frame).Slice()
+		if err != nil {
+			return 0, fmt.Errorf("%w: %w", errRedis, err)
+		}
+		seq, _ = res[0].(int64)
+		if seq != codeMoving {
+			l.r.dispatchResult(l.shard(), res[1])
+			break
+		}
+	}
 	switch {
+	case seq == codeMoving:
+		return 0, fmt.Errorf("%w: the session is moving between shards", errRedis)
 	case seq < 0:
 		return 0, engine.ErrLogFull
 	case seq == 0:
@@ -146,7 +275,14 @@ func (l *redisLog) Resume(after uint64) (uint64, error) {
 	for l.flushing {
 		l.flushed.Wait()
 	}
-	res, err := l.r.run(scriptResume, nil, l.id, after).Int64Slice()
+	var res []int64
+	var err error
+	for range movingTries {
+		res, err = l.shard().run(scriptResume, nil, l.id, after).Int64Slice()
+		if err != nil || res[1] != codeMoving {
+			break
+		}
+	}
 	ok := err == nil && res[1] == 0
 	if ok {
 		l.pendingTaken, l.pendingAck, l.taken = 0, 0, after
@@ -174,9 +310,16 @@ func (l *redisLog) Read(after uint64, dst []wire.Event, max int) ([]wire.Event, 
 			return out, nil
 		}
 	}
-	res, err := l.carry(scriptRead, l.id, after, max).Slice()
-	if err != nil {
-		return dst, fmt.Errorf("%w: %w", errRedis, err)
+	var res []any
+	var err error
+	for range movingTries {
+		res, err = l.carry(scriptRead, l.id, after, max).Slice()
+		if err != nil {
+			return dst, fmt.Errorf("%w: %w", errRedis, err)
+		}
+		if len(res) == 0 || res[0] != int64(codeMoving) {
+			break
+		}
 	}
 	if len(res) == 0 || res[0] != int64(0) {
 		return dst, engine.ErrReplayGap
@@ -231,9 +374,10 @@ func (l *redisLog) queueLocked() {
 }
 
 func (l *redisLog) Last() uint64 {
-	ctx, cancel := l.r.ctx()
+	sh := l.shard()
+	ctx, cancel := sh.ctx()
 	defer cancel()
-	n, err := l.r.rdb.HGet(ctx, l.r.cfg.Prefix+"s:"+l.id, "next").Uint64()
+	n, err := sh.rdb.HGet(ctx, sh.prefix+"s:"+l.id, "next").Uint64()
 	if err != nil {
 		return 0
 	}

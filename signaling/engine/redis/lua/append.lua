@@ -1,7 +1,8 @@
--- append.lua: ARGV[5] session id, ARGV[6] frame, ARGV[7] and ARGV[8]
+-- append.lua: ARGV[6] session id, ARGV[7] frame, ARGV[8] and ARGV[9]
 -- the session's taken mark and ack waiting on its node (0: none), applied
 -- first → {seq, notes}: seq -1 when the log is full, 0 when the session
--- is gone.
-marks(ARGV[5], tonumber(ARGV[7]), tonumber(ARGV[8]))
-local seq = append(ARGV[5], ARGV[6])
+-- is gone, -2 when it is moving to another shard (move.go).
+if redis.call('HEXISTS', P .. 's:' .. ARGV[6], 'moving') == 1 then return {-2, {}} end
+marks(ARGV[6], tonumber(ARGV[8]), tonumber(ARGV[9]))
+local seq = append(ARGV[6], ARGV[7])
 return {seq, flush()}

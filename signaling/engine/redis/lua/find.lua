@@ -1,5 +1,8 @@
--- find.lua: ARGV[5] session id, ARGV[6] token → the id when the session
--- is live and the token is its own, or nil. The token begins with the id
--- (engine.SessionRecord), so no index of tokens is kept.
-if redis.call('HGET', P .. 's:' .. ARGV[5], 'token') ~= ARGV[6] then return nil end
-return ARGV[5]
+-- find.lua: ARGV[6] session id, ARGV[7] token → 1 when the session is
+-- live here and the token is its own, the name of the shard it is moving
+-- to when this is what it left behind (move.go), or nil. The token begins
+-- with the id (engine.SessionRecord), so no index of tokens is kept.
+local st = redis.call('HMGET', P .. 's:' .. ARGV[6], 'token', 'moving')
+if st[1] ~= ARGV[7] then return nil end
+if st[2] then return st[2] end
+return 1

@@ -1,5 +1,5 @@
--- heartbeat.lua: ARGV[5] node TTL (ms), ARGV[6] grace (ms), ARGV[7] this
--- node's public URL, ARGV[8] and ARGV[9] the peer-left frame around the
+-- heartbeat.lua: ARGV[6] node TTL (ms), ARGV[7] grace (ms), ARGV[8] this
+-- node's public URL, ARGV[9] and ARGV[10] the peer-left frame around the
 -- id → {was this node listed (0/1), {live node, its URL, ...}, notes}.
 -- It keeps this node listed,
 -- hands the sessions of nodes past their TTL to orphans and ends the
@@ -7,8 +7,8 @@
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local listed = redis.call('ZSCORE', P .. 'nodes', ME) and 1 or 0
-redis.call('ZADD', P .. 'nodes', now + tonumber(ARGV[5]), ME)
-redis.call('HSET', P .. 'urls', ME, ARGV[7])
+redis.call('ZADD', P .. 'nodes', now + tonumber(ARGV[6]), ME)
+redis.call('HSET', P .. 'urls', ME, ARGV[8])
 -- A dead node's set of sessions is renamed at once (O(1)) and handed to
 -- orphans a bounded batch per beat: one script never holds Redis for
 -- tens of thousands of sessions, which would make every other node's
@@ -33,7 +33,7 @@ for _, gone in ipairs(redis.call('HKEYS', P .. 'dying')) do
     local h = P .. 's:' .. id
     if redis.call('HGET', h, 'owner') == dead then
       redis.call('HSET', h, 'owner', '')
-      redis.call('ZADD', P .. 'orphans', now + tonumber(ARGV[6]), id)
+      redis.call('ZADD', P .. 'orphans', now + tonumber(ARGV[7]), id)
     end
   end
   if redis.call('EXISTS', gone) == 0 then redis.call('HDEL', P .. 'dying', gone) end
@@ -46,7 +46,7 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'orphans', '-inf', now, 'LI
     if st[2] and st[2] ~= '' then
       local room = P .. 'r:' .. st[2]
       redis.call('HDEL', room, id)
-      for _, peer in ipairs(redis.call('HKEYS', room)) do append(peer, ARGV[8] .. id .. ARGV[9]) end
+      for _, peer in ipairs(redis.call('HKEYS', room)) do append(peer, ARGV[9] .. id .. ARGV[10]) end
     end
     redis.call('DEL', h, P .. 'e:' .. id)
   end

@@ -1,5 +1,8 @@
 -- Shared by every script: loaded in front of each one (scripts.go).
-local P, ME = ARGV[1], ARGV[2]
+-- ARGV[5] is the command that publishes notes: SPUBLISH on a Redis
+-- Cluster (the channel is in the keys' slot, so a note stays on one
+-- shard instead of crossing the cluster bus), PUBLISH elsewhere.
+local P, ME, PUB = ARGV[1], ARGV[2], ARGV[5]
 local MAXEV, MAXB = tonumber(ARGV[3]), tonumber(ARGV[4])
 local local_notes, remote = {h = {}, b = {}}, {}
 
@@ -40,8 +43,8 @@ local function flush()
     local ch, from = P .. 'n:' .. owner, 1
     for i = 1, #t.h do
       if t.b[i] or i == #t.h then
-        redis.call('PUBLISH', ch, table.concat(t.h, '', from, i))
-        if t.b[i] then redis.call('PUBLISH', ch, t.b[i]) end
+        redis.call(PUB, ch, table.concat(t.h, '', from, i))
+        if t.b[i] then redis.call(PUB, ch, t.b[i]) end
         from = i + 1
       end
     end
@@ -100,4 +103,29 @@ local function marks(id, taken, acked)
     first = first + n
   end
   redis.call('HSET', h, 'taken', t, 'bytes', bytes, 'first', first)
+end
+
+-- join adds session id to the room hash rk (room named room) with its
+-- PeerInfo JSON info and limit, appending peer-joined (announce) to every
+-- member's log and the joined frame (pre, the peer list, post) to the
+-- newcomer's, as one step: nil, or -1 when the room is full, -2 when the
+-- session is gone. A member's value is the limit it joined with, a space,
+-- its PeerInfo JSON: the room keeps the smallest.
+local function join(rk, room, id, info, limit, pre, post, announce)
+  local members = redis.call('HGETALL', rk)
+  local own = limit
+  limit = tonumber(limit)
+  local peers = {}
+  for i = 2, #members, 2 do
+    local cap, pinfo = string.match(members[i], '^(%d+) (.*)$')
+    if cap then limit = math.min(limit, tonumber(cap)) else pinfo = members[i] end
+    peers[#peers+1] = pinfo
+  end
+  if #peers >= limit then return -1 end
+  if redis.call('EXISTS', P .. 's:' .. id) == 0 then return -2 end
+  for i = 1, #members, 2 do append(members[i], announce) end
+  append(id, pre .. table.concat(peers, ',') .. post)
+  redis.call('HSET', rk, id, own .. ' ' .. info)
+  redis.call('HSET', P .. 's:' .. id, 'room', room)
+  return nil
 end

@@ -1,20 +1,20 @@
--- send.lua: KEYS[1] room hash; ARGV[5] from, ARGV[6] to ('' for all
--- but from), ARGV[7] frame, ARGV[8] the send's id (unique to its node and
+-- send.lua: KEYS[1] room hash; ARGV[6] from, ARGV[7] to ('' for all
+-- but from), ARGV[8] frame, ARGV[9] the send's id (unique to its node and
 -- call) → notes, -1 when "to" is no other member, or 0 when the sender's
 -- last send had this id: a retry of a call whose answer timed out, which
 -- must not run twice.
-local from, to = ARGV[5], ARGV[6]
+local from, to = ARGV[6], ARGV[7]
 local sender = P .. 's:' .. from
 local st = redis.call('HMGET', sender, 'sent', 'next')
-if st[1] == ARGV[8] then return 0 end
+if st[1] == ARGV[9] then return 0 end
 if to == '' then
   for _, id in ipairs(redis.call('HKEYS', KEYS[1])) do
-    if id ~= from then append(id, ARGV[7]) end
+    if id ~= from then append(id, ARGV[8]) end
   end
 elseif to == from or redis.call('HEXISTS', KEYS[1], to) == 0 then
   return -1
 else
-  append(to, ARGV[7])
+  append(to, ARGV[8])
 end
-if st[2] then redis.call('HSET', sender, 'sent', ARGV[8]) end
+if st[2] then redis.call('HSET', sender, 'sent', ARGV[9]) end
 return flush()

@@ -67,12 +67,7 @@ func StartSentinel(t testing.TB, master *Server, name string) *Server {
 
 func start(t testing.TB, args func(port int) []string) *Server {
 	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("redis-server is not installed (apt-get install redis-server)")
-		}
-		t.Skip("redis-server is not installed")
-	}
+	needTool(t, "redis-server", "redis-server")
 	rs := &Server{t: t, args: args}
 	t.Cleanup(rs.Stop)
 	for attempt := 0; ; attempt++ {
@@ -82,6 +77,17 @@ func start(t testing.TB, args func(port int) []string) *Server {
 		} else if attempt == 2 {
 			t.Fatalf("redis-server did not start: %v\n%s", err, rs.output())
 		}
+	}
+}
+
+// needTool skips without tool, and fails under CI=true: CI installs it.
+func needTool(t testing.TB, tool, pkg string) {
+	t.Helper()
+	if _, err := exec.LookPath(tool); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is not installed (apt-get install %s)", tool, pkg)
+		}
+		t.Skipf("%s is not installed", tool)
 	}
 }
 
