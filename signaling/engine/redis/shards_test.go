@@ -80,10 +80,10 @@ type testPeer struct {
 	log engine.EventLog
 }
 
-func (p *testPeer) Deliver([]byte)             {}
-func (p *testPeer) Wake()                      {}
-func (p *testPeer) Overflow()                  {}
-func (p *testPeer) Release(string)             {}
+func (p *testPeer) Deliver([]byte)            {}
+func (p *testPeer) Wake()                     {}
+func (p *testPeer) Overflow()                 {}
+func (p *testPeer) Release(string)            {}
 func (p *testPeer) Forwarded(b []byte) []byte { return b }
 
 func newTestPeer(t *testing.T, e *Engine, id string) *testPeer {
