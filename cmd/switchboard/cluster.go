@@ -20,16 +20,21 @@ func clusterEngine(ctx context.Context, c *config, log *slog.Logger) (engine.Eng
 	if c.Redis == "" {
 		return nil, func() {}, nil
 	}
-	client, err := redisengine.ParseURL(c.Redis)
+	clients, err := redisengine.ParseURLs(c.Redis)
 	if err != nil {
 		return nil, nil, err
+	}
+	closeClients := func() {
+		for _, client := range clients {
+			_ = client.Close()
+		}
 	}
 	var publicURL string
 	if urls := c.publicURLs(); len(urls) > 0 {
 		publicURL = urls[0]
 	}
 	eng, err := redisengine.New(ctx, redisengine.Config{
-		Client:    client,
+		Shards:    clients,
 		Limits:    engine.ReplayLimits{Events: c.ReplayEvents, Bytes: c.ReplayBytes},
 		MaxPeers:  c.RoomSize,
 		Grace:     c.ResumeGrace,
@@ -37,11 +42,11 @@ func clusterEngine(ctx context.Context, c *config, log *slog.Logger) (engine.Eng
 		Logger:    log.With("component", "redis"),
 	})
 	if err != nil {
-		_ = client.Close()
+		closeClients()
 		return nil, nil, fmt.Errorf("-redis: %w", err)
 	}
-	log.Info("sharing rooms and sessions through redis", "node", eng.NodeID())
-	return eng, func() { _ = eng.Close(); _ = client.Close() }, nil
+	log.Info("sharing rooms and sessions through redis", "node", eng.NodeID(), "shards", eng.Shards())
+	return eng, func() { _ = eng.Close(); closeClients() }, nil
 }
 
 // turnPool starts the health checks of -turn-urls, when set; nil without.

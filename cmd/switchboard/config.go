@@ -140,7 +140,7 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve /metrics on a listener of its own, e.g. 10.0.0.5:9464; empty: /metrics on the HTTP port answers this host only")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) to serve HTTPS and WSS with; reloaded on SIGHUP. Empty: plain HTTP (put a TLS proxy in front)")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key for -tls-cert")
-	fs.StringVar(&c.Redis, "redis", "", "Redis shared by several nodes: redis://[user:pass@]host:port[/db], rediss:// for TLS, ?master_name=NAME&addr=HOST:PORT for Sentinel, redis+cluster://HOST:PORT?addr=HOST:PORT for a Cluster. Empty: one node, everything in memory")
+	fs.StringVar(&c.Redis, "redis", "", "Redis shared by several nodes: redis://[user:pass@]host:port[/db], rediss:// for TLS, ?master_name=NAME&addr=HOST:PORT for Sentinel, redis+cluster://HOST:PORT?addr=HOST:PORT for a Cluster. Several independent ones, comma-separated, are shards rooms are spread over (every node lists them in the same order). Empty: one node, everything in memory")
 	fs.StringVar(&c.TURNAltIP, "turn-alt-ip", "", "a second IPv4 address of this host: the bundled relay answers RFC 5780 NAT behaviour discovery (switchboard check's NAT test) from sockets there and on -turn's port + 1; needs a concrete IPv4 in -turn")
 	fs.StringVar(&c.TURNURLs, "turn-urls", "", "comma-separated host:port of external STUN/TURN relays sharing -turn-secret (e.g. 'switchboard turn' hosts): each room gets one, by consistent hashing, while it answers STUN health checks; adds to the bundled relay (-turn '' to use only these)")
 	fs.BoolVar(&c.Echo, "echo", false, "run the echo peer for pre-call tests: a client in a room may ask for it with {\"type\":\"echo\"} (docs/protocol.md)")
@@ -256,11 +256,13 @@ func (c *config) validate() error {
 		}
 	}
 	if c.Redis != "" {
-		client, err := redisengine.ParseURL(c.Redis)
+		clients, err := redisengine.ParseURLs(c.Redis)
 		if err != nil {
 			return fmt.Errorf("%w: -redis: %v", errConfig, err)
 		}
-		_ = client.Close() // run makes its own; this only checked the URL
+		for _, client := range clients {
+			_ = client.Close() // run makes its own; this only checked the URLs
+		}
 	}
 	return nil // the signaling and turn packages validate the rest
 }

@@ -338,6 +338,9 @@ func (r *Engine) Nodes() []engine.Node {
 	return nil
 }
 
+// Shards is how many shards rooms are spread over.
+func (r *Engine) Shards() int { return len(r.shards) }
+
 // NodeID is this node's name in Redis.
 func (r *Engine) NodeID() string { return r.cfg.NodeID }
 

@@ -55,6 +55,24 @@ func ParseURL(raw string) (goredis.UniversalClient, error) {
 	return nil, fmt.Errorf("%w: redis URL scheme %q is not redis, rediss, redis+cluster or rediss+cluster", errBadConfig, u.Scheme)
 }
 
+// ParseURLs makes a client per shard from a comma-separated list of
+// URLs as ParseURL takes them (a comma inside one is written %2C). On an
+// error it closes the clients it made.
+func ParseURLs(list string) ([]goredis.UniversalClient, error) {
+	var clients []goredis.UniversalClient
+	for i, raw := range strings.Split(list, ",") {
+		c, err := ParseURL(strings.TrimSpace(raw))
+		if err != nil {
+			for _, c := range clients {
+				_ = c.Close()
+			}
+			return nil, fmt.Errorf("shard %d of %d: %w", i+1, strings.Count(list, ",")+1, err)
+		}
+		clients = append(clients, c)
+	}
+	return clients, nil
+}
+
 // badRedisURL reports a URL go-redis refused, with its error stripped of
 // the URL's password.
 func badRedisURL(err error, u *url.URL) error {

@@ -22,3 +22,17 @@ func TestParseURL(t *testing.T) {
 		}
 	}
 }
+
+func TestParseURLs(t *testing.T) {
+	clients, err := ParseURLs("redis://127.0.0.1:6379, redis://127.0.0.1:6380,redis+cluster://127.0.0.1:7000")
+	if err != nil || len(clients) != 3 {
+		t.Fatalf("three shards: %d clients, %v", len(clients), err)
+	}
+	for _, c := range clients {
+		c.Close()
+	}
+	_, err = ParseURLs("redis://127.0.0.1:6379,redis://u:hunter2@127.0.0.1:6380?bogus=1")
+	if err == nil || !strings.Contains(err.Error(), "shard 2 of 2") || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("a bad second shard: %v, want it named, without its password", err)
+	}
+}
