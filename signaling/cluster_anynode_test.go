@@ -89,5 +89,34 @@ func TestClusterAnyNode(t *testing.T) {
 			t.Fatalf("poller got %v", got)
 		}
 	}
+	if !runs(nodes[2].srv, pid) || runs(nodes[0].srv, pid) || runs(nodes[1].srv, pid) {
+		t.Fatal("a forwarded poll moved the session off the node that ran it")
+	}
+
+	// A busy poller: a poll held (forwarded to the session's node) while
+	// a POST of the same client lands on the third node and its peer's
+	// answer comes back to the held poll.
+	held := make(chan []frame, 1)
+	go func() { // polls on node 0 until one carries an event (PollWait is short), bounded
+		for end := time.Now().Add(waitFor); time.Now().Before(end); {
+			if status, evs := poll(t, base(0), fmt.Sprintf("token=%s&after=%d", ptoken, after)); status != http.StatusOK || len(evs) > 0 {
+				held <- evs
+				return
+			}
+		}
+	}()
+	postOK(t, base(1), ptoken, frame{"type": "message", "to": peer.id, "data": "ping"})
+	if m := peer.expect("message"); m["data"] != "ping" {
+		t.Fatalf("from the busy poller: %v", m)
+	}
+	peer.send(frame{"type": "message", "to": pid, "data": "pong"})
+	select {
+	case evs := <-held:
+		if len(evs) != 1 || evs[0]["data"] != "pong" || seqOf(evs[0]) != after+1 {
+			t.Fatalf("the held poll answered %v", evs)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("the held poll never answered")
+	}
 	peer.alive()
 }

@@ -14,7 +14,7 @@ const pollMaxBytes = 256 << 10
 
 func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 	p, ok := s.channelRequest(w, r, false)
-	if !ok {
+	if !ok || s.forwardPoll(w, r, p) {
 		return
 	}
 	c, sess, cursor, notices := s.openHTTPChannel(w, r, p, "poll")

@@ -53,7 +53,7 @@ func (s *Server) serveSend(w http.ResponseWriter, r *http.Request) {
 	req := postRequest{LastEventID: r.Header.Get("Last-Event-ID"), Body: body}
 	var ans postAnswer
 	if sess == nil {
-		fwd, err := s.engine.Forward(rec, wire.Encode(req))
+		fwd, err := s.engine.Forward(rec, wire.Encode(req), 0)
 		if err == nil && json.Unmarshal(fwd, &ans) == nil {
 			s.writePostAnswer(w, r, ans)
 			return
@@ -74,6 +74,8 @@ func (s *Server) serveSend(w http.ResponseWriter, r *http.Request) {
 type postRequest struct {
 	LastEventID string `json:"lastEventId,omitempty"`
 	Body        []byte `json:"body"`
+	// Poll, when set, makes it a poll (poll_forward.go), not a POST.
+	Poll *forwardedPoll `json:"poll,omitempty"`
 }
 
 // postAnswer is the answer to a postRequest: a refusal of the whole
@@ -100,6 +102,9 @@ func (s *session) Forwarded(request []byte) []byte {
 	var req postRequest
 	if err := json.Unmarshal(request, &req); err != nil {
 		return wire.Encode(postAnswer{Status: http.StatusBadRequest, Refusal: wire.NewError(wire.CodeBadRequest, "forwarded request unreadable")})
+	}
+	if req.Poll != nil {
+		return wire.Encode(s.srv.heldPoll(s, *req.Poll))
 	}
 	return wire.Encode(s.post(req))
 }

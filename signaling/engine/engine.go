@@ -7,7 +7,11 @@
 // contract.
 package engine
 
-import "github.com/switchboard-rtc/switchboard/signaling/wire"
+import (
+	"time"
+
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
+)
 
 // Engine is everything a node keeps beyond its sockets. Its methods are
 // safe for concurrent use.
@@ -68,10 +72,12 @@ type Engine interface {
 	RoomOwner(room string) string
 	// Forward hands a client's request for session rec, which another
 	// node runs, to that node's Mailbox (Forwarded) and returns its
-	// answer: a POST never moves a session. It fails with ErrNotRunning
-	// when no other node runs the session or the one that did does not
-	// answer in time: this node may then adopt it.
-	Forward(rec SessionRecord, request []byte) ([]byte, error)
+	// answer: a POST or a poll never moves a session. hold is how long
+	// that node may hold the request before it answers (a poll's wait),
+	// beyond the time a message between nodes takes. It fails with
+	// ErrNotRunning when no other node runs the session or the one that
+	// did does not answer in time: this node may then adopt it.
+	Forward(rec SessionRecord, request []byte, hold time.Duration) ([]byte, error)
 }
 
 // Mailbox is a session as an engine sees it.

@@ -1,5 +1,7 @@
 package engine
 
+import "time"
+
 // DefaultMaxPeers is the room size an engine caps rooms at when its
 // configuration does not say.
 const DefaultMaxPeers = 16
@@ -60,4 +62,6 @@ func (m *Memory) Ready() error { return nil }
 func (m *Memory) RoomOwner(string) string { return "" }
 
 // Forward implements Engine: no other node runs anything.
-func (m *Memory) Forward(SessionRecord, []byte) ([]byte, error) { return nil, ErrNotRunning }
+func (m *Memory) Forward(SessionRecord, []byte, time.Duration) ([]byte, error) {
+	return nil, ErrNotRunning
+}

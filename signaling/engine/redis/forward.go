@@ -14,12 +14,12 @@ import (
 // as an 'a' note on this one's. A node that does not run the session (any
 // more) answers at once that it does not, so only a node that is gone
 // makes the caller wait, for Config.Timeout.
-func (r *Engine) Forward(rec engine.SessionRecord, request []byte) ([]byte, error) {
+func (r *Engine) Forward(rec engine.SessionRecord, request []byte, hold time.Duration) ([]byte, error) {
 	// A node that no longer runs the session may have just let it go to
 	// another (a poll moved it): ask again whoever runs it now, a few
 	// times, before this node takes it over.
 	for range forwardTries {
-		body, served, err := r.forwardOnce(rec, request)
+		body, served, err := r.forwardOnce(rec, request, hold)
 		if err != nil || served {
 			return body, err
 		}
@@ -32,7 +32,7 @@ const forwardTries = 4
 
 // forwardOnce asks the node that runs the session now. served is false
 // when that node answered that it does not run it (any more).
-func (r *Engine) forwardOnce(rec engine.SessionRecord, request []byte) (body []byte, served bool, err error) {
+func (r *Engine) forwardOnce(rec engine.SessionRecord, request []byte, hold time.Duration) (body []byte, served bool, err error) {
 	reqID := r.cfg.NodeID + "/" + strconv.FormatUint(r.requests.Add(1), 10)
 	answer := make(chan forwardAnswer, 1)
 	r.mu.Lock()
@@ -55,7 +55,7 @@ func (r *Engine) forwardOnce(rec engine.SessionRecord, request []byte) (body []b
 	if owner == "" {
 		return nil, false, engine.ErrNotRunning
 	}
-	t := time.NewTimer(r.cfg.Timeout)
+	t := time.NewTimer(r.cfg.Timeout + hold)
 	defer t.Stop()
 	select {
 	case a := <-answer:
