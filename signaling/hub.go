@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"crypto/subtle"
 	"net/netip"
 	"time"
 
@@ -69,6 +70,11 @@ func (s *Server) heartbeat() {
 func (s *Server) sessionFor(token string, source netip.Addr) *session {
 	if token == "" {
 		return nil
+	}
+	// A session this node runs needs no lookup in the engine (a round trip
+	// per poll in a cluster).
+	if sess := s.running(engine.TokenID(token)); sess != nil && subtle.ConstantTimeCompare([]byte(sess.token), []byte(token)) == 1 {
+		return sess
 	}
 	rec, log, ok := s.engine.Find(token)
 	if !ok {

@@ -26,8 +26,8 @@ import (
 // figure: under the race detector it measures the detector.
 func TestBufferBudgetCutsHoarders(t *testing.T) {
 	r := hoardAttack(t)
-	t.Logf("buffers: peak %d MiB, %d MiB at the end; heap: %d MiB before the flood, peak %d MiB over it, %d MiB live after; %d hoarders cut; healthy pair p50 %v p99 %v",
-		r.peakHeld>>20, r.held>>20, r.baseHeap>>20, (r.peakHeap-r.baseHeap)>>20, (r.liveHeap-r.baseHeap)>>20, r.cut, r.p50, r.p99)
+	t.Logf("buffers: peak %d MiB, %d MiB at the end; heap: %d MiB before the flood, peak %d MiB over it, %d MiB live after; %d hoarders cut; healthy pair p50 %v p99 %v (p99 %v before the flood)",
+		r.peakHeld>>20, r.held>>20, r.baseHeap>>20, (r.peakHeap-r.baseHeap)>>20, (r.liveHeap-r.baseHeap)>>20, r.cut, r.p50, r.p99, r.quietP99)
 	if r.held > hoardBudget {
 		t.Errorf("the buffers hold %d bytes at the end, over the budget of %d", r.held, hoardBudget)
 	}
@@ -44,9 +44,11 @@ func TestBufferBudgetCutsHoarders(t *testing.T) {
 		t.Errorf("the live heap grew by %d MiB, budget %d MiB plus 16 MiB", grown>>20, hoardBudget>>20)
 	}
 	// A catastrophe bound only (see above): without the budget a flood of
-	// garbage collections took the pair's p99 past 150 ms.
-	if r.p99 > 100*time.Millisecond {
-		t.Errorf("the healthy pair's p99 is %v", r.p99)
+	// garbage collections took the pair's p99 past 150 ms on a quiet
+	// machine. On a busy one the pair is slow without any flood too: the
+	// bound grows with the p99 it had before the flood.
+	if bound := max(100*time.Millisecond, 8*r.quietP99); r.p99 > bound {
+		t.Errorf("the healthy pair's p99 is %v (%v before the flood; bound %v)", r.p99, r.quietP99, bound)
 	}
 }
 
@@ -71,6 +73,7 @@ type hoardResult struct {
 	baseHeap, peakHeap, liveHeap int64
 	cut                          int
 	p50, p99                     time.Duration
+	quietP99                     time.Duration // the pair's before the flood
 }
 
 func hoardAttack(t testing.TB) hoardResult {
@@ -91,6 +94,7 @@ func hoardAttack(t testing.TB) hoardResult {
 	alice.join("healthy")
 	bob.join("healthy")
 	alice.expect("peer-joined")
+	quiet := probeLatency(t, alice, bob, 100, 5*time.Millisecond)
 
 	// The attackers: pairs of a sender and a hoarder, each pair in a room.
 	cuts := make(chan struct{}, hoarders)
@@ -190,7 +194,7 @@ func hoardAttack(t testing.TB) hoardResult {
 	runtime.GC()
 	r := hoardResult{held: srv.engine.Held(), peakHeld: peakHeld.Load(), baseHeap: baseHeap,
 		peakHeap: peakHeap.Load(), liveHeap: heapObjects(), cut: n,
-		p50: lat[len(lat)/2], p99: lat[len(lat)*99/100]}
+		p50: lat[len(lat)/2], p99: lat[len(lat)*99/100], quietP99: quiet[len(quiet)*99/100]}
 	alice.alive()
 	bob.alive()
 	return r

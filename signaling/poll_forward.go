@@ -37,10 +37,8 @@ func (s *Server) forwardPoll(w http.ResponseWriter, r *http.Request, p resumePar
 	if id == "" || s.running(id) != nil {
 		return false
 	}
-	rec, _, found := s.engine.Find(p.token)
-	if !found {
-		return false
-	}
+	// Forward checks the token itself: no lookup of the session first.
+	rec := engine.SessionRecord{ID: id, Token: p.token}
 	req := postRequest{Poll: &forwardedPoll{After: p.after, FromLast: p.fromLast}}
 	fwd, err := s.engine.Forward(rec, wire.Encode(req), s.cfg.PollWait)
 	var ans postAnswer

@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"io"
@@ -28,13 +29,16 @@ func (s *Server) serveSend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	rec, log, found := s.engine.Find(token)
-	sess := (*session)(nil)
-	if found {
-		sess = s.running(rec.ID)
-	}
-	if !found || (sess == nil && !s.engine.Shared()) {
+	unauthorized := func() {
 		s.httpError(w, r, http.StatusUnauthorized, wire.NewError(wire.CodeUnauthorized, "send the welcome token as Authorization: Bearer <token>"))
+	}
+	// The session's own node needs no lookup in the engine; another node
+	// forwards the body with the token, which the engine checks.
+	rec := engine.SessionRecord{ID: engine.TokenID(token), Token: token}
+	sess := s.running(rec.ID)
+	if rec.ID == "" || (sess != nil && subtle.ConstantTimeCompare([]byte(sess.token), []byte(token)) != 1) ||
+		(sess == nil && !s.engine.Shared()) {
+		unauthorized()
 		return
 	}
 	// The body's deadline (BodyDeadline) runs from the request's start.
@@ -61,8 +65,13 @@ func (s *Server) serveSend(w http.ResponseWriter, r *http.Request) {
 		if !errors.Is(err, engine.ErrNotRunning) {
 			s.cfg.Logger.Warn("a forwarded post got no answer", "err", err)
 		}
-		if sess = s.adopt(rec, log, s.clientSource(r)); sess == nil {
-			s.httpError(w, r, http.StatusUnauthorized, wire.NewError(wire.CodeUnauthorized, "send the welcome token as Authorization: Bearer <token>"))
+		found, log, ok := s.engine.Find(token)
+		if !ok {
+			unauthorized()
+			return
+		}
+		if sess = s.adopt(found, log, s.clientSource(r)); sess == nil {
+			unauthorized()
 			return
 		}
 	}

@@ -76,7 +76,8 @@ type Engine interface {
 	// that node may hold the request before it answers (a poll's wait),
 	// beyond the time a message between nodes takes. It fails with
 	// ErrNotRunning when no other node runs the session or the one that
-	// did does not answer in time: this node may then adopt it.
+	// did does not answer in time, or when rec.Token is not the session's:
+	// this node may then look it up (Find) and adopt it.
 	Forward(rec SessionRecord, request []byte, hold time.Duration) ([]byte, error)
 }
 

@@ -46,7 +46,7 @@ func (r *Engine) forwardOnce(rec engine.SessionRecord, request []byte, hold time
 	shards := r.locate(rec.ID)
 	owner := ""
 	for _, cmd := range r.each(shards, func(sh *shard) *goredis.Cmd {
-		return sh.run(scriptForward, nil, rec.ID, reqID, request)
+		return sh.run(scriptForward, nil, rec.ID, reqID, request, rec.Token)
 	}) {
 		if o, err := cmd.Text(); err == nil && o != "" {
 			owner = o // one shard at most has the session live
