@@ -176,3 +176,51 @@ func waitBusy(t *testing.T, rs *redistest.Server, slept chan error) {
 		}
 	}
 }
+
+// TestJoinTimeoutRunsOnce: a join whose answer did not come in time runs
+// again, and Redis does not repeat it: the node does not answer
+// unavailable for a join that happened, and every member hears of the
+// newcomer once.
+func TestJoinTimeoutRunsOnce(t *testing.T) {
+	rs := redistest.Start(t)
+	eng := newTestEngine(t, rs.Client(t), Config{Timeout: 200 * time.Millisecond})
+	joined := func(peers []wire.PeerInfo) []byte {
+		return wire.Encode(map[string]any{"type": "joined", "peers": peers})
+	}
+	logs := map[string]engine.EventLog{}
+	for _, id := range []string{"a", "b"} {
+		rec := engine.SessionRecord{ID: id, Token: id + ".t"}
+		logs[id] = eng.Create(rec)
+		if _, err := eng.Adopt(rec, &recorder{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := eng.Join("r", wire.PeerInfo{ID: "a"}, nil, 0, joined, []byte(`{"type":"peer-joined"}`)); err != nil {
+		t.Fatal(err)
+	}
+	slept := make(chan error, 1)
+	go func() { slept <- rs.Client(t).Do(context.Background(), "DEBUG", "SLEEP", "0.3").Err() }()
+	waitBusy(t, rs, slept)
+	if err := eng.Join("r", wire.PeerInfo{ID: "b"}, nil, 0, joined, []byte(`{"type":"peer-joined"}`)); err != nil {
+		t.Fatalf("a join that timed out once: %v", err)
+	}
+	if err := <-slept; err != nil {
+		t.Fatal(err)
+	}
+	count := func(id, typ string) int {
+		evs, err := logs[id].Read(0, nil, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, ev := range evs {
+			if strings.Contains(string(ev.Frame), `"type":"`+typ+`"`) {
+				n++
+			}
+		}
+		return n
+	}
+	if a, b := count("a", "peer-joined"), count("b", "joined"); a != 1 || b != 1 {
+		t.Fatalf("a heard of b %d times, b's joined is in its log %d times", a, b)
+	}
+}

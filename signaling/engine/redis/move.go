@@ -69,9 +69,8 @@ func (r *Engine) move(id string, from, to *shard, join []any) (any, error) {
 	return res, nil
 }
 
-// moveIn runs step 2 with what step 1 answered, again on a timeout: the
-// step is idempotent. Its answer, when it ran before, is {} with the
-// notes lost: the room's members here read from Redis.
+// moveIn runs step 2 with what step 1 answered (joinOn: again on a
+// timeout, since the step is idempotent).
 func (r *Engine) moveIn(id string, to *shard, moved []any) (any, error) {
 	fields, _ := moved[0].([]any)
 	events, _ := moved[1].([]any)
@@ -79,11 +78,18 @@ func (r *Engine) moveIn(id string, to *shard, moved []any) (any, error) {
 	if len(join) != 7 {
 		return nil, fmt.Errorf("%w: a moving session without its join", errRedis)
 	}
-	room := fmt.Sprint(join[0])
 	args := make([]any, 0, len(join)+1+len(fields)+len(events))
 	args = append(append(append(append(args, join...), len(fields)/2), fields...), events...)
+	return r.joinOn(to, scriptMoveIn, fmt.Sprint(join[0]), id, args)
+}
+
+// joinOn runs a join script (join.lua, move_in.lua) on sh, again when its
+// answer does not come in time: a join that ran answers {} the second
+// time, and is not repeated. Then its notes are lost: the room's members
+// here, the newcomer included, read from Redis.
+func (r *Engine) joinOn(sh *shard, script *goredis.Script, room, id string, args []any) (any, error) {
 	for attempt := 0; ; attempt++ {
-		res, err := to.run(scriptMoveIn, []string{to.roomKey(room)}, args...).Result()
+		res, err := sh.run(script, []string{sh.roomKey(room)}, args...).Result()
 		switch {
 		case err != nil && isTimeout(err) && attempt < sendRetries:
 			continue

@@ -31,7 +31,7 @@ func (r *Engine) Join(room string, peer wire.PeerInfo, mb engine.Mailbox, limit 
 	var res any
 	var err error
 	if from == nil || from == to {
-		res, err = to.run(scriptJoin, []string{to.roomKey(room)}, args...).Result()
+		res, err = r.joinOn(to, scriptJoin, room, peer.ID, args)
 	} else {
 		if !to.up.Load() {
 			return fmt.Errorf("%w: the room's shard", errRedisDown) // before the session leaves its shard
@@ -82,7 +82,14 @@ func (r *Engine) Leave(room, peerID string, announce []byte) {
 		}
 		return err
 	}
-	if leave() != nil {
+	// A leave is idempotent (a peer no longer in the room is ignored):
+	// one whose answer did not come in time runs again at once; one the
+	// shard refused waits for it to be back.
+	err := leave()
+	for attempt := 0; err != nil && isTimeout(err) && attempt < sendRetries; attempt++ {
+		err = leave()
+	}
+	if err != nil {
 		sh.later("leave", leave)
 	}
 }

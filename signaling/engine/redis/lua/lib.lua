@@ -109,9 +109,12 @@ end
 -- PeerInfo JSON info and limit, appending peer-joined (announce) to every
 -- member's log and the joined frame (pre, the peer list, post) to the
 -- newcomer's, as one step: nil, or -1 when the room is full, -2 when the
--- session is gone. A member's value is the limit it joined with, a space,
--- its PeerInfo JSON: the room keeps the smallest.
+-- session is gone, {} when it is a member already (a retry of a join
+-- whose answer was lost: it is not repeated). A member's value is the
+-- limit it joined with, a space, its PeerInfo JSON: the room keeps the
+-- smallest.
 local function join(rk, room, id, info, limit, pre, post, announce)
+  if redis.call('HEXISTS', rk, id) == 1 then return {} end
   local members = redis.call('HGETALL', rk)
   local own = limit
   limit = tonumber(limit)

@@ -8,9 +8,7 @@
 local id = ARGV[7]
 local h = P .. 's:' .. id
 local st = redis.call('HMGET', h, 'token', 'moving')
-if st[1] and not st[2] then
-  if redis.call('HGET', h, 'room') == ARGV[6] then return {} end
-else
+if not st[1] or st[2] then
   redis.call('DEL', h, P .. 'e:' .. id)
   local nf = tonumber(ARGV[13])
   local fields = {}
