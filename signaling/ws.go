@@ -37,6 +37,7 @@ type wsConn struct {
 	fd        int32       // tcp's descriptor, see parker.park
 	dropped   atomic.Bool // see drop
 	closeSent atomic.Bool // see endAfterClose
+	readsOn   atomic.Bool // the close asked to resume: see endAfterClose
 	// pingSeq is the newest seq written before the last ping. Each ping
 	// carries its own position, which its pong proves read (see onPong).
 	pingSeq  atomic.Uint64
@@ -205,15 +206,31 @@ func (c *wsConn) drop() {
 // a client still sending (a pong, a candidate) always leaves some. So the
 // FIN goes after the frame, and the reader reads on, discarding, until
 // the client closes too or closeLinger passes (see drain).
+//
+// A close that asks the client to resume (a maximum age, a node that
+// stops) is not the session's end: what the client wrote before it saw
+// the close frame is its session's, so the reader handles it, as before
+// the close, until the client's own close frame or closeLinger (RFC 6455
+// lets an endpoint read data frames until then). The client resumes only
+// after it saw the close, so its next channel carries what came after.
 func (c *wsConn) endAfterClose() {
+	c.closeSent.Store(true)
+	readsOn := c.readsOn.Load()
 	if c.tcp == nil {
-		c.drop()
+		if !readsOn {
+			c.drop()
+			return
+		}
+		_ = c.ws.SetReadDeadline(time.Now().Add(closeLinger))
 		return
 	}
-	c.closeSent.Store(true)
 	_ = c.tcp.CloseWrite()
-	_ = c.tcp.SetReadDeadline(time.Now()) // wakes a reader blocked in a read
-	c.srv.parker.unpark(c)                // and hands a parked one to a reader
+	if readsOn {
+		_ = c.tcp.SetReadDeadline(time.Now().Add(closeLinger))
+	} else {
+		_ = c.tcp.SetReadDeadline(time.Now()) // wakes a reader blocked in a read
+	}
+	c.srv.parker.unpark(c) // and hands a parked one to a reader
 }
 
 // closeLinger bounds how long a connection whose close frame went out
@@ -315,7 +332,7 @@ func (c *wsConn) readLoop() {
 	defer c.srv.wg.Done()
 	for {
 		if c.tcp != nil {
-			if c.dropped.Load() || c.closeSent.Load() {
+			if c.dropped.Load() || c.closeSent.Load() && !c.readsOn.Load() {
 				c.finish(net.ErrClosed)
 				return
 			}

@@ -131,6 +131,9 @@ type Engine struct {
 	held     atomic.Int64                  // bytes in every inbox
 	requests atomic.Uint64                 // forwarded by this node, for their ids
 	sends    atomic.Uint64                 // sends by this node, for their ids
+	// handedOver stops the heartbeats: a node that gave its sessions
+	// away and left the list of nodes must not list itself again.
+	handedOver atomic.Bool
 
 	mu      sync.Mutex
 	local   map[string]engine.Mailbox     // sessions this node runs, by id
@@ -209,6 +212,7 @@ func (r *Engine) closeShards() error {
 
 // HandOver implements engine.Engine.
 func (r *Engine) HandOver() error {
+	r.handedOver.Store(true)
 	r.mu.Lock()
 	for id := range r.local {
 		r.forgetLocked(id)

@@ -207,6 +207,9 @@ func (sh *shard) heartbeat() {
 		case <-sh.r.stop:
 			return
 		case <-tick.C:
+			if sh.r.handedOver.Load() {
+				return
+			}
 			_ = sh.beat(false)
 		}
 	}
