@@ -11,8 +11,8 @@
 # sender→receiver pair and exits non-zero on a frame lost (beyond the
 # refused ones), duplicated, reordered or delivered to a session that was
 # not told it joined or of its sender. Loopback only; nothing is left
-# running on any exit. FAULTS=0 runs the churn alone. Figures in
-# docs/benchmarks.md.
+# running on any exit. FAULTS lists the faults [pause kill busy]; empty
+# runs the churn alone. Figures in docs/benchmarks.md.
 set -u
 cd "$(dirname "$0")/.."
 for cmd in redis-server redis-cli haproxy; do
@@ -53,13 +53,18 @@ at() { # at SHARE: sleep until SHARE percent of the run
   [ "$t" -gt 0 ] && sleep "$t"
   elapsed=$(( D * $1 / 100 ))
 }
-if [ "${FAULTS:-1}" = 1 ]; then
-at 20; echo "$(date +%T) redis paused 5 s"; kill -STOP "$RP"; sleep 5; kill -CONT "$RP"
-at 45; echo "$(date +%T) node $N3 killed (SIGKILL), started again 5 s later"; kill -9 "$(eval echo \$NODE_$N3)"; sleep 5; node "$N3"
-at 70; echo "$(date +%T) redis busy for 10 s"
-end=$((SECONDS + 10))
-while [ $SECONDS -lt $end ]; do redis-cli -p "$R" eval 'local i=0 while i<2000000 do i=i+1 end return i' 0 >/dev/null; done
-fi
+FAULTS=${FAULTS-pause kill busy}
+case " $FAULTS " in *" pause "*)
+  at 20; echo "$(date +%T) redis paused 5 s"; kill -STOP "$RP"; sleep 5; kill -CONT "$RP";;
+esac
+case " $FAULTS " in *" kill "*)
+  at 45; echo "$(date +%T) node $N3 killed (SIGKILL), started again 5 s later"; kill -9 "$(eval echo \$NODE_$N3)"; sleep 5; node "$N3";;
+esac
+case " $FAULTS " in *" busy "*)
+  at 70; echo "$(date +%T) redis busy for 10 s"
+  end=$((SECONDS + 10))
+  while [ $SECONDS -lt $end ]; do redis-cli -p "$R" eval 'local i=0 while i<2000000 do i=i+1 end return i' 0 >/dev/null; done;;
+esac
 wait "$SP"; rc=$?
 cat report.json
 grep -h -E "level=(ERROR|WARN)" node*.log | sed -E 's/^time=[^ ]+ //; s/ (session|node|err|host)=("[^"]*"|[^ ]+)//g' | sort | uniq -c | sort -rn | head -15
