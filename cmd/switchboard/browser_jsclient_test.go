@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -169,4 +170,89 @@ func servePage(t *testing.T, page string) *staticPage {
 func (p *staticPage) setServer(url string) {
 	body := strings.ReplaceAll(p.page, "http://localhost:8080", url)
 	p.body.Store(&body)
+}
+
+// TestBrowserJSClientRoom: two Rooms of the client in one tab, both set
+// to call newcomers, so both offer when the second joins; then both
+// restart ICE in the same instant, so their offers cross (glare). Perfect
+// negotiation sorts both out: the impolite side ignores the polite
+// side's offer, the polite side rolls back and answers, and the calls
+// end up connected on new ICE credentials with video flowing both ways.
+func TestBrowserJSClientRoom(t *testing.T) {
+	chromium := findChromium(t)
+	blank := servePage(t, "<!doctype html><title>rooms</title>\n")
+	app := startApp(t, func(c *config) { c.AllowedOrigins = blank.origin })
+	blank.setServer(app.httpURL)
+	b := newBrowser(t, chromium)
+	tb := b.openTab(t, "rooms", blank.origin+"/")
+
+	ctx, cancel := context.WithTimeout(tb.ctx, browserBudget)
+	defer cancel()
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(async () => {
+		const server = `+jsString(app.httpURL)+`;
+		const { SignalingClient, Room } = await import(server + "/client/v1/index.js");
+		const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
+		const deadline = Date.now() + 30000;
+		const until = async (what, cond) => {
+			while (!(await cond())) {
+				if (Date.now() > deadline) throw new Error("timed out waiting for " + what);
+				await new Promise((r) => setTimeout(r, 50));
+			}
+		};
+		const logs = [];
+		const side = (name) => {
+			const signaling = new SignalingClient(server);
+			const room = new Room(signaling, { localStream: stream, callNewcomers: true, log: (m) => logs.push(name + ": " + m) });
+			return { name, signaling, room, call: () => [...room.calls.values()][0] };
+		};
+		const a = side("a"), b = side("b");
+		await a.room.join("glare", "a");
+		await b.room.join("glare", "b");
+		const frames = async (s) => {
+			let n = 0;
+			(await s.call().pc.getStats()).forEach((r) => { if (r.type === "inbound-rtp" && r.kind === "video") n += r.framesDecoded || 0; });
+			return n;
+		};
+		const settled = (s) => s.call() && s.call().connectionState === "connected" && s.call().pc.signalingState === "stable";
+		await until("both calls connected", () => settled(a) && settled(b));
+		await until("video both ways", async () => (await frames(a)) > 0 && (await frames(b)) > 0);
+		const ufrag = (s) => /a=ice-ufrag:(\S+)/.exec(s.call().pc.remoteDescription.sdp)[1];
+		const before = [ufrag(a), ufrag(b)];
+		const framesBefore = [await frames(a), await frames(b)];
+		const collided = logs.filter((l) => l.includes("ignoring colliding offer")).length;
+		a.call().restartIce();
+		b.call().restartIce();
+		await until("the restart's glare", () => logs.filter((l) => l.includes("ignoring colliding offer")).length > collided);
+		await until("new ICE credentials on both sides", () => settled(a) && settled(b) && ufrag(a) !== before[0] && ufrag(b) !== before[1]);
+		await until("video both ways after the restart", async () => (await frames(a)) > framesBefore[0] + 10 && (await frames(b)) > framesBefore[1] + 10);
+		const impolite = [a, b].find((s) => !s.call().polite);
+		const ignored = logs.filter((l) => l.startsWith(impolite.name + ": ignoring colliding offer")).length;
+		const failed = logs.filter((l) => l.includes("failed"));
+		await a.room.close();
+		await until("b to see a leave", () => b.room.calls.size === 0);
+		a.signaling.disconnect();
+		b.signaling.disconnect();
+		return JSON.stringify({ ignored, failed, logs });
+	})()`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		tb.mu.Lock()
+		t.Logf("console:\n%s", strings.Join(tb.console, "\n"))
+		tb.mu.Unlock()
+		t.Fatal(err)
+	}
+	var res struct {
+		Ignored int
+		Failed  []string
+		Logs    []string
+	}
+	if err := json.Unmarshal([]byte(got), &res); err != nil {
+		t.Fatalf("%v: %s", err, got)
+	}
+	t.Logf("negotiation log: %s", got)
+	if res.Ignored == 0 || len(res.Failed) > 0 {
+		t.Errorf("the impolite side ignored %d colliding offers (want at least one, its own side's); failures: %q", res.Ignored, res.Failed)
+	}
+	for _, p := range tb.problemLines() {
+		t.Errorf("%s", p)
+	}
 }

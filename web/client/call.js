@@ -82,11 +82,12 @@ export class Call extends EventTarget {
   async handleCandidate(candidate) {
     if (this.closed) return;
     this._remoteCandidate(candidate);
+    const ignoring = this._ignoreOffer; // an answer may end it before the rejection comes
     try {
       await this.pc.addIceCandidate(candidate || undefined);
     } catch (err) {
       // Candidates of an offer we ignored are expected to fail.
-      if (!this._ignoreOffer) this.log(`candidate from ${this.id} rejected: ${err}`);
+      if (!ignoring && !this._ignoreOffer) this.log(`candidate from ${this.id} rejected: ${err}`);
     }
   }
 
