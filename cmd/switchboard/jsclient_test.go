@@ -45,11 +45,13 @@ var npmOnce struct {
 }
 
 // jsTestDeps installs web/client/test's dependencies from its lock file
-// once per run, unless they are there already.
+// once per run, unless they are there already and not older than it.
 func jsTestDeps(t *testing.T) {
 	t.Helper()
 	npmOnce.Do(func() {
-		if _, err := os.Stat(filepath.Join(jsTestDir, "node_modules", ".package-lock.json")); err == nil {
+		installed, err := os.Stat(filepath.Join(jsTestDir, "node_modules", ".package-lock.json"))
+		lock, lockErr := os.Stat(filepath.Join(jsTestDir, "package-lock.json"))
+		if err == nil && lockErr == nil && !installed.ModTime().Before(lock.ModTime()) {
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), npmTimeout)
