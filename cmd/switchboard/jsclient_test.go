@@ -2,12 +2,17 @@ package main
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/switchboard-rtc/switchboard/web"
 )
 
 // The JavaScript client's own tests (web/client/test) run under Node's
@@ -107,5 +112,66 @@ func TestJSClientTypes(t *testing.T) {
 	cmd.Dir = jsTestDir
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("tsc --noEmit -p example: %v\n%s", err, out)
+	}
+}
+
+// TestJSClientServedWithCORS: the binary serves the client at
+// web.ClientPath, and answers CORS (on it and on /v1/) for the origins of
+// -allowed-origins only; none by default.
+func TestJSClientServedWithCORS(t *testing.T) {
+	const app1 = "http://app.example:3000"
+	for _, tc := range []struct {
+		name    string
+		allowed string
+		origin  string
+		acao    string // Access-Control-Allow-Origin on the module and on a preflight
+		status  int    // of the preflight of POST /v1/send
+	}{
+		{"listed", app1, app1, app1, http.StatusNoContent},
+		{"not listed", app1, "http://evil.example", "", http.StatusForbidden},
+		{"none by default", "", app1, "", http.StatusMethodNotAllowed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			app := startApp(t, func(c *config) { c.AllowedOrigins = tc.allowed })
+			get := func(method, path string, header map[string]string) *http.Response {
+				t.Helper()
+				req, err := http.NewRequest(method, app.httpURL+path, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Header.Set("Origin", tc.origin)
+				for k, v := range header {
+					req.Header.Set(k, v)
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				return resp
+			}
+			mod := get(http.MethodGet, web.ClientPath+"index.js", nil)
+			if mod.StatusCode != http.StatusOK || !strings.HasPrefix(mod.Header.Get("Content-Type"), "text/javascript") {
+				t.Errorf("GET %sindex.js: %d %s", web.ClientPath, mod.StatusCode, mod.Header.Get("Content-Type"))
+			}
+			if got := mod.Header.Get("Access-Control-Allow-Origin"); got != tc.acao {
+				t.Errorf("module: Access-Control-Allow-Origin %q, want %q", got, tc.acao)
+			}
+			pre := get(http.MethodOptions, "/v1/send", map[string]string{"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization,content-type"})
+			if pre.StatusCode != tc.status || pre.Header.Get("Access-Control-Allow-Origin") != tc.acao {
+				t.Errorf("preflight: %d, Access-Control-Allow-Origin %q; want %d, %q", pre.StatusCode, pre.Header.Get("Access-Control-Allow-Origin"), tc.status, tc.acao)
+			}
+			// The API still judges the request itself: a poll from an
+			// origin it does not allow is refused whatever CORS says.
+			poll := get(http.MethodGet, "/v1/poll", nil)
+			want := http.StatusOK
+			if tc.acao == "" {
+				want = http.StatusForbidden
+			}
+			if poll.StatusCode != want || poll.Header.Get("Access-Control-Allow-Origin") != tc.acao {
+				t.Errorf("poll: %d, Access-Control-Allow-Origin %q; want %d, %q", poll.StatusCode, poll.Header.Get("Access-Control-Allow-Origin"), want, tc.acao)
+			}
+		})
 	}
 }
