@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one test command (README, .ci/run): installs the real components the
 # tests drive when they are missing (Chromium, coturn's clients, Redis,
-# HAProxy, iproute2 and nftables for the NAT lab), then runs formatting and
+# HAProxy, Node and npm, iproute2 and nftables for the NAT lab), then runs formatting and
 # vet checks and every test under the race detector.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +11,11 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v turnutils_uclient >/dev/null 2>&1 || missing+=(coturn)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
+# The JavaScript client's tests (web/client/test): node --test, and npm
+# for their dependencies (typescript, ws), which TestJSClient* install
+# from the lock file into web/client/test/node_modules.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 # The NAT lab (scripts/natlab.sh): namespaces, veth pairs, nftables.
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v nft >/dev/null 2>&1 || missing+=(nftables)

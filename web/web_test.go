@@ -1,6 +1,7 @@
 package web
 
 import (
+	"embed"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -19,11 +20,14 @@ func TestWebServesDemo(t *testing.T) {
 		body        string // substring
 	}{
 		{"/", "text/html", `<script type="module" src="app.js">`},
-		{"/client.js", "text/javascript", "export class SignalingClient"},
-		{"/channels.js", "text/javascript", "export class SseChannel"},
-		{"/outbox.js", "text/javascript", "export class Outbox"},
-		{"/reconnect.js", "text/javascript", "export class Redial"},
-		{"/ice.js", "text/javascript", "export class IceRefresher"},
+		{"/client/v1/index.js", "text/javascript", "export { Room }"},
+		{"/client/v1/client.js", "text/javascript", "export class SignalingClient"},
+		{"/client/v1/channels.js", "text/javascript", "export class SseChannel"},
+		{"/client/v1/outbox.js", "text/javascript", "export class Outbox"},
+		{"/client/v1/reconnect.js", "text/javascript", "export class Redial"},
+		{"/client/v1/ice.js", "text/javascript", "export class IceRefresher"},
+		{"/client/v1/call.js", "text/javascript", "export class Call"},
+		{"/client/v1/index.d.ts", "", "export declare class SignalingClient"},
 		{"/app.js", "text/javascript", "window.switchboard"},
 		{"/style.css", "text/css", ".tile"},
 	}
@@ -43,6 +47,9 @@ func TestWebServesDemo(t *testing.T) {
 			}
 			if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, tt.contentType) {
 				t.Errorf("Content-Type %q, want %s", ct, tt.contentType)
+			}
+			if strings.HasPrefix(tt.path, "/client/") {
+				return // the client's headers: TestClientCORS
 			}
 			csp := resp.Header.Get("Content-Security-Policy")
 			for _, want := range []string{"default-src 'self'", "connect-src 'self';", "frame-ancestors 'none'"} {
@@ -80,29 +87,45 @@ func TestWebPageHasNoInlineCode(t *testing.T) {
 	}
 }
 
-// The client is split into ES modules; a relative import of a file that is
-// not embedded would break the page in browsers only.
+// The demo and the client are split into ES modules; an import of a file
+// that is not embedded would break the page in browsers only. The demo
+// imports the client from ClientPath, the client only from itself.
 func TestWebModuleImportsResolve(t *testing.T) {
-	entries, err := static.ReadDir("static")
-	if err != nil {
-		t.Fatal(err)
-	}
-	importRE := regexp.MustCompile(`(?m)^\s*(?:import|export)\b[^;]*?\bfrom\s+"(\./[^"]+)"`)
-	for _, e := range entries {
-		if !strings.HasSuffix(e.Name(), ".js") {
-			continue
-		}
-		src, err := static.ReadFile("static/" + e.Name())
+	importRE := regexp.MustCompile(`(?m)^\s*(?:import|export)\b[^;]*?\bfrom\s+"([^"]+)"`)
+	for _, dir := range []struct {
+		fsys embed.FS
+		name string
+	}{{static, "static"}, {clientFiles, "client"}} {
+		entries, err := dir.fsys.ReadDir(dir.name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, m := range importRE.FindAllStringSubmatch(string(src), -1) {
-			if _, err := static.ReadFile("static/" + strings.TrimPrefix(m[1], "./")); err != nil {
-				t.Errorf("%s imports %s, which is not served", e.Name(), m[1])
+		for _, e := range entries {
+			if !strings.HasSuffix(e.Name(), ".js") {
+				continue
 			}
-		}
-		if n := strings.Count(string(src), "\n"); n > 500 {
-			t.Errorf("%s has %d lines; split it (the project keeps files under 500)", e.Name(), n)
+			src, err := dir.fsys.ReadFile(dir.name + "/" + e.Name())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range importRE.FindAllStringSubmatch(string(src), -1) {
+				fsys, file := dir.fsys, ""
+				switch {
+				case strings.HasPrefix(m[1], "./"):
+					file = dir.name + "/" + strings.TrimPrefix(m[1], "./")
+				case dir.name == "static" && strings.HasPrefix(m[1], ClientPath):
+					fsys, file = clientFiles, "client/"+strings.TrimPrefix(m[1], ClientPath)
+				default:
+					t.Errorf("%s/%s imports %s: only ./ files (and the demo %s) are served", dir.name, e.Name(), m[1], ClientPath)
+					continue
+				}
+				if _, err := fsys.ReadFile(file); err != nil {
+					t.Errorf("%s/%s imports %s, which is not served", dir.name, e.Name(), m[1])
+				}
+			}
+			if n := strings.Count(string(src), "\n"); n > 500 {
+				t.Errorf("%s/%s has %d lines; split it (the project keeps files under 500)", dir.name, e.Name(), n)
+			}
 		}
 	}
 }

@@ -201,7 +201,10 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger, reload 
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", sig.Handler())
+	// Pages on -allowed-origins may use every channel, and import the
+	// JavaScript client from web.ClientPath.
+	mux.Handle("/v1/", web.CORS(c.origins(), sig.Handler()))
+	mux.Handle(web.ClientPath, web.ClientHandler(c.origins()))
 	if c.MetricsAddr == "" {
 		mux.Handle("GET /metrics", localOnly(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	} else {

@@ -11,7 +11,7 @@ import (
 	"github.com/switchboard-rtc/switchboard/web"
 )
 
-// These tests drive web/static/client.js in Chromium against fakeSignal
+// These tests drive web/client/client.js in Chromium against fakeSignal
 // playing a cluster's nodes (docs/cluster.md): room= on every channel
 // request, a move to the room's owner node, the room's relay.
 
@@ -19,7 +19,7 @@ import (
 // page does, so the first channel already knows the room; it also logs
 // the moving and ice-servers events.
 const clusterHarness = `(async () => {
-	const { SignalingClient } = await import("/client.js");
+	const { SignalingClient } = await import("/client/v1/client.js");
 	const log = [];
 	const client = new SignalingClient(location.origin, Object.assign(
 		{ backoffBase: 100, backoffCap: 1000, connectTimeout: 3000, stableAfter: 60000 }, %s));

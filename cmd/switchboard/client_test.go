@@ -17,7 +17,7 @@ import (
 	"github.com/switchboard-rtc/switchboard/web"
 )
 
-// These tests drive web/static/client.js in Chromium against fakeSignal,
+// These tests drive web/client/client.js in Chromium against fakeSignal,
 // which makes the server's rare moves on cue. The whole product runs in
 // TestBrowserCall.
 
@@ -27,7 +27,7 @@ const clientBudget = 20 * time.Second // every wait of one test together
 // logging every event it emits in window.t.log, then connects and joins
 // room1. options is a JS object literal.
 const clientHarness = `(async () => {
-	const { SignalingClient } = await import("/client.js");
+	const { SignalingClient } = await import("/client/v1/client.js");
 	const log = [];
 	const client = new SignalingClient(location.origin, Object.assign(
 		{ backoffBase: 100, backoffCap: 1000, connectTimeout: 3000, stableAfter: 60000 }, %s));

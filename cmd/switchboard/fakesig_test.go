@@ -39,6 +39,7 @@ type fakeSession struct {
 	wake      chan struct{} // closed and replaced on every change
 	channel   int           // id of the attached channel, 0 when detached
 	kick      chan int      // tells the attached channel to end with a code
+	kickNext  int           // a code kick gave while no channel was attached (a poll between two requests)
 	room      string
 	received  []string // types of the upstream frames, in order
 	ended     bool
@@ -95,15 +96,21 @@ func (f *fakeSignal) push(n int, frame map[string]any) {
 	f.order[n].pushLocked(frame)
 }
 
-// kick ends the channel attached to the n-th session with code (WebSocket close code).
+// kick ends the channel attached to the n-th session with code (WebSocket
+// close code), or the next one to attach when none is: a polling client
+// is between two requests now and then, and a kick then was lost
+// (TestClientReplaced/poll timed out waiting for the 409).
 func (f *fakeSignal) kick(n int, code int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if k := f.order[n].kick; k != nil {
-		select {
-		case k <- code:
-		default:
-		}
+	s := f.order[n]
+	if s.kick == nil {
+		s.kickNext = code
+		return
+	}
+	select {
+	case s.kick <- code:
+	default:
 	}
 }
 
@@ -190,6 +197,10 @@ func (f *fakeSignal) attach(kind string, r *http.Request) (s *fakeSession, after
 		after = 0
 	}
 	s.channel, s.kick = channel, kick
+	if s.kickNext != 0 {
+		kick <- s.kickNext
+		s.kickNext = 0
+	}
 	return s, after, channel, kick, notices
 }
 
@@ -197,6 +208,10 @@ func (f *fakeSignal) detach(s *fakeSession, channel int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if s.channel == channel {
+		select {
+		case s.kickNext = <-s.kick: // it ended before it read its kick: the next channel gets it
+		default:
+		}
 		s.channel, s.kick = 0, nil
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
-// Keeping the session carried by a channel (web/static/carrier.js):
+// Keeping the session carried by a channel (web/client/carrier.js):
 // which channel to open and where, backoff and fallback after one ends,
 // going back to the preferred transport, moving to a room's owner node.
 // All of it runs on the loop.

@@ -1,6 +1,6 @@
 // Package client is a Go client of the Switchboard signaling protocol
 // (docs/protocol.md, v1), with the behaviour of the browser client
-// (web/static/client.js): a program dials a server, joins a room and
+// (web/client/client.js): a program dials a server, joins a room and
 // exchanges offers, answers, candidates and messages with its peers.
 //
 //	c, err := client.Dial(ctx, "https://meet.example.com", client.Options{})

@@ -8,7 +8,7 @@ import (
 )
 
 // The outbox keeps frames waiting for their turn and gets them out on
-// the channel in use (web/static/outbox.js). Token buckets keep the
+// the channel in use (web/client/outbox.js). Token buckets keep the
 // client below the server's per-session limits, so that a burst of
 // candidates waits in order instead of being dropped. The queue belongs
 // to the session, not to a channel: frames queued while no channel is up

@@ -6,7 +6,7 @@ import (
 )
 
 // redial decides when and on which transport to reconnect
-// (web/static/reconnect.js).
+// (web/client/reconnect.js).
 type redial struct {
 	o        *Options
 	attempt  int // tries since the last stable channel

@@ -1,5 +1,6 @@
-// The demo page: a mesh video call with chat, on client.js (signaling),
-// peer.js (one RTCPeerConnection per remote peer) and media.js.
+// The demo page: a mesh video call with chat, on the client package
+// (/client/v1/: signaling, and a Room of calls with perfect negotiation),
+// peer.js (what each call's connection is made of) and media.js.
 //
 // URL parameters: room, name, autojoin=1 (ready to join with one click), relay=1 (force
 // TURN with iceTransportPolicy "relay"), transport=ws|sse|poll (force one
@@ -7,8 +8,9 @@
 // events to long-polling). window.switchboard exposes the call state for
 // tests and curious developers.
 
-import { SignalingClient } from "./client.js";
+import { SignalingClient, Room } from "/client/v1/index.js";
 import { Roster, SPEAKER_LEVEL, SPEAKER_HOLD } from "./roster.js";
+import { Peer } from "./peer.js";
 import { MicMeter } from "./meter.js";
 import { MediaControls } from "./controls.js";
 import { acquireMedia } from "./media.js";
@@ -87,6 +89,14 @@ Object.defineProperty(state, "peerConnectionObjects", { value: () => Object.from
 const wsScheme = location.protocol === "https:" ? "wss:" : "ws:";
 const signaling = new SignalingClient(`${wsScheme}//${location.host}/v1/ws`, forcedTransport ? { transports: [forcedTransport] } : {});
 state.transport = signaling.transport;
+// One call per remote peer; the Room routes offers, answers, candidates
+// and renewed TURN credentials to them.
+const room = new Room(signaling, {
+  localStream: () => controls.outgoing,
+  config: { iceTransportPolicy: forceRelay ? "relay" : "all", bundlePolicy: "max-bundle" },
+  createCall: (o) => new Peer(o),
+  log: (msg) => log(msg),
+});
 const createTile = (o) => newTile(ui.tileTemplate, o);
 const layoutTiles = watchLayout(ui.tiles);
 const peers = new Roster({
@@ -96,7 +106,6 @@ const peers = new Roster({
   signaling,
   state,
   relayOnly: forceRelay,
-  localStream: () => controls.outgoing,
   log,
 });
 const chat = new ChatPanel(
@@ -195,9 +204,9 @@ function showJoinError(text) {
 
 async function joinCall() {
   if (inCall) return;
-  const room = ui.roomInput.value.trim();
+  const roomName = ui.roomInput.value.trim();
   const name = ui.nameInput.value.trim();
-  if (!validRoom(room)) {
+  if (!validRoom(roomName)) {
     showJoinError("Room names are 1–64 letters, digits, dots, dashes or underscores.");
     ui.roomInput.focus();
     return;
@@ -212,7 +221,7 @@ async function joinCall() {
   ui.joinButton.disabled = true;
   ui.joinButton.textContent = "Starting camera…";
   lobby.holdName(name);
-  state.room = room;
+  state.room = roomName;
   state.name = name;
 
   media = await lobby.takeMedia();
@@ -223,7 +232,7 @@ async function joinCall() {
   }
 
   const url = new URL(location.href);
-  url.searchParams.set("room", room);
+  url.searchParams.set("room", roomName);
   if (name) url.searchParams.set("name", name);
   else url.searchParams.delete("name");
   url.searchParams.delete("autojoin");
@@ -231,13 +240,9 @@ async function joinCall() {
 
   chat.clear();
   chat.self = { id: null, name };
-  showCall(room);
-  // Join first: the channel connect() opens then carries room= already
-  // (a load balancer keeps the room's peers on one node).
-  const joined = signaling.join(room, name);
-  signaling.connect();
+  showCall(roomName);
   try {
-    await joined;
+    await room.join(roomName, name);
   } catch (err) {
     if (!inCall) return;
     log("join failed:", err.code, err.message);
@@ -302,7 +307,7 @@ ui.leave.addEventListener("click", () => leaveCall(""));
 
 function leaveCall(errorText) {
   inCall = false;
-  signaling.leave().catch(() => {});
+  room.leave().catch(() => {});
   signaling.disconnect();
   peers.clear();
   controls.stopShare();
@@ -366,10 +371,11 @@ signaling.addEventListener("resume-failed", ({ detail }) => {
   log("could not resume:", detail.message || "session gone", "- starting a new session");
 });
 
-signaling.addEventListener("joined", ({ detail }) => {
+// The room closed the old calls and makes the new ones once this returns.
+room.addEventListener("joined", ({ detail }) => {
   log(detail.rejoin ? "re-joined" : "joined", detail.room, "with", detail.peers.length, "peer(s)");
   // A new session id means every old connection is gone on the other
-  // side: start over, offering to everyone already there.
+  // side: the room starts over, offering to everyone already there.
   peers.clear();
   for (const info of detail.peers) peers.add(info, true);
   if (detail.rejoin) chat.system("Reconnected");
@@ -392,9 +398,7 @@ signaling.addEventListener("peer-left", ({ detail }) => {
   peers.remove(detail.peer.id);
 });
 
-signaling.addEventListener("offer", ({ detail }) => peers.ensure(detail.from).peer.handleDescription("offer", detail.sdp));
-signaling.addEventListener("answer", ({ detail }) => peers.get(detail.from)?.peer?.handleDescription("answer", detail.sdp));
-signaling.addEventListener("candidate", ({ detail }) => peers.get(detail.from)?.peer?.handleCandidate(detail.candidate));
+room.addEventListener("call", ({ detail }) => peers.attach(detail.call));
 
 signaling.addEventListener("message", ({ detail }) => {
   const data = detail.data;
@@ -425,8 +429,7 @@ signaling.addEventListener("close", ({ detail }) => {
 
 signaling.addEventListener("ice-servers", ({ detail }) => {
   if (detail.room) log("ice servers in the room:", detail.iceServers.map((s) => s.urls).flat().join(" "));
-  else log("TURN credentials renewed, ttl", detail.ttl);
-  for (const { peer } of peers.entries.values()) peer?.setIceServers(detail.iceServers);
+  else log("TURN credentials renewed, ttl", detail.ttl); // the room hands them to every call
 });
 
 window.addEventListener("online", () => signaling.reconnectNow());

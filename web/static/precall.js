@@ -9,7 +9,7 @@
 // "fail", "skip" (not offered by this server) or "untested".
 // The hints follow `switchboard check` and docs/troubleshooting.md.
 
-import { SignalingClient } from "./client.js";
+import { SignalingClient } from "/client/v1/index.js";
 import { nothingAnswers, relayedUnreachable } from "./relayhints.js";
 
 const CHANNEL_NAMES = { ws: "WebSocket", sse: "server-sent events", poll: "long-polling" };

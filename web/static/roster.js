@@ -2,7 +2,6 @@
 // RTCPeerConnection) once either side offers. A connection that is not up
 // within CONNECT_BOUND says on its tile what failed (health.js).
 
-import { Peer } from "./peer.js";
 import { CONNECT_BOUND, diagnose } from "./health.js";
 import { setTileStatus, setTileProblem, renderPeerStatus, renderStats, attachStream } from "./tiles.js";
 import { displayName } from "./util.js";
@@ -17,10 +16,9 @@ export class Roster {
    * @param {HTMLElement} o.tiles        the stage
    * @param {(o: object) => HTMLElement} o.createTile
    * @param {() => void} o.layout        call when tiles come and go
-   * @param {import("./client.js").SignalingClient} o.signaling
+   * @param {import("../client/client.js").SignalingClient} o.signaling
    * @param {object} o.state             window.switchboard: state.peers mirrors each peer
    * @param {boolean} o.relayOnly        ?relay=1
-   * @param {() => MediaStream|null} o.localStream
    * @param {(...args) => void} o.log
    */
   constructor(o) {
@@ -100,13 +98,9 @@ export class Roster {
 
   // A peer that joins gets a tile at once but a connection only when it
   // offers (or when we are the one to call): a join/leave flood then costs
-  // the page a few DOM nodes, not a burst of RTCPeerConnections.
-  ensure(id) {
-    const entry = this.entries.get(id) || this.add({ id, name: "" }, false);
-    if (!entry.peer) this._start(entry, false);
-    return entry;
-  }
-
+  // the page a few DOM nodes, not a burst of RTCPeerConnections. The Room
+  // makes the calls (Peer, through its createCall) and hands each to
+  // attach().
   add(info, initiator) {
     if (this.entries.has(info.id)) return this.entries.get(info.id);
     const tile = this.o.createTile({ name: displayName(info.name, info.id), local: false });
@@ -120,7 +114,6 @@ export class Roster {
       entry.late = true;
       this._check(entry);
     }, CONNECT_BOUND);
-    if (initiator) this._start(entry, true);
     if (!this._speakerTimer) this._speakerTimer = setInterval(() => this._pollSpeakers(), SPEAKER_POLL);
     this.o.layout();
     return entry;
@@ -146,20 +139,12 @@ export class Roster {
     for (const id of [...this.entries.keys()]) this.remove(id);
   }
 
-  _start(entry, initiator) {
+  /** Shows call (a Peer the Room made) on its peer's tile, making the tile if there is none. */
+  attach(call) {
+    const entry = this.entries.get(call.id) || this.add({ id: call.id, name: "" }, false);
     const { info, tile } = entry;
-    const { signaling, state, relayOnly, log } = this.o;
-    const peer = new Peer({
-      id: info.id,
-      // Exactly one side of each pair is polite; comparing ids needs no
-      // extra signaling.
-      polite: state.sessionId < info.id,
-      initiator,
-      signaling,
-      config: { iceServers: signaling.iceServers, iceTransportPolicy: relayOnly ? "relay" : "all", bundlePolicy: "max-bundle" },
-      localStream: this.o.localStream(),
-      log: (msg) => log(msg),
-    });
+    const { state } = this.o;
+    const peer = call;
     const ps = {
       name: info.name || "",
       connectionState: peer.connectionState,

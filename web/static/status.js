@@ -12,7 +12,7 @@ const OFFLINE_AFTER = 1500; // ms
 export class ConnStatus {
   /**
    * @param {object} ui  pill, text, transport, banner, bannerText, reconnect
-   * @param {import("./client.js").SignalingClient} signaling
+   * @param {import("../client/client.js").SignalingClient} signaling
    * @param {object} o   forced (a ?transport= was given), onOnline(online, why)
    */
   constructor(ui, signaling, { forced, onOnline }) {

@@ -1,8 +1,9 @@
 // Package call makes calls on a signaling client (package
 // signaling/client) with pion/webrtc: it joins a room and keeps one
 // peer connection per peer, negotiated with the "perfect negotiation"
-// pattern of the demo page (web/static/peer.js), so a Go program and
-// browsers call each other without caring who offers first.
+// pattern of the JavaScript client (web/client/call.js) the demo page
+// runs, so a Go program and browsers call each other without caring who
+// offers first.
 //
 //	c, _ := client.Dial(ctx, "https://meet.example.com", client.Options{})
 //	room, _ := call.Join(ctx, c, "standup-42", client.JoinOptions{Name: "bot"}, call.Config{

@@ -22,6 +22,8 @@
 // joins one: an event stream and its POSTs must reach the same node, or
 // each POST would move the session.
 
+import { FetchEventSource } from "./eventsource.js";
+
 const WS_CLOSE_RESUME = 4000; // the server ended an old socket: resume at once
 const WS_CLOSE_REPLACED = 4001; // another channel took over the session
 
@@ -98,14 +100,19 @@ export async function postFrames(base, token, texts, { keepalive = false, signal
   return body;
 }
 
+const OPEN = 1; // WebSocket.OPEN, EventSource.OPEN
+const CLOSED = 2; // EventSource.CLOSED
+
 export class WsChannel {
-  constructor(base, hooks, room) {
+  /** Socket: the WebSocket constructor (the browser's, or one for Node such as the ws package's). */
+  constructor(base, hooks, room, Socket = globalThis.WebSocket) {
+    if (typeof Socket !== "function") throw new TypeError("no WebSocket here: pass options.WebSocket, or transports without \"ws\"");
     this.kind = "ws";
     this.base = base;
     this.room = room;
     this._hooks = hooks;
     this._closed = false;
-    const ws = new WebSocket(endpoint(base, "/v1/ws", hooks.cursor(), room, true));
+    const ws = new Socket(endpoint(base, "/v1/ws", hooks.cursor(), room, true));
     this._ws = ws;
     ws.onmessage = (ev) => {
       const f = parse(ev.data);
@@ -125,7 +132,7 @@ export class WsChannel {
   }
 
   get writable() {
-    return !this._closed && this._ws.readyState === WebSocket.OPEN;
+    return !this._closed && this._ws.readyState === OPEN;
   }
 
   sendText(text) {
@@ -147,7 +154,9 @@ export class WsChannel {
 }
 
 export class SseChannel {
-  constructor(base, hooks, room) {
+  /** Source: the EventSource constructor; where there is none (Node), FetchEventSource. */
+  constructor(base, hooks, room, Source = globalThis.EventSource || FetchEventSource) {
+    this._Source = Source;
     this.kind = "sse";
     this.base = base;
     this.room = room;
@@ -169,7 +178,7 @@ export class SseChannel {
   _open() {
     const cursor = this._hooks.cursor();
     this._token = cursor.token;
-    const es = new EventSource(endpoint(this.base, "/v1/sse", cursor, this.room));
+    const es = new this._Source(endpoint(this.base, "/v1/sse", cursor, this.room));
     this._es = es;
     let healthy = false;
     es.onopen = () => {
@@ -188,7 +197,7 @@ export class SseChannel {
     };
     es.onerror = () => {
       if (this._es !== es || this._closed) return;
-      if (es.readyState === EventSource.CLOSED || !healthy) {
+      if (es.readyState === CLOSED || !healthy) {
         this._end({ code: 0, reason: "event stream failed" });
         return;
       }
@@ -299,10 +308,13 @@ export class PollChannel {
   }
 }
 
-/** Opens a channel of kind "ws", "sse" or "poll"; room (or null) routes all its requests. */
-export function openChannel(kind, base, hooks, { pollTimeout, room = null }) {
-  if (kind === "ws") return new WsChannel(base, hooks, room);
-  if (kind === "sse") return new SseChannel(base, hooks, room);
+/**
+ * Opens a channel of kind "ws", "sse" or "poll"; room (or null) routes all
+ * its requests. WebSocket and EventSource override the global constructors.
+ */
+export function openChannel(kind, base, hooks, { pollTimeout, room = null, WebSocket, EventSource }) {
+  if (kind === "ws") return new WsChannel(base, hooks, room, WebSocket || globalThis.WebSocket);
+  if (kind === "sse") return new SseChannel(base, hooks, room, EventSource || globalThis.EventSource || FetchEventSource);
   return new PollChannel(base, hooks, { timeout: pollTimeout, room });
 }
 

@@ -1,4 +1,5 @@
-// Switchboard signaling protocol v1 client (docs/protocol.md). No DOM code.
+// Switchboard signaling protocol v1 client (docs/protocol.md). No DOM
+// code: it runs in browsers and in Node (give it options.WebSocket there).
 //
 // A session outlives its channel: the client carries it over WebSocket,
 // server-sent events or long-polling (channels.js), falls back from one to
@@ -61,6 +62,8 @@ const DEFAULTS = {
   sendByteBurst: 192 << 10,
   maxQueued: 2000, // frames kept while the channel is down
   maxFrameBytes: 64 << 10, // the server refuses larger frames and bodies
+  WebSocket: undefined, // the WebSocket constructor: the global one, or e.g. the ws package's in Node
+  EventSource: undefined, // the EventSource constructor: the global one, else one on fetch (eventsource.js)
 };
 
 const RELAYED = new Set(["offer", "answer", "candidate", "message"]);
@@ -145,9 +148,13 @@ export class SignalingClient extends ChannelCarrier {
     this._emitState("closed");
   }
 
-  /** Joins room (and re-joins it in every new session until leave()); resolves with the joined frame. */
-  join(room, name = "") {
-    this._target = { room, name };
+  /**
+   * Joins room (and re-joins it in every new session until leave());
+   * resolves with the joined frame. token: a join token from the app's
+   * backend, for a server with -join-secret.
+   */
+  join(room, name = "", { token = "" } = {}) {
+    this._target = { room, name, token };
     const p = new Promise((resolve, reject) => this._joinWaiters.push({ resolve, reject }));
     if (this.connected && !this._room && !this._joinSent) this._sendJoin();
     return p;
@@ -353,10 +360,11 @@ export class SignalingClient extends ChannelCarrier {
   }
 
   _sendJoin() {
-    const { room, name } = this._target;
+    const { room, name, token } = this._target;
     const session = this._session;
     const frame = { type: "join", room };
     if (name) frame.name = name;
+    if (token) frame.token = token;
     this._joinSent = true;
     // The joined frame itself is handled in _onFrame, even when it comes
     // only in the replay after a resume; the promise is for failures.
