@@ -40,9 +40,24 @@ func (s *Server) forwardPoll(w http.ResponseWriter, r *http.Request, p resumePar
 	// Forward checks the token itself: no lookup of the session first.
 	rec := engine.SessionRecord{ID: id, Token: p.token}
 	req := postRequest{Poll: &forwardedPoll{After: p.after, FromLast: p.fromLast}}
-	fwd, err := s.engine.Forward(rec, wire.Encode(req), s.cfg.PollWait)
+	// The wait ends with the client's request or with the server: a
+	// stopping node must not wait out the session's node's poll.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	go func() {
+		select {
+		case <-s.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	fwd, err := s.engine.Forward(ctx, rec, wire.Encode(req), s.cfg.PollWait)
 	var ans postAnswer
-	if err != nil || json.Unmarshal(fwd, &ans) != nil {
+	switch {
+	case ctx.Err() != nil:
+		s.httpError(w, r, http.StatusServiceUnavailable, wire.NewError(wire.CodeShutdown, "%s", closeMessages[wire.CodeShutdown]))
+		return true
+	case err != nil || json.Unmarshal(fwd, &ans) != nil:
 		if err != nil && !errors.Is(err, engine.ErrNotRunning) {
 			s.cfg.Logger.Warn("a forwarded poll got no answer", "err", err)
 		}

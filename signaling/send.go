@@ -57,7 +57,7 @@ func (s *Server) serveSend(w http.ResponseWriter, r *http.Request) {
 	req := postRequest{LastEventID: r.Header.Get("Last-Event-ID"), Body: body}
 	var ans postAnswer
 	if sess == nil {
-		fwd, err := s.engine.Forward(rec, wire.Encode(req), 0)
+		fwd, err := s.engine.Forward(r.Context(), rec, wire.Encode(req), 0)
 		if err == nil && json.Unmarshal(fwd, &ans) == nil {
 			s.writePostAnswer(w, r, ans)
 			return
@@ -113,7 +113,18 @@ func (s *session) Forwarded(request []byte) []byte {
 		return wire.Encode(postAnswer{Status: http.StatusBadRequest, Refusal: wire.NewError(wire.CodeBadRequest, "forwarded request unreadable")})
 	}
 	if req.Poll != nil {
-		return wire.Encode(s.srv.heldPoll(s, *req.Poll))
+		// Held like a poll that arrived here: Shutdown waits for it (it
+		// ends when the session is let go).
+		srv := s.srv
+		srv.mu.Lock()
+		if srv.closing {
+			srv.mu.Unlock()
+			return wire.Encode(postAnswer{Status: http.StatusServiceUnavailable, Refusal: wire.NewError(wire.CodeShutdown, "%s", closeMessages[wire.CodeShutdown])})
+		}
+		srv.wg.Add(1)
+		srv.mu.Unlock()
+		defer srv.wg.Done()
+		return wire.Encode(srv.heldPoll(s, *req.Poll))
 	}
 	return wire.Encode(s.post(req))
 }

@@ -64,13 +64,29 @@ func main() {
 
 // ledger is what every session sent and received, by pair.
 type ledger struct {
-	mu   sync.Mutex
-	sent map[pair]int       // the highest n sent
-	got  map[pair]*received // what arrived
-	rep  report
+	mu    sync.Mutex
+	sent  map[pair]int        // the highest n sent
+	got   map[pair]*received  // what arrived
+	sends map[pair][]sendNote // when and how each n went, for examples of what was missing
+	start time.Time
+	rep   report
 }
 
 type pair struct{ from, to string }
+
+// sendNote is how one message went out: when (seconds into the run) and
+// on which transport.
+type sendNote struct {
+	At        float64 `json:"at"`
+	Transport string  `json:"transport"`
+}
+
+// missingExample names one message that never arrived.
+type missingExample struct {
+	From, To string
+	N        int
+	Sent     sendNote
+}
 
 // received is what one receiver got from one sender.
 type received struct {
@@ -80,21 +96,22 @@ type received struct {
 
 // report is the reconciliation.
 type report struct {
-	Sessions        int            `json:"sessions"`
-	Sent            int            `json:"sent"`
-	Received        int            `json:"received"`
-	Missing         int            `json:"missing"`    // sent, never received: lost unless refused
-	Duplicated      int            `json:"duplicated"` // n at or below one already received
-	Reordered       int            `json:"reordered"`  // n below one already received, first seen
-	Refused         map[string]int `json:"refused"`    // error events by code: refused sends among them
-	NotInRoom       int            `json:"notInRoom"`  // a message while the receiver had no joined
-	Unannounced     int            `json:"unannounced"`
-	ResumeFailed    int            `json:"resumeFailed"`
-	Welcomes        int            `json:"welcomes"`
-	ChannelsClosed  map[string]int `json:"channelsClosed"` // by transport
-	DialErrors      int            `json:"dialErrors"`
-	JoinErrors      int            `json:"joinErrors"`
-	UnrefusedMissed int            `json:"unrefusedMissing"` // missing beyond every refusal: certainly lost
+	Sessions        int              `json:"sessions"`
+	Sent            int              `json:"sent"`
+	Received        int              `json:"received"`
+	Missing         int              `json:"missing"`    // sent, never received: lost unless refused
+	Duplicated      int              `json:"duplicated"` // n at or below one already received
+	Reordered       int              `json:"reordered"`  // n below one already received, first seen
+	Refused         map[string]int   `json:"refused"`    // error events by code: refused sends among them
+	NotInRoom       int              `json:"notInRoom"`  // a message while the receiver had no joined
+	Unannounced     int              `json:"unannounced"`
+	ResumeFailed    int              `json:"resumeFailed"`
+	Welcomes        int              `json:"welcomes"`
+	ChannelsClosed  map[string]int   `json:"channelsClosed"` // by transport
+	DialErrors      int              `json:"dialErrors"`
+	JoinErrors      int              `json:"joinErrors"`
+	UnrefusedMissed int              `json:"unrefusedMissing"` // missing beyond every refusal: certainly lost
+	Examples        []missingExample `json:"missingExamples,omitempty"`
 }
 
 // Clean reports whether nothing was lost, duplicated, reordered or
@@ -104,7 +121,7 @@ func (r report) Clean() bool {
 }
 
 func run(ctx context.Context, c config) report {
-	l := &ledger{sent: map[pair]int{}, got: map[pair]*received{},
+	l := &ledger{sent: map[pair]int{}, got: map[pair]*received{}, sends: map[pair][]sendNote{}, start: time.Now(),
 		rep: report{Sessions: c.sessions, Refused: map[string]int{}, ChannelsClosed: map[string]int{}}}
 	sendCtx, stopSending := context.WithTimeout(ctx, c.duration)
 	defer stopSending()
@@ -138,10 +155,16 @@ func run(ctx context.Context, c config) report {
 	}
 	for p, n := range l.sent {
 		l.rep.Sent += n
-		if got := l.got[p]; got != nil {
-			n -= len(got.seen)
+		got := l.got[p]
+		for k := 1; k <= n; k++ {
+			if got != nil && got.seen[k] {
+				continue
+			}
+			l.rep.Missing++
+			if len(l.rep.Examples) < 20 {
+				l.rep.Examples = append(l.rep.Examples, missingExample{From: p.from, To: p.to, N: k, Sent: l.sends[p][k-1]})
+			}
 		}
-		l.rep.Missing += n
 	}
 	l.rep.UnrefusedMissed = max(0, l.rep.Missing-refused)
 	return l.rep
@@ -220,15 +243,14 @@ func (s *soakSession) sendOne() {
 	me := s.me
 	s.mu.Unlock()
 	s.l.mu.Lock()
+	defer s.l.mu.Unlock()
 	p := pair{me, to}
-	s.l.sent[p]++
-	n := s.l.sent[p]
-	s.l.mu.Unlock()
-	if err := s.c.SendMessage(to, map[string]int{"n": n}); err != nil {
-		s.l.mu.Lock()
-		s.l.sent[p]-- // never queued
-		s.l.mu.Unlock()
+	n := s.l.sent[p] + 1
+	if s.c.SendMessage(to, map[string]int{"n": n}) != nil {
+		return // never queued
 	}
+	s.l.sent[p] = n
+	s.l.sends[p] = append(s.l.sends[p], sendNote{At: time.Since(s.l.start).Seconds(), Transport: string(s.c.Transport())})
 }
 
 // read follows the client's events until it closes.

@@ -8,6 +8,7 @@
 package engine
 
 import (
+	"context"
 	"time"
 
 	"github.com/switchboard-rtc/switchboard/signaling/wire"
@@ -74,11 +75,12 @@ type Engine interface {
 	// node runs, to that node's Mailbox (Forwarded) and returns its
 	// answer: a POST or a poll never moves a session. hold is how long
 	// that node may hold the request before it answers (a poll's wait),
-	// beyond the time a message between nodes takes. It fails with
+	// beyond the time a message between nodes takes; ctx ends the wait
+	// sooner (the client went away, the node stops). It fails with
 	// ErrNotRunning when no other node runs the session or the one that
 	// did does not answer in time, or when rec.Token is not the session's:
 	// this node may then look it up (Find) and adopt it.
-	Forward(rec SessionRecord, request []byte, hold time.Duration) ([]byte, error)
+	Forward(ctx context.Context, rec SessionRecord, request []byte, hold time.Duration) ([]byte, error)
 }
 
 // Mailbox is a session as an engine sees it.

@@ -1,6 +1,9 @@
 package engine
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // DefaultMaxPeers is the room size an engine caps rooms at when its
 // configuration does not say.
@@ -62,6 +65,6 @@ func (m *Memory) Ready() error { return nil }
 func (m *Memory) RoomOwner(string) string { return "" }
 
 // Forward implements Engine: no other node runs anything.
-func (m *Memory) Forward(SessionRecord, []byte, time.Duration) ([]byte, error) {
+func (m *Memory) Forward(context.Context, SessionRecord, []byte, time.Duration) ([]byte, error) {
 	return nil, ErrNotRunning
 }

@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"context"
 	"strconv"
 	"strings"
 	"time"
@@ -14,12 +15,12 @@ import (
 // as an 'a' note on this one's. A node that does not run the session (any
 // more) answers at once that it does not, so only a node that is gone
 // makes the caller wait, for Config.Timeout.
-func (r *Engine) Forward(rec engine.SessionRecord, request []byte, hold time.Duration) ([]byte, error) {
+func (r *Engine) Forward(ctx context.Context, rec engine.SessionRecord, request []byte, hold time.Duration) ([]byte, error) {
 	// A node that no longer runs the session may have just let it go to
 	// another (a poll moved it): ask again whoever runs it now, a few
 	// times, before this node takes it over.
 	for range forwardTries {
-		body, served, err := r.forwardOnce(rec, request, hold)
+		body, served, err := r.forwardOnce(ctx, rec, request, hold)
 		if err != nil || served {
 			return body, err
 		}
@@ -32,7 +33,7 @@ const forwardTries = 4
 
 // forwardOnce asks the node that runs the session now. served is false
 // when that node answered that it does not run it (any more).
-func (r *Engine) forwardOnce(rec engine.SessionRecord, request []byte, hold time.Duration) (body []byte, served bool, err error) {
+func (r *Engine) forwardOnce(ctx context.Context, rec engine.SessionRecord, request []byte, hold time.Duration) (body []byte, served bool, err error) {
 	reqID := r.cfg.NodeID + "/" + strconv.FormatUint(r.requests.Add(1), 10)
 	answer := make(chan forwardAnswer, 1)
 	r.mu.Lock()
@@ -60,6 +61,8 @@ func (r *Engine) forwardOnce(rec engine.SessionRecord, request []byte, hold time
 	select {
 	case a := <-answer:
 		return a.body, a.served, nil
+	case <-ctx.Done():
+		return nil, false, context.Cause(ctx)
 	case <-t.C:
 		r.cfg.Logger.Warn("redis: a forwarded request got no answer", "session", rec.ID, "node", owner)
 		return nil, false, engine.ErrNotRunning

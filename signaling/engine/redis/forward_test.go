@@ -21,16 +21,16 @@ func TestForward(t *testing.T) {
 	if _, err := a.Adopt(rec, &recorder{}); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := b.Forward(rec, []byte("hello"), 0); err != nil || string(got) != "hello" {
+	if got, err := b.Forward(t.Context(), rec, []byte("hello"), 0); err != nil || string(got) != "hello" {
 		t.Fatalf("Forward to the session's node: %q %v", got, err)
 	}
-	if _, err := a.Forward(rec, []byte("x"), 0); !errors.Is(err, engine.ErrNotRunning) {
+	if _, err := a.Forward(t.Context(), rec, []byte("x"), 0); !errors.Is(err, engine.ErrNotRunning) {
 		t.Fatalf("Forward to the node itself: %v", err)
 	}
 	// a stops answering (closed, still named the session's node).
 	a.Close()
 	start := time.Now()
-	if _, err := b.Forward(rec, []byte("x"), 0); !errors.Is(err, engine.ErrNotRunning) {
+	if _, err := b.Forward(t.Context(), rec, []byte("x"), 0); !errors.Is(err, engine.ErrNotRunning) {
 		t.Fatalf("Forward to a node that does not answer: %v", err)
 	}
 	if d := time.Since(start); d < 300*time.Millisecond {
@@ -42,11 +42,11 @@ func TestForward(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := newTestEngine(t, rs.Client(t), Config{NodeID: "c"})
-	if got, err := c.Forward(rec, []byte("again"), 0); err != nil || string(got) != "again" {
+	if got, err := c.Forward(t.Context(), rec, []byte("again"), 0); err != nil || string(got) != "again" {
 		t.Fatalf("Forward after the adoption: %q %v", got, err)
 	}
 	b.HandOver()
-	if _, err := c.Forward(rec, []byte("x"), 0); !errors.Is(err, engine.ErrNotRunning) {
+	if _, err := c.Forward(t.Context(), rec, []byte("x"), 0); !errors.Is(err, engine.ErrNotRunning) {
 		t.Fatalf("Forward after the hand-over: %v", err)
 	}
 }
