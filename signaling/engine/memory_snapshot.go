@@ -12,18 +12,18 @@ import (
 // across a restart of its node (Persister): everything its log and its
 // room hold, and its token's hash, never the token.
 type SavedSession struct {
-	ID        string `json:"id"`
-	TokenHash []byte `json:"token_sha256"` // TokenHash(token)
+	ID        string
+	TokenHash []byte // TokenHash(token)
 	// Room is "" for a session in none; Name is its PeerInfo.Name there
 	// and Limit the cap it joined with.
-	Room  string `json:"room,omitempty"`
-	Name  string `json:"name,omitempty"`
-	Limit int    `json:"limit,omitempty"`
+	Room  string
+	Name  string
+	Limit int
 	// Next is the newest seq, Taken the taken mark, Frames the events
 	// kept: the last one is seq Next.
-	Next   uint64   `json:"next"`
-	Taken  uint64   `json:"taken"`
-	Frames [][]byte `json:"frames,omitempty"`
+	Next   uint64
+	Taken  uint64
+	Frames [][]byte
 }
 
 // Check reports what makes s unusable, nil when nothing does.

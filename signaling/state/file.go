@@ -111,16 +111,16 @@ func (f *File) Load(now time.Time, maxAge time.Duration) (*Snapshot, error) {
 // (mode 0600) beside it, synced, renamed over it, and the directory
 // synced, so that a crash leaves the old file or the new one, whole.
 func (f *File) Save(s *Snapshot) error {
-	data, err := Encode(s)
-	if err != nil {
-		return err
-	}
+	header, body := encode(s)
 	tmp := f.path + ".tmp"
 	w, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("writing state file: %w", err)
 	}
-	_, err = w.Write(data)
+	_, err = w.Write(header)
+	if err == nil {
+		_, err = w.Write(body)
+	}
 	if err == nil {
 		err = w.Sync()
 	}

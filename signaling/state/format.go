@@ -3,8 +3,8 @@ package state
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -35,46 +35,47 @@ type Snapshot struct {
 type Session struct {
 	engine.SavedSession
 	// Source is the client's address as per-address limits count it.
-	Source netip.Addr `json:"source"`
+	Source netip.Addr
 	// GraceEnds is when (Unix ns) the session ends unless a channel
 	// resumes it.
-	GraceEnds int64 `json:"grace_ends"`
+	GraceEnds int64
 }
 
-type body struct {
-	Written  int64     `json:"written"` // Unix ns
-	Sessions []Session `json:"sessions"`
-}
-
-// Encode returns s as a state file holds it: a header line, then the
-// JSON body whose length and SHA-256 the header gives, so that a
-// truncated or damaged file is told apart from a good one.
+// Encode returns s as a state file holds it: a header line (magic,
+// version, the body's length and SHA-256, so that a truncated or damaged
+// file is told apart from a good one), then the body (body.go).
 func Encode(s *Snapshot) ([]byte, error) {
-	b := body{Written: s.Written.UnixNano(), Sessions: s.Sessions}
-	if b.Sessions == nil {
-		b.Sessions = []Session{}
+	header, body := encode(s)
+	return append(header, body...), nil
+}
+
+// encode returns a snapshot's header and body apart: a state file writes
+// one after the other, rather than copying the body behind the header.
+func encode(s *Snapshot) (header, body []byte) {
+	size := 32
+	for i := range s.Sessions {
+		ss := &s.Sessions[i]
+		size += 128 + len(ss.ID) + len(ss.Room) + len(ss.Name)
+		for _, f := range ss.Frames {
+			size += len(f) + binary.MaxVarintLen64
+		}
 	}
-	js, err := json.Marshal(b)
-	if err != nil {
-		return nil, fmt.Errorf("encoding snapshot: %w", err)
-	}
-	sum := sha256.Sum256(js)
-	out := make([]byte, 0, len(js)+maxHeader)
-	out = fmt.Appendf(out, "%s %d %d %x\n", magic, Version, len(js), sum)
-	return append(out, js...), nil
+	body = appendBody(make([]byte, 0, size), s)
+	sum := sha256.Sum256(body)
+	return fmt.Appendf(make([]byte, 0, maxHeader), "%s %d %d %x\n", magic, Version, len(body), sum), body
 }
 
 // Decode reads a snapshot Encode wrote, refusing with ErrVersion,
 // ErrTruncated or ErrCorrupt one that cannot be trusted whole.
 func Decode(data []byte) (*Snapshot, error) {
-	line, rest, found := bytes.Cut(data[:min(len(data), maxHeader)], []byte("\n"))
+	line, _, found := bytes.Cut(data[:min(len(data), maxHeader)], []byte("\n"))
 	if !found {
 		if len(data) < maxHeader && bytes.HasPrefix([]byte(magic), data[:min(len(data), len(magic))]) {
 			return nil, fmt.Errorf("%w: %d bytes, no complete header", ErrTruncated, len(data))
 		}
 		return nil, fmt.Errorf("%w: no header line", ErrCorrupt)
 	}
-	rest = data[len(line)+1:]
+	rest := data[len(line)+1:]
 	fields := bytes.Fields(line)
 	if len(fields) < 2 || string(fields[0]) != magic {
 		return nil, fmt.Errorf("%w: not a switchboard state file", ErrCorrupt)
@@ -99,18 +100,13 @@ func Decode(data []byte) (*Snapshot, error) {
 	if sum := sha256.Sum256(rest); !bytes.Equal(sum[:], want) {
 		return nil, fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
 	}
-	var b body
-	dec := json.NewDecoder(bytes.NewReader(rest))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&b); err != nil {
+	snap, err := readBody(rest)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	if dec.More() {
-		return nil, fmt.Errorf("%w: data after the body", ErrCorrupt)
-	}
-	seen := make(map[string]bool, len(b.Sessions))
-	for i := range b.Sessions {
-		s := &b.Sessions[i]
+	seen := make(map[string]bool, len(snap.Sessions))
+	for i := range snap.Sessions {
+		s := &snap.Sessions[i]
 		if err := s.Check(); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 		}
@@ -119,7 +115,7 @@ func Decode(data []byte) (*Snapshot, error) {
 		}
 		seen[s.ID] = true
 	}
-	return &Snapshot{Written: time.Unix(0, b.Written), Sessions: b.Sessions}, nil
+	return snap, nil
 }
 
 // Check refuses a snapshot whose sessions' grace periods have all ended
