@@ -128,4 +128,3 @@ func keepBenchSession(b *testing.B, s *Server, room string, i int) *session {
 	sess.room = room
 	return sess
 }
-
