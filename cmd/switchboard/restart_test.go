@@ -33,7 +33,7 @@ type nodeProcess struct {
 
 // startNode runs switchboard on addr with stateFile and returns once it
 // logged a line matching ready.
-func startNode(t *testing.T, addr, stateFile string, ready string, extra ...string) *nodeProcess {
+func startNode(t testing.TB, addr, stateFile string, ready string, extra ...string) *nodeProcess {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -82,7 +82,7 @@ func startNode(t *testing.T, addr, stateFile string, ready string, extra ...stri
 }
 
 // waitLog returns the first log line from now on that matches re.
-func (n *nodeProcess) waitLog(t *testing.T, re string) string {
+func (n *nodeProcess) waitLog(t testing.TB, re string) string {
 	t.Helper()
 	match := regexp.MustCompile(re)
 	deadline := time.After(e2eTimeout)
@@ -102,7 +102,7 @@ func (n *nodeProcess) waitLog(t *testing.T, re string) string {
 }
 
 // stop sends SIGTERM and waits for a clean exit.
-func (n *nodeProcess) stop(t *testing.T) {
+func (n *nodeProcess) stop(t testing.TB) {
 	t.Helper()
 	_ = n.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -238,7 +238,7 @@ func TestRestartMidNegotiation(t *testing.T) {
 
 // waitLogged is the line that said the node started (startNode waited
 // for it), from the log kept so far.
-func (n *nodeProcess) waitLogged(t *testing.T) string {
+func (n *nodeProcess) waitLogged(t testing.TB) string {
 	t.Helper()
 	for _, line := range strings.Split(n.log.String(), "\n") {
 		if strings.Contains(line, "switchboard started") {

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// BenchmarkRestartGap restarts a node on its state file once per
+// iteration while a prober asks GET /healthz on a new connection every
+// millisecond, and reports the medians of: gap-ms, the time from the
+// first refused connection to the next answer (0 when none was refused),
+// refused, how many were, and wait-ms, the longest an answered probe
+// took (a connection queued for the next process), and failed-total,
+// probes that failed otherwise in all iterations (a reset: a connection
+// left in the queue of a listener that closed). "sequential" stops
+// the old process and then starts the next, as systemd's restart does;
+// "overlap" starts the next first, which binds the port beside the old
+// one (SO_REUSEPORT) and waits for its state file.
+//
+//	go test ./cmd/switchboard -run '^$' -bench RestartGap -benchtime 10x
+func BenchmarkRestartGap(b *testing.B) {
+	for _, overlap := range []bool{false, true} {
+		name := "sequential"
+		if overlap {
+			name = "overlap"
+		}
+		b.Run(name, func(b *testing.B) {
+			stateFile := filepath.Join(b.TempDir(), "state")
+			node := startNode(b, "127.0.0.1:0", stateFile, "switchboard started")
+			addr := httpAddrInLog.FindStringSubmatch(node.waitLogged(b))[1]
+			var gaps, refusals, waits []float64
+			failures := 0
+			for b.Loop() {
+				p := startProbe(addr)
+				var next *nodeProcess
+				if overlap {
+					next = startNode(b, addr, stateFile, "waiting for the switchboard on this state file")
+				}
+				node.stop(b)
+				if !overlap {
+					next = startNode(b, addr, stateFile, "switchboard started")
+				}
+				gap, refused, failed, wait := p.stopAfterAnswer(b)
+				gaps, refusals, waits = append(gaps, gap), append(refusals, float64(refused)), append(waits, wait)
+				failures += failed
+				node = next
+			}
+			b.ReportMetric(median(gaps), "gap-ms")
+			b.ReportMetric(median(refusals), "refused")
+			b.ReportMetric(median(waits), "wait-ms")
+			b.ReportMetric(float64(failures), "failed-total")
+		})
+	}
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	slices.Sort(v)
+	return v[len(v)/2]
+}
+
+// probe asks addr's /healthz on a new connection every millisecond.
+type probe struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu           sync.Mutex
+	firstRefused time.Time // since the last answer
+	gap          time.Duration
+	refused      int
+	failed       int // other errors: a connection reset in a closed listener's queue
+	longest      time.Duration
+	answeredNew  bool // an answer came after a refusal, or after stopAfterAnswer began
+	armed        bool
+}
+
+func startProbe(addr string) *probe {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &probe{cancel: cancel, done: make(chan struct{})}
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 30 * time.Second}
+	go func() {
+		defer close(p.done)
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for n := 0; n < 600_000; n++ { // ten minutes at most
+			start := time.Now()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/healthz", nil)
+			resp, err := client.Do(req)
+			took := time.Since(start)
+			p.mu.Lock()
+			switch {
+			case err == nil:
+				resp.Body.Close()
+				if !p.firstRefused.IsZero() {
+					p.gap += time.Since(p.firstRefused)
+					p.firstRefused = time.Time{}
+					p.answeredNew = true
+				}
+				if p.armed {
+					p.answeredNew = true
+				}
+				p.longest = max(p.longest, took)
+			case errors.Is(err, syscall.ECONNREFUSED):
+				p.refused++
+				if p.firstRefused.IsZero() {
+					p.firstRefused = start
+				}
+			case ctx.Err() == nil:
+				p.failed++
+			}
+			p.mu.Unlock()
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return p
+}
+
+// stopAfterAnswer waits for an answer from the next process (one that
+// began after the old one stopped), then stops the probe and reports.
+func (p *probe) stopAfterAnswer(b testing.TB) (gapMS float64, refused, failed int, longestMS float64) {
+	b.Helper()
+	p.mu.Lock()
+	p.armed, p.answeredNew = true, false
+	p.mu.Unlock()
+	deadline := time.Now().Add(e2eTimeout)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for {
+		p.mu.Lock()
+		done := p.answeredNew
+		p.mu.Unlock()
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("the next process did not answer")
+		}
+		<-tick.C
+	}
+	p.cancel()
+	<-p.done
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return float64(p.gap.Microseconds()) / 1000, p.refused, p.failed, float64(p.longest.Microseconds()) / 1000
+}
