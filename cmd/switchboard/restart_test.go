@@ -248,3 +248,77 @@ func (n *nodeProcess) waitLogged(t testing.TB) string {
 	t.Fatalf("no start line:\n%s", n.log)
 	return ""
 }
+
+// TestStateFileRefused: a node started on a state file it cannot trust
+// says so in one line, sets the file aside and starts with no sessions.
+func TestStateFileRefused(t *testing.T) {
+	stateFile := filepath.Join(t.TempDir(), "state")
+	if err := os.WriteFile(stateFile, []byte("switchboard-state 1 10 00\n{not ours}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	node := startNode(t, "127.0.0.1:0", stateFile, "switchboard started")
+	refused := 0
+	for _, line := range strings.Split(node.log.String(), "\n") {
+		if strings.Contains(line, "state file refused") {
+			refused++
+			if !strings.Contains(line, "corrupt") {
+				t.Errorf("refusal without its reason: %s", line)
+			}
+		}
+	}
+	if refused != 1 {
+		t.Fatalf("%d lines say the state file was refused, want 1:\n%s", refused, node.log)
+	}
+	if _, err := os.Stat(stateFile + ".refused"); err != nil {
+		t.Fatalf("the refused file was not set aside: %v", err)
+	}
+	addr := httpAddrInLog.FindStringSubmatch(node.waitLogged(t))[1]
+	dialOn(t, "http://"+addr, "ws") // a new session, as ever
+}
+
+// TestStateFileHeldByAnother: a second process pointed at the state file
+// a running one holds waits -state-wait for it, then gives up with the
+// holder's pid and restores nothing; the first serves on.
+func TestStateFileHeldByAnother(t *testing.T) {
+	stateFile := filepath.Join(t.TempDir(), "state")
+	first := startNode(t, "127.0.0.1:0", stateFile, "switchboard started")
+	addr := httpAddrInLog.FindStringSubmatch(first.waitLogged(t))[1]
+	sig := dialOn(t, "http://"+addr, "ws")
+	second := startNode(t, "127.0.0.1:0", stateFile, "state file is in use by another process", "-state-wait", "200ms")
+	select {
+	case <-second.exited:
+	case <-time.After(e2eTimeout):
+		t.Fatal("the second process did not give up")
+	}
+	if second.err == nil || !strings.Contains(second.log.String(), fmt.Sprintf("held by process %d", first.cmd.Process.Pid)) {
+		t.Fatalf("second process: %v, want an exit naming pid %d:\n%s", second.err, first.cmd.Process.Pid, second.log)
+	}
+	if strings.Contains(second.log.String(), "sessions restored") {
+		t.Fatal("the second process restored sessions")
+	}
+	sig.send(map[string]any{"type": "ping", "id": "still"})
+	sig.next("pong")
+}
+
+// TestStateFileUnwritable: a state file asked for by name in a directory
+// that cannot be made stops the start with the reason; the default one
+// only warns that sessions will end with the process.
+func TestStateFileUnwritable(t *testing.T) {
+	blocker := filepath.Join(t.TempDir(), "file") // a directory in its place: permissions do not stop root
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	named := startNode(t, "127.0.0.1:0", filepath.Join(blocker, "state"), "cannot listen")
+	<-named.exited
+	if named.err == nil || !strings.Contains(named.log.String(), "state file directory") {
+		t.Fatalf("exit %v:\n%s", named.err, named.log)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // the default file needs a fixed port
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	t.Setenv("XDG_STATE_HOME", blocker)
+	startNode(t, addr, "auto", "sessions will end with the process: no state file")
+}
