@@ -333,12 +333,22 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger, reload 
 	// waits for requests in flight: event streams and held polls end only
 	// when their sessions do. The relay closes now too, not after a
 	// request the HTTP server waits for: its TCP clients see EOF at once.
+	if ls.state != nil {
+		// Stop accepting before the channels close with 4000 resume:
+		// their clients come back at once, and must reach the next
+		// process (queued for it, SO_REUSEPORT), not a 503 from this one.
+		_ = ls.http.Close()
+	}
 	sigDone := make(chan error, 1)
 	go func() { sigDone <- sig.Shutdown(sctx) }()
 	if relay != nil {
 		_ = relay.Close()
 	}
-	err = errors.Join(hs.Shutdown(sctx), <-sigDone)
+	herr := hs.Shutdown(sctx)
+	if errors.Is(herr, net.ErrClosed) {
+		herr = nil // the listener closed above
+	}
+	err = errors.Join(herr, <-sigDone)
 	<-served
 	if ls.state != nil {
 		// Every request has ended: the sessions are as their clients

@@ -111,6 +111,8 @@ func (m *Memory) Restore(saved []SavedSession, mailbox func(SessionRecord, Event
 	if len(m.sessions) > 0 || len(m.rooms) > 0 {
 		return fmt.Errorf("%w: the engine already has sessions", ErrBadSnapshot)
 	}
+	m.sessions = make(map[string]*memoryLog, len(saved)) // empty: sized once, not grown
+	m.rooms = make(map[string][]member, len(saved)/2)
 	for _, s := range saved {
 		rec := SessionRecord{ID: s.ID, Token: hashedPrefix + string(s.TokenHash)}
 		log := &memoryLog{store: &m.memoryStore, rec: rec, next: s.Next, taken: s.Taken}
