@@ -115,7 +115,7 @@ func benchSnapshot(b *testing.B, negotiating bool) {
 				b.Fatalf("restored %d, %v", n, err)
 			}
 			b.StopTimer()
-			if err := next.Shutdown(ctx); err != nil {
+			if err := next.Shutdown(context.Background()); err != nil {
 				b.Fatal(err)
 			}
 			b.StartTimer()
