@@ -3,6 +3,7 @@ package signaling
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
@@ -108,5 +109,91 @@ func waitUntil(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met in time")
 		}
 		<-tick.C
+	}
+}
+
+// TestRestartKeepsSSEAndPoll: the same restart for a session on an event
+// stream (which ends with the resume notice) and one that polls (which
+// holds no channel when the node stops): both resume on the next process
+// from where they were, and their peers hear nothing.
+func TestRestartKeepsSSEAndPoll(t *testing.T) {
+	cfg := Config{KeepSessions: true}
+	a, urlA := startServer(t, cfg)
+	baseA := httpBase(urlA)
+	bobS := openSSE(t, baseA, "", "")
+	bobWelcome := bobS.expect("welcome")
+	bobToken := bobWelcome.str("token")
+	status, frames := poll(t, baseA, "")
+	if status != 200 || len(frames) != 1 || frames[0].str("type") != "welcome" {
+		t.Fatalf("first poll: %d %v", status, frames)
+	}
+	carolToken, carolID := frames[0].str("token"), frames[0].str("session")
+	postOK(t, baseA, bobToken, frame{"type": "join", "room": "r"})
+	bobS.expect("joined")
+	postOK(t, baseA, carolToken, frame{"type": "join", "room": "r"})
+	bobS.expect("peer-joined")
+	alice := dial(t, urlA, nil)
+	alice.join("r")
+	bobS.expect("peer-joined")
+	alice.send(frame{"type": "offer", "to": bobWelcome.str("session"), "sdp": "v=0 to bob"})
+	alice.send(frame{"type": "offer", "to": carolID, "sdp": "v=0 to carol"})
+	lastBob := seqOf(bobS.expect("offer"))
+	alice.send(frame{"type": "ping"})
+	lastAlice := seqOf(alice.expect("pong"))
+	// Carol's joined, peer-joined and offer wait in her log, unpolled.
+	_, frames = poll(t, baseA, "token="+carolToken+"&after=1")
+	var lastCarol int
+	for _, f := range frames {
+		if f.str("type") == "offer" {
+			break
+		}
+		lastCarol = seqOf(f)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	if err := a.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if e := bobS.expect("error"); e.str("code") != wire.CodeResume {
+		t.Fatalf("the event stream ended with %v, want the resume notice", e)
+	}
+	bobS.expectEnd()
+	alice.expectClose()
+	data, err := state.Encode(a.Snapshot(time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := state.Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, urlB := startServer(t, cfg)
+	if n, err := b.Restore(snap); n != 3 || err != nil {
+		t.Fatalf("Restore = %d, %v", n, err)
+	}
+	baseB := httpBase(urlB)
+
+	bob2 := openSSE(t, baseB, "token="+bobToken, strconv.Itoa(lastBob))
+	bob2.expect("resumed")
+	status, frames = poll(t, baseB, fmt.Sprintf("token=%s&after=%d", carolToken, lastCarol))
+	if status != 200 || len(frames) != 1 || frames[0].str("type") != "offer" || frames[0].str("sdp") != "v=0 to carol" {
+		t.Fatalf("carol's poll after the restart: %d %v, want her offer once", status, frames)
+	}
+	postOK(t, baseB, carolToken, frame{"type": "answer", "to": alice.id, "sdp": "v=0 from carol"})
+	postOK(t, baseB, bobToken, frame{"type": "answer", "to": alice.id, "sdp": "v=0 from bob"})
+	alice2 := dialRaw(t, fmt.Sprintf("%s?token=%s&after=%d", urlB, alice.welcome.str("token"), lastAlice))
+	alice2.expect("resumed")
+	if f := alice2.expect("answer"); f.str("sdp") != "v=0 from carol" {
+		t.Fatalf("alice got %v", f)
+	}
+	if f := alice2.expect("answer"); f.str("sdp") != "v=0 from bob" {
+		t.Fatalf("alice got %v", f)
+	}
+	alice2.id = alice.id
+	alice2.alive() // and no peer-left before it
+	alice2.send(frame{"type": "message", "to": bobWelcome.str("session"), "data": "still here"})
+	if f := bob2.expect("message"); seqOf(f) != lastBob+1 {
+		t.Fatalf("bob's next event %v, want seq %d: nothing lost, nothing twice", f, lastBob+1)
 	}
 }
