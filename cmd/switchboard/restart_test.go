@@ -101,6 +101,18 @@ func (n *nodeProcess) waitLog(t testing.TB, re string) string {
 	}
 }
 
+// logLine is the line matching re the node logged, or logs next.
+func (n *nodeProcess) logLine(t testing.TB, re string) string {
+	t.Helper()
+	match := regexp.MustCompile(re)
+	for _, line := range strings.Split(n.log.String(), "\n") {
+		if match.MatchString(line) {
+			return line
+		}
+	}
+	return n.waitLog(t, re)
+}
+
 // stop sends SIGTERM and waits for a clean exit.
 func (n *nodeProcess) stop(t testing.TB) {
 	t.Helper()
@@ -144,6 +156,13 @@ func newLoopbackPeer(t *testing.T, sig *sigClient) *relayPeer {
 // in order (sigClient fails on a gap, counts duplicates), nobody hears
 // peer-left, and the call connects.
 func TestRestartMidNegotiation(t *testing.T) {
+	t.Run("overlap", func(t *testing.T) { restartMidNegotiation(t, true) })
+	// As systemctl restart does: the next process starts once the old one
+	// has exited, and the clients come back then.
+	t.Run("sequential", func(t *testing.T) { restartMidNegotiation(t, false) })
+}
+
+func restartMidNegotiation(t *testing.T, overlap bool) {
 	stateFile := filepath.Join(t.TempDir(), "state")
 	first := startNode(t, "127.0.0.1:0", stateFile, "switchboard started")
 	addr := httpAddrInLog.FindStringSubmatch(first.waitLogged(t))[1]
@@ -187,7 +206,10 @@ func TestRestartMidNegotiation(t *testing.T) {
 	}
 
 	// The next process binds the port beside the first and waits.
-	second := startNode(t, addr, stateFile, "waiting for the switchboard on this state file")
+	var second *nodeProcess
+	if overlap {
+		second = startNode(t, addr, stateFile, "waiting for the switchboard on this state file")
+	}
 	aliceEnded := aliceSig.willEnd()
 	first.stop(t)
 	var ce *websocket.CloseError
@@ -197,10 +219,14 @@ func TestRestartMidNegotiation(t *testing.T) {
 	if !strings.Contains(first.log.String(), "sessions kept in the state file") {
 		t.Fatalf("the first process kept no sessions:\n%s", first.log)
 	}
-	// Resumes dialled now wait in the second process's queue.
+	if !overlap {
+		second = startNode(t, addr, stateFile, "switchboard started")
+	}
+	// With the overlap, resumes dialled now wait in the second process's
+	// queue.
 	bobSig.resumeOn("ws")
 	aliceSig.resumeOn("ws")
-	if line := second.waitLog(t, "sessions restored from the state file"); !strings.Contains(line, "sessions=2") {
+	if line := second.logLine(t, "sessions restored from the state file"); !strings.Contains(line, "sessions=2") {
 		t.Fatalf("restored: %s", line)
 	}
 	if _, err := os.Stat(stateFile); !os.IsNotExist(err) {
@@ -321,4 +347,29 @@ func TestStateFileUnwritable(t *testing.T) {
 	ln.Close()
 	t.Setenv("XDG_STATE_HOME", blocker)
 	startNode(t, addr, "auto", "sessions will end with the process: no state file")
+}
+
+// TestStateFilePath: which state file a configuration names.
+func TestStateFilePath(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", "/var/lib/x")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-http", ":8080"}, "/var/lib/x/switchboard/sessions-8080.state"},
+		{[]string{"-http", "[::1]:8443"}, "/var/lib/x/switchboard/sessions-__1-8443.state"},
+		{[]string{"-http", "127.0.0.1:0"}, ""}, // no fixed port: nothing to find it by next time
+		{[]string{"-state-file", "off"}, ""},
+		{[]string{"-state-file", "/run/sb.state"}, "/run/sb.state"},
+		{[]string{"-state-file", "/run/sb.state", "-redis", "redis://127.0.0.1:6379"}, ""}, // a cluster hands sessions over
+		{[]string{"-redis", "redis://127.0.0.1:6379"}, ""},
+	} {
+		c, err := parseConfig(tc.args, func(string) string { return "" }, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.stateFile != tc.want {
+			t.Errorf("%v: state file %q, want %q", tc.args, c.stateFile, tc.want)
+		}
+	}
 }
