@@ -14,9 +14,18 @@ import (
 // relayed by a `switchboard turn` of its own (-turn-urls): a restart of
 // the node keeps sessions, not the bundled relay's allocations. Each tab
 // keeps its session and its RTCPeerConnection, never loses its peer (no
-// peer-left), resumes on WebSocket, and the remote video keeps decoding.
+// peer-left), resumes on the channel it was on (WebSocket, or event
+// stream and polling), and the remote video keeps decoding. (The page
+// moving back to WebSocket after a fallback is the JS client's part of
+// issue 19, not yet done.)
 func TestBrowserRestartKeepsCall(t *testing.T) {
 	chromium := findChromium(t)
+	for _, tc := range []struct{ alice, bob string }{{"ws", "ws"}, {"sse", "poll"}} {
+		t.Run(tc.alice+"-"+tc.bob, func(t *testing.T) { browserRestart(t, chromium, tc.alice, tc.bob) })
+	}
+}
+
+func browserRestart(t *testing.T, chromium, aliceTransport, bobTransport string) {
 	relay, _ := startTurnCommand(t, "allow-loopback-peers\n")
 	stateFile := filepath.Join(t.TempDir(), "state")
 	nodeArgs := []string{"-turn-urls", relay.UDPAddr().String(), "-turn-secret", turnTestSecret}
@@ -27,8 +36,8 @@ func TestBrowserRestartKeepsCall(t *testing.T) {
 	b := newBrowser(t, chromium)
 	deadline := time.Now().Add(browserBudget)
 	room := fmt.Sprintf("restart-%d", time.Now().UnixNano())
-	alice := b.openCall(t, "Alice", callPageURL(base, room, "Alice", "ws"))
-	bob := b.openCall(t, "Bob", callPageURL(base, room, "Bob", "ws"))
+	alice := b.openCall(t, "Alice", callPageURL(base, room, "Alice", aliceTransport))
+	bob := b.openCall(t, "Bob", callPageURL(base, room, "Bob", bobTransport))
 	t.Cleanup(func() {
 		if t.Failed() {
 			b.dump(t)
@@ -67,11 +76,12 @@ func TestBrowserRestartKeepsCall(t *testing.T) {
 	if line := second.waitLog(t, "sessions restored from the state file"); !strings.Contains(line, "sessions=2") {
 		t.Fatalf("restored: %s", line)
 	}
-	for _, tb := range []*tab{alice, bob} {
-		tb.waitFor(t, deadline, "a resume on WebSocket", fmt.Sprintf(`(() => {
+	for i, tb := range []*tab{alice, bob} {
+		transport := []string{aliceTransport, bobTransport}[i]
+		tb.waitFor(t, deadline, "a resume on "+transport, fmt.Sprintf(`(() => {
 			const s = window.switchboard;
-			return s.resumes > %d && s.connected && s.transport === "ws" ? "" : "resumes " + s.resumes + ", connected " + s.connected + ", transport " + s.transport;
-		})()`, before[0].Resumes))
+			return s.resumes > %d && s.connected && s.transport === %q ? "" : "resumes " + s.resumes + ", connected " + s.connected + ", transport " + s.transport;
+		})()`, before[i].Resumes, transport))
 	}
 	// Two seconds of the call on the next process: frames keep coming.
 	settle := time.Now().Add(2 * time.Second)
