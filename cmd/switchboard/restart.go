@@ -31,7 +31,9 @@ const stateFileAuto = "auto"
 
 // stateFilePath is the state file -state-file names, "" for none: off,
 // with -redis (a cluster hands sessions over), or by default when there
-// is no state directory or no fixed port to tell processes apart by.
+// is no state directory or no fixed port to tell processes apart by. The
+// default is in $STATE_DIRECTORY (systemd's StateDirectory=), else
+// $XDG_STATE_HOME/switchboard, else ~/.local/state/switchboard.
 func stateFilePath(c *config) string {
 	switch c.StateFile {
 	case "", "off":
@@ -47,6 +49,14 @@ func stateFilePath(c *config) string {
 	if c.Redis != "" || err != nil || port == "0" || port == "" {
 		return ""
 	}
+	name := "sessions-" + port + ".state"
+	if host != "" {
+		name = "sessions-" + strings.NewReplacer(":", "_", "%", "_", "/", "_").Replace(host) + "-" + port + ".state"
+	}
+	// systemd's StateDirectory= is the service's own: no subdirectory.
+	if dir, _, _ := strings.Cut(os.Getenv("STATE_DIRECTORY"), ":"); dir != "" {
+		return filepath.Join(dir, name)
+	}
 	dir := os.Getenv("XDG_STATE_HOME")
 	if dir == "" {
 		home, err := os.UserHomeDir()
@@ -54,10 +64,6 @@ func stateFilePath(c *config) string {
 			return ""
 		}
 		dir = filepath.Join(home, ".local", "state")
-	}
-	name := "sessions-" + port + ".state"
-	if host != "" {
-		name = "sessions-" + strings.NewReplacer(":", "_", "%", "_", "/", "_").Replace(host) + "-" + port + ".state"
 	}
 	return filepath.Join(dir, "switchboard", name)
 }
@@ -68,6 +74,9 @@ func stateFilePath(c *config) string {
 // must work.
 func takeStateFile(ctx context.Context, c *config, log *slog.Logger) (*state.File, error) {
 	if c.stateFile == "" {
+		if c.StateFile == stateFileAuto && c.Redis == "" {
+			log.Info("sessions will end with the process: no state directory ($STATE_DIRECTORY, $XDG_STATE_HOME, $HOME) or no fixed -http port; set -state-file to keep them across restarts")
+		}
 		return nil, nil
 	}
 	wait, cancel := context.WithTimeout(ctx, c.StateWait)

@@ -345,12 +345,14 @@ func TestStateFileUnwritable(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
+	t.Setenv("STATE_DIRECTORY", "")
 	t.Setenv("XDG_STATE_HOME", blocker)
 	startNode(t, addr, "auto", "sessions will end with the process: no state file")
 }
 
 // TestStateFilePath: which state file a configuration names.
 func TestStateFilePath(t *testing.T) {
+	t.Setenv("STATE_DIRECTORY", "")
 	t.Setenv("XDG_STATE_HOME", "/var/lib/x")
 	for _, tc := range []struct {
 		args []string
@@ -371,5 +373,9 @@ func TestStateFilePath(t *testing.T) {
 		if c.stateFile != tc.want {
 			t.Errorf("%v: state file %q, want %q", tc.args, c.stateFile, tc.want)
 		}
+	}
+	t.Setenv("STATE_DIRECTORY", "/var/lib/switchboard:/var/lib/other")
+	if c, err := parseConfig([]string{"-http", ":8080"}, func(string) string { return "" }, io.Discard); err != nil || c.stateFile != "/var/lib/switchboard/sessions-8080.state" {
+		t.Errorf("under systemd's StateDirectory=: %q, %v", c.stateFile, err)
 	}
 }
