@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -22,42 +25,72 @@ import (
 // left in the queue of a listener that closed). "sequential" stops
 // the old process and then starts the next, as systemd's restart does;
 // "overlap" starts the next first, which binds the port beside the old
-// one (SO_REUSEPORT) and waits for its state file.
+// one (SO_REUSEPORT) and waits for its state file. Each runs with no
+// session and with 10,000 idle ones (made by a poll each, then detached),
+// which every restart keeps and restores.
 //
 //	go test ./cmd/switchboard -run '^$' -bench RestartGap -benchtime 10x
 func BenchmarkRestartGap(b *testing.B) {
-	for _, overlap := range []bool{false, true} {
-		name := "sequential"
-		if overlap {
-			name = "overlap"
-		}
-		b.Run(name, func(b *testing.B) {
-			stateFile := filepath.Join(b.TempDir(), "state")
-			node := startNode(b, "127.0.0.1:0", stateFile, "switchboard started")
-			addr := httpAddrInLog.FindStringSubmatch(node.waitLogged(b))[1]
-			var gaps, refusals, waits []float64
-			failures := 0
-			for b.Loop() {
-				p := startProbe(addr)
-				var next *nodeProcess
-				if overlap {
-					next = startNode(b, addr, stateFile, "waiting for the switchboard on this state file")
-				}
-				node.stop(b)
-				if !overlap {
-					next = startNode(b, addr, stateFile, "switchboard started")
-				}
-				gap, refused, failed, wait := p.stopAfterAnswer(b)
-				gaps, refusals, waits = append(gaps, gap), append(refusals, float64(refused)), append(waits, wait)
-				failures += failed
-				node = next
+	for _, sessions := range []int{0, 10_000} {
+		for _, overlap := range []bool{false, true} {
+			name := "sequential"
+			if overlap {
+				name = "overlap"
 			}
-			b.ReportMetric(median(gaps), "gap-ms")
-			b.ReportMetric(median(refusals), "refused")
-			b.ReportMetric(median(waits), "wait-ms")
-			b.ReportMetric(float64(failures), "failed-total")
-		})
+			b.Run(fmt.Sprintf("%s/sessions=%d", name, sessions), func(b *testing.B) { benchRestartGap(b, overlap, sessions) })
+		}
 	}
+}
+
+func benchRestartGap(b *testing.B, overlap bool, sessions int) {
+	stateFile := filepath.Join(b.TempDir(), "state")
+	args := []string{"-resume-grace", "10m", "-max-sessions", "20000", "-max-sessions-per-ip", "20000", "-log-level", "info"}
+	node := startNode(b, "127.0.0.1:0", stateFile, "switchboard started", args...)
+	addr := httpAddrInLog.FindStringSubmatch(node.waitLogged(b))[1]
+	makeSessions(b, addr, sessions)
+	var gaps, refusals, waits []float64
+	failures := 0
+	for b.Loop() {
+		p := startProbe(addr)
+		var next *nodeProcess
+		if overlap {
+			next = startNode(b, addr, stateFile, "waiting for the switchboard on this state file", args...)
+		}
+		node.stop(b)
+		if !overlap {
+			next = startNode(b, addr, stateFile, "switchboard started", args...)
+		}
+		gap, refused, failed, wait := p.stopAfterAnswer(b)
+		gaps, refusals, waits = append(gaps, gap), append(refusals, float64(refused)), append(waits, wait)
+		failures += failed
+		if line := next.logLine(b, "sessions restored|switchboard started"); sessions > 0 && !strings.Contains(line, fmt.Sprintf("sessions=%d", sessions)) {
+			b.Fatalf("restored: %s", line)
+		}
+		node = next
+	}
+	b.ReportMetric(median(gaps), "gap-ms")
+	b.ReportMetric(median(refusals), "refused")
+	b.ReportMetric(median(waits), "wait-ms")
+	b.ReportMetric(float64(failures), "failed-total")
+}
+
+// makeSessions starts n sessions at addr, each with a poll that returns
+// its welcome: they wait detached for a resume, as after a network drop.
+func makeSessions(b *testing.B, addr string, n int) {
+	b.Helper()
+	client := &http.Client{Timeout: 10 * time.Second}
+	for i := range n {
+		resp, err := client.Get("http://" + addr + "/v1/poll")
+		if err != nil {
+			b.Fatalf("session %d: %v", i, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("session %d: status %d", i, resp.StatusCode)
+		}
+	}
+	client.CloseIdleConnections()
 }
 
 func median(v []float64) float64 {
