@@ -17,9 +17,10 @@ import (
 
 // BenchmarkRestartGap restarts a node on its state file once per
 // iteration while a prober asks GET /healthz on a new connection every
-// millisecond, and reports the medians of: gap-ms, the time from the
-// first refused connection to the next answer (0 when none was refused),
-// refused, how many were, and wait-ms, the longest an answered probe
+// millisecond, and reports the medians of: refusing-ms, the time from the
+// first refused connection to the last (the port had no listener), gap-ms,
+// from the first refused connection to the next answer (0 when none was
+// refused), refused, how many were, and wait-ms, the longest an answered probe
 // took (a connection queued for the next process), and failed-total,
 // probes that failed otherwise in all iterations (a reset: a connection
 // left in the queue of a listener that closed). "sequential" stops
@@ -48,7 +49,7 @@ func benchRestartGap(b *testing.B, overlap bool, sessions int) {
 	node := startNode(b, "127.0.0.1:0", stateFile, "switchboard started", args...)
 	addr := httpAddrInLog.FindStringSubmatch(node.waitLogged(b))[1]
 	makeSessions(b, addr, sessions)
-	var gaps, refusals, waits []float64
+	var gaps, refusings, refusals, waits []float64
 	failures := 0
 	for b.Loop() {
 		p := startProbe(addr)
@@ -60,8 +61,9 @@ func benchRestartGap(b *testing.B, overlap bool, sessions int) {
 		if !overlap {
 			next = startNode(b, addr, stateFile, "switchboard started", args...)
 		}
-		gap, refused, failed, wait := p.stopAfterAnswer(b)
+		gap, refusing, refused, failed, wait := p.stopAfterAnswer(b)
 		gaps, refusals, waits = append(gaps, gap), append(refusals, float64(refused)), append(waits, wait)
+		refusings = append(refusings, refusing)
 		failures += failed
 		if line := next.logLine(b, "sessions restored|switchboard started"); sessions > 0 && !strings.Contains(line, fmt.Sprintf("sessions=%d", sessions)) {
 			b.Fatalf("restored: %s", line)
@@ -69,6 +71,7 @@ func benchRestartGap(b *testing.B, overlap bool, sessions int) {
 		node = next
 	}
 	b.ReportMetric(median(gaps), "gap-ms")
+	b.ReportMetric(median(refusings), "refusing-ms")
 	b.ReportMetric(median(refusals), "refused")
 	b.ReportMetric(median(waits), "wait-ms")
 	b.ReportMetric(float64(failures), "failed-total")
@@ -109,6 +112,7 @@ type probe struct {
 	mu           sync.Mutex
 	firstRefused time.Time // since the last answer
 	gap          time.Duration
+	refusing     time.Duration // from the first refusal to the last: the port had no listener
 	refused      int
 	failed       int // other errors: a connection reset in a closed listener's queue
 	longest      time.Duration
@@ -147,6 +151,7 @@ func startProbe(addr string) *probe {
 				if p.firstRefused.IsZero() {
 					p.firstRefused = start
 				}
+				p.refusing = max(p.refusing, time.Since(p.firstRefused))
 			case ctx.Err() == nil:
 				p.failed++
 			}
@@ -163,7 +168,7 @@ func startProbe(addr string) *probe {
 
 // stopAfterAnswer waits for an answer from the next process (one that
 // began after the old one stopped), then stops the probe and reports.
-func (p *probe) stopAfterAnswer(b testing.TB) (gapMS float64, refused, failed int, longestMS float64) {
+func (p *probe) stopAfterAnswer(b testing.TB) (gapMS, refusingMS float64, refused, failed int, longestMS float64) {
 	b.Helper()
 	p.mu.Lock()
 	p.armed, p.answeredNew = true, false
@@ -187,5 +192,9 @@ func (p *probe) stopAfterAnswer(b testing.TB) (gapMS float64, refused, failed in
 	<-p.done
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return float64(p.gap.Microseconds()) / 1000, p.refused, p.failed, float64(p.longest.Microseconds()) / 1000
+	return ms(p.gap), ms(p.refusing), p.refused, p.failed, ms(p.longest)
+}
+
+func ms(d time.Duration) float64 {
+	return float64(d.Microseconds()) / 1000
 }
