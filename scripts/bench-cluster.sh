@@ -19,7 +19,7 @@ R=$(free); M=$(free); A=$(free); B=$(free); C=$(free)
 redis-server --port $R --bind 127.0.0.1 --save '' --appendonly no >redis.log 2>&1 & RP=$!
 for i in $(seq 50); do redis-cli -p $R ping >/dev/null 2>&1 && break; sleep 0.1; done
 LIM="-rate-limit 1000000 -rate-burst 1000000 -byte-rate 1073741824 -byte-burst 1073741824 -max-sessions-per-ip 10000000 -join-rate 1000000 -join-burst 1000000 -room-join-rate 1000000 -room-join-burst 1000000 -turn= -log-level warn"
-./switchboard -http 127.0.0.1:$M $LIM 2>m.log & MP=$!
+./switchboard -http 127.0.0.1:$M -state-file off $LIM 2>m.log & MP=$!
 ./switchboard -http 127.0.0.1:$A $LIM -redis redis://127.0.0.1:$R 2>a.log & AP=$!
 ./switchboard -http 127.0.0.1:$B $LIM -redis redis://127.0.0.1:$R 2>b.log & BP=$!
 ./switchboard -http 127.0.0.1:$C $LIM -redis redis://127.0.0.1:$R 2>c.log & CP=$!

@@ -60,6 +60,9 @@ func (s *Server) open(ch channel, p resumeParams, source netip.Addr, announce bo
 				}
 				return old, cursor, notices, nil
 			}
+			if errors.Is(err, errSuspended) { // the next process has it
+				return nil, 0, nil, wire.NewError(wire.CodeShutdown, "%s", closeMessages[wire.CodeShutdown])
+			}
 			if !errors.Is(err, engine.ErrReplayGap) { // a cluster's Redis is down: the session lives on
 				return nil, 0, nil, errUnavailable("resume")
 			}

@@ -134,6 +134,13 @@ type Config struct {
 	// /v1/ice-servers; welcome, before any room, has the STUN of the
 	// session's).
 	TURNPool *TURNPool
+	// KeepSessions makes Shutdown keep the sessions for the next process
+	// instead of ending them: channels close with 4000 resume, as when
+	// they drop, and Snapshot reports the sessions for Restore. It needs
+	// an engine that is an engine.Persister and not Shared (the default
+	// engine is one); a Shared engine hands its sessions over anyway.
+	// Off by default: Shutdown ends sessions (1001 shutdown).
+	KeepSessions bool
 	// Engine keeps rooms and sessions: engine.Memory for one node (the
 	// default, bounded by MaxPeersPerRoom, ReplayEvents and ReplayBytes),
 	// a Redis engine (package engine/redis) for a cluster, whose own
@@ -260,6 +267,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxBufferedBytes < int64(c.ReplayBytes) {
 		return fmt.Errorf("%w: MaxBufferedBytes %d is below one session's ReplayBytes %d", errBadConfig, c.MaxBufferedBytes, c.ReplayBytes)
+	}
+	if _, ok := c.Engine.(engine.Persister); c.KeepSessions && (!ok || c.Engine.Shared()) {
+		return fmt.Errorf("%w: KeepSessions needs a single-node engine that is an engine.Persister", errBadConfig)
 	}
 	if c.JoinSecret != nil && len(c.JoinSecret) < 32 {
 		return fmt.Errorf("%w: JoinSecret must be at least 32 bytes (HS256 wants a key as long as its hash)", errBadConfig)

@@ -107,7 +107,7 @@ func (s *Server) adopt(rec engine.SessionRecord, log engine.EventLog, source net
 	}
 	sess.room = room
 	sess.chMu.Lock()
-	sess.grace = time.AfterFunc(s.cfg.ResumeGrace, sess.expire)
+	sess.startGrace(s.cfg.ResumeGrace)
 	sess.chMu.Unlock()
 	s.metrics.resumes.WithLabelValues("adopted").Inc()
 	return sess

@@ -31,7 +31,7 @@ func newMetrics(reg prometheus.Registerer, eng engine.Engine) *metrics {
 		}, []string{"reason"}),
 		resumes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_signaling_resumes_total",
-			Help: "Channels that asked to resume a session, by outcome (resumed, failed; adopted: a session another node of the cluster ran).",
+			Help: "Channels that asked to resume a session, by outcome (resumed, failed; adopted: a session another node of the cluster ran; restored: a session the previous process on the state file kept, counted when restored).",
 		}, []string{"outcome"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_signaling_errors_total",

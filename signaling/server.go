@@ -143,7 +143,9 @@ func (s *Server) tracked(h http.HandlerFunc) http.HandlerFunc {
 // and waits for their goroutines until ctx ends. New sessions are refused
 // from the start. In a cluster the sessions are handed over instead:
 // WebSockets close with 4000 "resume", and the clients resume on another
-// node within their grace period.
+// node within their grace period. With Config.KeepSessions they are kept
+// for the next process (Snapshot), their channels closed with 4000
+// "resume" too.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if !s.closing {
@@ -163,6 +165,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		if err := s.engine.HandOver(); err != nil {
 			s.log.Warn("sessions not handed over: they wait for this node's heartbeat to run out", "err", err)
+		}
+	} else if s.cfg.KeepSessions {
+		// The next process restores them (keep.go): their clients
+		// resume there, and their peers notice nothing.
+		now := time.Now()
+		for _, sess := range open {
+			sess.suspend(now)
 		}
 	} else {
 		for _, sess := range open {

@@ -46,6 +46,11 @@ type session struct {
 	chMu  sync.Mutex
 	ch    channel
 	grace *time.Timer // runs while detached
+	// graceEnds is when (Unix ns) grace fires, what a snapshot keeps of
+	// it; suspended says the node is stopping and keeps the session for
+	// the next process (keep.go): no channel attaches any more.
+	graceEnds int64
+	suspended bool
 }
 
 func newSession(srv *Server, source netip.Addr) *session {
@@ -136,6 +141,10 @@ func (s *session) attach(ch channel, after uint64, fromLast bool) (cursor, last 
 		s.chMu.Unlock()
 		return 0, 0, engine.ErrReplayGap
 	}
+	if s.suspended {
+		s.chMu.Unlock()
+		return 0, 0, errSuspended
+	}
 	if fromLast {
 		after = s.log.Last()
 	}
@@ -170,10 +179,16 @@ func (s *session) detach(ch channel) {
 	if s.ended.Load() {
 		return
 	}
+	s.startGrace(s.srv.cfg.ResumeGrace)
+}
+
+// startGrace (under chMu) gives the session d to be resumed in.
+func (s *session) startGrace(d time.Duration) {
+	s.graceEnds = time.Now().Add(d).UnixNano()
 	if s.grace == nil {
-		s.grace = time.AfterFunc(s.srv.cfg.ResumeGrace, s.expire)
+		s.grace = time.AfterFunc(d, s.expire)
 	} else {
-		s.grace.Reset(s.srv.cfg.ResumeGrace)
+		s.grace.Reset(d)
 	}
 }
 

@@ -124,6 +124,13 @@ func (c *sessionCounts) acquire(a netip.Addr) bool {
 	return true
 }
 
+// add counts a session of a whatever its maximum: one admitted before.
+func (c *sessionCounts) add(a netip.Addr) {
+	c.mu.Lock()
+	c.counts[a]++
+	c.mu.Unlock()
+}
+
 // full reports whether a holds its maximum, without counting.
 func (c *sessionCounts) full(a netip.Addr) bool {
 	c.mu.Lock()

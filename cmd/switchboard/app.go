@@ -19,6 +19,7 @@ import (
 
 	"github.com/switchboard-rtc/switchboard/cmd/switchboard/internal/memtrim"
 	"github.com/switchboard-rtc/switchboard/signaling"
+	"github.com/switchboard-rtc/switchboard/signaling/state"
 	"github.com/switchboard-rtc/switchboard/signaling/wire"
 	"github.com/switchboard-rtc/switchboard/turn"
 	"github.com/switchboard-rtc/switchboard/web"
@@ -32,15 +33,25 @@ const readHeaderTimeout = 10 * time.Second
 
 // listeners are bound before run so tests can pass 127.0.0.1:0 sockets.
 type listeners struct {
-	http    net.Listener
+	http net.Listener
+	// state is the state file, taken after http and before the relay's
+	// sockets (restart.go); nil: sessions end with the process.
+	state   *state.File
 	turnUDP []net.PacketConn // empty with turnTCP nil: no bundled relay
 	turnTCP net.Listener
 	turnAlt []net.PacketConn // RFC 5780's three further sockets (-turn-alt-ip)
 	altAddr *net.UDPAddr
 }
 
-func listen(c *config) (ls listeners, err error) {
-	if ls.http, err = net.Listen("tcp", c.HTTPAddr); err != nil {
+// listen binds what run serves on. The relay's sockets come after the
+// state file is taken: while a previous process runs on it, they are
+// still that process's.
+func listen(ctx context.Context, c *config, log *slog.Logger) (ls listeners, err error) {
+	if ls.http, err = listenHTTP(c); err != nil {
+		return ls, err
+	}
+	if ls.state, err = takeStateFile(ctx, c, log); err != nil {
+		ls.http.Close()
 		return ls, err
 	}
 	if c.TURNAddr == "" {
@@ -48,7 +59,7 @@ func listen(c *config) (ls listeners, err error) {
 	}
 	sockets, buffer := c.TURN.SocketSettings()
 	if ls.turnUDP, err = turn.ListenUDP("udp", c.TURNAddr, sockets, buffer, slog.Default()); err != nil {
-		ls.http.Close()
+		ls.close()
 		return ls, err
 	}
 	if ls.turnTCP, err = net.Listen("tcp", c.TURNAddr); err == nil && c.TURNAltIP != "" {
@@ -85,6 +96,9 @@ func (ls *listeners) listenAlt(c *config, buffer int) error {
 func (ls *listeners) close() {
 	if ls.http != nil {
 		ls.http.Close()
+	}
+	if ls.state != nil {
+		ls.state.Close()
 	}
 	if ls.turnTCP != nil {
 		ls.turnTCP.Close()
@@ -193,11 +207,15 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger, reload 
 		TURNPool:           pool,
 		Echo:               echoStarter,
 		Engine:             eng,
+		KeepSessions:       ls.state != nil,
 		Logger:             log.With("component", "signaling"),
 		Registerer:         reg,
 	})
 	if err != nil {
 		return err
+	}
+	if ls.state != nil {
+		restoreSessions(sig, ls.state, c.ResumeGrace, log)
 	}
 
 	mux := http.NewServeMux()
@@ -280,6 +298,9 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger, reload 
 	}
 
 	attrs := []any{"http", ls.http.Addr().String(), "public_ip", c.publicIP.String()}
+	if ls.state != nil {
+		attrs = append(attrs, "state_file", ls.state.Path())
+	}
 	if relay != nil {
 		attrs = append(attrs, "turn", ls.turnUDP[0].LocalAddr().String(), "turn_udp_sockets", len(ls.turnUDP), "relay_ports", c.RelayPorts)
 	}
@@ -301,7 +322,11 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger, reload 
 	case err := <-served:
 		sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
 		defer cancel()
-		return errors.Join(fmt.Errorf("http server: %w", err), sig.Shutdown(sctx))
+		err = errors.Join(fmt.Errorf("http server: %w", err), sig.Shutdown(sctx))
+		if ls.state != nil {
+			err = errors.Join(err, keepSessions(sig, ls.state, log))
+		}
+		return err
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "cause", context.Cause(ctx), "deadline", c.ShutdownTimeout)
@@ -311,13 +336,28 @@ func run(ctx context.Context, c *config, ls listeners, log *slog.Logger, reload 
 	// waits for requests in flight: event streams and held polls end only
 	// when their sessions do. The relay closes now too, not after a
 	// request the HTTP server waits for: its TCP clients see EOF at once.
+	if ls.state != nil {
+		// Stop accepting before the channels close with 4000 resume:
+		// their clients come back at once, and must reach the next
+		// process (queued for it, SO_REUSEPORT), not a 503 from this one.
+		_ = ls.http.Close()
+	}
 	sigDone := make(chan error, 1)
 	go func() { sigDone <- sig.Shutdown(sctx) }()
 	if relay != nil {
 		_ = relay.Close()
 	}
-	err = errors.Join(hs.Shutdown(sctx), <-sigDone)
+	herr := hs.Shutdown(sctx)
+	if errors.Is(herr, net.ErrClosed) {
+		herr = nil // the listener closed above
+	}
+	err = errors.Join(herr, <-sigDone)
 	<-served
+	if ls.state != nil {
+		// Every request has ended: the sessions are as their clients
+		// left them.
+		err = errors.Join(err, keepSessions(sig, ls.state, log))
+	}
 	if err != nil {
 		return err
 	}

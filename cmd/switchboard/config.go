@@ -59,6 +59,8 @@ type config struct {
 	LogLevel          string
 	LogFormat         string
 	ShutdownTimeout   time.Duration
+	StateFile         string
+	StateWait         time.Duration
 	PprofAddr         string
 	Echo              bool
 	EchoMax           int
@@ -81,6 +83,7 @@ type config struct {
 	relayMin, relayMax int
 	publicIP           net.IP
 	logLevel           slog.Level
+	stateFile          string // "": sessions end with the process (restart.go)
 }
 
 var errConfig = errors.New("invalid configuration")
@@ -137,6 +140,8 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	fs.BoolVar(&c.MemoryTrim, "memory-trim", true, "once the server has been quiet for 3 s after a burst of connections, collect its garbage and give the memory back to the kernel (at most every 30 s)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long graceful shutdown may take")
+	fs.StringVar(&c.StateFile, "state-file", stateFileAuto, "file a stopping node keeps its sessions in (mode 0600, token hashes only) for the next process on it to restore, so a restart ends no call; off disables. Ignored with -redis (nodes hand sessions over)")
+	fs.DurationVar(&c.StateWait, "state-wait", 30*time.Second, "how long a process waits for the one running on the same -state-file to save its sessions and exit; meanwhile it holds the HTTP port (SO_REUSEPORT) and connections wait for it")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve /metrics on a listener of its own, e.g. 10.0.0.5:9464; empty: /metrics on the HTTP port answers this host only")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) to serve HTTPS and WSS with; reloaded on SIGHUP. Empty: plain HTTP (put a TLS proxy in front)")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key for -tls-cert")
@@ -236,6 +241,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("%w: -log-format must be text or json", errConfig)
 	case c.ShutdownTimeout <= 0:
 		return fmt.Errorf("%w: -shutdown-timeout must be positive", errConfig)
+	case c.StateWait < 0:
+		return fmt.Errorf("%w: -state-wait must not be negative", errConfig)
 	case net.ParseIP(c.RelayBind) == nil:
 		return fmt.Errorf("%w: -relay-bind %q is not an IP address", errConfig, c.RelayBind)
 	}
@@ -255,6 +262,7 @@ func (c *config) validate() error {
 			return fmt.Errorf("%w: -turn-urls: %q is not host:port", errConfig, h)
 		}
 	}
+	c.stateFile = stateFilePath(c)
 	if c.Redis != "" {
 		clients, err := redisengine.ParseURLs(c.Redis)
 		if err != nil {

@@ -55,6 +55,11 @@ func newRelayPeer(t *testing.T, sig *sigClient) *relayPeer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return wirePeer(t, sig, pc)
+}
+
+// wirePeer makes pc a peer that trickles its candidates through sig.
+func wirePeer(t *testing.T, sig *sigClient, pc *webrtc.PeerConnection) *relayPeer {
 	t.Cleanup(func() { _ = pc.Close() })
 	p := &relayPeer{pc: pc, sig: sig, opened: make(chan *webrtc.DataChannel, 1), received: make(chan string, 4),
 		sentCand: make(chan struct{}, 1)}

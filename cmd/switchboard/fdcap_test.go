@@ -89,7 +89,7 @@ func fdCapChild() {
 	if err != nil {
 		panic(err)
 	}
-	ls, err := listen(c)
+	ls, err := listen(context.Background(), c, newLogger(c, io.Discard))
 	if err != nil {
 		panic(err)
 	}

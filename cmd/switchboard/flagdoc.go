@@ -22,6 +22,7 @@ var describedDefaults = map[string]string{
 	"turn-udp-sockets":   "one per core",
 	"turn-source-quota":  "an eighth of the relay ports, at most 256",
 	"turn-total-quota":   "half the relay ports",
+	"state-file":         "sessions-PORT.state in the state directory",
 }
 
 // flagDoc is one flag as -help shows it.

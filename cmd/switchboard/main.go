@@ -35,16 +35,16 @@ func main() {
 		return
 	}
 	log := newLogger(c, os.Stderr)
-	ls, err := listen(c)
-	if err != nil {
-		log.Error("cannot listen", "err", err)
-		os.Exit(1)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-ctx.Done()
 		stop() // a second signal now kills the process
 	}()
+	ls, err := listen(ctx, c, log) // may wait for a previous process (restart.go)
+	if err != nil {
+		log.Error("cannot listen", "err", err)
+		os.Exit(1)
+	}
 	reload := make(chan struct{}, 1) // SIGHUP: reload -tls-cert/-tls-key
 	hups := make(chan os.Signal, 1)
 	signal.Notify(hups, syscall.SIGHUP)
@@ -56,7 +56,11 @@ func main() {
 			}
 		}
 	}()
-	if err := run(ctx, c, ls, log, reload); err != nil {
+	err = run(ctx, c, ls, log, reload)
+	if ls.state != nil {
+		ls.state.Close() // last: the next process may restore now
+	}
+	if err != nil {
 		log.Error("switchboard stopped", "err", err)
 		os.Exit(1)
 	}

@@ -17,6 +17,10 @@ func TestMain(m *testing.M) {
 		main()
 		os.Exit(0)
 	}
+	// The switchboards tests start (this binary as one, $SB_BIN) keep no
+	// sessions in the user's state directory unless a test says so
+	// with -state-file: one test's sessions are not the next one's.
+	os.Setenv("SWITCHBOARD_STATE_FILE", "off")
 	// Before any test verifies a certificate: Go reads the system roots
 	// once per process, and pion's TURN-over-TLS client only trusts those.
 	removeLabCA, err := trustLabCertificate()

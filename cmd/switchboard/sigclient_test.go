@@ -38,6 +38,7 @@ type sigClient struct {
 	cancel    context.CancelFunc
 	done      chan struct{} // closed when the current channel's reader ends
 	cutting   bool          // the channel is being cut on purpose: keep frames open
+	dups      int           // events dropped as already seen: a resume that replayed too much
 }
 
 // dialSignaling opens a WebSocket session at a ws:// URL.
@@ -115,6 +116,27 @@ func (c *sigClient) cut() {
 	c.mu.Unlock()
 }
 
+// willEnd keeps frames open for an end of the channel the server is
+// about to make, and returns what waits for it and reports why it ended.
+func (c *sigClient) willEnd() func() error {
+	c.mu.Lock()
+	c.cutting = true
+	done := c.done
+	c.mu.Unlock()
+	return func() error {
+		c.t.Helper()
+		select {
+		case <-done:
+		case <-time.After(e2eTimeout):
+			c.t.Fatal("the server did not end the channel")
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.cutting = false
+		return c.ended
+	}
+}
+
 // resumeOn continues the session on transport after a cut.
 func (c *sigClient) resumeOn(transport string) {
 	c.t.Helper()
@@ -145,6 +167,7 @@ func (c *sigClient) deliver(f map[string]any) {
 	c.mu.Lock()
 	last := c.lastSeq
 	if int(seq) <= last {
+		c.dups++
 		c.mu.Unlock()
 		return // already handled
 	}

@@ -83,6 +83,22 @@ type Engine interface {
 	Forward(ctx context.Context, rec SessionRecord, request []byte, hold time.Duration) ([]byte, error)
 }
 
+// Persister is an engine whose sessions live in this process only (not
+// Shared) and can outlive it: a stopping node saves them, and the next
+// process on the same state file restores them, so that a restart of a
+// single node looks to its clients like a dropped channel. Memory is one;
+// a Shared engine hands its sessions over instead.
+type Persister interface {
+	// Save reports every session, with its log and its room. The node
+	// calls it once its channels are closed and its requests have ended.
+	Save() []SavedSession
+	// Restore takes saved sessions into an engine that has none, making
+	// each a member of its room again with the Mailbox mailbox returns
+	// for it: all of them, or none (ErrBadSnapshot). A restored session's
+	// record knows its token only by hash until Find is given the token.
+	Restore(saved []SavedSession, mailbox func(SessionRecord, EventLog) Mailbox) error
+}
+
 // Mailbox is a session as an engine sees it.
 type Mailbox interface {
 	// Deliver appends frame to the session's log and wakes its channel.

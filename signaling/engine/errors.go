@@ -18,3 +18,6 @@ var (
 	// node did not answer in time.
 	ErrNotRunning = errors.New("no other node runs the session")
 )
+
+// ErrBadSnapshot: Persister.Restore of sessions that cannot be restored.
+var ErrBadSnapshot = errors.New("snapshot cannot be restored")

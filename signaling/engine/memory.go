@@ -52,7 +52,10 @@ func (m *Memory) Adopt(rec SessionRecord, _ Mailbox) (string, error) {
 	return "", nil
 }
 
-// Shared implements Engine: sessions end with the node.
+var _ Persister = (*Memory)(nil)
+
+// Shared implements Engine: sessions end with the node (or, saved, with
+// the state file: Persister).
 func (m *Memory) Shared() bool { return false }
 
 // HandOver implements Engine: there is nobody to hand sessions to.

@@ -1,6 +1,9 @@
 package engine
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -13,27 +16,29 @@ type memoryStore struct {
 	held   atomic.Int64 // bytes in every log, with eventOverhead each
 
 	mu       sync.RWMutex
-	sessions map[string]*memoryLog // by token; a log knows its record
+	sessions map[string]*memoryLog // by id; a log knows its record
 }
 
 // Create implements Engine.
 func (m *memoryStore) Create(rec SessionRecord) EventLog {
 	log := &memoryLog{store: m, rec: rec}
 	m.mu.Lock()
-	m.sessions[rec.Token] = log
+	m.sessions[rec.ID] = log
 	m.mu.Unlock()
 	return log
 }
 
-// Find implements Engine.
+// Find implements Engine. A session restored from a snapshot knows only
+// its token's hash until its client shows the token (memory_snapshot.go).
 func (m *memoryStore) Find(token string) (SessionRecord, EventLog, bool) {
+	id := TokenID(token)
 	m.mu.RLock()
-	defer m.mu.RUnlock()
-	log, ok := m.sessions[token]
-	if !ok {
+	log, ok := m.sessions[id]
+	m.mu.RUnlock()
+	if !ok || !log.owns(token) {
 		return SessionRecord{}, nil, false
 	}
-	return log.rec, log, true
+	return SessionRecord{ID: id, Token: token}, log, true
 }
 
 // Drop implements Engine. The log keeps nothing appended later (a late
@@ -42,8 +47,8 @@ func (m *memoryStore) Find(token string) (SessionRecord, EventLog, bool) {
 // them, whose closing lets them go, may send what was due.
 func (m *memoryStore) Drop(rec SessionRecord) {
 	m.mu.Lock()
-	log := m.sessions[rec.Token]
-	delete(m.sessions, rec.Token)
+	log := m.sessions[rec.ID]
+	delete(m.sessions, rec.ID)
 	m.mu.Unlock()
 	if log != nil {
 		log.drop()
@@ -65,13 +70,44 @@ type memoryLog struct {
 	// dropped: it keeps nothing more. (One pointer for both keeps a log
 	// in the 96-byte size class: idle sessions are mostly this.)
 	store *memoryStore
-	rec   SessionRecord
+	// rec.Token of a session restored from a snapshot, which never holds
+	// tokens, is hashedToken: its hash, until a client shows the token.
+	rec SessionRecord
 
 	mu     sync.Mutex
 	events []wire.Event // ascending, contiguous seqs
 	bytes  int          // frame bytes in events
 	next   uint64       // seq of the next Append, minus one
 	taken  uint64
+}
+
+// owns reports whether token is the session's, in constant time. A
+// restored session learns its token from the first client that shows it.
+func (l *memoryLog) owns(token string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	hash, restored := strings.CutPrefix(l.rec.Token, hashedPrefix)
+	if !restored {
+		return subtle.ConstantTimeCompare([]byte(l.rec.Token), []byte(token)) == 1
+	}
+	sum := TokenHash(token)
+	if subtle.ConstantTimeCompare(sum, []byte(hash)) != 1 {
+		return false
+	}
+	l.rec.Token = token
+	return true
+}
+
+// hashedPrefix starts a restored session's rec.Token, followed by the
+// token's hash: no token made by NewSessionRecord starts with a NUL. (A
+// field of its own would move every log out of its allocation class.)
+const hashedPrefix = "\x00sha256:"
+
+// TokenHash is what a snapshot keeps of a session's token: its SHA-256.
+// Tokens carry 130 random bits, so a plain hash is as strong as the token.
+func TokenHash(token string) []byte {
+	sum := sha256.Sum256([]byte(token))
+	return sum[:]
 }
 
 func (l *memoryLog) Append(frame []byte) (uint64, error) {
