@@ -71,9 +71,7 @@ func (s *Server) sessionFor(token string, source netip.Addr) *session {
 	if token == "" {
 		return nil
 	}
-	// A session this node runs needs no lookup in the engine (a round trip
-	// per poll in a cluster).
-	if sess := s.running(engine.TokenID(token)); sess != nil && subtle.ConstantTimeCompare([]byte(sess.token), []byte(token)) == 1 {
+	if sess := s.runningWith(token); sess != nil {
 		return sess
 	}
 	rec, log, ok := s.engine.Find(token)
@@ -84,6 +82,19 @@ func (s *Server) sessionFor(token string, source netip.Addr) *session {
 		return sess
 	}
 	return s.adopt(rec, log, source)
+}
+
+// runningWith returns the session token is the token of, when this node
+// runs it and knows its token: no lookup in the engine (a round trip per
+// poll and POST in a cluster). A session restored from a state file
+// knows its token only by the engine's hash until its client shows it:
+// nil then, and the engine decides.
+func (s *Server) runningWith(token string) *session {
+	sess := s.running(engine.TokenID(token))
+	if sess == nil || sess.token == "" || subtle.ConstantTimeCompare([]byte(sess.token), []byte(token)) != 1 {
+		return nil
+	}
+	return sess
 }
 
 // running returns the session id names if this node runs it.

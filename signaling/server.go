@@ -199,6 +199,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
+// stopping reports whether Shutdown has begun.
+func (s *Server) stopping() bool {
+	select {
+	case <-s.stop:
+		return true
+	default:
+		return false
+	}
+}
+
 // Ready reports whether the server can take joins and relays: an error
 // while a cluster's Redis is out of reach. It backs /readyz.
 func (s *Server) Ready() error { return s.engine.Ready() }

@@ -207,12 +207,14 @@ func (c *wsConn) drop() {
 // FIN goes after the frame, and the reader reads on, discarding, until
 // the client closes too or closeLinger passes (see drain).
 //
-// A close that asks the client to resume (a maximum age, a node that
-// stops) is not the session's end: what the client wrote before it saw
-// the close frame is its session's, so the reader handles it, as before
-// the close, until the client's own close frame or closeLinger (RFC 6455
-// lets an endpoint read data frames until then). The client resumes only
-// after it saw the close, so its next channel carries what came after.
+// A close that asks the client to resume while the node goes on (a
+// maximum age) is not the session's end: what the client wrote before it
+// saw the close frame is its session's, so the reader handles it, as
+// before the close, until the client's own close frame or closeLinger
+// (RFC 6455 lets an endpoint read data frames until then). The client
+// resumes only after it saw the close, so its next channel carries what
+// came after. A node that stops does not wait for them: its sessions are
+// handed over or saved as they are.
 func (c *wsConn) endAfterClose() {
 	c.closeSent.Store(true)
 	readsOn := c.readsOn.Load()

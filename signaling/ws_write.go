@@ -308,7 +308,7 @@ func (c *wsConn) writeTurn(w *frameWriter, t writeTurn) bool {
 		w.reset()
 	}
 	if closing {
-		c.readsOn.Store(ctl.resume)
+		c.readsOn.Store(ctl.resume && !c.srv.stopping())
 		if c.writeClose(w, nc, ctl.closing) == nil && c.cursor != from {
 			c.sess.taken(c, c.cursor) // the events that went out before it
 		}
