@@ -145,6 +145,11 @@ func run(ctx context.Context, c config) report {
 			_ = cl.Close()
 		}
 	}
+	return l.reconcile()
+}
+
+// reconcile counts what every pair sent and received.
+func (l *ledger) reconcile() report {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	refused := 0
