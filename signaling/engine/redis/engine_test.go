@@ -110,17 +110,9 @@ func TestDeadNodeInBatches(t *testing.T) {
 func TestSendTimeoutRunsOnce(t *testing.T) {
 	rs := redistest.Start(t)
 	eng := newTestEngine(t, rs.Client(t), Config{Timeout: 200 * time.Millisecond})
-	joined := func(peers []wire.PeerInfo) []byte {
-		return wire.Encode(map[string]any{"type": "joined", "peers": peers})
-	}
-	logs := map[string]engine.EventLog{}
+	logs := adoptSessions(t, eng, "a", "b")
 	for _, id := range []string{"a", "b"} {
-		rec := engine.SessionRecord{ID: id, Token: id + ".t"}
-		logs[id] = eng.Create(rec)
-		if _, err := eng.Adopt(rec, &recorder{}); err != nil {
-			t.Fatal(err)
-		}
-		if err := eng.Join("r", wire.PeerInfo{ID: id}, nil, 0, joined, []byte(`{"type":"peer-joined"}`)); err != nil {
+		if err := eng.Join("r", wire.PeerInfo{ID: id}, nil, 0, plainJoined, []byte(`{"type":"peer-joined"}`)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -184,24 +176,14 @@ func waitBusy(t *testing.T, rs *redistest.Server, slept chan error) {
 func TestJoinTimeoutRunsOnce(t *testing.T) {
 	rs := redistest.Start(t)
 	eng := newTestEngine(t, rs.Client(t), Config{Timeout: 200 * time.Millisecond})
-	joined := func(peers []wire.PeerInfo) []byte {
-		return wire.Encode(map[string]any{"type": "joined", "peers": peers})
-	}
-	logs := map[string]engine.EventLog{}
-	for _, id := range []string{"a", "b"} {
-		rec := engine.SessionRecord{ID: id, Token: id + ".t"}
-		logs[id] = eng.Create(rec)
-		if _, err := eng.Adopt(rec, &recorder{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := eng.Join("r", wire.PeerInfo{ID: "a"}, nil, 0, joined, []byte(`{"type":"peer-joined"}`)); err != nil {
+	logs := adoptSessions(t, eng, "a", "b")
+	if err := eng.Join("r", wire.PeerInfo{ID: "a"}, nil, 0, plainJoined, []byte(`{"type":"peer-joined"}`)); err != nil {
 		t.Fatal(err)
 	}
 	slept := make(chan error, 1)
 	go func() { slept <- rs.Client(t).Do(context.Background(), "DEBUG", "SLEEP", "0.3").Err() }()
 	waitBusy(t, rs, slept)
-	if err := eng.Join("r", wire.PeerInfo{ID: "b"}, nil, 0, joined, []byte(`{"type":"peer-joined"}`)); err != nil {
+	if err := eng.Join("r", wire.PeerInfo{ID: "b"}, nil, 0, plainJoined, []byte(`{"type":"peer-joined"}`)); err != nil {
 		t.Fatalf("a join that timed out once: %v", err)
 	}
 	if err := <-slept; err != nil {
@@ -223,4 +205,23 @@ func TestJoinTimeoutRunsOnce(t *testing.T) {
 	if a, b := count("a", "peer-joined"), count("b", "joined"); a != 1 || b != 1 {
 		t.Fatalf("a heard of b %d times, b's joined is in its log %d times", a, b)
 	}
+}
+
+// adoptSessions creates and adopts a session per id and returns their logs.
+func adoptSessions(t *testing.T, eng *Engine, ids ...string) map[string]engine.EventLog {
+	t.Helper()
+	logs := map[string]engine.EventLog{}
+	for _, id := range ids {
+		rec := engine.SessionRecord{ID: id, Token: id + ".t"}
+		logs[id] = eng.Create(rec)
+		if _, err := eng.Adopt(rec, &recorder{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return logs
+}
+
+// plainJoined is a joined frame with its peers, as the node's is.
+func plainJoined(peers []wire.PeerInfo) []byte {
+	return wire.Encode(map[string]any{"type": "joined", "peers": peers})
 }
