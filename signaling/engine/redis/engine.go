@@ -187,7 +187,10 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		reached++
 	}
 	if reached == 0 {
-		r.closeShards()
+		_ = r.closeShards()
+		for _, p := range r.pipes {
+			p.close()
+		}
 		return nil, fmt.Errorf("%w: %w", errRedis, firstErr)
 	}
 	r.wg.Add(1 + 2*len(r.shards))

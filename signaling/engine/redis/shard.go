@@ -40,7 +40,7 @@ type shard struct {
 	pending []func() error // cleanups waiting for the shard to be back
 }
 
-// shards makes the engine's shards from cfg: Partitions per client, with
+// makeShards makes the engine's shards from cfg: Partitions per client, with
 // the partition in the hash tag of the prefix.
 func (r *Engine) makeShards() {
 	clients := r.cfg.Shards
@@ -61,6 +61,7 @@ func (r *Engine) makeShards() {
 			pub = "SPUBLISH"
 		}
 		pipe := newPipeliner(c, r.cfg.Timeout) // one per client: a cluster's pipelines split by node
+		r.pipes = append(r.pipes, pipe)
 		for j := range parts {
 			prefix := r.cfg.Prefix
 			if parts > 1 {
@@ -69,14 +70,6 @@ func (r *Engine) makeShards() {
 			sh := &shard{r: r, name: strconv.Itoa(i) + "/" + strconv.Itoa(j), rdb: c, prefix: prefix, pub: pub, pipe: pipe}
 			sh.args = []any{prefix, r.cfg.NodeID, r.cfg.Limits.Events, r.cfg.Limits.Bytes, pub}
 			r.shards = append(r.shards, sh)
-		}
-	}
-	r.pipes = nil
-	seen := map[*pipeliner]bool{}
-	for _, sh := range r.shards {
-		if !seen[sh.pipe] {
-			seen[sh.pipe] = true
-			r.pipes = append(r.pipes, sh.pipe)
 		}
 	}
 }

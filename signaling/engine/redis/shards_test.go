@@ -1,12 +1,15 @@
 package redis
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -247,5 +250,30 @@ func TestMoveFinishedByAnotherNode(t *testing.T) {
 	}
 	if n := clients[0].Exists(t.Context(), "{sb}:s:a").Val(); n != 0 {
 		t.Fatal("the stub is still on the first shard")
+	}
+}
+
+// TestNewWithoutRedis: with no shard answering, New fails and leaves no
+// goroutine behind (TestMain checks); with one of two answering, it
+// starts, and the other's rooms wait for it.
+func TestNewWithoutRedis(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	gone := goredis.NewClient(&goredis.Options{Addr: dead, MaxRetries: -1})
+	t.Cleanup(func() { gone.Close() })
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if eng, err := New(ctx, Config{Client: gone, Timeout: 200 * time.Millisecond}); err == nil {
+		eng.Close()
+		t.Fatal("New without a reachable Redis succeeded")
+	}
+	_, clients := startShards(t, 1)
+	eng := newTestEngine(t, nil, Config{Shards: []goredis.UniversalClient{clients[0], gone}, Timeout: 200 * time.Millisecond})
+	if err := eng.Ready(); err != nil || !eng.shards[0].up.Load() || eng.shards[1].up.Load() {
+		t.Fatalf("one of two shards up: ready %v, up %v %v", err, eng.shards[0].up.Load(), eng.shards[1].up.Load())
 	}
 }
