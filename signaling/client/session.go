@@ -144,6 +144,9 @@ func (c *Client) joined(f *frame) {
 	j := Joined{Room: f.Room, Peers: f.Peers, Owner: f.Owner, ICEServers: f.ICEServers, TTL: seconds(f.TTL), Rejoin: len(c.joinWaiters) == 0}
 	c.emit(j)
 	if c.target == nil || c.target.room == f.Room {
+		// What Join's caller reads next (Room, ICEServers) is this
+		// room's by the time Join returns.
+		c.publish()
 		// Waiters for another room (a Join that replaced one still on
 		// its way) get already_in_room from their own join instead.
 		for _, w := range c.joinWaiters {

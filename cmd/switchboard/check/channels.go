@@ -68,7 +68,12 @@ func checkChannels(ctx context.Context, cfg Config, u *url.URL) ([]Result, *welc
 // a server may hand out TURN credentials only with joined. Without a
 // join (a closed room and no -join-token) they are the welcome's.
 func roomServers(ctx context.Context, cfg Config, c *client.Client) ([]iceServer, error) {
-	_, err := c.Join(ctx, randomRoom(), client.JoinOptions{Name: "check", Token: cfg.JoinToken})
+	j, err := c.Join(ctx, randomRoom(), client.JoinOptions{Name: "check", Token: cfg.JoinToken})
+	if err == nil && len(j.ICEServers) > 0 {
+		// The joined frame's own: the client's snapshot (ICEServers) may
+		// not have taken them yet when Join returns.
+		return j.ICEServers, nil
+	}
 	return c.ICEServers(), err
 }
 
