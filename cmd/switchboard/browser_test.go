@@ -285,7 +285,7 @@ func TestBrowserLobby(t *testing.T) {
 // TestBrowserJoinFloodLimited: fifteen sessions joining and leaving a
 // page's room as fast as they can get no more than the room's join rate
 // through, and the page's event loop keeps running: a 20 ms timer never
-// waits 250 ms.
+// waits a second.
 func TestBrowserJoinFloodLimited(t *testing.T) {
 	chromium := findChromium(t)
 	app := startApp(t, nil)
@@ -324,9 +324,11 @@ func TestBrowserJoinFloodLimited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 250 ms, not 100: on a shared 2-core machine at load average 8-15
-	// the timer alone came 107-434 ms late in some runs, flood or not.
-	if gap > 250 {
+	// A page the flood froze stalls for seconds. A bound of 250 ms sat
+	// inside the noise of a 2-core machine: the timer alone came 107-434
+	// ms late in some runs, flood or not (255 ms in one CI run with
+	// nothing else running), so it failed runs that froze nothing.
+	if gap > 1000 {
 		t.Fatalf("the page's event loop stalled %.0f ms under the flood", gap)
 	}
 	t.Logf("%d joins admitted; longest timer delay %.0f ms", admitted, gap)
