@@ -56,7 +56,7 @@ func (s *Server) open(ch channel, p resumeParams, source netip.Addr, announce bo
 			if err == nil {
 				s.metrics.resumes.WithLabelValues("resumed").Inc()
 				if announce {
-					notices = [][]byte{wire.Encode(wire.Resumed{Type: "resumed", Session: old.id, After: cursor, Last: last})}
+					notices = [][]byte{wire.Encode(wire.Resumed{Type: "resumed", Session: old.id, After: cursor, Last: last, Applied: old.log.Applied()})}
 				}
 				return old, cursor, notices, nil
 			}

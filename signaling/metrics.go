@@ -13,6 +13,7 @@ type metrics struct {
 	resumes     *prometheus.CounterVec // by outcome
 	relayed     map[string]prometheus.Counter
 	errors      *prometheus.CounterVec
+	duplicates  prometheus.Counter // client frames skipped: handled before (cseq)
 }
 
 func newMetrics(reg prometheus.Registerer, eng engine.Engine) *metrics {
@@ -37,6 +38,10 @@ func newMetrics(reg prometheus.Registerer, eng engine.Engine) *metrics {
 			Name: "switchboard_signaling_errors_total",
 			Help: "Errors reported to clients, by code.",
 		}, []string{"code"}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "switchboard_signaling_duplicate_frames_total",
+			Help: "Client frames skipped because their cseq was handled before: sent again after a resume or a POST whose answer was lost.",
+		}),
 	}
 	relayed := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchboard_signaling_relayed_total",
@@ -47,7 +52,7 @@ func newMetrics(reg prometheus.Registerer, eng engine.Engine) *metrics {
 		m.relayed[t] = relayed.WithLabelValues(t)
 	}
 	if reg != nil {
-		reg.MustRegister(m.connections, m.sessions, m.ended, m.resumes, relayed, m.errors,
+		reg.MustRegister(m.connections, m.sessions, m.ended, m.resumes, relayed, m.errors, m.duplicates,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "switchboard_signaling_rooms",
 				Help: "Rooms with at least one peer.",

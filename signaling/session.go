@@ -301,9 +301,16 @@ func (s *session) handleLocked(frame []byte, reject replyFunc) (slow, bye bool) 
 	}
 	var fast wire.Request
 	if wire.DecodeRelayFast(frame, &fast) && fast.Validate() == nil && s.room != "" {
+		if !s.fresh(fast.CSeq) {
+			return true, false
+		}
 		return !s.relay(&fast, reject), false
 	}
 	req, perr := wire.DecodeRequest(frame)
+	// A refused frame is handled too: sent again, it is refused again.
+	if req.CSeq <= wire.MaxSeq && !s.fresh(req.CSeq) {
+		return true, false
+	}
 	if perr != nil {
 		s.refuse(reject, req.ID, perr)
 		return true, false
@@ -333,6 +340,18 @@ func (s *session) handleLocked(frame []byte, reject replyFunc) (slow, bye bool) 
 		s.relay(req, reject)
 	}
 	return true, false
+}
+
+// fresh records the client's frame numbered cseq (0: unnumbered) as
+// handled and reports whether it is new. A frame sent again after a
+// resume, or in a POST whose answer was lost, is skipped without an
+// answer: it was handled once.
+func (s *session) fresh(cseq uint64) bool {
+	if cseq == 0 || s.log.Apply(cseq) {
+		return true
+	}
+	s.srv.metrics.duplicates.Inc()
+	return false
 }
 
 func (s *session) join(req *wire.Request, reject replyFunc) {

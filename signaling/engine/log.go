@@ -43,6 +43,15 @@ type EventLog interface {
 	// the log: what a node's buffer budget counts. A log kept elsewhere
 	// holds none.
 	Held() int
+
+	// Apply records that the client's frame numbered cseq (its upstream
+	// sequence number) is being handled, and reports false, recording
+	// nothing, when cseq is not above the last one recorded: that frame
+	// was handled before and must not be again.
+	Apply(cseq uint64) bool
+	// Applied reports the last cseq recorded, 0 before any: what a
+	// resumed channel tells its client, who resends the frames after it.
+	Applied() uint64
 }
 
 // SessionRecord is what identifies a session beyond any one channel or

@@ -24,6 +24,8 @@ type SavedSession struct {
 	Next   uint64
 	Taken  uint64
 	Frames [][]byte
+	// Applied is the client's last frame handled (EventLog.Applied).
+	Applied uint64
 }
 
 // Check reports what makes s unusable, nil when nothing does.
@@ -33,8 +35,8 @@ func (s *SavedSession) Check() error {
 		return fmt.Errorf("%w: session id %q", ErrBadSnapshot, wire.Truncate(s.ID, 64))
 	case len(s.TokenHash) != 32:
 		return fmt.Errorf("%w: session %s: token hash of %d bytes", ErrBadSnapshot, s.ID, len(s.TokenHash))
-	case s.Next > wire.MaxSeq || s.Taken > s.Next || uint64(len(s.Frames)) > s.Next:
-		return fmt.Errorf("%w: session %s: seqs next %d, taken %d, %d events", ErrBadSnapshot, s.ID, s.Next, s.Taken, len(s.Frames))
+	case s.Next > wire.MaxSeq || s.Taken > s.Next || uint64(len(s.Frames)) > s.Next || s.Applied > wire.MaxSeq:
+		return fmt.Errorf("%w: session %s: seqs next %d, taken %d, %d events, applied %d", ErrBadSnapshot, s.ID, s.Next, s.Taken, len(s.Frames), s.Applied)
 	case (s.Room == "") != (s.Limit == 0) || s.Limit < 0:
 		return fmt.Errorf("%w: session %s: room %q with limit %d", ErrBadSnapshot, s.ID, wire.Truncate(s.Room, 64), s.Limit)
 	case s.Room == "" && s.Name != "":
@@ -80,7 +82,7 @@ func (m *Memory) Save() []SavedSession {
 func (l *memoryLog) save() SavedSession {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s := SavedSession{ID: l.rec.ID, Next: l.next, Taken: l.taken}
+	s := SavedSession{ID: l.rec.ID, Next: l.next, Taken: l.taken, Applied: l.applied}
 	if hash, ok := strings.CutPrefix(l.rec.Token, hashedPrefix); ok {
 		s.TokenHash = []byte(hash) // restored, and not resumed since
 	} else {
@@ -115,7 +117,7 @@ func (m *Memory) Restore(saved []SavedSession, mailbox func(SessionRecord, Event
 	m.rooms = make(map[string][]member, len(saved)/2)
 	for _, s := range saved {
 		rec := SessionRecord{ID: s.ID, Token: hashedPrefix + string(s.TokenHash)}
-		log := &memoryLog{store: &m.memoryStore, rec: rec, next: s.Next, taken: s.Taken}
+		log := &memoryLog{store: &m.memoryStore, rec: rec, next: s.Next, taken: s.Taken, applied: s.Applied}
 		first := s.Next + 1 - uint64(len(s.Frames))
 		for i, frame := range s.Frames {
 			log.events = append(log.events, wire.Event{Seq: first + uint64(i), Frame: frame})

@@ -32,7 +32,8 @@ func frames(t *testing.T, log engine.EventLog, after uint64) []string {
 }
 
 // TestMemorySaveRestore: a restored engine has the same logs (seqs, taken
-// marks, untaken and unacknowledged events), rooms in the same order and
+// marks, untaken and unacknowledged events, the client's last frame
+// handled), rooms in the same order and
 // finds a session by its token, though it was given only its hash.
 func TestMemorySaveRestore(t *testing.T) {
 	old := engine.NewMemory(engine.MemoryConfig{})
@@ -51,6 +52,7 @@ func TestMemorySaveRestore(t *testing.T) {
 	}
 	la.Taken(2) // joined, peer-joined sent; the offer is not
 	la.Ack(1)
+	la.Apply(7) // the client's frames up to 7 were handled
 	saved := old.Save()
 	if len(saved) != 3 || saved[0].ID != a.ID || saved[1].ID != b.ID || saved[2].ID != c.ID {
 		t.Fatalf("saved %+v: want a, b (the room's order), then c", saved)
@@ -83,6 +85,9 @@ func TestMemorySaveRestore(t *testing.T) {
 	}
 	if got := frames(t, log, 2); !slices.Equal(got, []string{`{"type":"offer"}`}) {
 		t.Fatalf("untaken events after restore %q", got)
+	}
+	if log.Applied() != 7 || log.Apply(7) {
+		t.Fatalf("restored applied %d: want 7, and frame 7 not handled again", log.Applied())
 	}
 	if restored.Held() != old.Held() {
 		t.Fatalf("held %d, old %d", restored.Held(), old.Held())

@@ -68,7 +68,7 @@ const eventOverhead = 48
 type memoryLog struct {
 	// store bounds the log and counts its bytes; nil once the log is
 	// dropped: it keeps nothing more. (One pointer for both keeps a log
-	// in the 96-byte size class: idle sessions are mostly this.)
+	// in the 112-byte size class: idle sessions are mostly this.)
 	store *memoryStore
 	// rec.Token of a session restored from a snapshot, which never holds
 	// tokens, is hashedToken: its hash, until a client shows the token.
@@ -79,6 +79,8 @@ type memoryLog struct {
 	bytes  int          // frame bytes in events
 	next   uint64       // seq of the next Append, minus one
 	taken  uint64
+	// applied is the client's last frame handled (Apply).
+	applied uint64
 }
 
 // owns reports whether token is the session's, in constant time. A
@@ -211,6 +213,22 @@ func (l *memoryLog) Held() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.bytes + len(l.events)*eventOverhead
+}
+
+func (l *memoryLog) Apply(cseq uint64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if cseq <= l.applied {
+		return false
+	}
+	l.applied = cseq
+	return true
+}
+
+func (l *memoryLog) Applied() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.applied
 }
 
 func (l *memoryLog) Last() uint64 {

@@ -15,7 +15,7 @@ import (
 //	written  varint (Unix ns)
 //	count    uvarint
 //	count times: id, token hash, room, name (strings), limit, next,
-//	  taken (uvarints), source (netip.Addr's binary form as a byte
+//	  taken, applied (uvarints), source (netip.Addr's binary form as a byte
 //	  string), grace end (varint, Unix ns), frame count (uvarint), the
 //	  frames (byte strings)
 
@@ -33,6 +33,7 @@ func appendBody(b []byte, s *Snapshot) []byte {
 		b = binary.AppendUvarint(b, uint64(ss.Limit))
 		b = binary.AppendUvarint(b, ss.Next)
 		b = binary.AppendUvarint(b, ss.Taken)
+		b = binary.AppendUvarint(b, ss.Applied)
 		src, _ := ss.Source.MarshalBinary() // never fails
 		b = appendBytes(b, src)
 		b = binary.AppendVarint(b, ss.GraceEnds)
@@ -128,8 +129,8 @@ func (r *bodyReader) count(min int) int {
 	return int(n)
 }
 
-// minSession is the fewest bytes a session takes: eleven one-byte values.
-const minSession = 11
+// minSession is the fewest bytes a session takes: twelve one-byte values.
+const minSession = 12
 
 func readBody(b []byte) (*Snapshot, error) {
 	r := &bodyReader{b: b}
@@ -149,6 +150,7 @@ func readBody(b []byte) (*Snapshot, error) {
 		s.Limit = int(limit)
 		s.Next = r.uvarint()
 		s.Taken = r.uvarint()
+		s.Applied = r.uvarint()
 		if src := r.bytes(); r.err == nil {
 			if err := s.Source.UnmarshalBinary(src); err != nil {
 				return nil, fmt.Errorf("source address: %v", err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -20,7 +21,7 @@ import (
 func sample(written time.Time) *state.Snapshot {
 	return &state.Snapshot{Written: written, Sessions: []state.Session{
 		{SavedSession: engine.SavedSession{ID: "A", TokenHash: engine.TokenHash("A.s"), Room: "r", Name: "Ann", Limit: 16,
-			Next: 5, Taken: 4, Frames: [][]byte{[]byte(`{"type":"offer","seq":4}`), []byte(`{"type":"answer","seq":5}`)}},
+			Next: 5, Taken: 4, Applied: 9, Frames: [][]byte{[]byte(`{"type":"offer","seq":4}`), []byte(`{"type":"answer","seq":5}`)}},
 			Source: netip.MustParseAddr("192.0.2.1"), GraceEnds: written.Add(30 * time.Second).UnixNano()},
 		{SavedSession: engine.SavedSession{ID: "B", TokenHash: engine.TokenHash("B.s"), Next: 1, Taken: 1},
 			Source: netip.MustParseAddr("2001:db8::1"), GraceEnds: written.Add(10 * time.Second).UnixNano()},
@@ -80,7 +81,7 @@ func TestLoadRefuses(t *testing.T) {
 	}
 	flipped := bytes.Clone(good)
 	flipped[len(flipped)-10] ^= 1
-	otherVersion := bytes.Replace(good, []byte("switchboard-state 1 "), []byte("switchboard-state 2 "), 1)
+	otherVersion := bytes.Replace(good, fmt.Appendf(nil, "switchboard-state %d ", state.Version), fmt.Appendf(nil, "switchboard-state %d ", state.Version+1), 1)
 	badSession, _ := state.Encode(&state.Snapshot{Written: now, Sessions: []state.Session{{SavedSession: engine.SavedSession{ID: "x", TokenHash: []byte("short")}}}})
 	for _, tc := range []struct {
 		name string

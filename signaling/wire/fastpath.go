@@ -71,6 +71,12 @@ func (r *Request) fastField(key []byte, keyEscaped bool, v []byte) bool {
 		r.Candidate = v
 	case "data":
 		r.Data = v
+	case "cseq":
+		n, ok := plainUint(v)
+		if !ok {
+			return false // encoding/json says what is wrong with it
+		}
+		r.CSeq = n
 	case "room", "name":
 		return v[0] == '"' // unused here, but a wrong type is a bad_json
 	default:
@@ -84,7 +90,23 @@ func (r *Request) fastField(key []byte, keyEscaped bool, v []byte) bool {
 	return true
 }
 
-var knownKeys = [...]string{"type", "id", "room", "name", "to", "sdp", "candidate", "data"}
+var knownKeys = [...]string{"type", "id", "room", "name", "to", "sdp", "candidate", "data", "cseq"}
+
+// plainUint reads a JSON number that is an integer from 1 to MaxSeq
+// written without sign, fraction or exponent.
+func plainUint(v []byte) (uint64, bool) {
+	if len(v) == 0 || len(v) > 16 || v[0] == '0' {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	return n, n <= MaxSeq
+}
 
 // plainString returns the content of a JSON string without escapes.
 func plainString(v []byte) ([]byte, bool) {

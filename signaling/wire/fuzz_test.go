@@ -49,6 +49,8 @@ func FuzzRelayFastPath(f *testing.F) {
 		`{"type":"message","data":1,"TYPE":"join"}`,
 		` {"type" : "answer" , "to":"y","sdp":"s","room":"r"} `,
 		`{"type":"offer","to":"x","sdp":"a","type":"answer"}`,
+		`{"type":"message","data":"m","cseq":42}`,
+		`{"type":"message","data":"m","cseq":9007199254740991}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -64,7 +66,7 @@ func FuzzRelayFastPath(f *testing.F) {
 			}
 			return
 		}
-		if fast.Type != slow.Type || fast.To != slow.To || !bytes.Equal(fast.ID, slow.ID) && !(fast.ID == nil && slow.ID == nil) {
+		if fast.Type != slow.Type || fast.To != slow.To || fast.CSeq != slow.CSeq || !bytes.Equal(fast.ID, slow.ID) && !(fast.ID == nil && slow.ID == nil) {
 			t.Fatalf("%q: fast %+v, slow %+v", frame, fast, slow)
 		}
 		if (fast.Validate() == nil) != (slow.Validate() == nil) {

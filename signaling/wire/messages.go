@@ -46,6 +46,10 @@ type Request struct {
 	Data      json.RawMessage `json:"data,omitempty"`
 	Token     string          `json:"token,omitempty"` // join: the application's join token
 	Relay     bool            `json:"relay,omitempty"` // echo: the echo peer uses TURN only
+	// CSeq numbers the client's frames of a session (1, 2, …; 0: none):
+	// the server handles each once and says which it has handled
+	// (Resumed.Applied), so a client resends exactly the rest.
+	CSeq uint64 `json:"cseq,omitempty"`
 
 	SDPRaw []byte // sdp as a JSON string, as it is relayed
 }
@@ -81,6 +85,9 @@ func (r *Request) Validate() *Error {
 	if len(r.ID) > 0 && !isScalarID(r.ID) {
 		r.ID = nil
 		return NewError(CodeBadJSON, "id must be a string or a number of at most %d bytes", MaxIDLen)
+	}
+	if r.CSeq > MaxSeq {
+		return NewError(CodeBadJSON, "cseq must be an integer from 1 to %d", uint64(MaxSeq))
 	}
 	switch r.Type {
 	case "":
@@ -186,6 +193,9 @@ type Resumed struct {
 	Session string `json:"session"`
 	After   uint64 `json:"after"`
 	Last    uint64 `json:"last"`
+	// Applied is the last cseq of the client's frames the session handled
+	// (0: none had one): the client resends the frames after it.
+	Applied uint64 `json:"applied"`
 }
 
 type Joined struct {

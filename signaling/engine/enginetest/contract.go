@@ -21,6 +21,9 @@ func Run(t *testing.T, newEngine New) {
 	t.Run("log", func(t *testing.T) {
 		testEventLog(t, newEngine(t, engine.ReplayLimits{Events: 4, Bytes: 100}).Create(engine.SessionRecord{ID: "i", Token: "i.t"}))
 	})
+	t.Run("applied", func(t *testing.T) {
+		testApplied(t, newEngine(t, engine.ReplayLimits{Events: 4, Bytes: 100}).Create(engine.SessionRecord{ID: "u", Token: "u.t"}))
+	})
 	t.Run("held", func(t *testing.T) { testHeld(t, newEngine(t, engine.ReplayLimits{Events: 16, Bytes: 1024})) })
 	t.Run("adopt", func(t *testing.T) { testAdopt(t, newEngine(t, engine.ReplayLimits{Events: 16, Bytes: 1024})) })
 	t.Run("rooms", func(t *testing.T) { testRooms(t, newEngine(t, engine.ReplayLimits{Events: 64, Bytes: 64 << 10})) })
@@ -112,5 +115,27 @@ func testEventLog(t *testing.T, log engine.EventLog) {
 	}
 	if _, err := log.Read(6, nil, 10); !errors.Is(err, engine.ErrReplayGap) {
 		t.Fatalf("acknowledged events still kept: %v", err)
+	}
+}
+
+// testApplied: a client's frames are handled once each, whatever order
+// their numbers come in; a gap is no refusal (frames over the rate limit
+// are dropped unread).
+func testApplied(t *testing.T, log engine.EventLog) {
+	if n := log.Applied(); n != 0 {
+		t.Fatalf("a new session has applied %d", n)
+	}
+	for _, step := range []struct {
+		cseq    uint64
+		fresh   bool
+		applied uint64
+	}{{1, true, 1}, {1, false, 1}, {3, true, 3}, {2, false, 3}, {3, false, 3}, {4, true, 4}} {
+		if fresh := log.Apply(step.cseq); fresh != step.fresh || log.Applied() != step.applied {
+			t.Fatalf("Apply(%d): %v, applied %d; want %v, %d", step.cseq, fresh, log.Applied(), step.fresh, step.applied)
+		}
+	}
+	// A resume keeps it.
+	if _, err := log.Resume(0); err != nil || log.Applied() != 4 {
+		t.Fatalf("after Resume(0): applied %d, %v", log.Applied(), err)
 	}
 }

@@ -82,20 +82,20 @@ func (m *markBatcher) flush() {
 	}
 }
 
-// send runs the marks script on sh for logs: id, taken mark, ack for
-// each.
+// send runs the marks script on sh for logs: id, taken mark, ack and
+// applied for each.
 func (m *markBatcher) send(sh *shard, logs []*redisLog) {
-	args := make([]any, 0, 3*len(logs))
-	type sent struct{ taken, ack uint64 }
+	args := make([]any, 0, 4*len(logs))
+	type sent struct{ taken, ack, applied uint64 }
 	marks := make([]sent, len(logs))
 	for i, l := range logs {
 		l.mu.Lock()
-		marks[i] = sent{l.pendingTaken, l.pendingAck}
-		l.pendingTaken, l.pendingAck = 0, 0
+		marks[i] = sent{l.pendingTaken, l.pendingAck, l.pendingApplied}
+		l.pendingTaken, l.pendingAck, l.pendingApplied = 0, 0, 0
 		l.queued = false
 		l.flushing = true
 		l.mu.Unlock()
-		args = append(args, l.id, marks[i].taken, marks[i].ack)
+		args = append(args, l.id, marks[i].taken, marks[i].ack, marks[i].applied)
 	}
 	err := sh.run(scriptMarks, nil, args...).Err()
 	for i, l := range logs {
@@ -104,6 +104,7 @@ func (m *markBatcher) send(sh *shard, logs []*redisLog) {
 		if err != nil { // kept, with any newer ones, for when Redis is back
 			l.pendingTaken = max(l.pendingTaken, marks[i].taken)
 			l.pendingAck = max(l.pendingAck, marks[i].ack)
+			l.pendingApplied = max(l.pendingApplied, marks[i].applied)
 			l.queued = true
 		}
 		l.flushed.Broadcast()

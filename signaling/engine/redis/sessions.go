@@ -42,11 +42,15 @@ func (r *Engine) Find(token string) (engine.SessionRecord, engine.EventLog, bool
 	}
 	var live, stub *shard
 	var target string
+	var applied int64
 	for i, cmd := range r.each(shards, func(sh *shard) *goredis.Cmd { return sh.run(scriptFind, nil, id, token) }) {
-		switch v, err := cmd.Result(); {
+		v, err := cmd.Result()
+		found, isLive := v.([]any)
+		switch {
 		case err != nil:
-		case v == int64(1):
+		case isLive && len(found) == 1:
 			live = shards[i]
+			applied, _ = found[0].(int64)
 		default:
 			stub, target = shards[i], fmt.Sprint(v)
 		}
@@ -63,7 +67,9 @@ func (r *Engine) Find(token string) (engine.SessionRecord, engine.EventLog, bool
 	}
 	r.found[id] = live
 	r.mu.Unlock()
-	return engine.SessionRecord{ID: id, Token: token}, r.newLog(id, live), true
+	log := r.newLog(id, live)
+	log.applied = uint64(max(applied, 0))
+	return engine.SessionRecord{ID: id, Token: token}, log, true
 }
 
 // maxFound bounds the shards Find remembers for Adopt.
@@ -201,9 +207,14 @@ type redisLog struct {
 	// taken and ack are marks not yet sent to Redis (0: none); taken
 	// caps acks at what was handed to a channel since the last Resume.
 	pendingTaken, pendingAck, taken uint64
-	queued                          bool       // in the engine's batch of marks
-	flushing                        bool       // marks of this log are in a batch on the wire
-	flushed                         *sync.Cond // signalled when they are back
+	// applied is the client's last frame handled (Apply), as far as this
+	// node knows: Redis's, read by Find and Resume, or newer. Its mark
+	// waits for the next batch too: a node that dies loses the last few
+	// milliseconds' (docs/cluster.md, Failures).
+	applied, pendingApplied uint64
+	queued                  bool       // in the engine's batch of marks
+	flushing                bool       // marks of this log are in a batch on the wire
+	flushed                 *sync.Cond // signalled when they are back
 }
 
 func (r *Engine) newLog(id string, home *shard) *redisLog {
@@ -292,6 +303,9 @@ func (l *redisLog) Resume(after uint64) (uint64, error) {
 	if ok {
 		l.pendingTaken, l.pendingAck, l.taken = 0, 0, after
 	}
+	if err == nil {
+		l.applied = max(l.applied, uint64(max(res[2], 0)))
+	}
 	l.mu.Unlock()
 	switch {
 	case errors.Is(err, goredis.Nil):
@@ -368,6 +382,24 @@ func (l *redisLog) Ack(seq uint64) {
 	if in := l.r.inboxOf(l.id); in != nil {
 		in.ack(seq)
 	}
+}
+
+// Apply implements EventLog; the mark waits for the engine's next batch.
+func (l *redisLog) Apply(cseq uint64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if cseq <= l.applied {
+		return false
+	}
+	l.applied, l.pendingApplied = cseq, cseq
+	l.queueLocked()
+	return true
+}
+
+func (l *redisLog) Applied() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.applied
 }
 
 // queueLocked puts the log in the engine's next batch of marks.

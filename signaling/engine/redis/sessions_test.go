@@ -42,3 +42,38 @@ func TestRedisMarks(t *testing.T) {
 		t.Fatalf("taken in Redis after Resume(1): %s, want 1", got)
 	}
 }
+
+// TestAppliedFollowsTheSession: the client's last frame handled (its
+// mark, batched like the others) reaches the node that takes the session
+// over, which skips the frames the client sends again.
+func TestAppliedFollowsTheSession(t *testing.T) {
+	rs := redistest.Start(t)
+	cfg := Config{Limits: engine.ReplayLimits{Events: 16, Bytes: 1024}}
+	a := newTestEngine(t, rs.Client(t), cfg)
+	b := newTestEngine(t, rs.Client(t), cfg)
+	rec := engine.SessionRecord{ID: "s", Token: "s.t"}
+	log := a.Create(rec)
+	if _, err := a.Adopt(rec, &recorder{}); err != nil {
+		t.Fatal(err)
+	}
+	for cseq := uint64(1); cseq <= 5; cseq++ {
+		log.Apply(cseq)
+	}
+	a.marks.flush()
+	_, found, ok := b.Find(rec.Token)
+	if !ok || found.Applied() != 5 {
+		t.Fatalf("Find on another node: ok %v, applied %d; want 5", ok, found.Applied())
+	}
+	if _, err := b.Adopt(rec, &recorder{}); err != nil {
+		t.Fatal(err)
+	}
+	if found.Apply(5) || !found.Apply(6) {
+		t.Fatal("the node that took the session over handled frame 5 again, or not frame 6")
+	}
+	// A Resume learns what was applied meanwhile, on another handle.
+	log.Apply(9)
+	a.marks.flush()
+	if _, err := found.Resume(0); err != nil || found.Applied() != 9 {
+		t.Fatalf("after Resume: applied %d, %v; want 9", found.Applied(), err)
+	}
+}

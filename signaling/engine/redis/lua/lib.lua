@@ -89,11 +89,12 @@ end
 
 -- marks applies a node's taken mark (raised to seq, capped at the newest
 -- event) and ack (the kept events up to it are dropped, capped at the
--- taken mark) for one session; 0 means none. A node sends them in
--- batches (marks.lua): one call for many sessions' marks.
-local function marks(id, taken, acked)
+-- taken mark) for one session; 0 means none; and applied, when given,
+-- the client's last frame handled ('up', only raised). A node sends them
+-- in batches (marks.lua): one call for many sessions' marks.
+local function marks(id, taken, acked, applied)
   local h = P .. 's:' .. id
-  local st = redis.call('HMGET', h, 'next', 'taken', 'bytes', 'first')
+  local st = redis.call('HMGET', h, 'next', 'taken', 'bytes', 'first', 'up')
   if not st[1] then return end
   local nxt, t, bytes, first = tonumber(st[1]), tonumber(st[2]), tonumber(st[3]), tonumber(st[4])
   t = math.max(t, math.min(taken, nxt))
@@ -103,6 +104,7 @@ local function marks(id, taken, acked)
     first = first + n
   end
   redis.call('HSET', h, 'taken', t, 'bytes', bytes, 'first', first)
+  if applied and applied > tonumber(st[5] or 0) then redis.call('HSET', h, 'up', applied) end
 end
 
 -- join adds session id to the room hash rk (room named room) with its
