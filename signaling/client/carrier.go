@@ -200,6 +200,7 @@ func (c *Client) armHeartbeat(hb time.Duration) {
 		if c.pongT.armed() || !c.ready || c.enqueue([]byte(`{"type":"ping"}`)) != nil {
 			return
 		}
+		c.out.pinged = c.out.next
 		ch := c.ch
 		c.arm(&c.pongT, hb, func() {
 			if c.ch == ch {

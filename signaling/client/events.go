@@ -51,6 +51,9 @@ type Resumed struct {
 	Transport Transport
 	After     uint64
 	Last      uint64
+	// Applied is the last of this client's frames the server had
+	// handled: the ones after it are sent again.
+	Applied uint64
 }
 
 // ResumeFailed: the old session is gone (its peers saw peer-left); a
@@ -159,6 +162,7 @@ type frame struct {
 	Heartbeat  int             `json:"heartbeat"`
 	After      uint64          `json:"after"`
 	Last       uint64          `json:"last"`
+	Applied    uint64          `json:"applied"`
 	Room       string          `json:"room"`
 	Peers      []Peer          `json:"peers"`
 	Owner      string          `json:"owner"`

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
+
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
 // The outbox keeps frames waiting for their turn and gets them out on
@@ -12,9 +15,20 @@ import (
 // client below the server's per-session limits, so that a burst of
 // candidates waits in order instead of being dropped. The queue belongs
 // to the session, not to a channel: frames queued while no channel is up
-// go out on the next one once the session is resumed. Loop-owned.
+// go out on the next one once the session is resumed.
+//
+// Every frame carries its number in the session ("cseq", 1, 2, …): the
+// server handles each once and its resumed notice says the last one it
+// handled, so frames written into a WebSocket that then died are sent
+// again exactly when they were not read. Loop-owned.
 type outbox struct {
-	items  [][]byte
+	items []queued
+	// sent are frames written on a WebSocket and not yet known to be
+	// handled: a pong (to the ping numbered pinged) or a resume says
+	// which were.
+	sent   []queued
+	next   uint64  // the last cseq given
+	pinged uint64  // the cseq of the ping waiting for its pong
 	tokens float64 // frames that may go now
 	bytes  float64 // bytes that may go now
 	at     time.Time
@@ -32,27 +46,97 @@ func (c *Client) refillOutbox() {
 	c.out.at = time.Now()
 }
 
-// enqueue queues an encoded frame.
+// queued is a frame and its number.
+type queued struct {
+	cseq uint64
+	text []byte
+}
+
+// enqueue numbers an encoded frame (a JSON object) and queues it.
 func (c *Client) enqueue(text []byte) error {
-	switch {
-	case c.sess == nil:
+	if c.sess == nil {
 		return ErrNoSession
-	case len(text) > maxFrameBytes-2:
+	}
+	numbered := withCSeq(text, c.out.next+1)
+	switch {
+	case len(numbered) > maxFrameBytes-2:
 		return ErrTooLarge
 	case len(c.out.items) >= c.opts.MaxQueued:
 		return ErrQueueFull
 	}
-	c.out.items = append(c.out.items, text)
+	c.out.next++
+	c.out.items = append(c.out.items, queued{c.out.next, numbered})
 	c.flush()
 	return nil
 }
 
-// useChannel sends on ch from now on; nil stops sending.
+// withCSeq returns a copy of the JSON object text with "cseq":n added.
+func withCSeq(text []byte, n uint64) []byte {
+	body := text[:len(text)-1] // up to the closing brace
+	out := make([]byte, 0, len(text)+32)
+	out = append(out, body...)
+	if len(body) > 1 {
+		out = append(out, ',')
+	}
+	out = append(out, `"cseq":`...)
+	out = strconv.AppendUint(out, n, 10)
+	return append(out, '}')
+}
+
+// handledUpTo forgets the frames written on a WebSocket up to cseq: the
+// server has handled them.
+func (c *Client) handledUpTo(cseq uint64) {
+	o := &c.out
+	n := 0
+	for n < len(o.sent) && o.sent[n].cseq <= cseq {
+		n++
+	}
+	o.sent = o.sent[n:]
+}
+
+// resendUnhandled puts the frames written on a WebSocket that the server
+// had not handled (above applied) back at the head of the queue: the
+// channel they went on is gone. A channel whose resume says nothing of
+// it (a poll) sends them all; the server skips the ones it handled.
+func (c *Client) resendUnhandled(applied uint64) {
+	c.handledUpTo(applied)
+	c.requeue(c.out.sent)
+	c.out.sent = nil
+}
+
+// requeue puts frames to send again among the waiting ones, in cseq
+// order: the server skips a frame numbered below one it handled.
+func (c *Client) requeue(frames []queued) {
+	o := &c.out
+	if len(frames) == 0 {
+		return
+	}
+	merged := make([]queued, 0, len(frames)+len(o.items))
+	i, j := 0, 0
+	for i < len(frames) || j < len(o.items) {
+		switch {
+		case j == len(o.items) || i < len(frames) && frames[i].cseq < o.items[j].cseq:
+			merged = append(merged, frames[i])
+			i++
+		case i == len(frames) || o.items[j].cseq < frames[i].cseq:
+			merged = append(merged, o.items[j])
+			j++
+		default: // the same frame twice
+			merged = append(merged, frames[i])
+			i, j = i+1, j+1
+		}
+	}
+	o.items = merged
+}
+
+// useChannel sends on ch from now on; nil stops sending. A write still
+// on its way on the channel before stays the only one until it ends
+// (written): frames after it must not reach the server before it does,
+// or it would find them handled and skip it.
 func (c *Client) useChannel(ch *channel, token string) {
 	c.out.ch, c.out.token = ch, token
 	if ch == nil {
 		c.out.timer.stop()
-		c.out.busy = false
 	}
 	c.flush()
 }
@@ -62,25 +146,25 @@ func (c *Client) flush() {
 	if o.ch == nil || o.busy || o.timer.armed() || len(o.items) == 0 {
 		return
 	}
-	limit := maxFrameBytes // one POST body
+	limit, most := maxFrameBytes, wire.MaxBatch // one POST body
 	if o.ch.kind == WebSocket {
-		limit = 1 << 30
+		limit, most = 1<<30, len(o.items)
 	}
-	if batch := c.take(limit); len(batch) > 0 {
+	if batch := c.take(limit, most); len(batch) > 0 {
 		o.busy = true
 		c.write(o.ch, o.token, batch)
 	}
 	if len(o.items) > 0 && !o.busy {
 		frames := (1 - o.tokens) / c.opts.SendRate
-		bytes := (float64(min(len(o.items[0]), c.opts.SendByteBurst)) - o.bytes) / float64(c.opts.SendByteRate)
+		bytes := (float64(min(len(o.items[0].text), c.opts.SendByteBurst)) - o.bytes) / float64(c.opts.SendByteRate)
 		wait := time.Duration(max(frames, bytes, 0.001) * float64(time.Second))
 		c.arm(&o.timer, wait, c.flush)
 	}
 }
 
 // take removes the frames the buckets let go now, at most maxBytes as
-// one JSON array.
-func (c *Client) take(maxBytes int) [][]byte {
+// one JSON array and at most most frames.
+func (c *Client) take(maxBytes, most int) []queued {
 	o := &c.out
 	now := time.Now()
 	dt := now.Sub(o.at).Seconds()
@@ -88,8 +172,8 @@ func (c *Client) take(maxBytes int) [][]byte {
 	o.tokens = min(float64(c.opts.SendBurst), o.tokens+dt*c.opts.SendRate)
 	o.bytes = min(float64(c.opts.SendByteBurst), o.bytes+dt*float64(c.opts.SendByteRate))
 	n, body, sent := 0, 2, 0
-	for n < len(o.items) && float64(n+1) <= o.tokens {
-		size := len(o.items[n])
+	for n < min(len(o.items), most) && float64(n+1) <= o.tokens {
+		size := len(o.items[n].text)
 		if n > 0 && body+size+1 > maxBytes {
 			break
 		}
@@ -109,18 +193,22 @@ func (c *Client) take(maxBytes int) [][]byte {
 
 // write sends batch on ch in a goroutine of its own and reports to the
 // loop.
-func (c *Client) write(ch *channel, token string, batch [][]byte) {
+func (c *Client) write(ch *channel, token string, batch []queued) {
 	ack, epoch := c.lastSeq, c.out.epoch
+	texts := make([][]byte, len(batch))
+	for i, q := range batch {
+		texts[i] = q.text
+	}
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
 		var answers []*frame
 		var err error
 		if ch.kind == WebSocket {
-			err = ch.writeWS(batch)
+			err = ch.writeWS(texts)
 		} else {
 			ctx, cancel := context.WithTimeout(ch.ctx, c.opts.RequestTimeout)
-			answers, err = c.post(ctx, ch.base, ch.room, token, ack, batch)
+			answers, err = c.post(ctx, ch.base, ch.room, token, ack, texts)
 			cancel()
 		}
 		c.toLoop(func() { c.written(ch, epoch, batch, answers, err) })
@@ -128,17 +216,24 @@ func (c *Client) write(ch *channel, token string, batch [][]byte) {
 }
 
 // written handles the end of a write.
-func (c *Client) written(ch *channel, epoch uint64, batch [][]byte, answers []*frame, err error) {
+func (c *Client) written(ch *channel, epoch uint64, batch []queued, answers []*frame, err error) {
 	o := &c.out
-	if o.ch == ch {
-		o.busy = false
-	}
+	o.busy = false
 	if epoch != o.epoch {
 		c.flush()
 		return // the session ended meanwhile: the answers are moot
 	}
 	var pe *postError
 	switch {
+	case err == nil && ch.kind == WebSocket && ch == c.ch:
+		// Written, not yet read: kept until the server says it handled
+		// them (bounded: the oldest are let go).
+		o.sent = append(o.sent, batch...)
+		if extra := len(o.sent) - c.opts.MaxQueued; extra > 0 {
+			o.sent = o.sent[extra:]
+		}
+	case err == nil && ch.kind == WebSocket:
+		c.requeue(batch) // the socket is gone: read or not, nobody will say
 	case err == nil:
 		for _, a := range answers {
 			if a != nil && a.Type == "error" {
@@ -149,15 +244,15 @@ func (c *Client) written(ch *channel, epoch uint64, batch [][]byte, answers []*f
 		c.emit(ErrorEvent{Code: pe.code, Message: pe.Error()}) // a client bug: the frames are lost
 	case errors.As(err, &pe) && pe.status == http.StatusTooManyRequests:
 		// Over the byte budget: nothing was read. Try again later.
-		o.items = append(batch, o.items...)
+		c.requeue(batch)
 		o.bytes = 0
 		c.arm(&o.timer, time.Second, c.flush)
 		return
 	default:
 		// Unknown whether it arrived: send again once the session is
-		// resumed (a duplicate is harmless to the negotiation, a loss is
-		// not), even when the channel died meanwhile.
-		o.items = append(batch, o.items...)
+		// resumed, even when the channel died meanwhile; the server
+		// skips what it handled (cseq).
+		c.requeue(batch)
 		if o.ch == ch && c.ch == ch {
 			c.failChannel("send failed: " + err.Error())
 			return
@@ -166,8 +261,10 @@ func (c *Client) written(ch *channel, epoch uint64, batch [][]byte, answers []*f
 	c.flush()
 }
 
-// clearOutbox drops every waiting frame: the session ended.
+// clearOutbox drops every waiting frame: the session ended, and the next
+// one numbers its frames from 1.
 func (c *Client) clearOutbox() {
-	c.out.items = nil
+	c.out.items, c.out.sent = nil, nil
+	c.out.next, c.out.pinged = 0, 0
 	c.out.epoch++
 }

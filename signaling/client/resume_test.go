@@ -197,3 +197,45 @@ func TestSlowReader(t *testing.T) {
 		}
 	}
 }
+
+// TestUpstreamOnceAcrossDrops: a sender writes numbered messages as fast
+// as it may while the server ends its channel (every 200 ms a WebSocket
+// with 4000 resume, every second an event stream, a poll at its wait)
+// and the network drops it twice. Frames written into a socket that died unread, and POSTs whose
+// answer was lost, are sent again, and the server handles only those it
+// had not (their cseq says which): the peer gets every message once, in
+// order.
+func TestUpstreamOnceAcrossDrops(t *testing.T) {
+	ts := startServer(t, signaling.Config{
+		WSMaxAge: 200 * time.Millisecond, SSEMaxAge: time.Second, PollWait: 100 * time.Millisecond,
+		PingInterval: 100 * time.Millisecond, RateLimit: 2000, RateBurst: 2000,
+	})
+	for _, tr := range []client.Transport{client.WebSocket, client.SSE, client.Poll} {
+		t.Run(string(tr), func(t *testing.T) {
+			net := startProxy(t, ts.url)
+			opts := fastOptions(tr)
+			opts.SendRate, opts.SendBurst = 2000, 2000
+			sender := dial(t, net.url, opts)
+			receiver := dial(t, ts.url, fastOptions(client.WebSocket))
+			room := "upstream-" + string(tr)
+			join(t, sender, room)
+			join(t, receiver, room)
+			const total = 600
+			for i := 1; i <= total; i++ {
+				if err := sender.SendMessage(receiver.Session(), i); err != nil {
+					t.Fatalf("send %d: %v", i, err)
+				}
+				if i%200 == 100 {
+					net.cut() // frames still in the proxy or the socket are lost with it
+				}
+			}
+			for want := 1; want <= total; want++ {
+				got := 0
+				m := next[client.Message](t, receiver)
+				if err := json.Unmarshal(m.Data, &got); err != nil || got != want {
+					t.Fatalf("message %s, want %d: lost, repeated or reordered", m.Data, want)
+				}
+			}
+		})
+	}
+}

@@ -46,12 +46,15 @@ func (c *Client) onFrame(f *frame) {
 			break
 		}
 		if c.ready { // an event stream came back by itself
-			c.emit(Resumed{Session: f.Session, Transport: c.ch.kind, After: f.After, Last: f.Last})
+			c.emit(Resumed{Session: f.Session, Transport: c.ch.kind, After: f.After, Last: f.Last, Applied: f.Applied})
 		} else {
 			c.resumed(f)
 		}
 	case "pong":
-		c.pongT.stop()
+		if len(f.Re) == 0 { // the heartbeat's: frames up to its ping were handled
+			c.pongT.stop()
+			c.handledUpTo(c.out.pinged)
+		}
 	case "joined":
 		c.joined(f)
 	case "left":
@@ -109,11 +112,12 @@ func (c *Client) welcome(f *frame) {
 // resumed: a channel took up the session. The replayed events (if any)
 // follow on WebSocket and SSE; a poll has already handed them over.
 func (c *Client) resumed(notice *frame) {
-	after, last := c.lastSeq, c.lastSeq
+	after, last, applied := c.lastSeq, c.lastSeq, uint64(0)
 	if notice != nil {
-		after, last = notice.After, notice.Last
+		after, last, applied = notice.After, notice.Last, notice.Applied
 	}
-	c.emit(Resumed{Session: c.sess.id, Transport: c.ch.kind, After: after, Last: last})
+	c.emit(Resumed{Session: c.sess.id, Transport: c.ch.kind, After: after, Last: last, Applied: applied})
+	c.resendUnhandled(applied)
 	c.established(true)
 	c.replayUntil = max(last, c.lastSeq+1)
 	if last <= c.lastSeq {
@@ -218,15 +222,13 @@ func (c *Client) sendJoin() {
 			c.joinFailed(err)
 		}
 	})
-	id := c.nextID
 	c.arm(timer, c.opts.RequestTimeout, func() {
 		if c.sess != sess || !c.joinSent {
 			return
 		}
 		// No reply: the channel is likely dead. A resume replays the
-		// joined frame if the join got through, else joins again.
-		c.forget(id)
-		c.joinSent = false
+		// joined frame if the join got through, else the outbox sends
+		// the join again (its cseq says whether the server had it).
 		c.failChannel("join timeout")
 	})
 }
