@@ -50,6 +50,7 @@ export class ChannelCarrier extends EventTarget {
     this._connectTimer = null;
     this._heartbeatTimer = null;
     this._pongTimer = null;
+    this._pinged = 0; // the cseq of the heartbeat's ping waiting for its pong
   }
 
   /** The channel in use, or the one being tried: "ws", "sse" or "poll". */

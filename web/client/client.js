@@ -255,8 +255,10 @@ export class SignalingClient extends ChannelCarrier {
         else this._resumed(f);
         break;
       case "pong":
+        if (f.re !== undefined) break; // a request's, not the heartbeat's
         clearTimeout(this._pongTimer);
         this._pongTimer = null;
+        this._outbox.handled(this._pinged); // frames up to its ping were handled
         break;
       case "joined":
         this._joinSent = false;
@@ -316,7 +318,9 @@ export class SignalingClient extends ChannelCarrier {
   _resumed(notice) {
     const last = notice && typeof notice.last === "number" ? notice.last : this._lastSeq;
     const after = notice ? notice.after : this._lastSeq;
-    this._emit("resumed", { session: this._session.id, transport: this.transport, after, last });
+    const applied = notice && typeof notice.applied === "number" ? notice.applied : 0;
+    this._emit("resumed", { session: this._session.id, transport: this.transport, after, last, applied });
+    this._outbox.resend(applied);
     this._established(true);
     this._replayUntil = Math.max(last, this._lastSeq + 1);
     if (last <= this._lastSeq) this._replayed();
@@ -370,14 +374,15 @@ export class SignalingClient extends ChannelCarrier {
     // only in the replay after a resume; the promise is for failures.
     this.request(frame).catch((err) => {
       if (this._session !== session) return; // a new session joins again
-      this._joinSent = false;
-      if (err.code === "offline") return;
       if (err.code === "timeout") {
         // No reply: the channel is likely dead. A resume replays the
-        // joined frame if the join got through, else joins again.
+        // joined frame if the join got through, else the outbox sends the
+        // join again (its cseq says whether the server had it).
         this._failChannel("join timeout");
         return;
       }
+      this._joinSent = false;
+      if (err.code === "offline") return;
       this._target = null;
       this._emit("error", { type: "error", code: err.code, message: err.message });
       this._rejectJoinWaiters(err);
@@ -394,6 +399,7 @@ export class SignalingClient extends ChannelCarrier {
   _ping() {
     if (this._pongTimer || !this._ready) return;
     if (!this.send({ type: "ping" })) return;
+    this._pinged = this._outbox.last;
     const ch = this._channel;
     this._pongTimer = setTimeout(() => {
       this._pongTimer = null;

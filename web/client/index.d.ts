@@ -144,6 +144,8 @@ export interface ResumedDetail {
   transport: Transport;
   after: number;
   last: number;
+  /** The last of this client's frames (by cseq) the server had handled: the ones after it are sent again. 0 on a poll, which says nothing (the server skips what it had). */
+  applied: number;
 }
 
 export interface IceServersDetail {

@@ -8,10 +8,21 @@
 // order instead. The queue belongs to the session, not to a channel:
 // frames queued while a channel is down go out on the next one once the
 // session is resumed.
+//
+// Every frame carries its number in the session ("cseq", 1, 2, …): the
+// server handles each once, and its resumed notice says the last one it
+// handled. Frames written into a WebSocket are kept until a pong or a
+// resume says they were handled, and sent again when they were not; a
+// POST whose answer was lost is sent again as it was. Only one write is
+// ever on its way, across channels: a frame must not reach the server
+// before an older one, which it would then skip.
 
 import { postFrames, PostError } from "./channels.js";
 
 const encoder = new TextEncoder();
+
+/** The most frames the server takes in one POST. */
+export const MAX_BATCH = 256;
 
 export class Outbox {
   /**
@@ -28,7 +39,9 @@ export class Outbox {
    */
   constructor(o) {
     this.o = o;
-    this.items = []; // {text, bytes}
+    this.items = []; // {text, bytes, cseq}, in cseq order
+    this._sent = []; // written on a WebSocket, not yet known to be handled
+    this._next = 0; // the last cseq given
     this._tokens = 0;
     this._bytes = 0;
     this._at = 0;
@@ -50,18 +63,53 @@ export class Outbox {
     this._at = Date.now();
   }
 
-  /** Queues an encoded frame; false when the queue is full. */
+  /** The cseq of the frame queued last. */
+  get last() {
+    return this._next;
+  }
+
+  /** Numbers an encoded frame (a JSON object) and queues it; false when the queue is full. */
   push(text) {
     if (this.items.length >= this.o.limit) return false;
-    this.items.push({ text, bytes: byteLength(text) });
+    const cseq = ++this._next;
+    const numbered = text.slice(0, -1) + (text.length > 2 ? "," : "") + `"cseq":${cseq}}`;
+    this.items.push({ text: numbered, bytes: byteLength(numbered), cseq });
     this.flush();
     return true;
   }
 
-  /** Drops every waiting frame (the session ended). */
+  /** Drops every waiting frame (the session ended); the next session numbers from 1. */
   clear() {
     this.items = [];
+    this._sent = [];
+    this._next = 0;
+    this._posting = null;
     this._epoch++;
+  }
+
+  /** The server handled the frames up to cseq (a pong to the ping numbered so). */
+  handled(cseq) {
+    let n = 0;
+    while (n < this._sent.length && this._sent[n].cseq <= cseq) n++;
+    this._sent.splice(0, n);
+  }
+
+  /**
+   * A channel resumed the session: the frames written on a WebSocket after
+   * applied (the notice's; 0 when a poll says nothing, and the server skips
+   * what it had) go again, ahead of newer ones.
+   */
+  resend(applied) {
+    this.handled(applied);
+    this._requeue(this._sent);
+    this._sent = [];
+  }
+
+  // Puts frames to send again among the waiting ones, in cseq order.
+  _requeue(frames) {
+    if (frames.length === 0) return;
+    const seen = new Set(this.items.map((i) => i.cseq));
+    this.items = this.items.concat(frames.filter((f) => !seen.has(f.cseq))).sort((a, b) => a.cseq - b.cseq);
   }
 
   /**
@@ -74,7 +122,6 @@ export class Outbox {
     if (!ch) {
       clearTimeout(this._timer);
       this._timer = null;
-      this._posting = null;
     }
     this.flush();
   }
@@ -83,9 +130,13 @@ export class Outbox {
     const ch = this._channel;
     if (!ch || !ch.writable || this._posting || this._timer) return;
     if (ch.kind === "ws") {
-      for (const item of this._take(Infinity)) ch.sendText(item.text);
+      for (const item of this._take(Infinity, Infinity)) {
+        ch.sendText(item.text);
+        this._sent.push(item);
+      }
+      if (this._sent.length > this.o.limit) this._sent.splice(0, this._sent.length - this.o.limit);
     } else {
-      const batch = this._take(this.o.maxBytes);
+      const batch = this._take(this.o.maxBytes, MAX_BATCH);
       if (batch.length > 0) this._post(ch, batch);
     }
     if (this.items.length > 0 && !this._posting) {
@@ -103,9 +154,9 @@ export class Outbox {
     }, ms);
   }
 
-  // Takes the frames that may go now: at most what the buckets allow and
-  // at most maxBytes as one JSON array.
-  _take(maxBytes) {
+  // Takes the frames that may go now: at most what the buckets allow, at
+  // most maxBytes as one JSON array and at most most frames.
+  _take(maxBytes, most) {
     const now = Date.now();
     const dt = (now - this._at) / 1000;
     this._tokens = Math.min(this.o.burst, this._tokens + dt * this.o.rate);
@@ -114,7 +165,7 @@ export class Outbox {
     let n = 0;
     let body = 2; // the brackets of an array
     let sent = 0;
-    while (n < this.items.length && n < Math.floor(this._tokens)) {
+    while (n < this.items.length && n < most && n < Math.floor(this._tokens)) {
       const size = this.items[n].bytes;
       if (n > 0 && body + size + 1 > maxBytes) break;
       if (sent + Math.min(size, this.o.byteBurst) > this._bytes) break;
@@ -127,13 +178,13 @@ export class Outbox {
     return this.items.splice(0, n);
   }
 
-  // What piles up while a POST is in flight goes in the next one. Errors
-  // for posted frames come only in the answer.
+  // What piles up while a POST is in flight goes in the next one, on
+  // whichever channel is in use once it ends. Errors for posted frames
+  // come only in the answer.
   _post(ch, batch) {
     this._posting = ch;
     const epoch = this._epoch;
     const done = () => {
-      if (this._posting !== ch) return; // use() moved on meanwhile
       this._posting = null;
       this.flush();
     };
@@ -152,21 +203,20 @@ export class Outbox {
         }
         if (err instanceof PostError && err.status === 429) {
           // Over the byte budget: nothing was read. Try again later.
-          this.items.unshift(...batch);
+          this._requeue(batch);
           this._bytes = 0;
-          if (this._posting !== ch) return;
           this._posting = null;
           this._later(1000);
           return;
         }
         // Unknown whether it arrived: send again once the session is
-        // resumed (a duplicate is harmless to the negotiation, a loss is
-        // not), even when the channel died meanwhile. A 401 means the
-        // session is gone; the resume will tell.
-        this.items.unshift(...batch);
-        if (this._posting !== ch) return;
+        // resumed, even when the channel died meanwhile; the server skips
+        // what it handled (cseq). A 401 means the session is gone; the
+        // resume will tell.
+        this._requeue(batch);
         this._posting = null;
-        this.o.failed(ch, err);
+        if (this._channel === ch) this.o.failed(ch, err);
+        else this.flush();
       },
     );
   }
