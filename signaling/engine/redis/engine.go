@@ -216,6 +216,7 @@ func (r *Engine) closeShards() error {
 // HandOver implements engine.Engine.
 func (r *Engine) HandOver() error {
 	r.handedOver.Store(true)
+	r.marks.flush() // the node that takes a session over reads them (applied)
 	r.mu.Lock()
 	for id := range r.local {
 		r.forgetLocked(id)
