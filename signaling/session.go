@@ -366,7 +366,7 @@ func (s *session) join(req *wire.Request, reject replyFunc) {
 		s.refuse(reject, req.ID, wire.NewError(wire.CodeRateLimited, "more than %g joins/s from your address; join dropped", s.srv.cfg.JoinRatePerAddr))
 		return
 	}
-	self := wire.PeerInfo{ID: s.id, Name: req.Name}
+	self := wire.PeerInfo{ID: s.id, Name: req.Name, ClientTag: wire.ClientTag(req.Room, req.Client)}
 	limit := s.srv.cfg.MaxPeersPerRoom
 	if secret := s.srv.cfg.JoinSecret; secret != nil {
 		claims, err := checkJoinToken(secret, req.Token, req.Room)

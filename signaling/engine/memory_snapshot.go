@@ -16,9 +16,10 @@ type SavedSession struct {
 	TokenHash []byte // TokenHash(token)
 	// Room is "" for a session in none; Name is its PeerInfo.Name there
 	// and Limit the cap it joined with.
-	Room  string
-	Name  string
-	Limit int
+	Room      string
+	Name      string
+	ClientTag string
+	Limit     int
 	// Next is the newest seq, Taken the taken mark, Frames the events
 	// kept: the last one is seq Next.
 	Next   uint64
@@ -39,8 +40,8 @@ func (s *SavedSession) Check() error {
 		return fmt.Errorf("%w: session %s: seqs next %d, taken %d, %d events, applied %d", ErrBadSnapshot, s.ID, s.Next, s.Taken, len(s.Frames), s.Applied)
 	case (s.Room == "") != (s.Limit == 0) || s.Limit < 0:
 		return fmt.Errorf("%w: session %s: room %q with limit %d", ErrBadSnapshot, s.ID, wire.Truncate(s.Room, 64), s.Limit)
-	case s.Room == "" && s.Name != "":
-		return fmt.Errorf("%w: session %s: a name without a room", ErrBadSnapshot, s.ID)
+	case s.Room == "" && (s.Name != "" || s.ClientTag != ""):
+		return fmt.Errorf("%w: session %s: a name or client tag without a room", ErrBadSnapshot, s.ID)
 	}
 	return nil
 }
@@ -66,7 +67,7 @@ func (m *Memory) Save() []SavedSession {
 				continue // not a session of this engine's: nothing to resume
 			}
 			s := log.save()
-			s.Room, s.Name, s.Limit = room, mem.info.Name, mem.limit
+			s.Room, s.Name, s.ClientTag, s.Limit = room, mem.info.Name, mem.info.ClientTag, mem.limit
 			saved = append(saved, s)
 			inRoom[mem.info.ID] = true
 		}
@@ -131,7 +132,7 @@ func (m *Memory) Restore(saved []SavedSession, mailbox func(SessionRecord, Event
 			if limit > m.maxPeers {
 				limit = m.maxPeers
 			}
-			m.rooms[s.Room] = append(m.rooms[s.Room], member{info: wire.PeerInfo{ID: s.ID, Name: s.Name}, mb: mb, limit: limit})
+			m.rooms[s.Room] = append(m.rooms[s.Room], member{info: wire.PeerInfo{ID: s.ID, Name: s.Name, ClientTag: s.ClientTag}, mb: mb, limit: limit})
 		}
 	}
 	return nil

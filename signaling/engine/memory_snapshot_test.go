@@ -41,7 +41,7 @@ func TestMemorySaveRestore(t *testing.T) {
 	la, lb := old.Create(a), old.Create(b)
 	old.Create(c) // in no room
 	joined := func([]wire.PeerInfo) []byte { return []byte(`{"type":"joined"}`) }
-	if err := old.Join("r", wire.PeerInfo{ID: a.ID, Name: "Ann"}, &box{la}, 4, joined, []byte(`{"type":"peer-joined"}`)); err != nil {
+	if err := old.Join("r", wire.PeerInfo{ID: a.ID, Name: "Ann", ClientTag: "TAG"}, &box{la}, 4, joined, []byte(`{"type":"peer-joined"}`)); err != nil {
 		t.Fatal(err)
 	}
 	if err := old.Join("r", wire.PeerInfo{ID: b.ID, Name: "Ben"}, &box{lb}, 0, joined, []byte(`{"type":"peer-joined"}`)); err != nil {
@@ -102,7 +102,7 @@ func TestMemorySaveRestore(t *testing.T) {
 	d := engine.NewSessionRecord()
 	var peers []wire.PeerInfo
 	_ = restored.Join("r", wire.PeerInfo{ID: d.ID}, &box{restored.Create(d)}, 0, func(p []wire.PeerInfo) []byte { peers = p; return []byte("{}") }, []byte("{}"))
-	if !slices.Equal(peers, []wire.PeerInfo{{ID: a.ID, Name: "Ann"}, {ID: b.ID, Name: "Ben"}}) {
+	if !slices.Equal(peers, []wire.PeerInfo{{ID: a.ID, Name: "Ann", ClientTag: "TAG"}, {ID: b.ID, Name: "Ben"}}) {
 		t.Fatalf("a newcomer sees %+v", peers)
 	}
 	// The limit a joined with (4) is the room's still.

@@ -14,7 +14,7 @@ import (
 //
 //	written  varint (Unix ns)
 //	count    uvarint
-//	count times: id, token hash, room, name (strings), limit, next,
+//	count times: id, token hash, room, name, client tag (strings), limit, next,
 //	  taken, applied (uvarints), source (netip.Addr's binary form as a byte
 //	  string), grace end (varint, Unix ns), frame count (uvarint), the
 //	  frames (byte strings)
@@ -30,6 +30,7 @@ func appendBody(b []byte, s *Snapshot) []byte {
 		b = appendBytes(b, ss.TokenHash)
 		b = appendString(b, ss.Room)
 		b = appendString(b, ss.Name)
+		b = appendString(b, ss.ClientTag)
 		b = binary.AppendUvarint(b, uint64(ss.Limit))
 		b = binary.AppendUvarint(b, ss.Next)
 		b = binary.AppendUvarint(b, ss.Taken)
@@ -129,8 +130,8 @@ func (r *bodyReader) count(min int) int {
 	return int(n)
 }
 
-// minSession is the fewest bytes a session takes: twelve one-byte values.
-const minSession = 12
+// minSession is the fewest bytes a session takes: thirteen one-byte values.
+const minSession = 13
 
 func readBody(b []byte) (*Snapshot, error) {
 	r := &bodyReader{b: b}
@@ -143,6 +144,7 @@ func readBody(b []byte) (*Snapshot, error) {
 		s.TokenHash = r.bytes()
 		s.Room = r.string()
 		s.Name = r.string()
+		s.ClientTag = r.string()
 		limit := r.uvarint()
 		if limit > 1<<31 {
 			return nil, fmt.Errorf("room limit %d", limit)

@@ -16,7 +16,7 @@ import (
 // Version is the snapshot format this build writes and reads. A change to
 // what a snapshot holds or means takes the next number: a process never
 // restores sessions it would misread.
-const Version = 2 // 2: sessions keep the client's last frame handled
+const Version = 2 // 2: sessions keep the client's last frame handled and client tag
 
 // magic starts every snapshot's header line.
 const magic = "switchboard-state"

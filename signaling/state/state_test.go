@@ -20,7 +20,7 @@ import (
 
 func sample(written time.Time) *state.Snapshot {
 	return &state.Snapshot{Written: written, Sessions: []state.Session{
-		{SavedSession: engine.SavedSession{ID: "A", TokenHash: engine.TokenHash("A.s"), Room: "r", Name: "Ann", Limit: 16,
+		{SavedSession: engine.SavedSession{ID: "A", TokenHash: engine.TokenHash("A.s"), Room: "r", Name: "Ann", ClientTag: "TAG", Limit: 16,
 			Next: 5, Taken: 4, Applied: 9, Frames: [][]byte{[]byte(`{"type":"offer","seq":4}`), []byte(`{"type":"answer","seq":5}`)}},
 			Source: netip.MustParseAddr("192.0.2.1"), GraceEnds: written.Add(30 * time.Second).UnixNano()},
 		{SavedSession: engine.SavedSession{ID: "B", TokenHash: engine.TokenHash("B.s"), Next: 1, Taken: 1},

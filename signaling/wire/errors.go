@@ -14,6 +14,7 @@ const (
 	CodeMissingField    = "missing_field"     // a required field is absent
 	CodeBadRoom         = "bad_room"          // room name is not 1-64 of [A-Za-z0-9._-]
 	CodeBadName         = "bad_name"          // display name too long or not printable UTF-8
+	CodeBadClient       = "bad_client"        // join's client is not 16-64 of [A-Za-z0-9._-]
 	CodeAlreadyInRoom   = "already_in_room"   // join while in a room: leave first
 	CodeNotInRoom       = "not_in_room"       // relay, leave or echo without a room; GET /v1/ice-servers (HTTP 403) outside a room
 	CodeUnknownPeer     = "unknown_peer"      // "to" is not another peer in the sender's room

@@ -77,8 +77,10 @@ func (r *Request) fastField(key []byte, keyEscaped bool, v []byte) bool {
 			return false // encoding/json says what is wrong with it
 		}
 		r.CSeq = n
-	case "room", "name":
+	case "room", "name", "token", "client":
 		return v[0] == '"' // unused here, but a wrong type is a bad_json
+	case "relay":
+		return string(v) == "true" || string(v) == "false"
 	default:
 		// encoding/json matches keys case-insensitively; leave those to it.
 		for _, known := range knownKeys {
@@ -90,7 +92,7 @@ func (r *Request) fastField(key []byte, keyEscaped bool, v []byte) bool {
 	return true
 }
 
-var knownKeys = [...]string{"type", "id", "room", "name", "to", "sdp", "candidate", "data", "cseq"}
+var knownKeys = [...]string{"type", "id", "room", "name", "to", "sdp", "candidate", "data", "cseq", "token", "client", "relay"}
 
 // plainUint reads a JSON number that is an integer from 1 to MaxSeq
 // written without sign, fraction or exponent.

@@ -50,6 +50,8 @@ func FuzzRelayFastPath(f *testing.F) {
 		` {"type" : "answer" , "to":"y","sdp":"s","room":"r"} `,
 		`{"type":"offer","to":"x","sdp":"a","type":"answer"}`,
 		`{"type":"message","data":"m","cseq":42}`,
+		`{"type":"message","data":1,"token":5}`,
+		`{"type":"message","data":1,"client":"x","relay":"x"}`,
 		`{"type":"message","data":"m","cseq":9007199254740991}`,
 	} {
 		f.Add([]byte(seed))

@@ -7,6 +7,8 @@ package wire
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/base32"
 	"encoding/json"
 	"unicode/utf8"
 )
@@ -46,6 +48,10 @@ type Request struct {
 	Data      json.RawMessage `json:"data,omitempty"`
 	Token     string          `json:"token,omitempty"` // join: the application's join token
 	Relay     bool            `json:"relay,omitempty"` // echo: the echo peer uses TURN only
+	// Client is join's: a secret the page keeps for its tab, the same
+	// for every session the tab has; peers see only its tag
+	// (PeerInfo.ClientTag).
+	Client string `json:"client,omitempty"`
 	// CSeq numbers the client's frames of a session (1, 2, …; 0: none):
 	// the server handles each once and says which it has handled
 	// (Resumed.Applied), so a client resends exactly the rest.
@@ -104,6 +110,9 @@ func (r *Request) Validate() *Error {
 			return NewError(CodeBadName, "name must be at most 64 bytes of printable UTF-8 with a visible character, and not \"You\" or \"… (you)\", in any letters")
 		}
 		r.Name = name
+		if r.Client != "" && !validClient(r.Client) {
+			return NewError(CodeBadClient, "client must be %d-%d characters of A-Z a-z 0-9 . _ -", minClientLen, maxClientLen)
+		}
 	case TypeOffer, TypeAnswer:
 		if r.To == "" {
 			return NewError(CodeMissingField, "%s needs to", r.Type)
@@ -148,6 +157,24 @@ func isScalarID(raw json.RawMessage) bool {
 	return len(raw) <= MaxIDLen && (c == '"' || c == '-' || (c >= '0' && c <= '9')) && utf8.Valid(raw)
 }
 
+// A join's client is long enough to be unguessable (a UUID is 36).
+const minClientLen, maxClientLen = 16, 64
+
+func validClient(client string) bool {
+	return len(client) >= minClientLen && len(client) <= maxClientLen && validRoom(client)
+}
+
+// ClientTag is what peers see of a join's client in room: a hash, so
+// that no peer learns the secret (and passes for the tab), and per room,
+// so that rooms cannot match their members.
+func ClientTag(room, client string) string {
+	if client == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte("switchboard client\x00" + room + "\x00" + client))
+	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:16])
+}
+
 func validRoom(room string) bool {
 	if len(room) == 0 || len(room) > maxRoomLen {
 		return false
@@ -175,6 +202,10 @@ func Truncate(s string, n int) string {
 type PeerInfo struct {
 	ID   string `json:"id"`
 	Name string `json:"name,omitempty"`
+	// ClientTag stands for the join's client (ClientTag), so that a peer
+	// coming back as a new session is known for the same tab, while the
+	// secret itself stays with the server.
+	ClientTag string `json:"clientTag,omitempty"`
 }
 
 type Welcome struct {
