@@ -107,6 +107,17 @@ export class Call extends EventTarget {
   }
 
   /** Renegotiates with new ICE credentials: a network change, a relay to drop. */
+  /**
+   * The peer came back as a new session (id), or this side did: the call
+   * goes on with it, with roles as the new ids give them. A connection
+   * that is not up restarts ICE.
+   */
+  rebind(id, polite) {
+    this.id = id;
+    this.polite = polite;
+    if (this.pc.connectionState !== "connected") this.restartIce();
+  }
+
   restartIce() {
     if (!this.closed) this.pc.restartIce();
   }

@@ -64,7 +64,15 @@ const DEFAULTS = {
   maxFrameBytes: 64 << 10, // the server refuses larger frames and bodies
   WebSocket: undefined, // the WebSocket constructor: the global one, or e.g. the ws package's in Node
   EventSource: undefined, // the EventSource constructor: the global one, else one on fetch (eventsource.js)
+  clientId: undefined, // join's client: this tab's secret, the same for every session (default: random per client)
 };
+
+/** A random client id: 32 hex digits. */
+function randomClientId() {
+  const b = new Uint8Array(16);
+  globalThis.crypto.getRandomValues(b);
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
 
 const RELAYED = new Set(["offer", "answer", "candidate", "message"]);
 
@@ -79,6 +87,8 @@ export class SignalingClient extends ChannelCarrier {
     if (transports.length === 0) throw new SignalingError("bad_transport", "no known transport in " + o.transports);
     super(httpBase(url), transports, o);
     this.url = url;
+    /** join's client: peers know a session of this tab by its tag (clientTag) whatever its id. */
+    this.clientId = o.clientId || randomClientId();
     this._nextId = 1;
     this._pending = new Map(); // id -> {resolve, reject, timer}
     this._session = null; // {id, token, heartbeat}
@@ -366,7 +376,7 @@ export class SignalingClient extends ChannelCarrier {
   _sendJoin() {
     const { room, name, token } = this._target;
     const session = this._session;
-    const frame = { type: "join", room };
+    const frame = { type: "join", room, client: this.clientId };
     if (name) frame.name = name;
     if (token) frame.token = token;
     this._joinSent = true;

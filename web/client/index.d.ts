@@ -18,6 +18,8 @@ export interface IceServer {
 export interface PeerInfo {
   id: string;
   name: string;
+  /** Stands for the peer's tab (its client's clientId, hashed with the room): the same for every session the tab has. */
+  clientTag?: string;
 }
 
 export interface SignalingOptions {
@@ -57,6 +59,8 @@ export interface SignalingOptions {
   WebSocket?: new (url: string) => any;
   /** The EventSource constructor; default the global one, else FetchEventSource. */
   EventSource?: new (url: string) => any;
+  /** join's client: a secret of this tab, 16-64 of [A-Za-z0-9._-], the same for every session. Default: random per SignalingClient. */
+  clientId?: string;
 }
 
 export interface JoinOptions {
@@ -202,6 +206,8 @@ export declare class SignalingClient extends EventTarget {
   /** url: the server, any URL of its origin (http(s)://…, or ws(s)://…/v1/ws). */
   constructor(url: string, options?: SignalingOptions);
   readonly url: string;
+  /** join's client (SignalingOptions.clientId). */
+  readonly clientId: string;
   readonly options: Required<Omit<SignalingOptions, "WebSocket" | "EventSource">> & Pick<SignalingOptions, "WebSocket" | "EventSource">;
   /** The current session's public id, or null. */
   readonly sessionId: string | null;
@@ -290,6 +296,8 @@ export declare class Call extends EventTarget {
   handleDescription(type: "offer" | "answer", sdp: string): Promise<void>;
   handleCandidate(candidate: RTCIceCandidateInit | null): Promise<void>;
   setIceServers(iceServers: IceServer[]): void;
+  /** The peer came back as a new session (or this side did): the call goes on with id. */
+  rebind(id: string, polite: boolean): void;
   restartIce(): void;
   replaceTrack(kind: "audio" | "video", track: MediaStreamTrack | null, stream?: MediaStream): Promise<void>;
   close(): void;
@@ -309,6 +317,8 @@ export interface RoomOptions<C extends Call = Call> {
   callNewcomers?: boolean;
   /** Makes each call, e.g. a subclass of Call. */
   createCall?: (options: CallOptions) => C;
+  /** ms a call whose media flows waits for its peer to come back as a new session (peer-away). Default 20000; 0: never. */
+  keepAway?: number;
   log?: (msg: string) => void;
 }
 
@@ -317,6 +327,8 @@ export interface RoomEventMap<C extends Call = Call> {
   call: { call: C; peer: PeerInfo };
   track: TrackDetail & { call: C };
   "peer-joined": { peer: PeerInfo };
+  "peer-away": { peer: PeerInfo; call: C };
+  "peer-back": { peer: PeerInfo; call: C; was: string };
   "peer-left": { peer: PeerInfo; call: C | undefined };
 }
 
@@ -327,6 +339,9 @@ export declare class Room<C extends Call = Call> extends EventTarget {
   localStream: MediaStream | null | (() => MediaStream | null);
   readonly calls: Map<string, C>;
   readonly peers: Map<string, PeerInfo>;
+  /** Peers whose calls wait for them to come back (peer-away). */
+  readonly away: PeerInfo[];
+  keepAway: number;
   /** Joins (and connects the client); resolves with the joined frame. */
   join(room: string, name?: string, options?: JoinOptions): Promise<JoinedFrame>;
   /** Closes every call and leaves the room. */

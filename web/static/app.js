@@ -371,12 +371,12 @@ signaling.addEventListener("resume-failed", ({ detail }) => {
   log("could not resume:", detail.message || "session gone", "- starting a new session");
 });
 
-// The room closed the old calls and makes the new ones once this returns.
+// The room kept the calls whose media flows (to peers still here, or
+// waiting for them to come back) and makes the new ones once this returns.
 room.addEventListener("joined", ({ detail }) => {
   log(detail.rejoin ? "re-joined" : "joined", detail.room, "with", detail.peers.length, "peer(s)");
-  // A new session id means every old connection is gone on the other
-  // side: the room starts over, offering to everyone already there.
-  peers.clear();
+  const kept = new Set([...room.calls.keys(), ...room.away.map((p) => p.id)]);
+  for (const id of [...peers.entries.keys()]) if (!kept.has(id)) peers.remove(id);
   for (const info of detail.peers) peers.add(info, true);
   if (detail.rejoin) chat.system("Reconnected");
   else if (detail.peers.length === 0) chat.system("You're the first one here. Share the link to invite others.");
@@ -384,18 +384,26 @@ room.addEventListener("joined", ({ detail }) => {
   if (!controls.micOn || !controls.camOn) signaling.message({ kind: "media", audio: controls.micOn, video: controls.camOn });
 });
 
-signaling.addEventListener("peer-joined", ({ detail }) => {
+room.addEventListener("peer-joined", ({ detail }) => {
   const info = detail.peer;
   peers.add(info, false);
   chat.system(`${displayName(info.name, info.id)} joined`);
   if (!controls.micOn || !controls.camOn) signaling.message({ kind: "media", audio: controls.micOn, video: controls.camOn }, info.id);
 });
 
-signaling.addEventListener("peer-left", ({ detail }) => {
+room.addEventListener("peer-left", ({ detail }) => {
   const entry = peers.get(detail.peer.id);
   if (!entry) return;
   chat.system(`${displayName(entry.info.name, entry.info.id)} left`);
   peers.remove(detail.peer.id);
+});
+
+// A peer's session ended while its media still flows: the call waits for
+// the same tab to come back as a new session (room.js).
+room.addEventListener("peer-away", ({ detail }) => log("peer", detail.peer.id, "lost its session; its call goes on while it comes back"));
+room.addEventListener("peer-back", ({ detail }) => {
+  log("peer", detail.was, "came back as", detail.peer.id);
+  peers.rekey(detail.was, detail.peer);
 });
 
 room.addEventListener("call", ({ detail }) => peers.attach(detail.call));

@@ -139,6 +139,20 @@ export class Roster {
     for (const id of [...this.entries.keys()]) this.remove(id);
   }
 
+  /** The peer with id was came back as info.id (a new session of its tab): its tile and call go on. */
+  rekey(was, info) {
+    const entry = this.entries.get(was);
+    if (!entry) return this.add(info, false);
+    this.entries.delete(was);
+    entry.info = info;
+    entry.tile.dataset.peer = info.id;
+    this.entries.set(info.id, entry);
+    const ps = this.o.state.peers[was];
+    delete this.o.state.peers[was];
+    if (ps) this.o.state.peers[info.id] = ps;
+    return entry;
+  }
+
   /** Shows call (a Peer the Room made) on its peer's tile, making the tile if there is none. */
   attach(call) {
     const entry = this.entries.get(call.id) || this.add({ id: call.id, name: "" }, false);

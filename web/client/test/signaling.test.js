@@ -31,7 +31,12 @@ for (const transport of ["ws", "sse", "poll"]) {
     const bobJoined = bob.join(room, "Bob");
     bob.connect();
     const joinedB = await bobJoined;
-    assert.deepEqual(joinedB.peers, [{ id: alice.sessionId, name: "Alice" }]);
+    assert.equal(joinedB.peers.length, 1);
+    const [seen] = joinedB.peers;
+    assert.deepEqual({ id: seen.id, name: seen.name }, { id: alice.sessionId, name: "Alice" });
+    // Alice's tab is known by a tag of its clientId, never by the secret itself.
+    assert.match(seen.clientTag, /^[A-Z2-7]{26}$/);
+    assert.ok(!JSON.stringify(joinedB).includes(alice.clientId), "the clientId stays with the server");
     const pj = await waitFor(alice, "peer-joined", (f) => f.peer.id === bob.sessionId, 10000, alice.events);
     assert.equal(pj.peer.name, "Bob");
 
