@@ -34,7 +34,7 @@ export function newClient(t, url, transport, options = {}) {
     ...options,
   });
   const events = [];
-  for (const type of ["state", "welcome", "resumed", "resume-failed", "joined", "peer-joined", "peer-left", "message", "ice-servers", "close", "error"]) {
+  for (const type of ["state", "welcome", "resumed", "resume-failed", "joined", "peer-joined", "peer-left", "message", "ice-servers", "close", "error", "transport"]) {
     client.addEventListener(type, (e) => events.push({ type, ...e.detail }));
   }
   client.events = events;
@@ -76,8 +76,9 @@ export async function until(what, cond, ms = 10000) {
 
 /**
  * A TCP proxy on a loopback port in front of the server: cut() ends every
- * connection through it, as a flaky network would. Closed when the test
- * ends.
+ * connection through it, as a flaky network would; outage(ms) also
+ * refuses connections for ms, as a restarting server does. Closed when
+ * the test ends.
  */
 export async function startProxy(t, target) {
   const { hostname, port } = new URL(target);
@@ -97,16 +98,25 @@ export async function startProxy(t, target) {
     up.pipe(down);
   });
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const listenPort = server.address().port;
   t.after(() => {
     for (const c of conns) c.destroy();
     server.close();
   });
   return {
-    url: `http://127.0.0.1:${server.address().port}`,
+    url: `http://127.0.0.1:${listenPort}`,
     cut() {
       const n = conns.size;
       for (const c of conns) c.destroy();
       return n;
+    },
+    async outage(ms) {
+      await new Promise((resolve) => {
+        server.close(resolve);
+        for (const c of conns) c.destroy();
+      });
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      await new Promise((resolve, reject) => server.once("error", reject).listen(listenPort, "127.0.0.1", resolve));
     },
   };
 }
