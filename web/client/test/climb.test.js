@@ -91,7 +91,9 @@ for (const fallback of ["sse", "poll"]) {
     }
     assert.ok(after > 0, "moved back to WebSocket while messages flowed");
     const got = (c) => c.events.filter((e) => e.type === "message").map((e) => e.data.n);
-    await until("every message", () => got(alice).length >= n && got(bob).length >= n, 15000).catch((e) => { console.log(n, JSON.stringify(got(alice)), JSON.stringify(got(bob)), JSON.stringify(alice.events.filter((e) => e.type !== "message"))); throw e; });
+    await until("every message", () => got(alice).length >= n && got(bob).length >= n, 15000).catch((err) => {
+      throw new Error(`${err.message}: ${n} sent each way; Alice got ${got(alice)}; Bob got ${got(bob)}`);
+    });
     const want = [...Array(n).keys()];
     assert.deepEqual(got(alice), want, "Alice got each message once, in order");
     assert.deepEqual(got(bob), want, "Bob got each message once, in order");
