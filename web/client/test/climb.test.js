@@ -10,27 +10,29 @@ import { newClient, roomName, serverURL, startProxy, until, waitFor } from "./he
 
 const fast = { backoffBase: 50, backoffCap: 200, resumeBackoffCap: 200 };
 
-test("a server refusing connections for a while does not demote WebSocket", { timeout: 30000 }, async (t) => {
-  const proxy = await startProxy(t, serverURL());
-  const alice = newClient(t, proxy.url, "ws", { transports: ["ws", "sse", "poll"], ...fast });
-  const joined = alice.join(roomName("outage"), "Alice");
-  alice.connect();
-  await joined;
-  const session = alice.sessionId;
-  for (let i = 0; i < 3; i++) {
-    const resumes = alice.events.filter((e) => e.type === "resumed").length;
-    const refusedBefore = alice.events.filter((e) => e.type === "close").length;
-    // Refused for 400 ms: several attempts (50 ms backoff) fail meanwhile,
-    // and the last one may be answered just as the server is back.
-    await proxy.outage(400);
-    await until("a resume after the outage", () => alice.events.filter((e) => e.type === "resumed").length > resumes, 10000);
-    assert.ok(alice.events.filter((e) => e.type === "close").length >= refusedBefore + 2, "attempts failed during the outage");
-    assert.equal(alice.transport, "ws", `outage ${i + 1}: still on WebSocket`);
-  }
-  assert.deepEqual(alice.events.filter((e) => e.type === "transport"), [], "no fallback");
-  assert.equal(alice.sessionId, session, "the same session");
-  assert.equal(alice.events.filter((e) => e.type === "welcome").length, 1, "no new session");
-});
+for (const [what, bad] of [["refusing connections", false], ["behind a proxy answering 502", true]]) {
+  test(`a server ${what} for a while does not demote WebSocket`, { timeout: 30000 }, async (t) => {
+    const proxy = await startProxy(t, serverURL());
+    const alice = newClient(t, proxy.url, "ws", { transports: ["ws", "sse", "poll"], ...fast });
+    const joined = alice.join(roomName("outage"), "Alice");
+    alice.connect();
+    await joined;
+    const session = alice.sessionId;
+    for (let i = 0; i < 3; i++) {
+      const resumes = alice.events.filter((e) => e.type === "resumed").length;
+      const closes = alice.events.filter((e) => e.type === "close").length;
+      // 400 ms: several attempts (50 ms backoff) fail meanwhile, and the
+      // last one may be answered just as the server is back.
+      await proxy.outage(400, { bad });
+      await until("a resume after the outage", () => alice.events.filter((e) => e.type === "resumed").length > resumes, 10000);
+      assert.ok(alice.events.filter((e) => e.type === "close").length >= closes + 2, "attempts failed during the outage");
+      assert.equal(alice.transport, "ws", `outage ${i + 1}: still on WebSocket`);
+    }
+    assert.deepEqual(alice.events.filter((e) => e.type === "transport"), [], "no fallback");
+    assert.equal(alice.sessionId, session, "the same session");
+    assert.equal(alice.events.filter((e) => e.type === "welcome").length, 1, "no new session");
+  });
+}
 
 // A WebSocket constructor that cannot reach /v1/ws while blocked: the
 // server answers the upgrade 404, as a proxy that does not pass WebSocket

@@ -77,13 +77,19 @@ export async function until(what, cond, ms = 10000) {
 /**
  * A TCP proxy on a loopback port in front of the server: cut() ends every
  * connection through it, as a flaky network would; outage(ms) also
- * refuses connections for ms, as a restarting server does. Closed when
- * the test ends.
+ * refuses connections for ms, as a restarting server does, or with
+ * badGateway answers every request 502, as a reverse proxy does while the
+ * node behind it restarts. Closed when the test ends.
  */
 export async function startProxy(t, target) {
   const { hostname, port } = new URL(target);
   const conns = new Set();
+  let badGateway = false;
   const server = net.createServer((down) => {
+    if (badGateway) {
+      down.on("error", () => {}).once("data", () => down.end("HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"));
+      return;
+    }
     const up = net.connect(Number(port), hostname);
     conns.add(down).add(up);
     const gone = () => {
@@ -110,7 +116,14 @@ export async function startProxy(t, target) {
       for (const c of conns) c.destroy();
       return n;
     },
-    async outage(ms) {
+    async outage(ms, { bad = false } = {}) {
+      if (bad) {
+        badGateway = true;
+        for (const c of conns) c.destroy();
+        await new Promise((resolve) => setTimeout(resolve, ms));
+        badGateway = false;
+        return;
+      }
       await new Promise((resolve) => {
         server.close(resolve);
         for (const c of conns) c.destroy();
