@@ -5,8 +5,8 @@
 // URL parameters: room, name, autojoin=1 (ready to join with one click), relay=1 (force
 // TURN with iceTransportPolicy "relay"), transport=ws|sse|poll (force one
 // signaling channel instead of falling back from WebSocket to server-sent
-// events to long-polling). window.switchboard exposes the call state for
-// tests and curious developers.
+// events to long-polling, and climbing back). window.switchboard exposes
+// the call state for tests and curious developers.
 
 import { SignalingClient, Room } from "/client/v1/index.js";
 import { Roster, SPEAKER_LEVEL, SPEAKER_HOLD } from "./roster.js";
