@@ -64,7 +64,9 @@ func newChannelGate(t *testing.T, backend, fallback string) *channelGate {
 		t.Fatal(err)
 	}
 	g := &channelGate{closed: map[string][]string{"sse": {"/v1/ws"}, "poll": {"/v1/ws", "/v1/sse"}}[fallback]}
+	transport := &http.Transport{}
 	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.Transport = transport
 	proxy.FlushInterval = -1 // event streams as they come
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for _, p := range g.closed {
@@ -78,6 +80,7 @@ func newChannelGate(t *testing.T, backend, fallback string) *channelGate {
 	t.Cleanup(func() {
 		srv.CloseClientConnections()
 		srv.Close()
+		transport.CloseIdleConnections()
 	})
 	g.url = srv.URL
 	return g
