@@ -194,8 +194,8 @@ func callPageURL(base, room, name, transport string) string {
 }
 
 type pageCounters struct {
-	Session                            string
-	Sessions, Resumes, PeerConnections int
+	Session                                       string
+	Sessions, Resumes, PeerConnections, Fallbacks int
 }
 
 func callCounters(t *testing.T, tabs ...*tab) []pageCounters {
@@ -203,7 +203,8 @@ func callCounters(t *testing.T, tabs ...*tab) []pageCounters {
 	out := make([]pageCounters, len(tabs))
 	for i, tb := range tabs {
 		s, err := eval[string](tb, `JSON.stringify({Session: window.switchboard.sessionId, Sessions: window.switchboard.sessions,
-			Resumes: window.switchboard.resumes, PeerConnections: window.switchboard.peerConnections})`)
+			Resumes: window.switchboard.resumes, PeerConnections: window.switchboard.peerConnections,
+			Fallbacks: window.switchboard.fallbacks})`)
 		if err == nil {
 			err = json.Unmarshal([]byte(s), &out[i])
 		}

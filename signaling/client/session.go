@@ -45,7 +45,8 @@ func (c *Client) onFrame(f *frame) {
 		if c.sess == nil || f.Session != c.sess.id {
 			break
 		}
-		if c.ready { // an event stream came back by itself
+		if c.ready { // an event stream came back by itself, or an upgrade took over
+			c.resendUnhandled(f.Applied)
 			c.emit(Resumed{Session: f.Session, Transport: c.ch.kind, After: f.After, Last: f.Last, Applied: f.Applied})
 		} else {
 			c.resumed(f)

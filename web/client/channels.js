@@ -7,9 +7,15 @@
 //   frame(f)      one parsed downstream message, in order
 //   ready()       poll only: the first answer arrived (a resume that
 //                 succeeded has no "resumed" notice on polling)
-//   end(info)     the channel ended by itself: {code, reason, replaced, resumeNow}
+//   end(info)     the channel ended by itself: {code, reason, replaced,
+//                 resumeNow, server}; server: the server ended it and said
+//                 why (a close code, an error notice, a poll's coded
+//                 answer), so it was reachable on this channel
 //   cursor()      {token, after}: the session to attach to (token null for a
 //                 new one) and the last seq processed; read on every (re)open
+//   probing()     true while another channel tries to take the session
+//                 over: the channel ends (end()) rather than attach again
+//                 by itself (an event stream's reconnect, the next poll)
 //
 // A channel offers kind ("ws", "sse", "poll"), base (the origin it talks
 // to), room (its routing key), writable (frames can go now) and close(bye).
@@ -34,8 +40,12 @@ const WS_CLOSE_REPLACED = 4001; // another channel took over the session
 const endsStream = (f) => f.type === "error" && f.seq === undefined && f.code !== "resume_failed";
 
 function ending(code, status) {
-  return { code: status, reason: code, replaced: code === "replaced", resumeNow: code === "resume" };
+  return { code: status, reason: code, replaced: code === "replaced", resumeNow: code === "resume", server: true };
 }
+
+// Close codes no server sends: the connection failed (1006), or ended
+// without a close frame (1005, 1015).
+const WS_CLOSE_NOT_SENT = new Set([1005, 1006, 1015]);
 
 /** The http(s) origin of a ws(s)://, http(s):// URL or path of the server. */
 export function httpBase(url) {
@@ -126,9 +136,12 @@ export class WsChannel {
         reason: ev.reason,
         replaced: ev.code === WS_CLOSE_REPLACED,
         resumeNow: ev.code === WS_CLOSE_RESUME,
+        server: ev.code >= 1000 && !WS_CLOSE_NOT_SENT.has(ev.code),
       });
     };
-    // onerror is always followed by onclose, which does the work.
+    // onerror is always followed by onclose, which does the work; without
+    // a listener the ws package (Node) throws a failed connect's error.
+    ws.onerror = () => {};
   }
 
   get writable() {
@@ -199,6 +212,10 @@ export class SseChannel {
       if (this._es !== es || this._closed) return;
       if (es.readyState === CLOSED || !healthy) {
         this._end({ code: 0, reason: "event stream failed" });
+        return;
+      }
+      if (this._hooks.probing()) {
+        this._end({ code: 0, reason: "event stream ended", server: true });
         return;
       }
       healthy = false; // the browser is reconnecting
@@ -276,7 +293,9 @@ export class PollChannel {
           return;
         }
         if (!resp.ok || !Array.isArray(body)) {
-          this._end(ending((body && body.code) || "poll answered " + resp.status, resp.status));
+          // A coded answer is the server's; anything else may be a proxy's.
+          const code = body && typeof body.code === "string" ? body.code : "";
+          this._end({ ...ending(code || "poll answered " + resp.status, resp.status), server: code !== "" });
           return;
         }
       } catch (err) {
@@ -292,6 +311,10 @@ export class PollChannel {
       if (first && !this._closed) {
         first = false;
         this._hooks.ready();
+      }
+      if (!this._closed && this._hooks.probing()) {
+        this._end({ code: 0, reason: "poll answered", server: true });
+        return;
       }
     }
   }

@@ -3,7 +3,8 @@
 //
 // A session outlives its channel: the client carries it over WebSocket,
 // server-sent events or long-polling (channels.js), falls back from one to
-// the next when a channel keeps failing, reconnects with backoff and jitter
+// the next when a channel keeps failing while the server answers, climbs
+// back to WebSocket when it works again, reconnects with backoff and jitter
 // (reconnect.js) and resumes with the token and the last seq it handled:
 // no event is lost or handled twice. Only when resuming fails does a new
 // session start, and the client re-joins its room. It sends the heartbeat,
@@ -32,6 +33,10 @@
 //                  joined event)
 //   moving         {from, to}: joined named the room's owner node; the
 //                  session is resumed there (origins)
+//   transport      {from, to, reason}: the session moves to another
+//                  channel kind: "fallback" (from keeps failing while the
+//                  server answers) or "climb" (back to the preferred one,
+//                  resumed: nothing lost)
 //   error          an error frame no pending request claimed, or
 //                  {code, message} for client-side failures
 //   close          {code, reason, willReconnect, transport}: a channel ended
@@ -46,7 +51,9 @@ export { SignalingError };
 
 const DEFAULTS = {
   transports: ["ws", "sse", "poll"], // in order of preference
-  fallbackAfter: 2, // failed attempts on one channel before trying the next
+  fallbackAfter: 2, // attempts on one channel that failed while the server answered HTTP, before trying the next
+  climbBase: 2000, // ms, first wait before probing the preferred channel again after a fallback (0: never)
+  climbCap: 30000, // ms, longest wait between such probes
   backoffBase: 500, // ms, first reconnect delay before jitter
   backoffCap: 30000, // ms, longest reconnect delay
   resumeBackoffCap: 5000, // ms, longest while a session can still be resumed (grace: 30 s)
@@ -107,7 +114,7 @@ export class SignalingClient extends ChannelCarrier {
       rate: o.sendRate, burst: o.sendBurst, byteRate: o.sendByteRate, byteBurst: o.sendByteBurst,
       limit: o.maxQueued, maxBytes: o.maxFrameBytes,
       answerError: (f) => this._onFrame(f),
-      ack: () => this._lastSeq,
+      ack: () => this._ackSeq(),
       refused: (err) => this._emit("error", { code: err.code, message: err.message }),
       failed: (ch, err) => this._channel === ch && this._failChannel(err.code || "send failed"),
     });
@@ -261,8 +268,12 @@ export class SignalingClient extends ChannelCarrier {
         break;
       case "resumed":
         if (!this._session || f.session !== this._session.id) break;
-        if (this._ready) this._emit("resumed", { ...f, transport: this.transport }); // an SSE stream came back
-        else this._resumed(f);
+        if (this._ready) {
+          // An SSE stream came back, or a probe took the session over:
+          // frames written into a socket before it go again if unread.
+          this._outbox.resend(typeof f.applied === "number" ? f.applied : 0);
+          this._emit("resumed", { ...f, transport: this.transport });
+        } else this._resumed(f);
         break;
       case "pong":
         if (f.re !== undefined) break; // a request's, not the heartbeat's
@@ -350,6 +361,7 @@ export class SignalingClient extends ChannelCarrier {
       this._ready = true;
       this._readyAt = Date.now();
       this._emitState("open", { resumed });
+      this._carried();
     }
     clearInterval(this._heartbeatTimer);
     const hb = this._session.heartbeat;

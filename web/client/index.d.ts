@@ -25,8 +25,23 @@ export interface PeerInfo {
 export interface SignalingOptions {
   /** In order of preference; one forces it. Default ["ws", "sse", "poll"]. */
   transports?: Transport[];
-  /** Failed attempts on one channel before trying the next. Default 2. */
+  /**
+   * Attempts on one channel in a row that failed while the server answered
+   * plain HTTP, before trying the next. A server going away (a close or
+   * notice saying why, a refused connection, a proxy's 5xx) never counts.
+   * Default 2.
+   */
   fallbackAfter?: number;
+  /**
+   * ms, first wait before probing the preferred channel (the first of
+   * transports, ws or sse) again after a fallback; doubles up to climbCap,
+   * with jitter, and starts again when the channel in use ends. When a
+   * probe opens, the session is resumed on it (nothing lost) and the other
+   * channel dropped. 0: never. Default 2000.
+   */
+  climbBase?: number;
+  /** ms, longest wait between probes of the preferred channel. Default 30000. */
+  climbCap?: number;
   /** ms, first reconnect delay before jitter. Default 500. */
   backoffBase?: number;
   /** ms, longest reconnect delay. Default 30000. */
@@ -159,6 +174,13 @@ export interface IceServersDetail {
   room?: string;
 }
 
+export interface TransportDetail {
+  from: Transport;
+  to: Transport;
+  /** "fallback": from kept failing while the server answered; "climb": back to the preferred one. */
+  reason: "fallback" | "climb";
+}
+
 export interface CloseDetail {
   code: number;
   reason: string;
@@ -181,6 +203,7 @@ export interface SignalingEventMap {
   message: MessageFrame;
   "ice-servers": IceServersDetail;
   moving: { from: string; to: string };
+  transport: TransportDetail;
   error: ErrorDetail;
   close: CloseDetail;
 }

@@ -5,8 +5,8 @@
 // URL parameters: room, name, autojoin=1 (ready to join with one click), relay=1 (force
 // TURN with iceTransportPolicy "relay"), transport=ws|sse|poll (force one
 // signaling channel instead of falling back from WebSocket to server-sent
-// events to long-polling). window.switchboard exposes the call state for
-// tests and curious developers.
+// events to long-polling, and climbing back). window.switchboard exposes
+// the call state for tests and curious developers.
 
 import { SignalingClient, Room } from "/client/v1/index.js";
 import { Roster, SPEAKER_LEVEL, SPEAKER_HOLD } from "./roster.js";
@@ -69,6 +69,8 @@ const state = {
   transport: null, // "ws", "sse" or "poll": the channel signaling is on
   signalingBase: null, // the origin signaling's channel goes to: the room's node after a move
   resumes: 0, // channels that took up the session again (nothing lost)
+  fallbacks: 0, // moves to the next channel kind: the one before kept failing while the server answered
+  climbs: 0, // moves back to WebSocket after a fallback (by resuming: nothing lost)
   sessions: 0, // sessions started (a reconnect that could not resume starts one)
   peerConnections: 0, // RTCPeerConnections created; a resume creates none
   room: null,
@@ -366,6 +368,12 @@ signaling.addEventListener("resumed", ({ detail }) => {
 });
 
 signaling.addEventListener("moving", ({ detail }) => log("moving to the room's node", detail.to));
+// The pill follows (state); calls never notice.
+signaling.addEventListener("transport", ({ detail }) => {
+  if (detail.reason === "climb") state.climbs++;
+  else state.fallbacks++;
+  log(detail.reason === "climb" ? "signaling back on" : "signaling falls back to", detail.to, "from", detail.from);
+});
 
 signaling.addEventListener("resume-failed", ({ detail }) => {
   log("could not resume:", detail.message || "session gone", "- starting a new session");

@@ -34,7 +34,7 @@ export function newClient(t, url, transport, options = {}) {
     ...options,
   });
   const events = [];
-  for (const type of ["state", "welcome", "resumed", "resume-failed", "joined", "peer-joined", "peer-left", "message", "ice-servers", "close", "error"]) {
+  for (const type of ["state", "welcome", "resumed", "resume-failed", "joined", "peer-joined", "peer-left", "message", "ice-servers", "close", "error", "transport"]) {
     client.addEventListener(type, (e) => events.push({ type, ...e.detail }));
   }
   client.events = events;
@@ -76,13 +76,20 @@ export async function until(what, cond, ms = 10000) {
 
 /**
  * A TCP proxy on a loopback port in front of the server: cut() ends every
- * connection through it, as a flaky network would. Closed when the test
- * ends.
+ * connection through it, as a flaky network would; outage(ms) also
+ * refuses connections for ms, as a restarting server does, or with
+ * badGateway answers every request 502, as a reverse proxy does while the
+ * node behind it restarts. Closed when the test ends.
  */
 export async function startProxy(t, target) {
   const { hostname, port } = new URL(target);
   const conns = new Set();
+  let badGateway = false;
   const server = net.createServer((down) => {
+    if (badGateway) {
+      down.on("error", () => {}).once("data", () => down.end("HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"));
+      return;
+    }
     const up = net.connect(Number(port), hostname);
     conns.add(down).add(up);
     const gone = () => {
@@ -97,16 +104,32 @@ export async function startProxy(t, target) {
     up.pipe(down);
   });
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const listenPort = server.address().port;
   t.after(() => {
     for (const c of conns) c.destroy();
     server.close();
   });
   return {
-    url: `http://127.0.0.1:${server.address().port}`,
+    url: `http://127.0.0.1:${listenPort}`,
     cut() {
       const n = conns.size;
       for (const c of conns) c.destroy();
       return n;
+    },
+    async outage(ms, { bad = false } = {}) {
+      if (bad) {
+        badGateway = true;
+        for (const c of conns) c.destroy();
+        await new Promise((resolve) => setTimeout(resolve, ms));
+        badGateway = false;
+        return;
+      }
+      await new Promise((resolve) => {
+        server.close(resolve);
+        for (const c of conns) c.destroy();
+      });
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      await new Promise((resolve, reject) => server.once("error", reject).listen(listenPort, "127.0.0.1", resolve));
     },
   };
 }

@@ -27,6 +27,7 @@ signaling.addEventListener("error", ({ detail }) => console.log(detail.code.toUp
 signaling.addEventListener("peer-joined", ({ detail }) => console.log(detail.peer.name));
 signaling.addEventListener("ice-servers", ({ detail }) => console.log(detail.iceServers.length, detail.ttl));
 signaling.addEventListener("close", ({ detail }) => console.log(detail.willReconnect));
+signaling.addEventListener("transport", ({ detail }) => console.log(detail.from, "->", detail.to, detail.reason === "climb"));
 // @ts-expect-error: a state detail has no sdp
 signaling.addEventListener("state", ({ detail }) => detail.sdp);
 
