@@ -134,8 +134,34 @@ func (c *Client) channelEnded(e chanEnd) {
 		return
 	}
 	delay := c.redial.ended(lived, c.sess != nil)
+	if lived < c.opts.StableAfter {
+		c.judgeEnd(e)
+	}
 	c.emit(StateChanged{State: Reconnecting, Transport: c.redial.kind(), Attempt: c.redial.attempt, Delay: delay})
 	c.arm(&c.reconnectT, delay, c.redialNow)
+}
+
+// judgeEnd takes back the failure a channel's end counted unless it
+// speaks against the transport: a server that closed the socket with a
+// code of its own (a restart's 1001 or 4000) ended it on purpose, and
+// a server that does not answer plain HTTP now (or answers 5xx, as a
+// proxy does while its node restarts) is away, not refusing the channel.
+// Only a transport that fails while the server answers is given up.
+func (c *Client) judgeEnd(e chanEnd) {
+	if e.code >= 1000 && e.code < 5000 && e.code != 1005 && e.code != 1006 && e.code != 1015 {
+		c.redial.forgive()
+		return
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		ok := c.reachable(c.ctx)
+		c.toLoop(func() {
+			if !ok {
+				c.redial.forgive()
+			}
+		})
+	}()
 }
 
 // welcomed reports whether a first session has begun (Dial returned).

@@ -137,5 +137,5 @@ func (c *Client) reachable(ctx context.Context) bool {
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
 	resp.Body.Close()
-	return true
+	return resp.StatusCode < 500 // a proxy's 502 or 503: its node is away
 }

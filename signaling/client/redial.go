@@ -39,6 +39,12 @@ func (r *redial) ended(lived time.Duration, resumable bool) time.Duration {
 	return ceiling/2 + rand.N(ceiling/2+1)
 }
 
+// forgive takes back a failure ended counted: the server was away (a
+// restart), which says nothing against the transport.
+func (r *redial) forgive() {
+	r.failures = max(r.failures-1, 0)
+}
+
 // wantsFallback: the transport keeps failing and there is another.
 func (r *redial) wantsFallback() bool {
 	return r.failures >= r.o.FallbackAfter && len(r.o.Transports) > 1

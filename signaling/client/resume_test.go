@@ -130,6 +130,28 @@ func TestFallbackAndBack(t *testing.T) {
 	}
 }
 
+// TestServerAwayKeepsTransport: a server that goes away for a while (a
+// restart: connections refused, then a proxy answering 502 for its node)
+// is no reason to leave WebSocket: the client resumes on it when the
+// server is back, however many attempts failed meanwhile.
+func TestServerAwayKeepsTransport(t *testing.T) {
+	ts := startServer(t, signaling.Config{})
+	net := startProxy(t, ts.url)
+	opts := fastOptions(client.WebSocket, client.SSE, client.Poll)
+	a := dial(t, net.url, opts)
+	join(t, a, "away")
+	net.down.Store(true)
+	net.cut()
+	// Several attempts fail (FallbackAfter is 2) while it is away.
+	for range 4 {
+		nextWhere(t, a, func(e client.StateChanged) bool { return e.State == client.Reconnecting })
+	}
+	net.down.Store(false)
+	if r := next[client.Resumed](t, a); r.Transport != client.WebSocket {
+		t.Fatalf("resumed on %s after the server came back, want websocket", r.Transport)
+	}
+}
+
 // TestResumeFailedRejoins: a client away longer than the grace period
 // gets a new session, says so, and joins its room again by itself; its
 // peer sees it leave and come back.
