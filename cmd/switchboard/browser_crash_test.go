@@ -18,10 +18,7 @@ import (
 // still be renegotiated on the new sessions.
 func TestBrowserCrashKeepsCall(t *testing.T) {
 	chromium := findChromium(t)
-	relay, _ := startTurnCommand(t, "allow-loopback-peers\n")
-	stateFile := filepath.Join(t.TempDir(), "state")
-	nodeArgs := []string{"-turn-urls", relay.UDPAddr().String(), "-turn-secret", turnTestSecret}
-	first := startNode(t, "127.0.0.1:0", stateFile, "switchboard started", nodeArgs...)
+	first, stateFile, nodeArgs := startRelayedNode(t)
 	addr := httpAddrInLog.FindStringSubmatch(first.waitLogged(t))[1]
 	base := "http://" + addr
 
@@ -60,15 +57,7 @@ func TestBrowserCrashKeepsCall(t *testing.T) {
 		}
 		pcBefore[i] = id
 	}
-	frames := func(tb *tab) int {
-		n, err := eval[int](tb, `(() => { const v = document.querySelector("#tiles .tile.remote video");
-			return v ? v.getVideoPlaybackQuality().totalVideoFrames : -1; })()`)
-		if err != nil {
-			t.Fatalf("%s: %v", tb.name, err)
-		}
-		return n
-	}
-	framesBefore := []int{frames(alice), frames(bob)}
+	framesBefore := []int{remoteFrames(t, alice), remoteFrames(t, bob)}
 
 	if err := first.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
@@ -105,8 +94,32 @@ func TestBrowserCrashKeepsCall(t *testing.T) {
 		if watch, err := eval[[]string](tb, `window.crashWatch`); err != nil || len(watch) > 0 {
 			t.Errorf("%s: the call faltered across the crash: %v (%v)", tb.name, watch, err)
 		}
-		if n := frames(tb); n <= framesBefore[i] {
+		if n := remoteFrames(t, tb); n <= framesBefore[i] {
 			t.Errorf("%s: remote video frames %d, %d before the crash: not decoding", tb.name, n, framesBefore[i])
 		}
 	}
+}
+
+// startRelayedNode starts a node on a loopback port and a state file of
+// its own, whose calls are relayed by a `switchboard turn` of their own
+// (-turn-urls): a restart or a crash of the node leaves the relay's
+// allocations alone. It returns the node, the state file and the flags to
+// start the next node with.
+func startRelayedNode(t *testing.T) (node *nodeProcess, stateFile string, args []string) {
+	relay, _ := startTurnCommand(t, "allow-loopback-peers\n")
+	stateFile = filepath.Join(t.TempDir(), "state")
+	args = []string{"-turn-urls", relay.UDPAddr().String(), "-turn-secret", turnTestSecret}
+	return startNode(t, "127.0.0.1:0", stateFile, "switchboard started", args...), stateFile, args
+}
+
+// remoteFrames is how many frames the page's remote video has decoded
+// (-1 without one).
+func remoteFrames(t *testing.T, tb *tab) int {
+	t.Helper()
+	n, err := eval[int](tb, `(() => { const v = document.querySelector("#tiles .tile.remote video");
+		return v ? v.getVideoPlaybackQuality().totalVideoFrames : -1; })()`)
+	if err != nil {
+		t.Fatalf("%s: %v", tb.name, err)
+	}
+	return n
 }

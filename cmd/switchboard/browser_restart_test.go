@@ -6,7 +6,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -87,10 +86,7 @@ func newChannelGate(t *testing.T, backend, fallback string) *channelGate {
 }
 
 func browserRestart(t *testing.T, chromium string, tc restartCase) {
-	relay, _ := startTurnCommand(t, "allow-loopback-peers\n")
-	stateFile := filepath.Join(t.TempDir(), "state")
-	nodeArgs := []string{"-turn-urls", relay.UDPAddr().String(), "-turn-secret", turnTestSecret}
-	first := startNode(t, "127.0.0.1:0", stateFile, "switchboard started", nodeArgs...)
+	first, stateFile, nodeArgs := startRelayedNode(t)
 	addr := httpAddrInLog.FindStringSubmatch(first.waitLogged(t))[1]
 	base := "http://" + addr
 
@@ -137,15 +133,7 @@ func browserRestart(t *testing.T, chromium string, tc restartCase) {
 			t.Fatal(err)
 		}
 	}
-	frames := func(tb *tab) int {
-		n, err := eval[int](tb, `(() => { const v = document.querySelector("#tiles .tile.remote video");
-			return v ? v.getVideoPlaybackQuality().totalVideoFrames : -1; })()`)
-		if err != nil {
-			t.Fatalf("%s: %v", tb.name, err)
-		}
-		return n
-	}
-	framesBefore := []int{frames(alice), frames(bob)}
+	framesBefore := []int{remoteFrames(t, alice), remoteFrames(t, bob)}
 
 	var second *nodeProcess
 	if tc.overlap {
@@ -200,7 +188,7 @@ func browserRestart(t *testing.T, chromium string, tc restartCase) {
 		if watch, err := eval[[]string](tb, `window.restartWatch`); err != nil || len(watch) > 0 {
 			t.Errorf("%s: the call faltered across the restart: %v (%v)", tb.name, watch, err)
 		}
-		if n := frames(tb); n <= framesBefore[i] {
+		if n := remoteFrames(t, tb); n <= framesBefore[i] {
 			t.Errorf("%s: remote video frames %d, %d before the restart: not decoding", tb.name, n, framesBefore[i])
 		}
 	}
