@@ -41,7 +41,8 @@ type fakeSession struct {
 	kick      chan int      // tells the attached channel to end with a code
 	kickNext  int           // a code kick gave while no channel was attached (a poll between two requests)
 	room      string
-	received  []string // types of the upstream frames, in order
+	received  []string // types of the upstream frames handled, in order
+	applied   int      // the last cseq handled
 	ended     bool
 }
 
@@ -172,7 +173,7 @@ func (f *fakeSignal) attach(kind string, r *http.Request) (s *fakeSession, after
 	case token != "" && s != nil:
 		f.attaches = append(f.attaches, fmt.Sprintf("%s resume %d", kind, after))
 		if kind != "poll" {
-			b, _ := json.Marshal(map[string]any{"type": "resumed", "session": s.id, "after": after, "last": len(s.events)})
+			b, _ := json.Marshal(map[string]any{"type": "resumed", "session": s.id, "after": after, "last": len(s.events), "applied": s.applied})
 			notices = append(notices, b)
 		}
 		after = max(0, min(after, len(s.events))-f.overlap)
@@ -229,12 +230,19 @@ func (f *fakeSignal) upstream(s *fakeSession, raw []byte) map[string]any {
 		Type string          `json:"type"`
 		ID   json.RawMessage `json:"id"`
 		Room string          `json:"room"`
+		CSeq int             `json:"cseq"`
 	}
 	if json.Unmarshal(raw, &m) != nil || m.Type == "" {
 		return map[string]any{"type": "error", "code": "bad_json"}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if m.CSeq > 0 { // handled once, as the server does
+		if m.CSeq <= s.applied {
+			return nil
+		}
+		s.applied = m.CSeq
+	}
 	s.received = append(s.received, m.Type)
 	reply := func(frame map[string]any) {
 		if m.ID != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
+	"github.com/switchboard-rtc/switchboard/signaling/state"
 )
 
 // nodeProcess is this test binary running as switchboard on a state file,
@@ -279,7 +280,7 @@ func (n *nodeProcess) waitLogged(t testing.TB) string {
 // says so in one line, sets the file aside and starts with no sessions.
 func TestStateFileRefused(t *testing.T) {
 	stateFile := filepath.Join(t.TempDir(), "state")
-	if err := os.WriteFile(stateFile, []byte("switchboard-state 1 10 00\n{not ours}"), 0o600); err != nil {
+	if err := os.WriteFile(stateFile, fmt.Appendf(nil, "switchboard-state %d 10 00\n{not ours}", state.Version), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	node := startNode(t, "127.0.0.1:0", stateFile, "switchboard started")
