@@ -54,11 +54,11 @@ func benchSnapshot(b *testing.B, negotiating bool) {
 			continue
 		}
 		frame := wire.AppendRelayFrame(nil, &wire.Request{Type: "offer", To: b2.id, SDPRaw: sdp}, a.id)
-		_ = old.engine.Send(room, a.id, b2.id, frame)
+		_ = old.engine.Send(room, a.id, b2.id, frame, 0)
 		for c := range 4 {
 			cand := wire.Encode(map[string]any{"type": "candidate", "from": a.id, "candidate": map[string]any{
 				"candidate": "candidate:" + itoa(c) + " 1 udp 2130706431 192.0.2.1 5000" + itoa(c) + " typ host", "sdpMid": "0"}})
-			_ = old.engine.Send(room, a.id, b2.id, cand)
+			_ = old.engine.Send(room, a.id, b2.id, cand, 0)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

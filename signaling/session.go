@@ -441,7 +441,7 @@ func (s *session) relay(req *wire.Request, reject replyFunc) bool {
 		s.refuse(reject, req.ID, wire.NewError(wire.CodeTooLarge, "relayed with its sender, this %s would be %d bytes, over the %d-byte frame limit", req.Type, len(frame), s.srv.cfg.MaxMessageSize))
 		return false
 	}
-	if err := s.srv.engine.Send(s.room, s.id, req.To, frame); err != nil {
+	if err := s.srv.engine.Send(s.room, s.id, req.To, frame, req.CSeq); err != nil {
 		if !errors.Is(err, engine.ErrUnknownPeer) {
 			s.refuse(reject, req.ID, errUnavailable(req.Type))
 			return false

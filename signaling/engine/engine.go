@@ -32,8 +32,11 @@ type Engine interface {
 	Leave(room, peerID string, announce []byte)
 	// Send delivers frame to peer "to" in room, or to every member but
 	// "from" when to is empty. It fails with ErrUnknownPeer when "to" is not
-	// a member other than the sender.
-	Send(room, from, to string, frame []byte) error
+	// a member other than the sender. cseq is the sender's number for the
+	// frame (0: none), already recorded by its log's Apply: an engine whose
+	// sessions move between nodes keeps it with the send, so that the node
+	// that takes the sender over never relays the frame again.
+	Send(room, from, to string, frame []byte, cseq uint64) error
 	// Rooms reports how many rooms have members on this node.
 	Rooms() int
 

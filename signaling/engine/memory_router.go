@@ -71,7 +71,7 @@ func (r *memoryRooms) Leave(room, peerID string, announce []byte) {
 }
 
 // Send implements Engine.
-func (r *memoryRooms) Send(room, from, to string, frame []byte) error {
+func (r *memoryRooms) Send(room, from, to string, frame []byte, _ uint64) error {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	members := r.rooms[room]

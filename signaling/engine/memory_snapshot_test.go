@@ -47,7 +47,7 @@ func TestMemorySaveRestore(t *testing.T) {
 	if err := old.Join("r", wire.PeerInfo{ID: b.ID, Name: "Ben"}, &box{lb}, 0, joined, []byte(`{"type":"peer-joined"}`)); err != nil {
 		t.Fatal(err)
 	}
-	if err := old.Send("r", b.ID, a.ID, []byte(`{"type":"offer"}`)); err != nil {
+	if err := old.Send("r", b.ID, a.ID, []byte(`{"type":"offer"}`), 0); err != nil {
 		t.Fatal(err)
 	}
 	la.Taken(2) // joined, peer-joined sent; the offer is not
@@ -93,7 +93,7 @@ func TestMemorySaveRestore(t *testing.T) {
 		t.Fatalf("held %d, old %d", restored.Held(), old.Held())
 	}
 	// The room goes on: b reaches a, and a third peer hears of both.
-	if err := restored.Send("r", b.ID, a.ID, []byte(`{"type":"answer"}`)); err != nil {
+	if err := restored.Send("r", b.ID, a.ID, []byte(`{"type":"answer"}`), 0); err != nil {
 		t.Fatal(err)
 	}
 	if got := frames(t, log, 3); !slices.Equal(got, []string{`{"type":"answer"}`}) {
@@ -112,7 +112,7 @@ func TestMemorySaveRestore(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := restored.Send("r", a.ID, "", []byte("{}")); err != nil || restored.Rooms() != 1 {
+	if err := restored.Send("r", a.ID, "", []byte("{}"), 0); err != nil || restored.Rooms() != 1 {
 		t.Fatal(err)
 	}
 	// Saved again before b resumed, b keeps its hash.

@@ -103,14 +103,14 @@ func testRooms(t *testing.T, e engine.Engine) {
 	want(a, "joined:", `{"id":"b","type":"peer-joined"}`)
 	want(b, "joined:a")
 
-	if err := e.Send("r", "a", "b", []byte(`{"to":"b"}`)); err != nil {
+	if err := e.Send("r", "a", "b", []byte(`{"to":"b"}`), 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.Send("r", "b", "", []byte(`{"all":1}`)); err != nil {
+	if err := e.Send("r", "b", "", []byte(`{"all":1}`), 0); err != nil {
 		t.Fatal(err)
 	}
 	for _, to := range []string{"a", "c", "nobody"} { // oneself, a stranger, nobody
-		if err := e.Send("r", "a", to, []byte(`{}`)); !errors.Is(err, engine.ErrUnknownPeer) {
+		if err := e.Send("r", "a", to, []byte(`{}`), 0); !errors.Is(err, engine.ErrUnknownPeer) {
 			t.Fatalf("Send to %q: %v", to, err)
 		}
 	}

@@ -119,13 +119,13 @@ func TestSendTimeoutRunsOnce(t *testing.T) {
 	// A connection in the pool first, so that the send is written at
 	// once: a new connection would wait for Redis to greet it, and the
 	// send would not be written before it timed out.
-	if err := eng.Send("r", "a", "b", []byte(`{"type":"message","data":"warm"}`)); err != nil {
+	if err := eng.Send("r", "a", "b", []byte(`{"type":"message","data":"warm"}`), 0); err != nil {
 		t.Fatal(err)
 	}
 	slept := make(chan error, 1)
 	go func() { slept <- rs.Client(t).Do(context.Background(), "DEBUG", "SLEEP", "0.3").Err() }()
 	waitBusy(t, rs, slept)
-	if err := eng.Send("r", "a", "b", []byte(`{"type":"message","data":"once"}`)); err != nil {
+	if err := eng.Send("r", "a", "b", []byte(`{"type":"message","data":"once"}`), 0); err != nil {
 		t.Fatalf("a send that timed out once: %v", err)
 	}
 	if err := <-slept; err != nil {

@@ -98,11 +98,11 @@ func (r *Engine) Leave(room, peerID string, announce []byte) {
 // may have run: it is sent again, with the same id, up to sendRetries
 // times, and Redis runs a send id once (send.lua). Only when no attempt
 // is answered does Send fail with the outcome unknown.
-func (r *Engine) Send(room, from, to string, frame []byte) error {
+func (r *Engine) Send(room, from, to string, frame []byte, cseq uint64) error {
 	id := r.cfg.NodeID + ":" + strconv.FormatUint(r.sends.Add(1), 36)
 	sh := r.roomShard(room)
 	for attempt := 0; ; attempt++ {
-		res, err := sh.run(scriptSend, []string{sh.roomKey(room)}, from, to, frame, id).Result()
+		res, err := sh.run(scriptSend, []string{sh.roomKey(room)}, from, to, frame, id, cseq).Result()
 		switch {
 		case err != nil && isTimeout(err) && attempt < sendRetries:
 			continue

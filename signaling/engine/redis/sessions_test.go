@@ -5,6 +5,7 @@ import (
 
 	"github.com/switchboard-rtc/switchboard/signaling/engine"
 	"github.com/switchboard-rtc/switchboard/signaling/engine/redis/redistest"
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
 // TestRedisMarks: taken marks and acks wait on the node for the next
@@ -75,5 +76,35 @@ func TestAppliedFollowsTheSession(t *testing.T) {
 	a.marks.flush()
 	if _, err := found.Resume(0); err != nil || found.Applied() != 9 {
 		t.Fatalf("after Resume: applied %d, %v; want 9", found.Applied(), err)
+	}
+}
+
+// TestAppliedWithTheSend: a relayed frame's number is recorded by the send
+// itself, not only by the batch of marks: a node that takes the sender
+// over right after it (before any batch) never relays it again.
+func TestAppliedWithTheSend(t *testing.T) {
+	rs := redistest.Start(t)
+	cfg := Config{Limits: engine.ReplayLimits{Events: 16, Bytes: 1024}}
+	a := newTestEngine(t, rs.Client(t), cfg)
+	b := newTestEngine(t, rs.Client(t), cfg)
+	sender, peer := engine.SessionRecord{ID: "s", Token: "s.t"}, engine.SessionRecord{ID: "p", Token: "p.t"}
+	log := a.Create(sender)
+	a.Create(peer)
+	for _, rec := range []engine.SessionRecord{sender, peer} {
+		if _, err := a.Adopt(rec, &recorder{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Join("r", wire.PeerInfo{ID: rec.ID}, &recorder{}, 0, plainJoined, []byte(`{"type":"peer-joined"}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Frame 9 is not in any batch of marks (no Apply here): only the send
+	// can have recorded it.
+	log.Apply(7)
+	if err := a.Send("r", "s", "p", []byte(`{"type":"message"}`), 9); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, ok := b.Find(sender.Token); !ok || found.Applied() != 9 {
+		t.Fatalf("another node's Find after the send: %v; want applied 9", found)
 	}
 }

@@ -148,7 +148,7 @@ func TestShardDown(t *testing.T) {
 	if err := c.join(eng, roomOn(t, eng, down, "dead")); err == nil || errors.Is(err, engine.ErrRoomFull) {
 		t.Fatalf("join into a room of the stopped shard: %v, want unavailable", err)
 	}
-	if err := eng.Send(live, "a", "b", []byte(`{"type":"offer","from":"a"}`)); err != nil {
+	if err := eng.Send(live, "a", "b", []byte(`{"type":"offer","from":"a"}`), 0); err != nil {
 		t.Fatalf("send in a room of a live shard: %v", err)
 	}
 	if got := b.types(t, 0); !slices.Contains(got, "offer") {
@@ -187,7 +187,7 @@ func TestMoveBetweenShards(t *testing.T) {
 	if err := a.join(eng, second); err != nil {
 		t.Fatal(err)
 	}
-	if err := eng.Send(second, "b", "a", []byte(`{"type":"offer","from":"b"}`)); err != nil {
+	if err := eng.Send(second, "b", "a", []byte(`{"type":"offer","from":"b"}`), 0); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := a.types(t, 0), []string{"joined", "pong", "joined", "offer"}; !slices.Equal(got, want) {

@@ -1,11 +1,12 @@
 -- send.lua: KEYS[1] room hash; ARGV[6] from, ARGV[7] to ('' for all
 -- but from), ARGV[8] frame, ARGV[9] the send's id (unique to its node and
--- call) → notes, -1 when "to" is no other member, or 0 when the sender's
--- last send had this id: a retry of a call whose answer timed out, which
--- must not run twice.
+-- call), ARGV[10] the sender's number for the frame (cseq, 0: none),
+-- kept as its last frame handled ('up') → notes, -1 when "to" is no other
+-- member, or 0 when the sender's last send had this id: a retry of a call
+-- whose answer timed out, which must not run twice.
 local from, to = ARGV[6], ARGV[7]
 local sender = P .. 's:' .. from
-local st = redis.call('HMGET', sender, 'sent', 'next')
+local st = redis.call('HMGET', sender, 'sent', 'next', 'up')
 if st[1] == ARGV[9] then return 0 end
 if to == '' then
   for _, id in ipairs(redis.call('HKEYS', KEYS[1])) do
@@ -16,5 +17,9 @@ elseif to == from or redis.call('HEXISTS', KEYS[1], to) == 0 then
 else
   append(to, ARGV[8])
 end
-if st[2] then redis.call('HSET', sender, 'sent', ARGV[9]) end
+if st[2] then
+  redis.call('HSET', sender, 'sent', ARGV[9])
+  local cseq = tonumber(ARGV[10])
+  if cseq > tonumber(st[3] or 0) then redis.call('HSET', sender, 'up', cseq) end
+end
 return flush()
