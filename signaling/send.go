@@ -164,9 +164,15 @@ func (s *session) post(req postRequest) postAnswer {
 	}
 	results := make([]any, len(msgs))
 	for i, m := range msgs {
-		s.handle(m, func(id json.RawMessage, e *wire.Error) {
+		_, gone := s.handle(m, func(id json.RawMessage, e *wire.Error) {
 			results[i] = wire.ErrorFrame{Type: "error", Code: e.Code, Message: e.Message, Re: id}
 		})
+		if gone {
+			// Not "null": the rest was not handled. The client resumes and
+			// sends the request again; its cseqs skip what was.
+			return postAnswer{Status: http.StatusServiceUnavailable, Refusal: wire.NewError(wire.CodeSessionMoved,
+				"the session ended or moved to another node while this request was handled; resume, then send it again")}
+		}
 	}
 	return postAnswer{Results: wire.Encode(results)}
 }

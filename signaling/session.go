@@ -279,21 +279,24 @@ func (s *session) welcome() []byte {
 type replyFunc func(id json.RawMessage, e *wire.Error)
 
 // handle processes one client frame. It reports whether the frame took
-// the slow path: anything but a relay that went through.
-func (s *session) handle(frame []byte, reject replyFunc) (slow bool) {
+// the slow path (anything but a relay that went through), and gone when
+// the session had ended or moved to another node: the frame was not
+// handled.
+func (s *session) handle(frame []byte, reject replyFunc) (slow, gone bool) {
 	s.mu.Lock()
+	if s.ended.Load() { // a request that raced the session's end or move
+		s.mu.Unlock()
+		return true, true
+	}
 	slow, bye := s.handleLocked(frame, reject)
 	s.mu.Unlock()
 	if bye {
 		s.srv.endSession(s, wire.CodeBye)
 	}
-	return slow
+	return slow, false
 }
 
 func (s *session) handleLocked(frame []byte, reject replyFunc) (slow, bye bool) {
-	if s.ended.Load() {
-		return true, false // a request that raced the session's end
-	}
 	// The limit comes before any parsing: a flood costs a token check.
 	if !s.allowFrame() {
 		s.overLimit(reject)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
 // TestUpstreamHandledOnce: frames a client numbers with cseq are handled
@@ -90,5 +91,23 @@ func TestUpstreamHandledOnce(t *testing.T) {
 	bob.alive()
 	if n := testutil.ToFloat64(srv.metrics.duplicates); n != 7 {
 		t.Fatalf("duplicates counted: %v, want 7", n)
+	}
+}
+
+// TestPostToMovedSession: a POST that reaches a session as it moves to
+// another node (or ends) is not answered as if its frames were handled:
+// it fails with session_moved, and the client resumes and sends it again.
+func TestPostToMovedSession(t *testing.T) {
+	srv, url := startServer(t, Config{})
+	alice := dial(t, url, nil)
+	alice.join("r")
+	sess := srv.lookup(alice.welcome.str("token"))
+	sess.Release(wire.CodeReplaced) // as when another node adopts it
+	ans := sess.post(postRequest{Body: []byte(`[{"type":"ping","cseq":1}]`)})
+	if ans.Status != http.StatusServiceUnavailable || ans.Refusal == nil || ans.Refusal.Code != wire.CodeSessionMoved {
+		t.Fatalf("POST to a released session: %+v", ans)
+	}
+	if sess.log.Applied() != 0 {
+		t.Fatalf("the frame counts as handled (applied %d)", sess.log.Applied())
 	}
 }

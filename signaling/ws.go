@@ -367,7 +367,7 @@ func (c *wsConn) readLoop() {
 		}
 		slow := true
 		if kind == websocket.TextMessage {
-			slow = c.sess.handle(frame, c.reject)
+			slow, _ = c.sess.handle(frame, c.reject) // gone: the client resends it where the session is
 		} else {
 			c.sess.refuse(c.reject, nil, wire.NewError(wire.CodeBadJSON, "binary frames are not supported; send JSON text"))
 		}

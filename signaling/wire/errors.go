@@ -37,6 +37,7 @@ const (
 	CodeServerFull      = "server_full"       // HTTP 503: the server holds Config.MaxSessions sessions
 	CodeTooManySessions = "too_many_sessions" // HTTP 429: the client's address holds Config.MaxSessionsPerAddr sessions
 	CodeUnavailable     = "unavailable"       // the cluster's shared state (Redis) did not answer: the join or relay did not happen; retry
+	CodeSessionMoved    = "session_moved"     // HTTP 503 to POST /v1/send: the session ended or moved while the request was handled; resume and send it again
 	CodeEchoOff         = "echo_off"          // echo asked of a server started without -echo
 	CodeEchoBusy        = "echo_busy"         // echo: this address, or the server, runs as many echo peers as allowed
 )
