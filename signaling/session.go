@@ -310,7 +310,8 @@ func (s *session) handleLocked(frame []byte, reject replyFunc) (slow, bye bool) 
 		return !s.relay(&fast, reject), false
 	}
 	req, perr := wire.DecodeRequest(frame)
-	// A refused frame is handled too: sent again, it is refused again.
+	// A refused frame counts as handled: sent again, it is skipped (its
+	// error went out). An out-of-range cseq is refused below, unrecorded.
 	if req.CSeq <= wire.MaxSeq && !s.fresh(req.CSeq) {
 		return true, false
 	}

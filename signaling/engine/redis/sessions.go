@@ -208,9 +208,10 @@ type redisLog struct {
 	// caps acks at what was handed to a channel since the last Resume.
 	pendingTaken, pendingAck, taken uint64
 	// applied is the client's last frame handled (Apply), as far as this
-	// node knows: Redis's, read by Find and Resume, or newer. Its mark
-	// waits for the next batch too: a node that dies loses the last few
-	// milliseconds' (docs/cluster.md, Failures).
+	// node knows: Redis's, read by Find and Resume, or newer. A relay
+	// records it with the send itself (send.lua); for other frames its
+	// mark waits for the next batch, and a node that dies loses the last
+	// few milliseconds' (docs/cluster.md, Failures).
 	applied, pendingApplied uint64
 	queued                  bool       // in the engine's batch of marks
 	flushing                bool       // marks of this log are in a batch on the wire
