@@ -15,8 +15,12 @@ import (
 // found, or adopted, by open.
 func (s *Server) admission(r *http.Request, p resumeParams, source netip.Addr) *wire.Error {
 	if p.token != "" {
-		if _, _, ok := s.engine.Find(p.token); ok {
+		switch _, _, err := s.engine.Find(p.token); {
+		case err == nil:
 			return nil
+		case !errors.Is(err, engine.ErrNoSession):
+			// Not known to be gone: a new session in its place would end it.
+			return errUnavailable("resume")
 		}
 	}
 	s.mu.Lock()
@@ -51,7 +55,11 @@ func (s *Server) open(ch channel, p resumeParams, source netip.Addr, announce bo
 		if !p.fromLast && p.after == 0 {
 			p.after = 1 // a client with the token has the welcome, which is not kept
 		}
-		if old := s.sessionFor(p.token, source); old != nil {
+		old, err := s.sessionFor(p.token, source)
+		if err != nil {
+			return nil, 0, nil, errUnavailable("resume")
+		}
+		if old != nil {
 			cursor, last, err := old.attach(ch, p.after, p.fromLast)
 			if err == nil {
 				s.metrics.resumes.WithLabelValues("resumed").Inc()

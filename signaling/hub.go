@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"crypto/subtle"
+	"errors"
 	"net/netip"
 	"time"
 
@@ -66,22 +67,26 @@ func (s *Server) heartbeat() {
 
 // sessionFor finds the live session token names, for a client at source:
 // one this node runs, or, in a cluster, one another node ran, which is
-// adopted.
-func (s *Server) sessionFor(token string, source netip.Addr) *session {
+// adopted. It is nil when there is none, and fails when the engine could
+// not tell (the cluster's Redis did not answer).
+func (s *Server) sessionFor(token string, source netip.Addr) (*session, error) {
 	if token == "" {
-		return nil
+		return nil, nil
 	}
 	if sess := s.runningWith(token); sess != nil {
-		return sess
+		return sess, nil
 	}
-	rec, log, ok := s.engine.Find(token)
-	if !ok {
-		return nil
+	rec, log, err := s.engine.Find(token)
+	switch {
+	case errors.Is(err, engine.ErrNoSession):
+		return nil, nil
+	case err != nil:
+		return nil, err
 	}
 	if sess := s.running(rec.ID); sess != nil || !s.engine.Shared() {
-		return sess
+		return sess, nil
 	}
-	return s.adopt(rec, log, source)
+	return s.adopt(rec, log, source), nil
 }
 
 // runningWith returns the session token is the token of, when this node

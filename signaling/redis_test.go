@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -507,5 +509,45 @@ func TestClusterHandOver(t *testing.T) {
 	alice.expect("answer") // not peer-left
 	if n := rs.Client(t).ZScore(context.Background(), "{sb}:nodes", "node1").Err(); n == nil {
 		t.Fatal("node1 still listed after its shutdown")
+	}
+}
+
+// TestClusterResumeWhileRedisStalls: a resume that reaches a node while
+// Redis does not answer is refused as unavailable (try again), never
+// answered resume_failed: the session lives on in Redis, and a new one in
+// its place would tell its peers it left. Once Redis answers, the same
+// session resumes.
+func TestClusterResumeWhileRedisStalls(t *testing.T) {
+	rs := redistest.Start(t)
+	var nodes []node
+	for i := range 2 {
+		eng := newTestEngine(t, rs.Client(t), redisengine.Config{NodeID: "node" + strconv.Itoa(i),
+			Timeout: 300 * time.Millisecond, NodeTTL: 10 * time.Second})
+		srv, url := startServer(t, Config{Engine: eng, ResumeGrace: time.Minute})
+		nodes = append(nodes, node{srv: srv, eng: eng, url: url})
+	}
+	alice := dial(t, nodes[0].url, nil)
+	alice.join("r")
+	alice.ws.Close()
+	resume := fmt.Sprintf("%s?token=%s&after=2", nodes[1].url, alice.welcome.str("token"))
+
+	// Every client of Redis waits 1.5 s: each call of the node times out.
+	if err := rs.Client(t).Do(t.Context(), "CLIENT", "PAUSE", "1500", "ALL").Err(); err != nil {
+		t.Fatal(err)
+	}
+	_, resp, err := websocket.DefaultDialer.Dial(resume, nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("resume while Redis stalls: %v, response %+v; want 503", err, resp)
+	}
+	if body, _ := io.ReadAll(resp.Body); !strings.Contains(string(body), wire.CodeUnavailable) {
+		t.Fatalf("refusal %s, want %s", body, wire.CodeUnavailable)
+	}
+	// Redis answers again (CLIENT UNPAUSE, or the pause's end): the session is there.
+	if err := rs.Client(t).Do(t.Context(), "CLIENT", "UNPAUSE").Err(); err != nil {
+		t.Fatal(err)
+	}
+	again := dialRaw(t, resume)
+	if r := again.expect("resumed"); r.str("session") != alice.id {
+		t.Fatalf("after the stall: %v, want the same session resumed", r)
 	}
 }

@@ -37,7 +37,7 @@ func (s *Server) serveSend(w http.ResponseWriter, r *http.Request) {
 	sess := s.runningWith(token)
 	if sess == nil && s.running(rec.ID) != nil {
 		// Run here, its token unknown or not this one: the engine decides.
-		if found, _, ok := s.engine.Find(token); ok {
+		if found, _, err := s.engine.Find(token); err == nil {
 			sess = s.running(found.ID)
 		}
 		if sess == nil {
@@ -73,8 +73,13 @@ func (s *Server) serveSend(w http.ResponseWriter, r *http.Request) {
 		if !errors.Is(err, engine.ErrNotRunning) {
 			s.cfg.Logger.Warn("a forwarded post got no answer", "err", err)
 		}
-		found, log, ok := s.engine.Find(token)
-		if !ok {
+		found, log, err := s.engine.Find(token)
+		if err != nil && !errors.Is(err, engine.ErrNoSession) {
+			// Not known to be gone: the client sends it again later.
+			s.httpError(w, r, http.StatusServiceUnavailable, errUnavailable("lookup of your session"))
+			return
+		}
+		if err != nil {
 			unauthorized()
 			return
 		}

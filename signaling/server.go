@@ -250,7 +250,11 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) *session {
 	}
 	var sess *session
 	if token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-		sess = s.sessionFor(token, s.clientSource(r))
+		var err error
+		if sess, err = s.sessionFor(token, s.clientSource(r)); err != nil {
+			s.httpError(w, r, http.StatusServiceUnavailable, errUnavailable("lookup of your session"))
+			return nil
+		}
 	}
 	if sess == nil {
 		s.httpError(w, r, http.StatusUnauthorized, wire.NewError(wire.CodeUnauthorized, "send the welcome token as Authorization: Bearer <token>"))

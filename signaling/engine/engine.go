@@ -44,8 +44,11 @@ type Engine interface {
 	// event log.
 	Create(rec SessionRecord) EventLog
 	// Find returns the record and log of the live session token belongs
-	// to, or false.
-	Find(token string) (SessionRecord, EventLog, bool)
+	// to. It fails with ErrNoSession when there is none, and with another
+	// error when what the nodes share did not answer: the session may
+	// well live on, and must not be taken for gone (a client told
+	// resume_failed would start over, its peers told it left).
+	Find(token string) (SessionRecord, EventLog, error)
 	// Drop forgets a session and its events when it ends.
 	Drop(rec SessionRecord)
 	// Held reports the bytes of events every log keeps in this node's

@@ -14,6 +14,8 @@ var (
 	// ErrReplayGap: events asked for are no longer kept, or the session
 	// is gone.
 	ErrReplayGap = errors.New("requested events are no longer kept")
+	// ErrNoSession: Find of a token that is no live session's.
+	ErrNoSession = errors.New("no such session")
 	// ErrNotRunning: Forward for a session no other node runs, or whose
 	// node did not answer in time.
 	ErrNotRunning = errors.New("no other node runs the session")

@@ -46,7 +46,7 @@ func NewMemory(cfg MemoryConfig) *Memory {
 // Adopt implements Engine: the node runs every session it has, so this
 // only checks that rec's is live.
 func (m *Memory) Adopt(rec SessionRecord, _ Mailbox) (string, error) {
-	if found, _, ok := m.Find(rec.Token); !ok || found.ID != rec.ID {
+	if found, _, err := m.Find(rec.Token); err != nil || found.ID != rec.ID {
 		return "", ErrReplayGap
 	}
 	return "", nil

@@ -72,12 +72,12 @@ func TestMemorySaveRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, ok := restored.Find(a.ID + ".wrong"); ok {
+	if _, _, err := restored.Find(a.ID + ".wrong"); err == nil {
 		t.Fatal("found a restored session by a wrong token")
 	}
-	rec, log, ok := restored.Find(a.Token)
-	if !ok || rec != a {
-		t.Fatalf("Find(a's token) = %+v, %v", rec, ok)
+	rec, log, err := restored.Find(a.Token)
+	if err != nil || rec != a {
+		t.Fatalf("Find(a's token) = %+v, %v", rec, err)
 	}
 	st, _ := engine.MemoryLogState(log)
 	if st != (engine.LogState{First: 2, Taken: 2, Next: 3, Events: 2, Bytes: len(`{"type":"peer-joined"}{"type":"offer"}`)}) {
@@ -143,7 +143,7 @@ func TestMemoryRestoreRefuses(t *testing.T) {
 			if !errors.Is(err, engine.ErrBadSnapshot) {
 				t.Fatalf("Restore: %v, want ErrBadSnapshot", err)
 			}
-			if _, _, found := m.Find("x.y"); found {
+			if _, _, err := m.Find("x.y"); err == nil {
 				t.Fatal("a refused restore kept a session")
 			}
 		})

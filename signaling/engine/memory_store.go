@@ -30,15 +30,15 @@ func (m *memoryStore) Create(rec SessionRecord) EventLog {
 
 // Find implements Engine. A session restored from a snapshot knows only
 // its token's hash until its client shows the token (memory_snapshot.go).
-func (m *memoryStore) Find(token string) (SessionRecord, EventLog, bool) {
+func (m *memoryStore) Find(token string) (SessionRecord, EventLog, error) {
 	id := TokenID(token)
 	m.mu.RLock()
 	log, ok := m.sessions[id]
 	m.mu.RUnlock()
 	if !ok || !log.owns(token) {
-		return SessionRecord{}, nil, false
+		return SessionRecord{}, nil, ErrNoSession
 	}
-	return SessionRecord{ID: id, Token: token}, log, true
+	return SessionRecord{ID: id, Token: token}, log, nil
 }
 
 // Drop implements Engine. The log keeps nothing appended later (a late

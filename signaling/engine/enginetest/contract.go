@@ -35,21 +35,21 @@ func testRecords(t *testing.T, store engine.Engine) {
 	if _, err := logA.Append([]byte(`{}`)); err != nil {
 		t.Fatal(err)
 	}
-	rec, log, ok := store.Find("a.ta")
-	if !ok || rec != a || log.Last() != 1 {
-		t.Fatalf("Find(a.ta): %+v %v", rec, ok)
+	rec, log, err := store.Find("a.ta")
+	if err != nil || rec != a || log.Last() != 1 {
+		t.Fatalf("Find(a.ta): %+v %v", rec, err)
 	}
 	for _, token := range []string{"a", "", "a.tA", "a.ta ", "b.ta", "a.", "."} {
-		if _, _, ok := store.Find(token); ok {
-			t.Fatalf("Find(%q) found a session", token)
+		if _, _, err := store.Find(token); !errors.Is(err, engine.ErrNoSession) {
+			t.Fatalf("Find(%q): %v, want ErrNoSession", token, err)
 		}
 	}
 	store.Drop(a)
-	if _, _, ok := store.Find("a.ta"); ok {
-		t.Fatal("dropped session still found")
+	if _, _, err := store.Find("a.ta"); !errors.Is(err, engine.ErrNoSession) {
+		t.Fatalf("dropped session: %v, want ErrNoSession", err)
 	}
-	if rec, log, ok := store.Find("b.tb"); !ok || rec != b || log.Last() != 0 {
-		t.Fatalf("Find(tb) after dropping a: %+v %v", rec, ok)
+	if rec, log, err := store.Find("b.tb"); err != nil || rec != b || log.Last() != 0 {
+		t.Fatalf("Find(tb) after dropping a: %+v %v", rec, err)
 	}
 }
 

@@ -28,10 +28,10 @@ func (r *Engine) Create(rec engine.SessionRecord) engine.EventLog {
 // node knows when it runs the session; otherwise every shard is asked at
 // once. A session found half-way through a move between shards (its node
 // died between the steps) is moved first.
-func (r *Engine) Find(token string) (engine.SessionRecord, engine.EventLog, bool) {
+func (r *Engine) Find(token string) (engine.SessionRecord, engine.EventLog, error) {
 	id := engine.TokenID(token)
 	if id == "" {
-		return engine.SessionRecord{}, nil, false
+		return engine.SessionRecord{}, nil, engine.ErrNoSession
 	}
 	r.mu.Lock()
 	known := r.where[id]
@@ -43,11 +43,14 @@ func (r *Engine) Find(token string) (engine.SessionRecord, engine.EventLog, bool
 	var live, stub *shard
 	var target string
 	var applied int64
+	var failed error // a shard that did not answer may have it
 	for i, cmd := range r.each(shards, func(sh *shard) *goredis.Cmd { return sh.run(scriptFind, nil, id, token) }) {
 		v, err := cmd.Result()
 		found, isLive := v.([]any)
 		switch {
+		case errors.Is(err, goredis.Nil):
 		case err != nil:
+			failed = err
 		case isLive && len(found) == 1:
 			live = shards[i]
 			applied, _ = found[0].(int64)
@@ -56,10 +59,15 @@ func (r *Engine) Find(token string) (engine.SessionRecord, engine.EventLog, bool
 		}
 	}
 	if live == nil && stub != nil {
-		live = r.finishMove(id, stub, target)
+		if live = r.finishMove(id, stub, target); live == nil {
+			return engine.SessionRecord{}, nil, fmt.Errorf("%w: the session's move between shards could not be finished", errRedis)
+		}
 	}
-	if live == nil {
-		return engine.SessionRecord{}, nil, false
+	switch {
+	case live == nil && failed != nil:
+		return engine.SessionRecord{}, nil, fmt.Errorf("%w: %w", errRedis, failed)
+	case live == nil:
+		return engine.SessionRecord{}, nil, engine.ErrNoSession
 	}
 	r.mu.Lock()
 	if len(r.found) >= maxFound {
@@ -69,7 +77,7 @@ func (r *Engine) Find(token string) (engine.SessionRecord, engine.EventLog, bool
 	r.mu.Unlock()
 	log := r.newLog(id, live)
 	log.applied = uint64(max(applied, 0))
-	return engine.SessionRecord{ID: id, Token: token}, log, true
+	return engine.SessionRecord{ID: id, Token: token}, log, nil
 }
 
 // maxFound bounds the shards Find remembers for Adopt.

@@ -61,9 +61,9 @@ func TestAppliedFollowsTheSession(t *testing.T) {
 		log.Apply(cseq)
 	}
 	a.marks.flush()
-	_, found, ok := b.Find(rec.Token)
-	if !ok || found.Applied() != 5 {
-		t.Fatalf("Find on another node: ok %v, applied %d; want 5", ok, found.Applied())
+	_, found, err := b.Find(rec.Token)
+	if err != nil || found.Applied() != 5 {
+		t.Fatalf("Find on another node: %v, applied %v; want 5", err, found)
 	}
 	if _, err := b.Adopt(rec, &recorder{}); err != nil {
 		t.Fatal(err)
@@ -104,7 +104,7 @@ func TestAppliedWithTheSend(t *testing.T) {
 	if err := a.Send("r", "s", "p", []byte(`{"type":"message"}`), 9); err != nil {
 		t.Fatal(err)
 	}
-	if _, found, ok := b.Find(sender.Token); !ok || found.Applied() != 9 {
+	if _, found, err := b.Find(sender.Token); err != nil || found.Applied() != 9 {
 		t.Fatalf("another node's Find after the send: %v; want applied 9", found)
 	}
 }

@@ -229,8 +229,8 @@ func TestMoveFinishedByAnotherNode(t *testing.T) {
 	dying.Close()
 
 	other := newTestEngine(t, nil, Config{Shards: clients})
-	rec, log, ok := other.Find("a.secret")
-	if !ok {
+	rec, log, err := other.Find("a.secret")
+	if err != nil {
 		t.Fatal("the resuming node did not find the session half-way through its move")
 	}
 	a.rec, a.log = rec, log
@@ -241,7 +241,7 @@ func TestMoveFinishedByAnotherNode(t *testing.T) {
 		t.Fatalf("a's log after the finished move: %v, want %v", got, want)
 	}
 	// Finding it again changes nothing: the join happened once.
-	if _, _, ok := other.Find("a.secret"); !ok {
+	if _, _, err := other.Find("a.secret"); err != nil {
 		t.Fatal("the session is gone after its move")
 	}
 	bl := other.newLog("b", other.shards[1])
