@@ -16,9 +16,11 @@ command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
 # from the lock file into web/client/test/node_modules.
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
-# The NAT lab (scripts/natlab.sh): namespaces, veth pairs, nftables.
+# The NAT lab (scripts/natlab.sh): namespaces, veth pairs, nftables, and
+# conntrack to make a router forget its mappings mid-call.
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v nft >/dev/null 2>&1 || missing+=(nftables)
+command -v conntrack >/dev/null 2>&1 || missing+=(conntrack)
 if ((${#missing[@]})); then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"

@@ -2,7 +2,9 @@
 // negotiation" pattern (https://w3c.github.io/webrtc-pc/#perfect-negotiation-example):
 // either side may start (re)negotiating at any time; when both offer at
 // once (glare), the impolite side's offer wins and the polite side rolls
-// back. A connection that fails restarts ICE; renewed TURN credentials
+// back. A connection that fails, or stays disconnected for 2 s (a NAT
+// that forgot its mapping, a new network), restarts ICE, again every 6 s
+// until it is back; renewed TURN credentials
 // restart it when it relays. No DOM code.
 //
 // Events (CustomEvent, payload in .detail):
@@ -13,6 +15,12 @@
 //
 // Subclasses (the demo's Peer) see more through _gathered(candidate, url),
 // _iceError(ev), _remoteCandidate(candidate) and _connected().
+
+// How long a connection may stay "disconnected" before ICE restarts
+// (Chromium says "failed" only after about 30 s), and how long a restart
+// may take before the next one.
+const DISCONNECTED_GRACE = 2000; // ms
+const RESTART_RETRY = 6000; // ms
 
 export class Call extends EventTarget {
   /**
@@ -106,7 +114,6 @@ export class Call extends EventTarget {
     Promise.resolve(this._relaying()).then((relaying) => relaying && !this.closed && this.pc.restartIce(), () => {});
   }
 
-  /** Renegotiates with new ICE credentials: a network change, a relay to drop. */
   /**
    * The peer came back as a new session (id), or this side did: the call
    * goes on with it, with roles as the new ids give them. A connection
@@ -118,6 +125,7 @@ export class Call extends EventTarget {
     if (this.pc.connectionState !== "connected") this.restartIce();
   }
 
+  /** Renegotiates with new ICE credentials: a network change, a relay to drop. */
   restartIce() {
     if (!this.closed) this.pc.restartIce();
   }
@@ -138,6 +146,7 @@ export class Call extends EventTarget {
   close() {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this._restartTimer);
     this.pc.close();
     this._emit("close", {});
   }
@@ -212,17 +221,46 @@ export class Call extends EventTarget {
     };
     pc.onconnectionstatechange = () => {
       changed();
-      if (pc.connectionState === "connected") {
+      const s = pc.connectionState;
+      if (s === "connected") {
+        clearTimeout(this._restartTimer);
+        this._restartTimer = null;
         this._connected();
-      } else if (pc.connectionState === "failed") {
-        // Both sides may restart at once; perfect negotiation sorts it out.
-        this.log(`connection to ${this.id} failed; restarting ICE`);
-        pc.restartIce();
+      } else if ((s === "disconnected" || s === "failed") && !this._restartTimer) {
+        // A NAT that forgot its mapping, or a new network: the path is
+        // gone, and Chromium says "failed" only some 30 s later. A blip
+        // recovers within the grace; past it, ICE restarts.
+        this._scheduleRestart(s === "failed" ? 0 : DISCONNECTED_GRACE);
       }
     };
     pc.oniceconnectionstatechange = changed;
     pc.onsignalingstatechange = changed;
     pc.onicegatheringstatechange = changed;
+  }
+
+  // Restarts ICE after delay unless connected by then, and again every
+  // RESTART_RETRY until connected: a restart's offer may find the other
+  // side's network gone too. Both sides may restart at once; perfect
+  // negotiation sorts it out.
+  _scheduleRestart(delay, again = false) {
+    this._restartTimer = setTimeout(() => {
+      const pc = this.pc;
+      if (this.closed || pc.connectionState === "connected") {
+        this._restartTimer = null;
+        return;
+      }
+      this.log(`connection to ${this.id} ${pc.connectionState}; restarting ICE`);
+      if (again && pc.signalingState === "have-local-offer") {
+        // Our last offer got no answer in RESTART_RETRY: take it back, or
+        // the other side, seeing a collision, keeps ignoring its own.
+        pc.setLocalDescription({ type: "rollback" })
+          .catch((err) => this.log(`rollback failed: ${err}`))
+          .finally(() => !this.closed && pc.restartIce());
+      } else {
+        pc.restartIce();
+      }
+      this._scheduleRestart(RESTART_RETRY, true);
+    }, delay);
   }
 
   // Hooks for subclasses.
