@@ -16,6 +16,7 @@
 import { Call } from "/client/v1/index.js";
 
 const STATS_INTERVAL = 2000; // ms
+const UDP_RELAY_RETRIES = 3;
 
 export class Peer extends Call {
   /** @param {object} o  Call's options */
@@ -29,7 +30,7 @@ export class Peer extends Call {
     this.remoteGathered = new Set();
     this.startedAt = Date.now();
     this._statsTimer = null;
-    this._udpRetried = false; // gathered again for a missing TURN/UDP allocation
+    this._udpRetries = 0; // gatherings again for a missing TURN/UDP allocation
   }
 
   close() {
@@ -67,13 +68,14 @@ export class Peer extends Call {
   // TURN port sends before the port's socket is open ("Failed to send
   // TURN message, error: 11") and does not retry it, so a busy browser
   // settled on TCP where UDP works (issue 20). A UDP relay that does get
-  // through wins on priority; where UDP is blocked this costs one more
-  // gathering, once.
+  // through wins on priority; where UDP is blocked this costs a few more
+  // gatherings (at most UDP_RELAY_RETRIES, one per stats poll at most: a
+  // loaded machine dropped the second Allocate too).
   _retryUdpRelay(next) {
-    if (this._udpRetried || next.localCandidateType !== "relay" || next.relayProtocol !== "tcp" || this.relayProtocols.has("udp")) return;
+    if (this._udpRetries >= UDP_RELAY_RETRIES || next.localCandidateType !== "relay" || next.relayProtocol !== "tcp" || this.relayProtocols.has("udp")) return;
     const urls = (this.pc.getConfiguration().iceServers || []).flatMap((s) => [].concat(s.urls || []));
     if (!urls.some((u) => u.startsWith("turn:") && !u.includes("transport=tcp"))) return;
-    this._udpRetried = true;
+    this._udpRetries++;
     this.log(`relaying to ${this.id} over TURN/TCP without a TURN/UDP allocation; gathering again`);
     this.pc.restartIce();
   }
