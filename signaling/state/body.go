@@ -130,13 +130,16 @@ func (r *bodyReader) count(min int) int {
 	return int(n)
 }
 
-// minSession is the fewest bytes a session takes: thirteen one-byte values.
+// minSession is the fewest bytes a session takes: thirteen one-byte
+// values (eleven in format 1).
 const minSession = 13
 
-func readBody(b []byte) (*Snapshot, error) {
+// readBody reads a body of format version: 1 has no client tag and no
+// applied (a session restored from it has handled no numbered frame).
+func readBody(b []byte, version int) (*Snapshot, error) {
 	r := &bodyReader{b: b}
 	written := r.varint()
-	n := r.count(minSession)
+	n := r.count(minSession - 2*(Version-version))
 	snap := &Snapshot{Written: time.Unix(0, written), Sessions: make([]Session, 0, n)}
 	for range n {
 		var s Session
@@ -144,7 +147,9 @@ func readBody(b []byte) (*Snapshot, error) {
 		s.TokenHash = r.bytes()
 		s.Room = r.string()
 		s.Name = r.string()
-		s.ClientTag = r.string()
+		if version >= 2 {
+			s.ClientTag = r.string()
+		}
 		limit := r.uvarint()
 		if limit > 1<<31 {
 			return nil, fmt.Errorf("room limit %d", limit)
@@ -152,7 +157,9 @@ func readBody(b []byte) (*Snapshot, error) {
 		s.Limit = int(limit)
 		s.Next = r.uvarint()
 		s.Taken = r.uvarint()
-		s.Applied = r.uvarint()
+		if version >= 2 {
+			s.Applied = r.uvarint()
+		}
 		if src := r.bytes(); r.err == nil {
 			if err := s.Source.UnmarshalBinary(src); err != nil {
 				return nil, fmt.Errorf("source address: %v", err)

@@ -18,6 +18,11 @@ import (
 // restores sessions it would misread.
 const Version = 2 // 2: sessions keep the client's last frame handled and client tag
 
+// oldestReadable is the oldest format this build still reads: the one
+// the previous release wrote, so that the restart onto this release
+// keeps its sessions too.
+const oldestReadable = 1
+
 // magic starts every snapshot's header line.
 const magic = "switchboard-state"
 
@@ -80,8 +85,9 @@ func Decode(data []byte) (*Snapshot, error) {
 	if len(fields) < 2 || string(fields[0]) != magic {
 		return nil, fmt.Errorf("%w: not a switchboard state file", ErrCorrupt)
 	}
-	if v := string(fields[1]); v != strconv.Itoa(Version) {
-		return nil, fmt.Errorf("%w: format %q, this build reads %d", ErrVersion, v, Version)
+	version, verr := strconv.Atoi(string(fields[1]))
+	if verr != nil || version < oldestReadable || version > Version {
+		return nil, fmt.Errorf("%w: format %q, this build reads %d to %d", ErrVersion, fields[1], oldestReadable, Version)
 	}
 	if len(fields) != 4 {
 		return nil, fmt.Errorf("%w: header has %d fields, want 4", ErrCorrupt, len(fields))
@@ -100,7 +106,7 @@ func Decode(data []byte) (*Snapshot, error) {
 	if sum := sha256.Sum256(rest); !bytes.Equal(sum[:], want) {
 		return nil, fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
 	}
-	snap, err := readBody(rest)
+	snap, err := readBody(rest, version)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}

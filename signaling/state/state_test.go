@@ -3,6 +3,8 @@ package state_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -206,3 +208,45 @@ func TestTwoProcessesOneFile(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestReadsFormat1: a state file the previous release wrote (format 1:
+// no client tags, no applied marks) is still restored, so the restart
+// onto this release keeps its sessions.
+func TestReadsFormat1(t *testing.T) {
+	now := time.Now()
+	want := sample(now)
+	str := func(b []byte, s string) []byte { return append(binary.AppendUvarint(b, uint64(len(s))), s...) }
+	body := binary.AppendVarint(nil, now.UnixNano())
+	body = binary.AppendUvarint(body, uint64(len(want.Sessions)))
+	for i := range want.Sessions {
+		s := &want.Sessions[i]
+		s.ClientTag, s.Applied = "", 0 // what format 1 cannot say
+		body = str(body, s.ID)
+		body = str(body, string(s.TokenHash))
+		body = str(body, s.Room)
+		body = str(body, s.Name)
+		body = binary.AppendUvarint(body, uint64(s.Limit))
+		body = binary.AppendUvarint(body, s.Next)
+		body = binary.AppendUvarint(body, s.Taken)
+		src, _ := s.Source.MarshalBinary()
+		body = str(body, string(src))
+		body = binary.AppendVarint(body, s.GraceEnds)
+		body = binary.AppendUvarint(body, uint64(len(s.Frames)))
+		for _, f := range s.Frames {
+			body = str(body, string(f))
+		}
+	}
+	sum := sha256.Sum256(body)
+	got, err := state.Decode(append(fmt.Appendf(nil, "switchboard-state 1 %d %x\n", len(body), sum), body...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Sessions) != len(want.Sessions) {
+		t.Fatalf("%d sessions, want %d", len(got.Sessions), len(want.Sessions))
+	}
+	for i := range want.Sessions {
+		if !reflect.DeepEqual(got.Sessions[i], want.Sessions[i]) {
+			t.Fatalf("session %d:\n got %+v\nwant %+v", i, got.Sessions[i], want.Sessions[i])
+		}
+	}
+}
