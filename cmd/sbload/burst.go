@@ -49,6 +49,8 @@ func (c *countdown) done() {
 // only, not the setup.
 type burstResult struct {
 	Protocol    string
+	Client      string
+	Direction   string
 	Pairs       int
 	Offers      int // per pair and burst
 	Bursts      int
@@ -65,15 +67,33 @@ type burstResult struct {
 	Interrupted bool
 }
 
+// burstShares is how many offers the first and the second peer of a pair
+// send per burst.
+func burstShares(cfg *config) (first, second int) {
+	if cfg.Direction == directionOneWay {
+		return cfg.Offers, 0
+	}
+	return cfg.Offers / 2, cfg.Offers / 2
+}
+
 func runBurst(ctx context.Context, cfg *config, errs *errorLog, logf func(string, ...any)) (*burstResult, error) {
-	perPeer := cfg.Offers / 2
+	first, second := burstShares(cfg)
 	bc := *cfg
-	bc.Window = min(perPeer, burstChunk)
+	bc.Window = min(first, burstChunk)
 	peers := setupPairs(ctx, &bc, errs)
 	if len(peers) == 0 {
 		return nil, errNoPeers
 	}
-	logf("burst over %s: %d pairs up, %d errors; %d bursts of %d offers per pair", cfg.Protocol, len(peers)/2, errs.total(), cfg.Bursts, perPeer*2)
+	// Peers come in pairs, the first of each at an even index.
+	share := func(i int) int {
+		if i%2 == 0 {
+			return first
+		}
+		return second
+	}
+	perPair := first + second
+	logf("burst over %s with %s clients: %d pairs up, %d errors; %d bursts of %d offers per pair, %s",
+		cfg.Protocol, cfg.Client, len(peers)/2, errs.total(), cfg.Bursts, perPair, cfg.Direction)
 	cd := &countdown{}
 	for _, p := range peers {
 		p.countdown = cd
@@ -82,18 +102,20 @@ func runBurst(ctx context.Context, cfg *config, errs *errorLog, logf func(string
 	for _, p := range peers {
 		go p.read(ph, errs)
 	}
-	res := &burstResult{Protocol: cfg.Protocol, Pairs: len(peers) / 2, Offers: perPeer * 2, Bursts: cfg.Bursts, Size: cfg.Size}
+	res := &burstResult{Protocol: cfg.Protocol, Client: cfg.Client, Direction: cfg.Direction, Pairs: len(peers) / 2,
+		Offers: perPair, Bursts: cfg.Bursts, Size: cfg.Size}
 	for b := 0; b < cfg.Bursts && ctx.Err() == nil; b++ {
-		want := int64(perPeer * len(peers))
+		want := int64(perPair * len(peers) / 2)
 		zero := cd.arm(want)
 		cpu0, srv0 := selfCPU(), serverCPU(cfg, errs)
 		mach0, machErr := machineCPU()
 		t0 := now()
 		var senders sync.WaitGroup
-		for _, p := range peers {
+		for i, p := range peers {
+			n := share(i)
 			senders.Go(func() {
-				for sent := 0; sent < perPeer; {
-					k := min(bc.Window, perPeer-sent)
+				for sent := 0; sent < n; {
+					k := min(bc.Window, n-sent)
 					if err := p.send(k, now()); err != nil {
 						errs.add("write", err)
 						return
@@ -157,6 +179,8 @@ func (r *burstResult) cores(d time.Duration) float64 {
 type burstJSON struct {
 	Scenario       string         `json:"scenario"`
 	Protocol       string         `json:"protocol"`
+	Client         string         `json:"client"`
+	Direction      string         `json:"direction"`
 	Pairs          int            `json:"pairs"`
 	Conns          int            `json:"conns"`
 	Offers         int            `json:"offers"`
@@ -196,7 +220,7 @@ func (r *burstResult) msgsPerSec() float64 {
 
 func (r *burstResult) writeJSON(w io.Writer) error {
 	return json.NewEncoder(w).Encode(burstJSON{
-		Scenario: scenarioBurst, Protocol: r.Protocol, Pairs: r.Pairs, Conns: 2 * r.Pairs, Offers: r.Offers, Bursts: r.Bursts, Size: r.Size,
+		Scenario: scenarioBurst, Protocol: r.Protocol, Client: r.Client, Direction: r.Direction, Pairs: r.Pairs, Conns: 2 * r.Pairs, Offers: r.Offers, Bursts: r.Bursts, Size: r.Size,
 		Sent: r.Sent, Received: r.Received, WallS: r.Wall.Seconds(), MsgsPerS: r.msgsPerSec(),
 		ServerCPUs: r.ServerCPU.Seconds(), ServerUsPerMsg: r.perMsg(r.ServerCPU), ClientUsPerMsg: r.perMsg(r.ClientCPU),
 		ServerCores: r.cores(r.ServerCPU), ClientCores: r.cores(r.ClientCPU), OtherCores: r.otherCores(),
@@ -206,7 +230,8 @@ func (r *burstResult) writeJSON(w io.Writer) error {
 }
 
 func (r *burstResult) writeText(w io.Writer) {
-	fmt.Fprintf(w, "burst over %s: %d pairs, %d bursts of %d offers of %d B per pair\n", r.Protocol, r.Pairs, r.Bursts, r.Offers, r.Size)
+	fmt.Fprintf(w, "burst over %s with %s clients: %d pairs, %d bursts of %d offers of %d B per pair, %s\n",
+		r.Protocol, r.Client, r.Pairs, r.Bursts, r.Offers, r.Size, r.Direction)
 	fmt.Fprintf(w, "  relayed   %d of %d offers in %.3fs: %.0f msgs/s\n", r.Received, r.Sent, r.Wall.Seconds(), r.msgsPerSec())
 	if r.ServerCPU > 0 {
 		fmt.Fprintf(w, "  server    %.3fs CPU: %.2f µs per offer (%.2f cores)\n", r.ServerCPU.Seconds(), r.perMsg(r.ServerCPU), r.cores(r.ServerCPU))
