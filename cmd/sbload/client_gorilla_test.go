@@ -27,6 +27,10 @@ func TestBurstGorillaClient(t *testing.T) {
 			if want := int64(3 * 140 * 2); res.Sent != want || res.Received != want {
 				t.Errorf("sent %d, received %d; want %d", res.Sent, res.Received, want)
 			}
+			// The server runs in this process: its threads park and wake.
+			if res.Server.volCS <= 0 {
+				t.Errorf("server counters %+v: no voluntary context switch", res.Server)
+			}
 			if res.Client != clientGorilla || res.Direction != dir || res.ServerCPU <= 0 || res.Latency.N != uint64(res.Received) {
 				t.Errorf("client %q, direction %q, server CPU %s, %d latency samples", res.Client, res.Direction, res.ServerCPU, res.Latency.N)
 			}
@@ -65,6 +69,9 @@ func TestClientConfig(t *testing.T) {
 		{[]string{"-client", "gorilla", "-transport", "sse"}, false},
 		{[]string{"-scenario", "burst", "-direction", "sideways"}, false},
 		{[]string{"-direction", "one-way"}, false},
+		{[]string{"-scenario", "burst", "-perf-control", "/tmp/ctl,/tmp/ack"}, true},
+		{[]string{"-scenario", "burst", "-perf-control", "/tmp/ctl"}, false},
+		{[]string{"-perf-control", "/tmp/ctl,/tmp/ack"}, false},
 	} {
 		_, err := parseConfig(tc.args, io.Discard)
 		if (err == nil) != tc.ok {

@@ -144,6 +144,11 @@ type config struct {
 	// scenario and whose CPU time the relay scenario sample from /proc
 	// (Linux, same machine).
 	ServerPID int
+	// PerfControl, when set, is "CTL_FIFO,ACK_FIFO" of a `perf stat
+	// --control fifo:CTL_FIFO,ACK_FIFO -D -1` run on the server: the burst
+	// scenario enables it for each burst and disables it after, so that
+	// its counts cover the bursts only. Defaults to none.
+	PerfControl string
 	// MetricsURL, when set, is the server's Prometheus endpoint; the idle
 	// scenario reads the Go heap and stack figures from it.
 	MetricsURL string
@@ -204,6 +209,7 @@ func parseConfig(args []string, out io.Writer) (*config, error) {
 	fs.IntVar(&c.DialConcurrency, "dial-concurrency", 64, "connections set up at once")
 	fs.DurationVar(&c.DialTimeout, "dial-timeout", 10*time.Second, "bound on one connection's dial, welcome and join")
 	fs.IntVar(&c.ServerPID, "server-pid", 0, "server process id: idle samples its VmRSS, relay its CPU time, from /proc")
+	fs.StringVar(&c.PerfControl, "perf-control", "", "burst: CTL_FIFO,ACK_FIFO of a `perf stat --control fifo:CTL_FIFO,ACK_FIFO -D -1` to enable for each burst only")
 	fs.StringVar(&c.MetricsURL, "metrics-url", "", "idle: server /metrics URL to read Go memory figures from")
 	fs.IntVar(&c.MaxErrors, "max-errors", 0, "exit 1 when a run counts more errors than this")
 	fs.BoolVar(&c.JSON, "json", false, "print a one-line JSON summary instead of text")
@@ -252,6 +258,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("%w: -direction must be both or one-way, not %q", errConfig, c.Direction)
 	case c.Direction == directionOneWay && c.Scenario != scenarioBurst:
 		return fmt.Errorf("%w: -direction one-way is for the burst scenario", errConfig)
+	case c.PerfControl != "" && (c.Scenario != scenarioBurst || !strings.Contains(c.PerfControl, ",")):
+		return fmt.Errorf("%w: -perf-control is CTL_FIFO,ACK_FIFO, for the burst scenario", errConfig)
 	case c.Scenario == scenarioBurst && c.Transport != transportWS:
 		return fmt.Errorf("%w: the burst scenario runs over ws", errConfig)
 	case c.Scenario == scenarioBurst && (c.Offers < 2 || c.Offers > 100000 || c.Bursts < 1 || c.Bursts > 1000):
