@@ -88,30 +88,34 @@ func taskSwitches(status string) (vol, invol int64, err error) {
 // for each burst and off after it, so that its counts (system calls among
 // them) cover the bursts only.
 type perfControl struct {
-	ctl *os.File
-	ack *bufio.Reader
-	f   *os.File
+	ctl  *os.File
+	ack  *bufio.Reader
+	f    *os.File
+	wait time.Duration // for an ack; perfAckWait
 }
 
 // perfAckWait bounds the wait for perf to acknowledge a command.
 const perfAckWait = 5 * time.Second
 
 // openPerfControl opens the "CTL,ACK" fifo pair that perf listens on.
+// Both are opened read-write, as perf does, so that no open blocks on a
+// perf that is late or gone: a command waits in the fifo until perf reads
+// it, and a missing ack ends the wait after perfAckWait.
 func openPerfControl(spec string) (*perfControl, error) {
 	ctlPath, ackPath, ok := strings.Cut(spec, ",")
 	if !ok {
 		return nil, fmt.Errorf("%w: -perf-control wants CTL_FIFO,ACK_FIFO", errConfig)
 	}
-	ctl, err := os.OpenFile(ctlPath, os.O_WRONLY, 0)
+	ctl, err := os.OpenFile(ctlPath, os.O_RDWR, 0)
 	if err != nil {
 		return nil, fmt.Errorf("perf control: %w", err)
 	}
-	ack, err := os.OpenFile(ackPath, os.O_RDONLY, 0)
+	ack, err := os.OpenFile(ackPath, os.O_RDWR, 0)
 	if err != nil {
 		ctl.Close()
 		return nil, fmt.Errorf("perf control: %w", err)
 	}
-	return &perfControl{ctl: ctl, ack: bufio.NewReader(ack), f: ack}, nil
+	return &perfControl{ctl: ctl, ack: bufio.NewReader(ack), f: ack, wait: perfAckWait}, nil
 }
 
 // command sends "enable" or "disable" and waits for perf's ack.
@@ -119,7 +123,7 @@ func (p *perfControl) command(cmd string) error {
 	if _, err := p.ctl.WriteString(cmd + "\n"); err != nil {
 		return fmt.Errorf("perf control %s: %w", cmd, err)
 	}
-	_ = p.f.SetReadDeadline(time.Now().Add(perfAckWait))
+	_ = p.f.SetReadDeadline(time.Now().Add(p.wait))
 	line, err := p.ack.ReadString('\n')
 	if err != nil || strings.TrimSpace(line) != "ack" {
 		return fmt.Errorf("perf control %s: ack %q: %v", cmd, line, err)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func TestReadProcCounters(t *testing.T) {
@@ -83,5 +84,10 @@ func TestPerfControl(t *testing.T) {
 	}
 	if _, err := openPerfControl(ctlPath); err == nil {
 		t.Error("no error for a spec without the ack fifo")
+	}
+	// Nobody listens any more: the command fails within the wait.
+	p.wait = 100 * time.Millisecond
+	if err := p.command("enable"); err == nil {
+		t.Error("no error without an ack")
 	}
 }
