@@ -124,8 +124,10 @@ func (p *perfControl) command(cmd string) error {
 		return fmt.Errorf("perf control %s: %w", cmd, err)
 	}
 	_ = p.f.SetReadDeadline(time.Now().Add(p.wait))
+	// perf writes its C string's terminating NUL after "ack\n", so the
+	// next ack starts with it.
 	line, err := p.ack.ReadString('\n')
-	if err != nil || strings.TrimSpace(line) != "ack" {
+	if err != nil || strings.Trim(line, "\x00 \n") != "ack" {
 		return fmt.Errorf("perf control %s: ack %q: %v", cmd, line, err)
 	}
 	return nil

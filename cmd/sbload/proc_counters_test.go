@@ -65,7 +65,7 @@ func TestPerfControl(t *testing.T) {
 		sc := bufio.NewScanner(ctl)
 		for len(cmds) < 2 && sc.Scan() {
 			cmds = append(cmds, sc.Text())
-			ack.WriteString("ack\n")
+			ack.WriteString("ack\n\x00") // as perf writes it
 		}
 		got <- cmds
 	}()
