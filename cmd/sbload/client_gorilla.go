@@ -57,11 +57,19 @@ func (g *gorillaSender) send(k int, ts int64) error {
 	return nil
 }
 
-// control writes a control frame under the same lock as the offers.
+// control writes a control frame under the same lock as the offers. A
+// pong has no deadline, as with the sbload client: gorilla makes a failed
+// write fatal to the connection, and on a loaded machine a pong queued
+// behind a burst can take seconds, which a browser would wait out. The
+// close frame is bounded by closeWait.
 func (g *gorillaSender) control(op int, data []byte) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.ws.WriteControl(op, data, time.Now().Add(closeWait))
+	var deadline time.Time
+	if op == websocket.CloseMessage {
+		deadline = time.Now().Add(closeWait)
+	}
+	return g.ws.WriteControl(op, data, deadline)
 }
 
 // newGorillaDialer is gorilla's dialer with its default buffer sizes
