@@ -98,7 +98,7 @@ cleanup() {
 	stop
 	if [ -n "$OUT" ]; then
 		mkdir -p "$OUT"
-		cp "$tmp"/*.json "$tmp"/*.log "$tmp"/*.perf "$OUT"/ 2>/dev/null || true
+		cp "$tmp"/*.json "$tmp"/*.log "$tmp"/*.perf "$tmp"/*.perfmsg "$OUT"/ 2>/dev/null || true
 	fi
 	rm -rf "$tmp"
 }
