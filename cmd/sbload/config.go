@@ -18,6 +18,12 @@ const (
 	scenarioHoard  = "hoard"
 )
 
+// How the burst scenario splits a pair's offers.
+const (
+	directionBoth   = "both"
+	directionOneWay = "one-way"
+)
+
 // Transports the scenarios run over: the server's three channels. sse and
 // poll send upstream with POST /v1/send.
 const (
@@ -57,6 +63,12 @@ type config struct {
 	// "switchboard", or "peerjs" for the PeerJS server (npm package peer),
 	// whose -url is then ws://host:port/peerjs. Defaults to switchboard.
 	Protocol string
+	// Client is how the relay and burst scenarios' WebSocket peers write
+	// and read: "sbload" (pre-masked batches in one write, a prefix check
+	// per read) or "gorilla" (one WriteMessage per offer, ReadMessage and
+	// two JSON decodes per message, like a page's client). Defaults to
+	// sbload.
+	Client string
 	// Transport is the channel the scenario's sessions use: "ws", "sse"
 	// or "poll". The SSE and poll endpoints are found next to URL.
 	// Defaults to ws.
@@ -86,6 +98,10 @@ type config struct {
 	// Offers is how many offers each pair of the burst scenario relays,
 	// half in each direction, all written at once. Defaults to 300.
 	Offers int
+	// Direction is how the burst scenario splits a pair's offers: "both"
+	// (half each way) or "one-way" (the first peer sends them all).
+	// Defaults to both.
+	Direction string
 	// Bursts is how many bursts the burst scenario sends, one after the
 	// other on the same connections. Defaults to 1.
 	Bursts int
@@ -128,6 +144,11 @@ type config struct {
 	// scenario and whose CPU time the relay scenario sample from /proc
 	// (Linux, same machine).
 	ServerPID int
+	// PerfControl, when set, is "CTL_FIFO,ACK_FIFO" of a `perf stat
+	// --control fifo:CTL_FIFO,ACK_FIFO -D -1` run on the server: the burst
+	// scenario enables it for each burst and disables it after, so that
+	// its counts cover the bursts only. Defaults to none.
+	PerfControl string
 	// MetricsURL, when set, is the server's Prometheus endpoint; the idle
 	// scenario reads the Go heap and stack figures from it.
 	MetricsURL string
@@ -155,12 +176,12 @@ func parseConfig(args []string, out io.Writer) (*config, error) {
 		fmt.Fprintf(out, "Usage: sbload [flags]\n\nLoad generator for the switchboard signaling server. Scenarios:\n"+
 			"  idle   open -conns connections, hold them for -duration, report connect rate and server memory\n"+
 			"  relay  -pairs two-peer rooms exchange -size byte offers, flat out (-window) or at -rate; report msgs/s and latency\n"+
-			"  burst  -pairs two-peer rooms each relay -offers offers (half each way), all written at once; report server CPU per offer\n"+
+			"  burst  -pairs two-peer rooms each relay -offers offers (half each way, or -direction one-way), all written at once; report server CPU per offer\n"+
 			"  resume -rounds times: cut a peer's channel, send it -events offers, resume it; report the time to the last one\n"+
 			"  hoard  -pairs rooms: a sender writes -offers -size byte messages to a hoarder that never acknowledges (the replay-buffer attack);\n"+
 			"         a healthy pair probes at -rate/s for -duration; report hoarders cut, server RSS, the pair's latency\n"+
 			"Every scenario runs over -transport ws, sse (event stream + POST /v1/send) or poll (long-polls + POST);\n"+
-			"relay and burst over ws also against a PeerJS server (-protocol peerjs).\n\nFlags:\n")
+			"relay and burst over ws also against a PeerJS server (-protocol peerjs), and with clients that read like a page's (-client gorilla).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&c.URL, "url", "ws://127.0.0.1:8080/v1/ws", "server WebSocket endpoint")
@@ -168,7 +189,9 @@ func parseConfig(args []string, out io.Writer) (*config, error) {
 	fs.StringVar(&c.Scenario, "scenario", scenarioRelay, "idle, relay, burst, resume or hoard")
 	fs.StringVar(&c.Transport, "transport", transportWS, "ws, sse or poll")
 	fs.StringVar(&c.Protocol, "protocol", protocolSwitchboard, "relay and burst over ws: switchboard, or peerjs (-url ws://host:port/peerjs)")
-	fs.IntVar(&c.Offers, "offers", 300, "burst: offers per pair, half each way")
+	fs.StringVar(&c.Client, "client", clientSbload, "relay and burst over ws: sbload (batched raw writes, prefix-only reads) or gorilla (WriteMessage per offer, ReadMessage and two JSON decodes per message)")
+	fs.IntVar(&c.Offers, "offers", 300, "burst: offers per pair, half each way (see -direction)")
+	fs.StringVar(&c.Direction, "direction", directionBoth, "burst: both (half the offers each way) or one-way (the first peer of a pair sends them all)")
 	fs.IntVar(&c.Bursts, "bursts", 1, "burst: bursts one after the other")
 	fs.IntVar(&c.Rounds, "rounds", 20, "resume: cut-and-resume rounds")
 	fs.IntVar(&c.Events, "events", 100, "resume: offers sent while the channel is cut")
@@ -186,6 +209,7 @@ func parseConfig(args []string, out io.Writer) (*config, error) {
 	fs.IntVar(&c.DialConcurrency, "dial-concurrency", 64, "connections set up at once")
 	fs.DurationVar(&c.DialTimeout, "dial-timeout", 10*time.Second, "bound on one connection's dial, welcome and join")
 	fs.IntVar(&c.ServerPID, "server-pid", 0, "server process id: idle samples its VmRSS, relay its CPU time, from /proc")
+	fs.StringVar(&c.PerfControl, "perf-control", "", "burst: CTL_FIFO,ACK_FIFO of a `perf stat --control fifo:CTL_FIFO,ACK_FIFO -D -1` to enable for each burst only")
 	fs.StringVar(&c.MetricsURL, "metrics-url", "", "idle: server /metrics URL to read Go memory figures from")
 	fs.IntVar(&c.MaxErrors, "max-errors", 0, "exit 1 when a run counts more errors than this")
 	fs.BoolVar(&c.JSON, "json", false, "print a one-line JSON summary instead of text")
@@ -226,6 +250,16 @@ func (c *config) validate() error {
 		return fmt.Errorf("%w: -protocol peerjs is for the relay and burst scenarios over ws, on one server", errConfig)
 	case c.Protocol == protocolPeerJS && c.Size < minPeerJSSize:
 		return fmt.Errorf("%w: -size must be at least %d bytes with -protocol peerjs", errConfig, minPeerJSSize)
+	case c.Client != clientSbload && c.Client != clientGorilla:
+		return fmt.Errorf("%w: -client must be sbload or gorilla, not %q", errConfig, c.Client)
+	case c.Client == clientGorilla && (c.Transport != transportWS || (c.Scenario != scenarioRelay && c.Scenario != scenarioBurst)):
+		return fmt.Errorf("%w: -client gorilla is for the relay and burst scenarios over ws", errConfig)
+	case c.Direction != directionBoth && c.Direction != directionOneWay:
+		return fmt.Errorf("%w: -direction must be both or one-way, not %q", errConfig, c.Direction)
+	case c.Direction == directionOneWay && c.Scenario != scenarioBurst:
+		return fmt.Errorf("%w: -direction one-way is for the burst scenario", errConfig)
+	case c.PerfControl != "" && (c.Scenario != scenarioBurst || !strings.Contains(c.PerfControl, ",")):
+		return fmt.Errorf("%w: -perf-control is CTL_FIFO,ACK_FIFO, for the burst scenario", errConfig)
 	case c.Scenario == scenarioBurst && c.Transport != transportWS:
 		return fmt.Errorf("%w: the burst scenario runs over ws", errConfig)
 	case c.Scenario == scenarioBurst && (c.Offers < 2 || c.Offers > 100000 || c.Bursts < 1 || c.Bursts > 1000):

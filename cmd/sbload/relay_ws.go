@@ -22,18 +22,36 @@ type relayPeer struct {
 	w         *rawWriter
 	id        string
 	offers    *offerBatch
-	closeSent atomic.Bool // a close frame has been written
+	gw        *gorillaSender // with -client gorilla: writes and reads go through gorilla
+	closeSent atomic.Bool    // a close frame has been written
 }
 
 func (p *relayPeer) stats() *relayStats { return &p.relayStats }
 
-func (p *relayPeer) send(k int, ts int64) error { return p.w.write(p.offers.stamp(k, ts)) }
+func (p *relayPeer) send(k int, ts int64) error {
+	if p.gw != nil {
+		return p.gw.send(k, ts)
+	}
+	return p.w.write(p.offers.stamp(k, ts))
+}
+
+// control writes a control frame through whichever writer the client
+// kind uses, so that it never interleaves with an offer.
+func (p *relayPeer) control(op byte, data []byte) error {
+	if p.gw != nil {
+		return p.gw.control(int(op), data)
+	}
+	return p.w.control(op, data)
+}
 
 // setupPairs connects and joins the pairs; a pair that fails is counted
 // and left out. It returns the peers with partners next to each other.
 func setupPairs(ctx context.Context, cfg *config, errs *errorLog) []*relayPeer {
 	d := newDialer(relayReadBuffer, cfg.DialTimeout)
 	d.NetDialContext = dialStamped // offers' arrival latency (see rxConn)
+	if cfg.Client == clientGorilla {
+		d = newGorillaDialer(cfg.DialTimeout)
+	}
 	pairs := make([][2]*relayPeer, cfg.Pairs)
 	forEach(ctx, cfg.Pairs, max(1, cfg.DialConcurrency/2), func(i int) {
 		room := "relay-" + strconv.Itoa(i)
@@ -68,9 +86,12 @@ func setupPairs(ctx context.Context, cfg *config, errs *errorLog) []*relayPeer {
 		if cfg.Protocol == protocolPeerJS {
 			a.prefix, b.prefix = peerjsOfferPrefix, peerjsOfferPrefix
 		}
+		if cfg.Client == clientGorilla {
+			a.gw, b.gw = newGorillaSender(a.ws, cfg, b.id), newGorillaSender(b.ws, cfg, a.id)
+		}
 		for _, p := range pair {
 			p.ws.SetPingHandler(func(data string) error {
-				_ = p.w.control(opPong, []byte(data))
+				_ = p.control(opPong, []byte(data))
 				return nil
 			})
 			p.ws.SetCloseHandler(func(code int, text string) error {
@@ -78,7 +99,7 @@ func setupPairs(ctx context.Context, cfg *config, errs *errorLog) []*relayPeer {
 					errs.add("closed", fmt.Errorf("server closed the connection: %d %s", code, text))
 				}
 				if !p.closeSent.Swap(true) {
-					_ = p.w.control(opClose, websocket.FormatCloseMessage(code, ""))
+					_ = p.control(opClose, websocket.FormatCloseMessage(code, ""))
 				}
 				return nil
 			})
@@ -96,15 +117,25 @@ func setupPairs(ctx context.Context, cfg *config, errs *errorLog) []*relayPeer {
 
 // newProtocolBatch is a window of offers to peer "to" in cfg's protocol.
 func newProtocolBatch(cfg *config, to string, key [4]byte) *offerBatch {
+	payload, stampAt := protocolOffer(cfg, to)
+	return maskedBatch(payload, stampAt, cfg.Window, key)
+}
+
+// protocolOffer is an offer to peer "to" in cfg's protocol, unmasked, and
+// the offset of its timestamp digits.
+func protocolOffer(cfg *config, to string) (payload []byte, stampAt int) {
 	if cfg.Protocol == protocolPeerJS {
-		payload, stampAt := peerjsOffer(to, cfg.Size)
-		return maskedBatch(payload, stampAt, cfg.Window, key)
+		return peerjsOffer(to, cfg.Size)
 	}
-	return newOfferBatch(to, cfg.Size, cfg.Window, key)
+	return offerPayload(to, cfg.Size)
 }
 
 // read receives until the connection ends.
 func (p *relayPeer) read(ph phases, errs *errorLog) {
+	if p.gw != nil {
+		p.readParsed(ph, errs)
+		return
+	}
 	defer close(p.done)
 	buf := make([]byte, 0, 4096)
 	for {
@@ -140,7 +171,7 @@ func closeWS(peers []*relayPeer) {
 		p.closing.Store(true)
 		if !p.closeSent.Swap(true) {
 			_ = p.ws.NetConn().SetWriteDeadline(time.Now().Add(closeWait))
-			_ = p.w.control(opClose, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
+			_ = p.control(opClose, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
 		}
 	}
 	deadline := time.NewTimer(closeWait)
