@@ -174,7 +174,10 @@ func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 }
 
 // lookup finds a live session by its token, as a request would.
-func (s *Server) lookup(token string) *session { sess, _ := s.sessionFor(token, netip.Addr{}); return sess }
+func (s *Server) lookup(token string) *session {
+	sess, _ := s.sessionFor(token, netip.Addr{})
+	return sess
+}
 
 // heldConns reports how many connections net/http holds for source.
 func (s *Server) heldConns(source netip.Addr) int {
