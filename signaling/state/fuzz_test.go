@@ -51,23 +51,36 @@ func FuzzDecodeBody(f *testing.F) {
 	f.Add(good[bytes.IndexByte(good, '\n')+1:])
 	f.Add([]byte{0, 0})
 	f.Add([]byte{2, 1, 1, 'A', 32})
-	f.Fuzz(func(t *testing.T, body []byte) {
-		sum := sha256.Sum256(body)
-		data := fmt.Appendf(nil, "switchboard-state %d %d %x\n", state.Version, len(body), sum)
-		snap, err := state.Decode(append(data, body...))
-		if err != nil {
-			if !errors.Is(err, state.ErrCorrupt) {
-				t.Fatalf("a body with a good header refused with %v, want ErrCorrupt", err)
-			}
-			return
+	f.Fuzz(func(t *testing.T, body []byte) { decodeBody(t, state.Version, body) })
+}
+
+// FuzzDecodeBodyFormat1 is FuzzDecodeBody for the previous release's
+// format, which this build still reads.
+func FuzzDecodeBodyFormat1(f *testing.F) {
+	f.Add(format1Body(sample(time.Unix(1_700_000_000, 0))))
+	f.Add([]byte{0, 0})
+	f.Fuzz(func(t *testing.T, body []byte) { decodeBody(t, 1, body) })
+}
+
+// decodeBody decodes body under a header of version that matches it: a
+// snapshot, or ErrCorrupt; one it accepts the engine restores.
+func decodeBody(t *testing.T, version int, body []byte) {
+	t.Helper()
+	sum := sha256.Sum256(body)
+	data := fmt.Appendf(nil, "switchboard-state %d %d %x\n", version, len(body), sum)
+	snap, err := state.Decode(append(data, body...))
+	if err != nil {
+		if !errors.Is(err, state.ErrCorrupt) {
+			t.Fatalf("a body with a good header refused with %v, want ErrCorrupt", err)
 		}
-		m := engine.NewMemory(engine.MemoryConfig{})
-		saved := make([]engine.SavedSession, len(snap.Sessions))
-		for i, s := range snap.Sessions {
-			saved[i] = s.SavedSession
-		}
-		if err := m.Restore(saved, func(engine.SessionRecord, engine.EventLog) engine.Mailbox { return nil }); err != nil {
-			t.Fatalf("a snapshot Decode accepts is refused by the engine: %v", err)
-		}
-	})
+		return
+	}
+	m := engine.NewMemory(engine.MemoryConfig{})
+	saved := make([]engine.SavedSession, len(snap.Sessions))
+	for i, s := range snap.Sessions {
+		saved[i] = s.SavedSession
+	}
+	if err := m.Restore(saved, func(engine.SessionRecord, engine.EventLog) engine.Mailbox { return nil }); err != nil {
+		t.Fatalf("a snapshot Decode accepts is refused by the engine: %v", err)
+	}
 }

@@ -215,12 +215,32 @@ func itoa(n int) string { return strconv.Itoa(n) }
 func TestReadsFormat1(t *testing.T) {
 	now := time.Now()
 	want := sample(now)
-	str := func(b []byte, s string) []byte { return append(binary.AppendUvarint(b, uint64(len(s))), s...) }
-	body := binary.AppendVarint(nil, now.UnixNano())
-	body = binary.AppendUvarint(body, uint64(len(want.Sessions)))
 	for i := range want.Sessions {
-		s := &want.Sessions[i]
-		s.ClientTag, s.Applied = "", 0 // what format 1 cannot say
+		want.Sessions[i].ClientTag, want.Sessions[i].Applied = "", 0 // what format 1 cannot say
+	}
+	body := format1Body(want)
+	sum := sha256.Sum256(body)
+	got, err := state.Decode(append(fmt.Appendf(nil, "switchboard-state 1 %d %x\n", len(body), sum), body...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Sessions) != len(want.Sessions) {
+		t.Fatalf("%d sessions, want %d", len(got.Sessions), len(want.Sessions))
+	}
+	for i := range want.Sessions {
+		if !reflect.DeepEqual(got.Sessions[i], want.Sessions[i]) {
+			t.Fatalf("session %d:\n got %+v\nwant %+v", i, got.Sessions[i], want.Sessions[i])
+		}
+	}
+}
+
+// format1Body is snap's body as format 1 wrote it.
+func format1Body(snap *state.Snapshot) []byte {
+	str := func(b []byte, s string) []byte { return append(binary.AppendUvarint(b, uint64(len(s))), s...) }
+	body := binary.AppendVarint(nil, snap.Written.UnixNano())
+	body = binary.AppendUvarint(body, uint64(len(snap.Sessions)))
+	for i := range snap.Sessions {
+		s := &snap.Sessions[i]
 		body = str(body, s.ID)
 		body = str(body, string(s.TokenHash))
 		body = str(body, s.Room)
@@ -236,17 +256,5 @@ func TestReadsFormat1(t *testing.T) {
 			body = str(body, string(f))
 		}
 	}
-	sum := sha256.Sum256(body)
-	got, err := state.Decode(append(fmt.Appendf(nil, "switchboard-state 1 %d %x\n", len(body), sum), body...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got.Sessions) != len(want.Sessions) {
-		t.Fatalf("%d sessions, want %d", len(got.Sessions), len(want.Sessions))
-	}
-	for i := range want.Sessions {
-		if !reflect.DeepEqual(got.Sessions[i], want.Sessions[i]) {
-			t.Fatalf("session %d:\n got %+v\nwant %+v", i, got.Sessions[i], want.Sessions[i])
-		}
-	}
+	return body
 }
