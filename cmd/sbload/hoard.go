@@ -77,7 +77,10 @@ func runHoard(ctx context.Context, cfg *config, errs *errorLog, logf func(string
 	type attacker struct {
 		sender *websocket.Conn
 		frame  []byte
+		ponged chan struct{} // the server answered the sender's last ping
 	}
+	var hoarders []*websocket.Conn
+	var readers sync.WaitGroup
 	var attackers []attacker
 	payload := strings.Repeat("x", max(0, cfg.Size-96))
 	for i := range cfg.Pairs {
@@ -95,7 +98,8 @@ func runHoard(ctx context.Context, cfg *config, errs *errorLog, logf func(string
 		h.SetPingHandler(func(string) error { // acknowledges nothing
 			return h.WriteControl(websocket.PongMessage, nil, time.Now().Add(time.Second))
 		})
-		wg.Go(func() { // reads and drops until the server ends it
+		hoarders = append(hoarders, h)
+		readers.Go(func() { // reads and drops until the server ends it
 			for {
 				_, r, err := h.NextReader()
 				if err != nil {
@@ -109,18 +113,24 @@ func runHoard(ctx context.Context, cfg *config, errs *errorLog, logf func(string
 				_, _ = io.Copy(io.Discard, r)
 			}
 		})
-		wg.Go(func() { drain(s) }) // the sender answers pings too
-		attackers = append(attackers, attacker{s, []byte(`{"type":"message","to":"` + hID + `","data":"` + payload + `"}`)})
+		at := attacker{s, []byte(`{"type":"message","to":"` + hID + `","data":"` + payload + `"}`), make(chan struct{})}
+		wg.Go(func() { drainUntilPong(s, at.ponged) }) // the sender answers pings too
+		attackers = append(attackers, at)
 	}
 	logf("hoard: %d hoarders up, %d errors; %d messages of %d B each", len(attackers), errs.total(), cfg.Offers, cfg.Size)
 
 	runCtx, stop := context.WithTimeout(ctx, cfg.Duration)
 	defer stop()
-	// The flood: every sender writes its share, round robin.
+	// The flood: every sender writes its share, round robin, then a ping:
+	// its pong says the server relayed all of that sender's messages. The
+	// run lasts until the flood is through, even past -duration (it is
+	// bounded by -offers), so a slow machine cuts as many as a fast one.
+	flooded := make(chan struct{})
 	wg.Go(func() {
+		defer close(flooded)
 		for range cfg.Offers {
 			for _, at := range attackers {
-				if runCtx.Err() != nil {
+				if ctx.Err() != nil {
 					return
 				}
 				if err := at.sender.WriteMessage(websocket.TextMessage, at.frame); err != nil {
@@ -128,8 +138,20 @@ func runHoard(ctx context.Context, cfg *config, errs *errorLog, logf func(string
 				}
 			}
 		}
+		for _, at := range attackers {
+			if err := at.sender.WriteMessage(websocket.TextMessage, []byte(`{"type":"ping"}`)); err != nil {
+				errs.add("write", err)
+				continue
+			}
+			select {
+			case <-at.ponged:
+			case <-ctx.Done():
+				return
+			}
+		}
 	})
-	// The server's RSS, sampled.
+	// The server's RSS, sampled while the probes run.
+	probing := make(chan struct{})
 	wg.Go(func() {
 		if cfg.ServerPID <= 0 {
 			return
@@ -141,7 +163,7 @@ func runHoard(ctx context.Context, cfg *config, errs *errorLog, logf func(string
 				res.RSSPeak = max(res.RSSPeak, rss)
 			}
 			select {
-			case <-runCtx.Done():
+			case <-probing:
 				return
 			case <-tick.C:
 			}
@@ -177,9 +199,14 @@ func runHoard(ctx context.Context, cfg *config, errs *errorLog, logf func(string
 		rate = hoardProbeRate
 	}
 	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
-	for runCtx.Err() == nil {
+	for runDone := runCtx.Done(); runDone != nil || flooded != nil; {
 		select {
-		case <-runCtx.Done():
+		case <-ctx.Done():
+			runDone, flooded = nil, nil
+		case <-runDone:
+			runDone = nil
+		case <-flooded:
+			flooded = nil
 		case <-tick.C:
 			msg := `{"type":"message","to":"` + bID + `","data":"` + strconv.FormatInt(now(), 10) + `"}`
 			if err := a.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
@@ -188,21 +215,48 @@ func runHoard(ctx context.Context, cfg *config, errs *errorLog, logf func(string
 		}
 	}
 	tick.Stop()
+	close(probing)
 	res.Interrupted = ctx.Err() != nil
 	ending.Store(true)
 	if cfg.ServerPID > 0 {
 		res.RSSEnd, _ = readRSS(cfg.ServerPID)
 	}
+	// Hoarders close with a handshake, so that a cut the server sent
+	// before our close is still read and counted.
+	for _, ws := range hoarders {
+		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(closeWait))
+	}
+	readersDone := make(chan struct{})
+	go func() { readers.Wait(); close(readersDone) }()
+	select {
+	case <-readersDone:
+	case <-time.After(closeWait):
+	}
 	for _, ws := range conns {
 		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(closeWait))
 		ws.Close()
 	}
+	<-readersDone
 	<-readDone
 	wg.Wait()
 	res.Cut, res.OtherEnds, res.Probes = cut.Load(), other.Load(), probes.Load()
 	res.Latency = hist.summary()
 	res.Errors, res.ErrorTotal = errs.counts(), errs.total()
 	return res, nil
+}
+
+// drainUntilPong is drain for a sender: it closes ponged at the first pong.
+func drainUntilPong(ws *websocket.Conn, ponged chan struct{}) {
+	for {
+		_, msg, err := ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		if ponged != nil && strings.Contains(string(msg), `"type":"pong"`) {
+			close(ponged)
+			ponged = nil
+		}
+	}
 }
 
 // drain reads and drops a connection's frames, so that pings are

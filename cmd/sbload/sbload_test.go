@@ -439,8 +439,10 @@ func TestHoardScenario(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 16 hoarders of 1.2 MB against 8 MiB: at least 9 go.
-	if res.Cut < 9 || res.Probes < 100 || res.OtherEnds != 0 {
-		t.Fatalf("%+v: want at least 9 hoarders cut, the probes through and no other ends", res)
+	// 16 hoarders of 1.2 MB, each held to ReplayBytes (1 MiB by default),
+	// against 8 MiB: at most 8 full buffers fit, so at least 8 go (more
+	// when a cut lands while the buffers are still filling).
+	if res.Cut < 8 || res.Probes < 100 || res.OtherEnds != 0 {
+		t.Fatalf("%+v: want at least 8 hoarders cut, the probes through and no other ends", res)
 	}
 }
