@@ -48,6 +48,10 @@ export SB_BIN=$bins/switchboard
 # The browser and end-to-end tests (cmd/switchboard) run on their own,
 # after the rest: on a 2-core machine, real Chromium calls that shared it
 # with the other packages' load tests flaked (TestBrowserLayout saw no
-# active speaker in 2 of about 6 full runs; alone it passes).
+# active speaker in 2 of about 6 full runs; alone it passes). Inside the
+# package, tests run in parallel in slots of their own (parallel_test.go:
+# one Chromium test at a time, two others beside it); -parallel is
+# only Go's upper bound, set high so that a test parked for a slot of one
+# kind does not hold back the other kind.
 go test -race -count=1 -timeout 20m $(go list ./... | grep -v '/cmd/switchboard$')
-go test -race -count=1 -timeout 20m ./cmd/switchboard
+go test -race -count=1 -timeout 20m -parallel 32 ./cmd/switchboard

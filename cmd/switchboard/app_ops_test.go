@@ -14,6 +14,7 @@ import (
 )
 
 func TestHealthzAndDemoPage(t *testing.T) {
+	parallel(t)
 	app := startApp(t, nil)
 	if body := get(t, app.httpURL+"/healthz"); !strings.Contains(body, `"ok"`) {
 		t.Fatalf("healthz: %s", body)
@@ -26,6 +27,7 @@ func TestHealthzAndDemoPage(t *testing.T) {
 // TestGracefulShutdown: stopping the app closes sessions with 1001 and
 // run returns cleanly within the shutdown deadline.
 func TestGracefulShutdown(t *testing.T) {
+	parallel(t)
 	app := startApp(t, func(c *config) { c.ShutdownTimeout = 5 * time.Second })
 	c := dialSignaling(t, app.wsURL)
 	c.send(map[string]any{"type": "join", "room": "bye"})
@@ -51,6 +53,7 @@ func TestGracefulShutdown(t *testing.T) {
 // HTTP server's shutdown waits for, end as soon as the app stops, well
 // within the deadline.
 func TestShutdownEndsStreamsAtOnce(t *testing.T) {
+	parallel(t)
 	app := startApp(t, func(c *config) { c.ShutdownTimeout = 20 * time.Second })
 	sse, poll := dialOn(t, app.httpURL, "sse"), dialOn(t, app.httpURL, "poll")
 	start := time.Now()
@@ -79,6 +82,7 @@ func TestShutdownEndsStreamsAtOnce(t *testing.T) {
 // TestPprofIsOptIn: the profiler answers on its own listener when asked
 // for, and never on the public one.
 func TestPprofIsOptIn(t *testing.T) {
+	parallel(t)
 	app := startApp(t, func(c *config) { c.PprofAddr = "127.0.0.1:0" })
 	resp, err := http.Get(app.httpURL + "/debug/pprof/")
 	if err != nil {
@@ -102,6 +106,7 @@ func TestPprofIsOptIn(t *testing.T) {
 // only, never a request through a proxy; -metrics-addr moves it to a
 // listener of its own.
 func TestMetricsNotPublic(t *testing.T) {
+	parallel(t)
 	app := startApp(t, nil)
 	get(t, app.httpURL+"/metrics") // from 127.0.0.1, directly
 	req, _ := http.NewRequest(http.MethodGet, app.httpURL+"/metrics", nil)
@@ -137,6 +142,7 @@ func TestMetricsNotPublic(t *testing.T) {
 // TestPublicURLReachesTheServer: -public-url decides which Host names are
 // served, for the demo page and the protocol alike.
 func TestPublicURLReachesTheServer(t *testing.T) {
+	parallel(t)
 	status := func(app *testApp, path, host string) int {
 		req, _ := http.NewRequest(http.MethodGet, app.httpURL+path, nil)
 		req.Host = host

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
@@ -25,15 +27,34 @@ func switchboardBinary(t *testing.T) string {
 		}
 		return bin
 	}
-	bin := filepath.Join(t.TempDir(), "switchboard")
+	built.Do(func() { built.path, built.err = buildSwitchboard() })
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
+	return built.path
+}
+
+// built is the one build of a test process: its tests run in parallel.
+var built struct {
+	sync.Once
+	path string
+	err  error
+}
+
+func buildSwitchboard() (string, error) {
+	dir, err := os.MkdirTemp("", "switchboard-test-bin")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "switchboard")
 	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 	defer cancel()
 	start := time.Now()
 	cmd := exec.CommandContext(ctx, "sh", "-c", `CGO_ENABLED=0 go build -trimpath -ldflags "$(sh scripts/ldflags.sh)" -o "$0" ./cmd/switchboard`, bin)
 	cmd.Dir = "../.."
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build switchboard: %v\n%s", err, out)
+		return "", fmt.Errorf("build switchboard: %v\n%s", err, out)
 	}
-	t.Logf("built switchboard in %s (set SB_BIN to share one build)", time.Since(start).Round(time.Millisecond))
-	return bin
+	fmt.Fprintf(os.Stderr, "built switchboard in %s (set SB_BIN to share one build)\n", time.Since(start).Round(time.Millisecond))
+	return bin, nil
 }

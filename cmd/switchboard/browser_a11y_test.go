@@ -44,6 +44,7 @@ func axeViolations(t *testing.T, tb *tab) []string {
 }
 
 func TestBrowserAccessibility(t *testing.T) {
+	t.Parallel()
 	chromium := findChromium(t)
 	app := startApp(t, nil)
 	b := newBrowser(t, chromium)

@@ -17,6 +17,7 @@ import (
 // "left" in the chat, the remote video keeps decoding, and the call can
 // still be renegotiated on the new sessions.
 func TestBrowserCrashKeepsCall(t *testing.T) {
+	t.Parallel()
 	chromium := findChromium(t)
 	first, stateFile, nodeArgs := startRelayedNode(t)
 	addr := httpAddrInLog.FindStringSubmatch(first.waitLogged(t))[1]

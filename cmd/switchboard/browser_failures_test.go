@@ -23,6 +23,7 @@ const connectBound = 15 * time.Second
 // 127.0.0.1), and the pages are relay-only: within the bound each tile
 // says "TURN unreachable" with the URL, and a hint.
 func TestBrowserTurnUnreachable(t *testing.T) {
+	t.Parallel()
 	chromium := findChromium(t)
 	app := startApp(t, func(c *config) { c.PublicIP = "127.0.0.2" })
 	b := newBrowser(t, chromium)
@@ -68,6 +69,7 @@ func TestBrowserTurnUnreachable(t *testing.T) {
 // resumes and both sides keep the same RTCPeerConnections, with frames
 // still decoding and nobody shown as having left.
 func TestBrowserOutage(t *testing.T) {
+	t.Parallel()
 	chromium := findChromium(t)
 	app := startApp(t, nil)
 	b := newBrowser(t, chromium)
@@ -196,6 +198,7 @@ func TestBrowserOutage(t *testing.T) {
 // offers Retry; once allowed, Retry sends the camera on the same
 // connection.
 func TestBrowserMediaDenied(t *testing.T) {
+	t.Parallel()
 	chromium := findChromium(t)
 	app := startApp(t, nil)
 	// Without the fake prompt, the browser asks the site's permission.
@@ -283,6 +286,7 @@ func click(t *testing.T, tb *tab, id string) {
 // from health.js in the browser, on connection states as the browser
 // reports them.
 func TestBrowserDiagnose(t *testing.T) {
+	t.Parallel()
 	chromium := findChromium(t)
 	app := startApp(t, nil)
 	b := newBrowser(t, chromium)

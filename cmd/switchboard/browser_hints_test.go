@@ -13,6 +13,7 @@ import (
 // (TestCheckNamesTheCause). The set-ups run side by side: each waits on
 // ICE timeouts, not on the CPU.
 func TestBrowserHints(t *testing.T) {
+	t.Parallel()
 	chromium := findChromium(t)
 	b := newBrowser(t, chromium)
 	t.Cleanup(func() {

@@ -23,6 +23,7 @@ import (
 // preflights included), and a page on an origin the server was not
 // told about cannot import the client at all.
 func TestBrowserJSClientREADME(t *testing.T) {
+	t.Parallel()
 	chromium := findChromium(t)
 	page := readmeBlock(t, "html")
 
@@ -179,6 +180,7 @@ func (p *staticPage) setServer(url string) {
 // side's offer, the polite side rolls back and answers, and the calls
 // end up connected on new ICE credentials with video flowing both ways.
 func TestBrowserJSClientRoom(t *testing.T) {
+	t.Parallel()
 	chromium := findChromium(t)
 	blank := servePage(t, "<!doctype html><title>rooms</title>\n")
 	app := startApp(t, func(c *config) { c.AllowedOrigins = blank.origin })

@@ -148,6 +148,7 @@ func TestBrowserLayout(t *testing.T) {
 // chat starts closed, and a message that arrives shows a badge; opened,
 // the chat shows it on screen.
 func TestBrowserPhoneLayout(t *testing.T) {
+	t.Parallel()
 	chromium := findChromium(t)
 	app := startApp(t, nil)
 	phone := newBrowser(t, chromium)

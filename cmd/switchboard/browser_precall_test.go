@@ -76,6 +76,7 @@ func precallRows(t *testing.T, b *browser, tb *tab, deadline time.Time) map[stri
 // test is not offered and nothing overflows the screen; through a proxy
 // that refuses WebSocket upgrades, signaling passes over SSE with a hint.
 func TestBrowserPrecall(t *testing.T) {
+	t.Parallel()
 	chromium := findChromium(t)
 	app := startApp(t, func(c *config) { c.Echo = true })
 	b := newBrowser(t, chromium)
@@ -176,6 +177,7 @@ func TestBrowserPrecall(t *testing.T) {
 // (issue 18: it no longer reveals the server's interface addresses), so
 // it is as unreachable as the relay.
 func TestBrowserPrecallRelayUnreachable(t *testing.T) {
+	t.Parallel()
 	chromium := findChromium(t)
 	app := startApp(t, func(c *config) { c.Echo, c.PublicIP = true, "127.0.0.2" })
 	b := newBrowser(t, chromium)

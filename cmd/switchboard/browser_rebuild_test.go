@@ -13,6 +13,7 @@ import (
 // about 18 s after such a rebuild, so each page watches its connections
 // for 20 s.
 func TestBrowserSessionLostRebuild(t *testing.T) {
+	t.Parallel()
 	chromium := findChromium(t)
 	app := startApp(t, func(c *config) { c.ResumeGrace = 2 * time.Second })
 	b := newBrowser(t, chromium)

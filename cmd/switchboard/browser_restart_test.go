@@ -29,6 +29,7 @@ const climbLimit = 30 * time.Second
 // first on the same port and state file), then are back on WebSocket
 // within climbLimit.
 func TestBrowserRestartKeepsCall(t *testing.T) {
+	t.Parallel()
 	chromium := findChromium(t)
 	for _, tc := range []restartCase{
 		{alice: "ws", bob: "ws"},

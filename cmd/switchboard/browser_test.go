@@ -30,6 +30,7 @@ const (
 )
 
 func TestBrowserCall(t *testing.T) {
+	t.Parallel()
 	chromium := findChromium(t)
 	// Alice is the one whose channel is cut; Bob, who leaves by closing
 	// his tab, is on another channel, so that each pair of channels meets
@@ -140,6 +141,7 @@ func browserCall(t *testing.T, chromium, aliceTransport, bobTransport string) {
 // way stops passing WebSockets, the page falls back to server-sent events
 // and resumes the same session there: the call goes on undisturbed.
 func TestBrowserFallback(t *testing.T) {
+	t.Parallel()
 	chromium := findChromium(t)
 	app := startApp(t, shortChannelAges)
 	b := newBrowser(t, chromium)
@@ -254,6 +256,7 @@ func evalAsync[T any](tb *tab, expr string) (T, error) {
 // words, then at least 96 random bits), refuses names that pass for the
 // local user, and a join link waits for a click.
 func TestBrowserLobby(t *testing.T) {
+	t.Parallel()
 	chromium := findChromium(t)
 	app := startApp(t, nil)
 	b := newBrowser(t, chromium)

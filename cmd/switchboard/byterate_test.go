@@ -12,6 +12,7 @@ import (
 // server. A burst of one frame's size lets one 60 KB POST through and
 // refuses the next with 429.
 func TestByteRateFlags(t *testing.T) {
+	parallel(t)
 	app := startApp(t, func(c *config) { c.ByteRate, c.ByteBurst = 1024, 64<<10 })
 	resp, err := http.Get(app.httpURL + "/v1/poll")
 	if err != nil {

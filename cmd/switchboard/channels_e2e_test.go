@@ -8,6 +8,7 @@ import (
 // TestCallOverEveryChannelPair: peers on any two channels complete a
 // relay-only pion negotiation and a DataChannel round trip.
 func TestCallOverEveryChannelPair(t *testing.T) {
+	parallel(t)
 	app := startApp(t, nil)
 	for _, pair := range [][2]string{{"ws", "sse"}, {"sse", "poll"}, {"ws", "poll"}, {"sse", "sse"}, {"poll", "poll"}} {
 		t.Run(pair[0]+"-"+pair[1], func(t *testing.T) {
@@ -22,6 +23,7 @@ func TestCallOverEveryChannelPair(t *testing.T) {
 // client fails the test on a gap), alice never sees peer-left (handle
 // fails on any unexpected frame), and the call completes.
 func TestResumeMidNegotiation(t *testing.T) {
+	parallel(t)
 	app := startApp(t, nil)
 	for _, hop := range [][2]string{{"ws", "sse"}, {"sse", "poll"}, {"poll", "ws"}} {
 		t.Run(hop[0]+"-to-"+hop[1], func(t *testing.T) {

@@ -46,6 +46,7 @@ func lineOf(t *testing.T, out, mark, name string) string {
 }
 
 func TestCheckAllGreen(t *testing.T) {
+	parallel(t)
 	app := startApp(t, nil)
 	code, out := runCheck(t, app.httpURL)
 	if code != 0 || strings.Contains(out, "✗") {
@@ -79,6 +80,7 @@ func TestCheckAllGreen(t *testing.T) {
 // closed with -join-secret, without a token it says the join was refused
 // and how to pass one; with a token for switchboard-check-* all passes.
 func TestCheckTakesCredentialsFromARoom(t *testing.T) {
+	parallel(t)
 	secret := strings.Repeat("k", 32)
 	app := startApp(t, func(c *config) { c.JoinSecret = secret })
 	code, out := runCheck(t, app.httpURL)
@@ -97,6 +99,7 @@ func TestCheckTakesCredentialsFromARoom(t *testing.T) {
 }
 
 func TestCheckReportsWhatIsBroken(t *testing.T) {
+	parallel(t)
 	app := startApp(t, nil)
 	turnPort := strconv.Itoa(app.turnUDP.Port)
 
@@ -188,6 +191,7 @@ func TestCheckReportsWhatIsBroken(t *testing.T) {
 }
 
 func TestCheckExpiredCertificate(t *testing.T) {
+	parallel(t)
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	writeCert(t, certFile, keyFile, time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour))

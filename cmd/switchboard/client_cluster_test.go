@@ -36,6 +36,7 @@ const clusterHarness = `(async () => {
 // Every request of every channel carries room=room1: the first, the
 // resumes after a cut, the POSTs of SSE and polling, the bye.
 func TestClientRoomParam(t *testing.T) {
+	t.Parallel()
 	b := newBrowser(t, findChromium(t))
 	for _, kind := range []string{"ws", "sse", "poll"} {
 		t.Run(kind, func(t *testing.T) {
@@ -97,6 +98,7 @@ func TestClientRoomParam(t *testing.T) {
 // from joined replaces the session's, announced before joined. An owner
 // that cannot be reached sends the client back home, once.
 func TestClientFollowsOwner(t *testing.T) {
+	t.Parallel()
 	b := newBrowser(t, findChromium(t))
 	relay := []any{map[string]any{"urls": []string{"turn:127.0.0.1:3479?transport=udp"}, "username": "1:S001", "credential": "c"}}
 	for _, tc := range []struct {
@@ -167,6 +169,7 @@ func TestClientFollowsOwner(t *testing.T) {
 // carries room=, and a peer connection it makes after joined uses the
 // room's relay from joined rather than the session's from welcome.
 func TestBrowserRoomRelay(t *testing.T) {
+	t.Parallel()
 	b := newBrowser(t, findChromium(t))
 	fake := newFakeSignal()
 	relay := []any{map[string]any{"urls": []string{"turn:127.0.0.1:3479?transport=udp"}, "username": "1:S001", "credential": "c"}}

@@ -146,6 +146,7 @@ func fakeMessage(data string) map[string]any {
 // the channel itself (close 4000, the SSE maximum age, the poll wait) and
 // the session goes on.
 func TestClientResume(t *testing.T) {
+	t.Parallel()
 	b := newBrowser(t, findChromium(t))
 	for _, kind := range []string{"ws", "sse", "poll"} {
 		t.Run(kind, func(t *testing.T) {
@@ -277,6 +278,7 @@ func waitForFake(t *testing.T, deadline time.Time, what string, cond func() stri
 // welcome on the same channel, which the client re-joins; on SSE the stream
 // is reopened with the new token.
 func TestClientResumeFailed(t *testing.T) {
+	t.Parallel()
 	b := newBrowser(t, findChromium(t))
 	for _, kind := range []string{"ws", "sse", "poll"} {
 		t.Run(kind, func(t *testing.T) {
@@ -318,6 +320,7 @@ func TestClientResumeFailed(t *testing.T) {
 // (close 4001, an SSE notice, a poll answered 409): the client stops and
 // does not fight back.
 func TestClientReplaced(t *testing.T) {
+	t.Parallel()
 	b := newBrowser(t, findChromium(t))
 	for _, kind := range []string{"ws", "sse", "poll"} {
 		t.Run(kind, func(t *testing.T) {
@@ -348,6 +351,7 @@ func TestClientReplaced(t *testing.T) {
 // event stream that cannot open to long-polling, resuming the session each
 // time. Errors for posted frames come in the POST answer.
 func TestClientFallback(t *testing.T) {
+	t.Parallel()
 	b := newBrowser(t, findChromium(t))
 	fake := newFakeSignal()
 	fake.setRefused("ws", true)

@@ -22,6 +22,7 @@ import (
 // (sigClient fails on a gap or a refused request), and no node answers
 // any request `replaced`.
 func TestRoundRobinHAProxy(t *testing.T) {
+	parallel(t)
 	for _, cmd := range []string{"redis-server", "haproxy"} {
 		if _, err := exec.LookPath(cmd); err != nil {
 			if os.Getenv("CI") == "true" {

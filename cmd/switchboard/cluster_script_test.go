@@ -29,6 +29,7 @@ const clusterReady = 90 * time.Second
 // move to the room's owner node (joined.owner) while they negotiate, and
 // their call connects: the move lost nothing.
 func TestClusterScript(t *testing.T) {
+	t.Parallel()
 	for _, cmd := range []string{"redis-server", "haproxy", "curl"} {
 		if _, err := exec.LookPath(cmd); err != nil {
 			if os.Getenv("CI") == "true" {

@@ -15,6 +15,7 @@ import (
 // Redis: a relay while it is down is refused with unavailable and the node
 // reports not ready.
 func TestRedisFlag(t *testing.T) {
+	parallel(t)
 	rs := redistest.Start(t)
 	url := "redis://" + rs.Addr()
 	// Each node's relay must reach the other's on loopback.
@@ -64,6 +65,7 @@ func readyz(t *testing.T, app *testApp) (int, string) {
 // pool's host is handed out, with credentials from the shared secret, and
 // a relay-only call allocates on it.
 func TestTURNPoolCall(t *testing.T) {
+	parallel(t)
 	st, logs := startTurnCommand(t, "allow-loopback-peers\n")
 	app := startApp(t, func(c *config) {
 		c.TURNURLs, c.TURNSecret = st.UDPAddr().String(), turnTestSecret

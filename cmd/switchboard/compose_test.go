@@ -18,6 +18,7 @@ import (
 // `switchboard turn` accepts; and the Dockerfile the services build is
 // multi-stage, static and non-root.
 func TestComposeFile(t *testing.T) {
+	parallel(t)
 	raw, err := os.ReadFile("../../docker-compose.yml")
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ func env(kv map[string]string) func(string) string {
 }
 
 func TestConfigFlagsBeatEnvironment(t *testing.T) {
+	parallel(t)
 	c, err := parseConfig([]string{"-http", "127.0.0.1:9000"}, env(map[string]string{
 		"SWITCHBOARD_HTTP":           "127.0.0.1:7000",
 		"SWITCHBOARD_CREDENTIAL_TTL": "10m",
@@ -36,6 +37,7 @@ func TestConfigFlagsBeatEnvironment(t *testing.T) {
 }
 
 func TestConfigDefaults(t *testing.T) {
+	parallel(t)
 	c, err := parseConfig(nil, env(nil), &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
@@ -47,6 +49,7 @@ func TestConfigDefaults(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
+	parallel(t)
 	cases := []struct {
 		args []string
 		env  map[string]string
@@ -85,6 +88,7 @@ func TestConfigErrors(t *testing.T) {
 }
 
 func TestHelpListsEveryOptionWithEnvTwin(t *testing.T) {
+	parallel(t)
 	var out bytes.Buffer
 	_, err := parseConfig([]string{"--help"}, env(nil), &out)
 	if !errors.Is(err, flag.ErrHelp) {
@@ -101,6 +105,7 @@ func TestHelpListsEveryOptionWithEnvTwin(t *testing.T) {
 }
 
 func TestJoinSecretFile(t *testing.T) {
+	parallel(t)
 	path := filepath.Join(t.TempDir(), "secret")
 	if err := os.WriteFile(path, []byte("0123456789abcdef0123456789abcdef\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -118,6 +123,7 @@ func TestJoinSecretFile(t *testing.T) {
 // and SWITCHBOARD_TURN_KEY variables are the keys of switchboard turn's
 // config file, parsed and checked by the same code.
 func TestBundledRelayOptionsShareTheTable(t *testing.T) {
+	parallel(t)
 	c, err := parseConfig([]string{"-turn-user-quota", "5", "-turn-denied-peer-ip", "203.0.113.0-203.0.113.9"},
 		env(map[string]string{"SWITCHBOARD_TURN_MAX_BPS": "64000", "SWITCHBOARD_TURN_ALLOW_LOOPBACK_PEERS": "true"}), &bytes.Buffer{})
 	if err != nil {
@@ -141,6 +147,7 @@ func TestBundledRelayOptionsShareTheTable(t *testing.T) {
 // every flag of -help with its environment twin and the same default, and
 // no flag -help lacks.
 func TestREADMEConfigurationTable(t *testing.T) {
+	parallel(t)
 	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
 	if err != nil {
 		t.Fatal(err)

@@ -137,6 +137,7 @@ func (p *relayPeer) handle(t *testing.T, f map[string]any) {
 // the credentials from welcome, open a DataChannel through our TURN server
 // and exchange messages both ways.
 func TestCallThroughRelay(t *testing.T) {
+	parallel(t)
 	app := startApp(t, nil)
 	alice, bob := relayCall(t, dialSignaling(t, app.wsURL), dialSignaling(t, app.wsURL), "e2e", nil)
 

@@ -142,6 +142,7 @@ func echoCall(t *testing.T, app *testApp, room string, relay bool) {
 }
 
 func TestEchoPeer(t *testing.T) {
+	parallel(t)
 	app := startApp(t, func(c *config) { c.Echo = true })
 	t.Run("direct", func(t *testing.T) { echoCall(t, app, "echo-direct", false) })
 	waitEchoIdle(t, app)
@@ -160,6 +161,7 @@ func waitEchoIdle(t *testing.T, app *testApp) {
 }
 
 func TestEchoRefusals(t *testing.T) {
+	parallel(t)
 	off := startApp(t, nil)
 	c := dialSignaling(t, off.wsURL)
 	c.send(map[string]any{"type": "echo", "id": 1})

@@ -19,6 +19,7 @@ import (
 // there are still descriptors for /healthz and /metrics. The server runs
 // in a child process started under `ulimit -n 128`.
 func TestSessionCapKeepsFileDescriptors(t *testing.T) {
+	parallel(t)
 	if os.Getenv("SB_FDCAP_CHILD") != "" {
 		fdCapChild()
 		return

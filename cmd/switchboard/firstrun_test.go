@@ -17,6 +17,7 @@ import (
 )
 
 func TestPageURL(t *testing.T) {
+	parallel(t)
 	for _, tt := range []struct {
 		addr string
 		tls  bool
@@ -38,6 +39,7 @@ func TestPageURL(t *testing.T) {
 }
 
 func TestAdvertiseWarnings(t *testing.T) {
+	parallel(t)
 	// This host has 127.0.0.1, 10.0.0.5 and 100.20.30.40; a NAT maps
 	// 100.20.30.41 here. Nothing is sent anywhere.
 	var probed []string
@@ -92,6 +94,7 @@ func TestAdvertiseWarnings(t *testing.T) {
 // TestProbeReachesOwnRelay: the start-up's STUN round trip is answered by
 // a real relay on 127.0.0.1 and not by a port where nothing listens.
 func TestProbeReachesOwnRelay(t *testing.T) {
+	parallel(t)
 	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -117,6 +120,7 @@ func TestProbeReachesOwnRelay(t *testing.T) {
 }
 
 func TestUsageAndVersion(t *testing.T) {
+	parallel(t)
 	var out strings.Builder
 	_, err := parseConfig([]string{"--help"}, func(string) string { return "" }, &out)
 	if !errors.Is(err, flag.ErrHelp) {
@@ -139,6 +143,7 @@ func TestUsageAndVersion(t *testing.T) {
 // TestStartupTellsWhatToOpen: the server logs the page's URL at start, and
 // warns when the relay listens on loopback but advertises another address.
 func TestStartupTellsWhatToOpen(t *testing.T) {
+	parallel(t)
 	c, err := parseConfig([]string{"-public-ip", "203.0.113.10", "-turn-secret", "test-secret-0123456789"}, func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -196,6 +201,7 @@ func (n notifyWriter) Write(p []byte) (int, error) {
 // warns at start when -public-ip is not this host's, and names the fix;
 // nothing is sent beyond loopback (the addresses tried need no probe).
 func TestStartupChecksPublicIP(t *testing.T) {
+	parallel(t)
 	for _, tt := range []struct{ public, want string }{
 		{"127.0.0.1", ""},
 		{"127.0.0.2", "-public-ip 127.0.0.2 is a loopback address this host does not have"},
@@ -255,6 +261,7 @@ func startupLog(t *testing.T, args ...string) string {
 // TestVersionSources: -version prints the module version, commit and date
 // from Go's build information, else from the -ldflags stamps.
 func TestVersionSources(t *testing.T) {
+	parallel(t)
 	full := &debug.BuildInfo{Main: debug.Module{Version: "v1.4.0"}, Settings: []debug.BuildSetting{
 		{Key: "vcs.revision", Value: "0123456789abcdef0123"}, {Key: "vcs.modified", Value: "true"},
 		{Key: "vcs.time", Value: "2026-08-01T10:00:00Z"},

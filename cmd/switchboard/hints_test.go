@@ -110,6 +110,7 @@ func brokenSetups() []brokenSetup {
 // TestCheckNamesTheCause: `switchboard check` on each broken set-up says
 // what is wrong with it.
 func TestCheckNamesTheCause(t *testing.T) {
+	parallel(t)
 	for _, s := range brokenSetups() {
 		t.Run(s.name, func(t *testing.T) {
 			app, args := s.start(t)

@@ -74,6 +74,7 @@ func jsTestDeps(t *testing.T) {
 // a loopback port: every channel, a cut connection and its resume, TURN
 // credentials, refusals; and the README's Node example.
 func TestJSClientNode(t *testing.T) {
+	parallel(t)
 	node := findNode(t)
 	jsTestDeps(t)
 	// Channels end soon, so the tests see the client ride over a server
@@ -104,6 +105,7 @@ func TestJSClientNode(t *testing.T) {
 // TestJSClientTypes type-checks an example app against index.d.ts with
 // tsc --noEmit: it imports the package by name, as a bundler would.
 func TestJSClientTypes(t *testing.T) {
+	parallel(t)
 	node := findNode(t)
 	jsTestDeps(t)
 	ctx, cancel := context.WithTimeout(context.Background(), tscTimeout)
@@ -119,6 +121,7 @@ func TestJSClientTypes(t *testing.T) {
 // web.ClientPath, and answers CORS (on it and on /v1/) for the origins of
 // -allowed-origins only; none by default.
 func TestJSClientServedWithCORS(t *testing.T) {
+	parallel(t)
 	const app1 = "http://app.example:3000"
 	for _, tc := range []struct {
 		name    string

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -30,6 +31,9 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	removeLabCA()
+	if built.path != "" {
+		os.RemoveAll(filepath.Dir(built.path))
+	}
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak: errors on successful test run:", err)

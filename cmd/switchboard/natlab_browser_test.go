@@ -50,6 +50,7 @@ func newBrowserIn(t *testing.T, l *natlab.Lab, ns, chromium string) *browser {
 // the home router and the symmetric NAT, "Relayed (TLS)" from the network
 // that reaches only TCP 443 (TURN over TLS on the HTTPS port).
 func TestNATBrowserBadge(t *testing.T) {
+	t.Parallel()
 	chromium := findChromium(t)
 	if _, err := os.Stat("/tmp/bench.lock"); err == nil && os.Getenv("CI") != "true" {
 		t.Skip("/tmp/bench.lock: the machine is being benchmarked")

@@ -32,6 +32,7 @@ var checkVerdict = map[string]struct {
 // failing lines (STUN, TURN over UDP, and TCP 3478 where only 443 is
 // open), and TURN over TCP, or over TLS on the HTTPS port, passes there.
 func TestNATCheck(t *testing.T) {
+	parallel(t)
 	l := natlab.Start(t)
 	srv := startLabServer(t, l)
 	exe, err := os.Executable()

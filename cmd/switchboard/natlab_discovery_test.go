@@ -53,6 +53,7 @@ func coturnDiscovery(ctx context.Context, l *natlab.Lab, ns string) (mapping, fi
 // namespace at the same time, finds the same; where UDP is blocked both
 // get no answer.
 func TestNATDiscovery(t *testing.T) {
+	parallel(t)
 	coturnTool(t, "turnutils_natdiscovery")
 	l := natlab.Start(t)
 	startLabServer(t, l)

@@ -83,6 +83,7 @@ func (o callOutcome) path() string {
 // says (direct or relayed, over TURN/UDP, TCP or TLS as the network
 // allows). The measured matrix is logged in docs/nat.md's layout.
 func TestNATCallMatrix(t *testing.T) {
+	parallel(t)
 	l := natlab.Start(t)
 	srv := startLabServer(t, l)
 	nets := l.Networks

@@ -157,6 +157,7 @@ func newLoopbackPeer(t *testing.T, sig *sigClient) *relayPeer {
 // in order (sigClient fails on a gap, counts duplicates), nobody hears
 // peer-left, and the call connects.
 func TestRestartMidNegotiation(t *testing.T) {
+	parallel(t)
 	t.Run("overlap", func(t *testing.T) { restartMidNegotiation(t, true) })
 	// As systemctl restart does: the next process starts once the old one
 	// has exited, and the clients come back then.
@@ -279,6 +280,7 @@ func (n *nodeProcess) waitLogged(t testing.TB) string {
 // TestStateFileRefused: a node started on a state file it cannot trust
 // says so in one line, sets the file aside and starts with no sessions.
 func TestStateFileRefused(t *testing.T) {
+	parallel(t)
 	stateFile := filepath.Join(t.TempDir(), "state")
 	if err := os.WriteFile(stateFile, fmt.Appendf(nil, "switchboard-state %d 10 00\n{not ours}", state.Version), 0o600); err != nil {
 		t.Fatal(err)
@@ -307,6 +309,7 @@ func TestStateFileRefused(t *testing.T) {
 // a running one holds waits -state-wait for it, then gives up with the
 // holder's pid and restores nothing; the first serves on.
 func TestStateFileHeldByAnother(t *testing.T) {
+	parallel(t)
 	stateFile := filepath.Join(t.TempDir(), "state")
 	first := startNode(t, "127.0.0.1:0", stateFile, "switchboard started")
 	addr := httpAddrInLog.FindStringSubmatch(first.waitLogged(t))[1]

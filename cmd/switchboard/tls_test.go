@@ -17,6 +17,7 @@ import (
 // (HTTP/2) and WSS itself, and a reload swaps the certificate for new
 // connections while a session already up keeps going.
 func TestTLSServingAndReload(t *testing.T) {
+	parallel(t)
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	writeTestCert(t, certFile, keyFile)

@@ -19,6 +19,7 @@ import (
 // allocates there with ALPN stun.turn and without ALPN, beside the page
 // and WSS on the same port.
 func TestTURNOverTLSOnHTTPSPort(t *testing.T) {
+	parallel(t)
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	writeTestCert(t, certFile, keyFile)

@@ -14,6 +14,7 @@ import (
 // connections end at once, even while the HTTP server's shutdown still
 // waits for a request in flight (here one whose body never comes).
 func TestShutdownClosesRelayAtOnce(t *testing.T) {
+	parallel(t)
 	app := startApp(t, func(c *config) { c.ShutdownTimeout = 20 * time.Second })
 	turnConn, err := net.Dial("tcp4", app.turnTCP.String())
 	if err != nil {

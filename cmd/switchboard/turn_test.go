@@ -58,6 +58,7 @@ func startTurnCommand(t *testing.T, conf string, args ...string) (*turn.Standalo
 }
 
 func TestTurnCommandArgs(t *testing.T) {
+	parallel(t)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "t.conf")
 	if err := os.WriteFile(file, []byte("user-quota=3\ndenied-peer-ip=10.0.0.1\n"), 0o600); err != nil {
@@ -167,6 +168,7 @@ func portOf(a net.Addr) string {
 // peer through `switchboard turn -c FILE` over UDP, TCP and TLS, with
 // REST credentials from the shared secret, losing nothing.
 func TestTurnCommandWithCoturnClients(t *testing.T) {
+	parallel(t)
 	peer := startPeer(t)
 	dir := t.TempDir()
 	cert, key := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
@@ -196,6 +198,7 @@ func TestTurnCommandWithCoturnClients(t *testing.T) {
 }
 
 func TestTurnCommandRefusesCoturnClients(t *testing.T) {
+	parallel(t)
 	peer := startPeer(t)
 	st, logs := startTurnCommand(t, "allowed-peer-ip=127.0.0.2\n")
 	port := portOf(st.UDPAddr())
@@ -217,6 +220,7 @@ func TestTurnCommandRefusesCoturnClients(t *testing.T) {
 }
 
 func TestTurnCommandAnswersSTUNClient(t *testing.T) {
+	parallel(t)
 	bin := coturnTool(t, "turnutils_stunclient")
 	st, _ := startTurnCommand(t, "")
 	for _, transport := range []string{"udp"} {
@@ -233,6 +237,7 @@ func TestTurnCommandAnswersSTUNClient(t *testing.T) {
 // RFC 5780 mapping and filtering discovery against 127.0.0.1 and
 // 127.0.0.2 (loopback: no NAT, so both endpoint-independent).
 func TestTurnCommandNATDiscovery(t *testing.T) {
+	parallel(t)
 	bin := coturnTool(t, "turnutils_natdiscovery")
 	st, logs := startTurnCommand(t, "alt-listening-ip=127.0.0.2\n")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -251,6 +256,7 @@ func TestTurnCommandNATDiscovery(t *testing.T) {
 // Debian's file, adds the authentication it lacks), with one warning per
 // ignored key; a file with many problems gets them all in one error.
 func TestTurnCommandCoturnConfigs(t *testing.T) {
+	parallel(t)
 	dir := t.TempDir()
 	cert, key := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
 	writeTestCert(t, cert, key)
