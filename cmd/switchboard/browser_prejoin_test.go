@@ -21,7 +21,7 @@ func TestBrowserPrejoin(t *testing.T) {
 	chromium := findChromium(t)
 	app := startApp(t, nil)
 	// Two fake cameras (and microphones) to pick from.
-	b := newBrowser(t, chromium, chromedp.Flag("use-fake-device-for-media-stream", "device-count=2,fps=10"))
+	b := newBrowser(t, chromium, chromedp.Flag("use-fake-device-for-media-stream", "device-count=2"))
 	deadline := time.Now().Add(60 * time.Second)
 	for _, p := range []string{"clipboard-read", "clipboard-write"} {
 		err := chromedp.Do(b.ctx, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {

@@ -94,9 +94,7 @@ func newBrowser(t *testing.T, path string, extra ...chromedp.ExecAllocatorOption
 		chromedp.Flag("disable-extensions", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.Flag("disable-features", "Translate,OptimizationHints,MediaRouter,DialMediaRouteProvider"),
-		// 10 frames a second instead of 20: a call's encoding is most of
-		// Chromium's CPU, and nothing here needs smooth video.
-		chromedp.Flag("use-fake-device-for-media-stream", "fps=10"),
+		chromedp.Flag("use-fake-device-for-media-stream", true),
 		chromedp.Flag("use-fake-ui-for-media-stream", true),
 		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
 		// Two tabs, one in the background: keep its timers and media going.
