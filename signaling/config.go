@@ -64,6 +64,14 @@ type Config struct {
 	// ResumeGrace is how long a session without a channel keeps its room
 	// and collects events for a resume. Defaults to 30 s.
 	ResumeGrace time.Duration
+	// ResendWait is how long a session waits for a relay it refused
+	// unavailable (a cluster's Redis did not answer) to come again under
+	// its cseq, refusing the client's newer numbered frames meanwhile so
+	// that they do not overtake it; each refusal of the relay starts the
+	// wait anew. Clients back off well within it (the bundled ones at
+	// most 2 s); one that never sends the frame again is held up no
+	// longer. Defaults to 5 s.
+	ResendWait time.Duration
 	// SSEMaxAge ends each server-sent event stream after this long, so no
 	// proxy holds it forever; EventSource reconnects and resumes by
 	// itself. Defaults to 30 s.
@@ -189,6 +197,9 @@ func (c *Config) setDefaults() {
 	if c.ReplayBytes == 0 {
 		c.ReplayBytes = 1 << 20
 	}
+	if c.ResendWait == 0 {
+		c.ResendWait = 5 * time.Second
+	}
 	if c.ResumeGrace == 0 {
 		c.ResumeGrace = 30 * time.Second
 	}
@@ -255,8 +266,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: PingInterval %v is under %v", errBadConfig, c.PingInterval, heartbeatSlots*time.Millisecond)
 	case c.ReplayBytes < int(c.MaxMessageSize)+1024 || c.ReplayEvents < 16:
 		return fmt.Errorf("%w: the replay buffer must hold at least 16 events and one MaxMessageSize frame", errBadConfig)
-	case c.ResumeGrace < 0 || c.SSEMaxAge < time.Second || c.PollWait < 0 || c.WSMaxAge < 0:
-		return fmt.Errorf("%w: ResumeGrace, PollWait and WSMaxAge must not be negative, SSEMaxAge at least 1 s", errBadConfig)
+	case c.ResumeGrace < 0 || c.SSEMaxAge < time.Second || c.PollWait < 0 || c.WSMaxAge < 0 || c.ResendWait < 0:
+		return fmt.Errorf("%w: ResumeGrace, PollWait, WSMaxAge and ResendWait must not be negative, SSEMaxAge at least 1 s", errBadConfig)
 	}
 	if c.MaxSessions < 1 || c.MaxSessionsPerAddr < 1 || c.MaxConnsPerAddr < 1 || !(c.JoinRatePerAddr > 0) || c.JoinBurstPerAddr < 1 ||
 		!(c.RoomJoinRate > 0) || c.RoomJoinBurst < 1 {

@@ -169,8 +169,8 @@ func (s *session) post(req postRequest) postAnswer {
 	}
 	results := make([]any, len(msgs))
 	for i, m := range msgs {
-		_, gone := s.handle(m, func(id json.RawMessage, e *wire.Error) {
-			results[i] = wire.ErrorFrame{Type: "error", Code: e.Code, Message: e.Message, Re: id}
+		_, gone := s.handle(m, func(id json.RawMessage, cseq uint64, e *wire.Error) {
+			results[i] = wire.ErrorFrame{Type: "error", Code: e.Code, Message: e.Message, Re: id, CSeq: cseq}
 		})
 		if gone {
 			// Not "null": the rest was not handled. The client resumes and

@@ -40,6 +40,11 @@ type session struct {
 	// (concurrent POSTs, a WebSocket being replaced).
 	mu   sync.Mutex
 	room string
+	// resend is the cseq of a relay refused unavailable that the client
+	// is to send again, 0 when none, and resendBy when the session stops
+	// waiting for it (Unix ns): see admit.
+	resend   uint64
+	resendBy int64
 
 	// chMu guards the attachment. Order: mu before the engine's room lock
 	// before chMu; the log's lock is never held while taking another.
@@ -274,9 +279,11 @@ func (s *session) welcome() []byte {
 	})
 }
 
-// replyFunc receives a request's refusal. Over WebSocket it becomes an
-// event of the session; over POST /v1/send it goes into the answer.
-type replyFunc func(id json.RawMessage, e *wire.Error)
+// replyFunc receives a request's refusal: the request's id and cseq (nil
+// and 0 when it has none, or the frame went unread) and the error. Over
+// WebSocket it becomes an event of the session; over POST /v1/send it
+// goes into the answer.
+type replyFunc func(id json.RawMessage, cseq uint64, e *wire.Error)
 
 // handle processes one client frame. It reports whether the frame took
 // the slow path (anything but a relay that went through), and gone when
@@ -304,7 +311,7 @@ func (s *session) handleLocked(frame []byte, reject replyFunc) (slow, bye bool) 
 	}
 	var fast wire.Request
 	if wire.DecodeRelayFast(frame, &fast) && fast.Validate() == nil && s.room != "" {
-		if !s.fresh(fast.CSeq) {
+		if !s.admit(&fast, reject) {
 			return true, false
 		}
 		return !s.relay(&fast, reject), false
@@ -312,11 +319,16 @@ func (s *session) handleLocked(frame []byte, reject replyFunc) (slow, bye bool) 
 	req, perr := wire.DecodeRequest(frame)
 	// A refused frame counts as handled: sent again, it is skipped (its
 	// error went out). An out-of-range cseq is refused below, unrecorded.
-	if req.CSeq <= wire.MaxSeq && !s.fresh(req.CSeq) {
+	// A relay is recorded once its fate is known (relay): one refused
+	// unavailable is not handled, and comes again under its cseq.
+	if req.CSeq <= wire.MaxSeq && !s.admit(req, reject) {
 		return true, false
 	}
+	if req.CSeq <= wire.MaxSeq && (perr != nil || !wire.IsRelayed(req.Type)) {
+		s.applied(req.CSeq)
+	}
 	if perr != nil {
-		s.refuse(reject, req.ID, perr)
+		s.refuse(reject, req, perr)
 		return true, false
 	}
 	switch req.Type {
@@ -324,11 +336,11 @@ func (s *session) handleLocked(frame []byte, reject replyFunc) (slow, bye bool) 
 		s.join(req, reject)
 	case wire.TypeLeave:
 		if s.room == "" {
-			s.refuse(reject, req.ID, wire.NewError(wire.CodeNotInRoom, "not in a room"))
+			s.refuse(reject, req, wire.NewError(wire.CodeNotInRoom, "not in a room"))
 			break
 		}
 		if s.srv.engine.Ready() != nil { // leaving now would only half happen
-			s.refuse(reject, req.ID, errUnavailable("leave"))
+			s.refuse(reject, req, errUnavailable("leave"))
 			break
 		}
 		room := s.room
@@ -346,16 +358,39 @@ func (s *session) handleLocked(frame []byte, reject replyFunc) (slow, bye bool) 
 	return true, false
 }
 
-// fresh records the client's frame numbered cseq (0: unnumbered) as
-// handled and reports whether it is new. A frame sent again after a
-// resume, or in a POST whose answer was lost, is skipped without an
-// answer: it was handled once.
-func (s *session) fresh(cseq uint64) bool {
-	if cseq == 0 || s.log.Apply(cseq) {
+// admit reports whether the client's frame numbered req.CSeq (0: none) is
+// to be handled now. A frame not above the last one handled, sent again
+// after a resume or in a POST whose answer was lost, is skipped without an
+// answer: it was handled once. While a relay refused unavailable waits
+// to be sent again (Config.ResendWait), a newer numbered frame is refused
+// unavailable too and left unhandled: handled first, it would make the
+// server skip the older one when it comes (cseq order). A bye goes
+// through: the session ends anyway.
+func (s *session) admit(req *wire.Request, reject replyFunc) bool {
+	cseq := req.CSeq
+	if cseq == 0 {
 		return true
 	}
-	s.srv.metrics.duplicates.Inc()
-	return false
+	if cseq <= s.log.Applied() {
+		s.srv.metrics.duplicates.Inc()
+		return false
+	}
+	if s.resend != 0 && cseq > s.resend && req.Type != wire.TypeBye {
+		if time.Now().UnixNano() < s.resendBy {
+			s.refuse(reject, req, wire.NewError(wire.CodeUnavailable,
+				"frame %d was refused unavailable and has not come again: send it again first, then this one", s.resend))
+			return false
+		}
+		s.resend = 0 // the client gave up on it
+	}
+	return true
+}
+
+// applied records the client's frame numbered cseq (0: none) as handled.
+func (s *session) applied(cseq uint64) {
+	if cseq != 0 {
+		s.log.Apply(cseq)
+	}
 }
 
 // allowFrame takes a frame token: requests, pings and unsolicited pongs
@@ -380,14 +415,24 @@ func (s *session) overLimit(reject replyFunc) {
 	s.refuse(reject, nil, s.srv.overLimit)
 }
 
-func (s *session) refuse(reject replyFunc, id json.RawMessage, e *wire.Error) {
+// refuse answers req (nil: a frame that went unread) with e, echoing its
+// id and cseq.
+func (s *session) refuse(reject replyFunc, req *wire.Request, e *wire.Error) {
 	s.srv.metrics.errors.WithLabelValues(e.Code).Inc()
-	reject(id, e)
+	var id json.RawMessage
+	var cseq uint64
+	if req != nil {
+		id = req.ID
+		if req.CSeq <= wire.MaxSeq {
+			cseq = req.CSeq
+		}
+	}
+	reject(id, cseq, e)
 }
 
 // rejectAsEvent is the replyFunc of channels that carry requests and
 // events together: the error becomes the session's next event.
-func (s *session) rejectAsEvent(id json.RawMessage, e *wire.Error) {
+func (s *session) rejectAsEvent(id json.RawMessage, cseq uint64, e *wire.Error) {
 	if e == s.srv.overLimit {
 		// A flood over the frame limit hears of it once a second, not
 		// once a frame: answering each would amplify it.
@@ -397,7 +442,7 @@ func (s *session) rejectAsEvent(id json.RawMessage, e *wire.Error) {
 			return
 		}
 	}
-	frame := wire.Encode(wire.ErrorFrame{Type: "error", Code: e.Code, Message: e.Message, Re: id})
+	frame := wire.Encode(wire.ErrorFrame{Type: "error", Code: e.Code, Message: e.Message, Re: id, CSeq: cseq})
 	if err := s.deliver(frame); err != nil && !errors.Is(err, engine.ErrLogFull) {
 		// The log is out of reach: the refusal goes on the channel as a
 		// notice, without a seq, rather than nowhere.
@@ -413,7 +458,7 @@ type noticer interface{ notice(frame []byte) }
 // reply delivers the answer to req, or refuses req when it cannot.
 func (s *session) reply(frame []byte, req *wire.Request, reject replyFunc) {
 	if err := s.deliver(frame); err != nil && !errors.Is(err, engine.ErrLogFull) {
-		s.refuse(reject, req.ID, errUnavailable(req.Type))
+		s.refuse(reject, req, errUnavailable(req.Type))
 	}
 }
 

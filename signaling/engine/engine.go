@@ -33,9 +33,15 @@ type Engine interface {
 	// Send delivers frame to peer "to" in room, or to every member but
 	// "from" when to is empty. It fails with ErrUnknownPeer when "to" is not
 	// a member other than the sender. cseq is the sender's number for the
-	// frame (0: none), already recorded by its log's Apply: an engine whose
-	// sessions move between nodes keeps it with the send, so that the node
-	// that takes the sender over never relays the frame again.
+	// frame (0: none): a numbered frame is relayed once, however many
+	// calls it takes. A Send whose cseq is not above the last the sender
+	// handled (its log's Applied, or a Send's own record) relays nothing
+	// and succeeds: it repeats a call whose outcome was unknown (a cluster's
+	// timeout), or one that ran while it was reported failed. An engine
+	// whose sessions move between nodes keeps cseq with the send as the
+	// sender's last frame handled, so that the node that takes the sender
+	// over never relays the frame again; the node tells the log with
+	// Relayed. A Send that fails records nothing.
 	Send(room, from, to string, frame []byte, cseq uint64) error
 	// Rooms reports how many rooms have members on this node.
 	Rooms() int

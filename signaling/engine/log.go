@@ -49,6 +49,10 @@ type EventLog interface {
 	// nothing, when cseq is not above the last one recorded: that frame
 	// was handled before and must not be again.
 	Apply(cseq uint64) bool
+	// Relayed records, as Apply does, that the client's frame numbered
+	// cseq was handled, for a frame Engine.Send relayed: the engine kept
+	// the number with the send, so the log need not keep it again.
+	Relayed(cseq uint64)
 	// Applied reports the last cseq recorded, 0 before any: what a
 	// resumed channel tells its client, who resends the frames after it.
 	Applied() uint64

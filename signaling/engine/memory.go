@@ -52,6 +52,21 @@ func (m *Memory) Adopt(rec SessionRecord, _ Mailbox) (string, error) {
 	return "", nil
 }
 
+// Send implements Engine. A node's Send never has an unknown outcome,
+// so a numbered frame comes again only from a caller that already had it
+// relayed: the sender's log says so (Applied), and the frame is skipped.
+func (m *Memory) Send(room, from, to string, frame []byte, cseq uint64) error {
+	if cseq != 0 {
+		m.memoryStore.mu.RLock()
+		log := m.sessions[from]
+		m.memoryStore.mu.RUnlock()
+		if log != nil && cseq <= log.Applied() {
+			return nil
+		}
+	}
+	return m.memoryRooms.Send(room, from, to, frame, cseq)
+}
+
 var _ Persister = (*Memory)(nil)
 
 // Shared implements Engine: sessions end with the node (or, saved, with

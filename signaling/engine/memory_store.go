@@ -225,6 +225,13 @@ func (l *memoryLog) Apply(cseq uint64) bool {
 	return true
 }
 
+// Relayed implements EventLog: the memory engine keeps one record.
+func (l *memoryLog) Relayed(cseq uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.applied = max(l.applied, cseq)
+}
+
 func (l *memoryLog) Applied() uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()

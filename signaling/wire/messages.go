@@ -26,6 +26,16 @@ const (
 	TypeBye       = "bye"
 )
 
+// IsRelayed reports whether frames of type t go to other peers (offer,
+// answer, candidate, message) rather than to the server.
+func IsRelayed(t string) bool {
+	switch t {
+	case TypeOffer, TypeAnswer, TypeCandidate, TypeMessage:
+		return true
+	}
+	return false
+}
+
 const (
 	maxRoomLen = 64
 	maxNameLen = 64 // bytes of UTF-8
@@ -258,6 +268,10 @@ type ErrorFrame struct {
 	Code    string          `json:"code"`
 	Message string          `json:"message"`
 	Re      json.RawMessage `json:"re,omitempty"`
+	// CSeq is the refused frame's cseq (0: none): a client that numbers
+	// its frames tells which one an error is about without an id, and
+	// sends a frame refused unavailable again under the same number.
+	CSeq uint64 `json:"cseq,omitempty"`
 }
 
 // Encode marshals a server frame. Every frame type above marshals without

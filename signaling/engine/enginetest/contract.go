@@ -27,6 +27,7 @@ func Run(t *testing.T, newEngine New) {
 	t.Run("held", func(t *testing.T) { testHeld(t, newEngine(t, engine.ReplayLimits{Events: 16, Bytes: 1024})) })
 	t.Run("adopt", func(t *testing.T) { testAdopt(t, newEngine(t, engine.ReplayLimits{Events: 16, Bytes: 1024})) })
 	t.Run("rooms", func(t *testing.T) { testRooms(t, newEngine(t, engine.ReplayLimits{Events: 64, Bytes: 64 << 10})) })
+	t.Run("relay once", func(t *testing.T) { testRelayOnce(t, newEngine(t, engine.ReplayLimits{Events: 64, Bytes: 64 << 10})) })
 }
 
 func testRecords(t *testing.T, store engine.Engine) {

@@ -149,6 +149,52 @@ func testRooms(t *testing.T, e engine.Engine) {
 	e.Leave("capped", "z", []byte(`{}`))
 }
 
+// testRelayOnce: a numbered frame is relayed once. A Send whose cseq is
+// not above the sender's last frame handled relays nothing and succeeds;
+// unnumbered frames go every time; a Send refused records nothing.
+func testRelayOnce(t *testing.T, e engine.Engine) {
+	a, b := newPeer(t, e, "a"), newPeer(t, e, "b")
+	for _, p := range []*peer{a, b} {
+		if err := p.join(t, e, "r", 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.log.Apply(2) // a frame of a's that was not relayed: its join, say
+	send := func(to, frame string, cseq uint64) error {
+		t.Helper()
+		err := e.Send("r", "a", to, []byte(frame), cseq)
+		if err == nil && cseq != 0 {
+			a.log.Relayed(cseq) // as the node does
+		}
+		return err
+	}
+	for _, step := range []struct {
+		to, frame string
+		cseq      uint64
+		err       error
+	}{
+		{"b", `{"n":3}`, 3, nil},
+		{"b", `{"n":"3 again"}`, 3, nil},
+		{"", `{"n":"2 again"}`, 2, nil},
+		{"b", `{"n":"unnumbered"}`, 0, nil},
+		{"b", `{"n":"unnumbered"}`, 0, nil},
+		{"nobody", `{"n":4}`, 4, engine.ErrUnknownPeer},
+		{"", `{"n":"4 to all"}`, 4, nil},
+	} {
+		if err := send(step.to, step.frame, step.cseq); !errors.Is(err, step.err) {
+			t.Fatalf("Send(%s, cseq %d): %v, want %v", step.frame, step.cseq, err, step.err)
+		}
+	}
+	if got, want := b.frames(t), []string{"joined:a", `{"n":3}`, `{"n":"unnumbered"}`, `{"n":"unnumbered"}`, `{"n":"4 to all"}`}; !slices.Equal(got, want) {
+		t.Fatalf("b's log: %q, want %q", got, want)
+	}
+	if got := a.log.Applied(); got != 4 {
+		t.Fatalf("a's log applied %d, want 4", got)
+	}
+	e.Leave("r", "a", []byte(`{}`))
+	e.Leave("r", "b", []byte(`{}`))
+}
+
 // testAdopt: a live session is adopted with its room; a gone one is not.
 func testAdopt(t *testing.T, e engine.Engine) {
 	a := newPeer(t, e, "a")

@@ -97,7 +97,10 @@ func (r *Engine) Leave(room, peerID string, announce []byte) {
 // Send implements engine.Engine. A call whose answer did not come in time
 // may have run: it is sent again, with the same id, up to sendRetries
 // times, and Redis runs a send id once (send.lua). Only when no attempt
-// is answered does Send fail with the outcome unknown.
+// is answered does Send fail with the outcome unknown; the node then
+// refuses the frame unavailable and the client sends it again under the
+// same cseq, which send.lua relays only if no earlier call did (it keeps
+// the sender's last cseq, 'up', with the relay).
 func (r *Engine) Send(room, from, to string, frame []byte, cseq uint64) error {
 	id := r.cfg.NodeID + ":" + strconv.FormatUint(r.sends.Add(1), 36)
 	sh := r.roomShard(room)

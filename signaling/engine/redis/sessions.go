@@ -215,11 +215,12 @@ type redisLog struct {
 	// taken and ack are marks not yet sent to Redis (0: none); taken
 	// caps acks at what was handed to a channel since the last Resume.
 	pendingTaken, pendingAck, taken uint64
-	// applied is the client's last frame handled (Apply), as far as this
-	// node knows: Redis's, read by Find and Resume, or newer. A relay
-	// records it with the send itself (send.lua); for other frames its
-	// mark waits for the next batch, and a node that dies loses the last
-	// few milliseconds' (docs/cluster.md, Failures).
+	// applied is the client's last frame handled (Apply, Relayed), as far
+	// as this node knows: Redis's, read by Find and Resume, or newer. A
+	// relay records it with the send itself (send.lua, then Relayed, which
+	// queues no mark); for other frames its mark waits for the next batch,
+	// and a node that dies loses the last few milliseconds' (docs/cluster.md,
+	// Failures).
 	applied, pendingApplied uint64
 	queued                  bool       // in the engine's batch of marks
 	flushing                bool       // marks of this log are in a batch on the wire
@@ -403,6 +404,14 @@ func (l *redisLog) Apply(cseq uint64) bool {
 	l.applied, l.pendingApplied = cseq, cseq
 	l.queueLocked()
 	return true
+}
+
+// Relayed implements EventLog: send.lua recorded cseq with the relay, so
+// no mark is queued for it.
+func (l *redisLog) Relayed(cseq uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.applied = max(l.applied, cseq)
 }
 
 func (l *redisLog) Applied() uint64 {

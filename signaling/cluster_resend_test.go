@@ -1,0 +1,124 @@
+package signaling
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	redisengine "github.com/switchboard-rtc/switchboard/signaling/engine/redis"
+	"github.com/switchboard-rtc/switchboard/signaling/engine/redis/redistest"
+)
+
+// TestClusterRelaySentAgain: a relay whose every Redis call timed out is
+// answered unavailable with its cseq and is not handled; sent again
+// under that cseq once Redis answers, it reaches its recipient exactly
+// once, whether Redis ran the stalled call after all (it was busy: DEBUG
+// SLEEP, then it ran what was waiting) or never did (every client paused:
+// CLIENT PAUSE, and the node closed the connections whose calls timed
+// out, which drops their calls).
+func TestClusterRelaySentAgain(t *testing.T) {
+	rs := redistest.Start(t)
+	var nodes []node
+	for i := range 2 {
+		eng := newTestEngine(t, rs.Client(t), redisengine.Config{NodeID: "node" + strconv.Itoa(i),
+			Timeout: 150 * time.Millisecond, NodeTTL: 10 * time.Second})
+		srv, url := startServer(t, Config{Engine: eng})
+		nodes = append(nodes, node{srv: srv, eng: eng, url: url})
+	}
+	admin := rs.Client(t)
+	ctx := t.Context()
+	for _, tc := range []struct {
+		name     string
+		stall    func(t *testing.T) <-chan error // returns when Redis is stalled; the channel says when it is not
+		ranLater bool
+	}{
+		{"ran later", func(t *testing.T) <-chan error {
+			done := make(chan error, 1)
+			go func() { done <- rs.Client(t).Do(context.Background(), "DEBUG", "SLEEP", "1.5").Err() }()
+			waitStalled(t, rs, done)
+			return done
+		}, true},
+		{"did not run", func(t *testing.T) <-chan error {
+			if err := admin.Do(ctx, "CLIENT", "PAUSE", "1500", "ALL").Err(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- rs.Client(t).Ping(context.Background()).Err() }() // answered when the pause ends
+			return done
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			alice, bob := dial(t, nodes[0].url, nil), dial(t, nodes[1].url, nil)
+			room := "resend-" + strconv.Itoa(int(time.Now().UnixNano()))
+			alice.join(room)
+			bob.join(room)
+			alice.expect("peer-joined")
+			base, token := httpBase(nodes[0].url), alice.welcome.str("token")
+			msg := func(cseq int, data string) frame {
+				return frame{"type": "message", "to": bob.id, "data": data, "cseq": cseq}
+			}
+			postOK(t, base, token, msg(1, "warm")) // a connection in the pool: the send below is written at once
+			if m := bob.expect("message"); m.str("data") != "warm" {
+				t.Fatalf("bob got %v", m)
+			}
+
+			done := tc.stall(t)
+			wantUnavailable(t, postOne(t, base, token, msg(2, "once")), 2)
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			up, err := admin.HGet(ctx, "{sb}:s:"+alice.id, "up").Int()
+			if err != nil || (up == 2) != tc.ranLater {
+				t.Fatalf("after the stall Alice's last frame handled in Redis is %d (%v): the stalled send ran: %v, want %v",
+					up, err, up == 2, tc.ranLater)
+			}
+
+			// Sent again, as a client does, until the node takes it (it
+			// may have found Redis unreachable meanwhile, until its next
+			// heartbeat): bounded.
+			deadline := time.Now().Add(waitFor)
+			for {
+				e := postOne(t, base, token, msg(2, "once"))
+				if e == nil {
+					break
+				}
+				wantUnavailable(t, e, 2)
+				if time.Now().After(deadline) {
+					t.Fatal("frame 2 still refused after Redis came back")
+				}
+				time.Sleep(50 * time.Millisecond) // a client's backoff, bounded by the deadline
+			}
+			postOK(t, base, token, msg(3, "after"))
+			for _, want := range []string{"once", "after"} {
+				if m := bob.expect("message"); m.str("data") != want {
+					t.Fatalf("bob got %v, want %q: lost, repeated or reordered", m, want)
+				}
+			}
+		})
+	}
+}
+
+// waitStalled waits until Redis is inside the DEBUG SLEEP whose result
+// slept delivers: a PING with a short deadline goes unanswered.
+func waitStalled(t *testing.T, rs *redistest.Server, slept chan error) {
+	t.Helper()
+	c := rs.Client(t)
+	deadline := time.Now().Add(waitFor)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		err := c.Ping(ctx).Err()
+		cancel()
+		if err != nil {
+			return
+		}
+		select {
+		case err := <-slept:
+			t.Fatalf("DEBUG SLEEP ended first: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Redis never got busy")
+		}
+	}
+}
