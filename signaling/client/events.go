@@ -173,6 +173,7 @@ type frame struct {
 	Data       json.RawMessage `json:"data"`
 	Code       string          `json:"code"`
 	Message    string          `json:"message"`
+	CSeq       uint64          `json:"cseq"` // an error's: the refused frame's
 }
 
 // parseFrame reads one server frame; nil when it is no JSON object with

@@ -2,8 +2,10 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -26,17 +28,24 @@ type outbox struct {
 	// sent are frames written on a WebSocket and not yet known to be
 	// handled: a pong (to the ping numbered pinged) or a resume says
 	// which were.
-	sent   []queued
-	next   uint64  // the last cseq given
-	pinged uint64  // the cseq of the ping waiting for its pong
-	tokens float64 // frames that may go now
-	bytes  float64 // bytes that may go now
-	at     time.Time
-	busy   bool // a write is in flight: one at a time keeps order
-	ch     *channel
-	token  string
-	timer  loopTimer
-	epoch  uint64 // bumped when the session ends: answers of older writes are moot
+	sent []queued
+	// writing is the batch a WebSocket write has on its way: its frames
+	// join sent when the write ends, and the server may refuse one first.
+	writing []queued
+	next    uint64  // the last cseq given
+	pinged  uint64  // the cseq of the ping waiting for its pong
+	tokens  float64 // frames that may go now
+	bytes   float64 // bytes that may go now
+	at      time.Time
+	busy    bool // a write is in flight: one at a time keeps order
+	ch      *channel
+	token   string
+	timer   loopTimer
+	epoch   uint64 // bumped when the session ends: answers of older writes are moot
+	// retrying is the cseq of the last frame refused unavailable and sent
+	// again (0: none, or known handled since), retries how often in a row.
+	retrying uint64
+	retries  int
 }
 
 // refill: a new session starts with full buckets on the server too.
@@ -92,6 +101,9 @@ func (c *Client) handledUpTo(cseq uint64) {
 		n++
 	}
 	o.sent = o.sent[n:]
+	if o.retrying <= cseq {
+		o.retrying, o.retries = 0, 0
+	}
 }
 
 // resendUnhandled puts the frames written on a WebSocket that the server
@@ -152,6 +164,9 @@ func (c *Client) flush() {
 	}
 	if batch := c.take(limit, most); len(batch) > 0 {
 		o.busy = true
+		if o.ch.kind == WebSocket {
+			o.writing = batch
+		}
 		c.write(o.ch, o.token, batch)
 	}
 	if len(o.items) > 0 && !o.busy {
@@ -219,6 +234,7 @@ func (c *Client) write(ch *channel, token string, batch []queued) {
 func (c *Client) written(ch *channel, epoch uint64, batch []queued, answers []*frame, err error) {
 	o := &c.out
 	o.busy = false
+	o.writing = nil
 	if epoch != o.epoch {
 		c.flush()
 		return // the session ended meanwhile: the answers are moot
@@ -227,8 +243,13 @@ func (c *Client) written(ch *channel, epoch uint64, batch []queued, answers []*f
 	switch {
 	case err == nil && ch.kind == WebSocket && ch == c.ch:
 		// Written, not yet read: kept until the server says it handled
-		// them (bounded: the oldest are let go).
-		o.sent = append(o.sent, batch...)
+		// them (bounded: the oldest are let go). A frame the server
+		// already refused unavailable waits to go again instead.
+		for _, q := range batch {
+			if !o.waiting(q.cseq) {
+				o.sent = append(o.sent, q)
+			}
+		}
 		if extra := len(o.sent) - c.opts.MaxQueued; extra > 0 {
 			o.sent = o.sent[extra:]
 		}
@@ -236,9 +257,12 @@ func (c *Client) written(ch *channel, epoch uint64, batch []queued, answers []*f
 		c.requeue(batch) // the socket is gone: read or not, nobody will say
 	case err == nil:
 		for _, a := range answers {
-			if a != nil && a.Type == "error" {
+			if a != nil && a.Type == "error" && !c.retryRefused(a, batch, false) {
 				c.onFrame(a) // errors for posted frames come only in the answer
 			}
+		}
+		if o.retrying != 0 && !o.waiting(o.retrying) && batch[0].cseq <= o.retrying && o.retrying <= batch[len(batch)-1].cseq {
+			o.retrying, o.retries = 0, 0 // it went through
 		}
 	case errors.As(err, &pe) && (pe.status == http.StatusBadRequest || pe.status == http.StatusRequestEntityTooLarge):
 		c.emit(ErrorEvent{Code: pe.code, Message: pe.Error()}) // a client bug: the frames are lost
@@ -266,5 +290,66 @@ func (c *Client) written(ch *channel, epoch uint64, batch []queued, answers []*f
 func (c *Client) clearOutbox() {
 	c.out.items, c.out.sent = nil, nil
 	c.out.next, c.out.pinged = 0, 0
+	c.out.retrying, c.out.retries = 0, 0
 	c.out.epoch++
 }
+
+// retryRefused takes over an error that refuses a frame unavailable, held
+// (written on a WebSocket, or in the POST the error answers): the server
+// did not handle it, and handles it once when it comes again under its
+// cseq (a relay whose fate it did not know, or any frame after one that
+// is to come again first). That frame and every later one held go back
+// to the head of the queue, to be sent again after a backoff, up to
+// maxResends times in a row; then the error is the caller's, as is any
+// other. It reports whether it took f. onSocket says held is o.sent,
+// then o.writing.
+func (c *Client) retryRefused(f *frame, held []queued, onSocket bool) bool {
+	o := &c.out
+	if f.Code != wire.CodeUnavailable || f.CSeq == 0 {
+		return false
+	}
+	if o.waiting(f.CSeq) {
+		return true // refused with an older one: already going again
+	}
+	i := slices.IndexFunc(held, func(q queued) bool { return q.cseq == f.CSeq })
+	if i < 0 || !relayed(held[i].text) && (o.retrying == 0 || f.CSeq <= o.retrying) {
+		return false // a frame the server handled (a join it could not do): its refusal stands
+	}
+	if f.CSeq == o.retrying {
+		o.retries++
+	} else {
+		o.retrying, o.retries = f.CSeq, 1
+	}
+	if o.retries > maxResends {
+		o.retrying, o.retries = 0, 0
+		return false
+	}
+	again := slices.Clone(held[i:])
+	if onSocket {
+		o.sent = o.sent[:min(i, len(o.sent)):min(i, len(o.sent))]
+	}
+	c.requeue(again)
+	c.arm(&o.timer, min(resendBackoff<<(o.retries-1), maxResendBackoff), c.flush)
+	return true
+}
+
+// waiting reports whether the frame numbered cseq waits in the queue.
+func (o *outbox) waiting(cseq uint64) bool {
+	return slices.ContainsFunc(o.items, func(q queued) bool { return q.cseq == cseq })
+}
+
+// relayed reports whether text is a frame the server relays to peers.
+func relayed(text []byte) bool {
+	var f struct{ Type string }
+	return json.Unmarshal(text, &f) == nil && wire.IsRelayed(f.Type)
+}
+
+// A frame refused unavailable goes again after resendBackoff, doubled
+// each time up to maxResendBackoff (well within the server's wait for it,
+// 5 s), at most maxResends times in a row: about 12 s in all, which
+// covers a cluster's Redis paused for a few seconds.
+const (
+	resendBackoff    = 250 * time.Millisecond
+	maxResendBackoff = 2 * time.Second
+	maxResends       = 8
+)

@@ -3,6 +3,7 @@ package client
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
@@ -24,6 +25,10 @@ func (c *Client) onFrame(f *frame) {
 			c.emit(ErrorEvent{Code: "seq_gap", Message: fmt.Sprintf("event %d after %d: events were lost", seq, c.lastSeq)})
 		}
 		c.lastSeq = seq
+	}
+	if f.Type == "error" && c.retryRefused(f, slices.Concat(c.out.sent, c.out.writing), true) {
+		c.replayCheck() // the outbox sends the frame again: nobody else hears of it
+		return
 	}
 	if len(f.Re) > 0 {
 		if done, ok := c.pending[string(f.Re)]; ok {
@@ -81,6 +86,11 @@ func (c *Client) onFrame(f *frame) {
 	case "message":
 		c.emit(Message{From: f.From, Data: f.Data})
 	}
+	c.replayCheck()
+}
+
+// replayCheck ends the replay after a resume once its last event is in.
+func (c *Client) replayCheck() {
 	if c.replayUntil > 0 && c.lastSeq >= c.replayUntil {
 		c.replayed()
 	}
