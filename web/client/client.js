@@ -255,6 +255,11 @@ export class SignalingClient extends ChannelCarrier {
       }
       this._lastSeq = f.seq;
     }
+    if (f.type === "error" && this._outbox.refused(f)) {
+      // The outbox sends the frame again: nobody else hears of it.
+      if (this._replayUntil && this._lastSeq >= this._replayUntil) this._replayed();
+      return;
+    }
     const p = f.re !== undefined && this._pending.get(f.re);
     if (p) {
       this._pending.delete(f.re);

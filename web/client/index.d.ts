@@ -145,6 +145,8 @@ export interface ErrorDetail {
   code: string;
   message: string;
   re?: string | number;
+  /** The refused frame's number in the session, when the server read it. */
+  cseq?: number;
 }
 
 export interface StateDetail {

@@ -16,6 +16,11 @@
 // POST whose answer was lost is sent again as it was. Only one write is
 // ever on its way, across channels: a frame must not reach the server
 // before an older one, which it would then skip.
+//
+// A frame the server refuses `unavailable` (an error carrying its cseq)
+// was not handled: in a cluster whose Redis did not answer, a relay, or
+// any frame after one still to come again. It goes again under its cseq,
+// with every later one, after a backoff; the server relays a cseq once.
 
 import { postFrames, PostError } from "./channels.js";
 
@@ -23,6 +28,17 @@ const encoder = new TextEncoder();
 
 /** The most frames the server takes in one POST. */
 export const MAX_BATCH = 256;
+
+/** Frames the server relays to peers (the others it handles itself). */
+const RELAYED = new Set(["offer", "answer", "candidate", "message"]);
+
+// A frame refused unavailable goes again after RESEND_BACKOFF ms, doubled
+// each time up to MAX_RESEND_BACKOFF (well within the server's 5 s wait
+// for it), at most MAX_RESENDS times in a row: about 12 s in all, which
+// covers a cluster's Redis paused for a few seconds.
+const RESEND_BACKOFF = 250;
+const MAX_RESEND_BACKOFF = 2000;
+const MAX_RESENDS = 8;
 
 export class Outbox {
   /**
@@ -50,6 +66,8 @@ export class Outbox {
     this._channel = null;
     this._token = null;
     this._epoch = 0; // bumped by clear(): answers of older POSTs are moot
+    this._retrying = 0; // the cseq of the last frame refused unavailable and sent again
+    this._retries = 0; // how often in a row
   }
 
   get length() {
@@ -84,6 +102,8 @@ export class Outbox {
     this._sent = [];
     this._next = 0;
     this._posting = null;
+    this._retrying = 0;
+    this._retries = 0;
     this._epoch++;
   }
 
@@ -92,6 +112,47 @@ export class Outbox {
     let n = 0;
     while (n < this._sent.length && this._sent[n].cseq <= cseq) n++;
     this._sent.splice(0, n);
+    if (this._retrying <= cseq) this._retrying = this._retries = 0;
+  }
+
+  /**
+   * An error frame of the WebSocket: true when it refuses unavailable a
+   * frame written on it that goes again (nobody else is to hear of it).
+   */
+  refused(f) {
+    return this._retryRefused(f, this._sent, true);
+  }
+
+  // Takes over an error that refuses a frame unavailable, held (written on
+  // a WebSocket, or in the POST the error answers): the server did not
+  // handle it (a relay whose fate it did not know, or any frame after one
+  // that is to come again first) and handles it once when it comes again
+  // under its cseq. That frame and every later one held go back to the
+  // head of the queue, to be sent again after a backoff, up to
+  // MAX_RESENDS times in a row; then the error is the caller's, as is any
+  // other. True when it took f.
+  _retryRefused(f, held, onSocket) {
+    if (f.code !== "unavailable" || typeof f.cseq !== "number" || f.cseq <= 0) return false;
+    if (this.items.some((i) => i.cseq === f.cseq)) return true; // refused with an older one: already going again
+    const i = held.findIndex((q) => q.cseq === f.cseq);
+    if (i < 0) return false;
+    if (!relayed(held[i].text) && (this._retrying === 0 || f.cseq <= this._retrying)) {
+      return false; // a frame the server handled (a join it could not do): its refusal stands
+    }
+    if (f.cseq === this._retrying) this._retries++;
+    else {
+      this._retrying = f.cseq;
+      this._retries = 1;
+    }
+    if (this._retries > MAX_RESENDS) {
+      this._retrying = this._retries = 0;
+      return false;
+    }
+    const again = held.slice(i);
+    if (onSocket) this._sent.splice(i);
+    this._requeue(again);
+    this._later(Math.min(RESEND_BACKOFF * 2 ** (this._retries - 1), MAX_RESEND_BACKOFF));
+    return true;
   }
 
   /**
@@ -191,8 +252,14 @@ export class Outbox {
     postFrames(ch.base, this._token, batch.map((i) => i.text), { ack: this.o.ack ? this.o.ack() : 0, room: ch.room }).then(
       (answers) => {
         if (epoch !== this._epoch) return; // the session ended meanwhile
-        for (const a of answers) if (a && typeof a === "object" && a.type === "error") this.o.answerError(a);
-        done();
+        for (const a of answers) {
+          if (a && typeof a === "object" && a.type === "error" && !this._retryRefused(a, batch, false)) this.o.answerError(a);
+        }
+        const r = this._retrying;
+        if (r && batch[0].cseq <= r && r <= batch[batch.length - 1].cseq && !this.items.some((i) => i.cseq === r)) {
+          this._retrying = this._retries = 0; // it went through
+        }
+        done(); // a backoff, if one runs, holds the flush
       },
       (err) => {
         if (epoch !== this._epoch) return;
@@ -219,6 +286,15 @@ export class Outbox {
         else this.flush();
       },
     );
+  }
+}
+
+/** Whether text (a frame as JSON) is one the server relays to peers. */
+function relayed(text) {
+  try {
+    return RELAYED.has(JSON.parse(text).type);
+  } catch {
+    return false;
   }
 }
 
