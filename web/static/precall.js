@@ -51,10 +51,15 @@ export async function runPrecall({ url, transports, report }) {
       return;
     }
     const { servers, refused } = await roomServers(client, welcome);
-    // TURN before STUN: whether the relay answers over TCP tells a STUN
-    // failure from blocked UDP apart from an address nothing answers at.
-    const turn = refused ? untestedTurn(refused, report) : await checkTurn(servers, report);
-    await checkStun(servers, report, turn);
+    // The STUN and TURN URLs are asked at once, so an address where nothing
+    // answers costs one wait, not one per URL. STUN's verdict waits for
+    // TURN's: whether the relay answers over TCP tells a STUN failure from
+    // blocked UDP apart from an address nothing answers at.
+    const [turn, stun] = await Promise.all([
+      refused ? untestedTurn(refused, report) : checkTurn(servers, report),
+      askStun(servers, report),
+    ]);
+    if (stun) reportStun(stun, report, turn);
     await checkEcho(client, false, report); // in the room joined above
     await checkEcho(client, true, report, turn); // in a fresh one: one echo peer per room
   } finally {
@@ -127,17 +132,22 @@ async function checkSignaling(client, report, forced) {
 // candidate (no NAT between browser and server); a binding that failed
 // fires icecandidateerror instead. So: srflx seen, or gathering done with
 // host candidates and no error, is a pass.
-async function checkStun(servers, report, turn) {
+// askStun gathers with the first STUN URL: {url, g}, or null when none is
+// offered.
+async function askStun(servers, report) {
   const urls = servers.flatMap((s) => [].concat(s.urls)).filter((u) => u.startsWith("stun:"));
   if (urls.length === 0) {
     report(row("stun", "skip", "not offered by this server"));
-    return;
+    return null;
   }
   report(row("stun", "running", "asking " + urls[0]));
-  const g = await gather({ iceServers: [{ urls: urls[0] }] }, (c) => c.type === "srflx");
+  return { url: urls[0], g: await gather({ iceServers: [{ urls: urls[0] }] }, (c) => c.type === "srflx") };
+}
+
+function reportStun({ url, g }, report, turn) {
   if (g.found) report(row("stun", "pass", "your public address: " + g.found.address));
   else if (g.done && g.hosts > 0 && g.errors.length === 0) report(row("stun", "pass", "no NAT between you and the server"));
-  else report(row("stun", "fail", failure(urls[0], g), stunHint(urls[0], turn)));
+  else report(row("stun", "fail", failure(url, g), stunHint(url, turn)));
 }
 
 // Blocked UDP when TURN over TCP or TLS allocated; nothing at the
@@ -157,28 +167,30 @@ async function checkTurn(servers, report) {
     }
   }
   const passed = {};
-  const failures = [];
-  let auth = false;
-  for (const [id, list] of Object.entries(kinds)) {
+  const failed = {};
+  // The three transports at once; a transport's URLs one after another,
+  // until one allocates.
+  await Promise.all(Object.entries(kinds).map(async ([id, list]) => {
     if (list.length === 0) {
       report(row(id, "skip", "not offered by this server"));
-      continue;
+      return;
     }
     const protocol = { "turn-udp": "udp", "turn-tcp": "tcp", "turn-tls": "tls" }[id];
-    const failed = [];
+    failed[id] = [];
     for (const { u, s } of list) {
       report(row(id, "running", "allocating on " + u));
       const config = { iceTransportPolicy: "relay", iceServers: [{ urls: u, username: s.username, credential: s.credential }] };
       const g = await gather(config, (c) => c.type === "relay" && (!c.relayProtocol || c.relayProtocol === protocol));
       if (g.found) {
         passed[id] = { address: g.found.address, port: g.found.port, url: u };
-        break;
+        report(row(id, "pass", `relay address ${g.found.address}:${g.found.port} allocated`));
+        return;
       }
-      failed.push({ u, g });
+      failed[id].push({ u, g });
     }
-    if (passed[id]) report(row(id, "pass", `relay address ${passed[id].address}:${passed[id].port} allocated`));
-    else failures.push({ id, failed });
-  }
+  }));
+  const failures = Object.keys(kinds).filter((id) => failed[id] && !passed[id]).map((id) => ({ id, failed: failed[id] }));
+  let auth = false;
   // UDP blocked while TCP or TLS works is a slower call, not a failed one.
   const fallback = passed["turn-tcp"] || passed["turn-tls"];
   for (const { id, failed } of failures) {
@@ -239,6 +251,12 @@ async function gather(config, want) {
 // test is in none) and is called with the room's ICE servers.
 async function checkEcho(client, relay, report, turn = null) {
   const id = relay ? "echo-relay" : "echo-direct";
+  if (relay && turn && Object.keys(turn.passed).length === 0) {
+    // The call would gather the same relay candidates, none: no need to
+    // wait CALL_WAIT to say so.
+    report(row(id, "fail", "not called: no TURN relay allocated", relayCallHint(turn)));
+    return;
+  }
   report(row(id, "running", "calling the echo peer"));
   let peer = null;
   try {
