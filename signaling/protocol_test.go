@@ -103,7 +103,7 @@ func TestOversizeFrameCloses1009(t *testing.T) {
 	if ce := big.expectClose(); ce.Code != websocket.CloseMessageTooBig {
 		t.Fatalf("close code %d, want 1009", ce.Code)
 	}
-	if f := peer.expect("peer-left"); f["peer"].(map[string]any)["id"] != big.id {
+	if f := peer.expect("peer-left"); f["peer"].(map[string]any)["id"] != big.id || f.str("reason") != wire.PeerLeftLost {
 		t.Fatalf("got %v", f)
 	}
 	peer.alive()

@@ -384,8 +384,8 @@ func TestClusterNodeDeath(t *testing.T) {
 			t.Fatalf("replayed %d: %v", i, f)
 		}
 	}
-	if f := alice.expect("peer-left"); f["peer"].(map[string]any)["id"] != carol.id {
-		t.Fatalf("peer-left %v, want carol's", f)
+	if f := alice.expect("peer-left"); f["peer"].(map[string]any)["id"] != carol.id || f.str("reason") != wire.PeerLeftLost {
+		t.Fatalf("peer-left %v, want carol's, lost", f)
 	}
 	bob2.send(frame{"type": "answer", "to": alice.id, "sdp": "v=0 answer"})
 	if f := alice.expect("answer"); f.str("from") != bob.id {

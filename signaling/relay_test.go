@@ -163,19 +163,20 @@ func TestRelay(t *testing.T) {
 	carol.alive()
 	other.alive()
 
-	// Leave, then disconnect: both tell the rest of the room.
+	// Leave, then disconnect with a bye: both tell the rest of the room
+	// that the peer left on purpose.
 	carol.send(frame{"type": "leave", "id": "bye"})
 	if f := carol.expect("left"); f.str("room") != "room-1" || f.str("re") != "bye" {
 		t.Fatalf("left: %v", f)
 	}
 	for _, c := range []*client{alice, bob} {
-		if f := c.expect("peer-left"); f["peer"].(map[string]any)["id"] != carol.id {
+		if f := c.expect("peer-left"); f["peer"].(map[string]any)["id"] != carol.id || f.str("reason") != wire.PeerLeftOnPurpose {
 			t.Fatalf("peer-left: %v", f)
 		}
 	}
 	carol.join("room-2") // a session may move on to another room
 	bob.hangUp()
-	if f := alice.expect("peer-left"); f["peer"].(map[string]any)["id"] != bob.id {
+	if f := alice.expect("peer-left"); f["peer"].(map[string]any)["id"] != bob.id || f.str("reason") != wire.PeerLeftOnPurpose {
 		t.Fatalf("peer-left after disconnect: %v", f)
 	}
 	alice.send(frame{"type": "offer", "to": bob.id, "sdp": "v=0"})

@@ -262,8 +262,12 @@ func (s *session) end(code int, reason string) bool {
 		s.grace.Stop()
 	}
 	s.chMu.Unlock()
+	why := wire.PeerLeftLost
+	if reason == wire.CodeBye {
+		why = wire.PeerLeftOnPurpose
+	}
 	s.mu.Lock()
-	s.leave()
+	s.leave(why)
 	s.mu.Unlock()
 	if ch != nil {
 		ch.close(code, reason)
@@ -344,7 +348,7 @@ func (s *session) handleLocked(frame []byte, reject replyFunc) (slow, bye bool) 
 			break
 		}
 		room := s.room
-		s.leave()
+		s.leave(wire.PeerLeftOnPurpose)
 		s.reply(wire.Encode(wire.Reply{Type: "left", Room: room, Re: req.ID}), req, reject)
 	case wire.TypePing:
 		s.reply(wire.Encode(wire.Reply{Type: "pong", Re: req.ID}), req, reject)

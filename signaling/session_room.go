@@ -75,12 +75,13 @@ func (s *session) echo(req *wire.Request, reject replyFunc) {
 	start()
 }
 
-// leave quits the current room, if any, and tells the others.
-func (s *session) leave() {
+// leave quits the current room, if any, and tells the others why
+// (wire.PeerLeftOnPurpose or wire.PeerLeftLost).
+func (s *session) leave(why string) {
 	if s.room == "" {
 		return
 	}
-	s.srv.engine.Leave(s.room, s.id, wire.Encode(wire.PeerEvent{Type: "peer-left", Peer: wire.PeerInfo{ID: s.id}}))
+	s.srv.engine.Leave(s.room, s.id, wire.Encode(wire.PeerEvent{Type: "peer-left", Peer: wire.PeerInfo{ID: s.id}, Reason: why}))
 	s.room = ""
 }
 

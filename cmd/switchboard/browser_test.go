@@ -118,10 +118,12 @@ func browserCall(t *testing.T, chromium, aliceTransport, bobTransport string) {
 	t.Logf("resumed without disturbing the call in %v", time.Since(start).Round(time.Millisecond))
 
 	// Closing Bob's tab ends his session at once (he says bye on pagehide,
-	// whatever his channel); Alice's page drops his tile.
+	// whatever his channel); Alice's page drops his tile at once: he left
+	// on purpose (peer-left "left"), so the call does not wait keepAway
+	// (20 s) for him to come back, as it would for a lost session.
 	start = time.Now()
 	bob.close()
-	alice.waitFor(t, deadline, "Bob's tile to disappear", `(() => {
+	alice.waitFor(t, time.Now().Add(10*time.Second), "Bob's tile to disappear", `(() => {
 		const tiles = document.querySelectorAll("#tiles .tile.remote").length;
 		const peers = Object.keys(window.switchboard.peers).length;
 		return tiles === 0 && peers === 0 ? "" : tiles + " remote tile(s), " + peers + " peer(s)";

@@ -226,11 +226,19 @@ func (tb *tab) networkErrors(path string) []string {
 	return lines
 }
 
+// close closes the tab as a user does: the page gets pagehide (and says
+// bye), which cancelling its context alone (Target.closeTarget) skips.
 func (tb *tab) close() {
 	tb.mu.Lock()
 	tb.closed = true
 	tb.mu.Unlock()
-	tb.cancel() // closes the tab and waits until it is gone
+	ctx, cancel := context.WithTimeout(tb.ctx, evalTimeout)
+	_, _ = chromedp.Run(ctx, chromedp.Action[chromedp.Void](func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tg, page.Close, cdp.Empty{})
+		return chromedp.Void{}, err
+	}))
+	cancel()
+	tb.cancel() // waits until the tab is gone
 }
 
 func (tb *tab) isClosed() bool {

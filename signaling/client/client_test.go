@@ -71,7 +71,7 @@ func TestEveryChannel(t *testing.T) {
 			must(t, a.Ping(ctx))
 
 			must(t, a.Leave(ctx))
-			if pl := next[client.PeerLeft](t, b); pl.Peer.ID != a.Session() {
+			if pl := next[client.PeerLeft](t, b); pl.Peer.ID != a.Session() || pl.Reason != wire.PeerLeftOnPurpose {
 				t.Fatalf("peer-left %+v", pl)
 			}
 			must(t, a.Close())

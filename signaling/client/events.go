@@ -77,8 +77,14 @@ type Left struct{ Room string }
 // PeerJoined: a peer joined the room.
 type PeerJoined struct{ Peer Peer }
 
-// PeerLeft: a peer left the room, or its session ended.
-type PeerLeft struct{ Peer Peer }
+// PeerLeft: a peer left the room, or its session ended. Reason is
+// wire.PeerLeftOnPurpose (it left or said bye) or wire.PeerLeftLost (its
+// session was lost: it may come back as a new session with the same
+// ClientTag); empty from a server older than the field.
+type PeerLeft struct {
+	Peer   Peer
+	Reason string
+}
 
 // Offer from a peer.
 type Offer struct{ From, SDP string }
@@ -173,7 +179,8 @@ type frame struct {
 	Data       json.RawMessage `json:"data"`
 	Code       string          `json:"code"`
 	Message    string          `json:"message"`
-	CSeq       uint64          `json:"cseq"` // an error's: the refused frame's
+	CSeq       uint64          `json:"cseq"`   // an error's: the refused frame's
+	Reason     string          `json:"reason"` // a peer-left's
 }
 
 // parseFrame reads one server frame; nil when it is no JSON object with

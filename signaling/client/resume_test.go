@@ -8,6 +8,7 @@ import (
 
 	"github.com/switchboard-rtc/switchboard/signaling"
 	"github.com/switchboard-rtc/switchboard/signaling/client"
+	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
 
 // lockstep has from send numbered messages to to, each after to got the
@@ -169,7 +170,7 @@ func TestResumeFailedRejoins(t *testing.T) {
 	join(t, b, "rejoin")
 	net.down.Store(true)
 	net.cut()
-	if pl := next[client.PeerLeft](t, b); pl.Peer.ID != old {
+	if pl := next[client.PeerLeft](t, b); pl.Peer.ID != old || pl.Reason != wire.PeerLeftLost {
 		t.Fatalf("peer-left %+v", pl)
 	}
 	net.down.Store(false)

@@ -76,7 +76,7 @@ func (c *Client) onFrame(f *frame) {
 	case "peer-joined":
 		c.emit(PeerJoined{Peer: f.Peer})
 	case "peer-left":
-		c.emit(PeerLeft{Peer: f.Peer})
+		c.emit(PeerLeft{Peer: f.Peer, Reason: f.Reason})
 	case "offer":
 		c.emit(Offer{From: f.From, SDP: f.SDP})
 	case "answer":

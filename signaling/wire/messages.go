@@ -255,7 +255,19 @@ type Joined struct {
 type PeerEvent struct {
 	Type string   `json:"type"`
 	Peer PeerInfo `json:"peer"`
+	// Reason says, in a peer-left, why the peer went: PeerLeftOnPurpose
+	// or PeerLeftLost.
+	Reason string `json:"reason,omitempty"`
 }
+
+// The reasons of a peer-left. A page ends its call with a peer that left
+// on purpose at once; one whose session was lost may come back as a new
+// session with the same clientTag, so a call whose media flows may wait
+// for it.
+const (
+	PeerLeftOnPurpose = "left" // a leave, a bye, or a WebSocket closed with 1000
+	PeerLeftLost      = "lost" // the grace period ran out, its node died, the server ended it
+)
 
 type Reply struct {
 	Type string          `json:"type"`

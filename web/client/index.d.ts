@@ -120,6 +120,8 @@ export interface LeftFrame extends Frame {
 export interface PeerEventFrame extends Frame {
   type: "peer-joined" | "peer-left";
   peer: PeerInfo;
+  /** peer-left: "left" on purpose (leave, bye, tab closed), "lost" (its session ended otherwise). */
+  reason?: "left" | "lost";
 }
 
 export interface DescriptionFrame extends Frame {

@@ -7,8 +7,8 @@
 // others wait for its offer, so a flood of joins costs them nothing until
 // someone offers (callNewcomers: true calls them at once instead).
 //
-// A call whose media flows outlives signaling: when its peer leaves
-// (peer-left: its session could not be resumed) while the connection is
+// A call whose media flows outlives signaling: when its peer's session is
+// lost (peer-left with reason "lost": it could not be resumed) while the connection is
 // up, the call is kept for keepAway ms (peer-away), and a peer that joins
 // with the same clientTag (the same tab, as a new session) takes it over
 // (peer-back) instead of starting a new one. The same when this side's
@@ -62,7 +62,7 @@ export class Room extends EventTarget {
     this._handlers = {
       joined: ({ detail }) => this._joined(detail),
       "peer-joined": ({ detail }) => this._peerJoined(detail.peer),
-      "peer-left": ({ detail }) => this._peerLeft(detail.peer),
+      "peer-left": ({ detail }) => this._peerLeft(detail.peer, detail.reason),
       offer: ({ detail }) => this._active && this._call(detail.from, false).handleDescription("offer", detail.sdp),
       answer: ({ detail }) => this.calls.get(detail.from)?.handleDescription("answer", detail.sdp),
       candidate: ({ detail }) => this.calls.get(detail.from)?.handleCandidate(detail.candidate),
@@ -147,13 +147,16 @@ export class Room extends EventTarget {
     if (this.callNewcomers) this._call(peer.id, true);
   }
 
-  _peerLeft(peer) {
+  // reason "left": the peer left on purpose (a leave, a bye, its tab
+  // closed), so its call ends now; otherwise its session was lost and a
+  // call whose media flows waits for it.
+  _peerLeft(peer, reason) {
     if (!this._active) return;
     const call = this.calls.get(peer.id);
     const known = this.peers.get(peer.id) || peer;
     this.calls.delete(peer.id);
     this.peers.delete(peer.id);
-    if (this._flowing(call, known)) return this._wait(call, known);
+    if (reason !== "left" && this._flowing(call, known)) return this._wait(call, known);
     call?.close();
     this._emit("peer-left", { peer: known, call });
   }

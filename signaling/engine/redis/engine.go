@@ -168,7 +168,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	r.makeShards()
 	r.marks = newMarkBatcher(r)
 	const marker = "@id@" // JSON-encodes as itself
-	left := wire.Encode(wire.PeerEvent{Type: "peer-left", Peer: wire.PeerInfo{ID: marker}})
+	left := wire.Encode(wire.PeerEvent{Type: "peer-left", Peer: wire.PeerInfo{ID: marker}, Reason: wire.PeerLeftLost})
 	i := bytes.Index(left, []byte(marker))
 	r.peerLeft = [2][]byte{left[:i], left[i+len(marker):]}
 	var firstErr error
