@@ -51,7 +51,7 @@ func TestFairnessUnderDefaults(t *testing.T) {
 			got.Add(1)
 		}
 	})
-	time.Sleep(3 * time.Second) // the duration of the load, not a synchronisation
+	time.Sleep(3 * time.Second) // the scenario: 3 s of load the reader must survive (no event marks "not cut"), not a synchronisation
 	sess := srv.lookup(reader.welcome.str("token"))
 	attached := sess != nil && sess.attached() != nil
 	close(stop)

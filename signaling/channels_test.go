@@ -3,6 +3,7 @@ package signaling
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -164,35 +165,27 @@ func TestPollReplaced(t *testing.T) {
 }
 
 // waitDetached waits until the server has noticed that token's session
-// lost its channel; like waitAttached, it polls, bounded by waitFor.
+// lost its channel; like waitAttached, it polls (eventually).
 func waitDetached(t *testing.T, srv *Server, token string) {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for {
-		if s := srv.lookup(token); s != nil && s.attached() == nil {
-			return
+	eventually(t, waitFor, "the channel detached", func() error {
+		if s := srv.lookup(token); s == nil || s.attached() != nil {
+			return errors.New("no session, or still attached")
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("channel never detached")
-		}
-		time.Sleep(time.Millisecond) // poll of state with no event to wait on, bounded by the deadline above
-	}
+		return nil
+	})
 }
 
 // waitAttached waits until token's session has a channel. Attaching has
-// no event a test can wait on, so this polls, bounded by waitFor.
+// no event a test can wait on, so this polls (eventually).
 func waitAttached(t *testing.T, srv *Server, token string) {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for {
-		if s := srv.lookup(token); s != nil && s.attached() != nil {
-			return
+	eventually(t, waitFor, "a channel attached", func() error {
+		if s := srv.lookup(token); s == nil || s.attached() == nil {
+			return errors.New("no session, or no channel")
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("channel never attached")
-		}
-		time.Sleep(time.Millisecond) // poll of state with no event to wait on, bounded by the deadline above
-	}
+		return nil
+	})
 }
 
 func TestSend(t *testing.T) {

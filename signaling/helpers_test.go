@@ -20,6 +20,25 @@ func TestMain(m *testing.M) {
 
 const waitFor = 5 * time.Second
 
+// eventually polls cond until it returns nil, and fails the test with what
+// and cond's last error once within has passed. It is for state no event
+// announces (a session's channel, a counter, a node's view of Redis): a
+// test that can wait on a frame or a channel does that instead.
+func eventually(t testing.TB, within time.Duration, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v: %v", what, within, err)
+		}
+		time.Sleep(2 * time.Millisecond) // the poll's interval: the state has no event to wait on
+	}
+}
+
 // startServer serves a signaling Server on 127.0.0.1:0 until the test ends.
 func startServer(t testing.TB, cfg Config) (*Server, string) {
 	t.Helper()

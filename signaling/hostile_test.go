@@ -3,6 +3,7 @@ package signaling
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -241,12 +242,12 @@ func TestHeldConnectionsCappedPerSource(t *testing.T) {
 	for range 3 {
 		held = append(held, dialFrom("127.0.0.1"))
 	}
-	for deadline := time.Now().Add(waitFor); srv.heldConns(local) < 3; {
-		if time.Now().After(deadline) {
-			t.Fatalf("the server holds %d connections, want 3", srv.heldConns(local))
+	eventually(t, waitFor, "three connections held", func() error {
+		if n := srv.heldConns(local); n < 3 {
+			return fmt.Errorf("the server holds %d connections, want 3", n)
 		}
-		time.Sleep(time.Millisecond) // state without an event; bounded
-	}
+		return nil
+	})
 	if served(dialFrom("127.0.0.1")) {
 		t.Fatal("a fourth connection from the source was served")
 	}
@@ -254,12 +255,12 @@ func TestHeldConnectionsCappedPerSource(t *testing.T) {
 		t.Fatal("another source was not served")
 	}
 	held[0].Close()
-	for deadline := time.Now().Add(waitFor); srv.heldConns(local) > 2; {
-		if time.Now().After(deadline) {
-			t.Fatal("a closed connection still counts")
+	eventually(t, waitFor, "a closed connection no longer counted", func() error {
+		if n := srv.heldConns(local); n > 2 {
+			return fmt.Errorf("the server holds %d connections, want 2", n)
 		}
-		time.Sleep(time.Millisecond) // state without an event; bounded
-	}
+		return nil
+	})
 	if !served(dialFrom("127.0.0.1")) {
 		t.Fatal("the source was not served once one of its connections closed")
 	}
@@ -332,28 +333,11 @@ func TestClosedStreamNoticedAtOnce(t *testing.T) {
 	}
 	// after=2: the welcome and joined are read; it waits, and is parked.
 	_, _ = conn.Write([]byte("GET /v1/poll?token=" + token + "&after=2 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
-	sess := srv.lookup(token)
-	for deadline := time.Now().Add(waitFor); !sess.parkedPoll(); {
-		if time.Now().After(deadline) {
-			t.Fatal("the poll was never parked")
-		}
-		time.Sleep(time.Millisecond) // state without an event; bounded
-	}
+	waitParked(t, srv, token)
 	closed = time.Now()
 	conn.Close()
 	if peer.expect("peer-left"); time.Since(closed) > grace+time.Second {
 		t.Fatalf("%v after the poll was given up, want about the grace period", time.Since(closed))
 	}
 	t.Logf("poll: peer-left %v after the close", time.Since(closed))
-}
-
-// parkedPoll reports whether the session's channel is a parked poll.
-func (s *session) parkedPoll() bool {
-	c, ok := s.attached().(*httpConn)
-	if !ok {
-		return false
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.parked != nil
 }

@@ -33,7 +33,7 @@ func TestRestartKeepsSessions(t *testing.T) {
 	alice.send(frame{"type": "ping"})
 	lastAlice := seqOf(alice.expect("pong")) // the candidate is in bob's log, maybe on its way to him
 	carol.ws.Close()
-	waitUntil(t, func() bool { return a.lookup(carol.welcome.str("token")).attached() == nil })
+	waitDetached(t, a, carol.welcome.str("token"))
 	carolLeft := time.Now().Add(cfg.ResumeGrace)
 
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
@@ -97,19 +97,6 @@ func TestRestartKeepsSessions(t *testing.T) {
 	wrong := dialRaw(t, urlB+"?token="+alice.id+".wrong")
 	wrong.expect("error")
 	wrong.expect("welcome")
-}
-
-func waitUntil(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in time")
-		}
-		<-tick.C
-	}
 }
 
 // TestRestartKeepsSSEAndPoll: the same restart for a session on an event

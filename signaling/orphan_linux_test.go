@@ -1,10 +1,10 @@
 package signaling
 
 import (
+	"errors"
 	"net"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/sys/unix"
@@ -44,12 +44,11 @@ func TestOrphanedPollDoesNotReplace(t *testing.T) {
 	conn.Close() // the corked byte goes with the FIN
 
 	dropped := srv.metrics.errors.WithLabelValues(codeOrphaned)
-	deadline := time.Now().Add(waitFor)
-	for testutil.ToFloat64(dropped) < 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("the given-up poll was not dropped as orphaned")
+	eventually(t, waitFor, "the given-up poll dropped as orphaned", func() error { // a counter no event signals
+		if testutil.ToFloat64(dropped) < 1 {
+			return errors.New("not counted")
 		}
-		time.Sleep(5 * time.Millisecond) // poll of a counter no event signals, bounded by the deadline above
-	}
+		return nil
+	})
 	ws.alive() // still the session's channel: a 4001 close would fail here
 }

@@ -41,13 +41,12 @@ func parkedCount(srv *Server) int {
 // waitWSParked waits until srv holds n WebSockets parked.
 func waitWSParked(t *testing.T, srv *Server, n int) {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for parkedCount(srv) != n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d connections parked, want %d", parkedCount(srv), n)
+	eventually(t, waitFor, fmt.Sprintf("%d connections parked", n), func() error { // parking has no event
+		if got := parkedCount(srv); got != n {
+			return fmt.Errorf("%d parked", got)
 		}
-		time.Sleep(time.Millisecond) // polling interval, bounded by deadline
-	}
+		return nil
+	})
 }
 
 // masked is a client frame: FIN set, mask key 0 (the payload as is).
@@ -162,13 +161,12 @@ func TestParkedControlFrames(t *testing.T) {
 	case <-time.After(waitFor):
 		t.Fatal("close not answered")
 	}
-	deadline2 := time.Now().Add(waitFor)
-	for srv.lookup(token) != nil {
-		if time.Now().After(deadline2) {
-			t.Fatal("session outlived its close")
+	eventually(t, waitFor, "the session ended after its close", func() error { // after the echo, with no event
+		if srv.lookup(token) != nil {
+			return errors.New("still there")
 		}
-		time.Sleep(time.Millisecond) // polling interval, bounded by deadline
-	}
+		return nil
+	})
 	waitWSParked(t, srv, 0)
 }
 
@@ -479,13 +477,14 @@ func TestCloseFrameReachesBusySender(t *testing.T) {
 	c.mu.Unlock()
 	c.close(wire.CloseResume, wire.CodeResume)
 
-	deadline := time.Now().Add(waitFor)
-	for sess.attached() != nil {
-		if time.Now().After(deadline) {
-			t.Fatal("the server kept the socket")
+	// Before reading anything: the server must let go of a client whose
+	// window is full; detaching has no event a test can wait on.
+	eventually(t, waitFor, "the server let go of the socket", func() error {
+		if sess.attached() != nil {
+			return errors.New("still attached")
 		}
-		time.Sleep(time.Millisecond) // polling interval, bounded by deadline
-	}
+		return nil
+	})
 	got := 0
 	_ = rx.ws.SetReadDeadline(time.Now().Add(waitFor))
 	for {

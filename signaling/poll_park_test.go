@@ -3,6 +3,7 @@ package signaling
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -51,27 +52,28 @@ func (a pollAnswer) String() string {
 	return strings.Join([]string{http.StatusText(a.status), string(b), a.took.String()}, " ")
 }
 
-// waitParked waits until token's poll has left net/http; like
-// waitAttached, it polls, bounded by waitFor.
+// waitParked waits until token's poll has left net/http; parking has no
+// event a test can wait on, so like waitAttached it polls (eventually).
 func waitParked(t *testing.T, srv *Server, token string) {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for {
-		if s := srv.lookup(token); s != nil {
-			if c, ok := s.attached().(*httpConn); ok {
-				c.mu.Lock()
-				parked := c.parked != nil
-				c.mu.Unlock()
-				if parked {
-					return
-				}
-			}
+	eventually(t, waitFor, "the poll parked", func() error {
+		if s := srv.lookup(token); s == nil || !s.parkedPoll() {
+			return errors.New("not parked")
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("poll never parked")
-		}
-		time.Sleep(time.Millisecond) // poll of state with no event to wait on, bounded by the deadline above
+		return nil
+	})
+}
+
+// parkedPoll reports whether the session's channel is a poll parked out
+// of net/http.
+func (s *session) parkedPoll() bool {
+	c, ok := s.attached().(*httpConn)
+	if !ok {
+		return false
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.parked != nil
 }
 
 // newPollSession opens a session over polling and returns its token.
@@ -157,15 +159,13 @@ func TestParkedPollClientGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitParked(t, srv, token)
-	closed := time.Now()
 	conn.Close()
-	bound := 2*ping + 250*time.Millisecond
-	for srv.lookup(token).attached() != nil {
-		if time.Since(closed) > bound {
-			t.Fatalf("session still attached %s after the client left", bound)
+	eventually(t, 2*ping+250*time.Millisecond, "the session detached after its client left", func() error {
+		if srv.lookup(token).attached() != nil {
+			return errors.New("still attached")
 		}
-		time.Sleep(5 * time.Millisecond) // poll of state with no event to wait on, bounded by the deadline above
-	}
+		return nil
+	})
 }
 
 // TestParkedPollShutdown: Shutdown answers parked polls 410 shutdown and

@@ -3,6 +3,7 @@ package signaling
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -55,14 +56,13 @@ func startCluster(t *testing.T, rs *redistest.Server, n int, cfg Config) []node 
 		srv, url := startServer(t, c) // its cleanup runs before eng's
 		nodes[i] = node{srv: srv, eng: eng, url: url}
 	}
-	deadline := time.Now().Add(waitFor)
-	for _, nd := range nodes { // every node sees every other after a heartbeat
-		for len(nd.eng.Nodes()) != n {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s does not see %d nodes", nd.eng.NodeID(), n)
+	for _, nd := range nodes { // every node sees every other after a heartbeat, which no event announces
+		eventually(t, waitFor, nd.eng.NodeID()+" sees every node", func() error {
+			if got := len(nd.eng.Nodes()); got != n {
+				return fmt.Errorf("%d nodes, want %d", got, n)
 			}
-			time.Sleep(10 * time.Millisecond) // poll of state with no event to wait on, bounded by the deadline above
-		}
+			return nil
+		})
 	}
 	return nodes
 }
@@ -253,13 +253,12 @@ func TestClusterResumeOnOtherNode(t *testing.T) {
 	if f := bob2.expect("message"); seqOf(f) != last+11 {
 		t.Fatalf("live %v", f)
 	}
-	deadline := time.Now().Add(waitFor)
-	for runs(nodes[1].srv, bob.id) { // released at once, on node2's note
-		if time.Now().After(deadline) {
-			t.Fatal("node1 still runs the session")
+	eventually(t, waitFor, "node1 releases the session on node2's note", func() error { // a release no client hears
+		if runs(nodes[1].srv, bob.id) {
+			return errors.New("node1 still runs it")
 		}
-		time.Sleep(time.Millisecond) // poll of state with no event to wait on, bounded by the deadline above
-	}
+		return nil
+	})
 	if !runs(nodes[2].srv, bob.id) {
 		t.Fatal("node2 does not run the resumed session")
 	}
@@ -368,13 +367,12 @@ func TestClusterNodeDeath(t *testing.T) {
 	alice.alive()
 
 	admin := rs.Client(t)
-	deadline := time.Now().Add(waitFor)
-	for admin.ZScore(context.Background(), "{sb}:nodes", "node1").Err() == nil { // until a live node declares it dead
-		if time.Now().After(deadline) {
-			t.Fatal("node1 never declared dead")
+	eventually(t, waitFor, "a live node declares node1 dead", func() error { // Redis state, which no event announces
+		if admin.ZScore(context.Background(), "{sb}:nodes", "node1").Err() == nil {
+			return errors.New("node1 still listed")
 		}
-		time.Sleep(10 * time.Millisecond) // poll of state with no event to wait on, bounded by the deadline above
-	}
+		return nil
+	})
 	bob2 := dialRaw(t, fmt.Sprintf("%s?token=%s&after=%d", n2.url, bob.welcome.str("token"), last))
 	if r := bob2.expect("resumed"); int(r["last"].(float64)) != last+5 {
 		t.Fatalf("resumed %v", r)
@@ -442,14 +440,8 @@ func TestClusterRedisRestart(t *testing.T) {
 			t.Fatalf("close %v, want %d resume", ce, wire.CloseResume)
 		}
 	}
-	for _, n := range []*killableNode{n0, n1} { // the close comes a moment before readiness
-		deadline := time.Now().Add(waitFor)
-		for n.srv.Ready() != nil {
-			if time.Now().After(deadline) {
-				t.Fatalf("not ready with redis back: %v", n.srv.Ready())
-			}
-			time.Sleep(10 * time.Millisecond) // poll of state with no event to wait on, bounded by the deadline above
-		}
+	for _, n := range []*killableNode{n0, n1} { // the close comes a moment before readiness, which has no event
+		eventually(t, waitFor, "ready with redis back", n.srv.Ready)
 	}
 	rejoin := func(n *killableNode, old *client) *client {
 		c := dialRaw(t, n.url+"?token="+old.welcome.str("token")+"&after=1")

@@ -362,17 +362,13 @@ func TestQuietSessionAckedEarly(t *testing.T) {
 		}
 	}()
 	log := srv.lookup(a.welcome.str("token")).log
-	deadline := time.Now().Add(waitFor)
-	for {
-		kept := logState(t, log).Events
-		if kept == 0 {
-			return
+	// The pong frees the buffer with no event a client sees.
+	eventually(t, waitFor, "the quiet session's events freed", func() error {
+		if kept := logState(t, log).Events; kept != 0 {
+			return fmt.Errorf("%d events still kept", kept)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d events still kept %v after the session went quiet", kept, waitFor)
-		}
-		time.Sleep(10 * time.Millisecond) // polls state that has no event, bounded by the deadline
-	}
+		return nil
+	})
 }
 
 // TestPostAcknowledgesEvents: Last-Event-ID on a POST lets an SSE session's
@@ -425,15 +421,14 @@ func TestPongAcknowledgesOnlyItsPing(t *testing.T) {
 		st := logState(t, log)
 		return st.First, st.Taken, st.Next
 	}
-	waitState := func(what string, ok func(first, taken, next uint64) bool) {
+	waitState := func(what string, ok func(first, taken, next uint64) bool) { // the log's marks have no event
 		t.Helper()
-		for deadline := time.Now().Add(waitFor); !ok(state()); {
-			if time.Now().After(deadline) {
-				f, tk, n := state()
-				t.Fatalf("%s: first %d taken %d next %d", what, f, tk, n)
+		eventually(t, waitFor, what, func() error {
+			if f, tk, n := state(); !ok(f, tk, n) {
+				return fmt.Errorf("first %d taken %d next %d", f, tk, n)
 			}
-			time.Sleep(time.Millisecond) // state without an event; bounded
-		}
+			return nil
+		})
 	}
 	var pings atomic.Int32
 	a.ws.SetPingHandler(func(d string) error {

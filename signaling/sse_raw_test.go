@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"strings"
@@ -141,15 +142,12 @@ func TestRawSSEClientGone(t *testing.T) {
 	}
 	closed := time.Now()
 	s.conn.Close()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	bound := 2*ping + 250*time.Millisecond
-	for sess.attached() != nil {
-		if time.Since(closed) > bound {
-			t.Fatalf("session still attached %s after the client left", bound)
+	eventually(t, 2*ping+250*time.Millisecond, "the session detached after its client left", func() error {
+		if sess.attached() != nil {
+			return errors.New("still attached")
 		}
-		<-tick.C
-	}
+		return nil
+	})
 	t.Logf("detached after %s", time.Since(closed))
 }
 

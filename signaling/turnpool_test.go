@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"fmt"
 	"net"
 	"slices"
 	"testing"
@@ -80,15 +81,14 @@ func TestTURNPool(t *testing.T) {
 
 	down := slices.Index(addrs, want[len("stun:"):])
 	hosts[down].close()
-	waitHealthy := func(n int) {
+	waitHealthy := func(n int) { // the pool's health checks have no event a test can wait on
 		t.Helper()
-		deadline := time.Now().Add(waitFor)
-		for len(pool.healthyHosts()) != n {
-			if time.Now().After(deadline) {
-				t.Fatalf("healthy %v, want %d hosts", pool.healthyHosts(), n)
+		eventually(t, waitFor, fmt.Sprintf("%d healthy hosts", n), func() error {
+			if h := pool.healthyHosts(); len(h) != n {
+				return fmt.Errorf("healthy %v", h)
 			}
-			time.Sleep(5 * time.Millisecond) // poll of state with no event to wait on, bounded by the deadline above
-		}
+			return nil
+		})
 	}
 	waitHealthy(2)
 	if got := relayOf(dial(t, url, nil).join("r")); got == want {
