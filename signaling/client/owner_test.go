@@ -28,6 +28,7 @@ func TestFollowsOwner(t *testing.T) {
 		urls[i] = "http://" + lns[i].Addr().String()
 		nodes = append(nodes, engine.Node{ID: fmt.Sprint("node", i)})
 	}
+	var engines [2]*redisengine.Engine
 	for i := range lns {
 		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 		eng, err := redisengine.New(ctx, redisengine.Config{Client: rs.Client(t), NodeID: nodes[i].ID, PublicURL: urls[i], NodeTTL: 400 * time.Millisecond})
@@ -37,6 +38,18 @@ func TestFollowsOwner(t *testing.T) {
 		}
 		t.Cleanup(func() { eng.Close() }) // after the server's cleanup
 		startServerOn(t, lns[i], signaling.Config{Engine: eng})
+		engines[i] = eng
+	}
+	// Each node learns of the other at a heartbeat, which has no event a
+	// test can wait on: poll their views, bounded, before the one join.
+	deadline := time.Now().Add(waitFor)
+	for _, eng := range engines {
+		for len(eng.Nodes()) != len(engines) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s sees nodes %v, want both", eng.NodeID(), eng.Nodes())
+			}
+			time.Sleep(10 * time.Millisecond) // the poll's interval, bounded by the deadline above
+		}
 	}
 	room := ""
 	for i := 0; room == ""; i++ { // a room the cluster places on node1
@@ -47,20 +60,12 @@ func TestFollowsOwner(t *testing.T) {
 	b := dial(t, urls[0], fastOptions(client.WebSocket))
 	a := dial(t, urls[0], fastOptions(client.WebSocket))
 	session := a.Session()
-	deadline := time.Now().Add(waitFor)
-	for { // until both nodes see each other, joined names no other owner
-		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-		j, err := a.Join(ctx, room, client.JoinOptions{})
-		cancel()
-		must(t, err)
-		if j.Owner == urls[1] {
-			break
-		}
-		must(t, a.Leave(context.Background()))
-		if time.Now().After(deadline) {
-			t.Fatalf("joined names owner %q, want %q", j.Owner, urls[1])
-		}
-		time.Sleep(50 * time.Millisecond) // the nodes' heartbeat has no event to wait on; bounded by the deadline
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	j, err := a.Join(ctx, room, client.JoinOptions{})
+	cancel()
+	must(t, err)
+	if j.Owner != urls[1] {
+		t.Fatalf("joined names owner %q, want %q", j.Owner, urls[1])
 	}
 	if m := next[client.Moving](t, a); m.From != urls[0] || m.To != urls[1] {
 		t.Fatalf("moving %+v", m)
