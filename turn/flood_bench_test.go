@@ -154,16 +154,26 @@ func benchJunkFlood(b *testing.B, flood bool, sockets int) {
 			}
 		}
 	}
-	// Warm up until the channel is bound and on the fast path.
+	// Warm up until 20 probes in a row crossed as ChannelData on the fast
+	// path: pion's client sends its first datagrams as Send indications
+	// and binds the channel in the background, and only the fast path's
+	// count shows when that is done. Each probe waits for its echo, so the
+	// loop is paced by the round trip; bounded in time and count.
+	if srv.fast == nil {
+		b.Fatal("no relay fast path")
+	}
 	seq := uint64(0)
+	deadline := time.Now().Add(5 * time.Second)
 	for warm := 0; warm < 20; {
-		seq++
-		if _, ok := probe(seq); ok {
-			warm++
-		} else if seq > 100 {
-			b.Fatal("the pair never relayed")
+		if seq++; seq > 10_000 || time.Now().After(deadline) {
+			b.Fatalf("the pair never relayed 20 probes in a row on the fast path (%d probes, %d warm)", seq-1, warm)
 		}
-		time.Sleep(10 * time.Millisecond) // pion binds the channel after the first datagrams
+		before := srv.fast.toPeers.Load()
+		if _, ok := probe(seq); ok && srv.fast.toPeers.Load() > before {
+			warm++
+		} else {
+			warm = 0
+		}
 	}
 
 	var floodEnd <-chan struct{}

@@ -264,6 +264,9 @@ func TestRelaySelfOnlyOnRelayPorts(t *testing.T) {
 	}
 }
 
+// waitUntil polls cond until it holds, failing with what after 5 s. It is
+// for counters and state no event announces (metrics, quotas, the fast
+// path's counts, a drain flag): a test that can read a socket does that.
 func waitUntil(t *testing.T, cond func() bool, what string) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
@@ -271,7 +274,7 @@ func waitUntil(t *testing.T, cond func() bool, what string) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
-		time.Sleep(5 * time.Millisecond) // poll interval, bounded by the deadline
+		time.Sleep(5 * time.Millisecond) // the poll's interval: the state has no event to wait on
 	}
 }
 
