@@ -83,20 +83,28 @@ func TestRxConnStampsArrival(t *testing.T) {
 	}
 }
 
-// waitQueued waits until n bytes wait in c's receive queue.
+// waitQueued waits, up to 5 s, for c's socket to become readable (poll(2)
+// on it, not a read, so the bytes stay queued), then checks that n bytes
+// wait: a write of n bytes on loopback arrives whole.
 func waitQueued(t *testing.T, c *rxConn, n int) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for {
-		var queued int
-		_ = c.raw.Control(func(fd uintptr) { queued, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ) })
-		if queued >= n {
-			return
+	var ready, queued int
+	var pollErr error
+	if err := c.raw.Control(func(fd uintptr) {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		for {
+			ready, pollErr = unix.Poll(fds, max(1, int(time.Until(deadline).Milliseconds())))
+			if !errors.Is(pollErr, unix.EINTR) || time.Now().After(deadline) { // EINTR: the runtime's preemption signal
+				break
+			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d bytes queued, want %d", queued, n)
-		}
-		time.Sleep(100 * time.Microsecond) // polling interval, bounded by deadline
+		queued, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if pollErr != nil || ready == 0 || queued < n {
+		t.Fatalf("%d bytes queued, want %d (poll: %d ready, %v)", queued, n, ready, pollErr)
 	}
 }
 
