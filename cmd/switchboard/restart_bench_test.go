@@ -116,8 +116,7 @@ type probe struct {
 	refused      int
 	failed       int // other errors: a connection reset in a closed listener's queue
 	longest      time.Duration
-	answeredNew  bool // an answer came after a refusal, or after stopAfterAnswer began
-	armed        bool
+	answered     chan struct{} // set by stopAfterAnswer, closed at the next answer
 }
 
 func startProbe(addr string) *probe {
@@ -140,10 +139,10 @@ func startProbe(addr string) *probe {
 				if !p.firstRefused.IsZero() {
 					p.gap += time.Since(p.firstRefused)
 					p.firstRefused = time.Time{}
-					p.answeredNew = true
 				}
-				if p.armed {
-					p.answeredNew = true
+				if p.answered != nil {
+					close(p.answered)
+					p.answered = nil
 				}
 				p.longest = max(p.longest, took)
 			case errors.Is(err, syscall.ECONNREFUSED):
@@ -170,23 +169,14 @@ func startProbe(addr string) *probe {
 // began after the old one stopped), then stops the probe and reports.
 func (p *probe) stopAfterAnswer(b testing.TB) (gapMS, refusingMS float64, refused, failed int, longestMS float64) {
 	b.Helper()
+	answered := make(chan struct{})
 	p.mu.Lock()
-	p.armed, p.answeredNew = true, false
+	p.answered = answered
 	p.mu.Unlock()
-	deadline := time.Now().Add(e2eTimeout)
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for {
-		p.mu.Lock()
-		done := p.answeredNew
-		p.mu.Unlock()
-		if done {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatal("the next process did not answer")
-		}
-		<-tick.C
+	select {
+	case <-answered:
+	case <-time.After(e2eTimeout):
+		b.Fatal("the next process did not answer")
 	}
 	p.cancel()
 	<-p.done
