@@ -54,7 +54,7 @@ func TestClientRoomParam(t *testing.T) {
 			if ok, err := eval[bool](p, `window.t.client.message("up")`); err != nil || !ok {
 				t.Fatalf("message: %v, %v", ok, err)
 			}
-			waitForFake(t, deadline, "the message", func() string {
+			eventually(t, deadline, "the message", func() string {
 				if got := fake.snapshot().received; !slices.Contains(got, "message") {
 					return fmt.Sprint(got)
 				}
@@ -63,7 +63,7 @@ func TestClientRoomParam(t *testing.T) {
 			if _, err := eval[bool](p, `window.t.client.disconnect(), true`); err != nil {
 				t.Fatal(err)
 			}
-			waitForFake(t, deadline, "bye", func() string {
+			eventually(t, deadline, "bye", func() string {
 				if got := fake.snapshot().received; !slices.Contains(got, "bye") {
 					return fmt.Sprint(got)
 				}
@@ -127,7 +127,7 @@ func TestClientFollowsOwner(t *testing.T) {
 			if ok, err := eval[bool](p, `window.t.client.message("up")`); err != nil || !ok {
 				t.Fatalf("message: %v, %v", ok, err)
 			}
-			waitForFake(t, deadline, "the message", func() string {
+			eventually(t, deadline, "the message", func() string {
 				if got := fake.snapshot().received; countOf(got, "message") != 1 {
 					return fmt.Sprint(got)
 				}

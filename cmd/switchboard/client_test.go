@@ -178,7 +178,7 @@ func TestClientResume(t *testing.T) {
 			case "sse":
 				fake.kick(0, 0) // ends the stream, as -sse-max-age does
 			}
-			waitForFake(t, deadline, "the channel to come back", func() string {
+			eventually(t, deadline, "the channel to come back", func() string {
 				if n := len(fake.snapshot().attaches); n <= before {
 					return fmt.Sprintf("%d attaches", n)
 				}
@@ -214,7 +214,7 @@ func TestClientResume(t *testing.T) {
 				t.Fatalf("message while away: %v, %v; want it queued", ok, err)
 			}
 			fake.setRefused(kind, false)
-			waitForFake(t, deadline, "the queued message", func() string {
+			eventually(t, deadline, "the queued message", func() string {
 				got := fake.snapshot().received
 				if n := countOf(got, "message"); n != 1 {
 					return fmt.Sprintf("%d messages in %v", n, got)
@@ -238,7 +238,7 @@ func TestClientResume(t *testing.T) {
 			if _, err := eval[bool](p, `window.t.client.disconnect(), true`); err != nil {
 				t.Fatal(err)
 			}
-			waitForFake(t, deadline, "bye", func() string {
+			eventually(t, deadline, "bye", func() string {
 				if got := fake.snapshot().received; !slices.Contains(got, "bye") {
 					return fmt.Sprint(got)
 				}
@@ -255,23 +255,6 @@ func countOf(list []string, s string) (n int) {
 		}
 	}
 	return n
-}
-
-// waitForFake polls cond (Go side) until it returns "" or the deadline passes.
-func waitForFake(t *testing.T, deadline time.Time, what string, cond func() string) {
-	t.Helper()
-	tick := time.NewTicker(pollInterval)
-	defer tick.Stop()
-	for {
-		missing := cond()
-		if missing == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s; last seen: %s", what, missing)
-		}
-		<-tick.C
-	}
 }
 
 // A session the server no longer has: resume_failed, then a new session's
@@ -387,7 +370,7 @@ func TestClientFallback(t *testing.T) {
 	if ok, err := eval[bool](p, `window.t.client.message("after a 429")`); err != nil || !ok {
 		t.Fatalf("message: %v, %v", ok, err)
 	}
-	waitForFake(t, deadline, "the message after a 429", func() string {
+	eventually(t, deadline, "the message after a 429", func() string {
 		if n := countOf(fake.snapshot().received, "message"); n != 1 {
 			return fmt.Sprintf("%d messages", n)
 		}

@@ -62,18 +62,16 @@ func startHAProxy(t *testing.T, apps ...*testApp) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	// A listener in another process has no event to wait on: dial, bounded.
+	eventually(t, time.Now().Add(10*time.Second), "haproxy listening on "+front, func() string {
 		c, err := net.DialTimeout("tcp", front, time.Second)
-		if err == nil {
-			c.Close()
-			return "http://" + front
+		if err != nil {
+			return err.Error()
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("haproxy does not listen on %s: %v", front, err)
-		}
-		time.Sleep(20 * time.Millisecond) // no event to wait on for a listener in another process; bounded above
-	}
+		c.Close()
+		return ""
+	})
+	return "http://" + front
 }
 
 // errorCount reads app's count of refusals and channel ends with code

@@ -118,16 +118,12 @@ func TestClusterScript(t *testing.T) {
 		}
 		// The peers of one room: both channels on one node.
 		var now []int
-		for {
-			now = wsChannels(t, nodes)
-			if now[0]+now[1] == before[0]+before[1]+2 {
-				break
+		eventually(t, deadline, room+"'s two channels counted", func() string { // gauges of other processes: no event
+			if now = wsChannels(t, nodes); now[0]+now[1] != before[0]+before[1]+2 {
+				return fmt.Sprintf("WebSocket channels per node %v, were %v", now, before)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: WebSocket channels per node %v, were %v", room, now, before)
-			}
-			time.Sleep(pollInterval) // polling the nodes' gauges, not synchronising
-		}
+			return ""
+		})
 		for n := range nodes {
 			if d := now[n] - before[n]; d == 2 {
 				used[n]++

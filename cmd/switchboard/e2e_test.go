@@ -14,6 +14,25 @@ import (
 
 const e2eTimeout = 20 * time.Second
 
+// eventually polls cond (Go side) until it returns "", and fails the test
+// with what and cond's last answer once deadline has passed. It is for
+// state no event announces: a gauge on /metrics, a listener in another
+// process, what the fake signaling server has seen. A test that can read
+// a frame or a channel waits on that instead.
+func eventually(t testing.TB, deadline time.Time, what string, cond func() string) {
+	t.Helper()
+	for {
+		missing := cond()
+		if missing == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s; last seen: %s", what, missing)
+		}
+		time.Sleep(20 * time.Millisecond) // the poll's interval: the state has no event to wait on
+	}
+}
+
 // iceServers converts the iceServers of the last joined event into
 // pion's type: TURN credentials come with joined, not welcome.
 func (c *sigClient) iceServers() []webrtc.ICEServer {

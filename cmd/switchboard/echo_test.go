@@ -157,7 +157,7 @@ func TestEchoPeer(t *testing.T) {
 // per client address at a time.
 func waitEchoIdle(t *testing.T, app *testApp) {
 	t.Helper()
-	waitFor(t, func() bool { return !echoActive(t, app) }, "the echo peer to end after its requester left")
+	eventually(t, time.Now().Add(e2eTimeout), "the echo peer to end after its requester left", func() string { return echoActive(t, app) })
 }
 
 func TestEchoRefusals(t *testing.T) {
@@ -190,7 +190,7 @@ func TestEchoRefusals(t *testing.T) {
 	if f := a.next("peer-left"); f == nil {
 		t.Fatal("echo peer did not leave")
 	}
-	waitFor(t, func() bool { return !echoActive(t, app) }, "echo peer released")
+	eventually(t, time.Now().Add(e2eTimeout), "echo peer released", func() string { return echoActive(t, app) })
 	if !strings.Contains(metricsText(t, app), `switchboard_echo_tests_total{outcome="unused"} 1`) {
 		t.Fatal("unused echo not counted")
 	}
@@ -209,18 +209,17 @@ func metricsText(t *testing.T, app *testApp) string {
 	return string(body)
 }
 
-func echoActive(t *testing.T, app *testApp) bool {
-	return !strings.Contains(metricsText(t, app), "\nswitchboard_echo_peers 0\n")
-}
-
-// waitFor polls cond until it holds, within e2eTimeout.
-func waitFor(t *testing.T, cond func() bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(e2eTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond) // poll interval, bounded by the deadline
+// echoActive is "" once app counts no echo peer, else the gauge's line:
+// a peer's slot is freed after its peer-left, with no event to wait on.
+func echoActive(t *testing.T, app *testApp) string {
+	m := metricsText(t, app)
+	if strings.Contains(m, "\nswitchboard_echo_peers 0\n") {
+		return ""
 	}
+	for _, line := range strings.Split(m, "\n") {
+		if strings.HasPrefix(line, "switchboard_echo_peers ") {
+			return line
+		}
+	}
+	return "no switchboard_echo_peers gauge"
 }
