@@ -116,11 +116,18 @@ export async function startProxy(t, target) {
       for (const c of conns) c.destroy();
       return n;
     },
-    async outage(ms, { bad = false } = {}) {
+    // seen(), when given, holds the outage past ms until it is true (at
+    // most 10 s more): what the test must have seen happen meanwhile, which
+    // on a loaded machine may take longer than ms.
+    async outage(ms, { bad = false, seen = () => true } = {}) {
+      const last = async () => {
+        await new Promise((resolve) => setTimeout(resolve, ms));
+        if (!seen()) await until("what the outage must show", seen, 10000);
+      };
       if (bad) {
         badGateway = true;
         for (const c of conns) c.destroy();
-        await new Promise((resolve) => setTimeout(resolve, ms));
+        await last();
         badGateway = false;
         return;
       }
@@ -128,7 +135,7 @@ export async function startProxy(t, target) {
         server.close(resolve);
         for (const c of conns) c.destroy();
       });
-      await new Promise((resolve) => setTimeout(resolve, ms));
+      await last();
       await new Promise((resolve, reject) => server.once("error", reject).listen(listenPort, "127.0.0.1", resolve));
     },
   };
