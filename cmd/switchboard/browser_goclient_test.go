@@ -72,7 +72,7 @@ func TestBrowserCallsGoClient(t *testing.T) {
 		if (p.connectionState !== "connected") return "connection " + p.connectionState;
 		if (p.iceCandidatePairType !== "relay") return "candidate pair " + p.iceCandidatePairType;
 		const v = document.querySelector("#tiles .tile.remote video");
-		return v && v.videoWidth > 0 && v.currentTime > 0 ? "" : "no remote video frames";
+		return v && v.videoWidth > 0 && v.currentTime > 0 ? "" : "no remote video frames (relay over " + p.relayProtocol + ", video " + (v ? v.videoWidth + "x" + v.videoHeight + " at " + v.currentTime + " s, readyState " + v.readyState + ", paused " + v.paused : "element missing") + ")";
 	})()`)
 	b.screenshots(t, tab)
 
