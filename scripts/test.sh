@@ -45,19 +45,13 @@ bins=$(mktemp -d)
 trap 'rm -rf "$bins"' EXIT
 CGO_ENABLED=0 go build -trimpath -ldflags "$(sh scripts/ldflags.sh)" -o "$bins/switchboard" ./cmd/switchboard
 export SB_BIN=$bins/switchboard
-# cmd/switchboard holds the browser and end-to-end tests. The few that
-# must not run beside anything (parallel_test.go, aloneTests: t.Setenv, and
-# Chromium calls whose timing a busy machine upset) run first, on a quiet
-# machine. Then the rest of it runs side by side with every other
-# package's tests: inside the package, tests run in parallel in slots of
-# their own (one Chromium test at a time, two others beside it); -parallel
-# is only Go's upper bound, set high so that a test parked for a slot of
-# one kind does not hold back the other kind.
-SB_TESTS=alone go test -race -count=1 -timeout 20m ./cmd/switchboard
-SB_TESTS=together go test -race -count=1 -timeout 20m -parallel 32 ./cmd/switchboard >"$bins/e2e.log" 2>&1 &
-e2e=$!
-rc=0
-go test -race -count=1 -timeout 20m $(go list ./... | grep -v '/cmd/switchboard$') || rc=1
-wait "$e2e" || rc=1
-cat "$bins/e2e.log"
-exit $rc
+# The browser and end-to-end tests (cmd/switchboard) run on their own,
+# after the rest: on a 2-core machine, real Chromium calls that shared it
+# with the other packages' load tests flaked (TestBrowserLayout saw no
+# active speaker in 2 of about 6 full runs; alone it passes). Inside the
+# package, tests run in parallel in slots of their own (parallel_test.go:
+# one Chromium test at a time, two others beside it); -parallel is
+# only Go's upper bound, set high so that a test parked for a slot of one
+# kind does not hold back the other kind.
+go test -race -count=1 -timeout 20m $(go list ./... | grep -v '/cmd/switchboard$')
+go test -race -count=1 -timeout 20m -parallel 32 ./cmd/switchboard

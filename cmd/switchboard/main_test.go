@@ -22,10 +22,6 @@ func TestMain(m *testing.M) {
 	// sessions in the user's state directory unless a test says so
 	// with -state-file: one test's sessions are not the next one's.
 	os.Setenv("SWITCHBOARD_STATE_FILE", "off")
-	if err := selectTests(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
 	// Before any test verifies a certificate: Go reads the system roots
 	// once per process, and pion's TURN-over-TLS client only trusts those.
 	removeLabCA, err := trustLabCertificate()

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"flag"
-	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -23,31 +20,6 @@ var (
 	browserSlots = newSlots(1)
 	otherSlots   = newSlots(2)
 )
-
-// aloneTests are the package's tests that are not parallel: t.Setenv, or
-// Chromium calls whose timing a busy machine upset (an active speaker
-// missed, a join flood's pacing, looped-back video, an ICE restart's
-// deadline). scripts/test.sh runs them first, on a quiet machine
-// (SB_TESTS=alone), and then the rest (SB_TESTS=together) beside the
-// other packages' tests.
-const aloneTests = "^(TestStateFilePath|TestStateFileUnwritable|TestBrowserJoinFloodLimited|TestBrowserLayout|TestBrowserCallsGoClient|TestNATBrowserICERestart)$"
-
-// selectTests narrows the run to one part of the package when SB_TESTS
-// names it: alone, together (everything else), or empty for all. It
-// replaces -run (alone) or -skip (together).
-func selectTests() error {
-	flag.Parse() // the command line first, so that the part wins
-	switch part := os.Getenv("SB_TESTS"); part {
-	case "":
-		return nil
-	case "alone":
-		return flag.Set("test.run", aloneTests)
-	case "together":
-		return flag.Set("test.skip", aloneTests)
-	default:
-		return fmt.Errorf("SB_TESTS=%q: want alone, together or empty", part)
-	}
-}
 
 // parallel runs t in parallel with the package's other tests, in one of
 // the other slots.
