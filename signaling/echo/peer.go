@@ -11,6 +11,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/switchboard-rtc/switchboard/signaling/client"
+	"github.com/switchboard-rtc/switchboard/signaling/client/call"
 )
 
 // dialWait bounds the echo peer's dial and join of its own server.
@@ -23,6 +24,7 @@ type peer struct {
 	c         *client.Client
 	requester string
 	pc        *webrtc.PeerConnection
+	keyframes *call.Keyframes           // the requester's asks for a keyframe of its video, passed on
 	pending   []webrtc.ICECandidateInit // before the offer
 	connected chan struct{}
 	once      sync.Once
@@ -87,6 +89,7 @@ func runPeer(ctx context.Context, cfg Config, room, requester string, relayOnly 
 		return outcomeFailed, err
 	}
 	defer p.pc.Close()
+	p.keyframes = call.NewKeyframes(p.pc)
 	p.wire()
 	err = p.serve(ctx)
 	select {
@@ -140,6 +143,9 @@ func (p *peer) wire() {
 		local := p.localTrack(remote.Kind())
 		if local == nil {
 			return
+		}
+		if remote.Kind() == webrtc.RTPCodecTypeVideo {
+			p.keyframes.Source(remote)
 		}
 		for {
 			pkt, _, err := remote.ReadRTP()
@@ -219,8 +225,12 @@ func (p *peer) answer(sdp string) error {
 		if err != nil {
 			return err
 		}
-		if _, err := p.pc.AddTrack(track); err != nil {
+		sender, err := p.pc.AddTrack(track)
+		if err != nil {
 			return err
+		}
+		if kind == "video" {
+			go p.keyframes.Watch(sender)
 		}
 	}
 	if err := p.pc.SetRemoteDescription(offer); err != nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pion/ice/v4"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/goleak"
@@ -255,21 +256,44 @@ func must(t *testing.T, err error) {
 }
 
 // TestLoopback: a peer in a room with a Loopback peer gets its own
-// video packets and data channel messages back.
+// video packets and data channel messages back, and is asked for a
+// keyframe when its video starts and whenever it asks for one of the
+// video it gets back.
 func TestLoopback(t *testing.T) {
 	url := startServer(t)
 	joinPartyWith(t, url, "loop", call.Config{API: loopbackAPI()}, call.Loopback)
 	sent := []byte{0x10, 0x02, 0x00, 0x9d}
 	opened := make(chan *webrtc.DataChannel, 1)
+	asked := make(chan uint32, 16) // the SSRCs of the keyframe requests b got
+	var bpc *webrtc.PeerConnection
+	var bsender *webrtc.RTPSender
 	b := joinParty(t, url, "loop", func(p *call.Peer) error {
 		pc := p.Conn()
 		track, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "video", "b")
 		if err != nil {
 			return err
 		}
-		if _, err := pc.AddTrack(track); err != nil {
+		sender, err := pc.AddTrack(track)
+		if err != nil {
 			return err
 		}
+		bpc, bsender = pc, sender
+		go func() { // ends when the connection does
+			for {
+				pkts, _, err := sender.ReadRTCP()
+				if err != nil {
+					return
+				}
+				for _, pkt := range pkts {
+					if pli, ok := pkt.(*rtcp.PictureLossIndication); ok {
+						select {
+						case asked <- pli.MediaSSRC:
+						default:
+						}
+					}
+				}
+			}
+		}()
 		dc, err := pc.CreateDataChannel("echo", nil)
 		if err != nil {
 			return err
@@ -295,5 +319,19 @@ func TestLoopback(t *testing.T) {
 	}
 	if k := receive(t, b.tracks, "the looped-back track"); k != fmt.Sprintf("video %x", sent) {
 		t.Fatalf("got %s back, want video %x", k, sent)
+	}
+	own := uint32(bsender.GetParameters().Encodings[0].SSRC)
+	if ssrc := receive(t, asked, "keyframe request when the video started"); ssrc != own {
+		t.Fatalf("keyframe asked for SSRC %d, want b's video %d", ssrc, own)
+	}
+	var looped uint32
+	for _, r := range bpc.GetReceivers() {
+		if tr := r.Track(); tr != nil && tr.Kind() == webrtc.RTPCodecTypeVideo {
+			looped = uint32(tr.SSRC())
+		}
+	}
+	must(t, bpc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: looped}}))
+	if ssrc := receive(t, asked, "keyframe request passed on from b"); ssrc != own {
+		t.Fatalf("keyframe asked for SSRC %d, want b's video %d", ssrc, own)
 	}
 }

@@ -1,9 +1,6 @@
 package call
 
 import (
-	"sync/atomic"
-
-	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -19,7 +16,7 @@ const maxEchoBuffered = 1 << 20
 func Loopback(p *Peer) error {
 	pc := p.Conn()
 	local := map[webrtc.RTPCodecType]*webrtc.TrackLocalStaticRTP{}
-	var videoSSRC atomic.Uint32 // the peer's video, 0 until it comes
+	keyframes := NewKeyframes(pc)
 	for kind, mime := range map[webrtc.RTPCodecType]string{webrtc.RTPCodecTypeAudio: webrtc.MimeTypeOpus, webrtc.RTPCodecTypeVideo: webrtc.MimeTypeVP8} {
 		track, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: mime}, kind.String(), "loopback-"+p.ID)
 		if err != nil {
@@ -31,14 +28,13 @@ func Loopback(p *Peer) error {
 		}
 		local[kind] = track
 		if kind == webrtc.RTPCodecTypeVideo {
-			go passKeyframeRequests(pc, sender, &videoSSRC)
+			go keyframes.Watch(sender)
 		}
 	}
 	pc.OnTrack(func(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		out := local[remote.Kind()]
 		if remote.Kind() == webrtc.RTPCodecTypeVideo {
-			videoSSRC.Store(uint32(remote.SSRC()))
-			askKeyframe(pc, uint32(remote.SSRC())) // what the peer decodes first must be one
+			keyframes.Source(remote)
 		}
 		for {
 			pkt, _, err := remote.ReadRTP()
@@ -63,31 +59,4 @@ func Loopback(p *Peer) error {
 		})
 	})
 	return nil
-}
-
-// passKeyframeRequests asks the peer for a keyframe of its video (ssrc)
-// whenever it asks for one of the video looped back to it. Without that,
-// a keyframe lost on the way (packets dropped while a relay starts, an
-// ICE restart) freezes the looped-back video until the peer's next
-// keyframe, which a WebRTC sender does not send unasked. It returns when
-// the connection ends.
-func passKeyframeRequests(pc *webrtc.PeerConnection, sender *webrtc.RTPSender, ssrc *atomic.Uint32) {
-	for {
-		pkts, _, err := sender.ReadRTCP()
-		if err != nil {
-			return
-		}
-		for _, pkt := range pkts {
-			switch pkt.(type) {
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				if s := ssrc.Load(); s != 0 {
-					askKeyframe(pc, s)
-				}
-			}
-		}
-	}
-}
-
-func askKeyframe(pc *webrtc.PeerConnection, ssrc uint32) {
-	_ = pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
 }
