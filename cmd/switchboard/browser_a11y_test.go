@@ -72,7 +72,7 @@ func TestBrowserAccessibility(t *testing.T) {
 	// M and V, with the focus on the page (not in a text field).
 	key := func(tb *tab, k string) {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(tb.ctx, evalTimeout)
+		ctx, cancel := context.WithTimeout(tb.ctx, slower(evalTimeout))
 		defer cancel()
 		if err := chromedp.Do(ctx, chromedp.Focus(chromedp.ID("leave-button")), chromedp.KeyEvent(k)); err != nil {
 			t.Fatal(err)

@@ -275,7 +275,7 @@ func TestBrowserMediaDenied(t *testing.T) {
 // click clicks the element with id as a user would.
 func click(t *testing.T, tb *tab, id string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(tb.ctx, evalTimeout)
+	ctx, cancel := context.WithTimeout(tb.ctx, slower(evalTimeout))
 	defer cancel()
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID(id), chromedp.NodeVisible)); err != nil {
 		t.Fatalf("%s: click #%s: %v", tb.name, id, err)

@@ -33,7 +33,7 @@ func startPrecallTest(t *testing.T, b *browser, app *testApp, name string, query
 	t.Helper()
 	tb := b.openTab(t, name, app.httpURL+"/?"+query.Encode())
 	tb.waitFor(t, deadline, "the test button", `document.getElementById("precall-button") && window.switchboard.precall ? "" : "no button"`)
-	ctx, cancel := context.WithTimeout(tb.ctx, evalTimeout)
+	ctx, cancel := context.WithTimeout(tb.ctx, slower(evalTimeout))
 	defer cancel()
 	if err := chromedp.Do(ctx, chromedp.Focus(chromedp.ID("precall-button")), chromedp.KeyEvent(kb.Enter)); err != nil {
 		t.Fatalf("%s: press the test button: %v", name, err)

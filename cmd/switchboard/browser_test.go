@@ -249,7 +249,7 @@ func jsString(s string) string {
 
 // evalAsync evaluates expr, which yields a promise, and waits for it.
 func evalAsync[T any](tb *tab, expr string) (T, error) {
-	ctx, cancel := context.WithTimeout(tb.ctx, evalTimeout)
+	ctx, cancel := context.WithTimeout(tb.ctx, slower(evalTimeout))
 	defer cancel()
 	return chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
 }

@@ -160,7 +160,7 @@ func (b *browser) openTab(t *testing.T, name, pageURL string) *tab {
 func (b *browser) openCall(t *testing.T, name, pageURL string) *tab {
 	t.Helper()
 	tb := b.openTab(t, name, pageURL)
-	ctx, cancel := context.WithTimeout(tb.ctx, evalTimeout)
+	ctx, cancel := context.WithTimeout(tb.ctx, slower(evalTimeout))
 	defer cancel()
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("join-button"))); err != nil {
 		t.Fatalf("%s: click join: %v", name, err)
@@ -232,7 +232,7 @@ func (tb *tab) close() {
 	tb.mu.Lock()
 	tb.closed = true
 	tb.mu.Unlock()
-	ctx, cancel := context.WithTimeout(tb.ctx, evalTimeout)
+	ctx, cancel := context.WithTimeout(tb.ctx, slower(evalTimeout))
 	_, _ = chromedp.Run(ctx, chromedp.Action[chromedp.Void](func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
 		_, err := cdp.Call(ctx, tg, page.Close, cdp.Empty{})
 		return chromedp.Void{}, err
@@ -247,9 +247,10 @@ func (tb *tab) isClosed() bool {
 	return tb.closed
 }
 
-// eval evaluates a JavaScript expression in the page, bounded by evalTimeout.
+// eval evaluates a JavaScript expression in the page, bounded by evalTimeout
+// (slower on a busy machine).
 func eval[T any](tb *tab, expr string) (T, error) {
-	ctx, cancel := context.WithTimeout(tb.ctx, evalTimeout)
+	ctx, cancel := context.WithTimeout(tb.ctx, slower(evalTimeout))
 	defer cancel()
 	return chromedp.Run(ctx, chromedp.Evaluate[T](expr))
 }
@@ -258,6 +259,7 @@ func eval[T any](tb *tab, expr string) (T, error) {
 // else it returns says what is still missing, for the failure message.
 func (tb *tab) waitFor(t *testing.T, deadline time.Time, what, expr string) {
 	t.Helper()
+	deadline = slowerDeadline(deadline)
 	ticker := time.NewTicker(pollInterval)
 	defer ticker.Stop()
 	for {
@@ -307,7 +309,7 @@ func (tb *tab) chat(t *testing.T, text string) {
 		}},
 		{"press Enter", chromedp.KeyEvent(kb.Enter)},
 	} {
-		ctx, cancel := context.WithTimeout(tb.ctx, evalTimeout)
+		ctx, cancel := context.WithTimeout(tb.ctx, slower(evalTimeout))
 		err := chromedp.Do(ctx, step.action)
 		cancel()
 		if err != nil {
@@ -345,7 +347,7 @@ func (b *browser) screenshots(t *testing.T, tabs ...*tab) {
 		return
 	}
 	for _, tb := range tabs {
-		ctx, cancel := context.WithTimeout(tb.ctx, evalTimeout)
+		ctx, cancel := context.WithTimeout(tb.ctx, slower(evalTimeout))
 		png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 		cancel()
 		if err != nil {

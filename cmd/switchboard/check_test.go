@@ -24,7 +24,7 @@ import (
 func runCheck(t *testing.T, args ...string) (int, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code := mainCheck(append([]string{"-timeout", "3s"}, args...), &out, &errOut)
+	code := mainCheck(append([]string{"-timeout", slower(3 * time.Second).String()}, args...), &out, &errOut)
 	t.Logf("switchboard check %s → %d\n%s%s", strings.Join(args, " "), code, out.String(), errOut.String())
 	return code, out.String()
 }
@@ -119,6 +119,29 @@ func TestCheckReportsWhatIsBroken(t *testing.T) {
 		udp := lineOf(t, out, "✗", "TURN over UDP 127.0.0.1:"+closed)
 		tcp := lineOf(t, out, "✗", "TURN over TCP 127.0.0.1:"+closed)
 		if code != 1 || !strings.Contains(udp, "did not answer") || !strings.Contains(tcp, "Nothing accepts connections") {
+			t.Fatalf("exit %d", code)
+		}
+	})
+
+	t.Run("TURN/TLS port that accepts and says nothing", func(t *testing.T) {
+		// Connections are taken and never answered: not a closed port.
+		ln, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return // the listener closed
+				}
+				defer c.Close()
+			}
+		}()
+		code, out := runCheck(t, "-turn-url", "turns:"+ln.Addr().String(), "-turn-secret", "test-secret-0123456789", app.httpURL)
+		line := lineOf(t, out, "✗", "TURN over TLS "+ln.Addr().String())
+		if code != 1 || !strings.Contains(line, "did not finish a TLS handshake") || strings.Contains(line, "Nothing accepts connections") {
 			t.Fatalf("exit %d", code)
 		}
 	})

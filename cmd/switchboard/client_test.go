@@ -98,7 +98,7 @@ func serveFake(t *testing.T, h http.Handler) string {
 }
 
 func evalAwait[T any](tb *tab, expr string) (T, error) {
-	ctx, cancel := context.WithTimeout(tb.ctx, evalTimeout)
+	ctx, cancel := context.WithTimeout(tb.ctx, slower(evalTimeout))
 	defer cancel()
 	return chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
 }

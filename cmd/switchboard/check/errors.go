@@ -11,5 +11,6 @@ var (
 	errEchoBusy      = errors.New("the server's echo peers are busy")
 
 	errSecondAllocation = errors.New("second allocation")
+	errTLSHandshake     = errors.New("TLS handshake")
 	errNothingArrived   = errors.New("nothing arrived")
 )

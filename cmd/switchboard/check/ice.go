@@ -117,10 +117,20 @@ func dialTURN(ctx context.Context, cfg Config, u iceURL, username, password stri
 	d := net.Dialer{Timeout: timeout}
 	switch {
 	case u.secure:
+		// Connect, then shake hands, each within the timeout: a port that
+		// accepts connections and then says nothing is not a closed port.
 		host, _, _ := net.SplitHostPort(u.host)
-		c, err := (&tls.Dialer{NetDialer: &d, Config: cfg.tlsFor(host)}).DialContext(ctx, "tcp", u.host)
+		raw, err := d.DialContext(ctx, "tcp", u.host)
 		if err != nil {
 			return nil, nil, err
+		}
+		c := tls.Client(raw, cfg.tlsFor(host))
+		hctx, cancel := context.WithTimeout(ctx, timeout)
+		err = c.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			raw.Close()
+			return nil, nil, fmt.Errorf("%w: %w", errTLSHandshake, err)
 		}
 		conn = turn.NewSTUNConn(c)
 	case u.transport == "tcp":
@@ -282,6 +292,9 @@ func allocate(ctx context.Context, cfg Config, u iceURL, user, password string, 
 	if err != nil {
 		if hint := tlsHint(u, err); hint != "" {
 			return fail(name, hint, "%v", err), refused
+		}
+		if errors.Is(err, errTLSHandshake) {
+			return fail(name, fmt.Sprintf("%s accepts connections but did not finish a TLS handshake within %v: the turns: URL must name a port where the relay listens for TLS (tls-listening-port), and the relay may be overloaded.", u.host, cfg.Timeout), "%v", err), nothing
 		}
 		hint := silentHint(ctx, cfg, u, fmt.Sprintf("Nothing accepts connections on %s: the port is closed or filtered, or the server advertises an address this machine cannot reach (check -public-ip / external-ip).", u.host))
 		if u.secure {
