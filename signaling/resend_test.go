@@ -1,33 +1,15 @@
 package signaling
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/switchboard-rtc/switchboard/signaling/engine"
+	"github.com/switchboard-rtc/switchboard/signaling/engine/enginetest"
 	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
-
-// flakyEngine is the single-node engine whose Send of a frame carrying
-// "flaky" fails, relaying nothing, while fails is above zero: as a
-// cluster's does when Redis does not answer.
-type flakyEngine struct {
-	*engine.Memory
-	fails atomic.Int32
-}
-
-func (e *flakyEngine) Send(room, from, to string, frame []byte, cseq uint64) error {
-	if bytes.Contains(frame, []byte("flaky")) && e.fails.Add(-1) >= 0 {
-		return errors.New("redis: i/o timeout")
-	}
-	return e.Memory.Send(room, from, to, frame, cseq)
-}
 
 // postOne posts one frame with token and returns its answer: nil when
 // accepted, else the error frame.
@@ -56,7 +38,7 @@ func wantUnavailable(t *testing.T, e frame, cseq int) {
 // that they cannot overtake it; a bye still ends the session. A client
 // that never sends it again is held up for ResendWait only.
 func TestRelaySentAgainFirst(t *testing.T) {
-	eng := &flakyEngine{Memory: engine.NewMemory(engine.MemoryConfig{})}
+	eng := enginetest.NewFlaky()
 	const wait = 300 * time.Millisecond
 	_, url := startServer(t, Config{Engine: eng, ResendWait: wait})
 	base := httpBase(url)
@@ -75,7 +57,7 @@ func TestRelaySentAgainFirst(t *testing.T) {
 		}
 	}
 
-	eng.fails.Store(1)
+	eng.Fails.Store(1)
 	wantUnavailable(t, postOne(t, base, token, msg(1, "flaky 1")), 1)
 	// Newer frames wait, whatever their type, and are not handled.
 	e := postOne(t, base, token, msg(2, "two"))
@@ -98,7 +80,7 @@ func TestRelaySentAgainFirst(t *testing.T) {
 
 	// A client that gives up on a refused frame: its next ones go once
 	// the wait is over, and the refused one, too old now, never does.
-	eng.fails.Store(1)
+	eng.Fails.Store(1)
 	start := time.Now()
 	wantUnavailable(t, postOne(t, base, token, msg(3, "flaky 3")), 3)
 	for {
@@ -123,7 +105,7 @@ func TestRelaySentAgainFirst(t *testing.T) {
 	expectData("five")
 
 	// A bye is not held up by a frame still to come again.
-	eng.fails.Store(1)
+	eng.Fails.Store(1)
 	wantUnavailable(t, postOne(t, base, token, msg(6, "flaky 6")), 6)
 	if e := postOne(t, base, token, frame{"type": "bye", "cseq": 7}); e != nil {
 		t.Fatalf("bye: %v", e)

@@ -1,33 +1,14 @@
 package client_test
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
-	"sync/atomic"
 	"testing"
 
 	"github.com/switchboard-rtc/switchboard/signaling"
 	"github.com/switchboard-rtc/switchboard/signaling/client"
-	"github.com/switchboard-rtc/switchboard/signaling/engine"
+	"github.com/switchboard-rtc/switchboard/signaling/engine/enginetest"
 	"github.com/switchboard-rtc/switchboard/signaling/wire"
 )
-
-// flakyEngine is the single-node engine whose Send of a frame carrying
-// "flaky" fails, relaying nothing, while fails is above zero: as a
-// cluster's does when Redis stops answering, so that the server refuses
-// the frame unavailable.
-type flakyEngine struct {
-	*engine.Memory
-	fails atomic.Int32
-}
-
-func (e *flakyEngine) Send(room, from, to string, frame []byte, cseq uint64) error {
-	if bytes.Contains(frame, []byte("flaky")) && e.fails.Add(-1) >= 0 {
-		return errors.New("redis: i/o timeout")
-	}
-	return e.Memory.Send(room, from, to, frame, cseq)
-}
 
 // TestUnavailableSentAgain: a message the server refuses unavailable
 // (twice), and the one written after it, which the server refuses while
@@ -35,11 +16,11 @@ func (e *flakyEngine) Send(room, from, to string, frame []byte, cseq uint64) err
 // under their cseq after a backoff: the peer gets every message once, in
 // order, and the sender's application hears of no error.
 func TestUnavailableSentAgain(t *testing.T) {
-	eng := &flakyEngine{Memory: engine.NewMemory(engine.MemoryConfig{})}
+	eng := enginetest.NewFlaky()
 	ts := startServer(t, signaling.Config{Engine: eng})
 	for _, tr := range []client.Transport{client.WebSocket, client.SSE, client.Poll} {
 		t.Run(string(tr), func(t *testing.T) {
-			eng.fails.Store(2)
+			eng.Fails.Store(2)
 			sender := dial(t, ts.url, fastOptions(tr))
 			receiver := dial(t, ts.url, fastOptions(client.WebSocket))
 			room := "unavailable-" + string(tr)
@@ -56,7 +37,7 @@ func TestUnavailableSentAgain(t *testing.T) {
 					t.Fatalf("message %s, want %q: lost, repeated or reordered", m.Data, w)
 				}
 			}
-			if n := eng.fails.Load(); n != -1 {
+			if n := eng.Fails.Load(); n != -1 {
 				t.Fatalf("the flaky message was sent %d times, want 3 (refused twice)", 2-n)
 			}
 			must(t, sender.SendMessage(receiver.Session(), "last"))

@@ -52,9 +52,7 @@ func TestSlowRedisIsNoOutage(t *testing.T) {
 	rs := redistest.Start(t)
 	eng := newTestEngine(t, rs.Client(t), Config{Timeout: 100 * time.Millisecond})
 	log := eng.Create(engine.SessionRecord{ID: "a", Token: "a.ta"})
-	slept := make(chan error, 1)
-	go func() { slept <- rs.Client(t).Do(context.Background(), "DEBUG", "SLEEP", "0.5").Err() }()
-	waitBusy(t, rs, slept)
+	slept := rs.Sleep(t, 500*time.Millisecond)
 	if _, err := log.Append([]byte(`{}`)); err == nil {
 		t.Fatal("an append with Redis asleep succeeded")
 	}
@@ -122,9 +120,7 @@ func TestSendTimeoutRunsOnce(t *testing.T) {
 	if err := eng.Send("r", "a", "b", []byte(`{"type":"message","data":"warm"}`), 0); err != nil {
 		t.Fatal(err)
 	}
-	slept := make(chan error, 1)
-	go func() { slept <- rs.Client(t).Do(context.Background(), "DEBUG", "SLEEP", "0.3").Err() }()
-	waitBusy(t, rs, slept)
+	slept := rs.Sleep(t, 300*time.Millisecond)
 	if err := eng.Send("r", "a", "b", []byte(`{"type":"message","data":"once"}`), 0); err != nil {
 		t.Fatalf("a send that timed out once: %v", err)
 	}
@@ -146,29 +142,6 @@ func TestSendTimeoutRunsOnce(t *testing.T) {
 	}
 }
 
-// waitBusy waits until Redis is inside the DEBUG SLEEP whose result
-// slept delivers: a PING with a short deadline goes unanswered.
-func waitBusy(t *testing.T, rs *redistest.Server, slept chan error) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-		err := rs.Client(t).Ping(ctx).Err()
-		cancel()
-		if err != nil {
-			return
-		}
-		select {
-		case err := <-slept:
-			t.Fatalf("DEBUG SLEEP ended first: %v", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("Redis never got busy")
-		}
-	}
-}
-
 // TestJoinTimeoutRunsOnce: a join whose answer did not come in time runs
 // again, and Redis does not repeat it: the node does not answer
 // unavailable for a join that happened, and every member hears of the
@@ -180,9 +153,7 @@ func TestJoinTimeoutRunsOnce(t *testing.T) {
 	if err := eng.Join("r", wire.PeerInfo{ID: "a"}, nil, 0, plainJoined, []byte(`{"type":"peer-joined"}`)); err != nil {
 		t.Fatal(err)
 	}
-	slept := make(chan error, 1)
-	go func() { slept <- rs.Client(t).Do(context.Background(), "DEBUG", "SLEEP", "0.3").Err() }()
-	waitBusy(t, rs, slept)
+	slept := rs.Sleep(t, 300*time.Millisecond)
 	if err := eng.Join("r", wire.PeerInfo{ID: "b"}, nil, 0, plainJoined, []byte(`{"type":"peer-joined"}`)); err != nil {
 		t.Fatalf("a join that timed out once: %v", err)
 	}

@@ -189,3 +189,32 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.buf.String()
 }
+
+// Sleep keeps Redis busy for d (DEBUG SLEEP) and returns once it is: a
+// PING with a short deadline goes unanswered. The channel gets the DEBUG
+// SLEEP's result when Redis is back; commands sent meanwhile run then.
+func (s *Server) Sleep(t testing.TB, d time.Duration) <-chan error {
+	t.Helper()
+	slept := make(chan error, 1)
+	go func() {
+		slept <- s.Client(t).Do(context.Background(), "DEBUG", "SLEEP", strconv.FormatFloat(d.Seconds(), 'f', -1, 64)).Err()
+	}()
+	c := s.Client(t)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		err := c.Ping(ctx).Err()
+		cancel()
+		if err != nil {
+			return slept
+		}
+		select {
+		case err := <-slept:
+			t.Fatalf("DEBUG SLEEP ended before Redis was seen busy: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Redis never got busy")
+		}
+	}
+}
