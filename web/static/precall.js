@@ -128,10 +128,6 @@ async function checkSignaling(client, report, forced) {
   return welcome;
 }
 
-// Chrome leaves out a server-reflexive candidate that equals a host
-// candidate (no NAT between browser and server); a binding that failed
-// fires icecandidateerror instead. So: srflx seen, or gathering done with
-// host candidates and no error, is a pass.
 // askStun gathers with the first STUN URL: {url, g}, or null when none is
 // offered.
 async function askStun(servers, report) {
@@ -144,6 +140,10 @@ async function askStun(servers, report) {
   return { url: urls[0], g: await gather({ iceServers: [{ urls: urls[0] }] }, (c) => c.type === "srflx") };
 }
 
+// Chrome leaves out a server-reflexive candidate that equals a host
+// candidate (no NAT between browser and server); a binding that failed
+// fires icecandidateerror instead. So: srflx seen, or gathering done with
+// host candidates and no error, is a pass.
 function reportStun({ url, g }, report, turn) {
   if (g.found) report(row("stun", "pass", "your public address: " + g.found.address));
   else if (g.done && g.hosts > 0 && g.errors.length === 0) report(row("stun", "pass", "no NAT between you and the server"));
