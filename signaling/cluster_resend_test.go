@@ -20,13 +20,9 @@ import (
 // out, which drops their calls).
 func TestClusterRelaySentAgain(t *testing.T) {
 	rs := redistest.Start(t)
-	var nodes []node
-	for i := range 2 {
-		eng := newTestEngine(t, rs.Client(t), redisengine.Config{NodeID: "node" + strconv.Itoa(i),
-			Timeout: 150 * time.Millisecond, NodeTTL: 10 * time.Second})
-		srv, url := startServer(t, Config{Engine: eng})
-		nodes = append(nodes, node{srv: srv, eng: eng, url: url})
-	}
+	nodes := startCluster(t, rs, 2, Config{}, func(c *redisengine.Config) {
+		c.Timeout, c.NodeTTL = 150*time.Millisecond, 10*time.Second
+	})
 	admin := rs.Client(t)
 	ctx := t.Context()
 	for _, tc := range []struct {

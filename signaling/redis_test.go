@@ -44,13 +44,18 @@ type node struct {
 	url string
 }
 
-// startCluster starts n signaling servers in this process sharing rs.
-func startCluster(t *testing.T, rs *redistest.Server, n int, cfg Config) []node {
+// startCluster starts n signaling servers in this process sharing rs;
+// tune, if any, changes each node's engine configuration.
+func startCluster(t *testing.T, rs *redistest.Server, n int, cfg Config, tune ...func(*redisengine.Config)) []node {
 	t.Helper()
 	nodes := make([]node, n)
 	for i := range nodes {
-		eng := newTestEngine(t, rs.Client(t), redisengine.Config{NodeID: "node" + strconv.Itoa(i),
-			PublicURL: "https://node" + strconv.Itoa(i) + ".example", NodeTTL: 400 * time.Millisecond})
+		rcfg := redisengine.Config{NodeID: "node" + strconv.Itoa(i),
+			PublicURL: "https://node" + strconv.Itoa(i) + ".example", NodeTTL: 400 * time.Millisecond}
+		for _, f := range tune {
+			f(&rcfg)
+		}
+		eng := newTestEngine(t, rs.Client(t), rcfg)
 		c := cfg
 		c.Engine = eng
 		srv, url := startServer(t, c) // its cleanup runs before eng's
@@ -511,13 +516,9 @@ func TestClusterHandOver(t *testing.T) {
 // session resumes.
 func TestClusterResumeWhileRedisStalls(t *testing.T) {
 	rs := redistest.Start(t)
-	var nodes []node
-	for i := range 2 {
-		eng := newTestEngine(t, rs.Client(t), redisengine.Config{NodeID: "node" + strconv.Itoa(i),
-			Timeout: 300 * time.Millisecond, NodeTTL: 10 * time.Second})
-		srv, url := startServer(t, Config{Engine: eng, ResumeGrace: time.Minute})
-		nodes = append(nodes, node{srv: srv, eng: eng, url: url})
-	}
+	nodes := startCluster(t, rs, 2, Config{ResumeGrace: time.Minute}, func(c *redisengine.Config) {
+		c.Timeout, c.NodeTTL = 300*time.Millisecond, 10*time.Second
+	})
 	alice := dial(t, nodes[0].url, nil)
 	alice.join("r")
 	alice.ws.Close()
